@@ -1,23 +1,25 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` needs nothing but Node; `lab` needs root, network namespaces and
-// TUN, and runs its files one at a time because they share the lab's fixed names.
+// Two projects. `unit` needs nothing but Node. `root` needs root, network namespaces and
+// TUN (the lab, and wire tests that capture real kernel traffic: `*.root.test.ts`); its
+// files run one at a time because lab tests share the lab's fixed names.
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'unit',
-          include: ['test/wire/**/*.test.ts', 'test/machines/**/*.test.ts', 'test/tla/**/*.test.ts', 'test/runtime/**/*.test.ts'],
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/lab/**', 'test/**/*.root.test.ts', '**/node_modules/**'],
           testTimeout: 120_000,
         },
       },
       {
         test: {
-          name: 'lab',
-          include: ['test/lab/**/*.test.ts'],
+          name: 'root',
+          include: ['test/lab/**/*.test.ts', 'test/**/*.root.test.ts'],
           fileParallelism: false,
-          testTimeout: 180_000,
+          testTimeout: 300_000,
           hookTimeout: 120_000,
         },
       },
