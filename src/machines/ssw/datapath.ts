@@ -1,0 +1,440 @@
+// The SSW's per-packet data path as plain pure functions on numbers (spec/ssw.md). The
+// connection's statechart decides the mode; these functions decide what happens to one
+// segment in that mode. Nothing here allocates per call beyond the small result objects,
+// and nothing here knows about buffers: the engine reads fields, calls these, writes back.
+
+import { match } from 'ts-pattern';
+import { seqAdd, seqGe, seqGt, seqLe, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
+
+/** Largest value of the 16-bit window field. */
+export const MAX_WINDOW_FIELD = 65535;
+/** RFC 7323 §2.3: a shift above 14 is treated as 14. */
+export const MAX_WSCALE = 14;
+
+const pow2 = (n: number): number => 2 ** Math.min(Math.max(n, 0), MAX_WSCALE);
+
+// ---------------------------------------------------------------------------------------
+// R1 Log before ack
+
+/**
+ * R1.2: the ack the client may see. Never above `stableSeq` (I1), never above what the kernel
+ * acked (the SSW does not invent receipt), never below `sentAck` (acks do not go backwards).
+ */
+export const clampAck = (kernelAck: number, stableSeq: number, sentAck: number): number =>
+  seqMax(sentAck, seqMin(kernelAck, stableSeq));
+
+export interface WindowInput {
+  /** The ack this segment will carry (after `clampAck`). */
+  readonly ack: number;
+  /** The kernel's own ack and window field, and the scale the kernel applies to it. */
+  readonly kernelAck: number;
+  readonly kernelField: number;
+  readonly kernelWscale: number;
+  /** The scale the client applies to the field it receives (serverOpts.wscale or 0). */
+  readonly clientWscale: number;
+  /** Highest right edge advertised so far (client space). */
+  readonly rightEdge: number;
+}
+
+export interface WindowOutput {
+  readonly field: number;
+  readonly rightEdge: number;
+}
+
+/**
+ * R1.3 / R7.3: the window field to send so that the right edge the client sees never moves
+ * left. The edge kept is the larger of the previous edge and the kernel's; the field is rounded
+ * *up* to the client's scale (rounding down would pull the edge left by up to 2^ws - 1), then
+ * capped at 65535. The cap cannot pull the edge left because `ack >= sentAck` and the old edge
+ * was itself at most `sentAck + (65535 << ws)`.
+ */
+export const adjustWindow = (w: WindowInput): WindowOutput => {
+  const kernelEdge = seqAdd(w.kernelAck, w.kernelField * pow2(w.kernelWscale));
+  const edge = seqMax(w.rightEdge, kernelEdge);
+  const span = Math.max(0, seqSub(edge, w.ack));
+  const unit = pow2(w.clientWscale);
+  const field = Math.min(MAX_WINDOW_FIELD, Math.ceil(span / unit));
+  return { field, rightEdge: seqMax(w.rightEdge, seqAdd(w.ack, field * unit)) };
+};
+
+/**
+ * R1.5: a SACK block the client may see. Blocks acknowledge client bytes too, so they are cut
+ * at `stableSeq`; a block wholly above it disappears (undefined: the engine NOPs it out).
+ */
+export const clampSackBlock = (
+  left: number,
+  right: number,
+  stableSeq: number,
+): { left: number; right: number } | undefined => {
+  if (seqGe(left, stableSeq)) return undefined;
+  return { left, right: seqMin(right, stableSeq) };
+};
+
+/** R1.4: a pure ACK is owed when the clamped ack would now exceed what the client has. */
+export const pureAckOwed = (kernelAck: number, stableSeq: number, sentAck: number): boolean =>
+  seqGt(seqMin(kernelAck, stableSeq), sentAck);
+
+// ---------------------------------------------------------------------------------------
+// R7 Translation
+
+export interface Translation {
+  /** serverIsn - kernelIsn mod 2^32 (R6.3). */
+  readonly deltaSeq: number;
+  /** Added to outbound TSval, subtracted from inbound TSecr (R6.3). */
+  readonly tsDelta: number;
+}
+
+export const IDENTITY: Translation = { deltaSeq: 0, tsDelta: 0 };
+
+/** Server-side fields of an outbound segment that translation touches. */
+export interface OutboundFields {
+  readonly seq: number;
+  readonly tsVal: number | undefined;
+}
+
+/** Client-side fields of an inbound segment that translation touches. */
+export interface InboundFields {
+  readonly ack: number;
+  readonly tsEcr: number | undefined;
+  readonly sack: readonly { readonly left: number; readonly right: number }[];
+}
+
+/** R7.1, R7.2: kernel space -> original space. */
+export const translateOutbound = (f: OutboundFields, t: Translation): OutboundFields => ({
+  seq: seqAdd(f.seq, t.deltaSeq),
+  tsVal: f.tsVal === undefined ? undefined : seqAdd(f.tsVal, t.tsDelta),
+});
+
+/** R7.4: original space -> kernel space (the exact inverse of `translateOutbound`). */
+export const translateInbound = (f: InboundFields, t: Translation): InboundFields => ({
+  ack: seqAdd(f.ack, -t.deltaSeq),
+  tsEcr: f.tsEcr === undefined ? undefined : seqAdd(f.tsEcr, -t.tsDelta),
+  sack: f.sack.map((b) => ({
+    left: seqAdd(b.left, -t.deltaSeq),
+    right: seqAdd(b.right, -t.deltaSeq),
+  })),
+});
+
+/** The original-space image of a kernel-space sequence number and back (scalar forms). */
+export const toOriginalSeq = (kernelSeq: number, t: Translation): number =>
+  seqAdd(kernelSeq, t.deltaSeq);
+export const toKernelSeq = (originalSeq: number, t: Translation): number =>
+  seqAdd(originalSeq, -t.deltaSeq);
+export const toClientTs = (kernelTs: number, t: Translation): number => seqAdd(kernelTs, t.tsDelta);
+export const toKernelTs = (clientTs: number, t: Translation): number =>
+  seqAdd(clientTs, -t.tsDelta);
+
+/**
+ * R7.4: Linux discards a segment (payload included) whose ack covers bytes it never sent, so
+ * an inbound ack is capped at the kernel's snd.nxt (original space) before translation.
+ */
+export const clampInboundAck = (ack: number, kernelSndNxt: number): number =>
+  seqMin(ack, kernelSndNxt);
+
+/**
+ * R6.3: the TSval offset for a re-created connection. The first incarnation's clock is
+ * estimated as its SYN-ACK TSval plus the milliseconds since then (Linux ticks TSval at 1 kHz),
+ * plus a margin for clock-rate drift and faster clocks; when this SSW knows the highest TSval
+ * the client was sent, the result is at least one above it. PAWS then accepts the first
+ * translated segment.
+ */
+export const computeTsDelta = (a: {
+  readonly loggedSynAckTsVal: number;
+  readonly synTimeMs: number;
+  readonly nowMs: number;
+  readonly marginMs: number;
+  readonly kernelTsVal: number;
+  readonly tsValSent: number | undefined;
+}): number => {
+  const elapsed = Math.max(0, Math.floor(a.nowMs - a.synTimeMs));
+  const target = seqAdd(seqAdd(a.loggedSynAckTsVal, elapsed), a.marginMs);
+  const floor = a.tsValSent === undefined ? target : seqMax(target, seqAdd(a.tsValSent, 1));
+  return seqAdd(floor, -a.kernelTsVal);
+};
+
+/** R6.3: deltaSeq = serverIsn - kernelIsn mod 2^32. */
+export const computeDeltaSeq = (serverIsn: number, kernelIsn: number): number =>
+  seqAdd(serverIsn, -kernelIsn);
+
+// ---------------------------------------------------------------------------------------
+// Classification: which handling a segment gets, selected by the connection's mode.
+
+/** The data-path mode of a connection, derived from its statechart state. */
+export type ConnMode =
+  | 'listenSynSeen'
+  | 'awaitingSynStored'
+  | 'protected'
+  | 'translated'
+  | 'unprotected'
+  | 'closing'
+  | 'orphaned'
+  | 'awaitSynAck'
+  | 'injecting'
+  | 'closed';
+
+/** What kind of segment it is, as far as the SSW's rules care. */
+export type SegmentKind = 'syn' | 'synAck' | 'rst' | 'fin' | 'data' | 'pureAck';
+
+export interface SegmentFlags {
+  readonly syn: boolean;
+  readonly ack: boolean;
+  readonly fin: boolean;
+  readonly rst: boolean;
+  readonly payloadLength: number;
+}
+
+export const segmentKind = (f: SegmentFlags): SegmentKind => {
+  if (f.rst) return 'rst';
+  if (f.syn) return f.ack ? 'synAck' : 'syn';
+  if (f.fin) return 'fin';
+  return f.payloadLength > 0 ? 'data' : 'pureAck';
+};
+
+/** Handling of a kernel (outbound) segment. */
+export type KernelAction =
+  | 'forward' // rewrite (R1.2-R1.5, R7.1-R7.3) and send to the client
+  | 'forwardUnclamped' // unprotected: translate only (R7), no clamp (L.2)
+  | 'firstSynAck' // R2.1: log the record, hold the SYN-ACK
+  | 'holdSynAck' // R2.2: replace the held SYN-ACK
+  | 'holdFin' // R5.1: clear FIN, forward the rest, remember where the FIN was
+  | 'holdRst' // R5.3
+  | 'suppressCrash' // R5.4: FIN/RST of a dead incarnation: drop
+  | 'captureSynAck' // R6.3
+  | 'captureRst' // R6.3: app not listening yet: drop, retry later
+  | 'regenerated' // R6.6: data while injecting or translated: ack locally or send
+  | 'absorb' // R6.7 / orphaned data: update kernel state, drop
+  | 'drop';
+
+/**
+ * R2, R5, R6 for a kernel segment. `closeLogged` selects between holding a FIN/RST and letting
+ * it go. Exhaustive over (mode, kind): a new mode or kind fails to compile until handled.
+ */
+export const classifyKernelSegment = (
+  mode: ConnMode,
+  kind: SegmentKind,
+  closeLogged: boolean,
+): KernelAction =>
+  match([mode, kind] as const)
+    .with(['listenSynSeen', 'synAck'], () => 'firstSynAck' as const)
+    .with(['listenSynSeen', 'rst'], () => 'forwardUnclamped' as const)
+    .with(
+      ['listenSynSeen', 'syn'],
+      ['listenSynSeen', 'fin'],
+      ['listenSynSeen', 'data'],
+      ['listenSynSeen', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .with(['awaitingSynStored', 'synAck'], () => 'holdSynAck' as const)
+    .with(['awaitingSynStored', 'rst'], () => 'holdRst' as const)
+    .with(
+      ['awaitingSynStored', 'syn'],
+      ['awaitingSynStored', 'fin'],
+      ['awaitingSynStored', 'data'],
+      ['awaitingSynStored', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .with(['protected', 'fin'], ['translated', 'fin'], () =>
+      closeLogged ? ('forward' as const) : ('holdFin' as const),
+    )
+    .with(['protected', 'rst'], ['translated', 'rst'], () =>
+      closeLogged ? ('forward' as const) : ('holdRst' as const),
+    )
+    .with(
+      ['protected', 'synAck'],
+      ['translated', 'synAck'],
+      ['protected', 'data'],
+      ['protected', 'pureAck'],
+      () => 'forward' as const,
+    )
+    .with(['translated', 'data'], () => 'regenerated' as const)
+    .with(['translated', 'pureAck'], () => 'forward' as const)
+    .with(['protected', 'syn'], ['translated', 'syn'], () => 'drop' as const)
+    .with(
+      ['closing', 'data'],
+      ['closing', 'pureAck'],
+      ['closing', 'fin'],
+      ['closing', 'rst'],
+      ['closing', 'synAck'],
+      () => 'forward' as const,
+    )
+    .with(['closing', 'syn'], () => 'drop' as const)
+    .with(['unprotected', 'syn'], () => 'drop' as const)
+    .with(
+      ['unprotected', 'synAck'],
+      ['unprotected', 'rst'],
+      ['unprotected', 'fin'],
+      ['unprotected', 'data'],
+      ['unprotected', 'pureAck'],
+      () => 'forwardUnclamped' as const,
+    )
+    .with(['orphaned', 'fin'], ['orphaned', 'rst'], () => 'suppressCrash' as const)
+    .with(
+      ['orphaned', 'data'],
+      ['orphaned', 'pureAck'],
+      ['orphaned', 'synAck'],
+      ['orphaned', 'syn'],
+      () => 'absorb' as const,
+    )
+    .with(['awaitSynAck', 'synAck'], () => 'captureSynAck' as const)
+    .with(['awaitSynAck', 'rst'], () => 'captureRst' as const)
+    .with(
+      ['awaitSynAck', 'syn'],
+      ['awaitSynAck', 'fin'],
+      ['awaitSynAck', 'data'],
+      ['awaitSynAck', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .with(['injecting', 'data'], () => 'regenerated' as const)
+    .with(['injecting', 'fin'], () => 'holdFin' as const)
+    .with(['injecting', 'rst'], () => 'holdRst' as const)
+    .with(
+      ['injecting', 'pureAck'],
+      ['injecting', 'synAck'],
+      ['injecting', 'syn'],
+      () => 'absorb' as const,
+    )
+    .with(
+      ['closed', 'syn'],
+      ['closed', 'synAck'],
+      ['closed', 'rst'],
+      ['closed', 'fin'],
+      ['closed', 'data'],
+      ['closed', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .exhaustive();
+
+/** Handling of a client (inbound) segment on a known connection. */
+export type ClientAction =
+  | 'logAndForward' // R1.1 then R7.4 to the kernel
+  | 'forwardRaw' // unprotected: translate (R7.4), no logging
+  | 'forwardSyn' // R2.4: SYN retransmission to the kernel
+  | 'logOnly' // R5.4: app dead: log, do not forward
+  | 'logAndInject' // R6.5: log and append to the injection stream
+  | 'forwardRst' // the client resets: pass it, the connection ends
+  | 'drop';
+
+export const classifyClientSegment = (mode: ConnMode, kind: SegmentKind): ClientAction =>
+  match([mode, kind] as const)
+    .with(['listenSynSeen', 'syn'], ['awaitingSynStored', 'syn'], () => 'forwardSyn' as const)
+    .with(['listenSynSeen', 'rst'], ['awaitingSynStored', 'rst'], () => 'forwardRst' as const)
+    .with(
+      ['listenSynSeen', 'synAck'],
+      ['listenSynSeen', 'fin'],
+      ['listenSynSeen', 'data'],
+      ['listenSynSeen', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .with(
+      ['awaitingSynStored', 'synAck'],
+      ['awaitingSynStored', 'fin'],
+      ['awaitingSynStored', 'data'],
+      ['awaitingSynStored', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .with(
+      ['protected', 'data'],
+      ['protected', 'fin'],
+      ['protected', 'pureAck'],
+      ['translated', 'data'],
+      ['translated', 'fin'],
+      ['translated', 'pureAck'],
+      ['closing', 'data'],
+      ['closing', 'fin'],
+      ['closing', 'pureAck'],
+      () => 'logAndForward' as const,
+    )
+    .with(
+      ['protected', 'rst'],
+      ['translated', 'rst'],
+      ['closing', 'rst'],
+      ['unprotected', 'rst'],
+      () => 'forwardRst' as const,
+    )
+    .with(
+      ['protected', 'syn'],
+      ['translated', 'syn'],
+      ['closing', 'syn'],
+      ['protected', 'synAck'],
+      ['translated', 'synAck'],
+      ['closing', 'synAck'],
+      () => 'drop' as const,
+    )
+    .with(
+      ['unprotected', 'data'],
+      ['unprotected', 'fin'],
+      ['unprotected', 'pureAck'],
+      ['unprotected', 'syn'],
+      ['unprotected', 'synAck'],
+      () => 'forwardRaw' as const,
+    )
+    .with(
+      ['orphaned', 'data'],
+      ['orphaned', 'fin'],
+      ['orphaned', 'pureAck'],
+      () => 'logOnly' as const,
+    )
+    .with(
+      ['awaitSynAck', 'data'],
+      ['awaitSynAck', 'fin'],
+      ['awaitSynAck', 'pureAck'],
+      ['injecting', 'data'],
+      ['injecting', 'fin'],
+      ['injecting', 'pureAck'],
+      () => 'logAndInject' as const,
+    )
+    .with(
+      ['orphaned', 'rst'],
+      ['awaitSynAck', 'rst'],
+      ['injecting', 'rst'],
+      () => 'forwardRst' as const,
+    )
+    .with(
+      ['orphaned', 'syn'],
+      ['orphaned', 'synAck'],
+      ['awaitSynAck', 'syn'],
+      ['awaitSynAck', 'synAck'],
+      ['injecting', 'syn'],
+      ['injecting', 'synAck'],
+      () => 'drop' as const,
+    )
+    .with(
+      ['closed', 'syn'],
+      ['closed', 'synAck'],
+      ['closed', 'rst'],
+      ['closed', 'fin'],
+      ['closed', 'data'],
+      ['closed', 'pureAck'],
+      () => 'drop' as const,
+    )
+    .exhaustive();
+
+// ---------------------------------------------------------------------------------------
+// R6.6 regenerated bytes and R1.1 logging arithmetic
+
+/**
+ * R6.6: a regenerated kernel segment whose end (original space) is at or below `clientAck`
+ * carries only bytes the client already holds: ack it locally. Otherwise it goes out whole.
+ */
+export const regeneratedHandling = (
+  origSeqEnd: number,
+  clientAck: number,
+): 'ackLocally' | 'send' => (seqLe(origSeqEnd, clientAck) ? 'ackLocally' : 'send');
+
+/**
+ * R1.1: the part of a client segment [seq, seq+len) that is new to the log, given `loggedSeq`
+ * (next byte not yet handed to the logger). Returns the offset into the payload and the count;
+ * count 0 means nothing new in order (a duplicate, or a segment past a hole).
+ */
+export const newLogSpan = (
+  seq: number,
+  len: number,
+  loggedSeq: number,
+): { offset: number; count: number } => {
+  const d = seqSub(loggedSeq, seq);
+  if (d < 0 || d >= len) return { offset: 0, count: 0 };
+  return { offset: d, count: len - d };
+};
+
+/** R1.1: the segment starts past `loggedSeq`: there is a hole before it. */
+export const isAfterHole = (seq: number, loggedSeq: number): boolean => seqGt(seq, loggedSeq);

@@ -1,0 +1,386 @@
+// Properties of the SSW data path (spec/ssw.md R1, R5, R6, R7). Seeded: a failure prints the
+// seed and path; replay with FC_SEED=<seed>.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  adjustWindow,
+  type ConnMode,
+  classifyClientSegment,
+  classifyKernelSegment,
+  clampAck,
+  clampInboundAck,
+  clampSackBlock,
+  computeDeltaSeq,
+  computeTsDelta,
+  IDENTITY,
+  MAX_WINDOW_FIELD,
+  newLogSpan,
+  pureAckOwed,
+  regeneratedHandling,
+  type SegmentKind,
+  segmentKind,
+  toKernelSeq,
+  toOriginalSeq,
+  translateInbound,
+  translateOutbound,
+} from '../../../src/machines/ssw/datapath.ts';
+import { seqAdd, seqGe, seqLe, seqSub } from '../../../src/wire/seq.ts';
+
+const seed = Number(process.env.FC_SEED ?? 20261127);
+const params = { seed, numRuns: 300 };
+const u32 = fc.nat({ max: 0xffff_ffff });
+const span = fc.nat({ max: 1 << 29 });
+const wscale = fc.integer({ min: 0, max: 14 });
+
+const MODES: readonly ConnMode[] = [
+  'listenSynSeen',
+  'awaitingSynStored',
+  'protected',
+  'translated',
+  'unprotected',
+  'closing',
+  'orphaned',
+  'awaitSynAck',
+  'injecting',
+  'closed',
+];
+const KINDS: readonly SegmentKind[] = ['syn', 'synAck', 'rst', 'fin', 'data', 'pureAck'];
+
+describe('R1.2 clampAck', () => {
+  it('never acks an unlogged byte, never goes backwards, never invents receipt', () => {
+    fc.assert(
+      fc.property(u32, span, span, (sentAck, s, k) => {
+        const stableSeq = seqAdd(sentAck, s);
+        const kernelAck = seqAdd(sentAck, k);
+        const ack = clampAck(kernelAck, stableSeq, sentAck);
+        expect(seqLe(ack, stableSeq)).toBe(true);
+        expect(seqLe(ack, kernelAck)).toBe(true);
+        expect(seqGe(ack, sentAck)).toBe(true);
+        expect(ack).toBe(seqAdd(sentAck, Math.min(s, k)));
+      }),
+      params,
+    );
+  });
+
+  it('R1.4 a pure ACK is owed exactly when the clamped ack would move', () => {
+    fc.assert(
+      fc.property(u32, span, span, (sentAck, s, k) => {
+        const stableSeq = seqAdd(sentAck, s);
+        const kernelAck = seqAdd(sentAck, k);
+        expect(pureAckOwed(kernelAck, stableSeq, sentAck)).toBe(
+          clampAck(kernelAck, stableSeq, sentAck) !== sentAck,
+        );
+      }),
+      params,
+    );
+  });
+});
+
+describe('R1.3 adjustWindow', () => {
+  it('the advertised right edge never moves left over any run, within the field cap', () => {
+    const step = fc.record({
+      stable: fc.nat({ max: 200_000 }),
+      kernel: fc.nat({ max: 200_000 }),
+      field: fc.nat({ max: 65535 }),
+    });
+    fc.assert(
+      fc.property(
+        u32,
+        wscale,
+        wscale,
+        fc.array(step, { minLength: 1, maxLength: 40 }),
+        (isn, kws, cws, steps) => {
+          let sentAck = isn;
+          let kernelAck = isn;
+          let stableSeq = isn;
+          let rightEdge = isn;
+          for (const st of steps) {
+            stableSeq = seqAdd(stableSeq, st.stable);
+            kernelAck = seqAdd(kernelAck, st.kernel);
+            const ack = clampAck(kernelAck, stableSeq, sentAck);
+            const out = adjustWindow({
+              ack,
+              kernelAck,
+              kernelField: st.field,
+              kernelWscale: kws,
+              clientWscale: cws,
+              rightEdge,
+            });
+            expect(out.field).toBeGreaterThanOrEqual(0);
+            expect(out.field).toBeLessThanOrEqual(MAX_WINDOW_FIELD);
+            expect(Number.isInteger(out.field)).toBe(true);
+            // What this very segment advertises, as the client computes it.
+            const advertised = seqAdd(ack, out.field * 2 ** cws);
+            expect(seqGe(advertised, rightEdge)).toBe(true);
+            expect(seqGe(out.rightEdge, rightEdge)).toBe(true);
+            expect(out.rightEdge).toBe(advertised);
+            // Inductive invariant used by the cap argument in spec R1.3.
+            expect(seqSub(out.rightEdge, ack)).toBeLessThanOrEqual(MAX_WINDOW_FIELD * 2 ** cws);
+            sentAck = ack;
+            rightEdge = out.rightEdge;
+          }
+        },
+      ),
+      params,
+    );
+  });
+
+  it('offers at least the kernel window unless the cap forbids it', () => {
+    fc.assert(
+      fc.property(
+        u32,
+        span,
+        fc.nat({ max: 65535 }),
+        wscale,
+        wscale,
+        (ack, lag, field, kws, cws) => {
+          const kernelAck = seqAdd(ack, lag);
+          const out = adjustWindow({
+            ack,
+            kernelAck,
+            kernelField: field,
+            kernelWscale: kws,
+            clientWscale: cws,
+            rightEdge: ack,
+          });
+          const kernelEdge = seqAdd(kernelAck, field * 2 ** kws);
+          if (out.field < MAX_WINDOW_FIELD) expect(seqGe(out.rightEdge, kernelEdge)).toBe(true);
+          // Rounding up passes the kernel's edge by less than one unit of the client's scale.
+          if (out.field > 0 && out.field < MAX_WINDOW_FIELD) {
+            expect(seqSub(out.rightEdge, kernelEdge)).toBeLessThan(2 ** cws);
+          }
+        },
+      ),
+      params,
+    );
+  });
+
+  it('unscaled (SYN-ACK) windows pass through unchanged when nothing is clamped', () => {
+    fc.assert(
+      fc.property(u32, fc.nat({ max: 65535 }), (ack, field) => {
+        const out = adjustWindow({
+          ack,
+          kernelAck: ack,
+          kernelField: field,
+          kernelWscale: 0,
+          clientWscale: 0,
+          rightEdge: ack,
+        });
+        expect(out.field).toBe(field);
+      }),
+      params,
+    );
+  });
+});
+
+describe('R1.5 clampSackBlock', () => {
+  it('no block the client sees reaches past stableSeq', () => {
+    fc.assert(
+      fc.property(
+        u32,
+        span,
+        span,
+        fc.integer({ min: -(1 << 20), max: 1 << 20 }),
+        (stable, a, b, shift) => {
+          const left = seqAdd(stable, shift);
+          const right = seqAdd(left, 1 + Math.min(a, b));
+          const out = clampSackBlock(left, right, stable);
+          if (out === undefined) expect(seqGe(left, stable)).toBe(true);
+          else {
+            expect(seqLe(out.right, stable)).toBe(true);
+            expect(out.left).toBe(left);
+            expect(seqLe(out.right, right)).toBe(true);
+          }
+        },
+      ),
+      params,
+    );
+  });
+});
+
+describe('R7 translation', () => {
+  const t = fc.record({ deltaSeq: u32, tsDelta: u32 });
+  const sack = fc.array(fc.record({ left: u32, right: u32 }), { maxLength: 4 });
+
+  it('R7.5 inbound undoes outbound for seq and timestamps (bijection mod 2^32)', () => {
+    fc.assert(
+      fc.property(t, u32, fc.option(u32, { nil: undefined }), (tr, seq, tsVal) => {
+        const out = translateOutbound({ seq, tsVal }, tr);
+        // What the client echoes back is the translated value: ack = seq', TSecr = TSval'.
+        const back = translateInbound({ ack: out.seq, tsEcr: out.tsVal, sack: [] }, tr);
+        expect(back.ack).toBe(seq);
+        expect(back.tsEcr).toBe(tsVal);
+        expect(toKernelSeq(toOriginalSeq(seq, tr), tr)).toBe(seq);
+      }),
+      params,
+    );
+  });
+
+  it('R7.5 translation is injective and the identity with zero deltas', () => {
+    fc.assert(
+      fc.property(t, u32, u32, sack, (tr, a, b, blocks) => {
+        const ta = translateOutbound({ seq: a, tsVal: a }, tr);
+        const tb = translateOutbound({ seq: b, tsVal: b }, tr);
+        expect(ta.seq === tb.seq).toBe(a === b);
+        expect(translateInbound({ ack: a, tsEcr: b, sack: blocks }, IDENTITY)).toEqual({
+          ack: a,
+          tsEcr: b,
+          sack: blocks,
+        });
+        const moved = translateInbound({ ack: a, tsEcr: b, sack: blocks }, tr);
+        moved.sack.forEach((blk, i) => {
+          expect(toOriginalSeq(blk.left, tr)).toBe(blocks[i]?.left);
+          expect(toOriginalSeq(blk.right, tr)).toBe(blocks[i]?.right);
+          // Block width is preserved: a translated SACK covers the same bytes.
+          expect(seqSub(blk.right, blk.left)).toBe(seqSub(blocks[i]!.right, blocks[i]!.left));
+        });
+      }),
+      params,
+    );
+  });
+
+  it('R6.3 deltaSeq maps the kernel ISN onto the original ISN', () => {
+    fc.assert(
+      fc.property(u32, u32, (serverIsn, kernelIsn) => {
+        const deltaSeq = computeDeltaSeq(serverIsn, kernelIsn);
+        expect(toOriginalSeq(kernelIsn, { deltaSeq, tsDelta: 0 })).toBe(serverIsn);
+      }),
+      params,
+    );
+  });
+
+  it('R6.3 tsDelta makes the first translated TSval pass PAWS', () => {
+    fc.assert(
+      fc.property(
+        u32,
+        fc.nat({ max: 1e9 }),
+        fc.nat({ max: 1e8 }),
+        fc.nat({ max: 600_000 }),
+        u32,
+        fc.option(fc.nat({ max: 1e8 }), { nil: undefined }),
+        (synTs, synTimeMs, elapsed, marginMs, kernelTsVal, sentAhead) => {
+          const tsValSent = sentAhead === undefined ? undefined : seqAdd(synTs, sentAhead);
+          const tsDelta = computeTsDelta({
+            loggedSynAckTsVal: synTs,
+            synTimeMs,
+            nowMs: synTimeMs + elapsed,
+            marginMs,
+            kernelTsVal,
+            tsValSent,
+          });
+          const first = seqAdd(kernelTsVal, tsDelta);
+          // At least the first incarnation's clock now (1 ms ticks) plus the margin.
+          expect(seqSub(first, synTs)).toBeGreaterThanOrEqual(elapsed + marginMs);
+          if (tsValSent !== undefined) expect(seqSub(first, tsValSent)).toBeGreaterThan(0);
+        },
+      ),
+      params,
+    );
+  });
+
+  it('R7.4 inbound acks are capped at the kernel snd.nxt', () => {
+    fc.assert(
+      fc.property(u32, span, span, (sndNxt, below, above) => {
+        expect(clampInboundAck(seqAdd(sndNxt, above), sndNxt)).toBe(sndNxt);
+        expect(clampInboundAck(seqAdd(sndNxt, -below), sndNxt)).toBe(seqAdd(sndNxt, -below));
+      }),
+      params,
+    );
+  });
+});
+
+describe('classification (R2, R5, R6)', () => {
+  const all = (f: (m: ConnMode, k: SegmentKind, c: boolean) => void): void => {
+    for (const m of MODES) for (const k of KINDS) for (const c of [false, true]) f(m, k, c);
+  };
+
+  it('R5.1/R5.3 a FIN or RST reaches the client only if the close is logged or protection is off', () => {
+    all((m, k, closeLogged) => {
+      if (k !== 'fin' && k !== 'rst') return;
+      const a = classifyKernelSegment(m, k, closeLogged);
+      const reaches = a === 'forward' || a === 'forwardUnclamped';
+      if (reaches)
+        expect(closeLogged || m === 'unprotected' || m === 'closing' || m === 'listenSynSeen').toBe(
+          true,
+        );
+      if (m === 'orphaned') expect(a).toBe('suppressCrash');
+    });
+  });
+
+  it('R2 / R6.3 SYN-ACKs before SynStored and during re-creation never reach the client', () => {
+    expect(classifyKernelSegment('listenSynSeen', 'synAck', false)).toBe('firstSynAck');
+    expect(classifyKernelSegment('awaitingSynStored', 'synAck', false)).toBe('holdSynAck');
+    expect(classifyKernelSegment('awaitSynAck', 'synAck', false)).toBe('captureSynAck');
+    expect(classifyKernelSegment('awaitSynAck', 'rst', false)).toBe('captureRst');
+    for (const k of KINDS) {
+      for (const m of ['awaitSynAck', 'injecting', 'orphaned', 'closed'] as const) {
+        expect(['forward', 'forwardUnclamped']).not.toContain(classifyKernelSegment(m, k, false));
+      }
+    }
+  });
+
+  it('R1.1 every client byte on a protected path is logged before it reaches the kernel', () => {
+    all((m, k) => {
+      const a = classifyClientSegment(m, k);
+      if (m === 'protected' || m === 'translated' || m === 'closing') {
+        if (k === 'data' || k === 'fin') expect(a).toBe('logAndForward');
+      }
+      if (a === 'forwardRaw') expect(m).toBe('unprotected');
+      if (m === 'orphaned' && (k === 'data' || k === 'fin')) expect(a).toBe('logOnly');
+      if ((m === 'awaitSynAck' || m === 'injecting') && (k === 'data' || k === 'fin'))
+        expect(a).toBe('logAndInject');
+    });
+  });
+
+  it('segmentKind follows RST > SYN > FIN > data > ack', () => {
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        fc.nat({ max: 1500 }),
+        (syn, ack, fin, rst, payloadLength) => {
+          const k = segmentKind({ syn, ack, fin, rst, payloadLength });
+          if (rst) expect(k).toBe('rst');
+          else if (syn) expect(k).toBe(ack ? 'synAck' : 'syn');
+          else if (fin) expect(k).toBe('fin');
+          else expect(k).toBe(payloadLength > 0 ? 'data' : 'pureAck');
+        },
+      ),
+      params,
+    );
+  });
+});
+
+describe('R1.1 / R6.6 arithmetic', () => {
+  it('newLogSpan returns exactly the bytes at and after loggedSeq', () => {
+    fc.assert(
+      fc.property(
+        u32,
+        fc.nat({ max: 3000 }),
+        fc.integer({ min: -4000, max: 4000 }),
+        (seq, len, d) => {
+          const loggedSeq = seqAdd(seq, d);
+          const s = newLogSpan(seq, len, loggedSeq);
+          if (s.count > 0) {
+            expect(seqAdd(seq, s.offset)).toBe(loggedSeq);
+            expect(s.offset + s.count).toBe(len);
+          } else expect(d < 0 || d >= len).toBe(true);
+        },
+      ),
+      params,
+    );
+  });
+
+  it('regenerated bytes at or below clientAck are acked locally, others sent', () => {
+    fc.assert(
+      fc.property(u32, fc.integer({ min: -100_000, max: 100_000 }), (clientAck, d) => {
+        expect(regeneratedHandling(seqAdd(clientAck, d), clientAck)).toBe(
+          d <= 0 ? 'ackLocally' : 'send',
+        );
+      }),
+      params,
+    );
+  });
+});
