@@ -1,0 +1,3 @@
+// Re-exports of every machine module, so the runtime imports protocol logic from one place.
+// Modules are added here as they land (ssw/, nsw/, logger/ by their owners' work).
+export * from './recovery/index.ts';

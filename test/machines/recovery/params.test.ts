@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checkRecoveryParams,
+  DEFAULT_RECOVERY_PARAMS,
+  formatTimeline,
+  MAX_TIMING_MS,
+} from '../../../src/machines/recovery/index.ts';
+
+describe('checkRecoveryParams (R9 timing relations)', () => {
+  it('accepts the defaults', () => {
+    expect(checkRecoveryParams(DEFAULT_RECOVERY_PARAMS).ok).toBe(true);
+  });
+  it('rejects suspicion that could fire while the last lease may still be honoured', () => {
+    const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, suspectAfterMs: 240 });
+    expect(r).toEqual({
+      ok: false,
+      error: { kind: 'suspectTooEarly', suspectAfterMs: 240, leaseMs: 200, driftMarginMs: 40 },
+    });
+  });
+  it('rejects a lease that lapses between two heartbeats', () => {
+    const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, leaseMs: 50 });
+    expect(r.ok === false && r.error.kind).toBe('leaseNotLongerThanInterval');
+  });
+  it('rejects non-integers, non-positive and absurd values', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, heartbeatIntervalMs: bad });
+      expect(r.ok === false && r.error.kind).toBe('notPositiveInteger');
+    }
+    const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, suspectAfterMs: MAX_TIMING_MS + 1 });
+    expect(r.ok === false && r.error.kind).toBe('tooLarge');
+    const d = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, driftMarginMs: -1 });
+    expect(d.ok === false && d.error.kind).toBe('notPositiveInteger');
+  });
+});
+
+describe('formatTimeline', () => {
+  it('prints the names spec/recovery.md uses', () => {
+    expect(formatTimeline({ kind: 'crash', what: 'host' })).toBe('crash host');
+    expect(formatTimeline({ kind: 'detected' })).toBe('detected');
+    expect(formatTimeline({ kind: 'fenced', epoch: 3 })).toBe('fenced epoch=3');
+    expect(formatTimeline({ kind: 'takeover' })).toBe('takeover');
+    expect(formatTimeline({ kind: 'replay', bytes: 1500, determinants: 4 })).toBe(
+      'replay 1500 bytes / 4 determinants',
+    );
+    expect(formatTimeline({ kind: 'live', epoch: 3 })).toBe('live epoch=3');
+  });
+});
