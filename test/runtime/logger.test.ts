@@ -1,0 +1,172 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LoggerServer } from '../../src/runtime/logger/server.ts';
+import { Log } from '../../src/runtime/common/log.ts';
+import type { SynOpts } from '../../src/wire/logmsg.ts';
+import { encodeMessage } from '../../src/wire/logmsg.ts';
+import { RawPeer, waitFor } from './helpers.ts';
+
+const quiet = new Log({ component: 'logger-test', level: 'error' });
+const opts: SynOpts = { mss: 1460, wscale: 7, sackOk: true, tsVal: 100, tsEcr: null };
+const syn = (conn: number, clientPort = 40000 + conn) => ({
+  kind: 'LogSyn' as const,
+  conn,
+  clientAddr: 0xc6120002,
+  clientPort,
+  serverAddr: 0xc612000a,
+  serverPort: 7,
+  clientIsn: 0xfffffff0, // wraps inside the first 16 bytes: seq arithmetic must hold
+  serverIsn: 1000,
+  clientOpts: opts,
+  serverOpts: { ...opts, tsEcr: 100 },
+  synTimeMs: 5,
+});
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe('logger daemon over loopback', () => {
+  let server: LoggerServer;
+  let port: number;
+  const peers: RawPeer[] = [];
+  const peer = async (role: 'ssw' | 'nsw' | 'coordinator', epoch = 1) => {
+    const p = await RawPeer.hello(port, role, epoch);
+    peers.push(p);
+    return p;
+  };
+
+  beforeEach(async () => {
+    server = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet });
+    port = (await server.start()).port;
+  });
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.close();
+    await server.close();
+  });
+
+  it('stores client bytes and acknowledges stableSeq across the seq wrap, duplicates included', async () => {
+    const ssw = await peer('ssw');
+    ssw.send(syn(1));
+    expect(await ssw.next('SynStored')).toEqual({ kind: 'SynStored', conn: 1 });
+    ssw.send({ kind: 'LogData', conn: 1, seq: 0xfffffff1, payload: bytes('hello '), fin: false });
+    expect(await ssw.next('DataStored')).toEqual({ kind: 'DataStored', conn: 1, stableSeq: 0xfffffff7, finLogged: false });
+    // Overlapping re-send (reconnect): only the new tail is stored.
+    ssw.send({ kind: 'LogData', conn: 1, seq: 0xfffffff4, payload: bytes('lo world'), fin: true });
+    // 0xfffffff1 + 11 bytes + 1 for the FIN.
+    expect(await ssw.next('DataStored')).toEqual({ kind: 'DataStored', conn: 1, stableSeq: 0xfffffffd, finLogged: true });
+    expect(server.stats.bytes).toBe(11);
+    // The same connection replayed to a recovering SSW: record, then the bytes, then the end.
+    const rec = await peer('ssw');
+    rec.send({ kind: 'FetchLog', what: 'ssw' });
+    const end = await rec.next('ReplayEnd');
+    expect(end).toEqual({ kind: 'ReplayEnd', conns: 1, bytes: 11, dets: 0 });
+    const data = rec.of('ReplayData');
+    const joined = Buffer.concat(data.map((d) => Buffer.from(d.payload))).toString();
+    expect(joined).toBe('hello world');
+    expect(data.at(-1)?.fin).toBe(true);
+    expect(rec.of('ReplaySyn')[0]?.clientIsn).toBe(0xfffffff0);
+  });
+
+  it('refuses a gap instead of acknowledging over a hole', async () => {
+    const ssw = await peer('ssw');
+    ssw.send(syn(2));
+    await ssw.next('SynStored');
+    ssw.send({ kind: 'LogData', conn: 2, seq: 0xfffffff1 + 5, payload: bytes('x'), fin: false });
+    const e = await ssw.next('Error');
+    expect(e.code).toBe('gap');
+    await waitFor('connection closed', () => ssw.closed);
+    expect(ssw.of('DataStored')).toEqual([]);
+  });
+
+  it('acknowledges determinants in order and sends CloseLogged to the SSW when a close is stored', async () => {
+    const ssw = await peer('ssw');
+    const nsw = await peer('nsw');
+    nsw.send({ kind: 'LogDeterminant', detSeq: 0, det: { kind: 'accept', conn: 0, clientAddr: 0xc6120002, clientPort: 40001 } });
+    nsw.send({ kind: 'LogDeterminant', detSeq: 1, det: { kind: 'read', conn: 0, len: 5 } });
+    nsw.send({ kind: 'LogDeterminant', detSeq: 1, det: { kind: 'read', conn: 0, len: 5 } }); // re-send
+    nsw.send({ kind: 'LogDeterminant', detSeq: 2, det: { kind: 'close', conn: 0, how: 'end' } });
+    await waitFor('three DetStored', () => nsw.of('DetStored').length === 4);
+    expect(nsw.of('DetStored').map((d) => d.stableDet)).toEqual([1, 2, 2, 3]);
+    expect(await ssw.next('CloseLogged')).toEqual({ kind: 'CloseLogged', clientAddr: 0xc6120002, clientPort: 40001, how: 'end' });
+    // Determinants are not accepted from an SSW, nor client bytes from an NSW (roles).
+    nsw.send({ kind: 'LogData', conn: 1, seq: 0, payload: bytes('x'), fin: false });
+    expect((await nsw.next('Error')).code).toBe('badRole');
+  });
+
+  it('fences: Fenced to the coordinator, Error{fenced} to the old epoch, stale Hellos refused', async () => {
+    const ssw = await peer('ssw');
+    const coord = await peer('coordinator');
+    coord.send({ kind: 'Fence', newEpoch: 2 });
+    expect(await coord.next('Fenced')).toEqual({ kind: 'Fenced', epoch: 2 });
+    expect((await ssw.next('Error')).code).toBe('fenced');
+    await waitFor('old ssw dropped', () => ssw.closed);
+    const stale = await RawPeer.connect(port, 1);
+    peers.push(stale);
+    stale.send({ kind: 'Hello', role: 'ssw', hostId: 'old-primary', epoch: 1 });
+    expect((await stale.next('Error')).code).toBe('staleEpoch');
+    // The new incarnation joins at epoch 2 and can write.
+    const fresh = await peer('nsw', 2);
+    fresh.send({ kind: 'LogDeterminant', detSeq: 0, det: { kind: 'clock', value: 12.5 } });
+    expect(await fresh.next('DetStored')).toEqual({ kind: 'DetStored', stableDet: 1 });
+    // A Fence that does not move the epoch forward is refused.
+    coord.epoch = 2;
+    coord.send({ kind: 'Fence', newEpoch: 2 });
+    expect((await coord.next('Error')).code).toBe('badFence');
+  });
+
+  it('serves the NSW closed connections (bytes) then every determinant, in order', async () => {
+    const ssw = await peer('ssw');
+    const nsw = await peer('nsw');
+    ssw.send(syn(7));
+    ssw.send({ kind: 'LogData', conn: 7, seq: 0xfffffff1, payload: bytes('SET a 1\r\n'), fin: true });
+    ssw.send(syn(8, 41000));
+    await waitFor('stored', () => ssw.of('DataStored').length === 1 && ssw.of('SynStored').length === 2);
+    ssw.send({ kind: 'ConnClosed', conn: 7 });
+    for (let i = 0; i < 50; i++) nsw.send({ kind: 'LogDeterminant', detSeq: i, det: { kind: 'timer', timerId: i } });
+    await waitFor('50 dets', () => nsw.of('DetStored').at(-1)?.stableDet === 50);
+    const rec = await peer('nsw');
+    rec.send({ kind: 'FetchLog', what: 'nsw' });
+    expect(await rec.next('ReplayEnd')).toEqual({ kind: 'ReplayEnd', conns: 1, bytes: 9, dets: 50 });
+    expect(rec.of('ReplaySyn').map((s) => s.conn)).toEqual([7]);
+    expect(rec.of('ReplayDeterminant').map((d) => d.detSeq)).toEqual([...Array(50).keys()]);
+    // ...and the SSW gets only the connection it can still re-create.
+    const rs = await peer('ssw');
+    rs.send({ kind: 'FetchLog', what: 'ssw' });
+    expect(await rs.next('ReplayEnd')).toEqual({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 50 });
+    expect(rs.of('ReplaySyn').map((s) => s.conn)).toEqual([8]);
+  });
+
+  it('a bad frame drops only that connection, with a typed error, and loses nothing stored', async () => {
+    const ssw = await peer('ssw');
+    ssw.send(syn(3));
+    ssw.send({ kind: 'LogData', conn: 3, seq: 0xfffffff1, payload: bytes('abc'), fin: false });
+    await ssw.next('DataStored');
+    const other = await peer('nsw');
+    // A good frame and a corrupted one in the same write: the good one is stored and answered.
+    const good = encodeMessage({ kind: 'LogData', conn: 3, seq: 0xfffffff4, payload: bytes('def'), fin: false }, 1);
+    const bad = encodeMessage({ kind: 'LogData', conn: 3, seq: 0xfffffff7, payload: bytes('ghi'), fin: false }, 1);
+    bad[bad.length - 1]! ^= 0xff; // body byte flipped: CRC mismatch
+    ssw.writeRaw(Buffer.concat([good, bad]));
+    await waitFor('bad connection dropped', () => ssw.closed);
+    expect(server.stats.badFrames).toBe(1);
+    expect(ssw.of('DataStored').at(-1)?.stableSeq).toBe(0xfffffff7);
+    expect(server.stats.bytes).toBe(6);
+    // Garbage that is not even a frame header (wrong version).
+    const junk = await RawPeer.connect(port);
+    peers.push(junk);
+    junk.writeRaw(new Uint8Array(32).fill(0x42));
+    await waitFor('junk dropped', () => junk.closed);
+    expect(server.stats.badFrames).toBe(2);
+    // The other peer is unaffected and the log still serves the stored bytes.
+    other.send({ kind: 'LogDeterminant', detSeq: 0, det: { kind: 'eof', conn: 0 } });
+    expect(await other.next('DetStored')).toEqual({ kind: 'DetStored', stableDet: 1 });
+    const rec = await peer('ssw');
+    rec.send({ kind: 'FetchLog', what: 'ssw' });
+    await rec.next('ReplayEnd');
+    expect(Buffer.concat(rec.of('ReplayData').map((d) => Buffer.from(d.payload))).toString()).toBe('abcdef');
+  });
+
+  it('requires Hello first', async () => {
+    const p = await RawPeer.connect(port);
+    peers.push(p);
+    p.send({ kind: 'FetchLog', what: 'ssw' });
+    expect((await p.next('Error')).code).toBe('helloFirst');
+  });
+});
