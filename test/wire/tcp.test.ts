@@ -156,7 +156,7 @@ describe('TCP malformed input', () => {
     ['data offset 4', ((b) => ((b[12] = 0x40), b))(SYN.slice()), 'badHeaderLength'],
     ['data offset past the end', SYN.subarray(0, 36), 'truncated'],
     ['SYN+FIN', ((b) => ((b[13] = TCP_SYN | TCP_FIN), b))(SYN.slice()), 'synFin'],
-    ['bad checksum', ((b) => ((b[17] ^= 1), b))(SYN.slice()), 'badChecksum'],
+    ['bad checksum', ((b) => ((b[17] = 0x34), b))(SYN.slice()), 'badChecksum'], // was 0x33
   ];
   for (const [name, seg, kind] of cases) {
     it(`${name} -> ${kind}`, () => {
