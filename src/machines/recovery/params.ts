@@ -19,6 +19,22 @@ export interface RecoveryParams {
    * treats a lease as expired only `leaseMs + driftMarginMs` after granting it.
    */
   readonly driftMarginMs: number;
+  /**
+   * The backup gives up a failover whose STONITH is not confirmed this long after it
+   * declared the primary dead (a late kill could come after the primary went unprotected).
+   */
+  readonly stonithDeadlineMs: number;
+  /**
+   * Upper bound on the one-way delay of a heartbeat or its ack on the replication link
+   * (lab assumption A7 in spec/recovery.md; a message later than this counts as lost).
+   */
+  readonly maxLinkDelayMs: number;
+  /**
+   * The primary serves unprotected only after this long past the end of its lease. Must
+   * exceed the latest moment a live backup could still complete a takeover (see
+   * `checkRecoveryParams`), so a primary that survives the grace knows the backup is dead.
+   */
+  readonly unprotectAfterMs: number;
 }
 
 /** Values used by the lab: a failover is detected within ~300 ms. */
@@ -27,7 +43,25 @@ export const DEFAULT_RECOVERY_PARAMS: RecoveryParams = {
   leaseMs: 200,
   suspectAfterMs: 300,
   driftMarginMs: 40,
+  stonithDeadlineMs: 500,
+  maxLinkDelayMs: 20,
+  unprotectAfterMs: 1_000,
 };
+
+/**
+ * The least `unprotectAfterMs` that is safe: counted from the end of the primary's lease,
+ * the backup's last heartbeat can be up to `heartbeatIntervalMs + 2 * maxLinkDelayMs` later
+ * than the send time of the primary's last acknowledged one (heartbeats that arrived but
+ * whose acks were lost); from that heartbeat the backup suspects within `suspectAfterMs` and
+ * gives up STONITH after `stonithDeadlineMs` more; `driftMarginMs` covers clock rates.
+ */
+export const minUnprotectAfterMs = (p: RecoveryParams): number =>
+  p.heartbeatIntervalMs +
+  2 * p.maxLinkDelayMs +
+  p.suspectAfterMs +
+  p.stonithDeadlineMs +
+  p.driftMarginMs -
+  p.leaseMs;
 
 /** Upper bounds keep a typo (seconds for milliseconds) from turning into an hour-long stall. */
 export const MAX_TIMING_MS = 60_000;
@@ -43,6 +77,11 @@ export type RecoveryParamsError =
       readonly kind: 'leaseNotLongerThanInterval';
       readonly leaseMs: number;
       readonly heartbeatIntervalMs: number;
+    }
+  | {
+      readonly kind: 'unprotectTooEarly';
+      readonly unprotectAfterMs: number;
+      readonly minimum: number;
     }
   | {
       readonly kind: 'suspectTooEarly';
@@ -62,20 +101,25 @@ export type RecoveryParamsError =
 export const checkRecoveryParams = (
   p: RecoveryParams,
 ): { ok: true; value: RecoveryParams } | { ok: false; error: RecoveryParamsError } => {
-  const fields: (keyof RecoveryParams)[] = ['heartbeatIntervalMs', 'leaseMs', 'suspectAfterMs'];
+  const fields: (keyof RecoveryParams)[] = [
+    'heartbeatIntervalMs',
+    'leaseMs',
+    'suspectAfterMs',
+    'stonithDeadlineMs',
+    'unprotectAfterMs',
+  ];
   for (const field of fields) {
     const value = p[field];
     if (!Number.isInteger(value) || value <= 0) {
       return { ok: false, error: { kind: 'notPositiveInteger', field, value } };
     }
   }
-  if (!Number.isInteger(p.driftMarginMs) || p.driftMarginMs < 0) {
-    return {
-      ok: false,
-      error: { kind: 'notPositiveInteger', field: 'driftMarginMs', value: p.driftMarginMs },
-    };
+  for (const field of ['driftMarginMs', 'maxLinkDelayMs'] as const) {
+    if (!Number.isInteger(p[field]) || p[field] < 0) {
+      return { ok: false, error: { kind: 'notPositiveInteger', field, value: p[field] } };
+    }
   }
-  for (const field of [...fields, 'driftMarginMs'] as const) {
+  for (const field of [...fields, 'driftMarginMs', 'maxLinkDelayMs'] as const) {
     if (p[field] > MAX_TIMING_MS) {
       return { ok: false, error: { kind: 'tooLarge', field, value: p[field] } };
     }
@@ -99,6 +143,13 @@ export const checkRecoveryParams = (
         leaseMs: p.leaseMs,
         driftMarginMs: p.driftMarginMs,
       },
+    };
+  }
+  const minimum = minUnprotectAfterMs(p);
+  if (p.unprotectAfterMs <= minimum) {
+    return {
+      ok: false,
+      error: { kind: 'unprotectTooEarly', unprotectAfterMs: p.unprotectAfterMs, minimum },
     };
   }
   return { ok: true, value: p };

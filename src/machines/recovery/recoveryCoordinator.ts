@@ -8,6 +8,11 @@
 // A crash of the recovering application restarts recovery from fencing with a fresh epoch,
 // up to `maxAttempts` (an application that dies on every replay would otherwise loop).
 //
+// Logger loss on the primary (R9, spec/recovery.md "Logger lost"): lease over -> `stalled`
+// (nothing new is committed: acks stay clamped at a stableSeq that no longer moves) ->
+// after `unprotectAfterMs` -> `unprotected`. The grace is long enough that a live backup
+// would have power-fenced this host first, so surviving it proves the backup is dead.
+//
 // No clock, no I/O: acknowledgements (FENCED, POWER_FENCED, ADDRESS_TAKEN, REPLAY_DONE) and
 // timeouts come in as events; effects are named actions the runtime provides.
 
@@ -52,8 +57,16 @@ export type RecoveryCoordinatorEvent =
   | { readonly type: 'ADDRESS_TAKEN' }
   /** SSW injected every logged client byte and the NSW replayed every determinant (ReplayEnd). */
   | { readonly type: 'REPLAY_DONE'; readonly bytes: number; readonly determinants: number }
-  /** This host's lease from the logger ran out without a HeartbeatAck: the logger is lost. */
-  | { readonly type: 'LEASE_EXPIRED' };
+  /** This host's lease ran out without a HeartbeatAck: stop committing, wait. */
+  | { readonly type: 'LEASE_EXPIRED' }
+  /** A HeartbeatAck arrived after all: the replication link was only slow. */
+  | { readonly type: 'LEASE_RENEWED' }
+  /** `unprotectAfterMs` passed since the lease ended and this host is still alive. */
+  | { readonly type: 'UNPROTECT_TIMEOUT' }
+  /** The logger refused our epoch (`Error staleEpoch`): a newer incarnation exists. */
+  | { readonly type: 'FENCED_OUT' }
+  /** STONITH was not confirmed within `stonithDeadlineMs` of the detection. */
+  | { readonly type: 'STONITH_TIMEOUT' };
 
 // Guards as plain functions of (context, event), unit-tested on their own.
 
@@ -131,6 +144,8 @@ export const recoveryCoordinatorMachine = setup({
     goUnprotected: () => {},
     /** No log to recover from: the connections are lost (this is the second failure of A6). */
     abandonConnections: () => {},
+    /** A newer incarnation owns the connections: stop sending anything, release the address. */
+    stopServing: () => {},
     timeline: (_, _params: TimelineEvent) => {},
   },
 }).createMachine({
@@ -163,7 +178,8 @@ export const recoveryCoordinatorMachine = setup({
             { type: 'timeline', params: { kind: 'crash', what: 'app' } },
           ],
         },
-        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'unprotected' },
+        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'stalled' },
+        FENCED_OUT: { guard: 'servesHere', target: 'fencedOut' },
       },
     },
     recovering: {
@@ -221,7 +237,12 @@ export const recoveryCoordinatorMachine = setup({
         // also keeps it from answering ARP or sending anything to clients before we take the address.
         powerFencing: {
           entry: 'powerFencePrimary',
-          on: { POWER_FENCED: { target: 'takingOver' } },
+          on: {
+            POWER_FENCED: { target: 'takingOver' },
+            // Too late: the old primary may have outlived its unprotect grace and acked bytes the
+            // log lacks. Taking over now could lose them; give up instead (spec/recovery.md).
+            STONITH_TIMEOUT: { target: '#recoveryCoordinator.failed' },
+          },
         },
         takingOver: {
           entry: 'claimServiceAddress',
@@ -270,7 +291,23 @@ export const recoveryCoordinatorMachine = setup({
             { type: 'timeline', params: { kind: 'crash', what: 'app' } },
           ],
         },
-        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'unprotected' },
+        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'stalled' },
+        FENCED_OUT: { guard: 'servesHere', target: 'fencedOut' },
+      },
+    },
+    // Lease over: the logger (or the link to it) is gone, or the backup stopped granting leases
+    // because it suspects us. Acks and output stay clamped to what is stored, so nothing is
+    // committed that a takeover could lose. Waiting out the grace decides between the two.
+    stalled: {
+      entry: { type: 'timeline', params: { kind: 'stalled' } },
+      on: {
+        LEASE_RENEWED: { target: 'live' },
+        UNPROTECT_TIMEOUT: { target: 'unprotected' },
+        FENCED_OUT: { target: 'fencedOut' },
+        APP_CRASHED: {
+          target: 'failed',
+          actions: { type: 'timeline', params: { kind: 'crash', what: 'app' } },
+        },
       },
     },
     // R9: the logger is gone; serving continues without protection rather than stalling. A
@@ -278,6 +315,11 @@ export const recoveryCoordinatorMachine = setup({
     unprotected: {
       entry: ['goUnprotected', { type: 'timeline', params: { kind: 'unprotected' } }],
       on: { APP_CRASHED: { target: 'failed' } },
+    },
+    // A zombie: fenced while alive (a false suspicion). It sends nothing more; STONITH follows.
+    fencedOut: {
+      type: 'final',
+      entry: ['stopServing', { type: 'timeline', params: { kind: 'fencedOut' } }],
     },
     failed: {
       type: 'final',
@@ -289,8 +331,8 @@ export const recoveryCoordinatorMachine = setup({
             kind: 'failed',
             reason:
               context.path === null
-                ? 'crash while unprotected'
-                : `recovery failed after ${context.attempt} attempts`,
+                ? 'crash without a usable log'
+                : `recovery failed (attempt ${context.attempt})`,
           }),
         },
       ],

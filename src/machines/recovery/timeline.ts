@@ -8,7 +8,9 @@ export type TimelineEvent =
   | { readonly kind: 'takeover' }
   | { readonly kind: 'replay'; readonly bytes: number; readonly determinants: number }
   | { readonly kind: 'live'; readonly epoch: number }
+  | { readonly kind: 'stalled' }
   | { readonly kind: 'unprotected' }
+  | { readonly kind: 'fencedOut' }
   | { readonly kind: 'restart'; readonly attempt: number }
   | { readonly kind: 'failed'; readonly reason: string };
 
@@ -29,8 +31,12 @@ export const formatTimeline = (e: TimelineEvent): string => {
       return `replay ${e.bytes} bytes / ${e.determinants} determinants`;
     case 'live':
       return `live epoch=${e.epoch}`;
+    case 'stalled':
+      return 'stalled';
     case 'unprotected':
       return 'unprotected';
+    case 'fencedOut':
+      return 'fenced-out';
     case 'restart':
       return `restart attempt=${e.attempt}`;
     case 'failed':

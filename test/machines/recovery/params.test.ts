@@ -4,6 +4,7 @@ import {
   DEFAULT_RECOVERY_PARAMS,
   formatTimeline,
   MAX_TIMING_MS,
+  minUnprotectAfterMs,
 } from '../../../src/machines/recovery/index.ts';
 
 describe('checkRecoveryParams (R9 timing relations)', () => {
@@ -17,6 +18,18 @@ describe('checkRecoveryParams (R9 timing relations)', () => {
       error: { kind: 'suspectTooEarly', suspectAfterMs: 240, leaseMs: 200, driftMarginMs: 40 },
     });
   });
+  it('rejects an unprotect grace shorter than the latest possible takeover', () => {
+    const min = minUnprotectAfterMs(DEFAULT_RECOVERY_PARAMS);
+    expect(min).toBe(50 + 2 * 20 + 300 + 500 + 40 - 200);
+    const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, unprotectAfterMs: min });
+    expect(r).toEqual({
+      ok: false,
+      error: { kind: 'unprotectTooEarly', unprotectAfterMs: min, minimum: min },
+    });
+    expect(checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, unprotectAfterMs: min + 1 }).ok).toBe(
+      true,
+    );
+  });
   it('rejects a lease that lapses between two heartbeats', () => {
     const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, leaseMs: 50 });
     expect(r.ok === false && r.error.kind).toBe('leaseNotLongerThanInterval');
@@ -26,7 +39,10 @@ describe('checkRecoveryParams (R9 timing relations)', () => {
       const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, heartbeatIntervalMs: bad });
       expect(r.ok === false && r.error.kind).toBe('notPositiveInteger');
     }
-    const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, suspectAfterMs: MAX_TIMING_MS + 1 });
+    const r = checkRecoveryParams({
+      ...DEFAULT_RECOVERY_PARAMS,
+      suspectAfterMs: MAX_TIMING_MS + 1,
+    });
     expect(r.ok === false && r.error.kind).toBe('tooLarge');
     const d = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, driftMarginMs: -1 });
     expect(d.ok === false && d.error.kind).toBe('notPositiveInteger');

@@ -38,6 +38,10 @@ const EVENT_TYPES = [
   'ADDRESS_TAKEN',
   'REPLAY_DONE',
   'LEASE_EXPIRED',
+  'LEASE_RENEWED',
+  'UNPROTECT_TIMEOUT',
+  'FENCED_OUT',
+  'STONITH_TIMEOUT',
 ] as const;
 
 const events = ({
@@ -55,6 +59,10 @@ const events = ({
   { type: 'REPLAY_DONE', bytes: 1500, determinants: 4 },
   { type: 'REPLAY_DONE', bytes: -1, determinants: 0 },
   { type: 'LEASE_EXPIRED' },
+  { type: 'LEASE_RENEWED' },
+  { type: 'UNPROTECT_TIMEOUT' },
+  { type: 'FENCED_OUT' },
+  { type: 'STONITH_TIMEOUT' },
 ];
 
 const checkEffects = (rec: Rec): void => {
@@ -121,6 +129,7 @@ describe('recoveryCoordinatorMachine', () => {
             switchToLive: effect('switchToLive'),
             goUnprotected: effect('goUnprotected'),
             abandonConnections: effect('abandonConnections'),
+            stopServing: effect('stopServing'),
             timeline: ({ context }, params) =>
               rec.effects.push({ name: 'timeline', ctx: context, timeline: params }),
           },
@@ -133,8 +142,20 @@ describe('recoveryCoordinatorMachine', () => {
         checkEffects(rec);
         const names = rec.effects.map((x) => x.name);
         if (actual.value === 'failed') expect(names.at(-2)).toBe('abandonConnections');
-        if (actual.value === 'unprotected') expect(names).toContain('goUnprotected');
-        if (actual.value === 'live') {
+        if (actual.value === 'unprotected') {
+          expect(names).toContain('goUnprotected');
+          // Unprotected only after a lease expiry and the full grace, never straight away.
+          const kinds = rec.effects.flatMap((x) => (x.timeline ? [x.timeline.kind] : []));
+          expect(kinds.slice(-2)).toEqual(['stalled', 'unprotected']);
+        }
+        if (actual.value === 'fencedOut') expect(names.at(-2)).toBe('stopServing');
+        // A failover never claims the address after its STONITH deadline passed.
+        const giveUp = rec.effects.findIndex((x) => x.timeline?.kind === 'failed');
+        if (giveUp >= 0)
+          expect(rec.effects.slice(giveUp).some((x) => x.name === 'claimServiceAddress')).toBe(
+            false,
+          );
+        if (actual.value === 'live' && e.type === 'REPLAY_DONE') {
           const kinds = rec.effects.flatMap((x) => (x.timeline ? [x.timeline.kind] : []));
           expect(kinds.slice(-2)).toEqual(['replay', 'live']);
         }
