@@ -1,0 +1,122 @@
+// One lab session: the topology, the processes started in it, and the run directory that keeps
+// their logs. Tests, the demo, the benchmark and the CLI all drive the lab through this class,
+// so they start daemons with the same command lines.
+import { join } from 'node:path';
+import {
+  type LabProc,
+  newRunDir,
+  spawnInNs,
+  stopProc,
+  tsxArgv,
+  waitEvent,
+  waitExit,
+} from './procs.ts';
+import type { StreamResult } from './streamclient.ts';
+import { ADDR, IF, ip, killNs, LabError, labDown, labUp, NS, type NsName } from './topology.ts';
+
+export type ServerHost = 'primary' | 'backup';
+export type SswMode = 'forward' | 'fttcp';
+
+export const HOST_NS: Record<ServerHost, NsName> = { primary: NS.primary, backup: NS.backup };
+export const NIC: Record<ServerHost, { ns: NsName; ifName: string }> = {
+  primary: { ns: NS.pnic, ifName: IF.pnic },
+  backup: { ns: NS.bnic, ifName: IF.bnic },
+};
+
+/** Control socket of a host's SSW (a unix socket is reachable across namespaces). */
+export const sswControlPath = (runDir: string, host: ServerHost): string =>
+  join(runDir, `ssw-${host}.sock`);
+
+export interface SswStart {
+  mode: SswMode;
+  standby?: boolean;
+  extraArgs?: string[];
+}
+
+export class Lab {
+  readonly procs: LabProc[] = [];
+  private closed = false;
+
+  private constructor(readonly runDir: string) {}
+
+  /** Tears down whatever lab exists, builds a fresh one and opens a run directory. */
+  static async create(label: string): Promise<Lab> {
+    labDown();
+    labUp();
+    return new Lab(newRunDir(label));
+  }
+
+  spawn(
+    ns: NsName,
+    name: string,
+    argv: readonly string[],
+    env: Record<string, string> = {},
+  ): LabProc {
+    const p = spawnInNs(ns, name, argv, this.runDir, env);
+    this.procs.push(p);
+    return p;
+  }
+
+  async startSsw(host: ServerHost, s: SswStart): Promise<LabProc> {
+    const nic = NIC[host];
+    const args = [
+      '--host-id',
+      host,
+      '--nic-netns',
+      nic.ns,
+      '--nic-if',
+      nic.ifName,
+      '--mode',
+      s.mode,
+      '--control',
+      sswControlPath(this.runDir, host),
+      ...(s.standby ? ['--standby'] : []),
+      ...(s.extraArgs ?? []),
+    ];
+    const p = this.spawn(HOST_NS[host], `ssw-${host}`, tsxArgv('src/runtime/ssw/main.ts', ...args));
+    await waitEvent(p, (e) => e.event === 'ssw-up', 15_000, 'ssw-up');
+    return p;
+  }
+
+  /** The plain echo server (no NSW) listening on `addr:port` in `ns`. */
+  async startPlainEcho(ns: NsName, addr: string, port: number): Promise<LabProc> {
+    const p = this.spawn(
+      ns,
+      `plainecho-${ns}`,
+      tsxArgv('src/runtime/lab/plainecho.ts', '--listen', `${addr}:${port}`),
+    );
+    await waitEvent(p, (e) => e.event === 'listening', 15_000, 'listening');
+    return p;
+  }
+
+  /** Starts the stream client in the client namespace; resolve `.result` when it ends. */
+  startStream(name: string, args: string[]): { proc: LabProc; result: Promise<StreamResult> } {
+    const proc = this.spawn(NS.client, name, tsxArgv('src/runtime/lab/streamclient.ts', ...args));
+    const result = (async (): Promise<StreamResult> => {
+      await waitExit(proc, 3_600_000);
+      const last = proc.events.at(-1);
+      if (last === undefined || typeof last.ok !== 'boolean') {
+        throw new LabError(`${name} gave no result (exit ${proc.exitCode})`);
+      }
+      return last as unknown as StreamResult;
+    })();
+    return { proc, result };
+  }
+
+  /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */
+  crashHost(host: ServerHost): number[] {
+    const pids = killNs(HOST_NS[host]);
+    const nic = NIC[host];
+    ip('-n', nic.ns, 'link', 'set', nic.ifName, 'down');
+    return pids;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.procs.map((p) => stopProc(p, 'SIGTERM', 1500)));
+    labDown();
+  }
+}
+
+export { ADDR };

@@ -1,0 +1,163 @@
+// Client-side and server-side captures (tcpdump inside a namespace; files Wireshark opens)
+// and the client-side checks the tests make on them with tshark, independent of the system's
+// own logs.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { type LabProc, spawnInNs, stopProc } from './procs.ts';
+import { LabError, type NsName } from './topology.ts';
+
+export interface Capture {
+  readonly path: string;
+  readonly proc: LabProc;
+}
+
+/** Starts tcpdump on `ifName` in `ns`, writing `dir/<name>.pcap`; resolves once it listens. */
+export const startCapture = async (
+  ns: NsName,
+  ifName: string,
+  dir: string,
+  name: string,
+  runDir: string,
+  snaplen = 256,
+): Promise<Capture> => {
+  const path = join(dir, `${name}.pcap`);
+  // -U: write each packet at once, so a capture stopped by a crash scenario is complete.
+  const proc = spawnInNs(
+    ns,
+    `tcpdump-${name}`,
+    ['tcpdump', '-i', ifName, '-U', '--immediate-mode', '-n', '-s', String(snaplen), '-w', path],
+    runDir,
+  );
+  // tcpdump says "listening on" on stderr; poll the log.
+  const deadline = Date.now() + 5000;
+  const { readFileSync } = await import('node:fs');
+  for (;;) {
+    let err = '';
+    try {
+      err = readFileSync(proc.errPath, 'utf8');
+    } catch {
+      // not yet created
+    }
+    if (err.includes('listening on')) break;
+    if (proc.exited || Date.now() > deadline) {
+      await stopProc(proc);
+      throw new LabError(`tcpdump on ${ns}/${ifName} did not start: ${err.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { path, proc };
+};
+
+export const stopCapture = async (c: Capture): Promise<void> => {
+  // tcpdump drops what is still in its capture ring when interrupted: let it drain first.
+  await new Promise((r) => setTimeout(r, 300));
+  await stopProc(c.proc, 'SIGINT', 3000);
+};
+
+export interface TcpPacketRow {
+  time: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  flags: number;
+  seq: number;
+  len: number;
+}
+
+/** Every TCP packet of the capture (absolute sequence numbers). */
+export const readTcp = (path: string): TcpPacketRow[] => {
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      path,
+      '-n',
+      '-o',
+      'tcp.relative_sequence_numbers:FALSE',
+      '-Y',
+      'tcp',
+      '-T',
+      'fields',
+      '-e',
+      'frame.time_relative',
+      '-e',
+      'ip.src',
+      '-e',
+      'ip.dst',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'tcp.dstport',
+      '-e',
+      'tcp.flags',
+      '-e',
+      'tcp.seq',
+      '-e',
+      'tcp.len',
+    ],
+    { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 },
+  );
+  if (r.status !== 0) throw new LabError(`tshark -r ${path} failed: ${r.stderr.trim()}`);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const [t, src, dst, sp, dp, flags, seq, len] = l.split('\t');
+      return {
+        time: Number(t),
+        src: src ?? '',
+        dst: dst ?? '',
+        srcPort: Number(sp),
+        dstPort: Number(dp),
+        flags: Number(flags),
+        seq: Number(seq),
+        len: Number(len),
+      };
+    });
+};
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+
+export interface ClientView {
+  packets: number;
+  /** connections seen (by client port) */
+  connections: number;
+  /** RSTs that came from the server address */
+  serverRsts: number;
+  /** FINs from the server on a connection whose client had not sent its FIN yet */
+  serverFinsBeforeClientFin: number;
+  /** longest time between two packets from the server (s) */
+  maxServerSilence: number;
+}
+
+/** What a client capture says about the server's side of the conversation. Only the server
+ * may be judged by it: a FIN it sends after the client closed is a normal close. */
+export const clientView = (path: string, serverAddr: string): ClientView => {
+  const rows = readTcp(path);
+  const fromServer = rows.filter((r) => r.src === serverAddr);
+  let maxServerSilence = 0;
+  for (let i = 1; i < fromServer.length; i++) {
+    const a = fromServer[i - 1];
+    const b = fromServer[i];
+    if (a && b) maxServerSilence = Math.max(maxServerSilence, b.time - a.time);
+  }
+  const clientFinAt = new Map<number, number>();
+  for (const r of rows) {
+    if (r.dst === serverAddr && (r.flags & TCP_FIN) !== 0 && !clientFinAt.has(r.srcPort)) {
+      clientFinAt.set(r.srcPort, r.time);
+    }
+  }
+  const ports = new Set(rows.filter((r) => r.dst === serverAddr).map((r) => r.srcPort));
+  return {
+    packets: rows.length,
+    connections: ports.size,
+    serverRsts: fromServer.filter((r) => (r.flags & TCP_RST) !== 0).length,
+    serverFinsBeforeClientFin: fromServer.filter(
+      (r) => (r.flags & TCP_FIN) !== 0 && !(r.time >= (clientFinAt.get(r.dstPort) ?? Infinity)),
+    ).length,
+    maxServerSilence,
+  };
+};

@@ -1,0 +1,185 @@
+// A stream client the lab runs inside the client namespace: an ordinary node:net socket on the
+// client's unmodified kernel TCP. It judges the server from the client's side only (Jepsen's
+// habit): every byte it receives is checked against what the server must send, and it
+// reports the longest silence (the client-visible stall), not anything the system logged.
+//
+// Modes (both need an echo server):
+//   echo      send a deterministic pseudo-random stream (seeded), expect it back byte for byte;
+//             with a large --chunk and --interval-ms 0 this is a bulk download as much as an
+//             upload (the server's bytes are the echo)
+//   upload    the same, then half-close; expect the echo of all of it, then the server's FIN
+//
+// Output: one JSON line on stdout (`StreamResult`); exit code 0 iff ok.
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { Command, Option } from 'commander';
+import { cliBounded, cliHostPort } from '../common/args.ts';
+
+export interface StreamResult {
+  ok: boolean;
+  error?: string;
+  sent: number;
+  received: number;
+  sentSha256: string;
+  receivedSha256: string;
+  /** longest time with bytes outstanding and none arriving (ms) */
+  maxStallMs: number;
+  /** when that stall ended, ms since connect */
+  maxStallEndMs: number;
+  durationMs: number;
+  /** the server's FIN arrived (only expected after our half-close) */
+  serverFin: boolean;
+}
+
+/** xorshift32 byte stream: reproducible from the seed, cheap, not all-zero. */
+export const patternBytes = (seed: number, offset: number, len: number): Uint8Array => {
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) {
+    let x = (seed ^ Math.imul(offset + i + 1, 0x9e3779b1)) >>> 0;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+};
+
+interface Opts {
+  connect: { host: string; port: number };
+  bind?: string;
+  mode: 'echo' | 'upload';
+  bytes: number;
+  chunk: number;
+  intervalMs: number;
+  seed: number;
+  timeoutMs: number;
+  halfClose: boolean;
+}
+
+export const runStream = (o: Opts): Promise<StreamResult> =>
+  new Promise((resolve) => {
+    const t0 = performance.now();
+    const sentHash = createHash('sha256');
+    const recvHash = createHash('sha256');
+    let sent = 0;
+    let received = 0;
+    let lastProgress = t0;
+    let maxStallMs = 0;
+    let maxStallEndMs = 0;
+    let serverFin = false;
+    let done = false;
+    let mismatch: string | undefined;
+    const sock = net.connect({
+      host: o.connect.host,
+      port: o.connect.port,
+      ...(o.bind !== undefined ? { localAddress: o.bind } : {}),
+    });
+    sock.setNoDelay(true);
+    const finish = (error?: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (interval) clearInterval(interval);
+      sock.destroy();
+      const err = error ?? mismatch;
+      const r: StreamResult = {
+        ok: err === undefined,
+        sent,
+        received,
+        sentSha256: sentHash.digest('hex'),
+        receivedSha256: recvHash.digest('hex'),
+        maxStallMs: Math.round(maxStallMs * 10) / 10,
+        maxStallEndMs: Math.round(maxStallEndMs),
+        durationMs: Math.round(performance.now() - t0),
+        serverFin,
+      };
+      if (err !== undefined) r.error = err;
+      resolve(r);
+    };
+    const timer = setTimeout(
+      () => finish(`timeout after ${o.timeoutMs} ms (sent ${sent}, received ${received})`),
+      o.timeoutMs,
+    );
+    let interval: NodeJS.Timeout | undefined;
+    const sendChunk = (): boolean => {
+      if (sent >= o.bytes) return false;
+      const n = Math.min(o.chunk, o.bytes - sent);
+      const b = patternBytes(o.seed, sent, n);
+      sentHash.update(b);
+      if (received === sent) lastProgress = performance.now(); // nothing outstanding before
+      sent += n;
+      const more = sock.write(b);
+      if (sent >= o.bytes) {
+        if (interval) clearInterval(interval);
+        if (o.halfClose) sock.end();
+      }
+      return more;
+    };
+    sock.on('connect', () => {
+      lastProgress = performance.now();
+      if (o.intervalMs > 0) {
+        interval = setInterval(sendChunk, o.intervalMs);
+      } else {
+        const pump = (): void => {
+          while (sent < o.bytes && sendChunk()) {}
+        };
+        sock.on('drain', pump);
+        pump();
+      }
+    });
+    sock.on('data', (d: Buffer) => {
+      const now = performance.now();
+      const gap = now - lastProgress;
+      if (gap > maxStallMs) {
+        maxStallMs = gap;
+        maxStallEndMs = now - t0;
+      }
+      lastProgress = now;
+      if (mismatch === undefined) {
+        const want = patternBytes(o.seed, received, d.length);
+        if (received + d.length > sent || !Buffer.from(want).equals(d)) {
+          const at = received + (d.findIndex((v, i) => v !== want[i]) >>> 0);
+          mismatch = `byte stream differs from what was sent at offset ${at}`;
+        }
+      }
+      recvHash.update(d);
+      received += d.length;
+      if (received >= o.bytes && !o.halfClose) finish();
+    });
+    sock.on('end', () => {
+      serverFin = true;
+      if (!o.halfClose || received < o.bytes) {
+        finish(`server closed the connection after ${received} of ${o.bytes} bytes`);
+      } else finish();
+    });
+    sock.on('error', (e) => finish(`socket error: ${e.message}`));
+  });
+
+const main = async (): Promise<void> => {
+  const p = new Command('streamclient')
+    .description('lab stream client: sends a seeded stream and checks the echo')
+    .requiredOption('--connect <host:port>', 'server address', cliHostPort)
+    .option('--bind <ipv4>', 'local address to connect from')
+    .addOption(
+      new Option('--mode <mode>', 'echo or upload (half-close after sending)')
+        .choices(['echo', 'upload'])
+        .default('echo'),
+    )
+    .option('--bytes <n>', 'bytes to send', cliBounded(1, 2 ** 40), 1_000_000)
+    .option('--chunk <n>', 'bytes per write', cliBounded(1, 1 << 20), 16384)
+    .option(
+      '--interval-ms <ms>',
+      'pause between writes (0: as fast as the socket takes them)',
+      cliBounded(0, 60_000),
+      0,
+    )
+    .option('--seed <n>', 'pattern seed', cliBounded(0, 2 ** 32 - 1), 1)
+    .option('--timeout-ms <ms>', 'give up after', cliBounded(1, 3_600_000), 60_000)
+    .parse();
+  const o = p.opts<Omit<Opts, 'halfClose'>>();
+  const r = await runStream({ ...o, halfClose: o.mode === 'upload' });
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.exitCode = r.ok ? 0 : 1;
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();
