@@ -1,0 +1,137 @@
+// Per-host control of the SSW (spec/ssw.md "ARP and takeover", "Logger loss", R5.4, R6).
+// Three orthogonal regions: the host's role for the service address, the state of its logger
+// link, and the state of the server application. The engine reads the snapshot per packet
+// (`hostView`) to pick the data path; effects are named actions the engine provides.
+
+import { assign, setup } from 'xstate';
+
+export interface SswHostContext {
+  /** Epoch of the logger that last welcomed us (R8); 0 before any. */
+  readonly epoch: number;
+  /** L.1: the local time (ms) until which the SSW may count on its logger; the engine's tick
+   * compares it with the clock and sends LEASE_EXPIRED. Already reduced by the safety margin. */
+  readonly leaseUntil: number;
+}
+
+export type SswHostEvent =
+  | { type: 'TAKEOVER' } // the coordinator made this host the server (A.2)
+  | { type: 'FENCED' } // a newer incarnation owns the service (L.5)
+  | { type: 'LOGGER_WELCOME'; epoch: number; leaseUntil: number } // the logger accepted us; lease starts (L.1)
+  | { type: 'LEASE_RENEWED'; leaseUntil: number } // HeartbeatAck (L.1)
+  | { type: 'LEASE_EXPIRED' } // tick found the lease over (L.2)
+  | { type: 'APP_EXIT' } // the application process died (R5.4)
+  | { type: 'START_RECOVERY' } // FetchLog records are in; the application restarts (R6.1)
+  | { type: 'RECOVERY_DONE' }; // every re-created connection went live (R6.8)
+
+export const sswHostMachine = setup({
+  types: {
+    context: {} as SswHostContext,
+    events: {} as SswHostEvent,
+  },
+  guards: {
+    /** R8: a welcome from an older epoch than the one we know is stale. */
+    welcomeIsCurrent: ({ context, event }) =>
+      event.type === 'LOGGER_WELCOME' && event.epoch >= context.epoch,
+  },
+  actions: {
+    recordEpoch: assign({
+      epoch: ({ context, event }) =>
+        event.type === 'LOGGER_WELCOME' ? event.epoch : context.epoch,
+    }),
+    /** L.1: a welcome or heartbeat ack extends the lease; nothing shortens it. */
+    extendLease: assign({
+      leaseUntil: ({ context, event }) =>
+        event.type === 'LOGGER_WELCOME' || event.type === 'LEASE_RENEWED'
+          ? Math.max(context.leaseUntil, event.leaseUntil)
+          : context.leaseUntil,
+    }),
+    // Effects, provided by the engine.
+    sendGratuitousArp: () => {}, // A.2
+    dropAllTraffic: () => {}, // L.5: count and forget everything held
+    degradeConnections: () => {}, // L.2: every connection to unprotected
+    orphanConnections: () => {}, // R5.4: APP_EXIT to every connection
+    recreateConnections: () => {}, // R6.1/R6.2: RECOVER to every orphan
+    announceProtected: () => {}, // L.4: timeline event
+  },
+}).createMachine({
+  id: 'sswHost',
+  type: 'parallel',
+  context: { epoch: 0, leaseUntil: 0 },
+  states: {
+    role: {
+      // Every host starts as standby; an active one is made so by TAKEOVER, which also
+      // announces the address (A.2): the same path for a fresh primary and a failover.
+      initial: 'standby',
+      states: {
+        standby: {
+          on: {
+            TAKEOVER: { target: 'active', actions: 'sendGratuitousArp' },
+            FENCED: { target: 'fenced', actions: 'dropAllTraffic' },
+          },
+        },
+        active: {
+          on: { FENCED: { target: 'fenced', actions: 'dropAllTraffic' } },
+        },
+        // L.5: never again; a fenced SSW's host is restarted as a new incarnation.
+        fenced: { type: 'final' },
+      },
+    },
+    logger: {
+      initial: 'awaitingLogger',
+      states: {
+        // Start-up: no lease yet. New SYNs are dropped (the client retries) rather than
+        // accepted unprotected, because the logger is usually only a moment away.
+        awaitingLogger: {
+          on: {
+            LOGGER_WELCOME: [
+              {
+                guard: 'welcomeIsCurrent',
+                target: 'protected',
+                actions: ['recordEpoch', 'extendLease', 'announceProtected'],
+              },
+            ],
+            LEASE_EXPIRED: { target: 'unprotected', actions: 'degradeConnections' },
+          },
+        },
+        protected: {
+          on: {
+            LEASE_RENEWED: { actions: 'extendLease' },
+            LOGGER_WELCOME: [
+              { guard: 'welcomeIsCurrent', actions: ['recordEpoch', 'extendLease'] },
+            ],
+            LEASE_EXPIRED: { target: 'unprotected', actions: 'degradeConnections' },
+          },
+        },
+        unprotected: {
+          on: {
+            LOGGER_WELCOME: [
+              {
+                guard: 'welcomeIsCurrent',
+                target: 'protected',
+                actions: ['recordEpoch', 'extendLease', 'announceProtected'],
+              },
+            ],
+          },
+        },
+      },
+    },
+    app: {
+      initial: 'appRunning',
+      states: {
+        appRunning: {
+          on: { APP_EXIT: { target: 'appDead', actions: 'orphanConnections' } },
+        },
+        appDead: {
+          on: { START_RECOVERY: { target: 'recovering', actions: 'recreateConnections' } },
+        },
+        recovering: {
+          on: {
+            RECOVERY_DONE: { target: 'appRunning' },
+            // R10: a crash during recovery restarts it.
+            APP_EXIT: { target: 'appDead', actions: 'orphanConnections' },
+          },
+        },
+      },
+    },
+  },
+});
