@@ -202,7 +202,14 @@ export class LoggerServer {
       }
       case 'FetchLog': {
         if (!roleIs('ssw', 'nsw')) return;
-        void this.stream(peer, msg.what === 'ssw' ? this.store.fetchSsw() : this.store.fetchNsw(), msg.what);
+        const records: Iterable<LoggerMessage> =
+          msg.what === 'ssw'
+            ? (function* (store) {
+                yield* store.fetchSsw();
+                for (const c of store.closeNoticesForOpenConns()) yield { kind: 'CloseLogged', ...c } as LoggerMessage;
+              })(this.store)
+            : this.store.fetchNsw();
+        void this.stream(peer, records, msg.what);
         break;
       }
       default:

@@ -235,6 +235,23 @@ export class LogStore {
   }
 
   /**
+   * The CloseLogged notices a recovering SSW needs (after its FetchLog 'ssw'): one per stored
+   * `close` determinant whose client address matches a connection it will re-create, so that
+   * the re-created connection's FIN is not held forever (R5.2).
+   */
+  closeNoticesForOpenConns(): CloseNotice[] {
+    const open = new Set<string>();
+    for (const c of this.conns.values()) if (!c.closed) open.add(`${c.syn.clientAddr}:${c.syn.clientPort}`);
+    const out: CloseNotice[] = [];
+    for (const d of this.dets) {
+      if (d.kind !== 'close') continue;
+      const a = this.nswConnAddr.get(d.conn);
+      if (a !== undefined && open.has(`${a.clientAddr}:${a.clientPort}`)) out.push({ ...a, how: d.how });
+    }
+    return out;
+  }
+
+  /**
    * FetchLog 'nsw' (R11): the closed connections' records and bytes (the NSW feeds those to
    * the application itself, since no kernel socket will carry them again), then every
    * determinant in detSeq order, then ReplayEnd.

@@ -1,0 +1,51 @@
+// Shared command line of the example servers: every example takes the same flags so that the
+// lab starts any of them the same way, in any mode. Flags override the FTTCP_* environment
+// (the recovery daemon passes FTTCP_MODE / FTTCP_LOGGER / FTTCP_EPOCH when it starts an
+// application in replay).
+
+import { Command } from 'commander';
+import { cliBounded, cliHostPort, type HostPort } from '../common/args.ts';
+import { Log, Timeline } from '../common/log.ts';
+import { configFromEnv, Nsw, type NswConfig, type NswModeFlag } from '../nsw/index.ts';
+
+export interface AppArgs {
+  readonly listen: HostPort;
+  readonly nsw: Nsw;
+  readonly log: Log;
+}
+
+export async function openApp(name: string, description: string, argv = process.argv): Promise<AppArgs> {
+  const program = new Command(name)
+    .description(description)
+    .requiredOption('--listen <host:port>', 'address the server listens on', cliHostPort)
+    .option('--logger <host:port>', 'logger address (record/replay; env FTTCP_LOGGER)', cliHostPort)
+    .option('--mode <mode>', 'record | replay | plain (env FTTCP_MODE; default plain)')
+    .option('--epoch <n>', 'logger epoch to join (env FTTCP_EPOCH; default 1)', cliBounded(1, 0xffffffff))
+    .option('--host-id <s>', 'name in logs (env FTTCP_HOST_ID)')
+    .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+    .parse(argv);
+  const o = program.opts<{ listen: HostPort; logger?: HostPort; mode?: string; epoch?: number; hostId?: string }>();
+  const env = configFromEnv();
+  const mode = (o.mode ?? env.mode ?? 'plain') as NswModeFlag;
+  if (mode !== 'plain' && mode !== 'record' && mode !== 'replay') {
+    process.stderr.write(`${name}: --mode must be record, replay or plain, got '${mode}'\n`);
+    process.exit(2);
+  }
+  const logger = o.logger ?? env.logger;
+  if (mode !== 'plain' && logger === undefined) {
+    process.stderr.write(`${name}: --mode ${mode} needs --logger host:port (or FTTCP_LOGGER)\n`);
+    process.exit(2);
+  }
+  const hostId = o.hostId ?? env.hostId ?? name;
+  const log = new Log({ component: name, hostId });
+  const cfg: NswConfig = {
+    mode,
+    epoch: o.epoch ?? env.epoch ?? 1,
+    hostId,
+    log: log.child('nsw'),
+    timeline: new Timeline(name),
+    ...(logger !== undefined ? { logger } : {}),
+  };
+  const nsw = await Nsw.open(cfg);
+  return { listen: o.listen, nsw, log };
+}
