@@ -58,17 +58,12 @@ export const adjustWindow = (w: WindowInput): WindowOutput => {
 };
 
 /**
- * R1.5: a SACK block the client may see. Blocks acknowledge client bytes too, so they are cut
- * at `stableSeq`; a block wholly above it disappears (undefined: the engine NOPs it out).
+ * R1.5: a SACK edge the client may see. Blocks acknowledge client bytes too, so every edge is
+ * cut at `stableSeq`: a block reaching past it is shortened, a block wholly above it becomes
+ * the empty block [stableSeq, stableSeq], which receivers discard as invalid (RFC 2018 §4
+ * blocks have left < right). Mapping edges one by one keeps the rewrite in place.
  */
-export const clampSackBlock = (
-  left: number,
-  right: number,
-  stableSeq: number,
-): { left: number; right: number } | undefined => {
-  if (seqGe(left, stableSeq)) return undefined;
-  return { left, right: seqMin(right, stableSeq) };
-};
+export const clampSackEdge = (edge: number, stableSeq: number): number => seqMin(edge, stableSeq);
 
 /** R1.4: a pure ACK is owed when the clamped ack would now exceed what the client has. */
 export const pureAckOwed = (kernelAck: number, stableSeq: number, sentAck: number): boolean =>

@@ -119,7 +119,11 @@ export const sswHostMachine = setup({
       initial: 'appRunning',
       states: {
         appRunning: {
-          on: { APP_EXIT: { target: 'appDead', actions: 'orphanConnections' } },
+          on: {
+            APP_EXIT: { target: 'appDead', actions: 'orphanConnections' },
+            // Failover: a backup that took over has no dead incarnation of its own to wait for.
+            START_RECOVERY: { target: 'recovering', actions: 'recreateConnections' },
+          },
         },
         appDead: {
           on: { START_RECOVERY: { target: 'recovering', actions: 'recreateConnections' } },

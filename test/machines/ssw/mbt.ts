@@ -40,14 +40,12 @@ function transitionDefinitions(machine: AnyStateMachine): Map<unknown, string> {
   const nodes = [machine.root, ...getStateNodes(machine.root)];
   for (const node of nodes) {
     for (const [eventType, list] of node.transitions as Map<string, AnyTransition[]>) {
-      list.forEach((t, i) =>
-        defs.set(
-          t,
-          `${node.id}|${eventType}|${i}->${(t.target ?? []).map((x) => x.id).join(',') || '(self)'}`,
-        ),
-      );
+      for (const [i, t] of list.entries()) {
+        const targets = (t.target ?? []).map((x) => x.id).join(',') || '(self)';
+        defs.set(t, `${node.id}|${eventType}|${i}->${targets}`);
+      }
     }
-    (node.always ?? []).forEach((t: unknown, i: number) => defs.set(t, `${node.id}|always|${i}`));
+    for (const [i, t] of (node.always ?? []).entries()) defs.set(t, `${node.id}|always|${i}`);
   }
   return defs;
 }
@@ -83,7 +81,10 @@ export async function runModelBasedTests<TMachine extends AnyStateMachine>(
     ...(opts.input === undefined ? {} : { input: opts.input as never }),
     ...(opts.filterEvents === undefined
       ? {}
-      : { filterEvents: ((_s: unknown, e: EventObject) => opts.filterEvents!(e)) as never }),
+      : {
+          filterEvents: ((_s: unknown, e: EventObject) =>
+            opts.filterEvents?.(e) !== false) as never,
+        }),
   });
   const adjacency = model.getAdjacencyMap();
   const shortest = model.getShortestPaths({ allowDuplicatePaths: true });
