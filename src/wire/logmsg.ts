@@ -202,6 +202,23 @@ export const SYN_OPTS_BYTES = 12;
 /** RFC 7323: a shift count above 14 is not a valid window scale. */
 export const MAX_WSCALE = 14;
 
+/**
+ * `Error.code` values the logger sends (spec/messages.md "Bad messages"). Codes are strings on
+ * the wire so that a newer peer can add one without breaking an older decoder.
+ */
+export const LOGGER_ERROR_CODES = [
+  'staleEpoch', // the frame's epoch is older than the logger's: the sender has been fenced (R8)
+  'futureEpoch', // newer than the logger's: the sender skipped the Fence that creates it
+  'notWelcomed', // a message before Hello
+  'wrongRole', // a message kind the sender's role may not send
+  'unknownConn', // LogData / ClientAcked for a conn without LogSyn
+  'gap', // LogData or LogDeterminant beyond the stored end
+  'conflict', // a resent record or byte that differs from the stored one
+  'badMessage', // the frame or body did not decode
+  'fencing', // between Fence and Fenced; reconnect and retry
+] as const;
+export type LoggerErrorCode = (typeof LOGGER_ERROR_CODES)[number];
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 
