@@ -103,6 +103,12 @@ export class Lab {
     return { proc, result };
   }
 
+  /** The FT-TCP hosts without an application: logger on the backup, primary SSW in fttcp
+   * mode. Returns a function that stops them. */
+  async startFtTcpHosts(): Promise<() => Promise<void>> {
+    throw new LabError('fttcp mode needs the SSW engine binding, which is not in this build yet');
+  }
+
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */
   crashHost(host: ServerHost): number[] {
     const pids = killNs(HOST_NS[host]);

@@ -11,9 +11,7 @@ import { Command, Option } from 'commander';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
-import type { SswCore, SswOut } from './core.ts';
-import { SswIo } from './io.ts';
-import { PassThroughCore } from './passthrough.ts';
+import { SswDatapath } from './datapath.ts';
 
 interface Opts {
   hostId: string;
@@ -57,26 +55,28 @@ const main = async (): Promise<void> => {
   if (o.mode === 'fttcp')
     throw new Error('--mode fttcp needs the SSW engine, which is not bound yet');
 
-  let io: SswIo | undefined;
-  const out: SswOut = {
-    lan: (f) => io?.sendLan(f),
-    tun: (p) => io?.sendTun(p),
-  };
-  let core: (SswCore & { takeover?: (out: SswOut) => void; active?: boolean }) | undefined;
-  io = new SswIo({
+  const dp = new SswDatapath({
     tunName: o.tun,
     nicNetns: o.nicNetns,
     nicIf: o.nicIf,
-    onLanFrame: (f) => core?.onLanFrame(f, out),
-    onTunPacket: (p) => core?.onTunPacket(p, out),
-    onError: (where, e) => log.error(`${where} failed`, { error: e }),
+    tickMs: 10,
+    core: (mac) => ({
+      kind: 'passthrough',
+      mac: [...mac],
+      serviceIp: ipv4FromString(o.service),
+      active: !o.standby,
+    }),
+    onEvent: (e) => {
+      if (e.kind === 'timeline') timeline.event(e.event, e.fields);
+    },
+    onError: (e) => {
+      log.error('data-path thread failed', { error: e });
+      process.exit(1);
+    },
   });
-  const pt = new PassThroughCore(io.packet.mac, ipv4FromString(o.service), !o.standby);
-  core = pt;
-  const role = (): string => (pt.active ? 'active' : 'standby');
-  log.info('up', { mode: o.mode, role: role(), tun: o.tun, nic: `${o.nicNetns}/${o.nicIf}` });
-  timeline.event('ssw-up', { mode: o.mode, role: role() });
-  if (pt.active) pt.takeover(out); // announce the service address at once
+  let role = o.standby ? 'standby' : 'active';
+  log.info('up', { mode: o.mode, role, tun: o.tun, nic: `${o.nicNetns}/${o.nicIf}` });
+  timeline.event('ssw-up', { mode: o.mode, role });
 
   const clients = new Set<net.Socket>();
   let server: net.Server | undefined;
@@ -111,11 +111,16 @@ const main = async (): Promise<void> => {
             sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
           };
           if (req.cmd === 'status') {
-            reply({ ok: true, role: role(), counters: io?.counters, core: pt.stats });
+            void dp.request({ cmd: 'status' }).then((b) => reply({ ok: true, role, ...b }));
           } else if (req.cmd === 'takeover') {
-            pt.takeover(out);
-            timeline.event('takeover', { conns: 0, bytes: 0 });
-            reply({ ok: true, conns: 0, bytes: 0 });
+            const epoch =
+              typeof (req as { epoch?: unknown }).epoch === 'number'
+                ? (req as { epoch: number }).epoch
+                : 0;
+            void dp.request({ cmd: 'takeover', epoch }).then((b) => {
+              role = 'active';
+              reply(b);
+            });
           } else if (req.cmd === 'app-started') {
             reply({ ok: true });
             for (const c of clients) c.write(`${JSON.stringify({ event: 'live' })}\n`);
@@ -133,15 +138,17 @@ const main = async (): Promise<void> => {
 
   const statsTimer =
     o.statsMs > 0
-      ? setInterval(() => log.info('counters', { ...io?.counters, ...pt.stats }), o.statsMs)
+      ? setInterval(() => {
+          void dp.request({ cmd: 'status' }).then((b) => log.info('counters', b));
+        }, o.statsMs)
       : undefined;
 
   const stop = async (sig: string): Promise<void> => {
-    log.info('stopping', { signal: sig, ...io?.counters });
+    log.info('stopping', { signal: sig });
     if (statsTimer) clearInterval(statsTimer);
     server?.close();
     for (const c of clients) c.destroy();
-    await io?.close();
+    await dp.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

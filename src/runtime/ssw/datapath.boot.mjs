@@ -1,6 +1,6 @@
 // Worker entry: workers do not inherit tsx's loader reliably, so register it here and then
-// load the TypeScript reader.
+// load the TypeScript data-path thread.
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./reader.worker.ts');
+await import('./datapath.worker.ts');

@@ -1,0 +1,42 @@
+// `fttcp lab run <scenario>` and `fttcp lab demo`.
+import type { Command } from 'commander';
+import { findScenario, formatResult, SCENARIOS } from './scenarios.ts';
+import { requireRoot } from './topology.ts';
+
+export const registerScenarioCommands = (lab: Command): void => {
+  lab
+    .command('run')
+    .description(
+      `run a scenario on a fresh lab, then tear it down (${SCENARIOS.map((s) => s.name).join(', ')})`,
+    )
+    .argument('<scenario>', 'scenario name')
+    .option('--json', 'machine-readable result', false)
+    .option('--pcap <dir>', 'keep full client- and server-side captures in this directory')
+    .action(async (name: string, o: { json: boolean; pcap?: string }) => {
+      requireRoot();
+      const s = findScenario(name);
+      const r = await s.run(o.pcap !== undefined ? { pcapDir: o.pcap } : {});
+      process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);
+      if (!r.ok) process.exitCode = 1;
+    });
+  lab
+    .command('scenarios')
+    .description('list the scenarios')
+    .action(() => {
+      for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(14)} ${s.summary}\n`);
+    });
+  lab
+    .command('demo')
+    .description(
+      'the main job: KV server on the primary, real clients, primary host killed mid-stream, backup takes over',
+    )
+    .option('--json', 'machine-readable result', false)
+    .option('--pcap <dir>', 'keep full client- and server-side captures in this directory')
+    .action(async (o: { json: boolean; pcap?: string }) => {
+      requireRoot();
+      const s = findScenario('demo');
+      const r = await s.run(o.pcap !== undefined ? { pcapDir: o.pcap } : {});
+      process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);
+      if (!r.ok) process.exitCode = 1;
+    });
+};

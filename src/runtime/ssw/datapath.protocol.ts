@@ -1,0 +1,54 @@
+// Messages between the SSW daemon's main thread and its data-path thread, and the uniform
+// face of a core as the data-path thread drives it. A packet view handed to a core is valid
+// only during the call (the thread reuses its read buffer); a core that keeps a packet copies it.
+import type { SswOut } from './core.ts';
+import { PassThroughCore } from './passthrough.ts';
+
+export type CoreSpec = { kind: 'passthrough'; mac: number[]; serviceIp: number; active: boolean };
+
+export type DatapathCommand =
+  | { cmd: 'stop' }
+  | { cmd: 'status'; id: number }
+  | { cmd: 'takeover'; id: number; epoch: number };
+
+export type DatapathEvent =
+  | { kind: 'reply'; id: number; body: Record<string, unknown> }
+  | { kind: 'timeline'; event: string; fields: Record<string, unknown> }
+  | { kind: 'stopped' };
+
+export interface DatapathCore {
+  onTunPacket(p: Uint8Array, now: number): void;
+  onLanFrame(f: Uint8Array, now: number): void;
+  command(c: DatapathCommand, now: number): void;
+  status(): Record<string, unknown>;
+  /** how long poll may sleep before the core needs a tick */
+  nextTickMs(now: number, tickMs: number): number;
+  maybeTick(now: number): void;
+}
+
+export const createCore = (
+  spec: CoreSpec,
+  out: SswOut,
+  emit: (e: DatapathEvent) => void,
+): DatapathCore => {
+  const pt = new PassThroughCore(new Uint8Array(spec.mac), spec.serviceIp, spec.active);
+  if (spec.active) pt.takeover(out);
+  return {
+    onTunPacket: (p) => pt.onTunPacket(p, out),
+    onLanFrame: (f) => pt.onLanFrame(f, out),
+    command: (c) => {
+      if (c.cmd === 'takeover') {
+        pt.takeover(out);
+        emit({
+          kind: 'timeline',
+          event: 'takeover',
+          fields: { epoch: c.epoch, conns: 0, bytes: 0 },
+        });
+        emit({ kind: 'reply', id: c.id, body: { ok: true, conns: 0, bytes: 0 } });
+      }
+    },
+    status: () => ({ role: pt.active ? 'active' : 'standby', ...pt.stats }),
+    nextTickMs: (_now, tickMs) => tickMs,
+    maybeTick: () => undefined,
+  };
+};
