@@ -5,9 +5,9 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   decodeFrame,
-  encodeFrame,
   EthernetFrame,
   emitTcp,
+  encodeFrame,
   FrameDecoder,
   findSackBlocks,
   findTimestamps,
@@ -19,8 +19,8 @@ import {
   parseTcp,
   parseTcpOptions,
   pcapToBytes,
-  readPcap,
   type Result,
+  readPcap,
   rewriteSackBlocks,
   rewriteTimestamps,
   TcpPacket,

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   emitIpv4,
   fromHex,
-  type Ipv4Repr,
   Ipv4Packet,
+  type Ipv4Repr,
   ipv4BufferLen,
   ipv4FromString,
   ipv4ReprToString,
@@ -21,6 +21,12 @@ const SYN_PACKET = fromHex(
   '4500003c1234400040069c60c6120001c61200029c4000070102030400000000a002faf0dc330000' +
     '020405b40402080a112233440000000001030307',
 );
+
+/** Sets one byte and returns the buffer, for one-line malformed variants. */
+const patch = (b: Uint8Array, at: number, v: number): Uint8Array => {
+  b[at] = v;
+  return b;
+};
 
 const unwrap = <T>(r: { ok: true; value: T } | { ok: false; error: unknown }): T => {
   if (!r.ok) throw new Error(`expected ok, got ${JSON.stringify(r.error)}`);
@@ -109,10 +115,10 @@ describe('Ipv4Packet / Ipv4Repr', () => {
   const malformed: [string, (b: Uint8Array) => Uint8Array, string][] = [
     ['truncated header', (b) => b.subarray(0, 19), 'truncated'],
     ['truncated datagram', (b) => b.subarray(0, 59), 'truncated'],
-    ['version 6', (b) => ((b[0] = 0x65), b), 'badVersion'],
-    ['IHL 4', (b) => ((b[0] = 0x44), b), 'badHeaderLength'],
-    ['IHL past end', (b) => ((b[0] = 0x4f), b.subarray(0, 40)), 'truncated'],
-    ['total < header', (b) => ((b[2] = 0), (b[3] = 19), b), 'badLength'],
+    ['version 6', (b) => patch(b, 0, 0x65), 'badVersion'],
+    ['IHL 4', (b) => patch(b, 0, 0x44), 'badHeaderLength'],
+    ['IHL past end', (b) => patch(b, 0, 0x4f).subarray(0, 40), 'truncated'],
+    ['total < header', (b) => patch(patch(b, 2, 0), 3, 19), 'badLength'],
   ];
   for (const [name, mutate, kind] of malformed) {
     it(`refuses ${name} (${kind})`, () => {

@@ -54,6 +54,12 @@ const SACK = fromHex(
 );
 const UNKNOWN = fromHex('9c400007fffffffe0000000570110000e66e00001e040081010000006162');
 
+/** Sets one byte and returns the buffer, for one-line malformed variants. */
+const patch = (b: Uint8Array, at: number, v: number): Uint8Array => {
+  b[at] = v;
+  return b;
+};
+
 const unwrap = <T>(r: { ok: true; value: T } | { ok: false; error: unknown }): T => {
   if (!r.ok) throw new Error(`expected ok, got ${JSON.stringify(r.error)}`);
   return r.value;
@@ -153,10 +159,10 @@ describe('TcpPacket / TcpRepr: static vectors', () => {
 describe('TCP malformed input', () => {
   const cases: [string, Uint8Array, string][] = [
     ['truncated fixed header', SYN.subarray(0, 19), 'truncated'],
-    ['data offset 4', ((b) => ((b[12] = 0x40), b))(SYN.slice()), 'badHeaderLength'],
+    ['data offset 4', patch(SYN.slice(), 12, 0x40), 'badHeaderLength'],
     ['data offset past the end', SYN.subarray(0, 36), 'truncated'],
-    ['SYN+FIN', ((b) => ((b[13] = TCP_SYN | TCP_FIN), b))(SYN.slice()), 'synFin'],
-    ['bad checksum', ((b) => ((b[17] = 0x34), b))(SYN.slice()), 'badChecksum'], // was 0x33
+    ['SYN+FIN', patch(SYN.slice(), 13, TCP_SYN | TCP_FIN), 'synFin'],
+    ['bad checksum', patch(SYN.slice(), 17, 0x34), 'badChecksum'], // was 0x33
   ];
   for (const [name, seg, kind] of cases) {
     it(`${name} -> ${kind}`, () => {
