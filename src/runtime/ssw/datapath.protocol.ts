@@ -1,19 +1,31 @@
 // Messages between the SSW daemon's main thread and its data-path thread, and the uniform
 // face of a core as the data-path thread drives it. A packet view handed to a core is valid
 // only during the call (the thread reuses its read buffer); a core that keeps a packet copies it.
+import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { SswOut } from './core.ts';
 import { PassThroughCore } from './passthrough.ts';
 
-export type CoreSpec = { kind: 'passthrough'; mac: number[]; serviceIp: number; active: boolean };
+export type CoreSpec =
+  | { kind: 'passthrough'; mac: number[]; serviceIp: number; active: boolean }
+  | { kind: 'engine'; mac: number[]; serviceIp: number; active: boolean; hostId: string };
 
 export type DatapathCommand =
   | { cmd: 'stop' }
   | { cmd: 'status'; id: number }
-  | { cmd: 'takeover'; id: number; epoch: number };
+  | { cmd: 'takeover'; id: number; epoch: number }
+  | { cmd: 'logger'; msgs: LoggerMessage[] }
+  | { cmd: 'loggerConnected' }
+  | { cmd: 'loggerDisconnected' }
+  | { cmd: 'heartbeatAck'; sentMs: number; leaseMs: number }
+  | { cmd: 'fenced'; reason: string }
+  | { cmd: 'appExit' }
+  | { cmd: 'appStarted' };
 
 export type DatapathEvent =
   | { kind: 'reply'; id: number; body: Record<string, unknown> }
-  | { kind: 'timeline'; event: string; fields: Record<string, unknown> }
+  /** `push`: also an event for the control channel's clients (recreated, live, error) */
+  | { kind: 'timeline'; event: string; fields: Record<string, unknown>; push?: boolean }
+  | { kind: 'logger'; msgs: LoggerMessage[] }
   | { kind: 'stopped' };
 
 export interface DatapathCore {
@@ -24,13 +36,17 @@ export interface DatapathCore {
   /** how long poll may sleep before the core needs a tick */
   nextTickMs(now: number, tickMs: number): number;
   maybeTick(now: number): void;
+  /** end of one poll round: flush what was batched (logger messages) */
+  flush(): void;
 }
 
-export const createCore = (
+export type CoreFactory = (
   spec: CoreSpec,
   out: SswOut,
   emit: (e: DatapathEvent) => void,
-): DatapathCore => {
+) => DatapathCore;
+
+export const passThroughCore: CoreFactory = (spec, out, emit) => {
   const pt = new PassThroughCore(new Uint8Array(spec.mac), spec.serviceIp, spec.active);
   if (spec.active) pt.takeover(out);
   return {
@@ -50,5 +66,6 @@ export const createCore = (
     status: () => ({ role: pt.active ? 'active' : 'standby', ...pt.stats }),
     nextTickMs: (_now, tickMs) => tickMs,
     maybeTick: () => undefined,
+    flush: () => undefined,
   };
 };

@@ -15,12 +15,8 @@ import {
 } from 'node:worker_threads';
 import { pollFds, pollRevents, sysPoll, sysReadNb, sysWriteSoft } from '../sys/libc.ts';
 import type { SswOut } from './core.ts';
-import {
-  type CoreSpec,
-  createCore,
-  type DatapathCommand,
-  type DatapathEvent,
-} from './datapath.protocol.ts';
+import { createCore } from './cores.ts';
+import type { CoreSpec, DatapathCommand, DatapathEvent } from './datapath.protocol.ts';
 
 export interface DatapathData {
   tunFd: number;
@@ -109,6 +105,7 @@ while (running) {
     }
   }
   core.maybeTick(performance.now());
+  core.flush();
 }
 emit({ kind: 'stopped' });
 d.port.close();

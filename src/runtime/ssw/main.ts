@@ -1,17 +1,23 @@
 // The SSW daemon of one server host. Run it inside the host's namespace
-// (`ip netns exec ftl-primary npx tsx src/runtime/ssw/main.ts ...`): it attaches to the host's
-// TUN device there, opens its raw socket in the host's NIC namespace, and moves packets
-// between the two through its core. `--help` lists the flags.
+// (`ip netns exec ftl-primary node --import tsx src/runtime/ssw/main.ts ...`): it attaches to
+// the host's TUN device there, opens its raw socket in the host's NIC namespace, and runs the
+// core (pass-through or the FT-TCP engine) on a data-path thread between the two. The main
+// thread holds the logger and heartbeat links, the control channel and the application.
+// `--help` lists the flags.
 //
 // Control channel (src/runtime/recovery/README.md §2): NDJSON on a unix socket, requests
-// `status`, `takeover`, `app-started`; events pushed without `id`.
+// `status`, `takeover`, `app-started`; events (`recreated`, `live`, `error`) pushed without id.
+// Stdout: NDJSON timeline (ssw-up, takeover, app-exit, app-start, recreated, live, ... and the
+// application's own timeline lines passed through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { Command, Option } from 'commander';
 import { ipv4FromString } from '../../wire/addr.ts';
-import { runMain } from '../common/args.ts';
+import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { SswDatapath } from './datapath.ts';
+import { SswLinks } from './links.ts';
+import { AppSupervisor } from './supervisor.ts';
 
 interface Opts {
   hostId: string;
@@ -23,6 +29,11 @@ interface Opts {
   standby: boolean;
   control?: string;
   statsMs: number;
+  logger?: HostPort;
+  heartbeat?: HostPort;
+  heartbeatMs: number;
+  epoch: number;
+  appCmd?: string;
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
@@ -42,32 +53,56 @@ const main = async (): Promise<void> => {
     )
     .option('--standby', 'start silent (no ARP, drop everything) until a takeover request', false)
     .option('--control <path>', 'unix socket for the control channel (NDJSON)')
+    .option('--logger <host:port>', 'logger address (fttcp mode)', cliHostPort)
+    .option(
+      '--heartbeat <host:port>',
+      'failure detector to send heartbeats to (primary)',
+      cliHostPort,
+    )
+    .option('--heartbeat-ms <ms>', 'heartbeat period', cliBounded(1, 10_000), 50)
+    .option('--epoch <n>', 'logger epoch to join', cliBounded(1, 0xffffffff), 1)
+    .option(
+      '--app-cmd <cmd>',
+      'application to supervise (started in record mode; restarted in replay when it dies)',
+    )
     .option(
       '--stats-ms <ms>',
       'print counters to stderr this often (0: never)',
-      (s) => Number(s),
+      cliBounded(0, 3_600_000),
       0,
     )
+    .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
     .parse();
   const o = program.opts<Opts>();
   const log = new Log({ component: 'ssw', hostId: o.hostId });
   const timeline = new Timeline(`ssw@${o.hostId}`);
-  if (o.mode === 'fttcp')
-    throw new Error('--mode fttcp needs the SSW engine, which is not bound yet');
+  if (o.mode === 'fttcp' && o.logger === undefined) throw new Error('--mode fttcp needs --logger');
+  const serviceIp = ipv4FromString(o.service);
 
+  const controlClients = new Set<net.Socket>();
+  const pushEvent = (e: Record<string, unknown>): void => {
+    for (const c of controlClients) c.write(`${JSON.stringify(e)}\n`);
+  };
+
+  let links: SswLinks | undefined;
   const dp = new SswDatapath({
     tunName: o.tun,
     nicNetns: o.nicNetns,
     nicIf: o.nicIf,
     tickMs: 10,
-    core: (mac) => ({
-      kind: 'passthrough',
-      mac: [...mac],
-      serviceIp: ipv4FromString(o.service),
-      active: !o.standby,
-    }),
+    core: (mac) =>
+      o.mode === 'forward'
+        ? { kind: 'passthrough', mac: [...mac], serviceIp, active: !o.standby }
+        : { kind: 'engine', mac: [...mac], serviceIp, active: !o.standby, hostId: o.hostId },
     onEvent: (e) => {
-      if (e.kind === 'timeline') timeline.event(e.event, e.fields);
+      if (e.kind === 'timeline') {
+        timeline.event(e.event, e.fields);
+        if (e.push) pushEvent({ event: e.event, ...e.fields });
+      } else if (e.kind === 'logger') {
+        const lost = links?.sendToLogger(e.msgs) ?? e.msgs.length;
+        if (lost > 0)
+          log.debug('logger not connected: messages left to the engine to resend', { lost });
+      }
     },
     onError: (e) => {
       log.error('data-path thread failed', { error: e });
@@ -75,20 +110,83 @@ const main = async (): Promise<void> => {
     },
   });
   let role = o.standby ? 'standby' : 'active';
+
+  if (o.logger !== undefined) {
+    links = new SswLinks({
+      hostId: o.hostId,
+      epoch: o.epoch,
+      logger: o.logger,
+      ...(o.heartbeat !== undefined ? { heartbeat: o.heartbeat } : {}),
+      heartbeatMs: o.heartbeatMs,
+      log,
+      sink: {
+        loggerMessages: (msgs) => dp.send({ cmd: 'logger', msgs }),
+        loggerConnected: () => dp.send({ cmd: 'loggerConnected' }),
+        loggerDisconnected: (reason) => {
+          log.warn('logger link down', { reason });
+          dp.send({ cmd: 'loggerDisconnected' });
+        },
+        heartbeatAck: (sentMs, leaseMs) => dp.send({ cmd: 'heartbeatAck', sentMs, leaseMs }),
+        heartbeatError: (code, message) => {
+          log.warn('detector refused us', { code, message });
+          dp.send({ cmd: 'fenced', reason: `${code}: ${message}` });
+        },
+      },
+    });
+    // A standby joins the logger only at takeover, with the epoch the coordinator gives it.
+    if (!o.standby) {
+      links.startLogger();
+      links.startHeartbeat();
+    }
+  }
+
+  const app =
+    o.appCmd === undefined
+      ? undefined
+      : new AppSupervisor({
+          cmd: o.appCmd,
+          env: {
+            FTTCP_HOST_ID: o.hostId,
+            FTTCP_EPOCH: String(o.epoch),
+            ...(o.logger !== undefined ? { FTTCP_LOGGER: formatHostPort(o.logger) } : {}),
+          },
+          log,
+          maxRestarts: 20,
+          restartWindowMs: 60_000,
+          onExit: (info) => {
+            timeline.event('app-exit', { ...info });
+            dp.send({ cmd: 'appExit' });
+            // Local recovery (R10): the next incarnation replays at once; the engine re-creates
+            // its connections when told it started (and retries fake SYNs until it listens).
+            try {
+              const pid = app?.start('replay', { FTTCP_EPOCH: String(links?.epoch ?? o.epoch) });
+              timeline.event('app-start', { pid, mode: 'replay' });
+              dp.send({ cmd: 'appStarted' });
+            } catch (e) {
+              log.error('cannot restart the application', { error: e });
+              timeline.event('error', { error: String(e) });
+            }
+          },
+        });
+
   log.info('up', { mode: o.mode, role, tun: o.tun, nic: `${o.nicNetns}/${o.nicIf}` });
   timeline.event('ssw-up', { mode: o.mode, role });
+  if (app !== undefined && !o.standby) {
+    const pid = app.start('record');
+    timeline.event('app-start', { pid, mode: 'record' });
+    dp.send({ cmd: 'appStarted' });
+  }
 
-  const clients = new Set<net.Socket>();
   let server: net.Server | undefined;
   if (o.control !== undefined) {
     const path = o.control;
     if (existsSync(path)) unlinkSync(path);
     server = net.createServer((sock) => {
-      clients.add(sock);
+      controlClients.add(sock);
       let buf = '';
       sock.setEncoding('utf8');
-      sock.on('close', () => clients.delete(sock));
-      sock.on('error', () => clients.delete(sock));
+      sock.on('close', () => controlClients.delete(sock));
+      sock.on('error', () => controlClients.delete(sock));
       sock.on('data', (chunk: string) => {
         buf += chunk;
         if (buf.length > MAX_CONTROL_LINE && !buf.includes('\n')) {
@@ -100,30 +198,28 @@ const main = async (): Promise<void> => {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
           i = buf.indexOf('\n');
-          let req: { id?: unknown; cmd?: unknown };
+          let req: { id?: unknown; cmd?: unknown; epoch?: unknown; pid?: unknown };
           try {
-            req = JSON.parse(line) as { id?: unknown; cmd?: unknown };
+            req = JSON.parse(line) as typeof req;
           } catch {
             sock.destroy();
             return;
           }
           const reply = (r: Record<string, unknown>): void => {
-            sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
+            if (!sock.destroyed) sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
           };
           if (req.cmd === 'status') {
             void dp.request({ cmd: 'status' }).then((b) => reply({ ok: true, role, ...b }));
           } else if (req.cmd === 'takeover') {
-            const epoch =
-              typeof (req as { epoch?: unknown }).epoch === 'number'
-                ? (req as { epoch: number }).epoch
-                : 0;
+            const epoch = typeof req.epoch === 'number' ? req.epoch : o.epoch;
+            links?.restartLogger(epoch);
             void dp.request({ cmd: 'takeover', epoch }).then((b) => {
-              role = 'active';
+              if (b.ok === true) role = 'active';
               reply(b);
             });
           } else if (req.cmd === 'app-started') {
+            dp.send({ cmd: 'appStarted' });
             reply({ ok: true });
-            for (const c of clients) c.write(`${JSON.stringify({ event: 'live' })}\n`);
           } else {
             reply({ ok: false, error: 'unknown-cmd' });
           }
@@ -146,8 +242,10 @@ const main = async (): Promise<void> => {
   const stop = async (sig: string): Promise<void> => {
     log.info('stopping', { signal: sig });
     if (statsTimer) clearInterval(statsTimer);
+    app?.stop();
+    links?.stop();
     server?.close();
-    for (const c of clients) c.destroy();
+    for (const c of controlClients) c.destroy();
     await dp.close();
     process.exit(0);
   };

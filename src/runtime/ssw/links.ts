@@ -1,0 +1,148 @@
+// The SSW daemon's two links on the replication network, held by the main thread (node:net)
+// while the data-path thread runs the engine:
+//   - the logger link (198.19.0.2:7400): Hello{role 'ssw'}, then whatever the engine sends;
+//     every message the logger sends goes to the engine. Batched both ways: one postMessage
+//     per burst, not per message.
+//   - the heartbeat link to the failure detector (198.19.0.2:7401, recovery/README.md §1):
+//     Hello, then Heartbeat every `heartbeatMs`; each HeartbeatAck goes to the engine with the
+//     local send time of the heartbeat it answers (A4: only local clocks are compared).
+
+import type { LoggerMessage } from '../../wire/logmsg.ts';
+import type { HostPort } from '../common/args.ts';
+import { loggerLinkCodec } from '../common/codec.ts';
+import { LinkClient } from '../common/link.ts';
+import type { Log } from '../common/log.ts';
+
+export interface LinkSink {
+  loggerMessages(msgs: LoggerMessage[]): void;
+  loggerConnected(): void;
+  loggerDisconnected(reason: string): void;
+  heartbeatAck(sentMs: number, leaseMs: number): void;
+  heartbeatError(code: string, message: string): void;
+}
+
+/** How many heartbeats may be unanswered before their send times are forgotten. */
+const MAX_OUTSTANDING_HEARTBEATS = 1024;
+
+export class SswLinks {
+  private logger: LinkClient<LoggerMessage> | undefined;
+  private hb: LinkClient<LoggerMessage> | undefined;
+  private hbTimer: NodeJS.Timeout | undefined;
+  private hbSeq = 0;
+  private readonly hbSent = new Map<number, number>();
+  private inbox: LoggerMessage[] = [];
+  private flushQueued = false;
+  epoch: number;
+
+  constructor(
+    private readonly o: {
+      hostId: string;
+      epoch: number;
+      logger?: HostPort;
+      heartbeat?: HostPort;
+      heartbeatMs: number;
+      log: Log;
+      sink: LinkSink;
+    },
+  ) {
+    this.epoch = o.epoch;
+  }
+
+  startLogger(): void {
+    if (this.o.logger === undefined || this.logger !== undefined) return;
+    this.logger = new LinkClient<LoggerMessage>({
+      target: this.o.logger,
+      codec: loggerLinkCodec,
+      log: this.o.log,
+      onConnect: (conn) => {
+        conn.send(
+          { kind: 'Hello', role: 'ssw', hostId: this.o.hostId, epoch: this.epoch },
+          this.epoch,
+        );
+        this.o.sink.loggerConnected();
+      },
+      onMessage: (msg) => {
+        this.inbox.push(msg);
+        if (!this.flushQueued) {
+          this.flushQueued = true;
+          // Everything that arrived in this turn of the event loop goes over in one batch.
+          setImmediate(() => {
+            this.flushQueued = false;
+            const batch = this.inbox;
+            this.inbox = [];
+            this.o.sink.loggerMessages(batch);
+          });
+        }
+      },
+      onDisconnect: (reason) => this.o.sink.loggerDisconnected(reason),
+    });
+    this.logger.start();
+  }
+
+  sendToLogger(msgs: readonly LoggerMessage[]): number {
+    let notSent = 0;
+    for (const m of msgs) if (this.logger?.send(m, this.epoch) === 'not-connected') notSent++;
+    return notSent;
+  }
+
+  startHeartbeat(): void {
+    if (this.o.heartbeat === undefined || this.hb !== undefined) return;
+    this.hb = new LinkClient<LoggerMessage>({
+      target: this.o.heartbeat,
+      codec: loggerLinkCodec,
+      log: this.o.log,
+      onConnect: (conn) => {
+        conn.send(
+          { kind: 'Hello', role: 'ssw', hostId: this.o.hostId, epoch: this.epoch },
+          this.epoch,
+        );
+      },
+      onMessage: (msg) => {
+        if (msg.kind === 'HeartbeatAck') {
+          const sent = this.hbSent.get(msg.seq);
+          if (sent !== undefined) {
+            for (const k of this.hbSent.keys()) {
+              if (k > msg.seq) break;
+              this.hbSent.delete(k);
+            }
+            this.o.sink.heartbeatAck(sent, msg.leaseMs);
+          }
+        } else if (msg.kind === 'Error') {
+          this.o.sink.heartbeatError(msg.code, msg.message);
+        }
+      },
+    });
+    this.hb.start();
+    this.hbTimer = setInterval(() => {
+      const seq = ++this.hbSeq;
+      const sentMs = performance.now();
+      if (this.hb?.send({ kind: 'Heartbeat', seq, sentMs }, this.epoch) === 'sent') {
+        this.hbSent.set(seq, sentMs);
+        if (this.hbSent.size > MAX_OUTSTANDING_HEARTBEATS) {
+          const oldest = this.hbSent.keys().next().value;
+          if (oldest !== undefined) this.hbSent.delete(oldest);
+        }
+      }
+    }, this.o.heartbeatMs);
+  }
+
+  stopHeartbeat(): void {
+    if (this.hbTimer) clearInterval(this.hbTimer);
+    this.hbTimer = undefined;
+    this.hb?.stop();
+    this.hb = undefined;
+  }
+
+  /** A new epoch (takeover): reconnect to the logger so the Hello carries it. */
+  restartLogger(epoch: number): void {
+    this.epoch = epoch;
+    this.logger?.stop();
+    this.logger = undefined;
+    this.startLogger();
+  }
+
+  stop(): void {
+    this.stopHeartbeat();
+    this.logger?.stop();
+  }
+}

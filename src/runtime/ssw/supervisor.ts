@@ -1,0 +1,95 @@
+// The SSW daemon is also the local supervisor of the server application (local recovery, R10):
+// it starts the application, notices its death at once (child exit, not a timeout), and
+// starts the next incarnation in replay when asked. It decides nothing about the protocol:
+// the engine is told `appExit`/`appStarted` and acts on them.
+//
+// The application's stdout (its NDJSON timeline) is passed through to the daemon's stdout,
+// so the lab reads one timeline per host; its stderr goes to the daemon's stderr, prefixed.
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Log } from '../common/log.ts';
+
+export type AppMode = 'record' | 'replay';
+
+export interface SupervisorOptions {
+  /** shell command line; run as `/bin/sh -c 'exec <cmd>'` so the pid is the application's */
+  cmd: string;
+  env: Record<string, string>;
+  log: Log;
+  onExit: (info: {
+    pid: number;
+    code: number | null;
+    signal: string | null;
+    incarnation: number;
+  }) => void;
+  /** explicit bound: more restarts than this in `restartWindowMs` is a fatal crash loop */
+  maxRestarts: number;
+  restartWindowMs: number;
+}
+
+export class AppSupervisor {
+  private child: ChildProcess | undefined;
+  private incarnation = 0;
+  private readonly starts: number[] = [];
+  private stopping = false;
+
+  constructor(private readonly o: SupervisorOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
+  }
+
+  start(mode: AppMode, extraEnv: Record<string, string> = {}): number {
+    if (this.running) throw new Error(`application already running (pid ${this.pid})`);
+    const now = Date.now();
+    while (this.starts.length > 0 && (this.starts[0] ?? 0) < now - this.o.restartWindowMs)
+      this.starts.shift();
+    if (this.starts.length > this.o.maxRestarts) {
+      throw new Error(
+        `application restarted ${this.starts.length} times in ${this.o.restartWindowMs} ms: crash loop`,
+      );
+    }
+    this.starts.push(now);
+    const incarnation = ++this.incarnation;
+    const child = spawn('/bin/sh', ['-c', `exec ${this.o.cmd}`], {
+      env: { ...process.env, ...this.o.env, ...extraEnv, FTTCP_MODE: mode },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const prefix = `[app#${incarnation}] `;
+    let partial = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      partial += d.toString('utf8');
+      let i = partial.indexOf('\n');
+      while (i >= 0) {
+        const line = partial.slice(0, i);
+        partial = partial.slice(i + 1);
+        i = partial.indexOf('\n');
+        process.stdout.write(line.startsWith('{') ? `${line}\n` : `${prefix}${line}\n`);
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      for (const line of d.toString('utf8').split('\n'))
+        if (line !== '') process.stderr.write(`${prefix}${line}\n`);
+    });
+    const pid = child.pid ?? -1;
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      if (this.stopping) return;
+      this.o.log.warn('application exited', { pid, code, signal, incarnation });
+      this.o.onExit({ pid, code, signal, incarnation });
+    });
+    this.o.log.info('application started', { pid, mode, incarnation });
+    return pid;
+  }
+
+  stop(): void {
+    this.stopping = true;
+    this.child?.kill('SIGKILL');
+  }
+}
