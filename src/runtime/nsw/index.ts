@@ -707,9 +707,10 @@ export class Nsw extends EventEmitter<NswEvents> {
   async close(): Promise<void> {
     for (const t of this.timers.values()) if (t.handle !== undefined) clearTimeout(t.handle);
     this.timers.clear();
-    await Promise.all(this.servers.map((s) => s.closeAsync()));
-    for (const kc of this.kernelConns) kc.k.destroy();
+    // Connections first: a listening server's close waits for its connections to end.
+    for (const kc of [...this.kernelConns]) kc.k.destroy();
     this.link?.stop();
+    await Promise.all(this.servers.map((s) => s.closeAsync()));
   }
 
   /** Counters for tests and logs. */

@@ -1,0 +1,274 @@
+// NSW recording and replay over loopback with a real logger daemon. No SSW here: the test
+// plays the SSW's part where replay needs it (a client that reconnects from the same port and
+// re-sends its bytes stands in for the SSW's injection; a raw 'ssw' peer logs the bytes of a
+// connection that closed before the failure).
+
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Log } from '../../src/runtime/common/log.ts';
+import { kvServer } from '../../src/runtime/examples/kvserver.ts';
+import { LoggerServer } from '../../src/runtime/logger/server.ts';
+import { Nsw, NswDivergenceError, type NswSocket } from '../../src/runtime/nsw/index.ts';
+import type { SynOpts } from '../../src/wire/logmsg.ts';
+import { RawPeer, delayingProxy, waitFor } from './helpers.ts';
+
+const quiet = (c: string) => new Log({ component: c, level: 'error' });
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function startLogger(): Promise<LoggerServer> {
+  const s = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet('logger') });
+  await s.start();
+  cleanups.push(() => s.close());
+  return s;
+}
+
+const loggerPort = (s: LoggerServer) => (s as unknown as { link: { server: net.Server } }).link.server.address() as net.AddressInfo;
+
+/** NSW errors seen by tests that do not expect any (an unhandled one would exit the worker). */
+let nswErrors: Error[] = [];
+afterEach(() => {
+  const e = nswErrors;
+  nswErrors = [];
+  expect(e.map((x) => x.message)).toEqual([]);
+});
+
+async function openNsw(mode: 'record' | 'replay', port: number, epoch = 1, expectErrors = false): Promise<Nsw> {
+  const nsw = await Nsw.open({ mode, logger: { host: '127.0.0.1', port }, epoch, log: quiet('nsw') });
+  if (!expectErrors) nsw.on('error', (e) => nswErrors.push(e));
+  cleanups.push(() => nsw.close());
+  return nsw;
+}
+
+function listen(server: { listen(p: number, h: string, cb: () => void): unknown; address(): unknown }): Promise<number> {
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)));
+}
+
+/** A loopback client that records everything it receives, with timestamps. */
+class Client {
+  readonly received: Buffer[] = [];
+  readonly times: number[] = [];
+  closed = false;
+  private constructor(readonly sock: net.Socket) {
+    sock.on('data', (d) => {
+      this.received.push(d);
+      this.times.push(performance.now());
+    });
+    sock.on('error', () => {});
+    sock.on('close', () => {
+      this.closed = true;
+    });
+  }
+  static connect(port: number, localPort?: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port, ...(localPort ? { localAddress: '127.0.0.1', localPort } : {}) });
+      s.once('connect', () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+  get text(): string {
+    return Buffer.concat(this.received).toString('latin1');
+  }
+  get bytes(): number {
+    return this.received.reduce((n, b) => n + b.length, 0);
+  }
+  async waitBytes(n: number, timeoutMs = 5000): Promise<void> {
+    await waitFor(`${n} bytes from the server (have ${this.bytes})`, () => this.bytes >= n, timeoutMs);
+  }
+}
+
+/** Echo with the nondeterminism an application may take from the NSW. */
+function nondetEcho(nsw: Nsw): void {
+  nsw.createServer((sock: NswSocket) => {
+    nsw.setTimeout(() => sock.write('tick;'), 30);
+    sock.on('data', (d) => {
+      const r = Buffer.from(nsw.random(4)).toString('hex');
+      const t = nsw.now() > 0 ? 'T' : 'F';
+      sock.write(`echo:${d.toString('latin1')}:${r}:${t};`);
+    });
+  });
+}
+
+describe('NSW recording', () => {
+  it('holds output until the logger has stored what it depends on (output commit, R4)', async () => {
+    const logger = await startLogger();
+    let delay = 400;
+    const proxy = await delayingProxy(loggerPort(logger).port, () => delay);
+    cleanups.push(() => proxy.close());
+    const nsw = await openNsw('record', proxy.port);
+    const server = nsw.createServer((s) => s.on('data', (d) => s.write(d)));
+    const port = await listen(server);
+    const c = await Client.connect(port);
+    cleanups.push(() => void c.sock.destroy());
+    const t0 = performance.now();
+    c.sock.write('hello');
+    // The logger stores at once, but its DetStored answers take 400 ms to come back.
+    await waitFor('accept+read+outputHash stored at the logger', () => logger.stats.dets >= 3);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(c.bytes).toBe(0);
+    expect(nsw.stats.heldBytes).toBe(5);
+    await c.waitBytes(5);
+    expect(c.text).toBe('hello');
+    expect(c.times[0]! - t0).toBeGreaterThanOrEqual(390);
+    expect(nsw.stats.stableDet).toBeGreaterThanOrEqual(2);
+    // Same path with a prompt logger: the reply is no longer held for long.
+    delay = 0;
+    await waitFor('earlier answers flushed through the proxy', () => nsw.stats.stableDet === nsw.stats.detSeq, 3000);
+    const t1 = performance.now();
+    c.sock.write('again');
+    await c.waitBytes(10);
+    expect(c.times.at(-1)! - t1).toBeLessThan(300);
+  });
+
+  it('logs the determinants in the order the application saw them', async () => {
+    const logger = await startLogger();
+    const nsw = await openNsw('record', loggerPort(logger).port);
+    const server = nsw.createServer((s) => s.on('data', (d) => s.write(d)));
+    const port = await listen(server);
+    const c = await Client.connect(port);
+    const clientPort = c.sock.localPort;
+    c.sock.write('abc');
+    await c.waitBytes(3);
+    c.sock.end();
+    await waitFor('client sees the server close', () => c.closed);
+    await waitFor('everything stored', () => nsw.stats.stableDet === nsw.stats.detSeq && logger.stats.dets === nsw.stats.detSeq);
+    const fetch = await RawPeer.hello(loggerPort(logger).port, 'nsw');
+    cleanups.push(() => fetch.close());
+    fetch.send({ kind: 'FetchLog', what: 'nsw' });
+    await fetch.next('ReplayEnd');
+    const kinds = fetch.of('ReplayDeterminant').map((d) => d.det.kind);
+    expect(kinds).toEqual(['accept', 'read', 'outputHash', 'eof', 'close']);
+    const accept = fetch.of('ReplayDeterminant')[0]!.det;
+    expect(accept).toEqual({ kind: 'accept', conn: 0, clientAddr: 0x7f000001, clientPort });
+  });
+});
+
+describe('NSW replay', () => {
+  it('replays a recorded session from a re-sent byte stream: same outputs, then goes live', async () => {
+    const logger = await startLogger();
+    const lport = loggerPort(logger).port;
+    // Recorded run.
+    const rec = await openNsw('record', lport);
+    nondetEcho(rec);
+    const port1 = await listen(rec.servers[0]!);
+    const a = await Client.connect(port1);
+    const clientPort = a.sock.localPort!;
+    await a.waitBytes('tick;'.length); // the timer fired first
+    a.sock.write('one');
+    await waitFor('reply one', () => a.text.includes('echo:one'));
+    a.sock.write('two');
+    await waitFor('reply two', () => a.text.includes('echo:two'));
+    const recorded = a.text;
+    await waitFor('all stored', () => rec.stats.stableDet === rec.stats.detSeq);
+    const dets = rec.stats.detSeq;
+    // The application "crashes"; a coordinator fences the old epoch.
+    await rec.close();
+    a.sock.destroy();
+    const coord = await RawPeer.hello(lport, 'coordinator');
+    cleanups.push(() => coord.close());
+    coord.send({ kind: 'Fence', newEpoch: 2 });
+    await coord.next('Fenced');
+    // Replay: the client's bytes arrive again all at once from the same 4-tuple's client
+    // side (as the SSW's injection would); the log decides how they are chunked.
+    const rep = await openNsw('replay', lport, 2);
+    expect(rep.mode).toBe('replaying');
+    nondetEcho(rep);
+    const port2 = await listen(rep.servers[0]!);
+    const b = await Client.connect(port2, clientPort);
+    cleanups.push(() => void b.sock.destroy());
+    b.sock.write('onetwo');
+    await b.waitBytes(recorded.length);
+    expect(b.text).toBe(recorded);
+    await waitFor('live', () => rep.mode === 'live');
+    // Live again: new input is recorded after the replayed determinants.
+    b.sock.write('three');
+    await waitFor('reply three', () => b.text.includes('echo:three'));
+    await waitFor('new determinants stored', () => logger.stats.dets > dets);
+    expect(rep.stats.detSeq).toBeGreaterThan(dets);
+  });
+
+  it('stops with a typed divergence error when the application does not repeat itself (R12)', async () => {
+    const logger = await startLogger();
+    const lport = loggerPort(logger).port;
+    const rec = await openNsw('record', lport);
+    const s1 = rec.createServer((s) => s.on('data', (d) => s.write(d)));
+    const port1 = await listen(s1);
+    const a = await Client.connect(port1);
+    const clientPort = a.sock.localPort;
+    a.sock.write('x');
+    await a.waitBytes(1);
+    await waitFor('stored', () => rec.stats.stableDet === rec.stats.detSeq);
+    await rec.close();
+    a.sock.destroy();
+    const rep = await openNsw('replay', lport, 1, true);
+    const errors: Error[] = [];
+    rep.on('error', (e) => errors.push(e));
+    // A different application: it answers in upper case.
+    const s2 = rep.createServer((s) =>
+      s.on('data', (d) => {
+        try {
+          s.write(d.toString().toUpperCase());
+        } catch {
+          // the write itself throws too; the 'error' event is what the test checks
+        }
+      }),
+    );
+    const port2 = await listen(s2);
+    const b = await Client.connect(port2, clientPort);
+    cleanups.push(() => void b.sock.destroy());
+    b.sock.write('x');
+    await waitFor('divergence reported', () => errors.length > 0);
+    expect(errors[0]).toBeInstanceOf(NswDivergenceError);
+    expect((errors[0] as NswDivergenceError).detSeq).toBe(2);
+  });
+
+  it('rebuilds state from a connection closed before the failure (bytes served by the logger)', async () => {
+    const logger = await startLogger();
+    const lport = loggerPort(logger).port;
+    const rec = await openNsw('record', lport);
+    const { server } = kvServer(rec);
+    const port1 = await listen(server);
+    const ssw = await RawPeer.hello(lport, 'ssw');
+    cleanups.push(() => ssw.close());
+    // Connection 0: SET, then closed by the client. The test logs its bytes as the SSW would.
+    const c0 = await Client.connect(port1);
+    const set = '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n';
+    c0.sock.write(set);
+    await c0.waitBytes(5);
+    const opts: SynOpts = { mss: 1460, wscale: 7, sackOk: true, tsVal: 1, tsEcr: null };
+    ssw.send({
+      kind: 'LogSyn', conn: 1, clientAddr: 0x7f000001, clientPort: c0.sock.localPort!, serverAddr: 0x7f000001,
+      serverPort: port1, clientIsn: 1000, serverIsn: 2000, clientOpts: opts, serverOpts: opts, synTimeMs: 0,
+    });
+    ssw.send({ kind: 'LogData', conn: 1, seq: 1001, payload: Buffer.from(set), fin: true });
+    c0.sock.end();
+    await waitFor('closed', () => c0.closed);
+    ssw.send({ kind: 'ConnClosed', conn: 1 });
+    // Connection 1 stays open: INCR n twice.
+    const c1 = await Client.connect(port1);
+    const c1Port = c1.sock.localPort;
+    c1.sock.write('INCR n\r\n');
+    await c1.waitBytes(4);
+    c1.sock.write('INCR n\r\n');
+    await c1.waitBytes(8);
+    expect(c1.text).toBe(':1\r\n:2\r\n');
+    await waitFor('stored', () => rec.stats.stableDet === rec.stats.detSeq);
+    await rec.close();
+    c1.sock.destroy();
+    // Replay: conn 0 comes from the logger, conn 1 from the re-sent stream.
+    const rep = await openNsw('replay', lport);
+    const { server: s2 } = kvServer(rep);
+    const port2 = await listen(s2);
+    const c1b = await Client.connect(port2, c1Port);
+    cleanups.push(() => void c1b.sock.destroy());
+    c1b.sock.write('INCR n\r\nINCR n\r\n');
+    await c1b.waitBytes(8);
+    expect(c1b.text).toBe(':1\r\n:2\r\n');
+    await waitFor('live', () => rep.mode === 'live');
+    c1b.sock.write('GET k\r\nINCR n\r\n');
+    await waitFor('live replies', () => c1b.text.length >= 8 + 11 + 4);
+    expect(c1b.text.slice(8)).toBe('$5\r\nvalue\r\n:3\r\n');
+  });
+});
