@@ -135,6 +135,22 @@ const cases: { name: string; what: string; fn: (i: number) => number }[] = [
     },
   },
   {
+    name: 'parse+rewrite',
+    what: 'parse (reprs) then rewrite ack and window with incremental checksum',
+    fn: (i) => {
+      const ip = Ipv4Packet.checked(pkt);
+      if (!ip.ok) return -1;
+      const ipr = parseIpv4(ip.value, { verifyChecksum: false });
+      const t = TcpPacket.checked(ip.value.payload);
+      if (!t.ok || !ipr.ok) return -1;
+      const r = parseTcp(t.value, ipr.value.src, ipr.value.dst, { verifyChecksum: false });
+      if (!r.ok) return -1;
+      rewriteAck(t.value, (0x2000_0000 + (i & 0xffff)) >>> 0);
+      rewriteWindow(t.value, 500 + (i & 7));
+      return t.value.checksum ^ r.value.seq;
+    },
+  },
+  {
     name: 'rewrite-incr+ts',
     what: 'as rewrite-incr, plus TSval/TSecr located and rewritten in place',
     fn: (i) => {

@@ -6,6 +6,7 @@ export * from './arp.ts';
 export { bytesEqual, fromHex, get16, get32, set16, set32, toHex } from './bytes.ts';
 export * from './checksum.ts';
 export * from './crc32.ts';
+export * from './describe.ts';
 export * from './ethernet.ts';
 export * from './frame.ts';
 export * from './ipv4.ts';
