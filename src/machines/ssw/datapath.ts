@@ -280,7 +280,9 @@ export const classifyKernelSegment = (
       () => 'drop' as const,
     )
     .with(['injecting', 'data'], () => 'regenerated' as const)
-    .with(['injecting', 'fin'], () => 'holdFin' as const)
+    .with(['injecting', 'fin'], () =>
+      closeLogged ? ('regenerated' as const) : ('holdFin' as const),
+    )
     .with(['injecting', 'rst'], () => 'holdRst' as const)
     .with(
       ['injecting', 'pureAck'],

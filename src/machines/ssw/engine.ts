@@ -1,0 +1,1818 @@
+// The SSW engine: everything the south-side wrapper decides, with no I/O and no clock
+// (spec/ssw.md). The runtime binds it to an AF_PACKET socket on the LAN (Ethernet frames), a
+// TUN device (IPv4 packets into the server's kernel) and the logger link, and feeds it time.
+//
+// Control (SYN-ACK, FIN, RST, logger answers, app death, recovery) goes through the statecharts
+// of connection.machine.ts and host.machine.ts, whose effects this file provides. Per-packet
+// work never goes through an actor: the connection's state selects a data-path function
+// (datapath.ts) and the packet is rewritten in place with incremental checksums.
+//
+// Buffers: `onLanFrame` and `onTunPacket` may rewrite the buffer they are given and return
+// effects that alias it, so the caller must hand out the effects before reusing the buffer.
+
+import { createActor, type Actor } from 'xstate';
+import { type MacAddress, macEquals } from '../../wire/addr.ts';
+import {
+  ARP_LEN,
+  arpGratuitous,
+  arpReply,
+  arpRequest,
+  buildArpFrame,
+  parseArpBytes,
+} from '../../wire/arp.ts';
+import { get16 } from '../../wire/bytes.ts';
+import type { ChecksumMode } from '../../wire/checksum.ts';
+import {
+  ETHERNET_HEADER_LEN,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  emitEthernet,
+} from '../../wire/ethernet.ts';
+import { emitIpv4, IP_PROTO_TCP, Ipv4Packet } from '../../wire/ipv4.ts';
+import type { LoggerMessage, MessageOf, SynOpts } from '../../wire/logmsg.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqMax, seqSub } from '../../wire/seq.ts';
+import {
+  emitTcp,
+  findTimestamps,
+  parseTcpOptions,
+  rewriteAck,
+  rewriteFlags,
+  rewriteSackBlocks,
+  rewriteSeq,
+  rewriteTimestamps,
+  rewriteWindow,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_HEADER_LEN,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  TcpPacket,
+  type TcpOption,
+  tcpOptionsLength,
+} from '../../wire/tcp.ts';
+import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
+import {
+  adjustWindow,
+  type ConnMode,
+  classifyClientSegment,
+  classifyKernelSegment,
+  clampAck,
+  clampInboundAck,
+  clampSackEdge,
+  computeDeltaSeq,
+  computeTsDelta,
+  newLogSpan,
+  pureAckOwed,
+  regeneratedHandling,
+  segmentKind,
+  type Translation,
+} from './datapath.ts';
+import { sswHostMachine } from './host.machine.ts';
+
+// ---------------------------------------------------------------------------------------
+// Configuration and effects
+
+export interface SswLimits {
+  /** R2.5: connections tracked at once; new SYNs beyond are dropped. */
+  readonly maxConnections: number;
+  /** R1.1: out-of-order client bytes held per connection until the hole fills. */
+  readonly maxHeldBytes: number;
+  /** R1.6: client bytes handed to the logger and not yet stored, host-wide. */
+  readonly maxQueuedLogBytes: number;
+  /** R6.1: logged client stream kept per connection for injection. */
+  readonly maxReplayBytes: number;
+  /** A.3: client MAC addresses remembered. */
+  readonly maxNeighbors: number;
+}
+
+export const DEFAULT_SSW_LIMITS: SswLimits = {
+  maxConnections: 4096,
+  maxHeldBytes: 1 << 20,
+  maxQueuedLogBytes: 16 << 20,
+  maxReplayBytes: 256 << 20,
+  maxNeighbors: 1024,
+};
+
+export interface SswConfig {
+  /** The service address (IPv4 as u32) the SSW fronts. */
+  readonly serviceAddr: number;
+  /** This host's MAC on the LAN; ARP answers and outgoing frames use it. */
+  readonly serviceMac: MacAddress;
+  /** 'ftTcp': the protocol. 'forward': plain wrapper, no logging (the benchmark baseline). */
+  readonly mode: 'ftTcp' | 'forward';
+  /** A primary starts 'active' (it announces itself); a backup 'standby' until takeover(). */
+  readonly role: 'active' | 'standby';
+  readonly limits?: Partial<SswLimits>;
+  /** First connId this SSW assigns (R6.1 raises it above every replayed one). Default 1. */
+  readonly firstConnId?: number;
+  /** R6.3 safety margin added to the estimated TSval clock. Default 60 000 ms. */
+  readonly tsMarginMs?: number;
+  /** L.1 lease safety margin (clock-rate drift, A4). Default 250 ms. */
+  readonly leaseMarginMs?: number;
+  /** Start-up: without a Welcome for this long the SSW goes unprotected (L.2). Default 5 000. */
+  readonly startupGraceMs?: number;
+  /** R6.3: fake SYN retry interval when the kernel answers RST. Default 200 ms. */
+  readonly recreateRetryMs?: number;
+  /** How long a closing connection is tracked before it is forgotten. Default 60 000 ms. */
+  readonly closeLingerMs?: number;
+  /** R6.8: duplicate ACKs sent at go-live. Default 3 (the client's fast-retransmit trigger). */
+  readonly promptAcks?: number;
+  /** A.2: gratuitous ARPs at takeover. Default 3. */
+  readonly gratuitousArps?: number;
+  /** Verify client TCP checksums before logging (a corrupt byte must never be logged). */
+  readonly verifyLanChecksums?: boolean;
+  /**
+   * True if every TUN packet handed to onTunPacket has 14 writable bytes before it in its
+   * ArrayBuffer (read the TUN into `buf.subarray(14)`): the Ethernet header is then written in
+   * place and nothing is copied. Otherwise each outbound packet is copied once.
+   */
+  readonly tunHeadroom?: boolean;
+  /** How rewritten checksums are maintained (see wire/checksum.ts). Default 'full'. */
+  readonly checksum?: ChecksumMode;
+}
+
+/** A protocol event for timelines and traces (not a packet). */
+export interface SswLogEvent {
+  readonly atMs: number;
+  /** The rule (spec/ssw.md numbering) or area that acted. */
+  readonly rule: string;
+  readonly what: string;
+  readonly conn?: number;
+  readonly client?: string;
+  readonly detail?: Readonly<Record<string, number | string | boolean>>;
+}
+
+export type SswEffect =
+  | { readonly to: 'lan'; readonly frame: Uint8Array }
+  | { readonly to: 'tun'; readonly packet: Uint8Array }
+  | { readonly to: 'logger'; readonly msg: LoggerMessage }
+  | { readonly to: 'log'; readonly event: SswLogEvent };
+
+export type SswSink = (effect: SswEffect) => void;
+
+/** Counters for drops and rule actions; plain numbers, read them any time. */
+export interface SswStats {
+  lanFrames: number;
+  tunPackets: number;
+  dropNotActive: number;
+  dropMalformed: number;
+  dropBadChecksum: number;
+  dropFragment: number;
+  dropNotForService: number;
+  dropNoNeighbor: number;
+  dropConnLimit: number;
+  dropNotReady: number;
+  dropBackpressure: number;
+  dropHoldLimit: number;
+  dropByRule: number;
+  arpReplies: number;
+  loggedBytes: number;
+  heldSynAcks: number;
+  heldFins: number;
+  heldRsts: number;
+  suppressedCrash: number;
+  pureAcks: number;
+  fakeSyns: number;
+  injectedBytes: number;
+  localAcks: number;
+  recreated: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-connection data-path state
+
+interface StreamPiece {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+}
+
+interface Conn {
+  readonly key: string;
+  readonly clientAddr: number;
+  readonly clientPort: number;
+  readonly serverPort: number;
+  actor: Actor<typeof sswConnectionMachine>;
+  /** Cached from the machine after every event it gets (read per packet). */
+  mode: ConnMode;
+  protected: boolean;
+  closeLogged: boolean;
+  connId: number | undefined;
+  clientIsn: number;
+  clientOpts: SynOpts;
+  serverIsn: number;
+  serverOpts: SynOpts | undefined;
+  synTimeMs: number;
+  kernelIsn: number;
+  kernelOpts: SynOpts | undefined;
+  /** Scale the client applies to the windows it receives (R1.3). */
+  clientWs: number;
+  /** Scale the current kernel applies to its own window field. */
+  kernelWs: number;
+  tsOk: boolean;
+  t: Translation;
+  loggedSeq: number;
+  stableSeq: number;
+  finLogged: boolean;
+  /** LogData not yet covered by DataStored: resent after a reconnect (messages.md). */
+  pendingLog: MessageOf<'LogData'>[];
+  queuedBytes: number;
+  ooo: StreamPiece[];
+  oooBytes: number;
+  kernelAck: number;
+  kernelAckValid: boolean;
+  kernelWinField: number;
+  /** The kernel's receive right edge (client space), for injection (R6.5). */
+  kernelRcvEdge: number;
+  /** Original space, excluding a FIN the kernel sent. */
+  kernelSndNxt: number;
+  lastKernelTsVal: number;
+  sentAck: number;
+  rightEdge: number;
+  clientAck: number;
+  tsRecent: number;
+  tsValSent: number | undefined;
+  clientWindow: number;
+  heldSynAck: Uint8Array | undefined;
+  heldFinSeq: number | undefined;
+  heldRst: Uint8Array | undefined;
+  /** R6.5: the logged client stream from clientIsn + 1, for injection. */
+  stream: StreamPiece[];
+  streamBytes: number;
+  streamFin: boolean;
+  injectSeq: number;
+  finInjected: boolean;
+  recreateAtMs: number;
+  closingSinceMs: number;
+  /** Last clientAck sent to the logger as ClientAcked (lazy, per tick). */
+  reportedClientAck: number;
+}
+
+const NO_OPTS: SynOpts = { mss: 536, wscale: null, sackOk: false, tsVal: null, tsEcr: null };
+
+function synOptsOf(options: readonly TcpOption[]): SynOpts {
+  let mss = 536;
+  let wscale: number | null = null;
+  let sackOk = false;
+  let tsVal: number | null = null;
+  let tsEcr: number | null = null;
+  for (const o of options) {
+    if (o.kind === 'mss') mss = o.mss;
+    else if (o.kind === 'wscale') wscale = Math.min(o.shift, 14);
+    else if (o.kind === 'sackPermitted') sackOk = true;
+    else if (o.kind === 'timestamps') {
+      tsVal = o.tsVal;
+      tsEcr = o.tsEcr;
+    }
+  }
+  return { mss, wscale, sackOk, tsVal, tsEcr };
+}
+
+const addrString = (a: number): string =>
+  `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+
+// ---------------------------------------------------------------------------------------
+
+export class SswEngine {
+  readonly config: SswConfig;
+  readonly limits: SswLimits;
+  readonly stats: SswStats = {
+    lanFrames: 0,
+    tunPackets: 0,
+    dropNotActive: 0,
+    dropMalformed: 0,
+    dropBadChecksum: 0,
+    dropFragment: 0,
+    dropNotForService: 0,
+    dropNoNeighbor: 0,
+    dropConnLimit: 0,
+    dropNotReady: 0,
+    dropBackpressure: 0,
+    dropHoldLimit: 0,
+    dropByRule: 0,
+    arpReplies: 0,
+    loggedBytes: 0,
+    heldSynAcks: 0,
+    heldFins: 0,
+    heldRsts: 0,
+    suppressedCrash: 0,
+    pureAcks: 0,
+    fakeSyns: 0,
+    injectedBytes: 0,
+    localAcks: 0,
+    recreated: 0,
+  };
+
+  private readonly sink: SswSink | undefined;
+  private readonly batch: SswEffect[] = [];
+  private static readonly EMPTY: readonly SswEffect[] = [];
+  private now = 0;
+  private startMs: number | undefined;
+  private started = false;
+  private nextConnId: number;
+  private ipIdent = 1;
+  private queuedLogBytes = 0;
+  private welcomed = false;
+  /** clientAddr -> (clientPort << 16 | serverPort) -> conn: no string per packet. */
+  private readonly conns = new Map<number, Map<number, Conn>>();
+  private readonly byKey = new Map<string, Conn>();
+  private readonly byConnId = new Map<number, Conn>();
+  private readonly neighbors = new Map<number, Uint8Array>();
+  private readonly host: Actor<typeof sswHostMachine>;
+  private readonly connMachine;
+  private replayBuffer: LoggerMessage[] = [];
+  private pendingRecords: readonly LoggerMessage[] = [];
+  private readonly csum: ChecksumMode;
+
+  constructor(config: SswConfig, sink?: SswSink) {
+    this.config = config;
+    this.limits = { ...DEFAULT_SSW_LIMITS, ...config.limits };
+    this.sink = sink;
+    this.nextConnId = config.firstConnId ?? 1;
+    this.csum = config.checksum ?? 'full';
+    this.startMs = undefined;
+    this.connMachine = this.provideConnectionMachine();
+    this.host = createActor(this.provideHostMachine()).start();
+    if (config.role === 'active') this.host.send({ type: 'TAKEOVER' });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Public API
+
+  /** An Ethernet frame from the LAN. */
+  onLanFrame(frame: Uint8Array, nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.stats.lanFrames++;
+    this.handleLanFrame(frame);
+    return this.end();
+  }
+
+  /** An IPv4 packet the server's kernel wrote to the TUN device. */
+  onTunPacket(packet: Uint8Array, nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.stats.tunPackets++;
+    this.handleTunPacket(packet);
+    return this.end();
+  }
+
+  /** A decoded message from the logger link (Welcome, SynStored, DataStored, Replay*, ...). */
+  onLoggerMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.handleLoggerMessage(msg);
+    return this.end();
+  }
+
+  /** Time passes: leases, fake-SYN retries, closing connections (all timeouts are here). */
+  onTick(nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.handleTick();
+    return this.end();
+  }
+
+  /** The server application process exited (R5.4). */
+  onAppExit(nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.event('R5.4', 'app exit');
+    this.host.send({ type: 'APP_EXIT' });
+    return this.end();
+  }
+
+  /**
+   * The restarted application is listening; re-create every logged connection (R6) from the
+   * FetchLog answer (ReplaySyn / ReplayData; other kinds are ignored). Replay messages that
+   * arrive through onLoggerMessage are collected and passed here on ReplayEnd automatically.
+   */
+  startRecovery(records: readonly LoggerMessage[], nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.pendingRecords = records;
+    this.host.send({ type: 'START_RECOVERY' });
+    this.pendingRecords = [];
+    this.maybeRecoveryDone();
+    return this.end();
+  }
+
+  /** The coordinator made this host the server: announce the address (A.2). */
+  takeover(nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.host.send({ type: 'TAKEOVER' });
+    return this.end();
+  }
+
+  /** The host machine's state (role, logger, app), for status output and tests. */
+  hostState(): { role: string; logger: string; app: string } {
+    return this.host.getSnapshot().value as { role: string; logger: string; app: string };
+  }
+
+  /** One connection's view, for status output and tests; undefined if not tracked. */
+  connection(
+    clientAddr: number,
+    clientPort: number,
+    serverPort: number,
+  ): SswConnectionView | undefined {
+    const c = this.lookup(clientAddr, clientPort, serverPort);
+    if (c === undefined) return undefined;
+    return {
+      connId: c.connId,
+      mode: c.mode,
+      protected: c.protected,
+      closeLogged: c.closeLogged,
+      stableSeq: c.stableSeq,
+      loggedSeq: c.loggedSeq,
+      kernelAck: c.kernelAck,
+      sentAck: c.sentAck,
+      rightEdge: c.rightEdge,
+      clientAck: c.clientAck,
+      deltaSeq: c.t.deltaSeq,
+      tsDelta: c.t.tsDelta,
+      injectSeq: c.injectSeq,
+      heldSynAck: c.heldSynAck !== undefined,
+      heldFin: c.heldFinSeq !== undefined,
+      heldRst: c.heldRst !== undefined,
+    };
+  }
+
+  connectionCount(): number {
+    return this.byKey.size;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Effects plumbing
+
+  private begin(nowMs: number): void {
+    this.now = nowMs;
+    if (!this.started) {
+      this.started = true;
+      this.startMs = nowMs;
+    }
+    this.batch.length = 0;
+  }
+
+  private end(): readonly SswEffect[] {
+    return this.sink === undefined ? this.batch : SswEngine.EMPTY;
+  }
+
+  private emit(e: SswEffect): void {
+    if (this.sink !== undefined) this.sink(e);
+    else this.batch.push(e);
+  }
+
+  private event(
+    rule: string,
+    what: string,
+    c?: Conn,
+    detail?: Record<string, number | string | boolean>,
+  ): void {
+    const base: { atMs: number; rule: string; what: string } = { atMs: this.now, rule, what };
+    const ev: SswLogEvent = {
+      ...base,
+      ...(c?.connId !== undefined ? { conn: c.connId } : {}),
+      ...(c !== undefined ? { client: `${addrString(c.clientAddr)}:${c.clientPort}` } : {}),
+      ...(detail !== undefined ? { detail } : {}),
+    };
+    this.emit({ to: 'log', event: ev });
+  }
+
+  private toLogger(msg: LoggerMessage): void {
+    this.emit({ to: 'logger', msg });
+  }
+
+  private toTun(packet: Uint8Array): void {
+    this.emit({ to: 'tun', packet });
+  }
+
+  /** Wraps a kernel packet in Ethernet for the client; in place when headroom allows. */
+  private kernelToLan(packet: Uint8Array, dstAddr: number, headroom: boolean): void {
+    const mac = this.neighbors.get(dstAddr);
+    if (mac === undefined) {
+      // A.3: ask, drop; the kernel retransmits.
+      this.stats.dropNoNeighbor++;
+      this.emit({
+        to: 'lan',
+        frame: buildArpFrame(arpRequest(this.config.serviceMac, this.config.serviceAddr, dstAddr)),
+      });
+      return;
+    }
+    let frame: Uint8Array;
+    if (headroom && packet.byteOffset >= ETHERNET_HEADER_LEN) {
+      frame = new Uint8Array(
+        packet.buffer,
+        packet.byteOffset - ETHERNET_HEADER_LEN,
+        packet.length + ETHERNET_HEADER_LEN,
+      );
+    } else {
+      frame = new Uint8Array(packet.length + ETHERNET_HEADER_LEN);
+      frame.set(packet, ETHERNET_HEADER_LEN);
+    }
+    emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
+    this.emit({ to: 'lan', frame });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Host state helpers
+
+  private hostValue(): { role: string; logger: string; app: string } {
+    return this.host.getSnapshot().value as { role: string; logger: string; app: string };
+  }
+
+  private lookup(clientAddr: number, clientPort: number, serverPort: number): Conn | undefined {
+    return this.conns.get(clientAddr)?.get(((clientPort << 16) | serverPort) >>> 0);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // LAN side
+
+  private handleLanFrame(frame: Uint8Array): void {
+    if (frame.length < ETHERNET_HEADER_LEN) {
+      this.stats.dropMalformed++;
+      return;
+    }
+    const role = this.hostValue().role;
+    if (role !== 'active') {
+      // A.1 / A.4: a standby or fenced SSW neither answers nor forwards.
+      this.stats.dropNotActive++;
+      return;
+    }
+    const ethertype = get16(frame, 12);
+    if (ethertype === ETHERTYPE_ARP) {
+      this.handleArp(frame);
+      return;
+    }
+    if (ethertype !== ETHERTYPE_IPV4) {
+      this.stats.dropNotForService++;
+      return;
+    }
+    const ipRes = Ipv4Packet.checked(frame.subarray(ETHERNET_HEADER_LEN));
+    if (!ipRes.ok) {
+      this.stats.dropMalformed++;
+      return;
+    }
+    const ip = ipRes.value;
+    if (ip.dst !== this.config.serviceAddr) {
+      this.stats.dropNotForService++;
+      return;
+    }
+    if (ip.isFragment) {
+      this.stats.dropFragment++;
+      return;
+    }
+    this.learn(ip.src, frame.subarray(6, 12));
+    // Trim Ethernet padding: the kernel gets exactly the datagram.
+    const datagram = ip.buffer.subarray(0, ip.totalLength);
+    if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP) {
+      this.toTun(datagram);
+      return;
+    }
+    const tcpRes = TcpPacket.checked(ip.payload);
+    if (!tcpRes.ok) {
+      this.stats.dropMalformed++;
+      return;
+    }
+    const tcp = tcpRes.value;
+    if (this.config.verifyLanChecksums !== false && !tcp.verifyChecksum(ip.src, ip.dst)) {
+      // A corrupt byte must never reach the log: the kernel would drop it, the log would not.
+      this.stats.dropBadChecksum++;
+      return;
+    }
+    this.handleClientSegment(ip.src, datagram, tcp);
+  }
+
+  private handleArp(frame: Uint8Array): void {
+    const res = parseArpBytes(frame.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + ARP_LEN));
+    if (!res.ok) {
+      this.stats.dropMalformed++;
+      return;
+    }
+    const arp = res.value;
+    if (arp.senderIp !== 0 && arp.senderIp !== this.config.serviceAddr)
+      this.learn(arp.senderIp, arp.senderMac);
+    if (
+      arp.operation === 'request' &&
+      arp.targetIp === this.config.serviceAddr &&
+      arp.senderIp !== arp.targetIp
+    ) {
+      // A.1: only an active SSW gets here.
+      this.stats.arpReplies++;
+      this.emit({
+        to: 'lan',
+        frame: buildArpFrame(
+          arpReply(this.config.serviceMac, this.config.serviceAddr, arp.senderMac, arp.senderIp),
+        ),
+      });
+    }
+  }
+
+  /** A.3: remember a client's MAC; the oldest entry goes when the table is full. */
+  private learn(addr: number, mac: Uint8Array): void {
+    const known = this.neighbors.get(addr);
+    if (known !== undefined && macEquals(known, mac)) return;
+    if (known === undefined && this.neighbors.size >= this.limits.maxNeighbors) {
+      const oldest = this.neighbors.keys().next();
+      if (!oldest.done) this.neighbors.delete(oldest.value);
+    }
+    this.neighbors.set(addr, mac.slice());
+  }
+
+  private handleClientSegment(clientAddr: number, datagram: Uint8Array, tcp: TcpPacket): void {
+    let c = this.lookup(clientAddr, tcp.srcPort, tcp.dstPort);
+    const flags = tcp.flags;
+    const kind = segmentKind({
+      syn: (flags & TCP_SYN) !== 0,
+      ack: (flags & TCP_ACK) !== 0,
+      fin: (flags & TCP_FIN) !== 0,
+      rst: (flags & TCP_RST) !== 0,
+      payloadLength: tcp.buffer.length - tcp.headerLength,
+    });
+    if (c === undefined) {
+      if (kind !== 'syn') {
+        // Not ours (or forgotten): the kernel answers as it would without the SSW.
+        this.toTun(datagram);
+        return;
+      }
+      c = this.newConnection(clientAddr, tcp);
+      if (c === undefined) return;
+      this.toTun(datagram);
+      return;
+    }
+    const action = classifyClientSegment(c.mode, kind);
+    switch (action) {
+      case 'forwardSyn':
+        this.toTun(datagram);
+        return;
+      case 'drop':
+        this.stats.dropByRule++;
+        return;
+      case 'forwardRst':
+        this.noteClient(c, tcp);
+        this.translateInbound(c, tcp);
+        this.toTun(datagram);
+        this.sendConn(c, { type: 'CLIENT_RST' });
+        return;
+      case 'forwardRaw':
+        this.noteClient(c, tcp);
+        this.translateInbound(c, tcp);
+        this.toTun(datagram);
+        return;
+      case 'logAndForward':
+        this.noteClient(c, tcp);
+        if (!this.logClientBytes(c, tcp)) return;
+        this.translateInbound(c, tcp);
+        this.toTun(datagram);
+        return;
+      case 'logOnly':
+        this.noteClient(c, tcp);
+        this.logClientBytes(c, tcp);
+        return;
+      case 'logAndInject':
+        this.noteClient(c, tcp);
+        this.logClientBytes(c, tcp);
+        this.tryInject(c);
+        return;
+    }
+  }
+
+  /** R2.5 / L.3: a new connection, or undefined (dropped) when the host cannot take one. */
+  private newConnection(clientAddr: number, tcp: TcpPacket): Conn | undefined {
+    const host = this.hostValue();
+    if (host.app !== 'appRunning' || host.logger === 'awaitingLogger') {
+      // No listener to answer (app dead or replaying), or no lease yet: the client retries.
+      this.stats.dropNotReady++;
+      return undefined;
+    }
+    if (this.byKey.size >= this.limits.maxConnections) {
+      this.stats.dropConnLimit++;
+      return undefined;
+    }
+    const opts = parseTcpOptions(tcp.options);
+    const clientOpts = opts.ok ? synOptsOf(opts.value) : NO_OPTS;
+    const c = this.createConn(
+      clientAddr,
+      tcp.srcPort,
+      tcp.dstPort,
+      tcp.seqNumber,
+      clientOpts,
+      host.logger === 'protected',
+    );
+    c.clientWindow = tcp.window;
+    return c;
+  }
+
+  private createConn(
+    clientAddr: number,
+    clientPort: number,
+    serverPort: number,
+    clientIsn: number,
+    clientOpts: SynOpts,
+    isProtected: boolean,
+  ): Conn {
+    const key = `${addrString(clientAddr)}:${clientPort}>${serverPort}`;
+    const next = seqAdd(clientIsn, 1);
+    const c: Conn = {
+      key,
+      clientAddr,
+      clientPort,
+      serverPort,
+      actor: undefined as unknown as Actor<typeof sswConnectionMachine>,
+      mode: 'listenSynSeen',
+      protected: isProtected,
+      closeLogged: false,
+      connId: undefined,
+      clientIsn,
+      clientOpts,
+      serverIsn: 0,
+      serverOpts: undefined,
+      synTimeMs: this.now,
+      kernelIsn: 0,
+      kernelOpts: undefined,
+      clientWs: 0,
+      kernelWs: 0,
+      tsOk: false,
+      t: { deltaSeq: 0, tsDelta: 0 },
+      loggedSeq: next,
+      stableSeq: next,
+      finLogged: false,
+      pendingLog: [],
+      queuedBytes: 0,
+      ooo: [],
+      oooBytes: 0,
+      kernelAck: next,
+      kernelAckValid: false,
+      kernelWinField: 0,
+      kernelRcvEdge: next,
+      kernelSndNxt: 0,
+      lastKernelTsVal: 0,
+      sentAck: next,
+      rightEdge: next,
+      clientAck: 0,
+      tsRecent: clientOpts.tsVal ?? 0,
+      tsValSent: undefined,
+      clientWindow: 65535,
+      heldSynAck: undefined,
+      heldFinSeq: undefined,
+      heldRst: undefined,
+      stream: [],
+      streamBytes: 0,
+      streamFin: false,
+      injectSeq: next,
+      finInjected: false,
+      recreateAtMs: 0,
+      closingSinceMs: 0,
+      reportedClientAck: 0,
+    };
+    let inner = this.conns.get(clientAddr);
+    if (inner === undefined) {
+      inner = new Map();
+      this.conns.set(clientAddr, inner);
+    }
+    inner.set(((clientPort << 16) | serverPort) >>> 0, c);
+    this.byKey.set(key, c);
+    c.actor = createActor(this.connMachine, { input: { connKey: key, protected: isProtected } });
+    c.actor.start();
+    return c;
+  }
+
+  private forget(c: Conn): void {
+    this.conns.get(c.clientAddr)?.delete(((c.clientPort << 16) | c.serverPort) >>> 0);
+    if (this.conns.get(c.clientAddr)?.size === 0) this.conns.delete(c.clientAddr);
+    this.byKey.delete(c.key);
+    if (c.connId !== undefined) this.byConnId.delete(c.connId);
+    this.queuedLogBytes -= c.queuedBytes;
+    c.queuedBytes = 0;
+    c.actor.stop();
+  }
+
+  /** Sends a control event to a connection's machine and refreshes the cached mode. */
+  private sendConn(c: Conn, ev: Parameters<Conn['actor']['send']>[0]): void {
+    c.actor.send(ev);
+    const snap = c.actor.getSnapshot();
+    c.mode = connModeOf(snap.value);
+    c.protected = snap.context.protected;
+    c.closeLogged = snap.context.closeLogged;
+    if (snap.status === 'done' && this.byKey.get(c.key) === c) this.forget(c);
+  }
+
+  /** What the client tells us regardless of mode: its ack, TSval and window. */
+  private noteClient(c: Conn, tcp: TcpPacket): void {
+    if (tcp.ack) {
+      const ack = tcp.ackNumber;
+      if (c.clientAck === 0 || seqGt(ack, c.clientAck)) c.clientAck = ack;
+    }
+    c.clientWindow = tcp.window;
+    if (c.tsOk || c.clientOpts.tsVal !== null) {
+      const ts = findTimestamps(tcp);
+      if (ts !== undefined && seqGe(ts.tsVal, c.tsRecent)) c.tsRecent = ts.tsVal;
+    }
+  }
+
+  /**
+   * R1.1 / R1.6: hands the segment's new in-order bytes (and FIN) to the logger. Returns false
+   * if the segment must be dropped (a hold limit or the log queue bound was reached).
+   */
+  private logClientBytes(c: Conn, tcp: TcpPacket): boolean {
+    const payload = tcp.payload;
+    const fin = tcp.fin;
+    const seq = tcp.seqNumber;
+    const len = payload.length + (fin ? 1 : 0);
+    if (len === 0) return true;
+    if (seqGt(seq, c.loggedSeq)) {
+      // A hole before it: hold a copy until the hole fills (the logger refuses gaps).
+      if (c.oooBytes + len > this.limits.maxHeldBytes) {
+        this.stats.dropHoldLimit++;
+        return false;
+      }
+      if (!c.ooo.some((p) => p.seq === seq && p.bytes.length >= payload.length)) {
+        c.ooo.push({ seq, bytes: payload.slice() });
+        c.oooBytes += payload.length;
+        if (fin) c.ooo.push({ seq: seqAdd(seq, payload.length), bytes: FIN_MARK });
+      }
+      return true;
+    }
+    const span = newLogSpan(seq, len, c.loggedSeq);
+    if (span.count === 0) return true; // a duplicate: already logged
+    const dataCount = Math.max(0, Math.min(span.count, payload.length - span.offset));
+    if (this.queuedLogBytes + dataCount > this.limits.maxQueuedLogBytes) {
+      // R1.6: the logger is behind; the client will retransmit, acks stall meanwhile.
+      this.stats.dropBackpressure++;
+      return false;
+    }
+    this.appendLog(c, payload.subarray(span.offset, span.offset + dataCount), fin);
+    this.drainOoo(c);
+    return true;
+  }
+
+  /** Logs bytes at exactly loggedSeq (and a FIN right after them). */
+  private appendLog(c: Conn, bytes: Uint8Array, fin: boolean): void {
+    if (c.connId === undefined || c.finLogged || (c.streamFin && this.isRecreating(c))) return;
+    const copy = bytes.slice();
+    const msg: MessageOf<'LogData'> = {
+      kind: 'LogData',
+      conn: c.connId,
+      seq: c.loggedSeq,
+      payload: copy,
+      fin,
+    };
+    c.pendingLog.push(msg);
+    c.queuedBytes += copy.length;
+    this.queuedLogBytes += copy.length;
+    this.stats.loggedBytes += copy.length;
+    this.toLogger(msg);
+    if (this.isRecreating(c)) this.appendStream(c, c.loggedSeq, copy, fin);
+    c.loggedSeq = seqAdd(c.loggedSeq, copy.length + (fin ? 1 : 0));
+    if (fin) c.finLogged = true;
+  }
+
+  private drainOoo(c: Conn): void {
+    let progressed = true;
+    while (progressed && c.ooo.length > 0) {
+      progressed = false;
+      for (let i = 0; i < c.ooo.length; i++) {
+        const p = c.ooo[i] as StreamPiece;
+        if (seqGt(p.seq, c.loggedSeq)) continue;
+        c.ooo.splice(i, 1);
+        if (p.bytes !== FIN_MARK) c.oooBytes -= p.bytes.length;
+        if (p.bytes === FIN_MARK) {
+          if (p.seq === c.loggedSeq) this.appendLog(c, EMPTY, true);
+        } else {
+          const span = newLogSpan(p.seq, p.bytes.length, c.loggedSeq);
+          if (span.count > 0) this.appendLog(c, p.bytes.subarray(span.offset), false);
+        }
+        progressed = true;
+        break;
+      }
+    }
+  }
+
+  private isRecreating(c: Conn): boolean {
+    return c.mode === 'awaitSynAck' || c.mode === 'injecting' || c.mode === 'orphaned';
+  }
+
+  /** R7.4 in place: ack (capped at the kernel's snd.nxt), SACK edges, TSecr. */
+  private translateInbound(c: Conn, tcp: TcpPacket): void {
+    const t = c.t;
+    if (tcp.ack && c.serverOpts !== undefined) {
+      const ack = clampInboundAck(tcp.ackNumber, c.kernelSndNxt);
+      const k = seqAdd(ack, -t.deltaSeq);
+      if (k !== tcp.ackNumber) rewriteAck(tcp, k, this.csum);
+    }
+    if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => seqAdd(edge, -t.deltaSeq), this.csum);
+    if (t.tsDelta !== 0) {
+      const ts = findTimestamps(tcp);
+      if (ts !== undefined)
+        rewriteTimestamps(tcp, ts.tsVal, seqAdd(ts.tsEcr, -t.tsDelta), this.csum);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Kernel side
+
+  private handleTunPacket(packet: Uint8Array): void {
+    if (this.hostValue().role !== 'active') {
+      this.stats.dropNotActive++;
+      return;
+    }
+    const ipRes = Ipv4Packet.checked(packet);
+    if (!ipRes.ok) {
+      this.stats.dropMalformed++;
+      return;
+    }
+    const ip = ipRes.value;
+    const datagram = packet.subarray(0, ip.totalLength);
+    const headroom = this.config.tunHeadroom === true;
+    if (ip.src !== this.config.serviceAddr) {
+      this.stats.dropNotForService++;
+      return;
+    }
+    if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP || ip.isFragment) {
+      this.kernelToLan(datagram, ip.dst, headroom);
+      return;
+    }
+    const tcpRes = TcpPacket.checked(ip.payload);
+    if (!tcpRes.ok) {
+      this.stats.dropMalformed++;
+      return;
+    }
+    const tcp = tcpRes.value;
+    const c = this.lookup(ip.dst, tcp.dstPort, tcp.srcPort);
+    if (c === undefined) {
+      this.kernelToLan(datagram, ip.dst, headroom);
+      return;
+    }
+    const flags = tcp.flags;
+    const kind = segmentKind({
+      syn: (flags & TCP_SYN) !== 0,
+      ack: (flags & TCP_ACK) !== 0,
+      fin: (flags & TCP_FIN) !== 0,
+      rst: (flags & TCP_RST) !== 0,
+      payloadLength: tcp.buffer.length - tcp.headerLength,
+    });
+    const action = classifyKernelSegment(c.mode, kind, c.closeLogged);
+    switch (action) {
+      case 'firstSynAck': {
+        this.recordSynAck(c, tcp, true);
+        c.heldSynAck = datagram.slice();
+        this.stats.heldSynAcks++;
+        this.sendConn(c, { type: 'KERNEL_SYN_ACK' });
+        // Unprotected (L.3): the machine did not hold it; let the original go now.
+        if (c.mode !== 'awaitingSynStored') {
+          c.heldSynAck = undefined;
+          this.kernelToLan(datagram, ip.dst, headroom);
+        }
+        return;
+      }
+      case 'holdSynAck':
+        c.heldSynAck = datagram.slice();
+        this.sendConn(c, { type: 'KERNEL_SYN_ACK' });
+        return;
+      case 'forward':
+        this.noteKernel(c, tcp);
+        this.rewriteOutbound(c, tcp, c.protected);
+        this.kernelToLan(datagram, ip.dst, headroom);
+        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN' });
+        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST' });
+        return;
+      case 'forwardUnclamped':
+        this.noteKernel(c, tcp);
+        this.rewriteOutbound(c, tcp, false);
+        this.kernelToLan(datagram, ip.dst, headroom);
+        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN' });
+        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST' });
+        if (kind === 'fin' && c.mode === 'closing' && c.closingSinceMs === 0)
+          c.closingSinceMs = this.now;
+        return;
+      case 'holdFin': {
+        // R5.1: clear the FIN, let the rest through, remember where the FIN was.
+        const dataEnd = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
+        c.heldFinSeq = seqAdd(dataEnd, c.t.deltaSeq);
+        rewriteFlags(tcp, flags & ~TCP_FIN, this.csum);
+        this.stats.heldFins++;
+        this.event('R5.1', 'hold kernel FIN until CloseLogged', c, { finSeq: c.heldFinSeq });
+        this.noteKernel(c, tcp);
+        if (c.mode === 'injecting') this.handleRegenerated(c, tcp, datagram, ip.dst, headroom);
+        else {
+          this.rewriteOutbound(c, tcp, true);
+          this.kernelToLan(datagram, ip.dst, headroom);
+        }
+        this.sendConn(c, { type: 'KERNEL_FIN' });
+        this.afterKernelSegment(c);
+        return;
+      }
+      case 'holdRst':
+        c.heldRst = datagram.slice();
+        this.stats.heldRsts++;
+        this.event('R5.3', 'hold kernel RST until CloseLogged', c);
+        this.sendConn(c, { type: 'KERNEL_RST' });
+        return;
+      case 'suppressCrash':
+        this.stats.suppressedCrash++;
+        this.sendConn(c, { type: kind === 'rst' ? 'KERNEL_RST' : 'KERNEL_FIN' });
+        return;
+      case 'captureSynAck':
+        this.recordSynAck(c, tcp, false);
+        this.sendConn(c, { type: 'KERNEL_SYN_ACK' });
+        this.afterKernelSegment(c);
+        return;
+      case 'captureRst':
+        this.sendConn(c, { type: 'KERNEL_RST' });
+        return;
+      case 'regenerated':
+        this.noteKernel(c, tcp);
+        this.handleRegenerated(c, tcp, datagram, ip.dst, headroom);
+        this.afterKernelSegment(c);
+        return;
+      case 'absorb':
+        this.noteKernel(c, tcp);
+        this.afterKernelSegment(c);
+        return;
+      case 'drop':
+        this.stats.dropByRule++;
+        return;
+    }
+  }
+
+  /** The first (R2.1) or a re-created incarnation's (R6.3) SYN-ACK. */
+  private recordSynAck(c: Conn, tcp: TcpPacket, first: boolean): void {
+    const opts = parseTcpOptions(tcp.options);
+    const o = opts.ok ? synOptsOf(opts.value) : NO_OPTS;
+    const bothScale = c.clientOpts.wscale !== null && o.wscale !== null;
+    c.kernelIsn = tcp.seqNumber;
+    c.kernelOpts = o;
+    c.kernelWs = bothScale ? (o.wscale ?? 0) : 0;
+    c.kernelAck = tcp.ackNumber;
+    c.kernelAckValid = true;
+    c.kernelWinField = tcp.window;
+    // SYN-ACK windows are never scaled (RFC 7323 §2.2).
+    c.kernelRcvEdge = seqAdd(tcp.ackNumber, tcp.window);
+    c.lastKernelTsVal = o.tsVal ?? 0;
+    if (first) {
+      c.serverIsn = tcp.seqNumber;
+      c.serverOpts = o;
+      c.synTimeMs = this.now;
+      c.clientWs = c.kernelWs;
+      c.tsOk = c.clientOpts.tsVal !== null && o.tsVal !== null;
+      c.kernelSndNxt = seqAdd(c.serverIsn, 1);
+      c.clientAck = seqAdd(c.serverIsn, 1);
+      c.sentAck = tcp.ackNumber;
+      c.rightEdge = seqAdd(tcp.ackNumber, tcp.window);
+      if (c.connId === undefined) {
+        c.connId = this.nextConnId;
+        this.nextConnId = (this.nextConnId + 1) >>> 0;
+        this.byConnId.set(c.connId, c);
+      }
+    }
+  }
+
+  /** What every kernel segment tells us about the kernel's side (R1.2 kernelAck, R6.5). */
+  private noteKernel(c: Conn, tcp: TcpPacket): void {
+    if (tcp.ack) {
+      const ack = tcp.ackNumber;
+      if (!c.kernelAckValid || seqGe(ack, c.kernelAck)) {
+        c.kernelAck = ack;
+        c.kernelAckValid = true;
+      }
+      c.kernelWinField = tcp.window;
+      const edge = seqAdd(ack, tcp.syn ? tcp.window : tcp.window * 2 ** c.kernelWs);
+      if (seqGt(edge, c.kernelRcvEdge)) c.kernelRcvEdge = edge;
+    }
+    // A FIN counts once it is let through (a held FIN was cleared before we get here), so the
+    // client's ack of it passes the R7.4 cap and reaches the kernel.
+    const dataEnd = seqAdd(
+      tcp.seqNumber,
+      tcp.buffer.length - tcp.headerLength + (tcp.syn ? 1 : 0) + (tcp.fin ? 1 : 0),
+    );
+    const orig = seqAdd(dataEnd, c.t.deltaSeq);
+    if (seqGt(orig, c.kernelSndNxt)) c.kernelSndNxt = orig;
+    if (c.tsOk) {
+      const ts = findTimestamps(tcp);
+      if (ts !== undefined) c.lastKernelTsVal = ts.tsVal;
+    }
+  }
+
+  /**
+   * R1.2-R1.5 and R7.1-R7.3 in place, then records what the client has been told. `clamp`
+   * false (unprotected) translates only.
+   */
+  private rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean): void {
+    const t = c.t;
+    if (t.deltaSeq !== 0) rewriteSeq(tcp, seqAdd(tcp.seqNumber, t.deltaSeq), this.csum);
+    if (tcp.ack) {
+      const kernelAck = tcp.ackNumber;
+      const ack = clamp ? clampAck(kernelAck, c.stableSeq, c.sentAck) : kernelAck;
+      if (ack !== kernelAck) rewriteAck(tcp, ack, this.csum);
+      if (!tcp.syn) {
+        const w = adjustWindow({
+          ack,
+          kernelAck,
+          kernelField: tcp.window,
+          kernelWscale: c.kernelWs,
+          clientWscale: c.clientWs,
+          rightEdge: c.rightEdge,
+        });
+        if (w.field !== tcp.window) rewriteWindow(tcp, w.field, this.csum);
+        c.rightEdge = w.rightEdge;
+      }
+      if (seqGt(ack, c.sentAck)) c.sentAck = ack;
+      if (clamp) {
+        const stable = c.stableSeq;
+        rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), this.csum);
+      }
+    }
+    if (c.tsOk) {
+      const ts = findTimestamps(tcp);
+      if (ts !== undefined) {
+        const v = seqAdd(ts.tsVal, t.tsDelta);
+        if (t.tsDelta !== 0) rewriteTimestamps(tcp, v, ts.tsEcr, this.csum);
+        if (c.tsValSent === undefined || seqGt(v, c.tsValSent)) c.tsValSent = v;
+      }
+    }
+  }
+
+  /** R6.6: regenerated server bytes: ack locally what the client has, send the rest. */
+  private handleRegenerated(
+    c: Conn,
+    tcp: TcpPacket,
+    datagram: Uint8Array,
+    dst: number,
+    headroom: boolean,
+  ): void {
+    const len = tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0);
+    if (len === 0) return;
+    const kernelEnd = seqAdd(tcp.seqNumber, len);
+    const origEnd = seqAdd(kernelEnd, c.t.deltaSeq);
+    if (regeneratedHandling(origEnd, c.clientAck) === 'ackLocally') {
+      this.stats.localAcks++;
+      this.sendKernelAck(c, kernelEnd);
+      return;
+    }
+    this.rewriteOutbound(c, tcp, c.protected);
+    this.kernelToLan(datagram, dst, headroom);
+  }
+
+  /** Injection progress and go-live after every kernel segment of a re-creation. */
+  private afterKernelSegment(c: Conn): void {
+    if (c.mode !== 'injecting') return;
+    // The client may hold more than the kernel has regenerated yet; ack locally what the
+    // kernel has sent and the client holds (covers a pure retransmission burst too).
+    this.tryInject(c);
+    const end = this.streamEnd(c);
+    if (c.injectSeq === end && c.kernelAckValid && seqGe(c.kernelAck, end)) {
+      this.sendConn(c, { type: 'INJECTION_DONE' });
+      this.maybeRecoveryDone();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Segments the SSW builds
+
+  private buildPacket(
+    src: number,
+    dst: number,
+    srcPort: number,
+    dstPort: number,
+    seq: number,
+    ack: number | undefined,
+    flags: number,
+    window: number,
+    options: readonly TcpOption[],
+    payload: Uint8Array,
+  ): Uint8Array {
+    const optLen = tcpOptionsLength(options);
+    const tcpLen = TCP_HEADER_LEN + ((optLen + 3) & ~3) + payload.length;
+    const total = 20 + tcpLen;
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + total);
+    const ipBuf = frame.subarray(ETHERNET_HEADER_LEN);
+    const ip = emitIpv4(
+      {
+        src,
+        dst,
+        protocol: IP_PROTO_TCP,
+        ttl: 64,
+        ident: this.ipIdent,
+        dscp: 0,
+        ecn: 0,
+        dontFragment: true,
+        options: EMPTY,
+        payloadLength: tcpLen,
+      },
+      ipBuf,
+    );
+    this.ipIdent = (this.ipIdent + 1) & 0xffff;
+    emitTcp(
+      {
+        srcPort,
+        dstPort,
+        seq,
+        ack,
+        flags: ack === undefined ? flags & ~TCP_ACK : flags | TCP_ACK,
+        window,
+        urgent: 0,
+        options,
+        payload,
+      },
+      ip.payload,
+      src,
+      dst,
+    );
+    return frame;
+  }
+
+  /** Client -> kernel (fake SYN, fake ACK, injected data, local ack, abort RST). */
+  private sendToKernel(
+    c: Conn,
+    seq: number,
+    ack: number | undefined,
+    flags: number,
+    window: number,
+    options: readonly TcpOption[],
+    payload: Uint8Array = EMPTY,
+  ): void {
+    const frame = this.buildPacket(
+      c.clientAddr,
+      this.config.serviceAddr,
+      c.clientPort,
+      c.serverPort,
+      seq,
+      ack,
+      flags,
+      window,
+      options,
+      payload,
+    );
+    this.toTun(frame.subarray(ETHERNET_HEADER_LEN));
+  }
+
+  /** Server -> client (pure ACK, released FIN, go-live prompt), in original space. */
+  private sendToClient(c: Conn, flags: number, seqOverride?: number): void {
+    const ack = c.protected
+      ? clampAck(c.kernelAck, c.stableSeq, c.sentAck)
+      : seqMax(c.kernelAck, c.sentAck);
+    const w = adjustWindow({
+      ack,
+      kernelAck: c.kernelAck,
+      kernelField: c.kernelWinField,
+      kernelWscale: c.kernelWs,
+      clientWscale: c.clientWs,
+      rightEdge: c.rightEdge,
+    });
+    c.rightEdge = w.rightEdge;
+    if (seqGt(ack, c.sentAck)) c.sentAck = ack;
+    const base = c.heldFinSeq ?? c.kernelSndNxt;
+    const seq = seqOverride ?? (seqGt(c.clientAck, base) ? c.clientAck : base);
+    const options: TcpOption[] = [];
+    if (c.tsOk) {
+      // The current kernel's clock, translated; never below what the client has seen (PAWS).
+      const now = seqAdd(c.lastKernelTsVal, c.t.tsDelta);
+      const tsVal = c.tsValSent === undefined ? now : seqMax(c.tsValSent, now);
+      c.tsValSent = tsVal;
+      options.push(
+        { kind: 'nop' },
+        { kind: 'nop' },
+        { kind: 'timestamps', tsVal, tsEcr: c.tsRecent },
+      );
+    }
+    const frame = this.buildPacket(
+      this.config.serviceAddr,
+      c.clientAddr,
+      c.serverPort,
+      c.clientPort,
+      seq,
+      ack,
+      flags,
+      w.field,
+      options,
+      EMPTY,
+    );
+    const mac = this.neighbors.get(c.clientAddr);
+    if (mac === undefined) {
+      this.stats.dropNoNeighbor++;
+      return;
+    }
+    emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
+    this.emit({ to: 'lan', frame });
+  }
+
+  private tsOption(c: Conn): TcpOption[] {
+    return c.tsOk
+      ? [
+          { kind: 'nop' },
+          { kind: 'nop' },
+          { kind: 'timestamps', tsVal: c.tsRecent, tsEcr: c.lastKernelTsVal },
+        ]
+      : [];
+  }
+
+  /** R6.6: a fake ACK telling the kernel the client holds its bytes up to `kernelEnd`. */
+  private sendKernelAck(c: Conn, kernelEnd: number): void {
+    const want = seqAdd(c.clientAck, -c.t.deltaSeq);
+    const ack = seqLe(want, kernelEnd) ? want : kernelEnd;
+    this.sendToKernel(
+      c,
+      c.kernelAckValid ? c.kernelAck : c.injectSeq,
+      ack,
+      TCP_ACK,
+      c.clientWindow,
+      this.tsOption(c),
+    );
+  }
+
+  /** R6.5: logged bytes into the new kernel, within its receive window. */
+  private tryInject(c: Conn): void {
+    if (c.mode !== 'injecting') return;
+    const mss = Math.max(1, Math.min(c.kernelOpts?.mss ?? 536, c.clientOpts.mss || 536));
+    const ackOrig = clampInboundAck(c.clientAck, c.kernelSndNxt);
+    const ack = seqAdd(ackOrig, -c.t.deltaSeq);
+    let budget = 64; // bounded work per call; the next kernel ack continues
+    while (budget-- > 0) {
+      const room = seqSub(c.kernelRcvEdge, c.injectSeq);
+      const piece = this.streamAt(c, c.injectSeq);
+      if (piece === undefined) break;
+      if (room <= 0) break;
+      const n = Math.min(mss, room, piece.length);
+      this.sendToKernel(
+        c,
+        c.injectSeq,
+        ack,
+        TCP_ACK | TCP_PSH,
+        c.clientWindow,
+        this.tsOption(c),
+        piece.subarray(0, n),
+      );
+      this.stats.injectedBytes += n;
+      c.injectSeq = seqAdd(c.injectSeq, n);
+    }
+    const dataEnd = this.streamDataEnd(c);
+    if (c.streamFin && !c.finInjected && c.injectSeq === dataEnd) {
+      this.sendToKernel(c, c.injectSeq, ack, TCP_ACK | TCP_FIN, c.clientWindow, this.tsOption(c));
+      c.finInjected = true;
+      c.injectSeq = seqAdd(c.injectSeq, 1);
+    }
+  }
+
+  private streamDataEnd(c: Conn): number {
+    return seqAdd(seqAdd(c.clientIsn, 1), c.streamBytes);
+  }
+
+  private streamEnd(c: Conn): number {
+    return seqAdd(this.streamDataEnd(c), c.streamFin ? 1 : 0);
+  }
+
+  /** The stored bytes starting at `seq`, up to the end of the piece holding it. */
+  private streamAt(c: Conn, seq: number): Uint8Array | undefined {
+    for (const p of c.stream) {
+      const d = seqSub(seq, p.seq);
+      if (d >= 0 && d < p.bytes.length) return p.bytes.subarray(d);
+    }
+    return undefined;
+  }
+
+  private appendStream(c: Conn, seq: number, bytes: Uint8Array, fin: boolean): void {
+    const end = this.streamDataEnd(c);
+    const d = seqSub(end, seq);
+    if (d < 0) return; // a gap: cannot happen for in-order logging, and would not be injectable
+    if (d < bytes.length) {
+      const fresh = bytes.subarray(d);
+      c.stream.push({ seq: end, bytes: fresh });
+      c.streamBytes += fresh.length;
+    }
+    if (fin) c.streamFin = true;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Logger side
+
+  private handleLoggerMessage(msg: LoggerMessage): void {
+    switch (msg.kind) {
+      case 'Welcome': {
+        const reconnect = this.welcomed;
+        this.welcomed = true;
+        const leaseUntil = this.now + msg.leaseMs - (this.config.leaseMarginMs ?? 250);
+        this.host.send({ type: 'LOGGER_WELCOME', epoch: msg.epoch, leaseUntil });
+        if (reconnect) this.resendUnacked();
+        return;
+      }
+      case 'HeartbeatAck':
+        this.host.send({
+          type: 'LEASE_RENEWED',
+          leaseUntil: this.now + msg.leaseMs - (this.config.leaseMarginMs ?? 250),
+        });
+        return;
+      case 'SynStored': {
+        const c = this.byConnId.get(msg.conn);
+        if (c !== undefined) this.sendConn(c, { type: 'SYN_STORED' });
+        return;
+      }
+      case 'DataStored': {
+        const c = this.byConnId.get(msg.conn);
+        if (c !== undefined) this.dataStored(c, msg.stableSeq, msg.finLogged);
+        return;
+      }
+      case 'CloseLogged': {
+        const inner = this.conns.get(msg.clientAddr);
+        if (inner === undefined) return;
+        for (const c of inner.values()) {
+          if (c.clientPort === msg.clientPort) this.sendConn(c, { type: 'CLOSE_LOGGED' });
+        }
+        return;
+      }
+      case 'Error':
+        if (msg.code === 'staleEpoch') {
+          this.event('L.5', 'fenced by the logger', undefined, { message: msg.message });
+          this.host.send({ type: 'FENCED' });
+        } else
+          this.event('logger', `logger error ${msg.code}`, undefined, { message: msg.message });
+        return;
+      case 'ReplaySyn':
+      case 'ReplayData':
+        this.replayBuffer.push(msg);
+        return;
+      case 'ReplayEnd': {
+        const records = this.replayBuffer;
+        this.replayBuffer = [];
+        this.pendingRecords = records;
+        this.host.send({ type: 'START_RECOVERY' });
+        this.pendingRecords = [];
+        this.maybeRecoveryDone();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** R1.4: stableSeq advanced; owe the client a pure ACK if nothing else will carry it. */
+  private dataStored(c: Conn, stableSeq: number, finLogged: boolean): void {
+    if (!seqGt(stableSeq, c.stableSeq)) return;
+    c.stableSeq = stableSeq;
+    while (c.pendingLog.length > 0) {
+      const m = c.pendingLog[0] as MessageOf<'LogData'>;
+      const end = seqAdd(m.seq, m.payload.length + (m.fin ? 1 : 0));
+      if (!seqLe(end, stableSeq)) break;
+      c.pendingLog.shift();
+      c.queuedBytes -= m.payload.length;
+      this.queuedLogBytes -= m.payload.length;
+    }
+    if (finLogged) c.finLogged = true;
+    const live = c.mode === 'protected' || c.mode === 'translated' || c.mode === 'closing';
+    if (
+      live &&
+      c.protected &&
+      c.kernelAckValid &&
+      pureAckOwed(c.kernelAck, c.stableSeq, c.sentAck)
+    ) {
+      this.stats.pureAcks++;
+      this.sendToClient(c, TCP_ACK);
+    }
+  }
+
+  /** messages.md "Resending after a reconnect": unacked records and data, in order. */
+  private resendUnacked(): void {
+    for (const c of this.byKey.values()) {
+      if (c.mode === 'awaitingSynStored') this.sendLogSyn(c);
+      for (const m of c.pendingLog) this.toLogger(m);
+    }
+  }
+
+  private sendLogSyn(c: Conn): void {
+    if (c.connId === undefined || c.serverOpts === undefined) return;
+    this.toLogger({
+      kind: 'LogSyn',
+      conn: c.connId,
+      clientAddr: c.clientAddr,
+      clientPort: c.clientPort,
+      serverAddr: this.config.serviceAddr,
+      serverPort: c.serverPort,
+      clientIsn: c.clientIsn,
+      serverIsn: c.serverIsn,
+      clientOpts: c.clientOpts,
+      serverOpts: c.serverOpts,
+      synTimeMs: c.synTimeMs,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Time
+
+  private handleTick(): void {
+    const host = this.host.getSnapshot();
+    const v = host.value as { role: string; logger: string; app: string };
+    if (v.logger === 'protected' && this.now > host.context.leaseUntil) {
+      this.event('L.2', 'lease expired: unprotected');
+      this.host.send({ type: 'LEASE_EXPIRED' });
+    } else if (
+      v.logger === 'awaitingLogger' &&
+      this.now - (this.startMs ?? this.now) > (this.config.startupGraceMs ?? 5000)
+    ) {
+      this.event('L.2', 'no logger at start-up: unprotected');
+      this.host.send({ type: 'LEASE_EXPIRED' });
+    }
+    for (const c of [...this.byKey.values()]) {
+      // ClientAcked: lazy, at most once per tick per connection; the logger uses it for
+      // ReplaySyn.clientAck at failover (R6.6 needs it to ack regenerated bytes locally).
+      const live = c.mode === 'protected' || c.mode === 'translated' || c.mode === 'closing';
+      if (live && c.protected && c.connId !== undefined && c.clientAck !== c.reportedClientAck) {
+        c.reportedClientAck = c.clientAck;
+        this.toLogger({ kind: 'ClientAcked', conn: c.connId, clientAck: c.clientAck });
+      }
+      if (c.mode === 'awaitSynAck' && this.now >= c.recreateAtMs) {
+        c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
+        this.sendConn(c, { type: 'RECREATE_RETRY' });
+      } else if (c.mode === 'closing') {
+        if (c.closingSinceMs === 0) c.closingSinceMs = this.now;
+        else if (this.now - c.closingSinceMs >= (this.config.closeLingerMs ?? 60_000))
+          this.sendConn(c, { type: 'CONN_DONE' });
+      }
+    }
+  }
+
+  private maybeRecoveryDone(): void {
+    if (this.hostValue().app !== 'recovering') return;
+    for (const c of this.byKey.values())
+      if (c.mode === 'awaitSynAck' || c.mode === 'injecting') return;
+    this.event('R6.8', 'recovery done');
+    this.host.send({ type: 'RECOVERY_DONE' });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Recovery (R6.1)
+
+  private recreateAll(records: readonly LoggerMessage[]): void {
+    const restored = new Map<number, Conn>();
+    for (const r of records) {
+      if (r.kind === 'ReplaySyn') {
+        if (r.conn >= this.nextConnId) this.nextConnId = (r.conn + 1) >>> 0;
+        let c = this.lookup(r.clientAddr, r.clientPort, r.serverPort);
+        if (c === undefined) {
+          if (this.byKey.size >= this.limits.maxConnections) {
+            this.stats.dropConnLimit++;
+            continue;
+          }
+          c = this.createConn(
+            r.clientAddr,
+            r.clientPort,
+            r.serverPort,
+            r.clientIsn,
+            r.clientOpts,
+            true,
+          );
+          c.connId = r.conn;
+          this.byConnId.set(r.conn, c);
+          c.serverIsn = r.serverIsn;
+          c.serverOpts = r.serverOpts;
+          c.synTimeMs = r.synTimeMs;
+          const both = r.clientOpts.wscale !== null && r.serverOpts.wscale !== null;
+          c.clientWs = both ? (r.serverOpts.wscale ?? 0) : 0;
+          c.tsOk = r.clientOpts.tsVal !== null && r.serverOpts.tsVal !== null;
+          c.clientAck = r.clientAck ?? seqAdd(r.serverIsn, 1);
+          c.sentAck = seqAdd(r.clientIsn, 1);
+          c.rightEdge = c.sentAck;
+          this.sendConn(c, { type: 'RESTORE' });
+        } else if (r.clientAck !== null && seqGt(r.clientAck, c.clientAck)) {
+          c.clientAck = r.clientAck;
+        }
+        if (c.mode !== 'orphaned') continue;
+        c.stream = [];
+        c.streamBytes = 0;
+        c.streamFin = false;
+        restored.set(r.conn, c);
+      } else if (r.kind === 'ReplayData') {
+        const c = restored.get(r.conn);
+        if (c === undefined) continue;
+        if (c.streamBytes + r.payload.length > this.limits.maxReplayBytes) {
+          this.event('R6.1', 'replay stream over maxReplayBytes: connection given up', c);
+          this.sendConn(c, { type: 'CLIENT_RST' });
+          restored.delete(r.conn);
+          continue;
+        }
+        this.appendStream(c, r.seq, r.payload, r.fin);
+      }
+    }
+    for (const c of restored.values()) {
+      // Everything in the replay is stored; bytes logged but unacked before the crash are
+      // not in it and are logged again from the client's retransmission (duplicates are
+      // harmless at the logger, messages.md "Contiguity").
+      const end = this.streamEnd(c);
+      c.stableSeq = end;
+      c.loggedSeq = end;
+      c.finLogged = c.streamFin;
+      this.queuedLogBytes -= c.queuedBytes;
+      c.queuedBytes = 0;
+      c.pendingLog = [];
+      c.ooo = [];
+      c.oooBytes = 0;
+      c.injectSeq = seqAdd(c.clientIsn, 1);
+      c.finInjected = false;
+      c.kernelAckValid = false;
+      c.kernelSndNxt = seqAdd(c.serverIsn, 1);
+      c.t = { deltaSeq: 0, tsDelta: 0 };
+      c.heldFinSeq = undefined;
+      c.heldRst = undefined;
+      c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
+      this.stats.recreated++;
+      this.sendConn(c, { type: 'RECOVER' });
+    }
+    // Orphans the log does not know (never stored) cannot be re-created.
+    for (const c of [...this.byKey.values()]) {
+      if (c.mode === 'orphaned' && !restored.has(c.connId ?? -1)) {
+        this.event('R6.1', 'orphan absent from the log: forgotten', c);
+        this.sendConn(c, { type: 'CLIENT_RST' });
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Machine effects
+
+  private provideConnectionMachine() {
+    const conn = (key: string): Conn => {
+      const c = this.byKey.get(key);
+      if (c === undefined) throw new Error(`ssw: effect for unknown connection ${key}`);
+      return c;
+    };
+    type A = { context: { connKey: string } };
+    return sswConnectionMachine.provide({
+      actions: {
+        logSyn: ({ context }: A) => this.sendLogSyn(conn(context.connKey)),
+        holdSynAckUntilSynStored: ({ context }: A) =>
+          this.event('R2.1', 'hold SYN-ACK until SynStored', conn(context.connKey)),
+        releaseHeldSynAck: ({ context }: A) => {
+          const c = conn(context.connKey);
+          const held = c.heldSynAck;
+          c.heldSynAck = undefined;
+          if (held === undefined) return;
+          this.event('R2.3', 'release SYN-ACK', c);
+          this.kernelToLan(held, c.clientAddr, false);
+        },
+        dropHeldSynAck: ({ context }: A) => {
+          conn(context.connKey).heldSynAck = undefined;
+        },
+        releaseHeldFin: ({ context }: A) => {
+          const c = conn(context.connKey);
+          const finSeq = c.heldFinSeq;
+          if (finSeq === undefined) return;
+          this.event('R5.2', 'release FIN: close logged', c, { finSeq });
+          this.sendToClient(c, TCP_ACK | TCP_FIN, finSeq);
+          c.heldFinSeq = undefined;
+          c.kernelSndNxt = seqMax(c.kernelSndNxt, seqAdd(finSeq, 1));
+          c.closingSinceMs = this.now;
+        },
+        releaseHeldRst: ({ context }: A) => {
+          const c = conn(context.connKey);
+          const held = c.heldRst;
+          c.heldRst = undefined;
+          if (held === undefined) return;
+          this.event('R5.3', 'release RST: close logged', c);
+          const tcp = new TcpPacket(held.subarray(((held[0] ?? 0x45) & 0x0f) * 4));
+          this.rewriteOutbound(c, tcp, false);
+          this.kernelToLan(held, c.clientAddr, false);
+        },
+        suppressCrashFin: ({ context }: A) =>
+          this.event('R5.4', 'suppress FIN/RST of a dead incarnation', conn(context.connKey)),
+        abortKernelSocket: ({ context }: A) => {
+          const c = conn(context.connKey);
+          if (!c.kernelAckValid) return;
+          // RFC 5961: only an RST at exactly rcv.nxt resets at once (else a challenge ACK).
+          this.event('R5.4', 'abort dead kernel socket (fake RST)', c, { seq: c.kernelAck });
+          this.sendToKernel(c, c.kernelAck, undefined, TCP_RST, 0, []);
+        },
+        liftClamps: ({ context }: A) => {
+          const c = conn(context.connKey);
+          this.event('L.2', 'connection unprotected', c);
+          if (c.heldFinSeq !== undefined) {
+            const finSeq = c.heldFinSeq;
+            c.protected = false;
+            this.sendToClient(c, TCP_ACK | TCP_FIN, finSeq);
+            c.heldFinSeq = undefined;
+          }
+          if (c.heldRst !== undefined) {
+            const held = c.heldRst;
+            c.heldRst = undefined;
+            this.kernelToLan(held, c.clientAddr, false);
+          }
+        },
+        sendFakeSyn: ({ context }: A) => {
+          const c = conn(context.connKey);
+          const o = c.clientOpts;
+          const options: TcpOption[] = [{ kind: 'mss', mss: o.mss }];
+          if (o.sackOk) options.push({ kind: 'sackPermitted' });
+          if (o.tsVal !== null) options.push({ kind: 'timestamps', tsVal: c.tsRecent, tsEcr: 0 });
+          if (o.wscale !== null) options.push({ kind: 'nop' }, { kind: 'wscale', shift: o.wscale });
+          this.stats.fakeSyns++;
+          this.event('R6.2', 'fake SYN', c);
+          this.sendToKernel(c, c.clientIsn, undefined, TCP_SYN, 65535, options);
+        },
+        dropKernelReply: ({ context }: A) => {
+          const c = conn(context.connKey);
+          c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
+          this.event('R6.3', 'kernel refused the fake SYN; retry later', c);
+        },
+        captureSynAckAndTranslate: ({ context }: A) => {
+          const c = conn(context.connKey);
+          const deltaSeq = computeDeltaSeq(c.serverIsn, c.kernelIsn);
+          const kernelTs = c.kernelOpts?.tsVal ?? null;
+          const tsDelta =
+            c.tsOk && kernelTs !== null
+              ? computeTsDelta({
+                  loggedSynAckTsVal: c.serverOpts?.tsVal ?? 0,
+                  synTimeMs: c.synTimeMs,
+                  nowMs: this.now,
+                  marginMs: this.config.tsMarginMs ?? 60_000,
+                  kernelTsVal: kernelTs,
+                  tsValSent: c.tsValSent,
+                })
+              : 0;
+          c.t = { deltaSeq, tsDelta };
+          c.kernelSndNxt = seqAdd(c.serverIsn, 1);
+          // The new kernel's scale may differ; R7.3 re-encodes every window with clientWs.
+          this.event('R6.3', 'captured SYN-ACK', c, {
+            deltaSeq,
+            tsDelta,
+            kernelWs: c.kernelWs,
+            clientWs: c.clientWs,
+          });
+        },
+        sendFakeAck: ({ context }: A) => {
+          const c = conn(context.connKey);
+          this.event('R6.4', 'fake ACK', c);
+          this.sendToKernel(
+            c,
+            seqAdd(c.clientIsn, 1),
+            seqAdd(c.kernelIsn, 1),
+            TCP_ACK,
+            c.clientWindow,
+            this.tsOption(c),
+          );
+        },
+        injectLoggedStream: () => {
+          // tryInject runs after the machine is in `injecting` (afterKernelSegment).
+        },
+        promptClient: ({ context }: A) => {
+          const c = conn(context.connKey);
+          this.event('R6.8', 'go live: prompt the client', c, {
+            acks: this.config.promptAcks ?? 3,
+          });
+          for (let i = 0; i < (this.config.promptAcks ?? 3); i++) this.sendToClient(c, TCP_ACK);
+        },
+        resetClient: ({ context }: A) => {
+          const c = conn(context.connKey);
+          this.event('L.2', 'cannot recover without the logger: reset the client', c);
+          this.sendToClient(c, TCP_RST | TCP_ACK);
+        },
+        reportConnClosed: ({ context }: A) => {
+          const c = conn(context.connKey);
+          if (c.connId !== undefined && c.serverOpts !== undefined)
+            this.toLogger({ kind: 'ConnClosed', conn: c.connId });
+        },
+      },
+    });
+  }
+
+  private provideHostMachine() {
+    return sswHostMachine.provide({
+      actions: {
+        sendGratuitousArp: () => {
+          this.event('A.2', 'takeover: gratuitous ARP');
+          const n = this.config.gratuitousArps ?? 3;
+          for (let i = 0; i < n; i++) {
+            this.emit({
+              to: 'lan',
+              frame: buildArpFrame(arpGratuitous(this.config.serviceMac, this.config.serviceAddr)),
+            });
+          }
+        },
+        dropAllTraffic: () => {
+          for (const c of [...this.byKey.values()]) this.forget(c);
+        },
+        degradeConnections: () => {
+          for (const c of [...this.byKey.values()]) this.sendConn(c, { type: 'LOGGER_LOST' });
+        },
+        orphanConnections: () => {
+          for (const c of [...this.byKey.values()]) this.sendConn(c, { type: 'APP_EXIT' });
+        },
+        recreateConnections: () => this.recreateAll(this.pendingRecords),
+        announceProtected: () => this.event('L.4', 'logger welcomed us: new connections protected'),
+      },
+    });
+  }
+}
+
+/** A read-only view of one connection's SSW state. */
+export interface SswConnectionView {
+  readonly connId: number | undefined;
+  readonly mode: ConnMode;
+  readonly protected: boolean;
+  readonly closeLogged: boolean;
+  readonly stableSeq: number;
+  readonly loggedSeq: number;
+  readonly kernelAck: number;
+  readonly sentAck: number;
+  readonly rightEdge: number;
+  readonly clientAck: number;
+  readonly deltaSeq: number;
+  readonly tsDelta: number;
+  readonly injectSeq: number;
+  readonly heldSynAck: boolean;
+  readonly heldFin: boolean;
+  readonly heldRst: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+/** Marks a held FIN in the out-of-order list (identity-compared). */
+const FIN_MARK = new Uint8Array(0);

@@ -1,0 +1,752 @@
+// The SSW engine fed real packets (built with src/wire) and logger messages; checks what comes
+// out on the LAN, into the kernel (TUN) and to the logger. Rules cited from spec/ssw.md.
+import { describe, expect, it } from 'vitest';
+import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { buildArpFrame, arpRequest, parseArpBytes } from '../../../src/wire/arp.ts';
+import { ETHERNET_HEADER_LEN } from '../../../src/wire/ethernet.ts';
+import type { LoggerMessage, SynOpts } from '../../../src/wire/logmsg.ts';
+import { seqAdd, seqGe, seqSub } from '../../../src/wire/seq.ts';
+import {
+  TCP_ACK,
+  TCP_FIN,
+  TCP_PSH,
+  TCP_RST,
+  TCP_SYN,
+  type TcpOption,
+} from '../../../src/wire/tcp.ts';
+import {
+  CLIENT,
+  CLIENT_MAC,
+  CPORT,
+  clientFrame,
+  kernelPacket,
+  lanSegs,
+  logEvents,
+  loggerMsgs,
+  SERVICE,
+  SERVICE_MAC,
+  SPORT,
+  tunSegs,
+} from './packets.ts';
+
+const C_ISN = 1000;
+const S_ISN = 5000;
+const CLIENT_OPTS: TcpOption[] = [
+  { kind: 'mss', mss: 1460 },
+  { kind: 'sackPermitted' },
+  { kind: 'timestamps', tsVal: 100, tsEcr: 0 },
+  { kind: 'nop' },
+  { kind: 'wscale', shift: 7 },
+];
+const synAckOpts = (tsVal: number, ws: number): TcpOption[] => [
+  { kind: 'mss', mss: 1460 },
+  { kind: 'sackPermitted' },
+  { kind: 'timestamps', tsVal, tsEcr: 100 },
+  { kind: 'nop' },
+  { kind: 'wscale', shift: ws },
+];
+const ts = (tsVal: number, tsEcr: number): TcpOption[] => [
+  { kind: 'nop' },
+  { kind: 'nop' },
+  { kind: 'timestamps', tsVal, tsEcr },
+];
+
+const config = (over: Partial<SswConfig> = {}): SswConfig => ({
+  serviceAddr: SERVICE,
+  serviceMac: SERVICE_MAC,
+  mode: 'ftTcp',
+  role: 'active',
+  ...over,
+});
+
+const copy = (fx: readonly SswEffect[]): SswEffect[] => [...fx];
+
+/** A protected connection through the handshake, 'hello' logged and stored, kernel acked. */
+function established(over: Partial<SswConfig> = {}) {
+  const e = new SswEngine(config(over));
+  copy(e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 0));
+  const syn = copy(
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN, options: CLIENT_OPTS }), 1),
+  );
+  const synAck = copy(
+    e.onTunPacket(
+      kernelPacket({
+        seq: S_ISN,
+        ack: C_ISN + 1,
+        flags: TCP_SYN | TCP_ACK,
+        options: synAckOpts(7000, 7),
+      }),
+      2,
+    ),
+  );
+  const logSyn = loggerMsgs(synAck)[0];
+  if (logSyn?.kind !== 'LogSyn') throw new Error('no LogSyn');
+  const conn = logSyn.conn;
+  const released = copy(e.onLoggerMessage({ kind: 'SynStored', conn }, 3));
+  return { e, conn, syn, synAck, released, logSyn };
+}
+
+describe('SSW engine: R2 connection record first', () => {
+  it('forwards the SYN, logs the record and holds the SYN-ACK until SynStored', () => {
+    const { syn, synAck, released, logSyn, e } = established();
+    const toKernel = tunSegs(syn);
+    expect(toKernel).toHaveLength(1);
+    expect(toKernel[0]?.tcp.seq).toBe(C_ISN);
+    // R2.1: logged, not sent.
+    expect(lanSegs(synAck)).toHaveLength(0);
+    expect(logSyn).toMatchObject({
+      kind: 'LogSyn',
+      clientAddr: CLIENT,
+      clientPort: CPORT,
+      serverAddr: SERVICE,
+      serverPort: SPORT,
+      clientIsn: C_ISN,
+      serverIsn: S_ISN,
+      clientOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 100, tsEcr: 0 } satisfies SynOpts,
+      serverOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 7000, tsEcr: 100 } satisfies SynOpts,
+    });
+    // R2.3: released on SynStored, unchanged.
+    const out = lanSegs(released);
+    expect(out).toHaveLength(1);
+    expect(out[0]?.tcp).toMatchObject({ seq: S_ISN, ack: C_ISN + 1, flags: TCP_SYN | TCP_ACK });
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('protected');
+  });
+
+  it('R2.2 a retransmitted SYN-ACK replaces the held one; only one goes out', () => {
+    const e = new SswEngine(config());
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 0);
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN, options: CLIENT_OPTS }), 1);
+    const first = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: S_ISN,
+          ack: C_ISN + 1,
+          flags: TCP_SYN | TCP_ACK,
+          options: synAckOpts(7000, 7),
+        }),
+        2,
+      ),
+    );
+    const again = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: S_ISN,
+          ack: C_ISN + 1,
+          flags: TCP_SYN | TCP_ACK,
+          options: synAckOpts(7300, 7),
+        }),
+        300,
+      ),
+    );
+    expect(lanSegs(again)).toHaveLength(0);
+    expect(loggerMsgs(again)).toHaveLength(0);
+    const conn = (loggerMsgs(first)[0] as { conn: number }).conn;
+    const out = lanSegs(copy(e.onLoggerMessage({ kind: 'SynStored', conn }, 301)));
+    expect(out).toHaveLength(1);
+    expect(out[0]?.ts?.tsVal).toBe(7300);
+  });
+
+  it('R2.5 drops SYNs beyond maxConnections; new SYNs wait for the logger at start-up', () => {
+    const e = new SswEngine(config({ limits: { maxConnections: 1 } }));
+    // No Welcome yet: no lease, no new connection (the client retries).
+    expect(
+      tunSegs(copy(e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN }), 0))),
+    ).toHaveLength(0);
+    expect(e.stats.dropNotReady).toBe(1);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 1);
+    expect(
+      tunSegs(copy(e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN }), 2))),
+    ).toHaveLength(1);
+    expect(
+      tunSegs(copy(e.onLanFrame(clientFrame({ seq: 9, flags: TCP_SYN }, CPORT + 1), 3))),
+    ).toHaveLength(0);
+    expect(e.stats.dropConnLimit).toBe(1);
+  });
+});
+
+describe('SSW engine: R1 log before ack', () => {
+  it('logs client bytes, clamps the kernel ack to stableSeq, keeps the right edge, pure-ACKs on DataStored', () => {
+    const { e, conn } = established();
+    const data = copy(
+      e.onLanFrame(
+        clientFrame({
+          seq: C_ISN + 1,
+          ack: S_ISN + 1,
+          flags: TCP_ACK | TCP_PSH,
+          payload: 'hello',
+          options: ts(110, 7000),
+          window: 512,
+        }),
+        4,
+      ),
+    );
+    // R1.1: logged and forwarded.
+    expect(loggerMsgs(data)).toEqual([
+      {
+        kind: 'LogData',
+        conn,
+        seq: C_ISN + 1,
+        payload: new TextEncoder().encode('hello'),
+        fin: false,
+      },
+    ]);
+    const fwd = tunSegs(data);
+    expect(fwd).toHaveLength(1);
+    expect(fwd[0]).toMatchObject({ text: 'hello', tcp: { ack: S_ISN + 1 } });
+
+    // The kernel acks all 5 bytes; the logger has not stored them: R1.2 clamps the ack.
+    const kAck = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: S_ISN + 1,
+          ack: C_ISN + 6,
+          flags: TCP_ACK,
+          window: 500,
+          options: ts(7010, 110),
+        }),
+        5,
+      ),
+    );
+    const out = lanSegs(kAck);
+    expect(out).toHaveLength(1);
+    expect(out[0]?.tcp.ack).toBe(C_ISN + 1);
+    // R1.3: the right edge advertised by the SYN-ACK (C_ISN+1+65535) does not move left.
+    const edge = seqAdd(C_ISN + 1, (out[0]?.tcp.window ?? 0) * 128);
+    expect(seqGe(edge, C_ISN + 1 + 65535)).toBe(true);
+    expect(e.connection(CLIENT, CPORT, SPORT)).toMatchObject({
+      kernelAck: C_ISN + 6,
+      sentAck: C_ISN + 1,
+    });
+
+    // R1.4: the store completes; nothing from the kernel is pending: the SSW sends a pure ACK.
+    const stored = copy(
+      e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: false }, 6),
+    );
+    const pure = lanSegs(stored);
+    expect(pure).toHaveLength(1);
+    expect(pure[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 6, flags: TCP_ACK });
+    expect(pure[0]?.ts).toEqual({ tsVal: 7010, tsEcr: 110 });
+    expect(seqGe(seqAdd(C_ISN + 6, (pure[0]?.tcp.window ?? 0) * 128), edge)).toBe(true);
+
+    // Later kernel segments carry the full ack.
+    const reply = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: S_ISN + 1,
+            ack: C_ISN + 6,
+            flags: TCP_ACK | TCP_PSH,
+            payload: 'world',
+            window: 500,
+            options: ts(7020, 110),
+          }),
+          7,
+        ),
+      ),
+    );
+    expect(reply[0]).toMatchObject({ text: 'world', tcp: { seq: S_ISN + 1, ack: C_ISN + 6 } });
+  });
+
+  it('R1.1 holds out-of-order bytes and logs them in order once the hole fills', () => {
+    const { e, conn } = established();
+    const late = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'world' }),
+        4,
+      ),
+    );
+    expect(loggerMsgs(late)).toHaveLength(0);
+    expect(tunSegs(late)).toHaveLength(1);
+    const fill = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hello' }),
+        5,
+      ),
+    );
+    const logged = loggerMsgs(fill).map((m) =>
+      m.kind === 'LogData' ? [m.conn, m.seq, new TextDecoder().decode(m.payload)] : m.kind,
+    );
+    expect(logged).toEqual([
+      [conn, C_ISN + 1, 'hello'],
+      [conn, C_ISN + 6, 'world'],
+    ]);
+    // A retransmission of logged bytes is forwarded, not logged again.
+    const dup = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hello' }),
+        6,
+      ),
+    );
+    expect(loggerMsgs(dup)).toHaveLength(0);
+    expect(tunSegs(dup)).toHaveLength(1);
+  });
+
+  it('R1.6 backpressure: beyond maxQueuedLogBytes the segment is dropped, not acked, not forwarded', () => {
+    const { e } = established({ limits: { maxQueuedLogBytes: 4 } });
+    const fx = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hello' }),
+        4,
+      ),
+    );
+    expect(loggerMsgs(fx)).toHaveLength(0);
+    expect(tunSegs(fx)).toHaveLength(0);
+    expect(e.stats.dropBackpressure).toBe(1);
+  });
+
+  it('R1.5 SACK blocks above stableSeq are emptied', () => {
+    const { e } = established();
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'world' }),
+      4,
+    );
+    const sack: TcpOption[] = [
+      { kind: 'nop' },
+      { kind: 'nop' },
+      { kind: 'sack', blocks: [{ left: C_ISN + 6, right: C_ISN + 11 }] },
+    ];
+    const out = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK, options: sack }),
+          5,
+        ),
+      ),
+    );
+    const opt = out[0]?.tcp.options.find((o) => o.kind === 'sack');
+    expect(opt).toEqual({ kind: 'sack', blocks: [{ left: C_ISN + 1, right: C_ISN + 1 }] });
+  });
+
+  it('messages.md resend: after a reconnect the unacked LogData goes again, in order', () => {
+    const { e, conn } = established();
+    e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'ab' }), 4);
+    e.onLanFrame(clientFrame({ seq: C_ISN + 3, ack: S_ISN + 1, flags: TCP_ACK, payload: 'cd' }), 5);
+    e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 3, finLogged: false }, 6);
+    const again = loggerMsgs(
+      copy(e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 7)),
+    );
+    expect(again.map((m) => (m.kind === 'LogData' ? m.seq : -1))).toEqual([C_ISN + 3]);
+  });
+});
+
+describe('SSW engine: R5 a crash is silent', () => {
+  it('R5.1/R5.2 holds the kernel FIN until CloseLogged, then sends it', () => {
+    const { e } = established();
+    const fin = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: S_ISN + 1,
+          ack: C_ISN + 1,
+          flags: TCP_ACK | TCP_FIN,
+          options: ts(7010, 100),
+        }),
+        4,
+      ),
+    );
+    const out = lanSegs(fin);
+    expect(out).toHaveLength(1);
+    expect((out[0]?.tcp.flags ?? TCP_FIN) & TCP_FIN).toBe(0);
+    expect(logEvents(fin).map((x) => x.rule)).toContain('R5.1');
+    const closed = lanSegs(
+      copy(
+        e.onLoggerMessage(
+          { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end' },
+          5,
+        ),
+      ),
+    );
+    expect(closed).toHaveLength(1);
+    expect(closed[0]?.tcp).toMatchObject({ seq: S_ISN + 1, flags: TCP_FIN | TCP_ACK });
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+  });
+
+  it('R5.4 after the app dies: its FIN/RST never reach the client and its socket is aborted', () => {
+    const { e } = established();
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hello' }),
+      4,
+    );
+    e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 6, flags: TCP_ACK }), 5);
+    const exit = copy(e.onAppExit(6));
+    const rst = tunSegs(exit);
+    expect(rst).toHaveLength(1);
+    // RFC 5961: exactly rcv.nxt, or the kernel answers with a challenge ACK instead.
+    expect(rst[0]?.tcp).toMatchObject({
+      seq: C_ISN + 6,
+      flags: TCP_RST,
+      srcPort: CPORT,
+      dstPort: SPORT,
+    });
+    expect(lanSegs(exit)).toHaveLength(0);
+    const fin = copy(
+      e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 6, flags: TCP_ACK | TCP_FIN }), 7),
+    );
+    const reset = copy(
+      e.onTunPacket(kernelPacket({ seq: S_ISN + 2, ack: C_ISN + 6, flags: TCP_ACK | TCP_RST }), 8),
+    );
+    expect(lanSegs(fin)).toHaveLength(0);
+    expect(lanSegs(reset)).toHaveLength(0);
+    expect(e.stats.suppressedCrash).toBe(2);
+    // Client data meanwhile is logged but not forwarded into the dead kernel.
+    const more = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'more' }),
+        9,
+      ),
+    );
+    expect(loggerMsgs(more)).toHaveLength(1);
+    expect(tunSegs(more)).toHaveLength(0);
+  });
+});
+
+describe('SSW engine: R6 re-creation and R7 translation', () => {
+  it('fake SYN, captured SYN-ACK, fake ACK, injection, go-live prompt, local ack of regenerated bytes, translation', () => {
+    const { e, conn, logSyn } = established();
+    // Before the crash: 'hello' stored, the server answered 'world', the client acked it.
+    e.onLanFrame(
+      clientFrame({
+        seq: C_ISN + 1,
+        ack: S_ISN + 1,
+        flags: TCP_ACK,
+        payload: 'hello',
+        options: ts(110, 7000),
+      }),
+      4,
+    );
+    e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: false }, 5);
+    e.onTunPacket(
+      kernelPacket({
+        seq: S_ISN + 1,
+        ack: C_ISN + 6,
+        flags: TCP_ACK,
+        payload: 'world',
+        window: 500,
+        options: ts(7010, 110),
+      }),
+      6,
+    );
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 6, ack: S_ISN + 6, flags: TCP_ACK, options: ts(120, 7010) }),
+      7,
+    );
+    e.onAppExit(10);
+
+    const records: LoggerMessage[] = [
+      { ...logSyn, kind: 'ReplaySyn', clientAck: S_ISN + 6 } as LoggerMessage,
+      {
+        kind: 'ReplayData',
+        conn,
+        seq: C_ISN + 1,
+        payload: new TextEncoder().encode('hello'),
+        fin: false,
+      },
+    ];
+    const start = copy(e.startRecovery(records, 1000));
+    const fakeSyn = tunSegs(start);
+    expect(fakeSyn).toHaveLength(1);
+    expect(fakeSyn[0]?.tcp).toMatchObject({
+      seq: C_ISN,
+      flags: TCP_SYN,
+      srcPort: CPORT,
+      dstPort: SPORT,
+    });
+    expect(fakeSyn[0]?.tcp.options).toEqual(
+      expect.arrayContaining([
+        { kind: 'mss', mss: 1460 },
+        { kind: 'sackPermitted' },
+        { kind: 'wscale', shift: 7 },
+      ]),
+    );
+    expect(e.hostState().app).toBe('recovering');
+
+    // The new kernel answers with another ISN (across the wrap), another TS clock and scale.
+    const K2 = 0xffff_fff0;
+    const cap = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: K2,
+          ack: C_ISN + 1,
+          flags: TCP_SYN | TCP_ACK,
+          options: synAckOpts(50, 9),
+        }),
+        1001,
+      ),
+    );
+    expect(lanSegs(cap)).toHaveLength(0);
+    const toKernel = tunSegs(cap);
+    expect(toKernel[0]?.tcp).toMatchObject({ seq: C_ISN + 1, ack: seqAdd(K2, 1), flags: TCP_ACK });
+    expect(toKernel[1]).toMatchObject({
+      text: 'hello',
+      tcp: { seq: C_ISN + 1, ack: seqAdd(K2, 1) },
+    });
+    const view = e.connection(CLIENT, CPORT, SPORT);
+    expect(view?.deltaSeq).toBe(seqAdd(S_ISN, -K2));
+    expect(view?.mode).toBe('injecting');
+
+    // The kernel acks the injected stream: go live, prompt the client with 3 duplicate ACKs.
+    const live = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: seqAdd(K2, 1),
+          ack: C_ISN + 6,
+          flags: TCP_ACK,
+          window: 100,
+          options: ts(60, 110),
+        }),
+        1002,
+      ),
+    );
+    const prompt = lanSegs(live);
+    expect(prompt).toHaveLength(3);
+    for (const p of prompt) {
+      expect(p.tcp).toMatchObject({ seq: S_ISN + 6, ack: C_ISN + 6, flags: TCP_ACK });
+      // R6.3: PAWS: every TSval the client sees now is above the old incarnation's.
+      expect(seqSub(p.ts?.tsVal ?? 0, 7010)).toBeGreaterThan(0);
+    }
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('translated');
+    expect(e.hostState().app).toBe('appRunning');
+
+    // R6.6: the replayed app regenerates 'world', which the client already holds: acked locally.
+    const regen = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: seqAdd(K2, 1),
+          ack: C_ISN + 6,
+          flags: TCP_ACK | TCP_PSH,
+          payload: 'world',
+          window: 100,
+          options: ts(61, 110),
+        }),
+        1003,
+      ),
+    );
+    expect(lanSegs(regen)).toHaveLength(0);
+    const local = tunSegs(regen);
+    expect(local).toHaveLength(1);
+    expect(local[0]?.tcp).toMatchObject({ ack: seqAdd(K2, 6), flags: TCP_ACK, srcPort: CPORT });
+
+    // New output goes out translated (R7.1, R7.2); the window is re-encoded for ws 7 (R7.3).
+    const fresh = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: seqAdd(K2, 6),
+          ack: C_ISN + 6,
+          flags: TCP_ACK | TCP_PSH,
+          payload: '!!',
+          window: 100,
+          options: ts(62, 110),
+        }),
+        1004,
+      ),
+    );
+    const out = lanSegs(fresh);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ text: '!!', tcp: { seq: S_ISN + 6, ack: C_ISN + 6 } });
+    const tsDelta = e.connection(CLIENT, CPORT, SPORT)?.tsDelta ?? 0;
+    expect(out[0]?.ts?.tsVal).toBe(seqAdd(62, tsDelta));
+    // The kernel offers 100 << 9 bytes; at the client's scale 7 that is at least 400 units.
+    expect(out[0]?.tcp.window).toBeGreaterThanOrEqual(400);
+
+    // R7.4 inbound: ack and TSecr back into kernel space.
+    const inb = tunSegs(
+      copy(
+        e.onLanFrame(
+          clientFrame({
+            seq: C_ISN + 6,
+            ack: S_ISN + 8,
+            flags: TCP_ACK | TCP_PSH,
+            payload: 'more',
+            options: ts(130, seqAdd(62, tsDelta)),
+          }),
+          1005,
+        ),
+      ),
+    );
+    expect(inb).toHaveLength(1);
+    expect(inb[0]?.tcp.ack).toBe(seqAdd(K2, 8));
+    expect(inb[0]?.ts).toEqual({ tsVal: 130, tsEcr: 62 });
+  });
+
+  it('R6.3 a kernel RST to the fake SYN (nobody listening yet) is dropped and the SYN retried on a tick', () => {
+    const { e, conn, logSyn } = established({ recreateRetryMs: 100 });
+    e.onAppExit(10);
+    e.startRecovery([{ ...logSyn, kind: 'ReplaySyn', clientAck: null } as LoggerMessage], 20);
+    const rst = copy(
+      e.onTunPacket(kernelPacket({ seq: 0, ack: C_ISN + 1, flags: TCP_RST | TCP_ACK }), 21),
+    );
+    expect(lanSegs(rst)).toHaveLength(0);
+    expect(tunSegs(copy(e.onTick(50)))).toHaveLength(0);
+    const retry = tunSegs(copy(e.onTick(200)));
+    expect(retry).toHaveLength(1);
+    expect(retry[0]?.tcp).toMatchObject({ seq: C_ISN, flags: TCP_SYN });
+    expect(conn).toBeGreaterThan(0);
+  });
+
+  it('failover: a standby takes over and re-creates from the log alone', () => {
+    const e = new SswEngine(config({ role: 'standby', firstConnId: 1 }));
+    // A.1: silent before takeover.
+    const arp = copy(e.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 0));
+    expect(arp).toHaveLength(0);
+    const tk = copy(e.takeover(1));
+    // A.2: gratuitous ARPs.
+    const garps = tk.flatMap((x) =>
+      x.to === 'lan' ? [parseArpBytes(x.frame.subarray(ETHERNET_HEADER_LEN))] : [],
+    );
+    expect(garps).toHaveLength(3);
+    for (const g of garps)
+      expect(g.ok && g.value.senderIp === SERVICE && g.value.targetIp === SERVICE).toBe(true);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 2);
+    const syn = {
+      kind: 'ReplaySyn' as const,
+      conn: 7,
+      clientAddr: CLIENT,
+      clientPort: CPORT,
+      serverAddr: SERVICE,
+      serverPort: SPORT,
+      clientIsn: C_ISN,
+      serverIsn: S_ISN,
+      clientOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 100, tsEcr: 0 },
+      serverOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 7000, tsEcr: 100 },
+      synTimeMs: 0,
+      clientAck: S_ISN + 1,
+    };
+    // Replay through the logger link: collected until ReplayEnd.
+    expect(copy(e.onLoggerMessage(syn, 3))).toHaveLength(0);
+    const fx = copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 0 }, 4));
+    expect(tunSegs(fx)[0]?.tcp).toMatchObject({ seq: C_ISN, flags: TCP_SYN });
+    // Now active: answers ARP; the client MAC is learned from the ARP request.
+    const reply = copy(e.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 5));
+    expect(reply).toHaveLength(1);
+    // Nothing to inject (no client bytes logged): live as soon as the SYN-ACK is captured.
+    const live = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 77,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(10, 7),
+          }),
+          6,
+        ),
+      ),
+    );
+    expect(live).toHaveLength(3);
+    expect(live[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 1 });
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('translated');
+    // New connections get ids above the replayed ones.
+    const synFx = copy(
+      e.onLanFrame(clientFrame({ seq: 1, flags: TCP_SYN, options: CLIENT_OPTS }, CPORT + 1), 8),
+    );
+    expect(tunSegs(synFx)).toHaveLength(1);
+    const ls = loggerMsgs(
+      copy(
+        e.onTunPacket(
+          kernelPacket(
+            { seq: 9, ack: 2, flags: TCP_SYN | TCP_ACK, options: synAckOpts(12, 7) },
+            CPORT + 1,
+          ),
+          9,
+        ),
+      ),
+    );
+    expect(ls[0]).toMatchObject({ kind: 'LogSyn', conn: 8 });
+  });
+});
+
+describe('SSW engine: logger loss, fencing, forward mode', () => {
+  it('L.2 when the lease expires, held SYN-ACKs are released and clamps lifted', () => {
+    const e = new SswEngine(config());
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 1000 }, 0);
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN, options: CLIENT_OPTS }), 1);
+    const held = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: S_ISN,
+          ack: C_ISN + 1,
+          flags: TCP_SYN | TCP_ACK,
+          options: synAckOpts(7000, 7),
+        }),
+        2,
+      ),
+    );
+    expect(lanSegs(held)).toHaveLength(0);
+    expect(lanSegs(copy(e.onTick(500)))).toHaveLength(0);
+    const expired = copy(e.onTick(2000));
+    expect(lanSegs(expired)[0]?.tcp.flags).toBe(TCP_SYN | TCP_ACK);
+    expect(e.hostState().logger).toBe('unprotected');
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('unprotected');
+    // L.3: a new connection is accepted unprotected: its SYN-ACK is not held.
+    e.onLanFrame(clientFrame({ seq: 1, flags: TCP_SYN, options: CLIENT_OPTS }, CPORT + 1), 2001);
+    const sa = copy(
+      e.onTunPacket(
+        kernelPacket(
+          { seq: 9, ack: 2, flags: TCP_SYN | TCP_ACK, options: synAckOpts(12, 7) },
+          CPORT + 1,
+        ),
+        2002,
+      ),
+    );
+    expect(lanSegs(sa)).toHaveLength(1);
+    expect(loggerMsgs(sa)).toHaveLength(0);
+  });
+
+  it('L.5 a staleEpoch error fences the SSW: nothing passes, no ARP answers', () => {
+    const { e } = established();
+    e.onLoggerMessage({ kind: 'Error', code: 'staleEpoch', message: 'fenced' }, 10);
+    expect(e.hostState().role).toBe('fenced');
+    expect(
+      copy(
+        e.onLanFrame(
+          clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'x' }),
+          11,
+        ),
+      ),
+    ).toHaveLength(0);
+    expect(
+      copy(e.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 12)),
+    ).toHaveLength(0);
+    expect(
+      copy(e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK }), 13)),
+    ).toHaveLength(0);
+  });
+
+  it("'forward' mode passes packets untouched both ways (the benchmark baseline)", () => {
+    const e = new SswEngine(config({ mode: 'forward' }));
+    const frame = clientFrame({ seq: C_ISN, flags: TCP_SYN, options: CLIENT_OPTS });
+    const toKernel = copy(e.onLanFrame(frame, 0));
+    expect(toKernel).toHaveLength(1);
+    expect(
+      toKernel[0]?.to === 'tun' &&
+        Buffer.from(toKernel[0].packet).equals(Buffer.from(frame.subarray(14))),
+    ).toBe(true);
+    const pkt = kernelPacket({
+      seq: S_ISN,
+      ack: C_ISN + 1,
+      flags: TCP_SYN | TCP_ACK,
+      options: synAckOpts(7000, 7),
+    });
+    const toLan = copy(e.onTunPacket(pkt, 1));
+    expect(toLan).toHaveLength(1);
+    expect(
+      toLan[0]?.to === 'lan' && Buffer.from(toLan[0].frame.subarray(14)).equals(Buffer.from(pkt)),
+    ).toBe(true);
+  });
+
+  it('malformed input is counted and dropped, never thrown', () => {
+    const e = new SswEngine(config());
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 0);
+    for (const junk of [
+      new Uint8Array(3),
+      new Uint8Array(20),
+      clientFrame({ seq: 1, flags: TCP_SYN }).subarray(0, 30),
+    ]) {
+      expect(() => e.onLanFrame(junk, 1)).not.toThrow();
+      expect(() => e.onTunPacket(junk, 1)).not.toThrow();
+    }
+    const bad = clientFrame({ seq: 1, flags: TCP_SYN });
+    bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
+    e.onLanFrame(bad, 2);
+    expect(e.stats.dropBadChecksum + e.stats.dropMalformed).toBeGreaterThan(0);
+  });
+});
