@@ -139,7 +139,8 @@ export function readPcap(buf: Uint8Array): Result<PcapFile, WireError> {
   };
   nanosecond = u32(0) === MAGIC_NSEC;
   const header: PcapHeader = {
-    linkType: u32(20) & 0x0fff_ffff, // upper bits carry FCS info in newer writers
+    // Low 16 bits are the link type; the upper ones may carry FCS-length flags (pcap spec).
+    linkType: u32(20) & 0xffff,
     nanosecond,
     snaplen: u32(16),
     bigEndian,

@@ -38,7 +38,7 @@ describe('seq arithmetic', () => {
         expect(seqSub(b, a)).toBe(n);
         expect(seqAdd(b, -n)).toBe(a);
       }),
-      fcParams(20_000),
+      fcParams(10_000),
     );
   });
 
@@ -53,7 +53,7 @@ describe('seq arithmetic', () => {
         expect(seqMax(a, b)).toBe(n >= 0 ? b : a);
         expect(seqMin(a, b)).toBe(n >= 0 ? a : b);
       }),
-      fcParams(20_000),
+      fcParams(10_000),
     );
   });
 
@@ -63,7 +63,7 @@ describe('seq arithmetic', () => {
         const x = seqAdd(start, d);
         expect(seqInWindow(x, start, len)).toBe(d >= 0 && d < len);
       }),
-      fcParams(20_000),
+      fcParams(10_000),
     );
   });
 });
