@@ -4,7 +4,7 @@
 // and nothing here knows about buffers: the engine reads fields, calls these, writes back.
 
 import { match } from 'ts-pattern';
-import { seqAdd, seqGe, seqGt, seqLe, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
+import { seqAdd, seqGt, seqLe, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
 
 /** Largest value of the 16-bit window field. */
 export const MAX_WINDOW_FIELD = 65535;
