@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   type LabProc,
   newRunDir,
+  REPO_ROOT,
   spawnInNs,
   stopProc,
   tsxArgv,
@@ -32,6 +33,23 @@ export interface SswStart {
   standby?: boolean;
   extraArgs?: string[];
 }
+
+export const LOGGER_ADDR = `${ADDR.replBackup}:7400`;
+export const HEARTBEAT_ADDR = `${ADDR.replBackup}:7401`;
+export const APP_PORT = { kv: 6379, echo: 7 } as const;
+export type AppName = keyof typeof APP_PORT;
+
+/** The example server's command line (mode, logger and epoch come from FTTCP_* variables that
+ * the SSW's supervisor or the recovery daemon set). */
+export const appCommand = (app: AppName): string =>
+  [
+    process.execPath,
+    '--import',
+    'tsx',
+    join(REPO_ROOT, 'src/runtime/examples', `${app}.ts`),
+    '--listen',
+    `${ADDR.service}:${APP_PORT[app]}`,
+  ].join(' ');
 
 export class Lab {
   readonly procs: LabProc[] = [];
@@ -103,10 +121,43 @@ export class Lab {
     return { proc, result };
   }
 
-  /** The FT-TCP hosts without an application: logger on the backup, primary SSW in fttcp
-   * mode. Returns a function that stops them. */
+  /** The logger daemon on the backup host (replication link). */
+  async startLogger(extraArgs: string[] = []): Promise<LabProc> {
+    const p = this.spawn(
+      NS.backup,
+      'logger',
+      tsxArgv('src/runtime/logger/main.ts', '--listen', LOGGER_ADDR, ...extraArgs),
+    );
+    await waitEvent(p, (e) => e.event === 'listening', 15_000, 'logger listening');
+    return p;
+  }
+
+  /** The FT-TCP primary: logger on the backup, primary SSW in fttcp mode supervising `app`
+   * (recorded through the NSW), optionally heartbeating to a detector. Resolves when the
+   * application listens. */
+  async startFtTcpPrimary(
+    o: { app?: AppName; heartbeat?: boolean; extraArgs?: string[] } = {},
+  ): Promise<LabProc> {
+    const args = ['--logger', LOGGER_ADDR];
+    if (o.heartbeat) args.push('--heartbeat', HEARTBEAT_ADDR);
+    if (o.app !== undefined) args.push('--app-cmd', appCommand(o.app));
+    const ssw = await this.startSsw('primary', {
+      mode: 'fttcp',
+      extraArgs: [...args, ...(o.extraArgs ?? [])],
+    });
+    if (o.app !== undefined)
+      await waitEvent(ssw, (e) => e.event === 'listening', 20_000, `${o.app} listening`);
+    return ssw;
+  }
+
+  /** The FT-TCP hosts without an application (benchmark): logger + primary SSW in fttcp mode. */
   async startFtTcpHosts(): Promise<() => Promise<void>> {
-    throw new LabError('fttcp mode needs the SSW engine binding, which is not in this build yet');
+    const logger = await this.startLogger();
+    const ssw = await this.startFtTcpPrimary();
+    return async () => {
+      await stopProc(ssw);
+      await stopProc(logger);
+    };
   }
 
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */

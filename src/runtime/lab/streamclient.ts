@@ -54,6 +54,7 @@ interface Opts {
   seed: number;
   timeoutMs: number;
   halfClose: boolean;
+  onConnect?: () => void;
 }
 
 export const runStream = (o: Opts): Promise<StreamResult> =>
@@ -116,6 +117,7 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       return more;
     };
     sock.on('connect', () => {
+      o.onConnect?.();
       lastProgress = performance.now();
       if (o.intervalMs > 0) {
         interval = setInterval(sendChunk, o.intervalMs);
@@ -177,7 +179,11 @@ const main = async (): Promise<void> => {
     .option('--timeout-ms <ms>', 'give up after', cliBounded(1, 3_600_000), 60_000)
     .parse();
   const o = p.opts<Omit<Opts, 'halfClose'>>();
-  const r = await runStream({ ...o, halfClose: o.mode === 'upload' });
+  const r = await runStream({
+    ...o,
+    halfClose: o.mode === 'upload',
+    onConnect: () => process.stdout.write(`${JSON.stringify({ event: 'connected' })}\n`),
+  });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exitCode = r.ok ? 0 : 1;
 };

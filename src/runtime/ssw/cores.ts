@@ -1,4 +1,15 @@
-// Which core the data-path thread runs.
+// Which core the data-path thread runs, and the binding of the FT-TCP engine
+// (src/machines/ssw/engine.ts) to the thread's fds. The binding decides nothing: it hands the
+// engine packets, logger messages and time, and carries out the effects it returns. What it
+// adds is plumbing the engine leaves to its runtime:
+//   - FetchLog 'ssw' is sent when recovery needs the log: at takeover (after the logger's
+//     Welcome in the new epoch) and when the supervised application died and restarts
+//     (local recovery). The engine re-creates connections by itself on ReplayEnd.
+//   - Control-channel answers and timeline events: the takeover reply waits for ReplayEnd
+//     (conns, bytes); `recreated` after ReplayEnd, `live` when the engine's host state leaves
+//     `recovering`.
+import { type SswEffect, SswEngine } from '../../machines/ssw/engine.ts';
+import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { SswOut } from './core.ts';
 import {
   type CoreSpec,
@@ -7,11 +18,171 @@ import {
   passThroughCore,
 } from './datapath.protocol.ts';
 
+/** Limit on logger messages carried to the main thread in one batch message. */
+const MAX_LOGGER_BATCH = 4096;
+
+const engineCore = (
+  spec: Extract<CoreSpec, { kind: 'engine' }>,
+  out: SswOut,
+  emit: (e: DatapathEvent) => void,
+): DatapathCore => {
+  const engine = new SswEngine({
+    serviceAddr: spec.serviceIp,
+    serviceMac: new Uint8Array(spec.mac),
+    mode: 'ftTcp',
+    role: spec.active ? 'active' : 'standby',
+    tunHeadroom: true,
+  });
+  let toLogger: LoggerMessage[] = [];
+  const flushLogger = (): void => {
+    if (toLogger.length === 0) return;
+    emit({ kind: 'logger', msgs: toLogger });
+    toLogger = [];
+  };
+  const apply = (effects: readonly SswEffect[]): void => {
+    for (const e of effects) {
+      switch (e.to) {
+        case 'lan':
+          out.lan(e.frame);
+          break;
+        case 'tun':
+          out.tun(e.packet);
+          break;
+        case 'logger':
+          toLogger.push(e.msg);
+          if (toLogger.length >= MAX_LOGGER_BATCH) flushLogger();
+          break;
+        case 'log':
+          emit({
+            kind: 'timeline',
+            event: 'engine',
+            fields: {
+              rule: e.event.rule,
+              what: e.event.what,
+              ...(e.event.conn !== undefined ? { conn: e.event.conn } : {}),
+              ...(e.event.client !== undefined ? { client: e.event.client } : {}),
+              ...(e.event.detail !== undefined ? { detail: e.event.detail } : {}),
+            },
+          });
+          break;
+      }
+    }
+  };
+
+  let nextTickAt = 0;
+  let tickEvery = 10;
+  // Recovery bookkeeping (reporting only).
+  let fetchWanted = false;
+  let fetching = false;
+  let replayConns = 0;
+  let replayBytes = 0;
+  let takeoverReplyId: number | undefined;
+  let lastApp = engine.hostState().app;
+  const watchHost = (): void => {
+    const app = engine.hostState().app;
+    if (app !== lastApp) {
+      emit({ kind: 'timeline', event: 'ssw-app-state', fields: { from: lastApp, to: app } });
+      if (lastApp === 'recovering' && app === 'appRunning') {
+        emit({ kind: 'timeline', event: 'live', fields: {}, push: true });
+      }
+      lastApp = app;
+    }
+  };
+  const requestLog = (): void => {
+    if (fetching) return;
+    fetching = true;
+    fetchWanted = false;
+    replayConns = 0;
+    replayBytes = 0;
+    toLogger.push({ kind: 'FetchLog', what: 'ssw' });
+    flushLogger();
+  };
+
+  return {
+    onTunPacket: (p, now) => apply(engine.onTunPacket(p, now)),
+    onLanFrame: (f, now) => apply(engine.onLanFrame(f, now)),
+    command: (c, now) => {
+      switch (c.cmd) {
+        case 'logger':
+          for (const m of c.msgs) {
+            if (m.kind === 'ReplaySyn') replayConns++;
+            else if (m.kind === 'ReplayData') replayBytes += m.payload.length;
+            apply(engine.onLoggerMessage(m, now));
+            if (m.kind === 'Welcome' && fetchWanted) requestLog();
+            if (m.kind === 'ReplayEnd') {
+              fetching = false;
+              const fields = { conns: replayConns, bytes: replayBytes };
+              emit({ kind: 'timeline', event: 'replay-ssw', fields });
+              emit({
+                kind: 'timeline',
+                event: 'recreated',
+                fields: { conns: replayConns },
+                push: true,
+              });
+              if (takeoverReplyId !== undefined) {
+                emit({ kind: 'reply', id: takeoverReplyId, body: { ok: true, ...fields } });
+                takeoverReplyId = undefined;
+              }
+            }
+          }
+          break;
+        case 'takeover':
+          apply(engine.takeover(now));
+          emit({ kind: 'timeline', event: 'takeover', fields: { epoch: c.epoch } });
+          takeoverReplyId = c.id;
+          // The main thread reconnects with the new epoch; fetch once welcomed.
+          fetchWanted = true;
+          break;
+        case 'appExit':
+          apply(engine.onAppExit(now));
+          break;
+        case 'appStarted':
+          // Local recovery: the new incarnation is starting; get the log to re-create from.
+          if (lastApp !== 'appRunning' || engine.connectionCount() > 0) requestLog();
+          break;
+        case 'loggerConnected':
+        case 'loggerDisconnected':
+          break;
+        case 'heartbeatAck':
+          apply(engine.onLoggerMessage({ kind: 'HeartbeatAck', seq: 0, leaseMs: c.leaseMs }, now));
+          break;
+        case 'fenced':
+          apply(
+            engine.onLoggerMessage({ kind: 'Error', code: 'staleEpoch', message: c.reason }, now),
+          );
+          break;
+        default:
+          break;
+      }
+      watchHost();
+    },
+    status: () => ({
+      host: engine.hostState(),
+      conns: engine.connectionCount(),
+      stats: { ...engine.stats },
+    }),
+    nextTickMs: (now, tickMs) => {
+      if (nextTickAt === 0) nextTickAt = now + tickMs;
+      tickEvery = tickMs;
+      return Math.max(0, Math.ceil(nextTickAt - now));
+    },
+    maybeTick: (now) => {
+      // The engine's tick walks every connection: once per tick period, not per packet burst.
+      if (now < nextTickAt) return;
+      nextTickAt = now + tickEvery;
+      apply(engine.onTick(now));
+      watchHost();
+    },
+    flush: flushLogger,
+  };
+};
+
 export const createCore = (
   spec: CoreSpec,
   out: SswOut,
   emit: (e: DatapathEvent) => void,
-): DatapathCore => {
-  if (spec.kind === 'passthrough') return passThroughCore(spec, out, emit);
-  throw new Error('the FT-TCP engine (src/machines/ssw/engine.ts) is not bound in this build');
-};
+): DatapathCore =>
+  spec.kind === 'passthrough' ? passThroughCore(spec, out, emit) : engineCore(spec, out, emit);
+
+/** Whether the core wants 14 bytes of headroom before each TUN packet (zero-copy framing). */
+export const wantsTunHeadroom = (spec: CoreSpec): boolean => spec.kind === 'engine';

@@ -15,7 +15,7 @@ import {
 } from 'node:worker_threads';
 import { pollFds, pollRevents, sysPoll, sysReadNb, sysWriteSoft } from '../sys/libc.ts';
 import type { SswOut } from './core.ts';
-import { createCore } from './cores.ts';
+import { createCore, wantsTunHeadroom } from './cores.ts';
 import type { CoreSpec, DatapathCommand, DatapathEvent } from './datapath.protocol.ts';
 
 export interface DatapathData {
@@ -57,6 +57,10 @@ const out: SswOut = {
 };
 
 const core = createCore(d.core, out, emit);
+// With headroom the TUN packet is read 14 bytes into the buffer so that the engine can write
+// the Ethernet header in front of it without copying the packet.
+const tunOff = wantsTunHeadroom(d.core) ? 14 : 0;
+const tunBuf = buf.subarray(tunOff);
 
 let running = true;
 
@@ -79,10 +83,10 @@ while (running) {
   if (n > 0) {
     if (pollRevents(pfd, 0) !== 0) {
       for (let i = 0; i < MAX_BURST; i++) {
-        const len = sysReadNb(d.tunFd, buf);
+        const len = sysReadNb(d.tunFd, tunBuf);
         if (len <= 0) break;
         counters.tunIn++;
-        core.onTunPacket(buf.subarray(0, len), performance.now());
+        core.onTunPacket(tunBuf.subarray(0, len), performance.now());
       }
     }
     if (pollRevents(pfd, 1) !== 0) {
