@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/runtime/lab/lab.ts';
 import { clientView, startCapture, stopCapture } from '../../src/runtime/lab/pcap.ts';
-import { stopProc } from '../../src/runtime/lab/procs.ts';
+import { stopProc, waitEvent } from '../../src/runtime/lab/procs.ts';
 import { ADDR, IF, NS, nsExec } from '../../src/runtime/lab/topology.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -47,7 +47,8 @@ describe('no bypass', () => {
       '--timeout-ms',
       '40000',
     ]);
-    await sleep(700);
+    await waitEvent(stream.proc, (e) => e.event === 'connected', 20_000, 'client connected');
+    await sleep(400);
     await stopProc(ssw, 'SIGKILL');
     const stallMs = 1500;
     await sleep(stallMs);

@@ -3,7 +3,7 @@
 // the client's side (its byte stream and its capture).
 import { Lab } from './lab.ts';
 import { type Capture, type ClientView, clientView, startCapture, stopCapture } from './pcap.ts';
-import { stopProc } from './procs.ts';
+import { stopProc, waitEvent } from './procs.ts';
 import type { StreamResult } from './streamclient.ts';
 import { ADDR, IF, LabError, NS } from './topology.ts';
 
@@ -98,7 +98,8 @@ const noBypass: Scenario = {
         '40000',
       ]);
       rec.mark('clients-started');
-      await sleep(700);
+      await waitEvent(s.proc, (e) => e.event === 'connected', 20_000, 'client connected');
+      await sleep(400);
       await stopProc(ssw, 'SIGKILL');
       rec.mark('ssw-killed');
       await sleep(1500);
