@@ -113,7 +113,24 @@ const storeError = (code: StoreErrorCode, detail: string): StoreError => ({
   detail,
 });
 
-const synEqual = (a: SynRecord, b: SynRecord): boolean => JSON.stringify(a) === JSON.stringify(b);
+const optsEqual = (a: SynRecord['clientOpts'], b: SynRecord['clientOpts']): boolean =>
+  a.mss === b.mss &&
+  a.wscale === b.wscale &&
+  a.sackOk === b.sackOk &&
+  a.tsVal === b.tsVal &&
+  a.tsEcr === b.tsEcr;
+
+const synEqual = (a: SynRecord, b: SynRecord): boolean =>
+  a.conn === b.conn &&
+  a.clientAddr === b.clientAddr &&
+  a.clientPort === b.clientPort &&
+  a.serverAddr === b.serverAddr &&
+  a.serverPort === b.serverPort &&
+  a.clientIsn === b.clientIsn &&
+  a.serverIsn === b.serverIsn &&
+  optsEqual(a.clientOpts, b.clientOpts) &&
+  optsEqual(a.serverOpts, b.serverOpts) &&
+  Object.is(a.synTimeMs, b.synTimeMs);
 
 /** Does `b` equal the stored stream at offset `from`? Only resends take this path. */
 const bytesEqualAt = (chunks: readonly Uint8Array[], from: number, b: Uint8Array): boolean => {
@@ -188,7 +205,10 @@ export class LoggerStore {
   }
 
   /** R2: the connection record. A retransmitted identical LogSyn is answered again. */
-  logSyn(syn: SynRecord): SynOutcome {
+  logSyn(msg: SynRecord): SynOutcome {
+    // Only the record's own fields: callers pass the LogSyn message itself, whose `kind` must
+    // not travel into the ReplaySyn built from this record.
+    const syn = synRecordOf(msg);
     const have = this.conns.get(syn.conn);
     if (have !== undefined) {
       return synEqual(have.syn, syn)
@@ -358,7 +378,7 @@ export class LoggerStore {
       let bytes = 0;
       for (const s of conns) {
         bytes += s.len;
-        yield { kind: 'ReplaySyn', ...s.syn, clientAck: s.clientAck };
+        yield { ...s.syn, kind: 'ReplaySyn', clientAck: s.clientAck };
         yield* replayData(s.c, s.chunks, s.len, s.fin, chunk);
       }
       for (let i = 0; i < dets.length; i++) {
@@ -385,6 +405,19 @@ export class LoggerStore {
     return best;
   }
 }
+
+const synRecordOf = (m: SynRecord): SynRecord => ({
+  conn: m.conn,
+  clientAddr: m.clientAddr,
+  clientPort: m.clientPort,
+  serverAddr: m.serverAddr,
+  serverPort: m.serverPort,
+  clientIsn: m.clientIsn,
+  serverIsn: m.serverIsn,
+  clientOpts: m.clientOpts,
+  serverOpts: m.serverOpts,
+  synTimeMs: m.synTimeMs,
+});
 
 const stableSeqOf = (c: ConnLog): number => seqAdd(c.startSeq, c.bytes + (c.fin ? 1 : 0));
 

@@ -218,7 +218,8 @@ export class NswCore {
     if (bytes.length === 0 || s.eof) return this.drain();
     s.chunks.push(bytes);
     s.buffered += bytes.length;
-    this.inbox.push({ kind: 'data', sock });
+    // In replay the log, not arrival order, drives delivery; leftovers are queued when live.
+    if (this.modeNow !== 'replaying') this.inbox.push({ kind: 'data', sock });
     if (!s.paused && s.buffered > this.limits.maxBufferedPerSock) {
       s.paused = true;
       this.out.push({ kind: 'pauseSock', sock });
@@ -230,7 +231,7 @@ export class NswCore {
     const s = this.sockOrThrow(sock);
     if (!s.eof) {
       s.eof = true;
-      this.inbox.push({ kind: 'eof', sock });
+      if (this.modeNow !== 'replaying') this.inbox.push({ kind: 'eof', sock });
     }
     return this.drain();
   }
@@ -463,6 +464,13 @@ export class NswCore {
     // R11: the log is exhausted; from here the NSW records again, continuing the numbering.
     this.modeNow = 'live';
     this.out.push({ kind: 'mode', mode: 'live' });
+    // Input the kernel handed over beyond the log is delivered (and logged) as live input:
+    // one item per remaining chunk, then the end of stream, socket by socket in arrival order.
+    for (const s of this.socks.values()) {
+      if (s.ghost && s.conn === null) continue;
+      for (let i = 0; i < s.chunks.length; i++) this.inbox.push({ kind: 'data', sock: s.id });
+      if (s.eof && !s.eofDelivered) this.inbox.push({ kind: 'eof', sock: s.id });
+    }
   }
 
   /** Replay: deliver the next logged pushed determinant if its input is here. */
@@ -550,7 +558,6 @@ export class NswCore {
         throw new Error(`nsw core: ${item.kind} of socket ${s.id} before its accept`);
       }
       if (item.kind === 'data') {
-        // Stale when the replay already consumed these bytes.
         if (s.buffered === 0) continue;
         const len = (s.chunks[0]?.length ?? 0) - s.off;
         this.append({ kind: 'read', conn: s.conn, len });

@@ -156,6 +156,24 @@ describe('LoggerCore', () => {
     ]);
   });
 
+  it('FetchLog streams the recovery log as an iterable, without building it in memory', () => {
+    const core = new LoggerCore({ epoch: 1, leaseMs: 500 });
+    const s = hello(core, 'ssw', 1);
+    core.frame(s.link, 1, { kind: 'LogSyn', ...syn(1, 5000) });
+    core.frame(s.link, 1, {
+      kind: 'LogData',
+      conn: 1,
+      seq: 101,
+      payload: new Uint8Array([7]),
+      fin: false,
+    });
+    const fx = core.frame(s.link, 1, { kind: 'FetchLog', what: 'ssw' });
+    expect(fx).toHaveLength(1);
+    const e = fx[0]!;
+    if (e.kind !== 'stream') throw new Error(`expected a stream, got ${e.kind}`);
+    expect([...e.messages].map((m) => m.kind)).toEqual(['ReplaySyn', 'ReplayData', 'ReplayEnd']);
+  });
+
   it('coalesceAcks keeps the last ack per connection, in place', () => {
     const d = (conn: number, stableSeq: number): LoggerEffect => ({
       kind: 'send',

@@ -111,6 +111,48 @@ describe('NswCore recording (R3, R4)', () => {
   });
 });
 
+describe('NswCore timers, limits, misuse', () => {
+  it('timers: ids in arming order, a cancelled timer never fires, a repeating one fires each time', () => {
+    const core = new NswCore({ mode: 'recording' });
+    const a = core.armTimer();
+    const b = core.armTimer(true);
+    expect([a, b]).toEqual([0, 1]);
+    core.cancelTimer(a);
+    core.timerExpired(a);
+    core.timerExpired(b);
+    core.timerExpired(b);
+    const fired = [core.next(), core.next(), core.next()].map((fx) =>
+      fx.map((e) => e.kind).join('+'),
+    );
+    expect(fired).toEqual(['log+fire', 'log+fire', '']);
+  });
+
+  it('pauses a kernel socket that buffers too much, resumes it when delivered', () => {
+    const core = new NswCore({
+      mode: 'replaying',
+      log: [
+        { kind: 'accept', conn: 0, clientAddr: A, clientPort: 1 },
+        { kind: 'read', conn: 0, len: 6 },
+        { kind: 'clock', value: 0 },
+      ],
+      limits: { maxBufferedPerSock: 4 },
+    });
+    core.kernelAccept(1, A, 1);
+    expect(core.kernelData(1, enc('abc'))).toEqual([]);
+    expect(core.kernelData(1, enc('def'))).toEqual([{ kind: 'pauseSock', sock: 1 }]);
+    core.next();
+    expect(core.next().map((e) => e.kind)).toEqual(['resumeSock', 'data']);
+  });
+
+  it('unknown connections and sockets are usage errors, not silent', () => {
+    const core = new NswCore({ mode: 'recording' });
+    expect(() => core.write(3, enc('x'))).toThrow(/unknown conn 3/);
+    expect(() => core.kernelData(9, enc('x'))).toThrow(/unknown socket 9/);
+    core.kernelAccept(1, A, 1);
+    expect(() => core.kernelAccept(1, A, 1)).toThrow(/accepted twice/);
+  });
+});
+
 describe('NswCore replay (R11, R12)', () => {
   it('replays the session from re-chunked, reordered kernel input and goes live', () => {
     const rec = recordSession();
