@@ -212,3 +212,250 @@ export function judge(result: TlcResult, expect: Expectation): string | null {
 export function formatMs(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 1000)}s`;
 }
+
+// ---------------------------------------------------------------------------------------------
+// NDJSON trace -> TLA+ module (`TraceData`) for trace validation against tla/TraceFtTcp.tla.
+// The format is tla/TRACE_FORMAT.md. Pure, so the unit tests check conversion and typed errors.
+
+export class TraceFormatError extends Error {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(`line ${line}: ${message}`);
+    this.name = 'TraceFormatError';
+  }
+}
+
+/** Actions of FtTcp.tla a trace may name, with the parameters each accepts. */
+export const TRACE_ACTIONS: Readonly<Record<string, readonly string[]>> = {
+  ClientWrite: [],
+  ClientSendData: ['s'],
+  ClientSendAck: [],
+  ClientRecv: ['m', 'keep'],
+  LoseToServer: ['m'],
+  LoseToClient: ['m'],
+  SswRecv: ['h', 'm', 'keep'],
+  SswSendAck: ['h', 'ack'],
+  SswSendData: ['h', 'j', 'm'],
+  SswSendFin: ['h', 'm'],
+  SswInject: ['h'],
+  SswAbort: ['h'],
+  SswRecreate: ['h', 'd'],
+  LoggerStoreData: ['h'],
+  LoggerStoreDet: ['h'],
+  AppRead: ['h', 'n'],
+  AppClose: ['h'],
+  NswRelease: ['h'],
+  NswReleaseClose: ['h'],
+  AppCrash: ['h'],
+  AppRestart: ['h'],
+  ZombieStop: ['h'],
+  PrimaryCrash: [],
+  BackupCrash: [],
+  Suspect: [],
+  Fence: [],
+  Takeover: [],
+};
+
+/** Parameters an event must carry (TLC could guess the rest, not these). */
+const REQUIRED: Readonly<Record<string, readonly string[]>> = {
+  ClientRecv: ['m'],
+  LoseToServer: ['m'],
+  LoseToClient: ['m'],
+  SswRecv: ['m'],
+};
+
+export const GLOBAL_STATE_VARS = [
+  'cSent', 'cAcked', 'cRcv', 'cFin', 'epoch', 'logData', 'logDets', 'logClientAck', 'crashes',
+  'failover', 'protected',
+] as const;
+export const HOST_STATE_VARS = [
+  'hostUp', 'sswActive', 'sswEpoch', 'kSock', 'kernelAck', 'kBuf', 'kFin', 'deltaSeq',
+  'loggedSeq', 'stableSeq', 'sentAck', 'clientAck', 'appUp', 'appIn', 'appOut', 'appClosed',
+  'nswDets', 'replay', 'stableDet', 'released', 'detSeq',
+] as const;
+const HOSTS = new Set(['P', 'B']);
+const BUGS = new Set(['noAckClamp', 'noOutputCommit', 'crashFinPasses', 'noDelta', 'noFencing']);
+
+/** Limits: a trace is a test artefact, not a log dump. */
+export const MAX_TRACE_EVENTS = 10_000;
+export const MAX_NIN = 64;
+
+export interface TraceHeader {
+  readonly nIn: number;
+  readonly maxCrashes: number;
+  readonly deltas: readonly number[];
+  readonly bugs: readonly string[];
+  readonly expect: 'accept' | 'reject';
+}
+
+export interface ParsedTrace {
+  readonly header: TraceHeader;
+  readonly events: readonly Record<string, unknown>[];
+  /** 1-based file line of each event, for messages. */
+  readonly lines: readonly number[];
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+const isObject = (v: unknown): v is Record<string, Json> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A JSON value as a TLA+ expression: objects are records, arrays tuples. */
+export function toTla(v: Json, line: number, path = 'value'): string {
+  if (v === null) throw new TraceFormatError(line, `${path}: null has no TLA+ counterpart`);
+  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE';
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new TraceFormatError(line, `${path}: ${v} is not an integer`);
+    return v < 0 ? `(${v})` : String(v);
+  }
+  if (typeof v === 'string') {
+    if (/["\\\n\r]/.test(v)) throw new TraceFormatError(line, `${path}: string ${JSON.stringify(v)} has a quote, backslash or newline`);
+    return `"${v}"`;
+  }
+  if (Array.isArray(v)) return `<<${v.map((x, i) => toTla(x, line, `${path}[${i}]`)).join(', ')}>>`;
+  const keys = Object.keys(v);
+  if (keys.length === 0) throw new TraceFormatError(line, `${path}: an empty object has no TLA+ record form`);
+  return `[${keys
+    .map((k) => {
+      if (!IDENT.test(k)) throw new TraceFormatError(line, `${path}: field ${JSON.stringify(k)} is not an identifier`);
+      return `${k} |-> ${toTla(v[k] as Json, line, `${path}.${k}`)}`;
+    })
+    .join(', ')}]`;
+}
+
+function intField(o: Record<string, Json>, k: string, line: number, min: number, max: number): number {
+  const v = o[k];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new TraceFormatError(line, `header.${k} must be an integer in ${min}..${max}`);
+  }
+  return v;
+}
+
+function parseHeader(o: Record<string, Json>, line: number): TraceHeader {
+  if (o.kind !== 'header') throw new TraceFormatError(line, 'the first line must be {"kind":"header",...}');
+  const nIn = intField(o, 'NIn', line, 1, MAX_NIN);
+  const maxCrashes = intField(o, 'MaxCrashes', line, 0, 16);
+  const deltas = o.Deltas;
+  if (!Array.isArray(deltas) || !deltas.every((d) => typeof d === 'number' && Number.isSafeInteger(d)) || !deltas.includes(0)) {
+    throw new TraceFormatError(line, 'header.Deltas must be a list of integers containing 0');
+  }
+  const bugs = o.Bugs ?? [];
+  if (!Array.isArray(bugs) || !bugs.every((b) => typeof b === 'string' && BUGS.has(b))) {
+    throw new TraceFormatError(line, `header.Bugs must be a list of ${[...BUGS].join(', ')}`);
+  }
+  const expect = o.expect ?? 'accept';
+  if (expect !== 'accept' && expect !== 'reject') {
+    throw new TraceFormatError(line, 'header.expect must be "accept" or "reject"');
+  }
+  return { nIn, maxCrashes, deltas: deltas as number[], bugs: bugs as string[], expect };
+}
+
+function checkEvent(o: Record<string, Json>, line: number): void {
+  const action = o.action;
+  if (typeof action !== 'string' || !(action in TRACE_ACTIONS)) {
+    throw new TraceFormatError(line, `unknown action ${JSON.stringify(action)}`);
+  }
+  const allowed = new Set([...(TRACE_ACTIONS[action] ?? []), 'action', 'state']);
+  for (const k of Object.keys(o)) {
+    if (!allowed.has(k)) throw new TraceFormatError(line, `${action} has no parameter ${JSON.stringify(k)}`);
+  }
+  for (const k of REQUIRED[action] ?? []) {
+    if (!(k in o)) throw new TraceFormatError(line, `${action} needs parameter ${JSON.stringify(k)}`);
+  }
+  if ('h' in o && !(typeof o.h === 'string' && HOSTS.has(o.h))) {
+    throw new TraceFormatError(line, 'h must be "P" or "B"');
+  }
+  if ('keep' in o && typeof o.keep !== 'boolean') throw new TraceFormatError(line, 'keep must be a boolean');
+  if ('m' in o && !(isObject(o.m) && typeof o.m.kind === 'string')) {
+    throw new TraceFormatError(line, 'm must be a segment object with a "kind"');
+  }
+  if ('state' in o) {
+    const st = o.state;
+    if (!isObject(st)) throw new TraceFormatError(line, 'state must be an object');
+    for (const [k, v] of Object.entries(st)) {
+      if ((GLOBAL_STATE_VARS as readonly string[]).includes(k)) continue;
+      if (!(HOST_STATE_VARS as readonly string[]).includes(k)) {
+        throw new TraceFormatError(line, `state.${k} is not a checkable variable`);
+      }
+      if (!isObject(v) || !Object.keys(v).every((h) => HOSTS.has(h)) || Object.keys(v).length === 0) {
+        throw new TraceFormatError(line, `state.${k} must be an object keyed by "P" and/or "B"`);
+      }
+    }
+  }
+}
+
+/** Parses and validates an NDJSON trace; throws TraceFormatError with the line number. */
+export function parseTrace(text: string): ParsedTrace {
+  const rows: { obj: Record<string, Json>; line: number }[] = [];
+  text.split('\n').forEach((raw, idx) => {
+    const s = raw.trim();
+    if (s.length === 0) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(s);
+    } catch (err) {
+      throw new TraceFormatError(idx + 1, `not JSON: ${(err as Error).message}`);
+    }
+    if (!isObject(v)) throw new TraceFormatError(idx + 1, 'each line must be a JSON object');
+    rows.push({ obj: v, line: idx + 1 });
+  });
+  const first = rows.shift();
+  if (!first) throw new TraceFormatError(1, 'empty trace');
+  const header = parseHeader(first.obj, first.line);
+  if (rows.length === 0) throw new TraceFormatError(first.line, 'a trace needs at least one event');
+  if (rows.length > MAX_TRACE_EVENTS) {
+    throw new TraceFormatError(first.line, `more than ${MAX_TRACE_EVENTS} events`);
+  }
+  for (const r of rows) checkEvent(r.obj, r.line);
+  return { header, events: rows.map((r) => r.obj), lines: rows.map((r) => r.line) };
+}
+
+/** The generated TraceData module that tla/TraceFtTcp.tla extends. */
+export function traceModule(t: ParsedTrace): string {
+  const events = t.events.map((e, i) => `    ${toTla(e as Json, t.lines[i] ?? 0, 'event')}`);
+  return [
+    '---- MODULE TraceData ----',
+    '\\* Generated by scripts/check-trace.ts; do not edit.',
+    'EXTENDS Integers, Sequences',
+    `TraceNIn == ${t.header.nIn}`,
+    `TraceMaxCrashes == ${t.header.maxCrashes}`,
+    `TraceDeltas == {${t.header.deltas.map((d) => toTla(d, 1)).join(', ')}}`,
+    `TraceBugs == {${t.header.bugs.map((b) => `"${b}"`).join(', ')}}`,
+    'Trace == <<',
+    events.join(',\n'),
+    '>>',
+    '====',
+    '',
+  ].join('\n');
+}
+
+/** Safety invariants checked along every matched trace prefix. */
+export const TRACE_INVARIANTS = [
+  'TypeOK',
+  'NoAckOfUnloggedByte',
+  'ClientStreamIntegrity',
+  'ServerInputIntegrity',
+  'NoSpuriousCloseOrReset',
+  'OneActiveIncarnation',
+  'OutputCommit',
+] as const;
+
+export function traceConfig(): string {
+  return [
+    'CONSTANTS',
+    '    NIn <- TraceNIn',
+    '    MaxCrashes <- TraceMaxCrashes',
+    '    Deltas <- TraceDeltas',
+    '    Bugs <- TraceBugs',
+    'INIT TraceInit',
+    'NEXT TraceNext',
+    'INVARIANTS',
+    '    TraceNotFinished',
+    ...TRACE_INVARIANTS.map((n) => `    ${n}`),
+    '',
+  ].join('\n');
+}
