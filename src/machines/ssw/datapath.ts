@@ -185,6 +185,14 @@ export const segmentKind = (f: SegmentFlags): SegmentKind => {
   return f.payloadLength > 0 ? 'data' : 'pureAck';
 };
 
+/** `segmentKind` from the raw TCP flag bits (FIN 1, SYN 2, RST 4, ACK 16): no object per packet. */
+export const segmentKindOfBits = (flags: number, payloadLength: number): SegmentKind => {
+  if (flags & 0x04) return 'rst';
+  if (flags & 0x02) return flags & 0x10 ? 'synAck' : 'syn';
+  if (flags & 0x01) return 'fin';
+  return payloadLength > 0 ? 'data' : 'pureAck';
+};
+
 /** Handling of a kernel (outbound) segment. */
 export type KernelAction =
   | 'forward' // rewrite (R1.2-R1.5, R7.1-R7.3) and send to the client
@@ -348,8 +356,9 @@ export const classifyClientSegment = (mode: ConnMode, kind: SegmentKind): Client
       ['unprotected', 'rst'],
       () => 'forwardRst' as const,
     )
+    // The client lost the SYN-ACK and retries: the kernel (SYN_RECV) answers with another.
+    .with(['protected', 'syn'], () => 'forwardSyn' as const)
     .with(
-      ['protected', 'syn'],
       ['translated', 'syn'],
       ['closing', 'syn'],
       ['protected', 'synAck'],
@@ -435,3 +444,58 @@ export const newLogSpan = (
 
 /** R1.1: the segment starts past `loggedSeq`: there is a hole before it. */
 export const isAfterHole = (seq: number, loggedSeq: number): boolean => seqGt(seq, loggedSeq);
+
+// ---------------------------------------------------------------------------------------
+// Per-packet lookup: the ts-pattern matches above are the definition (exhaustive, checked by
+// the compiler); the engine reads these tables built from them once, so a packet costs an
+// array index instead of a pattern match.
+
+export const CONN_MODES: readonly ConnMode[] = [
+  'listenSynSeen',
+  'awaitingSynStored',
+  'protected',
+  'translated',
+  'unprotected',
+  'closing',
+  'orphaned',
+  'awaitSynAck',
+  'injecting',
+  'closed',
+];
+export const SEGMENT_KINDS: readonly SegmentKind[] = [
+  'syn',
+  'synAck',
+  'rst',
+  'fin',
+  'data',
+  'pureAck',
+];
+
+const modeIndex = new Map(CONN_MODES.map((m, i) => [m, i]));
+const kindIndex = new Map(SEGMENT_KINDS.map((k, i) => [k, i]));
+const KERNEL_TABLE: readonly KernelAction[] = CONN_MODES.flatMap((m) =>
+  SEGMENT_KINDS.flatMap((k) => [
+    classifyKernelSegment(m, k, false),
+    classifyKernelSegment(m, k, true),
+  ]),
+);
+const CLIENT_TABLE: readonly ClientAction[] = CONN_MODES.flatMap((m) =>
+  SEGMENT_KINDS.map((k) => classifyClientSegment(m, k)),
+);
+
+/** `classifyKernelSegment` by table. */
+export const kernelActionOf = (
+  mode: ConnMode,
+  kind: SegmentKind,
+  closeLogged: boolean,
+): KernelAction =>
+  KERNEL_TABLE[
+    ((modeIndex.get(mode) ?? 0) * SEGMENT_KINDS.length + (kindIndex.get(kind) ?? 0)) * 2 +
+      (closeLogged ? 1 : 0)
+  ] as KernelAction;
+
+/** `classifyClientSegment` by table. */
+export const clientActionOf = (mode: ConnMode, kind: SegmentKind): ClientAction =>
+  CLIENT_TABLE[
+    (modeIndex.get(mode) ?? 0) * SEGMENT_KINDS.length + (kindIndex.get(kind) ?? 0)
+  ] as ClientAction;

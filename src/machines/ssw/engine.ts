@@ -55,8 +55,8 @@ import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
 import {
   adjustWindow,
   type ConnMode,
-  classifyClientSegment,
-  classifyKernelSegment,
+  clientActionOf,
+  kernelActionOf,
   clampAck,
   clampInboundAck,
   clampSackEdge,
@@ -65,7 +65,7 @@ import {
   newLogSpan,
   pureAckOwed,
   regeneratedHandling,
-  segmentKind,
+  segmentKindOfBits,
   type Translation,
 } from './datapath.ts';
 import { sswHostMachine } from './host.machine.ts';
@@ -318,6 +318,7 @@ export class SswEngine {
   private readonly byKey = new Map<string, Conn>();
   private readonly byConnId = new Map<number, Conn>();
   private readonly neighbors = new Map<number, Uint8Array>();
+  private readonly awaitingArp = new Map<number, { frames: Uint8Array[]; askedAtMs: number }>();
   private readonly host: Actor<typeof sswHostMachine>;
   private readonly connMachine;
   private replayBuffer: LoggerMessage[] = [];
@@ -482,29 +483,57 @@ export class SswEngine {
 
   /** Wraps a kernel packet in Ethernet for the client; in place when headroom allows. */
   private kernelToLan(packet: Uint8Array, dstAddr: number, headroom: boolean): void {
-    const mac = this.neighbors.get(dstAddr);
-    if (mac === undefined) {
-      // A.3: ask, drop; the kernel retransmits.
-      this.stats.dropNoNeighbor++;
-      this.emit({
-        to: 'lan',
-        frame: buildArpFrame(arpRequest(this.config.serviceMac, this.config.serviceAddr, dstAddr)),
-      });
-      return;
-    }
     let frame: Uint8Array;
+    let aliased = false;
     if (headroom && packet.byteOffset >= ETHERNET_HEADER_LEN) {
       frame = new Uint8Array(
         packet.buffer,
         packet.byteOffset - ETHERNET_HEADER_LEN,
         packet.length + ETHERNET_HEADER_LEN,
       );
+      aliased = true;
     } else {
       frame = new Uint8Array(packet.length + ETHERNET_HEADER_LEN);
       frame.set(packet, ETHERNET_HEADER_LEN);
     }
-    emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
-    this.emit({ to: 'lan', frame });
+    this.frameToNeighbor(frame, dstAddr, aliased);
+  }
+
+  /**
+   * Sends an IPv4 frame (header space at the front) to `dstAddr` on the LAN. A.3: with no MAC
+   * known the frame waits (a few per address, a copy if it aliases a caller's buffer) while an
+   * ARP request asks; the answer releases it. After a takeover this matters: clients updated
+   * their caches from the gratuitous ARP and have no reason to ARP us, and the go-live prompt
+   * (R6.8) must not be lost for want of their MAC.
+   */
+  private frameToNeighbor(frame: Uint8Array, dstAddr: number, aliased: boolean): void {
+    const mac = this.neighbors.get(dstAddr);
+    if (mac !== undefined) {
+      emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
+      this.emit({ to: 'lan', frame });
+      return;
+    }
+    let waiting = this.awaitingArp.get(dstAddr);
+    if (waiting === undefined) {
+      if (this.awaitingArp.size >= this.limits.maxNeighbors) {
+        this.stats.dropNoNeighbor++;
+        return;
+      }
+      waiting = { frames: [], askedAtMs: Number.NEGATIVE_INFINITY };
+      this.awaitingArp.set(dstAddr, waiting);
+    }
+    if (waiting.frames.length >= MAX_FRAMES_AWAITING_ARP) {
+      waiting.frames.shift();
+      this.stats.dropNoNeighbor++;
+    }
+    waiting.frames.push(aliased ? frame.slice() : frame);
+    if (this.now - waiting.askedAtMs >= ARP_RETRY_MS) {
+      waiting.askedAtMs = this.now;
+      this.emit({
+        to: 'lan',
+        frame: buildArpFrame(arpRequest(this.config.serviceMac, this.config.serviceAddr, dstAddr)),
+      });
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -610,18 +639,17 @@ export class SswEngine {
       if (!oldest.done) this.neighbors.delete(oldest.value);
     }
     this.neighbors.set(addr, mac.slice());
+    const waiting = this.awaitingArp.get(addr);
+    if (waiting !== undefined) {
+      this.awaitingArp.delete(addr);
+      for (const f of waiting.frames) this.frameToNeighbor(f, addr, false);
+    }
   }
 
   private handleClientSegment(clientAddr: number, datagram: Uint8Array, tcp: TcpPacket): void {
     let c = this.lookup(clientAddr, tcp.srcPort, tcp.dstPort);
     const flags = tcp.flags;
-    const kind = segmentKind({
-      syn: (flags & TCP_SYN) !== 0,
-      ack: (flags & TCP_ACK) !== 0,
-      fin: (flags & TCP_FIN) !== 0,
-      rst: (flags & TCP_RST) !== 0,
-      payloadLength: tcp.buffer.length - tcp.headerLength,
-    });
+    const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
     if (c === undefined) {
       if (kind !== 'syn') {
         // Not ours (or forgotten): the kernel answers as it would without the SSW.
@@ -633,7 +661,7 @@ export class SswEngine {
       this.toTun(datagram);
       return;
     }
-    const action = classifyClientSegment(c.mode, kind);
+    const action = clientActionOf(c.mode, kind);
     switch (action) {
       case 'forwardSyn':
         this.toTun(datagram);
@@ -937,14 +965,8 @@ export class SswEngine {
       return;
     }
     const flags = tcp.flags;
-    const kind = segmentKind({
-      syn: (flags & TCP_SYN) !== 0,
-      ack: (flags & TCP_ACK) !== 0,
-      fin: (flags & TCP_FIN) !== 0,
-      rst: (flags & TCP_RST) !== 0,
-      payloadLength: tcp.buffer.length - tcp.headerLength,
-    });
-    const action = classifyKernelSegment(c.mode, kind, c.closeLogged);
+    const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
+    const action = kernelActionOf(c.mode, kind, c.closeLogged);
     switch (action) {
       case 'firstSynAck': {
         this.recordSynAck(c, tcp, true);
@@ -1280,13 +1302,7 @@ export class SswEngine {
       options,
       EMPTY,
     );
-    const mac = this.neighbors.get(c.clientAddr);
-    if (mac === undefined) {
-      this.stats.dropNoNeighbor++;
-      return;
-    }
-    emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
-    this.emit({ to: 'lan', frame });
+    this.frameToNeighbor(frame, c.clientAddr, false);
   }
 
   private tsOption(c: Conn): TcpOption[] {
@@ -1814,5 +1830,8 @@ export interface SswConnectionView {
 }
 
 const EMPTY = new Uint8Array(0);
+/** A.3: frames kept per address while its MAC is being asked for, and the re-ask interval. */
+const MAX_FRAMES_AWAITING_ARP = 8;
+const ARP_RETRY_MS = 1000;
 /** Marks a held FIN in the out-of-order list (identity-compared). */
 const FIN_MARK = new Uint8Array(0);

@@ -5,6 +5,11 @@ import { describe, expect, it } from 'vitest';
 import {
   adjustWindow,
   type ConnMode,
+  CONN_MODES,
+  clientActionOf,
+  kernelActionOf,
+  SEGMENT_KINDS,
+  segmentKindOfBits,
   classifyClientSegment,
   classifyKernelSegment,
   clampAck,
@@ -383,6 +388,34 @@ describe('R1.1 / R6.6 arithmetic', () => {
         expect(regeneratedHandling(seqAdd(clientAck, d), clientAck)).toBe(
           d <= 0 ? 'ackLocally' : 'send',
         );
+      }),
+      params,
+    );
+  });
+});
+
+describe('per-packet tables', () => {
+  it('agree with the ts-pattern definitions for every mode, kind and closeLogged', () => {
+    for (const m of CONN_MODES) {
+      for (const k of SEGMENT_KINDS) {
+        expect(clientActionOf(m, k)).toBe(classifyClientSegment(m, k));
+        for (const c of [false, true])
+          expect(kernelActionOf(m, k, c)).toBe(classifyKernelSegment(m, k, c));
+      }
+    }
+  });
+
+  it('segmentKindOfBits agrees with segmentKind', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 0x1ff }), fc.nat({ max: 1500 }), (flags, len) => {
+        const k = segmentKind({
+          syn: (flags & 2) !== 0,
+          ack: (flags & 16) !== 0,
+          fin: (flags & 1) !== 0,
+          rst: (flags & 4) !== 0,
+          payloadLength: len,
+        });
+        expect(segmentKindOfBits(flags, len)).toBe(k);
       }),
       params,
     );

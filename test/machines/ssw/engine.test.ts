@@ -2,7 +2,7 @@
 // out on the LAN, into the kernel (TUN) and to the logger. Rules cited from spec/ssw.md.
 import { describe, expect, it } from 'vitest';
 import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
-import { buildArpFrame, arpRequest, parseArpBytes } from '../../../src/wire/arp.ts';
+import { arpReply, arpRequest, buildArpFrame, parseArpBytes } from '../../../src/wire/arp.ts';
 import { ETHERNET_HEADER_LEN } from '../../../src/wire/ethernet.ts';
 import type { LoggerMessage, SynOpts } from '../../../src/wire/logmsg.ts';
 import { seqAdd, seqGe, seqSub } from '../../../src/wire/seq.ts';
@@ -651,6 +651,55 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
       ),
     );
     expect(ls[0]).toMatchObject({ kind: 'LogSyn', conn: 8 });
+  });
+});
+
+describe('SSW engine: A.3 neighbours', () => {
+  it('after a takeover, segments to a client whose MAC is unknown wait for its ARP reply', () => {
+    const e = new SswEngine(config({ role: 'standby' }));
+    e.takeover(1);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 2);
+    const rec = {
+      kind: 'ReplaySyn' as const,
+      conn: 3,
+      clientAddr: CLIENT,
+      clientPort: CPORT,
+      serverAddr: SERVICE,
+      serverPort: SPORT,
+      clientIsn: C_ISN,
+      serverIsn: S_ISN,
+      clientOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 100, tsEcr: 0 },
+      serverOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 7000, tsEcr: 100 },
+      synTimeMs: 0,
+      clientAck: null,
+    };
+    e.startRecovery([rec], 3);
+    const cap = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: 5,
+          ack: C_ISN + 1,
+          flags: TCP_SYN | TCP_ACK,
+          options: synAckOpts(10, 7),
+        }),
+        4,
+      ),
+    );
+    // The go-live prompts are held; one ARP request asks for the client.
+    expect(lanSegs(cap)).toHaveLength(0);
+    const asks = cap.flatMap((x) =>
+      x.to === 'lan' ? [parseArpBytes(x.frame.subarray(ETHERNET_HEADER_LEN))] : [],
+    );
+    expect(asks).toHaveLength(1);
+    expect(asks[0]?.ok && asks[0].value.targetIp === CLIENT).toBe(true);
+    // The client's ARP reply releases them, addressed to its MAC.
+    const reply = buildArpFrame(arpReply(CLIENT_MAC, CLIENT, SERVICE_MAC, SERVICE));
+    const out = copy(e.onLanFrame(reply, 5));
+    expect(lanSegs(out)).toHaveLength(3);
+    for (const f of out)
+      expect(
+        f.to === 'lan' && Buffer.from(f.frame.subarray(0, 6)).equals(Buffer.from(CLIENT_MAC)),
+      ).toBe(true);
   });
 });
 
