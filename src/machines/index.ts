@@ -3,3 +3,4 @@
 export * from './recovery/index.ts';
 export * from './logger/index.ts';
 export * from './nsw/index.ts';
+export * from './ssw/index.ts';

@@ -1,0 +1,21 @@
+// The SSW's public surface for the runtime (src/runtime/ssw) and for diagrams/traceability.
+export {
+  DEFAULT_SSW_LIMITS,
+  type SswConfig,
+  type SswConnectionView,
+  type SswEffect,
+  SswEngine,
+  type SswLimits,
+  type SswLogEvent,
+  type SswSink,
+  type SswStats,
+} from './engine.ts';
+export {
+  connModeOf,
+  type SswConnectionContext,
+  type SswConnectionEvent,
+  type SswConnectionInput,
+  type SswConnectionMachine,
+  sswConnectionMachine,
+} from './connection.machine.ts';
+export { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
