@@ -90,9 +90,13 @@ async function main(): Promise<number> {
     .filter((f) => /^MC\w+\.cfg$/.test(f))
     .map((f) => f.slice(0, -'.cfg'.length))
     .filter((m) => only === null || only.has(m))
-    .sort((a, b) => Number(a.startsWith('MCBug')) - Number(b.startsWith('MCBug')) || a.localeCompare(b));
+    .sort(
+      (a, b) => Number(a.startsWith('MCBug')) - Number(b.startsWith('MCBug')) || a.localeCompare(b),
+    );
   if (only && models.length !== only.size) {
-    console.error(`check-tla: unknown model in --only: ${[...only].filter((m) => !models.includes(m))}`);
+    console.error(
+      `check-tla: unknown model in --only: ${[...only].filter((m) => !models.includes(m))}`,
+    );
     return 2;
   }
   const rows: Row[] = [];

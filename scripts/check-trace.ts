@@ -8,7 +8,14 @@
 // every tla/traces/*.ndjson is checked. Exit 0 only when every trace met its expectation;
 // 2 when TLC is missing or a trace is malformed.
 
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
@@ -20,9 +27,9 @@ import {
   runTlc,
   TlcMissingError,
   TraceFormatError,
+  tlaDir,
   traceConfig,
   traceModule,
-  tlaDir,
 } from './tla-lib.ts';
 
 interface TraceRow {
@@ -48,13 +55,20 @@ async function checkOne(file: string, keep: boolean): Promise<TraceRow> {
     copyFileSync(join(tlaDir, 'TraceFtTcp.tla'), join(dir, 'TraceFtTcp.tla'));
     writeFileSync(join(dir, 'TraceData.tla'), traceModule(parsed));
     writeFileSync(join(dir, 'TraceFtTcp.cfg'), traceConfig());
-    const r = await runTlc({ dir, module: 'TraceFtTcp.tla', config: 'TraceFtTcp.cfg', timeoutMs: 300_000 });
+    const r = await runTlc({
+      dir,
+      module: 'TraceFtTcp.tla',
+      config: 'TraceFtTcp.cfg',
+      timeoutMs: 300_000,
+    });
     const otherViolation = r.violatedInvariants.find((v) => v !== 'TraceNotFinished') ?? null;
     let verdict: TraceRow['verdict'];
     let detail: string | null = null;
     if (r.errors.length > 0 || r.timedOut || !r.completed) {
       verdict = 'error';
-      detail = r.timedOut ? 'TLC timed out' : (r.errors[0] ?? `TLC did not finish (exit ${String(r.exitCode)})`);
+      detail = r.timedOut
+        ? 'TLC timed out'
+        : (r.errors[0] ?? `TLC did not finish (exit ${String(r.exitCode)})`);
     } else if (r.violatedInvariants.includes('TraceNotFinished')) {
       verdict = 'accepted';
     } else {

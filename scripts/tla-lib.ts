@@ -267,13 +267,40 @@ const REQUIRED: Readonly<Record<string, readonly string[]>> = {
 };
 
 export const GLOBAL_STATE_VARS = [
-  'cSent', 'cAcked', 'cRcv', 'cFin', 'epoch', 'logData', 'logDets', 'logClientAck', 'crashes',
-  'failover', 'protected',
+  'cSent',
+  'cAcked',
+  'cRcv',
+  'cFin',
+  'epoch',
+  'logData',
+  'logDets',
+  'logClientAck',
+  'crashes',
+  'failover',
+  'protected',
 ] as const;
 export const HOST_STATE_VARS = [
-  'hostUp', 'sswActive', 'sswEpoch', 'kSock', 'kernelAck', 'kBuf', 'kFin', 'deltaSeq',
-  'loggedSeq', 'stableSeq', 'sentAck', 'clientAck', 'appUp', 'appIn', 'appOut', 'appClosed',
-  'nswDets', 'replay', 'stableDet', 'released', 'detSeq',
+  'hostUp',
+  'sswActive',
+  'sswEpoch',
+  'kSock',
+  'kernelAck',
+  'kBuf',
+  'kFin',
+  'deltaSeq',
+  'loggedSeq',
+  'stableSeq',
+  'sentAck',
+  'clientAck',
+  'appUp',
+  'appIn',
+  'appOut',
+  'appClosed',
+  'nswDets',
+  'replay',
+  'stableDet',
+  'released',
+  'detSeq',
 ] as const;
 const HOSTS = new Set(['P', 'B']);
 const BUGS = new Set(['noAckClamp', 'noOutputCommit', 'crashFinPasses', 'noDelta', 'noFencing']);
@@ -309,25 +336,41 @@ export function toTla(v: Json, line: number, path = 'value'): string {
   if (v === null) throw new TraceFormatError(line, `${path}: null has no TLA+ counterpart`);
   if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE';
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new TraceFormatError(line, `${path}: ${v} is not an integer`);
+    if (!Number.isSafeInteger(v))
+      throw new TraceFormatError(line, `${path}: ${v} is not an integer`);
     return v < 0 ? `(${v})` : String(v);
   }
   if (typeof v === 'string') {
-    if (/["\\\n\r]/.test(v)) throw new TraceFormatError(line, `${path}: string ${JSON.stringify(v)} has a quote, backslash or newline`);
+    if (/["\\\n\r]/.test(v))
+      throw new TraceFormatError(
+        line,
+        `${path}: string ${JSON.stringify(v)} has a quote, backslash or newline`,
+      );
     return `"${v}"`;
   }
   if (Array.isArray(v)) return `<<${v.map((x, i) => toTla(x, line, `${path}[${i}]`)).join(', ')}>>`;
   const keys = Object.keys(v);
-  if (keys.length === 0) throw new TraceFormatError(line, `${path}: an empty object has no TLA+ record form`);
+  if (keys.length === 0)
+    throw new TraceFormatError(line, `${path}: an empty object has no TLA+ record form`);
   return `[${keys
     .map((k) => {
-      if (!IDENT.test(k)) throw new TraceFormatError(line, `${path}: field ${JSON.stringify(k)} is not an identifier`);
+      if (!IDENT.test(k))
+        throw new TraceFormatError(
+          line,
+          `${path}: field ${JSON.stringify(k)} is not an identifier`,
+        );
       return `${k} |-> ${toTla(v[k] as Json, line, `${path}.${k}`)}`;
     })
     .join(', ')}]`;
 }
 
-function intField(o: Record<string, Json>, k: string, line: number, min: number, max: number): number {
+function intField(
+  o: Record<string, Json>,
+  k: string,
+  line: number,
+  min: number,
+  max: number,
+): number {
   const v = o[k];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
     throw new TraceFormatError(line, `header.${k} must be an integer in ${min}..${max}`);
@@ -336,11 +379,16 @@ function intField(o: Record<string, Json>, k: string, line: number, min: number,
 }
 
 function parseHeader(o: Record<string, Json>, line: number): TraceHeader {
-  if (o.kind !== 'header') throw new TraceFormatError(line, 'the first line must be {"kind":"header",...}');
+  if (o.kind !== 'header')
+    throw new TraceFormatError(line, 'the first line must be {"kind":"header",...}');
   const nIn = intField(o, 'NIn', line, 1, MAX_NIN);
   const maxCrashes = intField(o, 'MaxCrashes', line, 0, 16);
   const deltas = o.Deltas;
-  if (!Array.isArray(deltas) || !deltas.every((d) => typeof d === 'number' && Number.isSafeInteger(d)) || !deltas.includes(0)) {
+  if (
+    !Array.isArray(deltas) ||
+    !deltas.every((d) => typeof d === 'number' && Number.isSafeInteger(d)) ||
+    !deltas.includes(0)
+  ) {
     throw new TraceFormatError(line, 'header.Deltas must be a list of integers containing 0');
   }
   const bugs = o.Bugs ?? [];
@@ -361,15 +409,18 @@ function checkEvent(o: Record<string, Json>, line: number): void {
   }
   const allowed = new Set([...(TRACE_ACTIONS[action] ?? []), 'action', 'state']);
   for (const k of Object.keys(o)) {
-    if (!allowed.has(k)) throw new TraceFormatError(line, `${action} has no parameter ${JSON.stringify(k)}`);
+    if (!allowed.has(k))
+      throw new TraceFormatError(line, `${action} has no parameter ${JSON.stringify(k)}`);
   }
   for (const k of REQUIRED[action] ?? []) {
-    if (!(k in o)) throw new TraceFormatError(line, `${action} needs parameter ${JSON.stringify(k)}`);
+    if (!(k in o))
+      throw new TraceFormatError(line, `${action} needs parameter ${JSON.stringify(k)}`);
   }
   if ('h' in o && !(typeof o.h === 'string' && HOSTS.has(o.h))) {
     throw new TraceFormatError(line, 'h must be "P" or "B"');
   }
-  if ('keep' in o && typeof o.keep !== 'boolean') throw new TraceFormatError(line, 'keep must be a boolean');
+  if ('keep' in o && typeof o.keep !== 'boolean')
+    throw new TraceFormatError(line, 'keep must be a boolean');
   if ('m' in o && !(isObject(o.m) && typeof o.m.kind === 'string')) {
     throw new TraceFormatError(line, 'm must be a segment object with a "kind"');
   }
@@ -381,7 +432,11 @@ function checkEvent(o: Record<string, Json>, line: number): void {
       if (!(HOST_STATE_VARS as readonly string[]).includes(k)) {
         throw new TraceFormatError(line, `state.${k} is not a checkable variable`);
       }
-      if (!isObject(v) || !Object.keys(v).every((h) => HOSTS.has(h)) || Object.keys(v).length === 0) {
+      if (
+        !isObject(v) ||
+        !Object.keys(v).every((h) => HOSTS.has(h)) ||
+        Object.keys(v).length === 0
+      ) {
         throw new TraceFormatError(line, `state.${k} must be an object keyed by "P" and/or "B"`);
       }
     }

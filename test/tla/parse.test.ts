@@ -5,8 +5,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import Parser from 'web-tree-sitter';
 import { beforeAll, describe, expect, it } from 'vitest';
+import Parser from 'web-tree-sitter';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const tlaDir = join(root, 'tla');
@@ -42,7 +42,10 @@ function firstError(source: string): string | null {
 function definedNames(source: string): Set<string> {
   const tree = parser.parse(source);
   const names = new Set<string>();
-  for (const node of tree.rootNode.descendantsOfType(['operator_definition', 'function_definition'])) {
+  for (const node of tree.rootNode.descendantsOfType([
+    'operator_definition',
+    'function_definition',
+  ])) {
     const name = node.childForFieldName('name');
     if (name) names.add(name.text);
   }
@@ -53,19 +56,38 @@ function definedNames(source: string): Set<string> {
 function protocolInvariants(): Map<string, string> {
   const text = readFileSync(join(root, 'spec', 'protocol.md'), 'utf8');
   const found = new Map<string, string>();
-  for (const m of text.matchAll(/\*\*((?:I|L)\d+) `(\w+)`\*\*/g)) found.set(m[1] as string, m[2] as string);
+  for (const m of text.matchAll(/\*\*((?:I|L)\d+) `(\w+)`\*\*/g))
+    found.set(m[1] as string, m[2] as string);
   return found;
 }
 
 const CFG_KEYWORDS = new Set([
-  'CONSTANT', 'CONSTANTS', 'INIT', 'NEXT', 'SPECIFICATION', 'INVARIANT', 'INVARIANTS',
-  'PROPERTY', 'PROPERTIES', 'CONSTRAINT', 'CONSTRAINTS', 'ACTION_CONSTRAINT',
-  'ACTION_CONSTRAINTS', 'SYMMETRY', 'VIEW', 'CHECK_DEADLOCK', 'POSTCONDITION', 'ALIAS',
+  'CONSTANT',
+  'CONSTANTS',
+  'INIT',
+  'NEXT',
+  'SPECIFICATION',
+  'INVARIANT',
+  'INVARIANTS',
+  'PROPERTY',
+  'PROPERTIES',
+  'CONSTRAINT',
+  'CONSTRAINTS',
+  'ACTION_CONSTRAINT',
+  'ACTION_CONSTRAINTS',
+  'SYMMETRY',
+  'VIEW',
+  'CHECK_DEADLOCK',
+  'POSTCONDITION',
+  'ALIAS',
 ]);
 
 /** Names listed after INVARIANT(S) / PROPERTY(IES) in a TLC config. */
 function checkedNames(cfg: string): string[] {
-  const tokens = cfg.replace(/\\\*[^\n]*/g, ' ').split(/\s+/).filter((t) => t.length > 0);
+  const tokens = cfg
+    .replace(/\\\*[^\n]*/g, ' ')
+    .split(/\s+/)
+    .filter((t) => t.length > 0);
   const out: string[] = [];
   let collecting = false;
   for (const t of tokens) {
@@ -99,9 +121,12 @@ describe('TLA+ modules', () => {
     expect(names.filter((n) => n.startsWith('MC')).length).toBeGreaterThanOrEqual(5);
   });
 
-  it.each(files.map((f) => [f.slice(root.length + 1), f]))('%s parses without errors', (_, file) => {
-    expect(firstError(readFileSync(file, 'utf8'))).toBeNull();
-  });
+  it.each(files.map((f) => [f.slice(root.length + 1), f]))(
+    '%s parses without errors',
+    (_, file) => {
+      expect(firstError(readFileSync(file, 'utf8'))).toBeNull();
+    },
+  );
 
   it('FtTcp defines TypeOK and every invariant spec/protocol.md names', () => {
     const invariants = protocolInvariants();
@@ -134,7 +159,7 @@ describe('the checks themselves can fail', () => {
       'EXTENDS Naturals',
       'VARIABLE x',
       'Init == x = ',
-      'Next == x\' = x + 1 /\\',
+      "Next == x' = x + 1 /\\",
       '====',
     ].join('\n');
     expect(firstError(broken)).not.toBeNull();
