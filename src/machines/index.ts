@@ -1,6 +1,7 @@
-// Re-exports of every machine module, so the runtime imports protocol logic from one place.
-// Modules are added here as they land (ssw/, nsw/, logger/ by their owners' work).
-export * from './recovery/index.ts';
+// Re-exports of every machine module, so the runtime (and scripts/diagrams.ts) import
+// protocol logic from one place. Export names are checked not to collide
+// (test/machines/diagrams.test.ts lists the machines found here).
 export * from './logger/index.ts';
 export * from './nsw/index.ts';
+export * from './recovery/index.ts';
 export * from './ssw/index.ts';
