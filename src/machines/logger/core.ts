@@ -68,8 +68,7 @@ export class LoggerCore {
           storeMessage: (_, p) => this.storeMessage(p.link, p.msg),
           parkMessage: (_, p) => this.park(p.link, p.msg),
           applyHint: (_, p) => this.applyHint(p.link, p.msg),
-          streamLog: (_, p) =>
-            this.out.push({ kind: 'stream', link: p.link, messages: this.store.replay(p.what) }),
+          streamLog: (_, p) => this.streamLog(p.link, p.what),
           closeLinksBelow: (_, p) => this.closeLinksBelow(p.epoch),
           replyFenced: (_, p) => {
             if (p.link !== null && this.links.has(p.link)) {
@@ -192,6 +191,27 @@ export class LoggerCore {
     });
     if (role === 'ssw') {
       // CloseLogged owed from before this SSW (re)connected (spec/messages.md "CloseLogged").
+      for (const c of this.store.pendingCloses()) {
+        this.out.push({
+          kind: 'send',
+          link,
+          msg: {
+            kind: 'CloseLogged',
+            clientAddr: c.clientAddr,
+            clientPort: c.clientPort,
+            how: c.how,
+          },
+        });
+      }
+    }
+  }
+
+  private streamLog(link: number, what: 'ssw' | 'nsw'): void {
+    this.out.push({ kind: 'stream', link, messages: this.store.replay(what) });
+    if (what === 'ssw') {
+      // A recovering SSW learns its connections from this stream; the closes it must honour
+      // for them (R5.2) follow it, so that it never sees a CloseLogged for a connection it
+      // does not know yet.
       for (const c of this.store.pendingCloses()) {
         this.out.push({
           kind: 'send',

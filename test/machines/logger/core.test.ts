@@ -7,7 +7,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { coalesceAcks, LoggerCore, type LoggerEffect } from '../../../src/machines/logger/core.ts';
 import { CONN_RECORD_COST } from '../../../src/machines/logger/store.ts';
-import type { Determinant, LoggerMessage, SynRecord } from '../../../src/wire/logmsg.ts';
+import {
+  type Determinant,
+  encodeMessage,
+  type LoggerMessage,
+  type SynRecord,
+} from '../../../src/wire/logmsg.ts';
 import { seqAdd, seqLe } from '../../../src/wire/seq.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 0xc0de);
@@ -172,6 +177,27 @@ describe('LoggerCore', () => {
     const e = fx[0]!;
     if (e.kind !== 'stream') throw new Error(`expected a stream, got ${e.kind}`);
     expect([...e.messages].map((m) => m.kind)).toEqual(['ReplaySyn', 'ReplayData', 'ReplayEnd']);
+    // A stored close of that connection follows the stream (the SSW knows the conn by then).
+    const n = hello(core, 'nsw', 1);
+    core.frames(n.link, [
+      {
+        epoch: 1,
+        msg: {
+          kind: 'LogDeterminant',
+          detSeq: 0,
+          det: { kind: 'accept', conn: 0, clientAddr: 0xc6120002, clientPort: 5000 },
+        },
+      },
+      {
+        epoch: 1,
+        msg: { kind: 'LogDeterminant', detSeq: 1, det: { kind: 'close', conn: 0, how: 'destroy' } },
+      },
+    ]);
+    const again = core.frame(s.link, 1, { kind: 'FetchLog', what: 'ssw' });
+    expect(again.map((x) => (x.kind === 'send' ? x.msg.kind : x.kind))).toEqual([
+      'stream',
+      'CloseLogged',
+    ]);
   });
 
   it('coalesceAcks keeps the last ack per connection, in place', () => {
@@ -238,6 +264,8 @@ describe('LoggerCore properties', () => {
               }
               if (e.kind !== 'send') continue;
               const m = e.msg;
+              // Whatever the core says must be encodable as a frame (no RangeError at the link).
+              encodeMessage(m, core.epoch);
               if (m.kind === 'DataStored') {
                 expect(fromOld).toBe(false);
                 expect(seqLe(m.stableSeq, core.store.stableSeq(1)!)).toBe(true);
