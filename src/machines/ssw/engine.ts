@@ -114,7 +114,7 @@ export interface SswConfig {
   readonly startupGraceMs?: number;
   /** R6.3: fake SYN retry interval when the kernel answers RST. Default 200 ms. */
   readonly recreateRetryMs?: number;
-  /** How long a closing connection is tracked before it is forgotten. Default 60 000 ms. */
+  /** How long a closing connection whose FINs are not both acked is kept. Default 10 000 ms. */
   readonly closeLingerMs?: number;
   /** R6.8: duplicate ACKs sent at go-live. Default 3 (the client's fast-retransmit trigger). */
   readonly promptAcks?: number;
@@ -158,6 +158,7 @@ export interface SswStats {
   dropNotActive: number;
   dropMalformed: number;
   dropBadChecksum: number;
+  lanPartialChecksums: number;
   dropFragment: number;
   dropNotForService: number;
   dropNoNeighbor: number;
@@ -246,6 +247,9 @@ interface Conn {
   closingSinceMs: number;
   /** Last clientAck sent to the logger as ClientAcked (lazy, per tick). */
   reportedClientAck: number;
+  /** Where each side's FIN sits (original / client space), once it was let through. */
+  serverFinSeq: number | undefined;
+  clientFinSeq: number | undefined;
 }
 
 const NO_OPTS: SynOpts = { mss: 536, wscale: null, sackOk: false, tsVal: null, tsEcr: null };
@@ -282,6 +286,7 @@ export class SswEngine {
     dropNotActive: 0,
     dropMalformed: 0,
     dropBadChecksum: 0,
+    lanPartialChecksums: 0,
     dropFragment: 0,
     dropNotForService: 0,
     dropNoNeighbor: 0,
@@ -598,9 +603,16 @@ export class SswEngine {
     }
     const tcp = tcpRes.value;
     if (this.config.verifyLanChecksums !== false && !tcp.verifyChecksum(ip.src, ip.dst)) {
-      // A corrupt byte must never reach the log: the kernel would drop it, the log would not.
-      this.stats.dropBadChecksum++;
-      return;
+      // A sender on the same host or behind a veth with checksum offload leaves the field as
+      // the pseudo-header sum (CHECKSUM_PARTIAL): complete it, since the TUN side verifies.
+      if (tcp.checksumStatus(ip.src, ip.dst) === 'partial') {
+        tcp.completePartialChecksum();
+        this.stats.lanPartialChecksums++;
+      } else {
+        // A corrupt byte must never reach the log: the kernel would drop it, the log would not.
+        this.stats.dropBadChecksum++;
+        return;
+      }
     }
     this.handleClientSegment(ip.src, datagram, tcp);
   }
@@ -785,6 +797,8 @@ export class SswEngine {
       recreateAtMs: 0,
       closingSinceMs: 0,
       reportedClientAck: 0,
+      serverFinSeq: undefined,
+      clientFinSeq: undefined,
     };
     let inner = this.conns.get(clientAddr);
     if (inner === undefined) {
@@ -825,6 +839,7 @@ export class SswEngine {
       if (c.clientAck === 0 || seqGt(ack, c.clientAck)) c.clientAck = ack;
     }
     c.clientWindow = tcp.window;
+    if (tcp.fin) c.clientFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
     if (c.tsOk || c.clientOpts.tsVal !== null) {
       const ts = findTimestamps(tcp);
       if (ts !== undefined && seqGe(ts.tsVal, c.tsRecent)) c.tsRecent = ts.tsVal;
@@ -987,6 +1002,8 @@ export class SswEngine {
       case 'forward':
         this.noteKernel(c, tcp);
         this.rewriteOutbound(c, tcp, c.protected);
+        if (kind === 'fin')
+          c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
         this.kernelToLan(datagram, ip.dst, headroom);
         if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN' });
         else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST' });
@@ -994,6 +1011,8 @@ export class SswEngine {
       case 'forwardUnclamped':
         this.noteKernel(c, tcp);
         this.rewriteOutbound(c, tcp, false);
+        if (kind === 'fin')
+          c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
         this.kernelToLan(datagram, ip.dst, headroom);
         if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN' });
         else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST' });
@@ -1531,11 +1550,27 @@ export class SswEngine {
         c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
         this.sendConn(c, { type: 'RECREATE_RETRY' });
       } else if (c.mode === 'closing') {
-        if (c.closingSinceMs === 0) c.closingSinceMs = this.now;
-        else if (this.now - c.closingSinceMs >= (this.config.closeLingerMs ?? 60_000))
+        if (this.bothFinsAcked(c)) this.sendConn(c, { type: 'CONN_DONE' });
+        else if (c.closingSinceMs === 0) c.closingSinceMs = this.now;
+        else if (this.now - c.closingSinceMs >= (this.config.closeLingerMs ?? 10_000))
           this.sendConn(c, { type: 'CONN_DONE' });
       }
     }
+  }
+
+  /**
+   * Both FINs are through and acknowledged: nothing of this connection can still need the SSW
+   * (a late retransmission of an unknown connection goes to the kernel, which answers as TCP
+   * does). Forgetting it then keeps short connections from filling `maxConnections`.
+   */
+  private bothFinsAcked(c: Conn): boolean {
+    return (
+      c.serverFinSeq !== undefined &&
+      c.clientFinSeq !== undefined &&
+      seqGt(c.clientAck, c.serverFinSeq) &&
+      c.kernelAckValid &&
+      seqGt(c.kernelAck, c.clientFinSeq)
+    );
   }
 
   private maybeRecoveryDone(): void {
@@ -1666,6 +1701,7 @@ export class SswEngine {
           this.event('R5.2', 'release FIN: close logged', c, { finSeq });
           this.sendToClient(c, TCP_ACK | TCP_FIN, finSeq);
           c.heldFinSeq = undefined;
+          c.serverFinSeq = finSeq;
           c.kernelSndNxt = seqMax(c.kernelSndNxt, seqAdd(finSeq, 1));
           c.closingSinceMs = this.now;
         },

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
 import { arpReply, arpRequest, buildArpFrame, parseArpBytes } from '../../../src/wire/arp.ts';
+import { pseudoHeaderSum } from '../../../src/wire/checksum.ts';
 import { ETHERNET_HEADER_LEN } from '../../../src/wire/ethernet.ts';
 import type { LoggerMessage, SynOpts } from '../../../src/wire/logmsg.ts';
 import { seqAdd, seqGe, seqSub } from '../../../src/wire/seq.ts';
@@ -358,6 +359,23 @@ describe('SSW engine: R5 a crash is silent', () => {
     expect(closed).toHaveLength(1);
     expect(closed[0]?.tcp).toMatchObject({ seq: S_ISN + 1, flags: TCP_FIN | TCP_ACK });
     expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+  });
+
+  it('a connection whose FINs are both through and acked is forgotten (ConnClosed)', () => {
+    const { e, conn } = established();
+    e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK | TCP_FIN }), 4);
+    e.onLoggerMessage(
+      { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end' },
+      5,
+    );
+    // The client acks the FIN and closes too; the kernel acks the client's FIN.
+    e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 2, flags: TCP_ACK | TCP_FIN }), 6);
+    e.onTunPacket(kernelPacket({ seq: S_ISN + 2, ack: C_ISN + 2, flags: TCP_ACK }), 7);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+    const done = copy(e.onTick(8));
+    expect(loggerMsgs(done)).toContainEqual({ kind: 'ConnClosed', conn });
+    expect(e.connection(CLIENT, CPORT, SPORT)).toBeUndefined();
+    expect(e.connectionCount()).toBe(0);
   });
 
   it('R5.4 after the app dies: its FIN/RST never reach the client and its socket is aborted', () => {
@@ -780,6 +798,20 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     expect(
       toLan[0]?.to === 'lan' && Buffer.from(toLan[0].frame.subarray(14)).equals(Buffer.from(pkt)),
     ).toBe(true);
+  });
+
+  it('a partial (offloaded) client checksum is completed, a wrong one dropped', () => {
+    const e = new SswEngine(config());
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 0);
+    const frame = clientFrame({ seq: C_ISN, flags: TCP_SYN, options: CLIENT_OPTS });
+    const tcp = frame.subarray(ETHERNET_HEADER_LEN + 20);
+    // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum (not complemented).
+    const pseudo = pseudoHeaderSum(CLIENT, SERVICE, 6, tcp.length);
+    tcp[16] = pseudo >>> 8;
+    tcp[17] = pseudo & 0xff;
+    const out = tunSegs(copy(e.onLanFrame(frame, 1)));
+    expect(out).toHaveLength(1);
+    expect(e.stats.lanPartialChecksums).toBe(1);
   });
 
   it('malformed input is counted and dropped, never thrown', () => {
