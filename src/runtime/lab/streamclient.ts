@@ -54,7 +54,11 @@ interface Opts {
   seed: number;
   timeoutMs: number;
   halfClose: boolean;
+  /** after this many bytes sent, stop writing for `pauseMs` (an idle connection) */
+  pauseAt: number;
+  pauseMs: number;
   onConnect?: () => void;
+  onEvent?: (event: string) => void;
 }
 
 export const runStream = (o: Opts): Promise<StreamResult> =>
@@ -102,8 +106,13 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       o.timeoutMs,
     );
     let interval: NodeJS.Timeout | undefined;
+    const pump = (): void => {
+      while (sent < o.bytes && sendChunk()) {}
+    };
+    let paused = false;
+    let pausedUntil = 0;
     const sendChunk = (): boolean => {
-      if (sent >= o.bytes) return false;
+      if (sent >= o.bytes || performance.now() < pausedUntil) return false;
       const n = Math.min(o.chunk, o.bytes - sent);
       const b = patternBytes(o.seed, sent, n);
       sentHash.update(b);
@@ -112,7 +121,20 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       const more = sock.write(b);
       if (sent >= o.bytes) {
         if (interval) clearInterval(interval);
-        if (o.halfClose) sock.end();
+        if (o.halfClose) {
+          sock.end();
+          o.onEvent?.('half-closed');
+        }
+      }
+      if (!paused && o.pauseAt > 0 && sent >= o.pauseAt && sent < o.bytes) {
+        paused = true;
+        o.onEvent?.('paused');
+        pausedUntil = performance.now() + o.pauseMs;
+        setTimeout(() => {
+          o.onEvent?.('resumed');
+          if (o.intervalMs === 0) pump();
+        }, o.pauseMs);
+        return false;
       }
       return more;
     };
@@ -122,9 +144,6 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       if (o.intervalMs > 0) {
         interval = setInterval(sendChunk, o.intervalMs);
       } else {
-        const pump = (): void => {
-          while (sent < o.bytes && sendChunk()) {}
-        };
         sock.on('drain', pump);
         pump();
       }
@@ -177,12 +196,20 @@ const main = async (): Promise<void> => {
     )
     .option('--seed <n>', 'pattern seed', cliBounded(0, 2 ** 32 - 1), 1)
     .option('--timeout-ms <ms>', 'give up after', cliBounded(1, 3_600_000), 60_000)
+    .option(
+      '--pause-at <n>',
+      'stop writing after this many bytes for --pause-ms (0: never)',
+      cliBounded(0, 2 ** 40),
+      0,
+    )
+    .option('--pause-ms <ms>', 'length of that pause', cliBounded(0, 3_600_000), 0)
     .parse();
-  const o = p.opts<Omit<Opts, 'halfClose'>>();
+  const o = p.opts<Omit<Opts, 'halfClose' | 'onConnect' | 'onEvent'>>();
   const r = await runStream({
     ...o,
     halfClose: o.mode === 'upload',
     onConnect: () => process.stdout.write(`${JSON.stringify({ event: 'connected' })}\n`),
+    onEvent: (event) => process.stdout.write(`${JSON.stringify({ event })}\n`),
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exitCode = r.ok ? 0 : 1;
