@@ -290,6 +290,8 @@ interface World {
     readonly chunks: readonly string[];
     readonly eof: boolean;
   }[];
+  /** how many times the real timers expire (each time, every armed one) */
+  readonly ticks: number;
 }
 
 const worldArb: fc.Arbitrary<World> = fc
@@ -300,12 +302,15 @@ const worldArb: fc.Arbitrary<World> = fc
     }),
     { minLength: 1, maxLength: 3 },
   )
-  .map((cs) => ({ conns: cs.map((c, i) => ({ port: 7000 + i, ...c })) }));
+  .chain((cs) =>
+    fc.nat(3).map((ticks) => ({ ticks, conns: cs.map((c, i) => ({ port: 7000 + i, ...c })) })),
+  );
 
 type KernelEv =
   | { sock: number; kind: 'accept' }
   | { sock: number; kind: 'data'; text: string }
-  | { sock: number; kind: 'eof' };
+  | { sock: number; kind: 'eof' }
+  | { sock: number; kind: 'tick' };
 
 /** Interleave the per-connection event lists by `picks` (each keeps its own order). */
 function interleave(lists: KernelEv[][], picks: readonly number[]): KernelEv[] {
@@ -319,6 +324,10 @@ function interleave(lists: KernelEv[][], picks: readonly number[]): KernelEv[] {
     out.push(lists[i]![idx[i]!++]!);
   }
 }
+
+/** The real timer expiries, as one more list to interleave. */
+const ticks = (n: number): KernelEv[] =>
+  Array.from({ length: n }, () => ({ sock: -1, kind: 'tick' as const }));
 
 /** The connection's whole stream re-cut at `cuts`. */
 function rechunk(text: string, cuts: readonly number[]): string[] {
@@ -338,7 +347,8 @@ function feed(h: Harness, ev: KernelEv, sockBase: number): void {
   const sock = sockBase + ev.sock;
   if (ev.kind === 'accept') h.perform(h.core.kernelAccept(sock, A, 7000 + ev.sock));
   else if (ev.kind === 'data') h.perform(h.core.kernelData(sock, enc(ev.text)));
-  else h.perform(h.core.kernelEof(sock));
+  else if (ev.kind === 'eof') h.perform(h.core.kernelEof(sock));
+  else for (const id of h.armedTimers()) h.perform(h.core.timerExpired(id));
 }
 
 describe('NswCore properties', () => {
@@ -356,7 +366,7 @@ describe('NswCore properties', () => {
           ]);
           const h = new Harness({ mode: 'recording' });
           let a = 0;
-          for (const ev of interleave(lists, picks)) {
+          for (const ev of interleave([...lists, ticks(w.ticks)], picks)) {
             feed(h, ev, 100);
             h.pump();
             // The logger acks some prefix of what was sent, monotonically.
@@ -396,7 +406,7 @@ describe('NswCore properties', () => {
             ...(c.eof ? [{ sock: i, kind: 'eof' as const }] : []),
           ]);
           const rec = new Harness({ mode: 'recording' });
-          const evs = interleave(lists, picks1);
+          const evs = interleave([...lists, ticks(w.ticks)], picks1);
           // The first run is cut short anywhere: the log is a prefix of a longer run.
           for (const ev of evs.slice(0, crashAt % (evs.length + 1))) {
             feed(rec, ev, 100);
@@ -414,7 +424,8 @@ describe('NswCore properties', () => {
             ...(c.eof ? [{ sock: i, kind: 'eof' as const }] : []),
           ]);
           const h = new Harness({ mode: 'replaying', log: dets(rec) }, 99_000);
-          for (const ev of interleave(lists2, picks2)) {
+          // The new incarnation's real timers expire at other moments (and are ignored until live).
+          for (const ev of interleave([...lists2, ticks(cuts.length % 3)], picks2)) {
             feed(h, ev, 200);
             h.pump();
           }

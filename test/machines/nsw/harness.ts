@@ -95,6 +95,12 @@ export class Harness {
   // The deterministic application: greets, upper-cases, stamps '!' with the clock, closes on
   // eof; conn 0's greeting arms a timer whose firing writes 'tick' to conn 0.
   private timerConn = new Map<number, number>();
+  private readonly closedConns = new Set<number>();
+
+  /** The timers the application has armed now (a real runtime would have them scheduled). */
+  armedTimers(): number[] {
+    return [...this.timerConn.keys()];
+  }
 
   private app(kind: Delivery['kind'], conn: number, text: string): void {
     const core = this.core;
@@ -121,12 +127,19 @@ export class Harness {
         }
         break;
       case 'eof':
+        this.closedConns.add(conn);
         this.perform(core.close(conn, 'end'));
         this.made.push({ conn, action: { kind: 'end' }, dependsOn: this.inputDets });
         break;
       case 'fire': {
         const c = this.timerConn.get(conn);
-        if (c !== undefined) write(c, 'tick;');
+        this.timerConn.delete(conn);
+        // A well-behaved application does not write after it has ended the connection.
+        if (c !== undefined && !this.closedConns.has(c)) {
+          write(c, 'tick;');
+          // Re-armed on every firing: timer ids keep coming from the NSW, in arming order.
+          this.timerConn.set(core.armTimer(), c);
+        }
         break;
       }
     }
