@@ -247,3 +247,82 @@ describe('SSW engine under random schedules', () => {
     );
   });
 });
+
+describe('SSW engine: hostile input', () => {
+  it('arbitrary and mutated frames, packets and logger messages never throw', () => {
+    const base = [
+      clientFrame({ seq: 1, flags: TCP_SYN, options: synOpts }),
+      clientFrame({ seq: 2, ack: 2, flags: TCP_ACK | TCP_PSH, payload: 'abcdef' }),
+    ];
+    const kernel = [
+      kernelPacket({ seq: 1, ack: 2, flags: TCP_SYN | TCP_ACK, options: synOpts }),
+      kernelPacket({ seq: 2, ack: 8, flags: TCP_ACK | TCP_PSH, payload: 'xyz' }),
+      kernelPacket({ seq: 5, ack: 8, flags: TCP_ACK | 0x01 }),
+    ];
+    const mutated = (pool: Uint8Array[]) =>
+      fc
+        .record({
+          i: fc.nat({ max: pool.length - 1 }),
+          edits: fc.array(fc.record({ at: fc.nat({ max: 200 }), v: fc.nat({ max: 255 }) }), {
+            maxLength: 6,
+          }),
+          cut: fc.nat({ max: 200 }),
+        })
+        .map(({ i, edits, cut }) => {
+          const b = (pool[i] as Uint8Array).slice();
+          for (const e of edits) if (e.at < b.length) b[e.at] = e.v;
+          return cut > 0 && cut < b.length ? b.subarray(0, cut) : b;
+        });
+    const step = fc.oneof(
+      fc.record({
+        to: fc.constant('lan' as const),
+        bytes: fc.oneof(mutated(base), fc.uint8Array({ maxLength: 120 })),
+      }),
+      fc.record({
+        to: fc.constant('tun' as const),
+        bytes: fc.oneof(mutated(kernel), fc.uint8Array({ maxLength: 120 })),
+      }),
+      fc.record({
+        to: fc.constant('logger' as const),
+        msg: fc.oneof(
+          fc.record({ kind: fc.constant('SynStored' as const), conn: fc.nat({ max: 3 }) }),
+          fc.record({
+            kind: fc.constant('DataStored' as const),
+            conn: fc.nat({ max: 3 }),
+            stableSeq: fc.nat({ max: 0xffff_ffff }),
+            finLogged: fc.boolean(),
+          }),
+          fc.record({
+            kind: fc.constant('CloseLogged' as const),
+            clientAddr: fc.constant(CLIENT),
+            clientPort: fc.constant(CPORT),
+            how: fc.constantFrom('end' as const, 'destroy' as const),
+          }),
+        ),
+      }),
+      fc.constant({ to: 'exit' as const }),
+      fc.constant({ to: 'tick' as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const e = new SswEngine({
+          serviceAddr: SERVICE,
+          serviceMac: SERVICE_MAC,
+          mode: 'ftTcp',
+          role: 'active',
+        });
+        e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 1e9 }, 0);
+        let now = 1;
+        for (const s of steps) {
+          now += 7;
+          if (s.to === 'lan') e.onLanFrame(s.bytes, now);
+          else if (s.to === 'tun') e.onTunPacket(s.bytes, now);
+          else if (s.to === 'logger') e.onLoggerMessage(s.msg as LoggerMessage, now);
+          else if (s.to === 'exit') e.onAppExit(now);
+          else e.onTick(now);
+        }
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+});
