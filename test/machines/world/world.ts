@@ -97,7 +97,6 @@ export interface HostState {
   readonly sentAck: number;
   readonly clientAck: number;
   readonly deltaSeq: number;
-  readonly recreating: boolean;
   // the server kernel's socket of the current incarnation
   readonly kSock: boolean;
   /** Client offsets delivered to this kernel, in delivery order (ghost, for I3). */
@@ -222,7 +221,6 @@ const emptyHost = (role: 'primary' | 'backup'): HostState => ({
   sentAck: 0,
   clientAck: 0,
   deltaSeq: 0,
-  recreating: false,
   kSock: role === 'primary',
   kIn: [],
   kBuf: [],
@@ -373,7 +371,9 @@ const applyEffect = (
       return setHost(w, h, { pendingFence: hs.coord.context.fenceEpoch });
     case 'silenceDeadIncarnation':
       // R5: the dead incarnation's socket is aborted locally; its FIN goes nowhere.
-      return setHost(w, h, { ...deadKernel, kFin: has(w, 'finOnCrash') ? hs.kFin : 'none' });
+      // The broken rule leaves the dead socket alone, so the kernel's FIN can still go out.
+      if (has(w, 'finOnCrash')) return w;
+      return setHost(w, h, deadKernel);
     case 'powerFencePrimary':
       return { ...w, pendingStonith: true };
     case 'claimServiceAddress':
@@ -427,7 +427,7 @@ export const enabled = (w: World): Action[] => {
     const hs = w.hosts[h];
     if (!hs.up) continue;
     const serving = hs.sswActive && h === w.addrOwner;
-    if (serving && w.toClient.length < cfg.maxInFlight) {
+    if (serving && hs.kSock && w.toClient.length < cfg.maxInFlight) {
       const ack = sswAck(w, h);
       if (
         ack > hs.sentAck ||
@@ -448,8 +448,18 @@ export const enabled = (w: World): Action[] => {
       if (hs.stableDet < Math.min(w.logDets.length, hs.nswDets.length))
         out.push({ a: 'NswLearnStableDet', h });
     }
-    if (hs.recreating && hs.kSock && hs.kIn.length < w.logData && loggerUp(w))
+    // R6.5: logged client bytes the re-created kernel has not received yet are injected.
+    // The same in-order test as for fresh segments keeps the two sources from overlapping.
+    if (
+      hs.sswActive &&
+      hs.kSock &&
+      hs.appUp &&
+      hs.kIn.length < w.logData &&
+      reachesLogger(w, h) &&
+      epochOk(w, h)
+    ) {
       out.push({ a: 'SswInject', h });
+    }
     // Application
     if (hs.appUp) {
       const avail = hs.kIn.length - hs.appIn;
@@ -529,7 +539,12 @@ const sswAck = (w: World, h: HostId): number => {
 export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World => {
   switch (act.a) {
     case 'ClientWrite':
-      return { ...w, cWritten: w.cWritten + 1 };
+      // Writing a byte also transmits it (as in tla/FtTcp.tla); retransmission is ClientSendData.
+      return {
+        ...w,
+        cWritten: w.cWritten + 1,
+        toServer: addMsg(w.toServer, { kind: 'data', seq: w.cWritten }),
+      };
     case 'ClientSendData':
       return { ...w, toServer: addMsg(w.toServer, { kind: 'data', seq: act.s }) };
     case 'ClientSendAck':
@@ -555,7 +570,7 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
         // R1.1: hand the new in-order part to the logger; forward to the kernel.
         const span = newLogSpan(m.seq, 1, hs.loggedSeq);
         const logged = span.count > 0 && !hs.unprotected ? hs.loggedSeq + 1 : hs.loggedSeq;
-        const toKernel = hs.kSock && hs.appUp && !hs.recreating && m.seq === hs.kIn.length;
+        const toKernel = hs.kSock && hs.appUp && m.seq === hs.kIn.length;
         return setHost(n, h, { loggedSeq: logged, kIn: toKernel ? [...hs.kIn, m.seq] : hs.kIn });
       }
       // R7.4: the client's ack, translated into kernel space, frees the kernel's buffer.
@@ -613,7 +628,7 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
     case 'SswInject': {
       const hs = w.hosts[act.h];
       const kIn = [...hs.kIn, hs.kIn.length];
-      return setHost(w, act.h, { kIn, recreating: kIn.length < w.logData });
+      return setHost(w, act.h, { kIn });
     }
     case 'AppRead': {
       const hs = w.hosts[act.h];
@@ -659,7 +674,6 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
         sentAck: act.h === 'P' ? hs.sentAck : 0,
         clientAck: act.h === 'P' ? hs.clientAck : w.logClientAck,
         deltaSeq: act.d,
-        recreating: w.logData > 0,
         kSock: true,
         kIn: [],
         kBuf: [],
@@ -874,7 +888,6 @@ const hostKeyOf = (hs: HostState): string => {
     hs.sentAck,
     hs.clientAck,
     hs.deltaSeq,
-    +hs.recreating,
     +hs.kSock,
     hs.kIn.join('.'),
     itemsKey(hs.kBuf),
