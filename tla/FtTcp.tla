@@ -392,14 +392,21 @@ AppCrash(h) ==
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, failover,
                    protected, sswVars, kSock, kernelAck, kBuf>>
 
-\* R10 local recovery, R11: restart, FetchLog, replay what is stored.
+\* R10 local recovery (recovery.md F.1): the coordinator fences the dead
+\* incarnation with a new epoch, which the host's SSW and NSW adopt; then
+\* restart, FetchLog, and (R11) replay of what is stored. (A failover restarts
+\* B's application inside Takeover.)
 AppRestart(h) ==
     /\ SswLive(h) /\ ~appUp[h] /\ ~kSock[h] /\ Accepts(h)
+    /\ epoch' = IF "noFencing" \in Bugs THEN epoch ELSE epoch + 1
+    /\ sswEpoch' = [sswEpoch EXCEPT ![h] = epoch']
     /\ appUp' = [appUp EXCEPT ![h] = TRUE]
     /\ AppVarsReset(h)
     /\ replay' = [replay EXCEPT ![h] = logDets]
     /\ stableDet' = [stableDet EXCEPT ![h] = Len(logDets)]
-    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kernVars>>
+    /\ UNCHANGED <<clientVars, netVars, logData, logDets, logClientAck, failover, crashes,
+                   protected, hostUp, sswActive, deltaSeq, loggedSeq, stableSeq, sentAck,
+                   clientAck, kernVars>>
 
 \* Host P dies with everything on it (nothing of FT-TCP is durable on P).
 PrimaryCrash ==
@@ -459,8 +466,8 @@ Fence ==
     /\ UNCHANGED <<clientVars, netVars, logData, logDets, logClientAck, crashes, protected,
                    sswVars, kernVars, appVars>>
 
-\* R10 failover: B's SSW becomes active in the new epoch from the logged record;
-\* AppRestart and SswRecreate then run on B as in a local recovery.
+\* R10 failover: B's SSW becomes active in the fenced epoch from the logged record
+\* (R6.1) and B's application starts replaying (R11); SswRecreate follows.
 Takeover ==
     /\ failover = "fenced" /\ hostUp["B"]
     /\ failover' = "done"
@@ -469,8 +476,12 @@ Takeover ==
     /\ clientAck' = [clientAck EXCEPT !["B"] = logClientAck]
     /\ loggedSeq' = [loggedSeq EXCEPT !["B"] = logData]
     /\ stableSeq' = [stableSeq EXCEPT !["B"] = logData]
+    /\ appUp' = [appUp EXCEPT !["B"] = TRUE]
+    /\ replay' = [replay EXCEPT !["B"] = logDets]
+    /\ stableDet' = [stableDet EXCEPT !["B"] = Len(logDets)]
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, crashes,
-                   protected, hostUp, deltaSeq, sentAck, kernVars, appVars>>
+                   protected, hostUp, deltaSeq, sentAck, kernVars, appIn, appOut, appClosed,
+                   nswDets, released>>
 
 \* ssw.md L.5: a fenced SSW learns it (logger Error) and drops everything,
 \* aborting its sockets silently; its application is stopped.
