@@ -340,6 +340,9 @@ export class SswEngine {
     this.connMachine = this.provideConnectionMachine();
     this.host = createActor(this.provideHostMachine()).start();
     if (config.role === 'active') this.host.send({ type: 'TAKEOVER' });
+    // A backup has no incarnation of the application until recovery builds one: it starts as
+    // after a death, so that the same rules (R2.6, no RST for unknown connections) hold.
+    else this.host.send({ type: 'APP_EXIT' });
   }
 
   // -------------------------------------------------------------------------------------
@@ -664,6 +667,13 @@ export class SswEngine {
     const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
     if (c === undefined) {
       if (kind !== 'syn') {
+        // While no incarnation serves (app dead, recovering, or a backup before its replay)
+        // an unknown connection may be one the log will re-create: the kernel would answer
+        // with a RST the client must never see (I4). Drop; the client retransmits.
+        if (this.hostValue().app !== 'appRunning') {
+          this.stats.dropNotReady++;
+          return;
+        }
         // Not ours (or forgotten): the kernel answers as it would without the SSW.
         this.toTun(datagram);
         return;

@@ -614,6 +614,16 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
     for (const g of garps)
       expect(g.ok && g.value.senderIp === SERVICE && g.value.targetIp === SERVICE).toBe(true);
     e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 2);
+    // R5.6: before the replay the connection is unknown here; its segments must not reach a
+    // kernel that would answer with a RST.
+    const early = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'early' }),
+        2,
+      ),
+    );
+    expect(early).toHaveLength(0);
+    expect(e.hostState().app).toBe('appDead');
     const syn = {
       kind: 'ReplaySyn' as const,
       conn: 7,
