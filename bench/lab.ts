@@ -1,6 +1,7 @@
 // Lab benchmark (`npm run bench:lab`): the same lab, one run, paths side by side.
 //   plain    client <-> ftl-plain (a server namespace on the LAN, no wrapper)
-//   forward  client <-> SSW (pass-through: ARP + TUN <-> raw socket) <-> ftl-primary kernel
+//   passthrough  client <-> SSW with a bare L2/L3 relay core (the runtime's I/O floor) <-> kernel
+//   forward  client <-> SSW (the engine in forward mode: parse, no logging) <-> ftl-primary kernel
 //   fttcp    client <-> SSW (FT-TCP engine, logging to the logger) <-> ftl-primary kernel
 // Bulk throughput each way (iperf3, the same unmodified server app on every path) and
 // request/response latency (64-byte echo round trips, p50/p99). JSON in the run directory and
@@ -25,7 +26,11 @@ interface PathFigures {
 const p = new Command('bench-lab')
   .option('--seconds <n>', 'iperf3 duration per direction', (s) => Number(s), 5)
   .option('--rr-count <n>', 'request/response round trips', (s) => Number(s), 3000)
-  .option('--paths <list>', 'comma-separated: plain,forward,fttcp', 'plain,forward')
+  .option(
+    '--paths <list>',
+    'comma-separated: plain,passthrough,forward,fttcp',
+    'plain,passthrough,forward,fttcp',
+  )
   .option('--json', 'print JSON only', false)
   .parse();
 const o = p.opts<{ seconds: number; rrCount: number; paths: string; json: boolean }>();
@@ -92,9 +97,9 @@ const main = async (): Promise<void> => {
     for (const path of paths) {
       if (path === 'plain') {
         figures.push(await measurePath(lab, 'plain', NS.plain, ADDR.plain));
-      } else if (path === 'forward') {
-        const ssw = await lab.startSsw('primary', { mode: 'forward' });
-        figures.push(await measurePath(lab, 'forward', NS.primary, ADDR.service));
+      } else if (path === 'forward' || path === 'passthrough') {
+        const ssw = await lab.startSsw('primary', { mode: path });
+        figures.push(await measurePath(lab, path, NS.primary, ADDR.service));
         await stopProc(ssw);
       } else if (path === 'fttcp') {
         const stop = await lab.startFtTcpHosts();
@@ -104,7 +109,7 @@ const main = async (): Promise<void> => {
         });
         await stop();
       } else {
-        throw new LabError(`unknown path '${path}' (plain, forward, fttcp)`);
+        throw new LabError(`unknown path '${path}' (plain, passthrough, forward, fttcp)`);
       }
     }
   } finally {

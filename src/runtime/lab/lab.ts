@@ -16,7 +16,7 @@ import type { StreamResult } from './streamclient.ts';
 import { ADDR, IF, ip, killNs, LabError, labDown, labUp, NS, type NsName } from './topology.ts';
 
 export type ServerHost = 'primary' | 'backup';
-export type SswMode = 'forward' | 'fttcp';
+export type SswMode = 'passthrough' | 'forward' | 'fttcp';
 
 export const HOST_NS: Record<ServerHost, NsName> = { primary: NS.primary, backup: NS.backup };
 export const NIC: Record<ServerHost, { ns: NsName; ifName: string }> = {
@@ -152,7 +152,7 @@ export class Lab {
 
   /** The FT-TCP hosts without an application (benchmark): logger + primary SSW in fttcp mode. */
   async startFtTcpHosts(): Promise<() => Promise<void>> {
-    const logger = await this.startLogger();
+    const logger = await this.startLogger(['--lease-ms', '60000']);
     const ssw = await this.startFtTcpPrimary();
     return async () => {
       await stopProc(ssw);

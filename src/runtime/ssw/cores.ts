@@ -29,7 +29,7 @@ const engineCore = (
   const engine = new SswEngine({
     serviceAddr: spec.serviceIp,
     serviceMac: new Uint8Array(spec.mac),
-    mode: 'ftTcp',
+    mode: spec.mode,
     role: spec.active ? 'active' : 'standby',
     tunHeadroom: true,
   });

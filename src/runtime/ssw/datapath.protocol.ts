@@ -7,7 +7,14 @@ import { PassThroughCore } from './passthrough.ts';
 
 export type CoreSpec =
   | { kind: 'passthrough'; mac: number[]; serviceIp: number; active: boolean }
-  | { kind: 'engine'; mac: number[]; serviceIp: number; active: boolean; hostId: string };
+  | {
+      kind: 'engine';
+      mode: 'ftTcp' | 'forward';
+      mac: number[];
+      serviceIp: number;
+      active: boolean;
+      hostId: string;
+    };
 
 export type DatapathCommand =
   | { cmd: 'stop' }

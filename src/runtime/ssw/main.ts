@@ -25,7 +25,7 @@ interface Opts {
   nicNetns: string;
   nicIf: string;
   service: string;
-  mode: 'forward' | 'fttcp';
+  mode: 'passthrough' | 'forward' | 'fttcp';
   standby: boolean;
   control?: string;
   statsMs: number;
@@ -47,8 +47,11 @@ const main = async (): Promise<void> => {
     .requiredOption('--nic-if <name>', 'LAN interface in --nic-netns')
     .option('--service <ipv4>', 'service address', '198.18.0.100')
     .addOption(
-      new Option('--mode <mode>', 'forward: plain pass-through; fttcp: the FT-TCP engine')
-        .choices(['forward', 'fttcp'])
+      new Option(
+        '--mode <mode>',
+        'passthrough: bare L2/L3 relay (I/O floor); forward: the engine without logging; fttcp: FT-TCP',
+      )
+        .choices(['passthrough', 'forward', 'fttcp'])
         .default('forward'),
     )
     .option('--standby', 'start silent (no ARP, drop everything) until a takeover request', false)
@@ -91,9 +94,16 @@ const main = async (): Promise<void> => {
     nicIf: o.nicIf,
     tickMs: 10,
     core: (mac) =>
-      o.mode === 'forward'
+      o.mode === 'passthrough'
         ? { kind: 'passthrough', mac: [...mac], serviceIp, active: !o.standby }
-        : { kind: 'engine', mac: [...mac], serviceIp, active: !o.standby, hostId: o.hostId },
+        : {
+            kind: 'engine',
+            mode: o.mode === 'fttcp' ? 'ftTcp' : 'forward',
+            mac: [...mac],
+            serviceIp,
+            active: !o.standby,
+            hostId: o.hostId,
+          },
     onEvent: (e) => {
       if (e.kind === 'timeline') {
         timeline.event(e.event, e.fields);
