@@ -303,7 +303,14 @@ export const HOST_STATE_VARS = [
   'detSeq',
 ] as const;
 const HOSTS = new Set(['P', 'B']);
-const BUGS = new Set(['noAckClamp', 'noOutputCommit', 'crashFinPasses', 'noDelta', 'noFencing']);
+const BUGS = new Set([
+  'noAckClamp',
+  'noOutputCommit',
+  'crashFinPasses',
+  'noDelta',
+  'noFencing',
+  'finAtAnyPosition',
+]);
 
 /** Limits: a trace is a test artefact, not a log dump. */
 export const MAX_TRACE_EVENTS = 10_000;

@@ -32,7 +32,8 @@ CONSTANTS
     Bugs         \* rules the negative models break
 
 Hosts == {"P", "B"}
-BugNames == {"noAckClamp", "noOutputCommit", "crashFinPasses", "noDelta", "noFencing"}
+BugNames == {"noAckClamp", "noOutputCommit", "crashFinPasses", "noDelta", "noFencing",
+             "finAtAnyPosition"}
 
 ASSUME /\ NIn \in Nat \ {0}
        /\ MaxCrashes \in Nat
@@ -255,7 +256,9 @@ SswSendData(h, j) ==
     /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars>>
 
 \* R5: a kernel FIN (after a close or a crash) reaches the client only if a close
-\* is logged exactly where this FIN sits in the stream.
+\* is logged exactly where this FIN sits in the stream. The position matters: an
+\* application that closed (close stored) and then died before the NSW released
+\* its last output gets a crash FIN *before* that output (model MCBugFinAtAnyPosition).
 SswSendFin(h) ==
     /\ SswLive(h) /\ kSock[h]
     /\ kFin[h] # "none"
@@ -263,6 +266,7 @@ SswSendFin(h) ==
        IN /\ \/ ~protected
              \/ "crashFinPasses" \in Bugs
              \/ CloseLoggedAt(oseq)
+             \/ "finAtAnyPosition" \in Bugs /\ \E k \in 0..NIn : CloseLoggedAt(k)
           /\ toClient' = toClient \cup {[kind |-> "fin", seq |-> oseq]}
     /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars>>
 
