@@ -10,7 +10,7 @@
 // Buffers: `onLanFrame` and `onTunPacket` may rewrite the buffer they are given and return
 // effects that alias it, so the caller must hand out the effects before reusing the buffer.
 
-import { createActor, type Actor } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import { type MacAddress, macEquals } from '../../wire/addr.ts';
 import {
   ARP_LEN,
@@ -47,21 +47,21 @@ import {
   TCP_PSH,
   TCP_RST,
   TCP_SYN,
-  TcpPacket,
   type TcpOption,
+  TcpPacket,
   tcpOptionsLength,
 } from '../../wire/tcp.ts';
 import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
 import {
   adjustWindow,
   type ConnMode,
-  clientActionOf,
-  kernelActionOf,
   clampAck,
   clampInboundAck,
   clampSackEdge,
+  clientActionOf,
   computeDeltaSeq,
   computeTsDelta,
+  kernelActionOf,
   newLogSpan,
   pureAckOwed,
   regeneratedHandling,

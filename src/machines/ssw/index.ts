@@ -1,4 +1,13 @@
 // The SSW's public surface for the runtime (src/runtime/ssw) and for diagrams/traceability.
+
+export {
+  connModeOf,
+  type SswConnectionContext,
+  type SswConnectionEvent,
+  type SswConnectionInput,
+  type SswConnectionMachine,
+  sswConnectionMachine,
+} from './connection.machine.ts';
 export {
   DEFAULT_SSW_LIMITS,
   type SswConfig,
@@ -10,12 +19,4 @@ export {
   type SswSink,
   type SswStats,
 } from './engine.ts';
-export {
-  connModeOf,
-  type SswConnectionContext,
-  type SswConnectionEvent,
-  type SswConnectionInput,
-  type SswConnectionMachine,
-  sswConnectionMachine,
-} from './connection.machine.ts';
 export { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';

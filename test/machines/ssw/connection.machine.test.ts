@@ -1,8 +1,9 @@
 // Model-based tests of sswConnectionMachine: every edge of the reachable graph is executed
 // against a live actor with recording effects; rule assertions run on every step; state and
 // transition coverage must be 100%.
-import { createActor } from 'xstate';
+
 import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
 import { connModeOf, sswConnectionMachine } from '../../../src/machines/ssw/connection.machine.ts';
 import { runModelBasedTests } from './mbt.ts';
 

@@ -1,6 +1,8 @@
 // Real packets for the engine tests, built and parsed with the wire codecs (src/wire). Every
 // segment the engine emits is parsed with checksum verification, so an incremental checksum
 // slip fails the test that caused it.
+
+import type { SswEffect } from '../../../src/machines/ssw/engine.ts';
 import { ipv4FromString, macFromString } from '../../../src/wire/addr.ts';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, emitEthernet } from '../../../src/wire/ethernet.ts';
 import { emitIpv4, IP_PROTO_TCP, Ipv4Packet } from '../../../src/wire/ipv4.ts';
@@ -12,7 +14,6 @@ import {
   type TcpRepr,
   tcpBufferLen,
 } from '../../../src/wire/tcp.ts';
-import type { SswEffect } from '../../../src/machines/ssw/engine.ts';
 
 export const SERVICE = ipv4FromString('198.18.0.1');
 export const SERVICE_MAC = macFromString('02:00:00:00:00:01');
