@@ -160,6 +160,52 @@ export class Lab {
     };
   }
 
+  /**
+   * Primary + backup for failover: logger, backup SSW (standby, control socket), recovery
+   * daemon (failure detector + coordinator, src/runtime/recovery) on the backup host, and the
+   * primary SSW heartbeating to the detector and supervising `app`. Resolves when the
+   * application listens and the detector has heard the primary.
+   */
+  async startFtTcpPair(
+    app: AppName,
+  ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
+    const logger = await this.startLogger();
+    const control = sswControlPath(this.runDir, 'backup');
+    const backup = await this.startSsw('backup', {
+      mode: 'fttcp',
+      standby: true,
+      extraArgs: ['--logger', LOGGER_ADDR],
+    });
+    const recovery = this.spawn(
+      NS.backup,
+      'recovery',
+      tsxArgv(
+        'src/runtime/recovery/main.ts',
+        '--heartbeat-listen',
+        HEARTBEAT_ADDR,
+        '--logger',
+        LOGGER_ADDR,
+        '--ssw-control',
+        control,
+        '--app-cmd',
+        appCommand(app),
+        // STONITH hook: the primary's LAN link goes down (its NIC namespace is the lab's).
+        '--fence-cmd',
+        `ip -n ${NIC.primary.ns} link set ${NIC.primary.ifName} down`,
+        '--host-id',
+        'backup',
+      ),
+    );
+    const primary = await this.startFtTcpPrimary({ app, heartbeat: true });
+    await waitEvent(
+      recovery,
+      (e) => e.event === 'heartbeat-up',
+      20_000,
+      'detector hears the primary',
+    );
+    return { primary, backup, recovery, logger };
+  }
+
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */
   crashHost(host: ServerHost): number[] {
     const pids = killNs(HOST_NS[host]);

@@ -1,9 +1,11 @@
 // Named lab scenarios for `fttcp lab run <scenario>` and the demo. Each builds a fresh lab,
 // drives real clients, injects the failure, and reports a timeline and a verdict judged from
 // the client's side (its byte stream and its capture).
-import { Lab } from './lab.ts';
+import { readFileSync } from 'node:fs';
+import type { KvResult } from './kvclient.ts';
+import { APP_PORT, Lab } from './lab.ts';
 import { type Capture, type ClientView, clientView, startCapture, stopCapture } from './pcap.ts';
-import { stopProc, waitEvent } from './procs.ts';
+import { type LabProc, stopProc, tail, tsxArgv, waitEvent, waitExit } from './procs.ts';
 import type { StreamResult } from './streamclient.ts';
 import { ADDR, IF, LabError, NS } from './topology.ts';
 
@@ -22,6 +24,9 @@ export interface ScenarioResult {
   clients: Record<string, StreamResult>;
   clientPcap?: ClientView;
   runDir: string;
+  /** the longest client-visible stall (ms) */
+  stallMs?: number;
+  redisBenchmarkCsv?: string;
 }
 
 export interface ScenarioOptions {
@@ -38,11 +43,14 @@ export interface Scenario {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 class Recorder {
-  readonly t0 = performance.now();
+  readonly t0 = Date.now();
   readonly timeline: TimelineEntry[] = [];
   mark(event: string, detail?: Record<string, unknown>): void {
-    const e: TimelineEntry = { t: Math.round(performance.now() - this.t0), event };
-    if (detail !== undefined) e.detail = detail;
+    this.at(Date.now(), event, detail);
+  }
+  at(wallMs: number, event: string, detail?: Record<string, unknown>): void {
+    const e: TimelineEntry = { t: wallMs - this.t0, event };
+    if (detail !== undefined && Object.keys(detail).length > 0) e.detail = detail;
     this.timeline.push(e);
   }
 }
@@ -130,7 +138,236 @@ const noBypass: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [noBypass];
+/** Daemon timeline events worth showing a person, renamed to the issue's words. */
+const SHOWN: Record<string, string> = {
+  'app-exit': 'app died (SSW saw it)',
+  'app-start': 'app started',
+  suspect: 'detected',
+  fenced: 'fenced',
+  takeover: 'takeover',
+  'app-started': 'app started (backup)',
+  'replay-ssw': 'replay (SSW log)',
+  'replay-start': 'replay (NSW determinants)',
+  recreated: 'connections re-created',
+  live: 'live',
+  'recovery-restart': 'recovery restarted',
+  error: 'error',
+};
+
+/** Merges the lab's process events (by wall clock) into the scenario's timeline. */
+const collectDaemonEvents = (lab: Lab, rec: Recorder): void => {
+  for (const p of lab.procs) {
+    for (const e of p.events) {
+      const name = typeof e.event === 'string' ? SHOWN[e.event] : undefined;
+      if (name === undefined || typeof e.wall !== 'string') continue;
+      if (e.event === 'app-start' && e.mode === 'record') continue;
+      const { t: _t, wall, event: _e, component, ...rest } = e;
+      rec.at(Date.parse(wall), `${name}`, { by: String(component ?? p.name), ...rest });
+    }
+  }
+  rec.timeline.sort((a, b) => a.t - b.t);
+};
+
+const APP_CLIENT_TIMEOUT = '90000';
+
+type Failure = 'app' | 'host';
+
+const echoScenario = (name: string, failure: Failure): Scenario => ({
+  name,
+  summary:
+    failure === 'app'
+      ? 'echo server on the NSW, 3 streaming clients; the application is killed (-9): local recovery'
+      : 'echo server on the NSW, 3 streaming clients; the primary host crashes: failover to the backup',
+  async run(o) {
+    const lab = await Lab.create(name);
+    const rec = new Recorder();
+    const failures: string[] = [];
+    try {
+      let ssw: LabProc;
+      if (failure === 'app') {
+        await lab.startLogger(['--lease-ms', '60000']);
+        ssw = await lab.startFtTcpPrimary({ app: 'echo' });
+      } else {
+        ssw = (await lab.startFtTcpPair('echo')).primary;
+      }
+      const caps = await captures(lab, o);
+      const target = `${ADDR.service}:${APP_PORT.echo}`;
+      const streams = [0, 1, 2].map((i) =>
+        lab.startStream(`stream${i}`, [
+          '--connect',
+          target,
+          '--bytes',
+          '400000',
+          '--chunk',
+          '1000',
+          '--interval-ms',
+          '4',
+          '--seed',
+          String(i + 1),
+          '--timeout-ms',
+          APP_CLIENT_TIMEOUT,
+        ]),
+      );
+      for (const st of streams)
+        await waitEvent(st.proc, (e) => e.event === 'connected', 20_000, 'client connected');
+      rec.mark('clients connected', { clients: streams.length });
+      await sleep(500);
+      crash(lab, ssw, failure, rec);
+      const clients: Record<string, StreamResult> = {};
+      for (const [i, st] of streams.entries()) clients[`stream${i}`] = await st.result;
+      rec.mark('clients done');
+      for (const c of caps) await stopCapture(c);
+      for (const [n, r] of Object.entries(clients)) checkStream(n, r, failures);
+      const v = clientView(caps[0]?.path ?? '', ADDR.service);
+      checkPcap(v, failures);
+      collectDaemonEvents(lab, rec);
+      return {
+        scenario: name,
+        ok: failures.length === 0,
+        failures,
+        timeline: rec.timeline,
+        clients,
+        clientPcap: v,
+        runDir: lab.runDir,
+        ...stallOf(clients),
+      };
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+const crash = (lab: Lab, ssw: LabProc, failure: Failure, rec: Recorder): void => {
+  if (failure === 'app') {
+    const pid = ssw.events.filter((e) => e.event === 'app-start').at(-1)?.pid;
+    if (typeof pid !== 'number') throw new LabError('no application to kill');
+    process.kill(pid, 'SIGKILL');
+    rec.mark('crash: application killed (-9)', { pid });
+  } else {
+    const pids = lab.crashHost('primary');
+    rec.mark('crash: primary host (every process -9, LAN link down)', { processes: pids.length });
+  }
+};
+
+const stallOf = (clients: Record<string, { maxStallMs: number }>): { stallMs: number } => ({
+  stallMs: Math.max(0, ...Object.values(clients).map((c) => c.maxStallMs)),
+});
+
+const kvScenario = (name: string, failure: Failure, summary: string): Scenario => ({
+  name,
+  summary,
+  async run(o) {
+    const lab = await Lab.create(name);
+    const rec = new Recorder();
+    const failures: string[] = [];
+    try {
+      let ssw: LabProc;
+      if (failure === 'app') {
+        await lab.startLogger(['--lease-ms', '60000']);
+        ssw = await lab.startFtTcpPrimary({ app: 'kv' });
+      } else {
+        ssw = (await lab.startFtTcpPair('kv')).primary;
+      }
+      const caps = await captures(lab, o);
+      const host = ADDR.service;
+      const port = String(APP_PORT.kv);
+      const kv = lab.spawn(
+        NS.client,
+        'kvclient',
+        tsxArgv(
+          'src/runtime/lab/kvclient.ts',
+          '--connect',
+          `${host}:${port}`,
+          '--ops',
+          '3000',
+          '--interval-ms',
+          '1',
+          '--timeout-ms',
+          APP_CLIENT_TIMEOUT,
+        ),
+      );
+      const rb = lab.spawn(NS.client, 'redis-benchmark', [
+        'redis-benchmark',
+        '-h',
+        host,
+        '-p',
+        port,
+        '-n',
+        '10000',
+        '-c',
+        '8',
+        '-t',
+        'set,get,incr,ping',
+        '--csv',
+      ]);
+      await waitEvent(kv, (e) => e.event === 'connected', 20_000, 'kv client connected');
+      rec.mark('clients running', {
+        clients: 'redis-benchmark -c 8 (set,get,incr,ping) + reply-checking KV client',
+      });
+      await sleep(1500);
+      crash(lab, ssw, failure, rec);
+      const rbCode = await waitExit(rb, 180_000);
+      await waitExit(kv, 180_000);
+      rec.mark('clients done');
+      for (const c of caps) await stopCapture(c);
+      const r = kv.events.at(-1) as unknown as KvResult | undefined;
+      if (r === undefined) failures.push('kv client gave no result');
+      else if (!r.ok) failures.push(`kv client: ${r.error}`);
+      if (rbCode !== 0) failures.push(`redis-benchmark exited ${rbCode}: ${tail(rb.errPath)}`);
+      const csv = readFileSync(rb.outPath, 'utf8');
+      for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR']) {
+        if (!csv.includes(`"${t}"`)) failures.push(`redis-benchmark did not finish its ${t} test`);
+      }
+      const v = clientView(caps[0]?.path ?? '', ADDR.service);
+      checkPcap(v, failures);
+      collectDaemonEvents(lab, rec);
+      const clients: Record<string, StreamResult> = {};
+      if (r !== undefined) {
+        clients.kvclient = {
+          ok: r.ok,
+          sent: r.ops,
+          received: r.replies,
+          sentSha256: '',
+          receivedSha256: '',
+          maxStallMs: r.maxStallMs,
+          maxStallEndMs: r.maxStallEndMs,
+          durationMs: r.durationMs,
+          serverFin: false,
+          ...(r.error ? { error: r.error } : {}),
+        };
+      }
+      return {
+        scenario: name,
+        ok: failures.length === 0,
+        failures,
+        timeline: rec.timeline,
+        clients,
+        clientPcap: v,
+        runDir: lab.runDir,
+        redisBenchmarkCsv: csv.trim(),
+        ...stallOf(clients),
+      };
+    } finally {
+      await lab.close();
+    }
+  },
+});
+
+export const SCENARIOS: readonly Scenario[] = [
+  noBypass,
+  echoScenario('local-echo', 'app'),
+  echoScenario('failover-echo', 'host'),
+  kvScenario(
+    'local-kv',
+    'app',
+    'KV server, redis-benchmark + a reply-checking client; the application is killed (-9)',
+  ),
+  kvScenario(
+    'demo',
+    'host',
+    'the main job: KV server, redis-benchmark + a reply-checking client; the primary host dies; the backup takes over',
+  ),
+];
 
 export const findScenario = (name: string): Scenario => {
   const s = SCENARIOS.find((x) => x.name === name);

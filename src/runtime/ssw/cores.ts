@@ -32,6 +32,7 @@ const engineCore = (
     mode: spec.mode,
     role: spec.active ? 'active' : 'standby',
     tunHeadroom: true,
+    leaseMarginMs: spec.leaseMarginMs,
   });
   let toLogger: LoggerMessage[] = [];
   const flushLogger = (): void => {

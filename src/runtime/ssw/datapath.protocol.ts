@@ -14,6 +14,7 @@ export type CoreSpec =
       serviceIp: number;
       active: boolean;
       hostId: string;
+      leaseMarginMs: number;
     };
 
 export type DatapathCommand =

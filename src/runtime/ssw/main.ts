@@ -12,6 +12,7 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { Command, Option } from 'commander';
+import { DEFAULT_RECOVERY_PARAMS } from '../../machines/recovery/params.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
@@ -34,6 +35,7 @@ interface Opts {
   heartbeatMs: number;
   epoch: number;
   appCmd?: string;
+  leaseMarginMs: number;
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
@@ -103,6 +105,7 @@ const main = async (): Promise<void> => {
             serviceIp,
             active: !o.standby,
             hostId: o.hostId,
+            leaseMarginMs: o.leaseMarginMs,
           },
     onEvent: (e) => {
       if (e.kind === 'timeline') {
