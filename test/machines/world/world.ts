@@ -11,9 +11,11 @@
 //   through xstate's pure `transition()`; their named effects are interpreted below;
 // - the SSW data-path functions (src/machines/ssw/datapath.ts): `clampAck` (R1.2),
 //   `regeneratedHandling` (R6.6), `toOriginalSeq`/`toKernelSeq` (R7), `newLogSpan` (R1.1).
-// What is a STAND-IN (until the NSW/logger machines land): the NSW's output-commit test
-// (R4: an item is released when the determinant it depends on is stored), the logger's
-// epoch check (R8) and storage. They are small and marked `stand-in` where they appear.
+// - the NSW's output-commit gate `releasableWrites` (src/machines/nsw/gate.ts, R4);
+// - the logger's frame classification `classifyFrame` (src/machines/logger/logger.machine.ts):
+//   which LogData / LogDeterminant it stores, which Fence raises its epoch (R8).
+// What is abstract: the logger's storage is a counter and a determinant list (the model's
+// abstraction in tla/TRACE_FORMAT.md), the client and kernel TCPs are the model's.
 //
 // The checker (check.ts) explores this world and evaluates I1..I6 after every step. The
 // invariants are written against ground truth (what the client holds, what the logger
@@ -29,6 +31,8 @@ import {
   recoveryCoordinatorMachine,
   type TimelineEvent,
 } from '../../../src/machines/recovery/index.ts';
+import { classifyFrame, type FrameEvent } from '../../../src/machines/logger/logger.machine.ts';
+import { type GatedOutput, releasableWrites } from '../../../src/machines/nsw/gate.ts';
 import {
   clampAck,
   newLogSpan,
@@ -325,8 +329,47 @@ const loggerUp = (w: World): boolean => w.hosts.B.up;
 /** The SSW of `h` can talk to the logger: logger alive, no partition for P. */
 const reachesLogger = (w: World, h: HostId): boolean =>
   loggerUp(w) && w.hosts[h].up && !(h === 'P' && w.partitioned);
-/** Stand-in for the logger's epoch check (R8): messages of an older epoch are refused. */
-const epochOk = (w: World, h: HostId): boolean => w.hosts[h].sswEpoch === w.logEpoch;
+const EMPTY = new Uint8Array(0);
+/** R8 through the logger's own classification: would it store a LogData of h's epoch? */
+const epochOk = (w: World, h: HostId): boolean => {
+  const frame: FrameEvent = {
+    type: 'FRAME',
+    link: 0,
+    role: 'ssw',
+    epoch: w.hosts[h].sswEpoch,
+    msg: { kind: 'LogData', conn: 0, seq: 0, payload: EMPTY, fin: false },
+  };
+  return classifyFrame({ epoch: w.logEpoch, fencer: null }, false, frame).kind === 'store';
+};
+/** The epoch the logger holds after a Fence to `newEpoch` (its classification decides). */
+const fencedEpoch = (w: World, newEpoch: number): number => {
+  const v = classifyFrame({ epoch: w.logEpoch, fencer: null }, false, {
+    type: 'FRAME',
+    link: 0,
+    role: 'coordinator',
+    epoch: w.logEpoch,
+    msg: { kind: 'Fence', newEpoch },
+  });
+  return v.kind === 'fence' ? v.newEpoch : w.logEpoch;
+};
+/**
+ * R4 through the NSW's gate: the output actions not yet released, each needing the
+ * determinants up to and including the one it follows, released as the covered prefix.
+ */
+const releasable = (hs: HostState): number => {
+  const queue: GatedOutput[] = [];
+  for (let k = hs.released; k < hs.appOut.length; k++) {
+    queue.push({
+      conn: 0,
+      needDet: (hs.outDep[k] ?? 0) + 1,
+      action: { kind: 'write', bytes: EMPTY },
+    });
+  }
+  if (hs.appClosed && !hs.closeReleased) {
+    queue.push({ conn: 0, needDet: hs.nswDets.length, action: { kind: 'end' } });
+  }
+  return releasableWrites(queue, hs.stableDet).release.length;
+};
 const coordState = (hs: HostState): string =>
   typeof hs.coord.value === 'string' ? `"${hs.coord.value}"` : JSON.stringify(hs.coord.value);
 const inRecovery = (hs: HostState): boolean => coordState(hs).includes('recovering');
@@ -472,20 +515,13 @@ export const enabled = (w: World): Action[] => {
         for (let n = 1; n <= avail; n++) out.push({ a: 'AppRead', h, n });
         if (hs.appIn === cfg.nIn) out.push({ a: 'AppClose', h });
       }
-      // R4 (stand-in for the NSW's output commit): an item goes to the kernel only once the
-      // determinant it depends on is stored; unprotected mode has no logger to wait for.
+      // R4: an action goes to the kernel only once the determinants it follows are stored;
+      // unprotected mode has no logger to wait for.
       const commitFree = hs.unprotected || has(w, 'noOutputCommit');
-      const dep = hs.outDep[hs.released];
-      if (hs.kSock && dep !== undefined && (dep < hs.stableDet || commitFree)) {
-        out.push({ a: 'NswRelease', h });
-      }
-      if (
-        hs.kSock &&
-        hs.appClosed &&
-        !hs.closeReleased &&
-        hs.released === hs.appOut.length &&
-        (hs.stableDet >= hs.nswDets.length || commitFree)
-      ) {
+      const pendingItems = hs.appOut.length - hs.released;
+      const gate = commitFree ? Number.POSITIVE_INFINITY : releasable(hs);
+      if (hs.kSock && pendingItems > 0 && gate > 0) out.push({ a: 'NswRelease', h });
+      if (hs.kSock && hs.appClosed && !hs.closeReleased && pendingItems === 0 && gate > 0) {
         out.push({ a: 'NswReleaseClose', h });
       }
       if (w.crashes < cfg.maxCrashes && hs.sswActive) out.push({ a: 'AppCrash', h });
@@ -746,9 +782,10 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
     case 'Fence': {
       const e = w.hosts[act.h].pendingFence;
       if (e === null) throw new Error('world: Fence without a pending request');
-      // Stand-in for the logger's fence (R8): epoch only ever grows.
-      const n = setHost({ ...w, logEpoch: Math.max(w.logEpoch, e) }, act.h, { pendingFence: null });
-      return coordSend(n, act.h, { type: 'FENCED', epoch: Math.max(w.logEpoch, e) }, tl);
+      // The logger raises its epoch to a newer one and answers Fenced with what it holds.
+      const epoch = fencedEpoch(w, e);
+      const n = setHost({ ...w, logEpoch: epoch }, act.h, { pendingFence: null });
+      return coordSend(n, act.h, { type: 'FENCED', epoch }, tl);
     }
     case 'ZombieStop':
       return coordSend(w, act.h, { type: 'FENCED_OUT' }, tl);
