@@ -1,0 +1,200 @@
+// The RESP KV example driven by clients no one here wrote: Debian's redis-cli and
+// redis-benchmark, on 127.0.0.1, in plain and in record mode. Every reply redis-benchmark gets
+// is checked by an independent tap (a proxy that parses the server's RESP stream), not by the
+// server's own accounting.
+
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Log } from '../../src/runtime/common/log.ts';
+import { kvServer } from '../../src/runtime/examples/kvserver.ts';
+import { RespParser } from '../../src/runtime/examples/resp.ts';
+import { LoggerServer } from '../../src/runtime/logger/server.ts';
+import { Nsw } from '../../src/runtime/nsw/index.ts';
+
+const quiet = (c: string) => new Log({ component: c, level: 'error' });
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function run(cmd: string, args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+    if (input !== undefined) p.stdin?.end(input);
+  });
+}
+
+type Reply = string | number | null | Reply[] | { err: string };
+
+/** Minimal RESP2 reply reader for the tap; returns undefined when more bytes are needed. */
+function readReply(b: Buffer, pos: number): { value: Reply; next: number } | undefined {
+  const nl = b.indexOf('\r\n', pos);
+  if (nl < 0) return undefined;
+  const line = b.subarray(pos + 1, nl).toString('latin1');
+  switch (String.fromCharCode(b[pos]!)) {
+    case '+':
+      return { value: line, next: nl + 2 };
+    case '-':
+      return { value: { err: line }, next: nl + 2 };
+    case ':':
+      return { value: Number(line), next: nl + 2 };
+    case '$': {
+      const n = Number(line);
+      if (n < 0) return { value: null, next: nl + 2 };
+      if (b.length < nl + 2 + n + 2) return undefined;
+      return { value: b.subarray(nl + 2, nl + 2 + n).toString('latin1'), next: nl + 2 + n + 2 };
+    }
+    case '*': {
+      const n = Number(line);
+      const items: Reply[] = [];
+      let p = nl + 2;
+      for (let i = 0; i < n; i++) {
+        const r = readReply(b, p);
+        if (r === undefined) return undefined;
+        items.push(r.value);
+        p = r.next;
+      }
+      return { value: items, next: p };
+    }
+    default:
+      throw new Error(`tap: not a RESP reply: ${JSON.stringify(b.subarray(pos, pos + 20).toString('latin1'))}`);
+  }
+}
+
+/** A proxy that forwards both ways and parses every reply the server sends. */
+async function replyTap(target: number): Promise<{ port: number; replies: Reply[]; requests: Buffer[][] }> {
+  const replies: Reply[] = [];
+  const requests: Buffer[][] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect({ host: '127.0.0.1', port: target });
+    sockets.add(down).add(up);
+    const reqParser = new RespParser();
+    let buf = Buffer.alloc(0);
+    down.on('data', (d) => {
+      requests.push(...reqParser.push(d));
+      up.write(d);
+    });
+    up.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      let pos = 0;
+      for (;;) {
+        const r = readReply(buf, pos);
+        if (r === undefined) break;
+        replies.push(r.value);
+        pos = r.next;
+      }
+      buf = buf.subarray(pos);
+      down.write(d);
+    });
+    down.on('end', () => up.end());
+    up.on('end', () => down.end());
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  return { port: (server.address() as net.AddressInfo).port, replies, requests };
+}
+
+async function startKv(mode: 'plain' | 'record'): Promise<{ port: number; nsw: Nsw; logger?: LoggerServer }> {
+  let logger: LoggerServer | undefined;
+  let nsw: Nsw;
+  if (mode === 'record') {
+    const l = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet('logger') });
+    const lport = (await l.start()).port;
+    cleanups.push(() => l.close());
+    logger = l;
+    nsw = await Nsw.open({ mode: 'record', logger: { host: '127.0.0.1', port: lport }, log: quiet('nsw') });
+  } else {
+    nsw = await Nsw.open({ mode: 'plain' });
+  }
+  const errors: Error[] = [];
+  nsw.on('error', (e) => errors.push(e));
+  cleanups.push(() => {
+    expect(errors.map((e) => e.message)).toEqual([]);
+  });
+  cleanups.push(() => nsw.close());
+  const { server } = kvServer(nsw);
+  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)));
+  return logger === undefined ? { port, nsw } : { port, nsw, logger };
+}
+
+describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
+  it('answers redis-cli: PING, ECHO, SET, GET, DEL, INCR, EXISTS, expiry, inline and errors', async () => {
+    const { port } = await startKv(mode);
+    const cli = (...args: string[]) => run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+    expect((await cli('PING')).stdout).toBe('PONG\n');
+    expect((await cli('ECHO', 'hello world')).stdout).toBe('hello world\n');
+    expect((await cli('SET', 'k', 'v1')).stdout).toBe('OK\n');
+    expect((await cli('GET', 'k')).stdout).toBe('v1\n');
+    expect((await cli('EXISTS', 'k', 'nope', 'k')).stdout).toBe('2\n');
+    expect((await cli('INCR', 'n')).stdout).toBe('1\n');
+    expect((await cli('INCR', 'n')).stdout).toBe('2\n');
+    expect((await cli('INCR', 'k')).stdout).toMatch(/^ERR value is not an integer or out of range\n/);
+    expect((await cli('DEL', 'k', 'n', 'nope')).stdout).toBe('2\n');
+    expect((await cli('GET', 'k')).stdout).toBe('\n');
+    expect((await cli('SET', 'tmp', 'x', 'PX', '1')).stdout).toBe('OK\n');
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await cli('GET', 'tmp')).stdout).toBe('\n');
+    expect((await cli('NOSUCH')).stdout).toMatch(/^ERR unknown command 'NOSUCH'/);
+    // Piped commands: redis-cli sends them as multibulk, pipelined on one connection.
+    const many = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port)], 'SET a 1\nINCR a\nGET a\nPING\n');
+    expect(many.stdout).toBe('OK\n2\n2\nPONG\n');
+    // Raw inline commands and a pipelined burst over a plain socket.
+    const expected = '+PONG\r\n$3\r\na b\r\n:1\r\n+PONG\r\n:1\r\n';
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      let out = '';
+      const t = setTimeout(() => reject(new Error(`raw client got only ${JSON.stringify(out)}`)), 5000);
+      s.on('data', (d) => {
+        out += d.toString('latin1');
+        if (out.length >= expected.length) {
+          clearTimeout(t);
+          s.end();
+          resolve(out);
+        }
+      });
+      s.on('error', reject);
+      s.write('PING\r\nECHO "a b"\r\n*2\r\n$4\r\nINCR\r\n$1\r\nz\r\n*1\r\n$4\r\nPING\r\nEXISTS z\r\n');
+    });
+    expect(raw).toBe(expected);
+  });
+
+  it('serves redis-benchmark -n 2000 -t set,get,incr,ping with every reply checked by a tap', async () => {
+    const { port, nsw, logger } = await startKv(mode);
+    const tap = await replyTap(port);
+    const r = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(tap.port), '-q', '-n', '2000', '-t', 'set,get,incr,ping'], undefined, 110_000);
+    expect(r.code, r.stderr).toBe(0);
+    for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR']) expect(r.stdout).toMatch(new RegExp(`${t}: [\\d.]+ requests per second`));
+    const errs = tap.replies.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
+    expect(errs).toEqual([]);
+    const count = (p: (x: Reply) => boolean) => tap.replies.filter(p).length;
+    expect(count((x) => x === 'PONG')).toBe(4000);
+    expect(count((x) => x === 'OK')).toBe(2000);
+    // GET key:__rand_int__ after the SETs: every GET sees the 3-byte value redis-benchmark set.
+    expect(count((x) => x === 'VXK')).toBe(2000);
+    // INCR of one counter from 50 connections: exactly the values 1..2000, each once.
+    const incr = tap.replies.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
+    expect(incr).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    const benchCmds = count(() => true) - count((x) => Array.isArray(x));
+    expect(benchCmds).toBe(10_000);
+    if (logger !== undefined) {
+      await new Promise((res) => setTimeout(res, 50));
+      // Recorded: at least one read determinant per request and every one stored.
+      expect(nsw.stats.stableDet).toBe(nsw.stats.detSeq);
+      expect(logger.stats.dets).toBe(nsw.stats.detSeq);
+      expect(logger.stats.dets).toBeGreaterThan(10_000);
+    }
+  }, 120_000);
+});
