@@ -19,7 +19,7 @@
 
 import { createActor } from 'xstate';
 import type { LoggerErrorCode, LoggerMessage, Role } from '../../wire/logmsg.ts';
-import { loggerMachine } from './logger.machine.ts';
+import { classifyFrame, loggerMachine } from './logger.machine.ts';
 import { type LoggerLimits, LoggerStore } from './store.ts';
 
 export type LoggerEffect =
@@ -161,7 +161,20 @@ export class LoggerCore {
   }
 
   private feed(link: number, l: Link, epoch: number, msg: LoggerMessage): void {
-    this.actor.send({ type: 'FRAME', link, role: l.role, epoch, msg });
+    const snap = this.actor.getSnapshot();
+    if (
+      (msg.kind === 'LogData' || msg.kind === 'LogDeterminant') &&
+      snap.matches({ serving: 'accepting' }) &&
+      classifyFrame(snap.context, false, { type: 'FRAME', link, role: l.role, epoch, msg }).kind ===
+        'store'
+    ) {
+      // The data path: in serving.accepting the machine's transition for a storable frame is
+      // a self-transition whose only effect is `storeMessage` (same guard, same action, no
+      // context change), so the per-message work skips the actor's send.
+      this.storeMessage(link, msg);
+    } else {
+      this.actor.send({ type: 'FRAME', link, role: l.role, epoch, msg });
+    }
     // A Fence with no old links left to close completes at once.
     this.maybeFenced();
     if (
