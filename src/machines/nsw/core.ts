@@ -10,7 +10,9 @@
 //   Kernel (and logger, for closed connections) -> core; these only buffer:
 //     core.kernelAccept(sock, clientAddr, clientPort, ghost?)   a connection (ghost: from the
 //                                                              logger's stream, no kernel socket)
-//     core.kernelData(sock, bytes) / core.kernelEof(sock)
+//     core.kernelData(sock, bytes) / core.kernelEof(sock)     (for a ghost: kernelEof after its
+//                                                              last ReplayData, FIN or not:
+//                                                              nothing more will come)
 //     core.timerExpired(timerId)                                the runtime's real timer fired
 //   Delivery: whenever the application is idle (after its handlers and microtasks), call
 //     core.next()     -> effects of at most ONE delivery (accept / data / eof / fire), with its
