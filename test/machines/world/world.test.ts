@@ -114,6 +114,8 @@ describe('composed world: negative (a broken rule must be caught)', () => {
     ['finOnCrash', 'NoSpuriousCloseOrReset', {}],
     ['unprotectWhileBackupAlive', 'NoAckOfUnloggedByte', {}],
     ['noTranslation', 'ClientStreamIntegrity', { nIn: 2 }],
+    ['injectNewestFirst', 'ServerInputIntegrity', { nIn: 2 }],
+    ['noStonith', 'OneActiveIncarnation', {}],
   ];
   for (const [bug, invariant, extra] of cases) {
     it(`${bug} violates ${invariant}`, () => {

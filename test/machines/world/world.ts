@@ -67,7 +67,9 @@ export type Bug =
   | 'noOutputCommit' // R4: release output before its determinant is stored
   | 'finOnCrash' // R5: the crashed incarnation's FIN reaches the client
   | 'unprotectWhileBackupAlive' // R9: unprotected mode without the grace that proves B dead
-  | 'noTranslation'; // R7: re-created connection's seq not translated
+  | 'noTranslation' // R7: re-created connection's seq not translated
+  | 'injectNewestFirst' // R6.5: logged bytes injected out of order
+  | 'noStonith'; // F.3: POWER_FENCED confirmed without killing the old primary
 
 export interface WorldConfig {
   readonly nIn: number;
@@ -663,7 +665,8 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       });
     case 'SswInject': {
       const hs = w.hosts[act.h];
-      const kIn = [...hs.kIn, hs.kIn.length];
+      const next = has(w, 'injectNewestFirst') ? w.logData - 1 - hs.kIn.length : hs.kIn.length;
+      const kIn = [...hs.kIn, next];
       return setHost(w, act.h, { kIn });
     }
     case 'AppRead': {
@@ -791,7 +794,9 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       return coordSend(w, act.h, { type: 'FENCED_OUT' }, tl);
     case 'Stonith': {
       // Power-fencing: every process on P killed, its links down.
-      const n = { ...w, pendingStonith: false, hosts: { ...w.hosts, P: deadHost(w.hosts.P) } };
+      const n = has(w, 'noStonith')
+        ? { ...w, pendingStonith: false }
+        : { ...w, pendingStonith: false, hosts: { ...w.hosts, P: deadHost(w.hosts.P) } };
       return coordSend(n, 'B', { type: 'POWER_FENCED' }, tl);
     }
     case 'Takeover': {
@@ -873,11 +878,10 @@ export const checkInvariants = (w: World): Violation | null => {
         detail: 'client got a FIN with no logged close',
       };
   }
-  // I5 OneActiveIncarnation: at most one live, unfenced SSW serving the connection.
-  const active = HOSTS.filter((h) => {
-    const hs = w.hosts[h];
-    return hs.up && hs.sswActive && (!B.up || hs.sswEpoch === w.logEpoch);
-  });
+  // I5 OneActiveIncarnation: at most one live SSW serving the connection. Stronger than the
+  // epoch-based form in FtTcp.tla (which has no STONITH): a fenced SSW that is still up can
+  // still send to the client, so it counts until it stops or its host is killed.
+  const active = HOSTS.filter((h) => w.hosts[h].up && w.hosts[h].sswActive);
   if (active.length > 1)
     return {
       invariant: 'OneActiveIncarnation',
