@@ -1206,6 +1206,8 @@ export class SswEngine {
     const end = this.streamEnd(c);
     if (c.injectSeq === end && c.kernelAckValid && seqGe(c.kernelAck, end)) {
       this.sendConn(c, { type: 'INJECTION_DONE' });
+      // The kernel holds the whole stream now; the copies are no longer needed.
+      c.stream = [];
       this.maybeRecoveryDone();
     }
   }
