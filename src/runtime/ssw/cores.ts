@@ -33,6 +33,7 @@ const engineCore = (
     role: spec.active ? 'active' : 'standby',
     tunHeadroom: true,
     leaseMarginMs: spec.leaseMarginMs,
+    recreateRetryMs: spec.recreateRetryMs,
   });
   let toLogger: LoggerMessage[] = [];
   const flushLogger = (): void => {

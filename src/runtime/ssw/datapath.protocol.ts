@@ -15,6 +15,7 @@ export type CoreSpec =
       active: boolean;
       hostId: string;
       leaseMarginMs: number;
+      recreateRetryMs: number;
     };
 
 export type DatapathCommand =

@@ -36,6 +36,8 @@ interface Opts {
   epoch: number;
   appCmd?: string;
   leaseMarginMs: number;
+  warmSpare: boolean;
+  recreateRetryMs: number;
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
@@ -77,6 +79,19 @@ const main = async (): Promise<void> => {
       0,
     )
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+    .option('--no-warm-spare', 'do not keep a held replay incarnation of the application ready')
+    .option(
+      '--lease-margin-ms <ms>',
+      "L.1 safety margin taken off every lease (clock drift, A4); default: the detector's drift margin",
+      cliBounded(0, 60_000),
+      DEFAULT_RECOVERY_PARAMS.driftMarginMs,
+    )
+    .option(
+      '--recreate-retry-ms <ms>',
+      'R6.3 fake-SYN retry period while the restarted application is not listening yet',
+      cliBounded(1, 60_000),
+      25,
+    )
     .parse();
   const o = program.opts<Opts>();
   const log = new Log({ component: 'ssw', hostId: o.hostId });
@@ -106,6 +121,7 @@ const main = async (): Promise<void> => {
             active: !o.standby,
             hostId: o.hostId,
             leaseMarginMs: o.leaseMarginMs,
+            recreateRetryMs: o.recreateRetryMs,
           },
     onEvent: (e) => {
       if (e.kind === 'timeline') {
@@ -165,6 +181,7 @@ const main = async (): Promise<void> => {
           },
           log,
           maxRestarts: 20,
+          warmSpare: o.warmSpare,
           restartWindowMs: 60_000,
           onExit: (info) => {
             timeline.event('app-exit', { ...info });

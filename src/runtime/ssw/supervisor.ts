@@ -24,10 +24,17 @@ export interface SupervisorOptions {
   /** explicit bound: more restarts than this in `restartWindowMs` is a fatal crash loop */
   maxRestarts: number;
   restartWindowMs: number;
+  /** keep a held replay incarnation ready (Node already started), released at the next death */
+  warmSpare: boolean;
 }
+
+/** `--import` this module to hold a Node process before its main module loads, until a line
+ * arrives on stdin: a warm spare whose start-up (Node, the TypeScript loader) is already paid. */
+export const HOLD_MODULE = new URL('./hold.mjs', import.meta.url).pathname;
 
 export class AppSupervisor {
   private child: ChildProcess | undefined;
+  private spare: ChildProcess | undefined;
   private incarnation = 0;
   private readonly starts: number[] = [];
   private stopping = false;
@@ -56,10 +63,16 @@ export class AppSupervisor {
     }
     this.starts.push(now);
     const incarnation = ++this.incarnation;
-    const child = spawn('/bin/sh', ['-c', `exec ${this.o.cmd}`], {
-      env: { ...process.env, ...this.o.env, ...extraEnv, FTTCP_MODE: mode },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const spare = this.spare;
+    this.spare = undefined;
+    const useSpare =
+      mode === 'replay' &&
+      spare !== undefined &&
+      spare.exitCode === null &&
+      spare.signalCode === null;
+    const child = useSpare ? spare : this.spawnApp(mode, extraEnv, false);
+    if (useSpare) child.stdin?.end('go\n');
+    else spare?.kill('SIGKILL');
     this.child = child;
     const prefix = `[app#${incarnation}] `;
     let partial = '';
@@ -84,12 +97,33 @@ export class AppSupervisor {
       this.o.log.warn('application exited', { pid, code, signal, incarnation });
       this.o.onExit({ pid, code, signal, incarnation });
     });
-    this.o.log.info('application started', { pid, mode, incarnation });
+    this.o.log.info('application started', { pid, mode, incarnation, warmSpare: useSpare });
+    if (this.o.warmSpare) this.spare = this.spawnApp('replay', extraEnv, true);
     return pid;
+  }
+
+  private spawnApp(mode: AppMode, extraEnv: Record<string, string>, held: boolean): ChildProcess {
+    // Node's own options go in NODE_OPTIONS so that the command line stays the user's. The
+    // spare loads the TypeScript loader before holding (most of a start-up's cost); the
+    // command's own `--import tsx` then finds it already loaded.
+    const nodeOptions = held
+      ? `${process.env.NODE_OPTIONS ?? ''} --import tsx --import ${HOLD_MODULE}`.trim()
+      : (process.env.NODE_OPTIONS ?? '');
+    return spawn('/bin/sh', ['-c', `exec ${this.o.cmd}`], {
+      env: {
+        ...process.env,
+        ...this.o.env,
+        ...extraEnv,
+        FTTCP_MODE: mode,
+        NODE_OPTIONS: nodeOptions,
+      },
+      stdio: [held ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
   }
 
   stop(): void {
     this.stopping = true;
     this.child?.kill('SIGKILL');
+    this.spare?.kill('SIGKILL');
   }
 }
