@@ -1,0 +1,437 @@
+// The recovery daemon's engine (backup host): binds the failure detector and the recovery
+// coordinator of src/machines/recovery to heartbeats, real timers, the logger link, the
+// control channel to the backup SSW and the application process. Every decision (when the
+// primary is dead, which epoch to fence to, what follows what) is the machines'; this class
+// turns timers and sockets into their events and their named actions into I/O.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { type Actor, createActor } from 'xstate';
+import {
+  DEFAULT_RECOVERY_PARAMS,
+  failureDetectorMachine,
+  type RecoveryParams,
+  recoveryCoordinatorMachine,
+  type TimelineEvent,
+} from '../../machines/recovery/index.ts';
+import type { LoggerMessage } from '../../wire/logmsg.ts';
+import { formatHostPort, type HostPort } from '../common/args.ts';
+import { loggerLinkCodec } from '../common/codec.ts';
+import { LinkClient, type LinkConnection, LinkServer } from '../common/link.ts';
+import { Log, Timeline } from '../common/log.ts';
+import { SswControlClient } from './control.ts';
+
+export interface RecoveryDaemonOptions {
+  readonly heartbeatListen: HostPort;
+  readonly logger: HostPort;
+  readonly epoch: number;
+  readonly hostId: string;
+  readonly params?: RecoveryParams;
+  /** unix socket of the backup SSW's control channel; absent = no SSW to drive (tests) */
+  readonly sswControl?: string;
+  /** shell command that starts the application in replay; absent = none */
+  readonly appCmd?: string;
+  /** shell command that power-fences the old primary; absent = logical fencing only */
+  readonly fenceCmd?: string;
+  /** bound on one control request (takeover) before recovery gives up the attempt */
+  readonly controlTimeoutMs?: number;
+  readonly log?: Log;
+  readonly timeline?: Timeline;
+}
+
+type Detector = Actor<typeof failureDetectorMachine>;
+type Coordinator = Actor<typeof recoveryCoordinatorMachine>;
+
+export class RecoveryDaemon {
+  private readonly params: RecoveryParams;
+  private readonly log: Log;
+  private readonly timeline: Timeline;
+  private readonly hbServer: LinkServer<LoggerMessage>;
+  private hbPeer: LinkConnection<LoggerMessage> | undefined;
+  private hbTimers: NodeJS.Timeout[] = [];
+  private sawPrimary = false;
+  private readonly detector: Detector;
+  private readonly coordinator: Coordinator;
+  private loggerLink: LinkClient<LoggerMessage> | undefined;
+  private epoch: number;
+  private readonly control: SswControlClient | undefined;
+  private app: ChildProcess | undefined;
+  private stonithTimer: NodeJS.Timeout | undefined;
+  private replay = { sswBytes: 0, sswLive: false, nswDets: 0, nswLive: false, reported: false };
+  private stopped = false;
+
+  constructor(private readonly opts: RecoveryDaemonOptions) {
+    this.params = opts.params ?? DEFAULT_RECOVERY_PARAMS;
+    this.log = opts.log ?? new Log({ component: 'recovery', hostId: opts.hostId });
+    this.timeline = opts.timeline ?? new Timeline('recovery');
+    this.epoch = opts.epoch;
+    this.hbServer = new LinkServer(
+      { codec: loggerLinkCodec, log: this.log, maxConnections: 8 },
+      (c) => this.onHeartbeatConn(c),
+    );
+    this.control =
+      opts.sswControl === undefined
+        ? undefined
+        : new SswControlClient(opts.sswControl, this.log.child('control'));
+
+    this.detector = createActor(
+      failureDetectorMachine.provide({
+        actions: {
+          grantLease: (_, p: { seq: number }) => {
+            this.hbPeer?.send(
+              { kind: 'HeartbeatAck', seq: p.seq, leaseMs: this.params.leaseMs },
+              this.epoch,
+            );
+          },
+          reportPrimaryDead: () => this.coordinator.send({ type: 'PRIMARY_DEAD' }),
+          reportSuspect: () =>
+            this.timeline.event('suspect', {
+              lastSeq: this.detector.getSnapshot().context.lastSeq,
+            }),
+          withdrawSuspicion: () => this.timeline.event('suspicion-withdrawn'),
+          timeline: (_, e: TimelineEvent) => this.emitTimeline(e),
+        },
+      }),
+    );
+
+    this.coordinator = createActor(
+      recoveryCoordinatorMachine.provide({
+        actions: {
+          sendFence: ({ context }) => this.sendFence(context.fenceEpoch),
+          silenceDeadIncarnation: () => void this.controlCmd('app-crashed', {}),
+          powerFencePrimary: () => this.powerFence(),
+          claimServiceAddress: () => void this.claimAddress(),
+          startReplay: ({ context }) => this.startReplay(context.epoch),
+          switchToLive: () => this.log.info('recovery complete: live', { epoch: this.epoch }),
+          goUnprotected: () => this.log.warn('unprotected'),
+          abandonConnections: () => this.log.error('recovery failed: connections abandoned'),
+          stopServing: () => this.log.warn('fenced out: stopping'),
+          timeline: (_, e: TimelineEvent) => this.emitTimeline(e),
+        },
+      }),
+      { input: { role: 'backup', epoch: opts.epoch } },
+    );
+  }
+
+  /** Coordinator state, for tests and status. */
+  get state(): { detector: unknown; coordinator: unknown; epoch: number } {
+    return {
+      detector: this.detector.getSnapshot().value,
+      coordinator: this.coordinator.getSnapshot().value,
+      epoch: this.epoch,
+    };
+  }
+
+  async start(): Promise<HostPort> {
+    this.detector.start();
+    this.coordinator.start();
+    this.control?.start();
+    this.control?.on('event', (e) => this.onControlEvent(e));
+    this.loggerLink = new LinkClient<LoggerMessage>({
+      target: this.opts.logger,
+      codec: loggerLinkCodec,
+      log: this.log.child('logger-link'),
+      onConnect: (c) =>
+        c.send(
+          { kind: 'Hello', role: 'coordinator', hostId: this.opts.hostId, epoch: this.epoch },
+          this.epoch,
+        ),
+      onMessage: (m) => this.onLoggerMessage(m),
+    });
+    this.loggerLink.start();
+    const bound = await this.hbServer.listen(this.opts.heartbeatListen);
+    this.log.info('listening for heartbeats', { addr: formatHostPort(bound), ...this.params });
+    this.timeline.event('ready', {
+      heartbeat: formatHostPort(bound),
+      logger: formatHostPort(this.opts.logger),
+      epoch: this.epoch,
+    });
+    return bound;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.hbTimers) clearTimeout(t);
+    if (this.stonithTimer !== undefined) clearTimeout(this.stonithTimer);
+    this.detector.stop();
+    this.coordinator.stop();
+    this.control?.stop();
+    this.loggerLink?.stop();
+    if (this.app !== undefined && this.app.exitCode === null) this.app.kill('SIGTERM');
+    await this.hbServer.close();
+  }
+
+  private emitTimeline(e: TimelineEvent): void {
+    const { kind, ...fields } = e;
+    this.timeline.event(kind === 'detected' ? 'detected' : kind, fields);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Heartbeats (README section 1)
+
+  private onHeartbeatConn(c: LinkConnection<LoggerMessage>): void {
+    let hello = false;
+    c.on('error', (e) =>
+      this.log.warn('heartbeat link dropped', { peer: c.peer, error: e.message }),
+    );
+    c.on('message', (m, frameEpoch) => {
+      if (!hello) {
+        if (m.kind !== 'Hello' || m.role !== 'ssw') {
+          c.send(
+            {
+              kind: 'Error',
+              code: 'helloFirst',
+              message: 'first message must be Hello from role ssw',
+            },
+            this.epoch,
+          );
+          c.end();
+          return;
+        }
+        if (m.epoch < this.epoch) {
+          // R8: a fenced primary gets no lease again.
+          c.send(
+            { kind: 'Error', code: 'staleEpoch', message: `epoch ${m.epoch} < ${this.epoch}` },
+            this.epoch,
+          );
+          c.end();
+          return;
+        }
+        hello = true;
+        this.hbPeer = c;
+        c.send({ kind: 'Welcome', epoch: this.epoch, leaseMs: this.params.leaseMs }, this.epoch);
+        if (!this.sawPrimary) {
+          this.sawPrimary = true;
+          this.timeline.event('heartbeat-up', { hostId: m.hostId, epoch: m.epoch });
+        }
+        return;
+      }
+      if (m.kind !== 'Heartbeat') return;
+      if (frameEpoch < this.epoch) {
+        c.send(
+          { kind: 'Error', code: 'staleEpoch', message: `epoch ${frameEpoch} < ${this.epoch}` },
+          this.epoch,
+        );
+        c.end();
+        return;
+      }
+      this.hbPeer = c;
+      const before = this.detector.getSnapshot().context.lastSeq;
+      this.detector.send({ type: 'HEARTBEAT', seq: m.seq, sentMs: m.sentMs });
+      const after = this.detector.getSnapshot().context.lastSeq;
+      if (after !== before) this.armDetectorTimers(after);
+    });
+  }
+
+  /**
+   * Timeouts as events (D.2): each fresh heartbeat arms a suspicion timer and a lease-expiry
+   * timer carrying its seq; older timers are cleared (the machine would ignore them anyway).
+   */
+  private armDetectorTimers(seq: number): void {
+    for (const t of this.hbTimers) clearTimeout(t);
+    this.hbTimers = [
+      setTimeout(
+        () => this.detector.send({ type: 'HEARTBEAT_TIMEOUT', afterSeq: seq }),
+        this.params.suspectAfterMs,
+      ),
+      setTimeout(
+        () => this.detector.send({ type: 'LEASE_EXPIRED', seq }),
+        this.params.leaseMs + this.params.driftMarginMs,
+      ),
+    ];
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Fencing (README section 3)
+
+  private sendFence(newEpoch: number): void {
+    this.log.info('fencing logger', { newEpoch });
+    const r = this.loggerLink?.send({ kind: 'Fence', newEpoch }, this.epoch);
+    if (r === 'not-connected' || r === undefined) {
+      // The link reconnects; retry until the machine moves on (a later attempt has a new epoch).
+      const again = setTimeout(() => {
+        const s = this.coordinator.getSnapshot();
+        if (
+          !this.stopped &&
+          s.matches({ recovering: 'fencing' }) &&
+          s.context.fenceEpoch === newEpoch
+        )
+          this.sendFence(newEpoch);
+      }, 100);
+      this.hbTimers.push(again);
+    }
+  }
+
+  private onLoggerMessage(m: LoggerMessage): void {
+    switch (m.kind) {
+      case 'Welcome':
+        this.log.info('logger link up', { epoch: m.epoch });
+        return;
+      case 'Fenced':
+        // The logger moved to m.epoch; our frames carry it from now on.
+        this.epoch = Math.max(this.epoch, m.epoch);
+        this.coordinator.send({ type: 'FENCED', epoch: m.epoch });
+        return;
+      case 'Error':
+        this.log.error('logger refused the coordinator', { code: m.code, message: m.message });
+        this.timeline.event('error', { error: `logger: ${m.code}: ${m.message}` });
+        return;
+      default:
+        this.log.warn('unexpected message from logger', { kind: m.kind });
+    }
+  }
+
+  private powerFence(): void {
+    const cmd = this.opts.fenceCmd;
+    if (cmd === undefined) {
+      this.coordinator.send({ type: 'POWER_FENCED' });
+      return;
+    }
+    // STONITH must be confirmed within the deadline counted from detection (spec/recovery.md).
+    this.stonithTimer = setTimeout(
+      () => this.coordinator.send({ type: 'STONITH_TIMEOUT' }),
+      this.params.stonithDeadlineMs,
+    );
+    const p = spawn('/bin/sh', ['-c', cmd], {
+      env: { ...process.env, FTTCP_EPOCH: String(this.epoch) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.prefixOutput(p, 'fence-cmd');
+    p.on('exit', (code, signal) => {
+      if (this.stonithTimer !== undefined) clearTimeout(this.stonithTimer);
+      if (code === 0) {
+        this.coordinator.send({ type: 'POWER_FENCED' });
+      } else {
+        this.log.error('fence command failed', { code, signal });
+        this.coordinator.send({ type: 'STONITH_TIMEOUT' });
+      }
+    });
+    p.on('error', (e) => this.log.error('fence command did not start', { error: e.message }));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Takeover and replay (README sections 2 and 4)
+
+  private async controlCmd(
+    cmd: string,
+    fields: Record<string, unknown>,
+  ): Promise<Record<string, unknown> | undefined> {
+    if (this.control === undefined) return {};
+    try {
+      const r = await this.control.request(cmd, fields, this.opts.controlTimeoutMs ?? 5000);
+      if (!r.ok) {
+        this.log.error('SSW refused a control command', { cmd, error: r.error });
+        this.timeline.event('error', { error: `ssw ${cmd}: ${String(r.error)}` });
+        return undefined;
+      }
+      return r;
+    } catch (e) {
+      this.log.error('control command failed', { cmd, error: (e as Error).message });
+      this.timeline.event('error', { error: (e as Error).message });
+      return undefined;
+    }
+  }
+
+  private async claimAddress(): Promise<void> {
+    const r = await this.controlCmd('takeover', { epoch: this.epoch });
+    if (r === undefined) return; // no ADDRESS_TAKEN: the recovery stays stuck and is visible as such
+    this.replay = {
+      sswBytes: Number(r.bytes ?? 0),
+      sswLive: this.control === undefined,
+      nswDets: 0,
+      nswLive: false,
+      reported: false,
+    };
+    this.coordinator.send({ type: 'ADDRESS_TAKEN' });
+  }
+
+  private startReplay(epoch: number): void {
+    // Both sides report again for every attempt: the SSW after re-creating (event 'live'),
+    // the NSW when its log is exhausted (timeline 'live' on the application's stdout).
+    this.replay = {
+      ...this.replay,
+      sswLive: this.control === undefined,
+      nswLive: false,
+      nswDets: 0,
+      reported: false,
+    };
+    const cmd = this.opts.appCmd;
+    if (cmd === undefined) {
+      this.replay.nswLive = true;
+      this.maybeReplayDone();
+      return;
+    }
+    const env = {
+      ...process.env,
+      FTTCP_MODE: 'replay',
+      FTTCP_LOGGER: formatHostPort(this.opts.logger),
+      FTTCP_EPOCH: String(epoch),
+    };
+    const p = spawn('/bin/sh', ['-c', cmd], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.app = p;
+    this.log.info('application started in replay', { pid: p.pid, epoch });
+    this.timeline.event('app-started', { pid: p.pid, epoch });
+    void this.controlCmd('app-started', { pid: p.pid, epoch });
+    // The NSW reports its progress as NDJSON timeline events on the application's stdout.
+    createInterface({ input: p.stdout! }).on('line', (line) => {
+      process.stderr.write(`[app ${p.pid}] ${line}\n`);
+      let ev: { event?: unknown; dets?: unknown } | undefined;
+      try {
+        ev = JSON.parse(line) as { event?: unknown; dets?: unknown };
+      } catch {
+        return;
+      }
+      if (ev?.event === 'replay-start' && typeof ev.dets === 'number')
+        this.replay.nswDets = ev.dets;
+      if (ev?.event === 'live' && this.app === p) {
+        this.replay.nswLive = true;
+        this.maybeReplayDone();
+      }
+    });
+    createInterface({ input: p.stderr! }).on('line', (line) =>
+      process.stderr.write(`[app ${p.pid}] ${line}\n`),
+    );
+    p.on('exit', (code, signal) => {
+      this.log.warn('application exited', { pid: p.pid, code, signal });
+      if (this.app === p && !this.stopped) {
+        this.app = undefined;
+        this.coordinator.send({ type: 'APP_CRASHED' });
+      }
+    });
+  }
+
+  private onControlEvent(e: { event: string } & Record<string, unknown>): void {
+    this.log.info('SSW event', e);
+    if (e.event === 'live') {
+      this.replay.sswLive = true;
+      if (typeof e.bytes === 'number') this.replay.sswBytes = e.bytes;
+      this.maybeReplayDone();
+    } else if (e.event === 'error') {
+      this.timeline.event('error', { error: `ssw: ${String(e.error)}` });
+    }
+  }
+
+  private maybeReplayDone(): void {
+    if (
+      this.replay.reported ||
+      !this.replay.nswLive ||
+      !(this.replay.sswLive || this.control === undefined)
+    )
+      return;
+    this.replay.reported = true;
+    this.coordinator.send({
+      type: 'REPLAY_DONE',
+      bytes: this.replay.sswBytes,
+      determinants: this.replay.nswDets,
+    });
+  }
+
+  private prefixOutput(p: ChildProcess, tag: string): void {
+    createInterface({ input: p.stdout! }).on('line', (l) =>
+      process.stderr.write(`[${tag}] ${l}\n`),
+    );
+    createInterface({ input: p.stderr! }).on('line', (l) =>
+      process.stderr.write(`[${tag}] ${l}\n`),
+    );
+  }
+}

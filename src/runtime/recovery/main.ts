@@ -1,0 +1,112 @@
+// fttcp recovery daemon (backup host): failure detector + recovery coordinator. See README.md
+// in this directory for the heartbeat port, the control channel to the backup SSW, fencing
+// and the timeline format.
+//
+// Usage:
+//   npx tsx src/runtime/recovery/main.ts --heartbeat-listen 198.19.0.2:7401 \
+//     --logger 198.19.0.2:7400 [--ssw-control /run/ftl/backup-ssw.sock] \
+//     [--app-cmd '<shell command>'] [--fence-cmd '<shell command>'] [flags]
+//
+// Flags:
+//   --heartbeat-listen host:port  where the primary SSW sends Heartbeats (required)
+//   --logger host:port            logger to Fence (required)
+//   --ssw-control path            unix socket of the backup SSW's control channel
+//   --app-cmd cmd                 starts the application in replay (/bin/sh -c; env
+//                                 FTTCP_MODE=replay FTTCP_LOGGER FTTCP_EPOCH)
+//   --fence-cmd cmd               power-fences the old primary; exit 0 = fenced (env FTTCP_EPOCH)
+//   --epoch n                     current logger epoch (default 1)
+//   --host-id s                   name in logs (default 'backup')
+//   --lease-ms n, --suspect-after-ms n, --drift-margin-ms n, --heartbeat-interval-ms n,
+//   --stonith-deadline-ms n, --max-link-delay-ms n, --unprotect-after-ms n
+//                                 timing (defaults: src/machines/recovery/params.ts; checked
+//                                 with checkRecoveryParams, a bad combination exits 2)
+//   --control-timeout-ms n        bound on one control request (default 5000)
+// Stdout: NDJSON timeline (ready, heartbeat-up, suspect, crash, detected, fenced, takeover,
+// app-started, replay, live, restart, failed, error). Diagnostics on stderr.
+// Exit codes: 0 on SIGTERM/SIGINT, 1 fatal error, 2 bad arguments.
+
+import { Command } from 'commander';
+import {
+  checkRecoveryParams,
+  DEFAULT_RECOVERY_PARAMS,
+  type RecoveryParams,
+} from '../../machines/recovery/index.ts';
+import { cliBounded, cliHostPort, type HostPort, runMain } from '../common/args.ts';
+import { Log, Timeline } from '../common/log.ts';
+import { RecoveryDaemon } from './daemon.ts';
+
+runMain('fttcp-recovery', async () => {
+  const d = DEFAULT_RECOVERY_PARAMS;
+  const ms = cliBounded(0, 60_000);
+  const program = new Command('fttcp-recovery')
+    .description('FT-TCP recovery daemon: failure detector and recovery coordinator (backup host)')
+    .requiredOption(
+      '--heartbeat-listen <host:port>',
+      'where the primary SSW sends heartbeats',
+      cliHostPort,
+    )
+    .requiredOption('--logger <host:port>', 'logger address', cliHostPort)
+    .option('--ssw-control <path>', 'unix socket of the backup SSW control channel')
+    .option('--app-cmd <cmd>', 'shell command starting the application in replay')
+    .option('--fence-cmd <cmd>', 'shell command power-fencing the old primary')
+    .option('--epoch <n>', 'current logger epoch', cliBounded(1, 0xffffffff), 1)
+    .option('--host-id <s>', 'name in logs', 'backup')
+    .option('--heartbeat-interval-ms <n>', 'primary heartbeat period', ms, d.heartbeatIntervalMs)
+    .option('--lease-ms <n>', 'lease per HeartbeatAck', ms, d.leaseMs)
+    .option('--suspect-after-ms <n>', 'silence before suspicion', ms, d.suspectAfterMs)
+    .option('--drift-margin-ms <n>', 'clock-rate allowance', ms, d.driftMarginMs)
+    .option(
+      '--stonith-deadline-ms <n>',
+      'power-fence confirmation deadline',
+      ms,
+      d.stonithDeadlineMs,
+    )
+    .option('--max-link-delay-ms <n>', 'replication link delay bound', ms, d.maxLinkDelayMs)
+    .option('--unprotect-after-ms <n>', 'primary grace before unprotected', ms, d.unprotectAfterMs)
+    .option('--control-timeout-ms <n>', 'bound on one control request', ms, 5000)
+    .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+    .parse();
+  const o = program.opts<
+    RecoveryParams & {
+      heartbeatListen: HostPort;
+      logger: HostPort;
+      sswControl?: string;
+      appCmd?: string;
+      fenceCmd?: string;
+      epoch: number;
+      hostId: string;
+      controlTimeoutMs: number;
+    }
+  >();
+  const params: RecoveryParams = {
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    leaseMs: o.leaseMs,
+    suspectAfterMs: o.suspectAfterMs,
+    driftMarginMs: o.driftMarginMs,
+    stonithDeadlineMs: o.stonithDeadlineMs,
+    maxLinkDelayMs: o.maxLinkDelayMs,
+    unprotectAfterMs: o.unprotectAfterMs,
+  };
+  const checked = checkRecoveryParams(params);
+  if (!checked.ok) {
+    process.stderr.write(`fttcp-recovery: unsafe timing: ${JSON.stringify(checked.error)}\n`);
+    process.exit(2);
+  }
+  const daemon = new RecoveryDaemon({
+    heartbeatListen: o.heartbeatListen,
+    logger: o.logger,
+    epoch: o.epoch,
+    hostId: o.hostId,
+    params,
+    controlTimeoutMs: o.controlTimeoutMs,
+    log: new Log({ component: 'recovery', hostId: o.hostId }),
+    timeline: new Timeline('recovery'),
+    ...(o.sswControl !== undefined ? { sswControl: o.sswControl } : {}),
+    ...(o.appCmd !== undefined ? { appCmd: o.appCmd } : {}),
+    ...(o.fenceCmd !== undefined ? { fenceCmd: o.fenceCmd } : {}),
+  });
+  await daemon.start();
+  const stop = (): void => void daemon.stop().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+});
