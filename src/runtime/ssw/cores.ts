@@ -75,6 +75,7 @@ const engineCore = (
   let tickEvery = 10;
   // Recovery bookkeeping (reporting only).
   let fetchWanted = false;
+  let appDied = false;
   let fetching = false;
   let replayConns = 0;
   let replayBytes = 0;
@@ -137,10 +138,13 @@ const engineCore = (
           break;
         case 'appExit':
           apply(engine.onAppExit(now));
+          appDied = true;
           break;
         case 'appStarted':
           // Local recovery: the new incarnation is starting; get the log to re-create from.
-          if (lastApp !== 'appRunning' || engine.connectionCount() > 0) requestLog();
+          // (After a takeover the log was fetched already; app-started only says who runs.)
+          if (appDied) requestLog();
+          appDied = false;
           break;
         case 'loggerConnected':
         case 'loggerDisconnected':
