@@ -328,6 +328,7 @@ export class SswEngine {
   private readonly connMachine;
   private replayBuffer: LoggerMessage[] = [];
   private pendingRecords: readonly LoggerMessage[] = [];
+  private deferredRecords: readonly LoggerMessage[] | undefined;
   private readonly csum: ChecksumMode;
 
   constructor(config: SswConfig, sink?: SswSink) {
@@ -393,10 +394,7 @@ export class SswEngine {
    */
   startRecovery(records: readonly LoggerMessage[], nowMs: number): readonly SswEffect[] {
     this.begin(nowMs);
-    this.pendingRecords = records;
-    this.host.send({ type: 'START_RECOVERY' });
-    this.pendingRecords = [];
-    this.maybeRecoveryDone();
+    this.recover(records);
     return this.end();
   }
 
@@ -404,6 +402,9 @@ export class SswEngine {
   takeover(nowMs: number): readonly SswEffect[] {
     this.begin(nowMs);
     this.host.send({ type: 'TAKEOVER' });
+    const deferred = this.deferredRecords;
+    this.deferredRecords = undefined;
+    if (deferred !== undefined && this.hostValue().role === 'active') this.recover(deferred);
     return this.end();
   }
 
@@ -1473,10 +1474,7 @@ export class SswEngine {
       case 'ReplayEnd': {
         const records = this.replayBuffer;
         this.replayBuffer = [];
-        this.pendingRecords = records;
-        this.host.send({ type: 'START_RECOVERY' });
-        this.pendingRecords = [];
-        this.maybeRecoveryDone();
+        this.recover(records);
         return;
       }
       default:
@@ -1583,6 +1581,25 @@ export class SswEngine {
       c.kernelAckValid &&
       seqGt(c.kernelAck, c.clientFinSeq)
     );
+  }
+
+  /**
+   * R6.1 entry. Only an active SSW may put fake SYNs into its kernel; records that reach a
+   * standby wait for its takeover, and a fenced one drops them.
+   */
+  private recover(records: readonly LoggerMessage[]): void {
+    const role = this.hostValue().role;
+    if (role !== 'active') {
+      if (role === 'standby') this.deferredRecords = records;
+      this.event('R6.1', `recovery records held: host is ${role}`, undefined, {
+        records: records.length,
+      });
+      return;
+    }
+    this.pendingRecords = records;
+    this.host.send({ type: 'START_RECOVERY' });
+    this.pendingRecords = [];
+    this.maybeRecoveryDone();
   }
 
   private maybeRecoveryDone(): void {

@@ -600,6 +600,29 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
     expect(conn).toBeGreaterThan(0);
   });
 
+  it('R6.1 a standby keeps recovery records until its takeover; no fake SYN before', () => {
+    const e = new SswEngine(config({ role: 'standby' }));
+    const rec = {
+      kind: 'ReplaySyn' as const,
+      conn: 4,
+      clientAddr: CLIENT,
+      clientPort: CPORT,
+      serverAddr: SERVICE,
+      serverPort: SPORT,
+      clientIsn: C_ISN,
+      serverIsn: S_ISN,
+      clientOpts: { mss: 1460, wscale: null, sackOk: false, tsVal: null, tsEcr: null },
+      serverOpts: { mss: 1460, wscale: null, sackOk: false, tsVal: null, tsEcr: null },
+      synTimeMs: 0,
+      clientAck: null,
+    };
+    expect(tunSegs(copy(e.startRecovery([rec], 1)))).toHaveLength(0);
+    const tk = tunSegs(copy(e.takeover(2)));
+    expect(tk).toHaveLength(1);
+    expect(tk[0]?.tcp).toMatchObject({ seq: C_ISN, flags: TCP_SYN });
+    expect(e.hostState()).toMatchObject({ role: 'active', app: 'recovering' });
+  });
+
   it('failover: a standby takes over and re-creates from the log alone', () => {
     const e = new SswEngine(config({ role: 'standby', firstConnId: 1 }));
     // A.1: silent before takeover.
