@@ -6,6 +6,7 @@
 import { NswCore, type NswCoreOptions, type NswEffect } from '../../../src/machines/nsw/core.ts';
 import type { DetRecord } from '../../../src/machines/nsw/determinants.ts';
 import type { OutputAction } from '../../../src/machines/nsw/gate.ts';
+import type { NswEvent } from '../../../src/machines/nsw/nsw.machine.ts';
 
 export interface Delivery {
   readonly kind: 'accept' | 'data' | 'eof' | 'fire';
@@ -39,6 +40,7 @@ export class Harness {
     for (const e of fx) {
       switch (e.kind) {
         case 'log':
+          this.tap?.({ type: 'APPEND', det: e.record.det });
           this.logged.push(e.record);
           if (e.record.det.kind !== 'outputHash') this.inputDets = e.record.detSeq + 1;
           break;
@@ -79,6 +81,18 @@ export class Harness {
     }
   }
 
+  /**
+   * Sees, in order, the events the nswMachine would get for what happened here (the
+   * conformance test drives the machine with them and compares its releases with the core's).
+   */
+  tap: ((e: NswEvent) => void) | undefined;
+
+  /** The logger's DetStored. */
+  ack(stableDet: number): void {
+    this.tap?.({ type: 'DET_STORED', stableDet });
+    this.perform(this.core.detStored(stableDet));
+  }
+
   /** Deliver while there is something to deliver (the runtime does this when the app is idle). */
   pump(max = 10_000): void {
     for (let i = 0; i < max; i++) {
@@ -111,6 +125,11 @@ export class Harness {
         dependsOn: this.inputDets,
       });
       this.written.set(c, (this.written.get(c) ?? '') + s);
+      this.tap?.({
+        type: 'OUTPUT',
+        conn: c,
+        action: { kind: 'write', bytes: new TextEncoder().encode(s) },
+      });
       this.perform(core.write(c, new TextEncoder().encode(s)));
     };
     switch (kind) {
@@ -120,6 +139,8 @@ export class Harness {
         break;
       case 'data':
         write(conn, text.toUpperCase());
+        // Two writes in a row, with no determinant between them (R4.4).
+        if (text.includes('cc')) write(conn, '.');
         if (text.includes('!')) {
           const t = core.now(this.liveClock++);
           this.perform(core.drain());
@@ -129,6 +150,7 @@ export class Harness {
       case 'eof':
         this.closedConns.add(conn);
         this.perform(core.close(conn, 'end'));
+        this.tap?.({ type: 'OUTPUT', conn, action: { kind: 'end' } });
         this.made.push({ conn, action: { kind: 'end' }, dependsOn: this.inputDets });
         break;
       case 'fire': {
