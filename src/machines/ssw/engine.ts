@@ -1483,7 +1483,10 @@ export class SswEngine {
   }
 
   /** R1.4: stableSeq advanced; owe the client a pure ACK if nothing else will carry it. */
-  private dataStored(c: Conn, stableSeq: number, finLogged: boolean): void {
+  private dataStored(c: Conn, reported: number, finLogged: boolean): void {
+    // I1 must not rest on the logger being right: it cannot have stored bytes this SSW never
+    // sent it (after a local recovery those are re-logged from the client's retransmission).
+    const stableSeq = seqGt(reported, c.loggedSeq) ? c.loggedSeq : reported;
     if (!seqGt(stableSeq, c.stableSeq)) return;
     c.stableSeq = stableSeq;
     while (c.pendingLog.length > 0) {

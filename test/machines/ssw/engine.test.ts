@@ -248,6 +248,17 @@ describe('SSW engine: R1 log before ack', () => {
     expect(reply[0]).toMatchObject({ text: 'world', tcp: { seq: S_ISN + 1, ack: C_ISN + 6 } });
   });
 
+  it('I1 does not trust the logger: a DataStored beyond what was logged is capped', () => {
+    const { e, conn } = established();
+    e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hi' }), 4);
+    e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 3, flags: TCP_ACK }), 5);
+    const fx = copy(
+      e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 1000, finLogged: false }, 6),
+    );
+    expect(e.connection(CLIENT, CPORT, SPORT)?.stableSeq).toBe(C_ISN + 3);
+    for (const s of lanSegs(fx)) expect(seqGe(C_ISN + 3, s.tcp.ack ?? 0)).toBe(true);
+  });
+
   it('R1.1 holds out-of-order bytes and logs them in order once the hole fills', () => {
     const { e, conn } = established();
     const late = copy(
