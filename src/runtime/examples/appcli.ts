@@ -12,19 +12,35 @@ export interface AppArgs {
   readonly listen: HostPort;
   readonly nsw: Nsw;
   readonly log: Log;
+  /** the application's timeline (stdout NDJSON), shared with its NSW so `t` is one clock */
+  readonly timeline: Timeline;
 }
 
-export async function openApp(name: string, description: string, argv = process.argv): Promise<AppArgs> {
+export async function openApp(
+  name: string,
+  description: string,
+  argv = process.argv,
+): Promise<AppArgs> {
   const program = new Command(name)
     .description(description)
     .requiredOption('--listen <host:port>', 'address the server listens on', cliHostPort)
     .option('--logger <host:port>', 'logger address (record/replay; env FTTCP_LOGGER)', cliHostPort)
     .option('--mode <mode>', 'record | replay | plain (env FTTCP_MODE; default plain)')
-    .option('--epoch <n>', 'logger epoch to join (env FTTCP_EPOCH; default 1)', cliBounded(1, 0xffffffff))
+    .option(
+      '--epoch <n>',
+      'logger epoch to join (env FTTCP_EPOCH; default 1)',
+      cliBounded(1, 0xffffffff),
+    )
     .option('--host-id <s>', 'name in logs (env FTTCP_HOST_ID)')
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
     .parse(argv);
-  const o = program.opts<{ listen: HostPort; logger?: HostPort; mode?: string; epoch?: number; hostId?: string }>();
+  const o = program.opts<{
+    listen: HostPort;
+    logger?: HostPort;
+    mode?: string;
+    epoch?: number;
+    hostId?: string;
+  }>();
   const env = configFromEnv();
   const mode = (o.mode ?? env.mode ?? 'plain') as NswModeFlag;
   if (mode !== 'plain' && mode !== 'record' && mode !== 'replay') {
@@ -38,14 +54,15 @@ export async function openApp(name: string, description: string, argv = process.
   }
   const hostId = o.hostId ?? env.hostId ?? name;
   const log = new Log({ component: name, hostId });
+  const timeline = new Timeline(name);
   const cfg: NswConfig = {
     mode,
     epoch: o.epoch ?? env.epoch ?? 1,
     hostId,
     log: log.child('nsw'),
-    timeline: new Timeline(name),
+    timeline,
     ...(logger !== undefined ? { logger } : {}),
   };
   const nsw = await Nsw.open(cfg);
-  return { listen: o.listen, nsw, log };
+  return { listen: o.listen, nsw, log, timeline };
 }

@@ -15,19 +15,23 @@
 // Exit codes: 2 bad arguments, 3 replay divergence, 4 fenced, 1 other fatal error.
 
 import { runMain } from '../common/args.ts';
-import { Timeline } from '../common/log.ts';
 import { openApp } from './appcli.ts';
 
 runMain('fttcp-echo', async () => {
-  const { listen, nsw, log } = await openApp('fttcp-echo', 'FT-TCP example: echo server on the NSW');
-  const timeline = new Timeline('fttcp-echo');
+  const { listen, nsw, log, timeline } = await openApp(
+    'fttcp-echo',
+    'FT-TCP example: echo server on the NSW',
+  );
   const server = nsw.createServer((sock) => {
     sock.on('data', (chunk) => sock.write(chunk));
     sock.on('error', (e) => log.warn('socket error', { conn: sock.conn, error: e.message }));
   });
   server.listen(listen.port, listen.host, () => {
     const a = server.address();
-    timeline.event('listening', { addr: typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : String(a), mode: nsw.mode });
+    timeline.event('listening', {
+      addr: typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : String(a),
+      mode: nsw.mode,
+    });
   });
   process.on('SIGTERM', () => void nsw.close().then(() => process.exit(0)));
 });

@@ -18,17 +18,21 @@
 // Exit codes: 2 bad arguments, 3 replay divergence, 4 fenced, 1 other fatal error.
 
 import { runMain } from '../common/args.ts';
-import { Timeline } from '../common/log.ts';
 import { openApp } from './appcli.ts';
 import { kvServer } from './kvserver.ts';
 
 runMain('fttcp-kv', async () => {
-  const { listen, nsw } = await openApp('fttcp-kv', 'FT-TCP example: RESP key-value server on the NSW');
-  const timeline = new Timeline('fttcp-kv');
+  const { listen, nsw, timeline } = await openApp(
+    'fttcp-kv',
+    'FT-TCP example: RESP key-value server on the NSW',
+  );
   const { server } = kvServer(nsw);
   server.listen(listen.port, listen.host, () => {
     const a = server.address();
-    timeline.event('listening', { addr: typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : String(a), mode: nsw.mode });
+    timeline.event('listening', {
+      addr: typeof a === 'object' && a !== null ? `${a.address}:${a.port}` : String(a),
+      mode: nsw.mode,
+    });
   });
   process.on('SIGTERM', () => void nsw.close().then(() => process.exit(0)));
 });

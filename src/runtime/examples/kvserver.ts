@@ -3,7 +3,7 @@
 
 import type { Nsw, NswServer } from '../nsw/index.ts';
 import { KvStore } from './kvstore.ts';
-import { RespParser, RespProtocolError, error } from './resp.ts';
+import { error, RespParser, RespProtocolError } from './resp.ts';
 
 /** Attach the KV protocol to an NSW: one store shared by every connection. */
 export function kvServer(nsw: Nsw): { server: NswServer; store: KvStore } {
@@ -30,7 +30,8 @@ export function kvServer(nsw: Nsw): { server: NswServer; store: KvStore } {
           break;
         }
       }
-      if (replies.length > 0) sock.write(replies.length === 1 ? replies[0]! : Buffer.concat(replies));
+      if (replies.length > 0)
+        sock.write(replies.length === 1 ? replies[0]! : Buffer.concat(replies));
       if (close) sock.end();
     });
     sock.on('error', () => {});

@@ -4,7 +4,7 @@
 // expires exactly the keys the recorded run expired. The clock is read only when a command
 // touches a key with an expiry, so the common path logs no clock determinant at all.
 
-import { NIL, OK, array, bulk, error, integer, simple } from './resp.ts';
+import { array, bulk, error, integer, NIL, OK, simple } from './resp.ts';
 
 export interface KvEnv {
   /** ms since the epoch; the NSW's clock */
@@ -52,7 +52,8 @@ export class KvStore {
   }
 
   private put(key: string, value: Buffer, expiresAt: number | undefined): KvReply | undefined {
-    if (!this.map.has(key) && this.map.size >= MAX_KEYS) return { reply: error('OOM too many keys') };
+    if (!this.map.has(key) && this.map.size >= MAX_KEYS)
+      return { reply: error('OOM too many keys') };
     this.map.set(key, { value, expiresAt });
     return undefined;
   }
@@ -99,7 +100,8 @@ export class KvStore {
       case 'incrby':
       case 'decrby': {
         if (args.length !== 3) return wrongArgs(name);
-        if (!INT_RE.test(a(2))) return { reply: error('ERR value is not an integer or out of range') };
+        if (!INT_RE.test(a(2)))
+          return { reply: error('ERR value is not an integer or out of range') };
         const by = Number(a(2));
         return this.incrBy(a(1), name === 'incrby' ? by : -by);
       }
@@ -120,7 +122,9 @@ export class KvStore {
         return { reply: OK };
       case 'select':
         // One database; redis-cli -n 0 and benchmark's --dbnum 0 still work.
-        return args.length === 2 && a(1) === '0' ? { reply: OK } : { reply: error('ERR DB index is out of range') };
+        return args.length === 2 && a(1) === '0'
+          ? { reply: OK }
+          : { reply: error('ERR DB index is out of range') };
       case 'quit':
         return { reply: OK, close: true };
       case 'config':
@@ -136,11 +140,15 @@ export class KvStore {
         return { reply: OK };
       case 'info':
         return {
-          reply: bulk('# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nfttcp_example:kv\r\n'),
+          reply: bulk(
+            '# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nfttcp_example:kv\r\n',
+          ),
         };
       default:
         return {
-          reply: error(`ERR unknown command '${args[0]?.toString('latin1') ?? ''}', with args beginning with: `),
+          reply: error(
+            `ERR unknown command '${args[0]?.toString('latin1') ?? ''}', with args beginning with: `,
+          ),
         };
     }
   }

@@ -46,7 +46,8 @@ export class RespParser {
   private parseInline(pos: number): { args: Buffer[]; next: number } | undefined {
     const nl = this.buf.indexOf(LF, pos);
     if (nl < 0) {
-      if (this.buf.length - pos > MAX_INLINE_BYTES) throw new RespProtocolError('too big inline request');
+      if (this.buf.length - pos > MAX_INLINE_BYTES)
+        throw new RespProtocolError('too big inline request');
       return undefined;
     }
     const end = nl > pos && this.buf[nl - 1] === CR ? nl - 1 : nl;
@@ -72,7 +73,8 @@ export class RespParser {
       const start = len.next;
       const end = start + len.value;
       if (end + 2 > this.buf.length) return undefined;
-      if (this.buf[end] !== CR || this.buf[end + 1] !== LF) throw new RespProtocolError('bulk not terminated by CRLF');
+      if (this.buf[end] !== CR || this.buf[end + 1] !== LF)
+        throw new RespProtocolError('bulk not terminated by CRLF');
       // Copy: the parser's buffer is reused, and the store keeps values.
       args.push(Buffer.from(this.buf.subarray(start, end)));
       p = end + 2;
@@ -87,9 +89,11 @@ export class RespParser {
       if (this.buf.length - pos > 32) throw new RespProtocolError(`invalid ${prefix} header`);
       return undefined;
     }
-    if (nl - 1 <= pos || this.buf[nl - 1] !== CR) throw new RespProtocolError(`invalid ${prefix} header`);
+    if (nl - 1 <= pos || this.buf[nl - 1] !== CR)
+      throw new RespProtocolError(`invalid ${prefix} header`);
     const text = this.buf.subarray(pos + 1, nl - 1).toString('latin1');
-    if (!/^-?\d{1,19}$/.test(text)) throw new RespProtocolError(`invalid ${prefix} length '${text}'`);
+    if (!/^-?\d{1,19}$/.test(text))
+      throw new RespProtocolError(`invalid ${prefix} length '${text}'`);
     const value = Number(text);
     // `*-1` / `*0` are legal and mean "no command"; negative bulk lengths are not.
     if (value < 0 && prefix === '$') throw new RespProtocolError('invalid bulk length');
@@ -142,7 +146,11 @@ export const NIL = Buffer.from('$-1\r\n', 'latin1');
 export const OK = simple('OK');
 export const bulk = (b: Buffer | string): Buffer => {
   const v = typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
-  return Buffer.concat([Buffer.from(`$${v.length}\r\n`, 'latin1'), v, Buffer.from('\r\n', 'latin1')]);
+  return Buffer.concat([
+    Buffer.from(`$${v.length}\r\n`, 'latin1'),
+    v,
+    Buffer.from('\r\n', 'latin1'),
+  ]);
 };
 export const array = (items: Buffer[]): Buffer =>
   Buffer.concat([Buffer.from(`*${items.length}\r\n`, 'latin1'), ...items]);
