@@ -148,10 +148,7 @@ export class LoggerCore {
 
   /** Raise (or lower) the limits; parked messages are retried if they may now fit. */
   setLimits(limits: Partial<LoggerLimits>): LoggerEffect[] {
-    Object.assign(
-      this.store.limits as { -readonly [K in keyof LoggerLimits]: LoggerLimits[K] },
-      limits,
-    );
+    this.store.setLimits(limits);
     if (this.storeFull) {
       this.storeFull = false;
       this.actor.send({ type: 'SPACE_FREED' });

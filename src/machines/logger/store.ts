@@ -20,7 +20,7 @@ import {
   type LoggerMessage,
   type SynRecord,
 } from '../../wire/logmsg.ts';
-import { seqAdd } from '../../wire/seq.ts';
+import { seqAdd, seqGt } from '../../wire/seq.ts';
 
 export interface LoggerLimits {
   /** Client bytes + encoded determinants + a fixed cost per connection record. */
@@ -149,7 +149,7 @@ const bytesEqualAt = (chunks: readonly Uint8Array[], from: number, b: Uint8Array
 };
 
 export class LoggerStore {
-  readonly limits: LoggerLimits;
+  private lim: LoggerLimits;
   private readonly conns = new Map<number, ConnLog>();
   private readonly dets: Uint8Array[] = [];
   /** NSW conn -> the accept determinant's client address/port */
@@ -157,8 +157,19 @@ export class LoggerStore {
   private used = 0;
 
   constructor(limits: Partial<LoggerLimits> = {}) {
-    this.limits = { ...DEFAULT_LOGGER_LIMITS, ...limits };
-    if (!(this.limits.replayChunkBytes > 0)) throw new RangeError('replayChunkBytes must be > 0');
+    this.lim = checkLimits({ ...DEFAULT_LOGGER_LIMITS, ...limits });
+  }
+
+  get limits(): LoggerLimits {
+    return this.lim;
+  }
+
+  /**
+   * New limits (an operator raising them to leave backpressure). Lowering below what is held
+   * stores nothing more until usage is under the new limit; nothing held is dropped.
+   */
+  setLimits(limits: Partial<LoggerLimits>): void {
+    this.lim = checkLimits({ ...this.lim, ...limits });
   }
 
   get stableDet(): number {
@@ -289,8 +300,8 @@ export class LoggerStore {
     const c = this.conns.get(conn);
     if (c === undefined)
       return storeError('unknownConn', `ClientAcked for conn ${conn} without LogSyn`);
-    // The SSW only reports increases, in order on one link; keep the latest.
-    c.clientAck = clientAck;
+    // Keep the highest in serial order: a hint resent after a reconnect must not lower it.
+    if (c.clientAck === null || seqGt(clientAck, c.clientAck)) c.clientAck = clientAck;
     return null;
   }
 
@@ -418,6 +429,14 @@ const synRecordOf = (m: SynRecord): SynRecord => ({
   serverOpts: m.serverOpts,
   synTimeMs: m.synTimeMs,
 });
+
+function checkLimits(l: LoggerLimits): LoggerLimits {
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new RangeError(`logger limit ${k} must be a positive integer, got ${v}`);
+  }
+  return l;
+}
 
 const stableSeqOf = (c: ConnLog): number => seqAdd(c.startSeq, c.bytes + (c.fin ? 1 : 0));
 
