@@ -1,4 +1,4 @@
-export * from './params.ts';
-export * from './timeline.ts';
 export * from './failureDetector.ts';
+export * from './params.ts';
 export * from './recoveryCoordinator.ts';
+export * from './timeline.ts';

@@ -9,6 +9,7 @@
 // defined but never taken, or any state node never entered, fails the test.
 
 import {
+  type AnyMachineSnapshot,
   type AnyStateMachine,
   type AnyTransitionDefinition,
   createActor,
@@ -78,14 +79,14 @@ export interface ModelRun<TRecorder> {
    * Parameterised events offered in a state, a function of its context so that values such
    * as "the epoch of the Fence in flight" stay meaningful; xstate/graph keeps those the state handles.
    */
-  readonly events: (snap: { context: any }) => readonly EventObject[];
+  readonly events: (snap: { context: never }) => readonly EventObject[];
   /**
    * Serialisation of a snapshot (value and context). It must be exact: the SUT is checked
    * against the model through it, and the events offered depend on the concrete context.
    */
   readonly serializeState: (snap: { value: unknown; context: unknown }) => string;
   /** Bounds an infinite state space (e.g. epochs that grow with every recovery). */
-  readonly stopWhen?: (snap: { value: unknown; context: any }) => boolean;
+  readonly stopWhen?: (snap: { value: unknown; context: never }) => boolean;
   /**
    * Called after every step with the model's expected snapshot, the SUT's snapshot, the
    * event, and the recorder: asserts the effects the step should have had.
@@ -115,7 +116,7 @@ export const runModel = async <TRecorder>(
       ...(run.stopWhen === undefined ? {} : { stopWhen: run.stopWhen as never }),
       ...(input === undefined ? {} : { input: input as never }),
     });
-    const shortest = new Map<string, StatePath<any, any>>();
+    const shortest = new Map<string, StatePath<AnyMachineSnapshot, EventObject>>();
     for (const p of model.getShortestPaths({ allowDuplicatePaths: true })) {
       shortest.set(run.serializeState(p.state), p);
     }
@@ -123,9 +124,9 @@ export const runModel = async <TRecorder>(
     for (const [key, entry] of Object.entries(adjacency)) {
       const head = shortest.get(key);
       if (head === undefined) throw new Error(`no shortest path to ${key}`);
-      const tails: ({ event: EventObject; state: any } | null)[] = Object.values(
+      const tails: ({ event: EventObject; state: AnyMachineSnapshot } | null)[] = Object.values(
         entry.transitions,
-      ) as { event: EventObject; state: any }[];
+      ) as { event: EventObject; state: AnyMachineSnapshot }[];
       // The bare path to a state with no outgoing edges still has to be executed once.
       const candidates = tails.length === 0 ? [null] : tails;
 

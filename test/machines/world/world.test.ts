@@ -113,7 +113,7 @@ describe('composed world: negative (a broken rule must be caught)', () => {
     ['noOutputCommit', 'OutputCommit', {}],
     ['finOnCrash', 'NoSpuriousCloseOrReset', {}],
     ['unprotectWhileBackupAlive', 'NoAckOfUnloggedByte', {}],
-    ['noTranslation', 'ClientStreamIntegrity', { nIn: 2 }],
+    ['noTranslation', 'ClientStreamIntegrity', { nIn: 2, loss: false }],
     ['injectNewestFirst', 'ServerInputIntegrity', { nIn: 2 }],
     ['noStonith', 'OneActiveIncarnation', {}],
   ];

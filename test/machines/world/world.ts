@@ -23,6 +23,8 @@
 // violation rather than as consistent nonsense.
 
 import { type AnyActorLogic, initialTransition, type Snapshot, transition } from 'xstate';
+import { classifyFrame, type FrameEvent } from '../../../src/machines/logger/logger.machine.ts';
+import { type GatedOutput, releasableWrites } from '../../../src/machines/nsw/gate.ts';
 import {
   type FailureDetectorEvent,
   failureDetectorMachine,
@@ -31,8 +33,6 @@ import {
   recoveryCoordinatorMachine,
   type TimelineEvent,
 } from '../../../src/machines/recovery/index.ts';
-import { classifyFrame, type FrameEvent } from '../../../src/machines/logger/logger.machine.ts';
-import { type GatedOutput, releasableWrites } from '../../../src/machines/nsw/gate.ts';
 import {
   clampAck,
   newLogSpan,
@@ -86,6 +86,8 @@ export interface WorldConfig {
    * tell apart; random runs switch it on anyway.
    */
   readonly duplicate: boolean;
+  /** Message loss on (the default in every positive run); off only to shorten negative searches. */
+  readonly loss?: boolean;
 }
 
 interface CoordSnap {
@@ -194,21 +196,23 @@ export type Action =
 // Real machines, through pure transitions. Memoised: the checker revisits the same
 // (snapshot, event) pairs many times and xstate's transition is the costliest call here.
 
+// Snapshots of different machines go through one memo; each caller knows its machine.
+type AnySnap = Snapshot<unknown> & { value: unknown; context: unknown };
 interface Stepped {
-  readonly snap: any;
+  readonly snap: AnySnap;
   readonly effects: readonly { type: string; params: unknown }[];
 }
 const memo = new Map<string, Stepped>();
 const step = (
   logic: AnyActorLogic,
-  snap: any,
+  snap: AnySnap,
   event: { readonly type: string; readonly [k: string]: unknown },
 ): Stepped => {
   const key = `${(logic as unknown as { id: string }).id}|${JSON.stringify([snap.value, snap.context])}|${JSON.stringify(event)}`;
   const hit = memo.get(key);
   if (hit !== undefined) return hit;
   const [next, actions] = transition(logic, snap, event as never) as [
-    unknown,
+    AnySnap,
     { type: string; params: unknown }[],
   ];
   const out = { snap: next, effects: actions.map((a) => ({ type: a.type, params: a.params })) };
@@ -396,7 +400,7 @@ const coordSend = (
   tl: TimelineEvent[],
 ): World => {
   const r = step(recoveryCoordinatorMachine, w.hosts[h].coord, event);
-  let n = setHost(w, h, { coord: r.snap });
+  let n = setHost(w, h, { coord: r.snap as HostState['coord'] });
   for (const e of r.effects) n = applyEffect(n, h, e, tl);
   return n;
 };
@@ -457,11 +461,12 @@ export const enabled = (w: World): Action[] => {
     }
   }
   for (const m of w.toClient) {
-    out.push({ a: 'ClientRecv', m, keep: false }, { a: 'LoseToClient', m });
+    out.push({ a: 'ClientRecv', m, keep: false });
+    if (cfg.loss !== false) out.push({ a: 'LoseToClient', m });
     if (cfg.duplicate) out.push({ a: 'ClientRecv', m, keep: true });
   }
   for (const m of w.toServer) {
-    out.push({ a: 'LoseToServer', m });
+    if (cfg.loss !== false) out.push({ a: 'LoseToServer', m });
     const h = w.addrOwner;
     if (w.hosts[h].up && w.hosts[h].sswActive) {
       out.push({ a: 'SswRecv', h, m, keep: false });
