@@ -128,6 +128,13 @@ export interface SswConfig {
    * place and nothing is copied. Otherwise each outbound packet is copied once.
    */
   readonly tunHeadroom?: boolean;
+  /**
+   * Added to `nowMs` to get wall-clock ms (e.g. `performance.timeOrigin` when the runtime
+   * passes `performance.now()`). `synTimeMs` is logged in wall-clock time because a backup
+   * compares it with its own clock at failover (R6.3); `nowMs` itself only needs to be
+   * monotonic. Default 0: `nowMs` is already wall-clock time.
+   */
+  readonly wallClockOffsetMs?: number;
   /** How rewritten checksums are maintained (see wire/checksum.ts). Default 'full'. */
   readonly checksum?: ChecksumMode;
 }
@@ -457,6 +464,11 @@ export class SswEngine {
     this.batch.length = 0;
   }
 
+  /** Wall-clock ms now (see `SswConfig.wallClockOffsetMs`). */
+  private wallMs(): number {
+    return this.now + (this.config.wallClockOffsetMs ?? 0);
+  }
+
   private end(): readonly SswEffect[] {
     return this.sink === undefined ? this.batch : SswEngine.EMPTY;
   }
@@ -771,7 +783,7 @@ export class SswEngine {
       clientOpts,
       serverIsn: 0,
       serverOpts: undefined,
-      synTimeMs: this.now,
+      synTimeMs: this.wallMs(),
       kernelIsn: 0,
       kernelOpts: undefined,
       clientWs: 0,
@@ -1097,7 +1109,7 @@ export class SswEngine {
     if (first) {
       c.serverIsn = tcp.seqNumber;
       c.serverOpts = o;
-      c.synTimeMs = this.now;
+      c.synTimeMs = this.wallMs();
       c.clientWs = c.kernelWs;
       c.tsOk = c.clientOpts.tsVal !== null && o.tsVal !== null;
       c.kernelSndNxt = seqAdd(c.serverIsn, 1);
@@ -1796,7 +1808,7 @@ export class SswEngine {
               ? computeTsDelta({
                   loggedSynAckTsVal: c.serverOpts?.tsVal ?? 0,
                   synTimeMs: c.synTimeMs,
-                  nowMs: this.now,
+                  nowMs: this.wallMs(),
                   marginMs: this.config.tsMarginMs ?? 60_000,
                   kernelTsVal: kernelTs,
                   tsValSent: c.tsValSent,

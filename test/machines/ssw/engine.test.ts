@@ -634,6 +634,32 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
     expect(e.hostState()).toMatchObject({ role: 'active', app: 'recovering' });
   });
 
+  it('R6.3 across hosts: synTimeMs is wall-clock time, so the backup estimates the TS clock right', () => {
+    // Each process passes its own monotonic clock plus the offset to wall-clock time.
+    const { logSyn } = established({ wallClockOffsetMs: 1_000_000 });
+    expect(logSyn.synTimeMs).toBe(1_000_002);
+    const b = new SswEngine(config({ role: 'standby', wallClockOffsetMs: 5_000_000 }));
+    b.takeover(0);
+    b.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 1);
+    b.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 2);
+    b.startRecovery([{ ...logSyn, kind: 'ReplaySyn', clientAck: null } as LoggerMessage], 100);
+    const live = lanSegs(
+      copy(
+        b.onTunPacket(
+          kernelPacket({
+            seq: 9,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(3, 7),
+          }),
+          100,
+        ),
+      ),
+    );
+    // 7000 at the primary's SYN-ACK, 3_999_998 ms of wall time since, 60 s margin.
+    expect(live[0]?.ts?.tsVal).toBe(7000 + (5_000_100 - 1_000_002) + 60_000);
+  });
+
   it('failover: a standby takes over and re-creates from the log alone', () => {
     const e = new SswEngine(config({ role: 'standby', firstConnId: 1 }));
     // A.1: silent before takeover.
