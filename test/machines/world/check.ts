@@ -1,6 +1,7 @@
 // Explorers for the composed world: exhaustive BFS (shortest counterexample first) for small
 // bounds, seeded random walks for larger ones. Both evaluate I1..I6 after every step.
 
+import type { TimelineEvent } from '../../../src/machines/recovery/index.ts';
 import {
   type Action,
   apply,
@@ -119,6 +120,8 @@ export const rng = (seed: number): (() => number) => {
 
 export interface WalkResult {
   readonly steps: number;
+  /** Timeline events the recovery machines emitted (crash, detected, fenced, restart, ...). */
+  readonly timeline: Readonly<Record<string, number>>;
   readonly distinct: number;
   readonly actions: Readonly<Record<string, number>>;
   readonly violation: {
@@ -137,6 +140,8 @@ export const randomWalks = (
 ): WalkResult => {
   const seen = new Set<string>();
   const actions: Record<string, number> = {};
+  const timeline: Record<string, number> = {};
+  const tl: TimelineEvent[] = [];
   let steps = 0;
   for (let i = 0; i < walks; i++) {
     const s = seed + i;
@@ -149,17 +154,58 @@ export const randomWalks = (
       const act = acts[Math.floor(r() * acts.length)] as Action;
       trace.push(act);
       actions[act.a] = (actions[act.a] ?? 0) + 1;
-      w = apply(w, act);
+      w = apply(w, act, tl);
+      for (const e of tl.splice(0)) timeline[e.kind] = (timeline[e.kind] ?? 0) + 1;
       steps++;
       seen.add(worldKey(w));
       const v = checkInvariants(w);
       if (v)
-        return { steps, distinct: seen.size, actions, violation: { seed: s, violation: v, trace } };
+        return {
+          steps,
+          distinct: seen.size,
+          actions,
+          timeline,
+          violation: { seed: s, violation: v, trace },
+        };
     }
   }
-  return { steps, distinct: seen.size, actions, violation: null };
+  return { steps, distinct: seen.size, actions, timeline, violation: null };
 };
 
 /** A trace a person can read: one action per line with its parameters. */
 export const formatTrace = (trace: readonly Action[]): string =>
   trace.map((a, i) => `${String(i + 1).padStart(3)}. ${JSON.stringify(a)}`).join('\n');
+
+// Deeper runs than `npm test` can afford, from the command line:
+//   npx tsx test/machines/world/check.ts NIN MAXCRASHES [MAXINFLIGHT] [--no-loss] [--bug NAME]
+if (process.argv[1]?.endsWith('world/check.ts')) {
+  const args = process.argv.slice(2);
+  const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
+  const bugAt = args.indexOf('--bug');
+  const cfg: WorldConfig = {
+    nIn: nums[0] ?? 1,
+    maxCrashes: nums[1] ?? 1,
+    maxInFlight: nums[2] ?? 1,
+    deltas: [-1],
+    bugs: bugAt >= 0 ? ([args[bugAt + 1]] as WorldConfig['bugs']) : [],
+    duplicate: false,
+    loss: !args.includes('--no-loss'),
+  };
+  const t0 = performance.now();
+  const r = bfs(cfg, 5_000_000);
+  console.log(
+    JSON.stringify({
+      cfg,
+      states: r.states,
+      transitions: r.transitions,
+      depth: r.depth,
+      truncated: r.truncated,
+      ms: Math.round(performance.now() - t0),
+    }),
+  );
+  if (r.violation) {
+    console.log(`VIOLATION ${r.violation.violation.invariant}: ${r.violation.violation.detail}`);
+    console.log(formatTrace(r.violation.trace));
+    process.exit(1);
+  }
+}

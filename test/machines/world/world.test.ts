@@ -104,6 +104,10 @@ describe('composed world: random (seeded)', () => {
     expect(r.distinct).toBeGreaterThan(10_000);
     const missing = ALL_ACTIONS.filter((a) => !(r.actions[a] ?? 0));
     expect(missing).toEqual([]);
+    // The second failure did land inside a recovery: recovery restarted (R10).
+    console.log(`world random timeline: ${JSON.stringify(r.timeline)}`);
+    expect(r.timeline.restart ?? 0).toBeGreaterThan(0);
+    expect(r.timeline.live ?? 0).toBeGreaterThan(0);
   });
 });
 
