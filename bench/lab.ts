@@ -10,8 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { Lab } from '../src/runtime/lab/lab.ts';
-import { stopProc, tsxArgv, waitExit } from '../src/runtime/lab/procs.ts';
+import { DEFAULT_RECOVERY_PARAMS } from '../src/machines/recovery/params.ts';
+import { APP_PORT, Lab } from '../src/runtime/lab/lab.ts';
+import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/runtime/lab/procs.ts';
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
 import { ADDR, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
 
@@ -31,9 +32,21 @@ const p = new Command('bench-lab')
     'comma-separated: plain,passthrough,forward,fttcp',
     'plain,passthrough,forward,fttcp',
   )
+  .option(
+    '--kills <n>',
+    'crashes per recovery path for the stall figures (0: skip)',
+    (s) => Number(s),
+    5,
+  )
   .option('--json', 'print JSON only', false)
   .parse();
-const o = p.opts<{ seconds: number; rrCount: number; paths: string; json: boolean }>();
+const o = p.opts<{
+  seconds: number;
+  rrCount: number;
+  paths: string;
+  kills: number;
+  json: boolean;
+}>();
 
 const iperf = (addr: string, reverse: boolean): number => {
   const r = spawnSync(
@@ -89,6 +102,77 @@ const measurePath = async (
   return { path, uploadMbps, downloadMbps, rr };
 };
 
+interface StallFigures {
+  path: 'local' | 'failover';
+  kills: number;
+  stallsMs: number[];
+  minMs: number;
+  medianMs: number;
+  maxMs: number;
+  detectionTimeoutMs?: number;
+}
+
+/** One crash on a fresh lab: a client streams (2 ms between 1000-byte writes) through the
+ * echo server; the longest silence it sees is the client-visible stall. */
+const oneStall = async (path: 'local' | 'failover'): Promise<number> => {
+  const lab = await Lab.create(`stall-${path}`);
+  try {
+    let ssw: LabProc;
+    if (path === 'local') {
+      await lab.startLogger(['--lease-ms', '60000']);
+      ssw = await lab.startFtTcpPrimary({ app: 'echo' });
+    } else {
+      ssw = (await lab.startFtTcpPair('echo')).primary;
+    }
+    const s = lab.startStream('stream', [
+      '--connect',
+      `${ADDR.service}:${APP_PORT.echo}`,
+      '--bytes',
+      '200000',
+      '--chunk',
+      '1000',
+      '--interval-ms',
+      '2',
+      '--timeout-ms',
+      '60000',
+    ]);
+    await waitEvent(s.proc, (e) => e.event === 'connected', 20_000, 'connected');
+    await new Promise((r) => setTimeout(r, 300));
+    if (path === 'local') {
+      const pid = ssw.events.filter((e) => e.event === 'app-start').at(-1)?.pid;
+      if (typeof pid !== 'number') throw new LabError('no application');
+      process.kill(pid, 'SIGKILL');
+    } else {
+      lab.crashHost('primary');
+    }
+    const r = await s.result;
+    if (!r.ok || r.receivedSha256 !== r.sentSha256)
+      throw new LabError(`${path} crash: client failed: ${r.error}`);
+    return r.maxStallMs;
+  } finally {
+    await lab.close();
+  }
+};
+
+const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures> => {
+  const stallsMs: number[] = [];
+  for (let i = 0; i < o.kills; i++) {
+    stallsMs.push(await oneStall(path));
+    if (!o.json)
+      process.stderr.write(`  ${path} kill ${i + 1}/${o.kills}: stall ${stallsMs.at(-1)} ms\n`);
+  }
+  const sorted = [...stallsMs].sort((a, b) => a - b);
+  return {
+    path,
+    kills: o.kills,
+    stallsMs,
+    minMs: sorted[0] ?? Number.NaN,
+    medianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
+    maxMs: sorted.at(-1) ?? Number.NaN,
+    ...(path === 'failover' ? { detectionTimeoutMs: DEFAULT_RECOVERY_PARAMS.suspectAfterMs } : {}),
+  };
+};
+
 const main = async (): Promise<void> => {
   const paths = o.paths.split(',').map((s) => s.trim());
   const lab = await Lab.create('bench');
@@ -115,7 +199,18 @@ const main = async (): Promise<void> => {
   } finally {
     await lab.close();
   }
-  const out = { date: new Date().toISOString(), seconds: o.seconds, rrCount: o.rrCount, figures };
+  const stalls: StallFigures[] = [];
+  if (o.kills > 0) {
+    stalls.push(await stallFigures('local'));
+    stalls.push(await stallFigures('failover'));
+  }
+  const out = {
+    date: new Date().toISOString(),
+    seconds: o.seconds,
+    rrCount: o.rrCount,
+    figures,
+    stalls,
+  };
   writeFileSync(join(lab.runDir, 'bench.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(out)}\n`);
@@ -134,6 +229,11 @@ const main = async (): Promise<void> => {
   const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   for (const r of rows)
     process.stdout.write(`${r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ')}\n`);
+  for (const st of stalls) {
+    process.stdout.write(
+      `stall ${st.path.padEnd(8)} over ${st.kills} kills: min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
+    );
+  }
   process.stdout.write(`(json: ${join(lab.runDir, 'bench.json')})\n`);
 };
 
