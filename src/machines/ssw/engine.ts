@@ -605,7 +605,19 @@ export class SswEngine {
       this.stats.dropFragment++;
       return;
     }
-    this.learn(ip.src, frame.subarray(6, 12));
+    // Per packet: compare in place; only a new or moved MAC costs a view and a copy.
+    const known = this.neighbors.get(ip.src);
+    if (
+      known === undefined ||
+      known[0] !== frame[6] ||
+      known[1] !== frame[7] ||
+      known[2] !== frame[8] ||
+      known[3] !== frame[9] ||
+      known[4] !== frame[10] ||
+      known[5] !== frame[11]
+    ) {
+      this.learn(ip.src, frame.subarray(6, 12));
+    }
     // Trim Ethernet padding: the kernel gets exactly the datagram.
     const datagram = ip.buffer.subarray(0, ip.totalLength);
     if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP) {
