@@ -29,6 +29,7 @@ CONSTANTS
     NIn,         \* bytes the client sends
     MaxCrashes,  \* failures in one behaviour (app crash, host crash, false suspicion)
     Deltas,      \* deltaSeq values a re-created connection may get (0 = same ISN)
+    Failures,    \* failure kinds a model allows: "app", "primary", "backup", "suspect"
     Bugs         \* rules the negative models break
 
 Hosts == {"P", "B"}
@@ -38,6 +39,7 @@ BugNames == {"noAckClamp", "noOutputCommit", "crashFinPasses", "noDelta", "noFen
 ASSUME /\ NIn \in Nat \ {0}
        /\ MaxCrashes \in Nat
        /\ Deltas \subseteq Int /\ 0 \in Deltas
+       /\ Failures \subseteq {"app", "primary", "backup", "suspect"}
        /\ Bugs \subseteq BugNames
 
 VARIABLES
@@ -385,7 +387,7 @@ AppVarsReset(h) ==
 \* The application process dies; its kernel socket emits a FIN (the kernel
 \* closes the sockets of a dead process). A6: not once the logger is lost.
 AppCrash(h) ==
-    /\ crashes < MaxCrashes /\ protected
+    /\ "app" \in Failures /\ crashes < MaxCrashes /\ protected
     /\ hostUp[h] /\ appUp[h]
     /\ crashes' = crashes + 1
     /\ appUp' = [appUp EXCEPT ![h] = FALSE]
@@ -414,7 +416,7 @@ AppRestart(h) ==
 
 \* Host P dies with everything on it (nothing of FT-TCP is durable on P).
 PrimaryCrash ==
-    /\ crashes < MaxCrashes /\ protected
+    /\ "primary" \in Failures /\ crashes < MaxCrashes /\ protected
     /\ hostUp["P"] /\ hostUp["B"]
     /\ crashes' = crashes + 1
     /\ hostUp' = [hostUp EXCEPT !["P"] = FALSE]
@@ -438,7 +440,7 @@ PrimaryCrash ==
 \* Host B dies before it serves: the logger is lost and P goes unprotected
 \* (ssw.md L.2). The logger's variables stay as the record of what was stored.
 BackupCrash ==
-    /\ crashes < MaxCrashes /\ protected
+    /\ "backup" \in Failures /\ crashes < MaxCrashes /\ protected
     /\ hostUp["B"] /\ hostUp["P"] /\ failover = "none"
     /\ crashes' = crashes + 1
     /\ hostUp' = [hostUp EXCEPT !["B"] = FALSE]
@@ -454,7 +456,7 @@ SuspectCrashed ==
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, crashes,
                    protected, sswVars, kernVars, appVars>>
 SuspectFalsely ==
-    /\ failover = "none" /\ hostUp["B"] /\ hostUp["P"] /\ protected
+    /\ "suspect" \in Failures /\ failover = "none" /\ hostUp["B"] /\ hostUp["P"] /\ protected
     /\ crashes < MaxCrashes
     /\ failover' = "suspected"
     /\ crashes' = crashes + 1

@@ -1,7 +1,8 @@
----------------------------- MODULE MCBugFinAtAnyPosition ----------------------------
-(* Negative: the SSW passes a kernel FIN once any close is logged, without checking that the FIN sits where the close was logged (R5.2 weakened). *)
+-------------------- MODULE MCBugFinAtAnyPosition --------------------
+(* Negative: the SSW passes a kernel FIN once any close is logged, wherever the FIN sits (R5.2 weakened). *)
 EXTENDS FtTcp
 MCDeltas == {0, -1}
+MCFailures == {"app", "primary", "backup", "suspect"}
 MCBugs == {"finAtAnyPosition"}
 \* At most MaxInFlight segments per direction keeps the set of segments small.
 MaxInFlight == 2

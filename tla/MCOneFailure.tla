@@ -1,7 +1,8 @@
----------------------------- MODULE MCOneFailure ----------------------------
-(* One failure of any kind (app crash, primary crash, backup crash, false suspicion) with local recovery or failover. *)
+-------------------- MODULE MCOneFailure --------------------
+(* One failure of any kind (app crash, primary crash, backup crash, false suspicion): local recovery, failover, zombie primary, logger loss. *)
 EXTENDS FtTcp
 MCDeltas == {0, -1}
+MCFailures == {"app", "primary", "backup", "suspect"}
 MCBugs == {}
 \* At most MaxInFlight segments per direction keeps the set of segments small.
 MaxInFlight == 2

@@ -1,7 +1,8 @@
----------------------------- MODULE MCTwoBytesFailure ----------------------------
-(* Two bytes, two read splits, one failure: replay of split reads (R11) and local acks (R6.6). *)
+-------------------- MODULE MCTwoBytesLocal --------------------
+(* Two bytes, both read splits, one app crash: replay of split reads (R11), local ack of held output (R6.6), translation. *)
 EXTENDS FtTcp
 MCDeltas == {0, -1}
+MCFailures == {"app"}
 MCBugs == {}
 \* At most MaxInFlight segments per direction keeps the set of segments small.
 MaxInFlight == 1
