@@ -142,7 +142,10 @@ export const recoveryCoordinatorMachine = setup({
     switchToLive: () => {},
     /** R9 logger lost: stop holding acks and output for the logger; serve unprotected. */
     goUnprotected: () => {},
-    /** No log to recover from: the connections are lost (this is the second failure of A6). */
+    /**
+     * No log to recover from: the connections are lost. Silently: no RST, no FIN, so that a
+     * takeover by the backup (if it is alive after all) still finds the clients waiting.
+     */
     abandonConnections: () => {},
     /** A newer incarnation owns the connections: stop sending anything, release the address. */
     stopServing: () => {},
@@ -202,6 +205,10 @@ export const recoveryCoordinatorMachine = setup({
           },
           { target: 'failed' },
         ],
+        // A local recovery needs the log; with the lease gone the logger may be gone too
+        // (backup host dead: nothing to replay) or the backup is about to take over (it
+        // suspects us). Either way this host must stop trying, silently.
+        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'failed' },
       },
       states: {
         fencing: {

@@ -378,7 +378,6 @@ const releasable = (hs: HostState): number => {
 };
 const coordState = (hs: HostState): string =>
   typeof hs.coord.value === 'string' ? `"${hs.coord.value}"` : JSON.stringify(hs.coord.value);
-const inRecovery = (hs: HostState): boolean => coordState(hs).includes('recovering');
 
 /** The items a sequence of determinants makes the application write (A2). */
 export const itemsOf = (dets: readonly Det[]): Item[] => {
@@ -557,7 +556,7 @@ export const enabled = (w: World): Action[] => {
   const B = w.hosts.B;
   if (w.crashes < cfg.maxCrashes && P.up && B.up) {
     out.push({ a: 'PrimaryCrash' });
-    if (coordState(B) === '"idle"' && !inRecovery(P)) out.push({ a: 'BackupCrash' });
+    if (coordState(B) === '"idle"') out.push({ a: 'BackupCrash' });
   }
   // Detection: after a crash of P, or falsely (a partition of the replication link).
   if (B.up && JSON.stringify(w.detector.value) === '"trusting"' && w.addrOwner === 'P') {
