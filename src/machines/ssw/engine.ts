@@ -1889,7 +1889,18 @@ export class SswEngine {
           for (const c of [...this.byKey.values()]) this.forget(c);
         },
         degradeConnections: () => {
-          for (const c of [...this.byKey.values()]) this.sendConn(c, { type: 'LOGGER_LOST' });
+          for (const c of [...this.byKey.values()]) {
+            this.sendConn(c, { type: 'LOGGER_LOST' });
+            // Nothing of an unprotected connection will be logged again: release what it held
+            // against R1.6, or connections protected later would stall behind it.
+            if (!c.protected) {
+              this.queuedLogBytes -= c.queuedBytes;
+              c.queuedBytes = 0;
+              c.pendingLog = [];
+              c.ooo = [];
+              c.oooBytes = 0;
+            }
+          }
         },
         orphanConnections: () => {
           for (const c of [...this.byKey.values()]) this.sendConn(c, { type: 'APP_EXIT' });

@@ -828,6 +828,40 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     expect(loggerMsgs(sa)).toHaveLength(0);
   });
 
+  it('L.2 + R1.6: log bytes queued by a degraded connection no longer block new protected ones', () => {
+    const { e } = established({ limits: { maxQueuedLogBytes: 8 } });
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'abcdef' }),
+      4,
+    );
+    // The lease (60 s) runs out; the logger comes back later with a new epoch.
+    e.onTick(70_000);
+    expect(e.hostState().logger).toBe('unprotected');
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 70_001);
+    e.onLanFrame(clientFrame({ seq: 1, flags: TCP_SYN, options: CLIENT_OPTS }, CPORT + 1), 70_002);
+    const sa = loggerMsgs(
+      copy(
+        e.onTunPacket(
+          kernelPacket(
+            { seq: 9, ack: 2, flags: TCP_SYN | TCP_ACK, options: synAckOpts(12, 7) },
+            CPORT + 1,
+          ),
+          70_003,
+        ),
+      ),
+    );
+    const conn2 = (sa[0] as { conn: number }).conn;
+    e.onLoggerMessage({ kind: 'SynStored', conn: conn2 }, 70_004);
+    const fx = copy(
+      e.onLanFrame(
+        clientFrame({ seq: 2, ack: 10, flags: TCP_ACK, payload: 'xyz' }, CPORT + 1),
+        70_005,
+      ),
+    );
+    expect(loggerMsgs(fx).map((m) => m.kind)).toEqual(['LogData']);
+    expect(e.stats.dropBackpressure).toBe(0);
+  });
+
   it('L.5 a staleEpoch error fences the SSW: nothing passes, no ARP answers', () => {
     const { e } = established();
     e.onLoggerMessage({ kind: 'Error', code: 'staleEpoch', message: 'fenced' }, 10);
