@@ -5,11 +5,12 @@
 // behaviour of FtTcp that takes every event in order. Accepted = TLC reports the invariant
 // TraceNotFinished violated (some behaviour finished the trace). A trace whose header says
 // "expect":"reject" must NOT be accepted (the deliberately corrupted ones). Without files,
-// every tla/traces/*.ndjson is checked. Exit 0 only when every trace met its expectation;
-// 2 when TLC is missing or a trace is malformed.
+// every tla/traces/*.ndjson and test/machines/world/traces/*.ndjson is checked. Exit 0 only
+// when every trace met its expectation; 2 when TLC is missing or a trace is malformed.
 
 import {
   copyFileSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -103,7 +104,7 @@ async function main(): Promise<number> {
   const program = new Command()
     .name('check-trace')
     .description('Validate NDJSON protocol traces against tla/FtTcp.tla with TLC')
-    .argument('[files...]', 'traces (default: tla/traces/*.ndjson)')
+    .argument('[files...]', 'traces (default: tla/traces and test/machines/world/traces)')
     .option('--json', 'print the results as JSON')
     .option('--keep', 'keep the generated TLA+ directory for inspection')
     .parse();
@@ -117,16 +118,21 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const traceDir = join(tlaDir, 'traces');
+  // The hand-written traces and the composed world's seeded traces (test/machines/world).
+  const traceDirs = [join(tlaDir, 'traces'), join(repoRoot, 'test', 'machines', 'world', 'traces')];
   const files =
     program.args.length > 0
       ? program.args.map((f) => resolve(f))
-      : readdirSync(traceDir)
-          .filter((f) => f.endsWith('.ndjson'))
-          .sort()
-          .map((f) => join(traceDir, f));
+      : traceDirs.flatMap((dir) =>
+          existsSync(dir)
+            ? readdirSync(dir)
+                .filter((f) => f.endsWith('.ndjson'))
+                .sort()
+                .map((f) => join(dir, f))
+            : [],
+        );
   if (files.length === 0) {
-    console.error(`check-trace: no traces in ${traceDir}`);
+    console.error(`check-trace: no traces in ${traceDirs.join(' or ')}`);
     return 2;
   }
   const rows: TraceRow[] = [];
