@@ -61,12 +61,20 @@ class Client {
       this.closed = true;
     });
   }
-  static connect(port: number, localPort?: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port, ...(localPort ? { localAddress: '127.0.0.1', localPort } : {}) });
-      s.once('connect', () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
+  static async connect(port: number, localPort?: number): Promise<Client> {
+    // Reusing a client port can briefly fail while the old socket is torn down: retry (bounded).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<Client>((resolve, reject) => {
+          const s = net.connect({ host: '127.0.0.1', port, ...(localPort ? { localAddress: '127.0.0.1', localPort } : {}) });
+          s.once('connect', () => resolve(new Client(s)));
+          s.once('error', reject);
+        });
+      } catch (e) {
+        if (attempt >= 50 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
   }
   get text(): string {
     return Buffer.concat(this.received).toString('latin1');
@@ -164,8 +172,8 @@ describe('NSW replay', () => {
     await waitFor('all stored', () => rec.stats.stableDet === rec.stats.detSeq);
     const dets = rec.stats.detSeq;
     // The application "crashes"; a coordinator fences the old epoch.
+    a.sock.resetAndDestroy(); // RST: no TIME_WAIT holds the client port we reuse below
     await rec.close();
-    a.sock.destroy();
     const coord = await RawPeer.hello(lport, 'coordinator');
     cleanups.push(() => coord.close());
     coord.send({ kind: 'Fence', newEpoch: 2 });
@@ -200,8 +208,8 @@ describe('NSW replay', () => {
     a.sock.write('x');
     await a.waitBytes(1);
     await waitFor('stored', () => rec.stats.stableDet === rec.stats.detSeq);
+    a.sock.resetAndDestroy(); // RST: no TIME_WAIT holds the client port we reuse below
     await rec.close();
-    a.sock.destroy();
     const rep = await openNsw('replay', lport, 1, true);
     const errors: Error[] = [];
     rep.on('error', (e) => errors.push(e));
@@ -255,8 +263,8 @@ describe('NSW replay', () => {
     await c1.waitBytes(8);
     expect(c1.text).toBe(':1\r\n:2\r\n');
     await waitFor('stored', () => rec.stats.stableDet === rec.stats.detSeq);
+    c1.sock.resetAndDestroy();
     await rec.close();
-    c1.sock.destroy();
     // Replay: conn 0 comes from the logger, conn 1 from the re-sent stream.
     const rep = await openNsw('replay', lport);
     const { server: s2 } = kvServer(rep);

@@ -120,8 +120,8 @@ describe('recovery daemon', () => {
 
     // The primary host dies: heartbeats stop, and its kernel connection goes with it.
     clearInterval(beat);
+    a.resetAndDestroy(); // RST: no TIME_WAIT holds the client port the replay reuses
     await rec.close();
-    a.destroy();
     await waitFor('detected', () => events().includes('detected'), 3000);
     // suspectAfterMs (300) after the last heartbeat, not before (timer slack allowed).
     expect(performance.now() - lastBeat).toBeGreaterThanOrEqual(290);

@@ -55,7 +55,12 @@ export interface Decoded<M> {
 
 export type DecodeStep<M> =
   | { readonly ok: true; readonly value: Decoded<M>[] }
-  | { readonly ok: false; readonly delivered: Decoded<M>[]; readonly kind: string; readonly detail: string };
+  | {
+      readonly ok: false;
+      readonly delivered: Decoded<M>[];
+      readonly kind: string;
+      readonly detail: string;
+    };
 
 /** A streaming decoder for one connection: whole messages out, or an error after which the stream is dead. */
 export interface LinkDecoder<M> {
@@ -84,6 +89,8 @@ export type SendResult = 'sent' | 'backpressure' | 'not-connected';
 
 export interface LinkConnectionEvents<M> {
   message: [msg: M, epoch: number];
+  /** every message decoded from one read, in order (emitted before the per-message events) */
+  batch: [batch: Decoded<M>[]];
   /** typed failure; the connection is closed right after */
   error: [err: LinkFrameError | LinkOverflowError | Error];
   drain: [];
@@ -168,6 +175,8 @@ export class LinkConnection<M> extends EventEmitter<LinkConnectionEvents<M>> {
     this.received += chunk.length;
     const step = this.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
     const delivered = step.ok ? step.value : step.delivered;
+    // Batch consumers (the logger core coalesces its acks per read) get the whole read.
+    if (delivered.length > 0 && this.listenerCount('batch') > 0) this.emit('batch', delivered);
     for (const d of delivered) {
       // A handler may close the connection; stop delivering once it did.
       if (this.dead) return;
@@ -211,7 +220,12 @@ export class LinkServer<M> {
         socket.destroy();
         return;
       }
-      const conn = new LinkConnection(socket, opts.codec, opts.limits ?? DEFAULT_LINK_LIMITS, opts.log);
+      const conn = new LinkConnection(
+        socket,
+        opts.codec,
+        opts.limits ?? DEFAULT_LINK_LIMITS,
+        opts.log,
+      );
       this.connections.add(conn);
       conn.on('close', () => this.connections.delete(conn));
       onConnection(conn);
@@ -247,7 +261,11 @@ export interface ReconnectPolicy {
   readonly maxAttempts: number;
 }
 
-export const DEFAULT_RECONNECT: ReconnectPolicy = { initialDelayMs: 50, maxDelayMs: 1000, maxAttempts: Infinity };
+export const DEFAULT_RECONNECT: ReconnectPolicy = {
+  initialDelayMs: 50,
+  maxDelayMs: 1000,
+  maxAttempts: Infinity,
+};
 
 export interface LinkClientOptions<M> {
   readonly target: HostPort;
@@ -297,7 +315,11 @@ export class LinkClient<M> {
           resolve();
         } else if (this.stopped || Date.now() - t0 > timeoutMs) {
           clearInterval(poll);
-          reject(new Error(`no link to ${this.opts.target.host}:${this.opts.target.port} after ${timeoutMs} ms`));
+          reject(
+            new Error(
+              `no link to ${this.opts.target.host}:${this.opts.target.port} after ${timeoutMs} ms`,
+            ),
+          );
         }
       }, 5);
     });
@@ -329,10 +351,17 @@ export class LinkClient<M> {
     socket.once('connect', () => {
       established = true;
       this.attempts = 0;
-      const conn = new LinkConnection(socket, this.opts.codec, this.opts.limits ?? DEFAULT_LINK_LIMITS, this.opts.log);
+      const conn = new LinkConnection(
+        socket,
+        this.opts.codec,
+        this.opts.limits ?? DEFAULT_LINK_LIMITS,
+        this.opts.log,
+      );
       this.conn = conn;
       conn.on('message', (m, e) => this.opts.onMessage(m, e));
-      conn.on('error', (e) => this.opts.log?.warn('logger link error', { target: `${host}:${port}`, error: e.message }));
+      conn.on('error', (e) =>
+        this.opts.log?.warn('logger link error', { target: `${host}:${port}`, error: e.message }),
+      );
       conn.on('drain', () => this.flushDrainWaiters());
       conn.on('close', () => {
         if (this.conn === conn) this.conn = undefined;

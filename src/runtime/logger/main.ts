@@ -10,8 +10,9 @@
 //                          port 0 = ephemeral, the chosen port is printed in the 'listening' event)
 //   --epoch n              starting epoch (default 1); every peer's Hello must carry it
 //   --lease-ms n           lease granted in Welcome (default 200)
-//   --max-bytes n          stored client bytes before backpressure (default 268435456)
-//   --max-dets n           stored determinants before backpressure (default 4000000)
+//   --max-bytes n          stored bytes (client bytes + determinants + 128 per connection
+//                          record) before backpressure (default 268435456)
+//   --max-dets n           stored determinants before backpressure (default 8388608)
 //   --max-conns n          connection records (default 65536)
 //   --host-id s            name used in logs (default 'logger')
 //
@@ -40,8 +41,18 @@ async function main(): Promise<void> {
     .requiredOption('--listen <host:port>', 'address to listen on', cliHostPort)
     .option('--epoch <n>', 'starting epoch', cliBounded(1, 0xffffffff), 1)
     .option('--lease-ms <n>', 'lease granted in Welcome (ms)', cliBounded(1, 60_000), 200)
-    .option('--max-bytes <n>', 'stored client bytes before backpressure', cliBounded(1, 2 ** 40), 256 * 1024 * 1024)
-    .option('--max-dets <n>', 'stored determinants before backpressure', cliBounded(1, 2 ** 32), 4_000_000)
+    .option(
+      '--max-bytes <n>',
+      'stored client bytes before backpressure',
+      cliBounded(1, 2 ** 40),
+      256 * 1024 * 1024,
+    )
+    .option(
+      '--max-dets <n>',
+      'stored determinants before backpressure',
+      cliBounded(1, 2 ** 32),
+      4_000_000,
+    )
     .option('--max-conns <n>', 'connection records', cliBounded(1, 2 ** 24), 65_536)
     .option('--host-id <s>', 'name used in logs', 'logger')
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
@@ -53,7 +64,7 @@ async function main(): Promise<void> {
     listen: o.listen,
     epoch: o.epoch,
     leaseMs: o.leaseMs,
-    storeLimits: { maxBytes: o.maxBytes, maxDets: o.maxDets, maxConns: o.maxConns },
+    storeLimits: { maxStoredBytes: o.maxBytes, maxDets: o.maxDets, maxConns: o.maxConns },
     log,
     timeline,
   });
