@@ -9,8 +9,10 @@
 // What is REAL here (imported, not re-implemented):
 // - the recovery coordinator and failure detector statecharts (src/machines/recovery), driven
 //   through xstate's pure `transition()`; their named effects are interpreted below;
-// - the SSW data-path functions (src/machines/ssw/datapath.ts): `clampAck` (R1.2),
-//   `regeneratedHandling` (R6.6), `toOriginalSeq`/`toKernelSeq` (R7), `newLogSpan` (R1.1).
+// - the SSW data-path functions (src/machines/ssw/datapath.ts): `classifyClientSegment` and
+//   `classifyKernelSegment` (what is logged, forwarded, held or suppressed in each mode),
+//   `clampAck` (R1.2), `regeneratedHandling` (R6.6), `toOriginalSeq`/`toKernelSeq` (R7),
+//   `newLogSpan` (R1.1);
 // - the NSW's output-commit gate `releasableWrites` (src/machines/nsw/gate.ts, R4);
 // - the logger's frame classification `classifyFrame` (src/machines/logger/logger.machine.ts):
 //   which LogData / LogDeterminant it stores, which Fence raises its epoch (R8).
@@ -34,7 +36,10 @@ import {
   type TimelineEvent,
 } from '../../../src/machines/recovery/index.ts';
 import {
+  type ConnMode,
   clampAck,
+  classifyClientSegment,
+  classifyKernelSegment,
   newLogSpan,
   regeneratedHandling,
   toKernelSeq,
@@ -567,6 +572,22 @@ export const enabled = (w: World): Action[] => {
   return out;
 };
 
+/**
+ * The data-path mode of h's connection (ssw/datapath.ts `ConnMode`), derived from the world
+ * the way the SSW's connection statechart would be: an incarnation whose application died is
+ * `orphaned`; a re-created one still owed logged bytes is `injecting`, after that
+ * `translated`; the logger lost is `unprotected`.
+ */
+const connMode = (w: World, h: HostId): ConnMode => {
+  const hs = w.hosts[h];
+  if (hs.unprotected) return 'unprotected';
+  if (!hs.appUp) return 'orphaned';
+  if (hs.replay !== null || hs.deltaSeq !== 0 || hs.sswEpoch > 1) {
+    return hs.kIn.length < w.logData ? 'injecting' : 'translated';
+  }
+  return 'protected';
+};
+
 /** R1.2 through the real data-path function, or the broken rule for the negative test. */
 const sswAck = (w: World, h: HostId): number => {
   const hs = w.hosts[h];
@@ -608,13 +629,24 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       const { h, m } = act;
       let n = act.keep ? w : { ...w, toServer: removeMsg(w.toServer, m) };
       const hs = n.hosts[h];
+      // The SSW's own classification decides whether the segment is logged and/or forwarded.
+      const handling = classifyClientSegment(
+        connMode(w, h),
+        m.kind === 'data' ? 'data' : 'pureAck',
+      );
       if (m.kind === 'data') {
-        // R1.1: hand the new in-order part to the logger; forward to the kernel.
+        // R1.1: hand the new in-order part to the logger; forward to the kernel. (Injection
+        // appends to the same in-order stream, so 'logAndInject' forwards the same way.)
+        const logs =
+          handling === 'logAndForward' || handling === 'logOnly' || handling === 'logAndInject';
+        const forwards =
+          handling === 'logAndForward' || handling === 'forwardRaw' || handling === 'logAndInject';
         const span = newLogSpan(m.seq, 1, hs.loggedSeq);
-        const logged = span.count > 0 && !hs.unprotected ? hs.loggedSeq + 1 : hs.loggedSeq;
-        const toKernel = hs.kSock && hs.appUp && m.seq === hs.kIn.length;
+        const logged = span.count > 0 && logs ? hs.loggedSeq + 1 : hs.loggedSeq;
+        const toKernel = forwards && hs.kSock && hs.appUp && m.seq === hs.kIn.length;
         return setHost(n, h, { loggedSeq: logged, kIn: toKernel ? [...hs.kIn, m.seq] : hs.kIn });
       }
+      if (handling === 'drop' || handling === 'forwardRst') return n;
       // R7.4: the client's ack, translated into kernel space, frees the kernel's buffer.
       const clientAck = Math.max(hs.clientAck, m.ack);
       const kAck = toKernelSeq(m.ack, { deltaSeq: hs.deltaSeq, tsDelta: 0 });
@@ -647,8 +679,13 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
     }
     case 'SswSendFin': {
       const hs = w.hosts[act.h];
-      // R5: a FIN the kernel emits because the application died never reaches the client.
-      if (hs.kFin === 'crash' && !has(w, 'finOnCrash')) return setHost(w, act.h, { kFin: 'none' });
+      // R5 by the SSW's classification: a FIN of a dead incarnation is suppressed, a FIN is
+      // held until the close is logged.
+      const closeLogged = w.logDets.some((d) => d.kind === 'close');
+      const verdict = classifyKernelSegment(connMode(w, act.h), 'fin', closeLogged);
+      const passes =
+        verdict === 'forward' || verdict === 'forwardUnclamped' || has(w, 'finOnCrash');
+      if (!passes) return hs.kFin === 'crash' ? setHost(w, act.h, { kFin: 'none' }) : w;
       return { ...w, toClient: addMsg(w.toClient, { kind: 'fin', seq: hs.kBuf.length }) };
     }
     case 'LoggerStoreData':
