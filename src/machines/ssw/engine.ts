@@ -30,7 +30,7 @@ import {
 } from '../../wire/ethernet.ts';
 import { emitIpv4, IP_PROTO_TCP, Ipv4Packet } from '../../wire/ipv4.ts';
 import type { LoggerMessage, MessageOf, SynOpts } from '../../wire/logmsg.ts';
-import { seqAdd, seqGe, seqGt, seqLe, seqMax, seqSub } from '../../wire/seq.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/seq.ts';
 import {
   emitTcp,
   findTimestamps,
@@ -112,6 +112,8 @@ export interface SswConfig {
   readonly leaseMarginMs?: number;
   /** Start-up: without a Welcome for this long the SSW goes unprotected (L.2). Default 5 000. */
   readonly startupGraceMs?: number;
+  /** R6.5: re-inject from the kernel's ack when it has not moved for this long. Default 500. */
+  readonly reinjectMs?: number;
   /** R6.3: fake SYN retry interval when the kernel answers RST. Default 200 ms. */
   readonly recreateRetryMs?: number;
   /** How long a closing connection whose FINs are not both acked is kept. Default 10 000 ms. */
@@ -254,6 +256,8 @@ interface Conn {
   closingSinceMs: number;
   /** Last clientAck sent to the logger as ClientAcked (lazy, per tick). */
   reportedClientAck: number;
+  /** R6.5: when the kernel last acked injected bytes (re-injection after `reinjectMs`). */
+  injectProgressMs: number;
   /** Where each side's FIN sits (original / client space), once it was let through. */
   serverFinSeq: number | undefined;
   clientFinSeq: number | undefined;
@@ -834,6 +838,7 @@ export class SswEngine {
       reportedClientAck: 0,
       serverFinSeq: undefined,
       clientFinSeq: undefined,
+      injectProgressMs: 0,
     };
     let inner = this.conns.get(clientAddr);
     if (inner === undefined) {
@@ -1141,6 +1146,7 @@ export class SswEngine {
     if (tcp.ack) {
       const ack = tcp.ackNumber;
       if (!c.kernelAckValid || seqGe(ack, c.kernelAck)) {
+        if (!c.kernelAckValid || seqGt(ack, c.kernelAck)) c.injectProgressMs = this.now;
         c.kernelAck = ack;
         c.kernelAckValid = true;
       }
@@ -1586,6 +1592,18 @@ export class SswEngine {
       if (c.mode === 'awaitSynAck' && this.now >= c.recreateAtMs) {
         c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
         this.sendConn(c, { type: 'RECREATE_RETRY' });
+      } else if (
+        c.mode === 'injecting' &&
+        c.kernelAckValid &&
+        seqLt(c.kernelAck, c.injectSeq) &&
+        this.now - c.injectProgressMs >= (this.config.reinjectMs ?? 500)
+      ) {
+        // R6.5: the kernel may drop what we injected (memory pressure): go back to its ack.
+        this.event('R6.5', 're-inject from the kernel ack', c, { from: c.kernelAck });
+        c.injectSeq = c.kernelAck;
+        if (c.finInjected && seqLe(c.kernelAck, this.streamDataEnd(c))) c.finInjected = false;
+        c.injectProgressMs = this.now;
+        this.tryInject(c);
       } else if (c.mode === 'closing') {
         if (this.bothFinsAcked(c)) this.sendConn(c, { type: 'CONN_DONE' });
         else if (c.closingSinceMs === 0) c.closingSinceMs = this.now;
@@ -1828,6 +1846,7 @@ export class SswEngine {
               : 0;
           c.t = { deltaSeq, tsDelta };
           c.kernelSndNxt = seqAdd(c.serverIsn, 1);
+          c.injectProgressMs = this.now;
           // The new kernel's scale may differ; R7.3 re-encodes every window with clientWs.
           this.event('R6.3', 'captured SYN-ACK', c, {
             deltaSeq,

@@ -596,6 +596,56 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
     expect(inb[0]?.ts).toEqual({ tsVal: 130, tsEcr: 62 });
   });
 
+  it('R6.5 injected bytes the kernel dropped are injected again from its ack', () => {
+    const { e, conn, logSyn } = established({ reinjectMs: 500 });
+    e.onAppExit(10);
+    e.startRecovery(
+      [
+        { ...logSyn, kind: 'ReplaySyn', clientAck: null } as LoggerMessage,
+        {
+          kind: 'ReplayData',
+          conn,
+          seq: C_ISN + 1,
+          payload: new TextEncoder().encode('hello'),
+          fin: true,
+        },
+      ],
+      20,
+    );
+    const first = tunSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 50,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(3, 7),
+          }),
+          21,
+        ),
+      ),
+    );
+    expect(first.map((x) => x.text)).toEqual(['', 'hello', '']);
+    expect((first[2]?.tcp.flags ?? 0) & TCP_FIN).toBe(TCP_FIN);
+    // Nothing acked: within reinjectMs nothing happens, after it the stream goes again.
+    expect(tunSegs(copy(e.onTick(300)))).toHaveLength(0);
+    const again = tunSegs(copy(e.onTick(600)));
+    expect(again.map((x) => [x.tcp.seq, x.text])).toEqual([
+      [C_ISN + 1, 'hello'],
+      [C_ISN + 6, ''],
+    ]);
+    // The kernel acks data and FIN: go live.
+    const live = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({ seq: 51, ack: C_ISN + 7, flags: TCP_ACK, options: ts(4, 100) }),
+          601,
+        ),
+      ),
+    );
+    expect(live).toHaveLength(3);
+  });
+
   it('R6.3 a kernel RST to the fake SYN (nobody listening yet) is dropped and the SYN retried on a tick', () => {
     const { e, conn, logSyn } = established({ recreateRetryMs: 100 });
     e.onAppExit(10);
