@@ -103,6 +103,20 @@ const toModel = (before: World, act: Action, after: World): TraceEvent[] => {
   }
 };
 
+/**
+ * Variables whose meaning is identical in the world and the model: what the client has sent,
+ * holds and saw acked, and what the logger stores (while its host lives). TLC checks them
+ * after each step, so an accepted trace agrees with the model on them, not only on the
+ * sequence of action names.
+ */
+const groundTruth = (w: World): Record<string, unknown> => ({
+  cSent: w.cWritten,
+  cAcked: w.cAcked,
+  cRcv: w.cRcv,
+  cFin: w.cFin,
+  ...(w.hosts.B.up ? { logData: w.logData, logDets: w.logDets } : {}),
+});
+
 /** The reply the model folds into `act`, if the world has it enabled now. */
 const foldedReply = (w: World, act: Action): Action | undefined => {
   const h = 'h' in act ? (act.h as HostId) : undefined;
@@ -174,11 +188,15 @@ export const worldTrace = (
     );
     if (acts.length === 0) break;
     const act = acts[Math.floor(r() * acts.length)] as Action;
-    const next = apply(w, act);
-    for (const e of toModel(w, act, next)) lines.push(JSON.stringify(e));
+    let next = apply(w, act);
+    const reply = foldedReply(next, act);
+    if (reply) next = apply(next, reply);
+    const events = toModel(w, act, next);
+    // The last model event of the group carries the ground truth the two must agree on.
+    events.forEach((e, i) =>
+      lines.push(JSON.stringify(i === events.length - 1 ? { ...e, state: groundTruth(next) } : e)),
+    );
     w = next;
-    const reply = foldedReply(w, act);
-    if (reply) w = apply(w, reply);
   }
   return `${lines.join('\n')}\n`;
 };
