@@ -106,6 +106,8 @@ interface StallFigures {
   path: 'local' | 'failover';
   kills: number;
   stallsMs: number[];
+  /** kills after which the client did not get its whole stream back (with the run's logs) */
+  failed: string[];
   minMs: number;
   medianMs: number;
   maxMs: number;
@@ -114,7 +116,7 @@ interface StallFigures {
 
 /** One crash on a fresh lab: a client streams (2 ms between 1000-byte writes) through the
  * echo server; the longest silence it sees is the client-visible stall. */
-const oneStall = async (path: 'local' | 'failover'): Promise<number> => {
+const oneStall = async (path: 'local' | 'failover'): Promise<number | string> => {
   const lab = await Lab.create(`stall-${path}`);
   try {
     let ssw: LabProc;
@@ -156,16 +158,23 @@ const oneStall = async (path: 'local' | 'failover'): Promise<number> => {
 
 const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures> => {
   const stallsMs: number[] = [];
+  const failed: string[] = [];
   for (let i = 0; i < o.kills; i++) {
-    stallsMs.push(await oneStall(path));
-    if (!o.json)
-      process.stderr.write(`  ${path} kill ${i + 1}/${o.kills}: stall ${stallsMs.at(-1)} ms\n`);
+    const r = await oneStall(path).catch((e: unknown) => `lab error: ${String(e)}`);
+    if (typeof r === 'number') stallsMs.push(r);
+    else failed.push(r);
+    if (!o.json) {
+      process.stderr.write(
+        `  ${path} kill ${i + 1}/${o.kills}: ${typeof r === 'number' ? `stall ${r} ms` : r}\n`,
+      );
+    }
   }
   const sorted = [...stallsMs].sort((a, b) => a - b);
   return {
     path,
     kills: o.kills,
     stallsMs,
+    failed,
     minMs: sorted[0] ?? Number.NaN,
     medianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
     maxMs: sorted.at(-1) ?? Number.NaN,
@@ -231,7 +240,7 @@ const main = async (): Promise<void> => {
     process.stdout.write(`${r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ')}\n`);
   for (const st of stalls) {
     process.stdout.write(
-      `stall ${st.path.padEnd(8)} over ${st.kills} kills: min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
+      `stall ${st.path.padEnd(8)} over ${st.kills} kills (${st.failed.length} failed): min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
     );
   }
   process.stdout.write(`(json: ${join(lab.runDir, 'bench.json')})\n`);

@@ -86,6 +86,12 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       clearTimeout(timer);
       if (interval) clearInterval(interval);
       sock.destroy();
+      // A silence still going on at the end (bytes outstanding, nothing arriving) counts too.
+      const tail = performance.now() - lastProgress;
+      if (received < sent && tail > maxStallMs) {
+        maxStallMs = tail;
+        maxStallEndMs = performance.now() - t0;
+      }
       const err = error ?? mismatch;
       const r: StreamResult = {
         ok: err === undefined,
