@@ -329,6 +329,24 @@ describe('SSW engine: R1 log before ack', () => {
     expect(opt).toEqual({ kind: 'sack', blocks: [{ left: C_ISN + 1, right: C_ISN + 1 }] });
   });
 
+  it('R1.7 ClientAcked reports the client ack lazily, only when it moved', () => {
+    const { e, conn } = established();
+    const acked = (fx: SswEffect[]) => loggerMsgs(fx).filter((m) => m.kind === 'ClientAcked');
+    expect(acked(copy(e.onTick(10)))).toEqual([
+      { kind: 'ClientAcked', conn, clientAck: S_ISN + 1 },
+    ]);
+    e.onTunPacket(
+      kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK, payload: 'world' }),
+      20,
+    );
+    e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 6, flags: TCP_ACK }), 30);
+    expect(acked(copy(e.onTick(50)))).toHaveLength(0);
+    expect(acked(copy(e.onTick(150)))).toEqual([
+      { kind: 'ClientAcked', conn, clientAck: S_ISN + 6 },
+    ]);
+    expect(acked(copy(e.onTick(300)))).toHaveLength(0);
+  });
+
   it('messages.md resend: after a reconnect the unacked LogData goes again, in order', () => {
     const { e, conn } = established();
     e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'ab' }), 4);
