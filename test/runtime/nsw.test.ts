@@ -211,25 +211,23 @@ describe('NSW replay', () => {
     a.sock.resetAndDestroy(); // RST: no TIME_WAIT holds the client port we reuse below
     await rec.close();
     const rep = await openNsw('replay', lport, 1, true);
-    const errors: Error[] = [];
-    rep.on('error', (e) => errors.push(e));
+    const divergences: NswDivergenceError[] = [];
+    rep.on('divergence', (e) => divergences.push(e));
     // A different application: it answers in upper case.
-    const s2 = rep.createServer((s) =>
-      s.on('data', (d) => {
-        try {
-          s.write(d.toString().toUpperCase());
-        } catch {
-          // the write itself throws too; the 'error' event is what the test checks
-        }
-      }),
-    );
+    const s2 = rep.createServer((s) => s.on('data', (d) => s.write(d.toString().toUpperCase())));
     const port2 = await listen(s2);
     const b = await Client.connect(port2, clientPort);
     cleanups.push(() => void b.sock.destroy());
     b.sock.write('x');
-    await waitFor('divergence reported', () => errors.length > 0);
-    expect(errors[0]).toBeInstanceOf(NswDivergenceError);
-    expect((errors[0] as NswDivergenceError).detSeq).toBe(2);
+    await waitFor('divergence reported', () => divergences.length > 0);
+    expect(divergences[0]).toBeInstanceOf(NswDivergenceError);
+    // The inputs still matched the log (same position), so only that connection is stopped,
+    // at the outputHash of its first write, and its diverged bytes never reach the client.
+    expect(divergences[0]!.conn).toBe(0);
+    // detSeq is the core's log position after the mismatching outputHash (index 2) was consumed.
+    expect(divergences[0]!.detSeq).toBe(3);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(b.bytes).toBe(0);
   });
 
   it('rebuilds state from a connection closed before the failure (bytes served by the logger)', async () => {

@@ -13,7 +13,12 @@
 // - treat socket events as the only input: 'connection', 'data', 'end', 'close'.
 // Given the same determinants, it then writes the same bytes to the same connections and
 // closes the same connections. The NSW checks this on replay (R12: every write is compared
-// with the logged running output hash) and stops with NswDivergenceError when it does not hold.
+// with the logged running output hash): a connection whose bytes differ is stopped (its output
+// never reaches the client; 'divergence' event), and a run whose calls no longer match the log
+// stops the whole incarnation ('error' event, or exit code 3 if nobody listens).
+//
+// The protocol logic (which determinant, output commit, replay order, divergence) is helper C's
+// NswCore (src/machines/nsw); this file only binds it to node:net, timers and the logger link.
 //
 // MODES (config `mode`, env FTTCP_MODE):
 // - 'plain'  : node:net pass-through, nothing logged (benchmark baseline).
@@ -36,22 +41,20 @@
 // - A kernel socket error (client RST) is delivered as end-of-stream ('end', logged as `eof`).
 // - No setEncoding: 'data' always carries Buffers.
 
-import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import type { Determinant, LoggerMessage, SynRecord } from '../../wire/logmsg.ts';
+import { type DetRecord, type NswDivergence, type NswEffect, NswCore } from '../../machines/nsw/index.ts';
+import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
 import { MAX_RANDOM_BYTES } from '../../wire/logmsg.ts';
 import { ipv4FromString, ipv4ToString } from '../../wire/addr.ts';
 import { type HostPort, parseBoundedInt, parseHostPort } from '../common/args.ts';
 import { loggerLinkCodec } from '../common/codec.ts';
 import { LinkClient } from '../common/link.ts';
 import { Log, type Timeline } from '../common/log.ts';
-import { NswDivergenceError, OutputCommit, PUSHED, ReplayCursor, describeDet } from './core.interim.ts';
-
-export { NswDivergenceError } from './core.interim.ts';
 
 export type NswModeFlag = 'plain' | 'record' | 'replay';
-export type NswMode = 'plain' | 'recording' | 'replaying' | 'live';
+export type NswMode = 'plain' | 'recording' | 'replaying' | 'live' | 'diverged';
 
 export interface NswConfig {
   readonly mode: NswModeFlag;
@@ -61,10 +64,8 @@ export interface NswConfig {
   readonly hostId?: string;
   readonly log?: Log;
   readonly timeline?: Timeline;
-  /** output bytes held for output commit before client input is paused (default 8 MiB) */
+  /** output bytes held for output commit before client input is paused (core default 8 MiB) */
   readonly maxHeldBytes?: number;
-  /** determinants sent but not acknowledged before client input is paused (default 65536) */
-  readonly maxUnackedDets?: number;
   /** how long to wait for the logger at start (default 10 s) */
   readonly connectTimeoutMs?: number;
 }
@@ -76,6 +77,19 @@ export class NswConfigError extends Error {
 /** The NSW is fenced: a newer incarnation owns the service; nothing may be released again. */
 export class NswFencedError extends Error {
   override readonly name = 'NswFencedError';
+}
+
+/** R12: the replayed application did not repeat the recorded run (see NswCore). */
+export class NswDivergenceError extends Error {
+  override readonly name = 'NswDivergenceError';
+  readonly detSeq: number;
+  /** the connection that diverged, or null when the whole application did */
+  readonly conn: number | null;
+  constructor(readonly divergence: NswDivergence) {
+    super(divergence.message);
+    this.detSeq = divergence.detSeq;
+    this.conn = divergence.conn;
+  }
 }
 
 /**
@@ -95,46 +109,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Nsw
   return out;
 }
 
-/** Running hash of released output (R12): SHA-256 of the bytes so far, first 8 bytes as u64. */
-class OutputHash {
-  private readonly h: Hash = createHash('sha256');
-  offset = 0;
-  update(b: Uint8Array): bigint {
-    this.h.update(b);
-    this.offset += b.length;
-    return this.h.copy().digest().readBigUInt64BE(0);
-  }
-}
-
-type OutAction =
-  | { readonly kind: 'write'; readonly sock: NswSocket; readonly data: Buffer }
-  | { readonly kind: 'end'; readonly sock: NswSocket }
-  | { readonly kind: 'destroy'; readonly sock: NswSocket };
-
-/** A client connection as the kernel delivered it (buffered while replaying). */
-interface KernelConn {
-  readonly k: net.Socket;
-  readonly clientAddr: number;
-  readonly clientPort: number;
+/** A socket as the core knows it: a kernel connection, or a ghost (closed before the failure). */
+interface SockRec {
+  readonly k: net.Socket | undefined;
+  /** server port, to find the NswServer the connection belongs to */
   readonly localPort: number;
-  chunks: Buffer[];
-  buffered: number;
-  eof: boolean;
-  sock: NswSocket | undefined;
-  /** the eof was already delivered from the log; a late kernel 'end' is not news */
-  eofReplayed: boolean;
-}
-
-/** A connection that was closed before the failure: served from the logger's bytes. */
-interface VirtualConn {
-  readonly syn: SynRecord;
-  chunks: Buffer[];
-  buffered: number;
-  used: boolean;
+  appPaused: boolean;
+  corePaused: boolean;
 }
 
 interface TimerRec {
-  readonly id: number;
   readonly fn: () => void;
   readonly ms: number;
   handle: NodeJS.Timeout | undefined;
@@ -145,40 +129,46 @@ export interface NswTimer {
 }
 
 interface NswEvents {
+  /** whole-application failure (divergence, fenced, logger refusal) */
   error: [Error];
+  /** R12 per connection or for the whole application */
+  divergence: [NswDivergenceError];
   live: [];
 }
 
+/**
+ * The NSW runtime. Protocol decisions (which determinant, which output is releasable, what to
+ * deliver next in replay, divergence) are helper C's NswCore (src/machines/nsw); this class
+ * owns the sockets, the real timers and the logger link, feeds the core and performs its
+ * effects. In 'plain' mode there is no core: calls go straight to node:net.
+ */
 export class Nsw extends EventEmitter<NswEvents> {
-  private modeNow: NswMode;
   private readonly log: Log;
   private link: LinkClient<LoggerMessage> | undefined;
   private readonly epoch: number;
-  // recording
-  private detSeq = 0;
-  private stableDet = 0;
-  private unacked: Determinant[] = []; // dets [stableDet, detSeq)
-  private readonly output = new OutputCommit<OutAction>();
-  private inputPaused = false;
+  private core: NswCore | undefined;
+  private readonly plain: boolean;
   private fenced = false;
-  // application objects
+  /** determinants sent and not yet acknowledged, re-sent after a reconnect */
+  private unacked: DetRecord[] = [];
   readonly servers: NswServer[] = [];
+  private readonly socks = new Map<number, SockRec>();
+  private nextSock = 1;
   private readonly sockets = new Map<number, NswSocket>();
-  private nextConn = 0;
+  private nextPlainConn = 0;
   private readonly timers = new Map<number, TimerRec>();
-  private nextTimerId = 0;
-  // replaying
-  private cursor: ReplayCursor | undefined;
-  private readonly kernelConns: KernelConn[] = [];
-  private readonly virtualConns: VirtualConn[] = [];
-  private pumpScheduled = false;
-  private replayStats = { dets: 0, conns: 0, bytes: 0 };
+  private nextPlainTimer = 0;
+  private deliverScheduled = false;
+  private inputPaused = false;
+  private replayInfo = { dets: 0, conns: 0, bytes: 0 };
 
   private constructor(private readonly cfg: NswConfig) {
     super();
     this.log = cfg.log ?? new Log({ component: 'nsw', ...(cfg.hostId ? { hostId: cfg.hostId } : {}) });
     this.epoch = cfg.epoch ?? 1;
-    this.modeNow = cfg.mode === 'plain' ? 'plain' : cfg.mode === 'record' ? 'recording' : 'replaying';
+    this.plain = cfg.mode === 'plain';
+    const limits = cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {};
+    if (cfg.mode === 'record') this.core = new NswCore({ mode: 'recording', ...limits });
   }
 
   /** Create an NSW; in record/replay mode resolves once the logger link is up (and, in replay, the log fetched). */
@@ -186,26 +176,22 @@ export class Nsw extends EventEmitter<NswEvents> {
     const nsw = new Nsw(cfg);
     if (cfg.mode !== 'plain') {
       if (cfg.logger === undefined) throw new NswConfigError(`mode '${cfg.mode}' needs a logger address`);
-      await nsw.connectLogger(cfg.logger);
+      await nsw.connectLogger(cfg.logger, cfg.mode === 'replay');
     }
     return nsw;
   }
 
   get mode(): NswMode {
-    return this.modeNow;
-  }
-
-  private get logging(): boolean {
-    return this.modeNow === 'recording' || this.modeNow === 'live';
+    return this.core === undefined ? 'plain' : this.core.mode;
   }
 
   // ------------------------------------------------------------------------------------------
   // Logger link
 
-  private connectLogger(target: HostPort): Promise<void> {
+  private connectLogger(target: HostPort, fetch: boolean): Promise<void> {
     const timeout = this.cfg.connectTimeoutMs ?? 10_000;
     return new Promise<void>((resolve, reject) => {
-      let fetched: LoggerMessage[] | undefined = this.modeNow === 'replaying' ? [] : undefined;
+      let fetched: LoggerMessage[] | undefined = fetch ? [] : undefined;
       let welcomed = false;
       const timer = setTimeout(() => {
         this.link?.stop();
@@ -218,10 +204,8 @@ export class Nsw extends EventEmitter<NswEvents> {
         onConnect: (conn) => {
           conn.send({ kind: 'Hello', role: 'nsw', hostId: this.cfg.hostId ?? 'nsw', epoch: this.epoch }, this.epoch);
           if (fetched !== undefined) conn.send({ kind: 'FetchLog', what: 'nsw' }, this.epoch);
-          // Re-send whatever was not acknowledged: the logger treats re-sends as duplicates.
-          for (let i = 0; i < this.unacked.length; i++) {
-            conn.send({ kind: 'LogDeterminant', detSeq: this.stableDet + i, det: this.unacked[i]! }, this.epoch);
-          }
+          // Re-send what was not acknowledged: the logger treats re-sends as duplicates.
+          for (const r of this.unacked) conn.send({ kind: 'LogDeterminant', detSeq: r.detSeq, det: r.det }, this.epoch);
         },
         onMessage: (m) => {
           switch (m.kind) {
@@ -256,7 +240,9 @@ export class Nsw extends EventEmitter<NswEvents> {
               this.log.warn('unexpected message from logger', { kind: m.kind });
           }
         },
-        onDisconnect: () => this.log.warn('logger link down; determinants will be re-sent', { unacked: this.unacked.length }),
+        onDisconnect: () => {
+          if (!this.fenced) this.log.debug('logger link down; determinants will be re-sent', { unacked: this.unacked.length });
+        },
       });
       this.link.start();
     });
@@ -264,7 +250,7 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   private onLoggerError(code: string, message: string, reject: ((e: Error) => void) | undefined): void {
     const e =
-      code === 'fenced' || code === 'staleEpoch'
+      code === 'staleEpoch' || code === 'futureEpoch'
         ? new NswFencedError(`logger: ${code}: ${message}`)
         : new Error(`logger refused the NSW: ${code}: ${message}`);
     if (e instanceof NswFencedError) {
@@ -293,70 +279,129 @@ export class Nsw extends EventEmitter<NswEvents> {
     }
   }
 
-  /** Append a determinant (R3); returns its detSeq. */
-  private record(det: Determinant): number {
-    const seq = this.detSeq++;
-    this.unacked.push(det);
-    this.link?.send({ kind: 'LogDeterminant', detSeq: seq, det }, this.epoch);
-    this.checkBackpressure();
-    return seq;
-  }
-
   private onDetStored(stableDet: number): void {
-    if (stableDet <= this.stableDet) return;
-    if (stableDet > this.detSeq) {
-      this.fail(new Error(`logger acknowledged determinant ${stableDet - 1}, only ${this.detSeq} were sent`));
-      return;
-    }
-    this.unacked.splice(0, stableDet - this.stableDet);
-    this.stableDet = stableDet;
+    const core = this.core;
+    if (core === undefined) return;
+    let i = 0;
+    while (i < this.unacked.length && this.unacked[i]!.detSeq < stableDet) i++;
+    if (i > 0) this.unacked.splice(0, i);
     if (this.fenced) return;
-    for (const a of this.output.release(stableDet)) this.perform(a);
-    this.checkBackpressure();
-  }
-
-  private checkBackpressure(): void {
-    const over =
-      this.output.held > (this.cfg.maxHeldBytes ?? 8 * 1024 * 1024) ||
-      this.unacked.length > (this.cfg.maxUnackedDets ?? 65_536);
-    if (over === this.inputPaused) return;
-    this.inputPaused = over;
-    for (const kc of this.kernelConns) {
-      if (over) kc.k.pause();
-      else if (kc.sock === undefined || !kc.sock.appPaused) kc.k.resume();
-    }
+    this.perform(core.detStored(stableDet));
   }
 
   // ------------------------------------------------------------------------------------------
-  // Output (R4)
+  // Effects of the core
 
-  /** @internal called by NswSocket */
-  output_(sock: NswSocket, action: OutAction, bytes: number): void {
-    if (this.modeNow === 'plain' || this.modeNow === 'replaying') {
-      // Plain: nothing to wait for. Replaying: the determinants it depends on are the log
-      // itself, stored by definition; the SSW drops what the client already has (R6.6).
-      this.perform(action);
-      return;
+  private perform(effects: NswEffect[]): boolean {
+    let delivered = false;
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'log':
+          this.unacked.push(e.record);
+          this.link?.send({ kind: 'LogDeterminant', detSeq: e.record.detSeq, det: e.record.det }, this.epoch);
+          break;
+        case 'accept': {
+          delivered = true;
+          const rec = this.socks.get(e.sock);
+          const server = this.servers.find((x) => x.port === rec?.localPort) ?? this.servers[0]!;
+          const sock = new NswSocket(this, server, e.conn, rec?.k, ipv4ToString(e.clientAddr), e.clientPort);
+          this.sockets.set(e.conn, sock);
+          server.emit('connection', sock);
+          break;
+        }
+        case 'data':
+          delivered = true;
+          this.sockets.get(e.conn)?.deliverData(Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength));
+          break;
+        case 'eof':
+          delivered = true;
+          this.sockets.get(e.conn)?.deliverEnd();
+          break;
+        case 'fire': {
+          delivered = true;
+          const t = this.timers.get(e.timerId);
+          if (t !== undefined) {
+            if (t.handle !== undefined) clearTimeout(t.handle);
+            this.timers.delete(e.timerId);
+            t.fn();
+          }
+          break;
+        }
+        case 'release': {
+          if (this.fenced) break;
+          const k = this.socks.get(e.sock)?.k;
+          if (k === undefined) break; // a ghost: its client is gone
+          const a = e.action;
+          if (a.kind === 'write') {
+            if (!k.destroyed) k.write(a.bytes);
+          } else if (a.kind === 'end') {
+            if (!k.destroyed) k.end();
+          } else k.destroy();
+          break;
+        }
+        case 'stop': {
+          const err = new NswDivergenceError(e.error);
+          this.cfg.timeline?.event('divergence', { detSeq: e.error.detSeq, conn: e.error.conn, error: e.error.message });
+          this.log.error('replay diverged', { detSeq: e.error.detSeq, conn: e.error.conn, error: e.error.message });
+          this.emit('divergence', err);
+          // A whole-application divergence ends this incarnation; one connection's does not.
+          if (e.conn === null) this.fail(err);
+          break;
+        }
+        case 'mode':
+          if (e.mode === 'live') this.wentLive();
+          break;
+        case 'pauseSock':
+        case 'resumeSock': {
+          const r = this.socks.get(e.sock);
+          if (r !== undefined) {
+            r.corePaused = e.kind === 'pauseSock';
+            this.applyPause(r);
+          }
+          break;
+        }
+        case 'pauseInput':
+        case 'resumeInput':
+          this.inputPaused = e.kind === 'pauseInput';
+          for (const r of this.socks.values()) this.applyPause(r);
+          break;
+      }
     }
-    if (this.fenced) return;
-    if (this.output.push(this.detSeq, action, bytes, this.stableDet)) this.perform(action);
-    else this.checkBackpressure();
+    return delivered;
   }
 
-  private perform(a: OutAction): void {
-    const k = a.sock.kernel;
-    if (k === undefined) return; // a connection closed before the failure: output goes nowhere
-    switch (a.kind) {
-      case 'write':
-        if (!k.destroyed) k.write(a.data);
+  private applyPause(r: SockRec): void {
+    if (r.k === undefined || r.k.destroyed) return;
+    if (this.inputPaused || r.corePaused || r.appPaused) r.k.pause();
+    else r.k.resume();
+  }
+
+  /**
+   * Deliver one event at a time, each in its own macrotask: the application's handlers and
+   * their promise continuations run before the next delivery, as they did when recorded.
+   */
+  private scheduleDeliver(): void {
+    if (this.deliverScheduled || this.core === undefined) return;
+    this.deliverScheduled = true;
+    setImmediate(() => {
+      this.deliverScheduled = false;
+      const core = this.core;
+      if (core === undefined || !this.servers.some((s) => s.port >= 0)) return;
+      if (this.perform(core.next())) {
+        this.scheduleDeliver();
         return;
-      case 'end':
-        if (!k.destroyed) k.end();
-        return;
-      case 'destroy':
-        k.destroy();
-        return;
-    }
+      }
+      // Idle. In replay, a log that waits for the application's own call means it diverged.
+      if (core.mode === 'replaying' && core.waiting?.kind === 'awaitApp') this.perform(core.appStalled());
+    });
+  }
+
+  private wentLive(): void {
+    this.log.info('replay done: live', { ...this.replayInfo, detSeq: this.core?.detSeq });
+    this.cfg.timeline?.event('replay', { dets: this.replayInfo.dets, closedConns: this.replayInfo.conns, closedBytes: this.replayInfo.bytes });
+    this.cfg.timeline?.event('live', { detSeq: this.core?.detSeq });
+    queueMicrotask(() => this.emit('live'));
+    this.scheduleDeliver();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -364,40 +409,43 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   /** Milliseconds since the epoch (float). Logged (`clock`) when recording, replayed from the log. */
   now(): number {
-    if (this.modeNow === 'replaying') {
-      const v = this.pull('clock', 'read the clock').value;
-      return v;
-    }
-    const v = performance.timeOrigin + performance.now();
-    if (this.logging) this.record({ kind: 'clock', value: v });
+    const live = performance.timeOrigin + performance.now();
+    if (this.core === undefined) return live;
+    const v = this.core.now(live);
+    this.perform(this.core.drain());
     return v;
   }
 
-  /** `n` random bytes. Logged (`random`) when recording, replayed from the log. */
+  /** `n` random bytes. Logged (`random`, split at MAX_RANDOM_BYTES) when recording, replayed from the log. */
   random(n: number): Uint8Array {
     if (!Number.isInteger(n) || n < 0 || n > 16 * MAX_RANDOM_BYTES) throw new RangeError(`nsw.random(${n})`);
     const out = new Uint8Array(n);
     for (let o = 0; o < n; o += MAX_RANDOM_BYTES) {
-      const len = Math.min(MAX_RANDOM_BYTES, n - o);
-      let part: Uint8Array;
-      if (this.modeNow === 'replaying') {
-        part = this.pull('random', `drew ${len} random bytes`, (d) => d.bytes.length === len).bytes;
-      } else {
-        part = new Uint8Array(randomBytes(len));
-        if (this.logging) this.record({ kind: 'random', bytes: part });
+      const live = new Uint8Array(randomBytes(Math.min(MAX_RANDOM_BYTES, n - o)));
+      if (this.core === undefined) out.set(live, o);
+      else {
+        out.set(this.core.random(live), o);
+        this.perform(this.core.drain());
       }
-      out.set(part, o);
     }
     return out;
   }
 
   /** A timer whose firing is a determinant (`timer`): replayed at the same point of the run. */
   setTimeout(fn: () => void, ms: number): NswTimer {
-    const id = this.nextTimerId++;
-    const rec: TimerRec = { id, fn, ms: Math.max(0, ms), handle: undefined };
+    const id = this.core === undefined ? this.nextPlainTimer++ : this.core.armTimer();
+    const rec: TimerRec = { fn, ms: Math.max(0, ms), handle: undefined };
     this.timers.set(id, rec);
-    // While replaying, timers fire only when the log says so; they are armed at go-live.
-    if (this.modeNow !== 'replaying') this.arm(rec);
+    rec.handle = setTimeout(() => {
+      rec.handle = undefined;
+      if (this.core === undefined) {
+        if (this.timers.delete(id)) fn();
+        return;
+      }
+      // The core decides when (and whether, in replay) the firing is delivered.
+      this.perform(this.core.timerExpired(id));
+      this.scheduleDeliver();
+    }, rec.ms);
     return { timerId: id };
   }
 
@@ -406,45 +454,7 @@ export class Nsw extends EventEmitter<NswEvents> {
     const rec = this.timers.get(t.timerId);
     if (rec?.handle !== undefined) clearTimeout(rec.handle);
     this.timers.delete(t.timerId);
-  }
-
-  private arm(rec: TimerRec): void {
-    rec.handle = setTimeout(() => {
-      if (!this.timers.delete(rec.id)) return;
-      if (this.logging) this.record({ kind: 'timer', timerId: rec.id });
-      rec.fn();
-    }, rec.ms);
-  }
-
-  /** @internal the application did something the log must show next (replay). */
-  pull<K extends Determinant['kind']>(
-    kind: K,
-    what: string,
-    check?: (d: Extract<Determinant, { kind: K }>) => boolean,
-  ): Extract<Determinant, { kind: K }> {
-    const c = this.cursor!;
-    let d: Extract<Determinant, { kind: K }>;
-    try {
-      d = c.pull(kind, what, check);
-    } catch (e) {
-      if (e instanceof NswDivergenceError) {
-        this.cfg.timeline?.event('divergence', { detSeq: e.detSeq, error: e.message });
-        // Exits unless the application listens for 'error'; then the call itself throws.
-        this.fail(e);
-      }
-      throw e;
-    }
-    this.afterConsume();
-    return d;
-  }
-
-  /** @internal app-side determinants: logged when recording, checked when replaying. */
-  appDet(det: Determinant, what: string): void {
-    if (this.modeNow === 'replaying') {
-      this.pull(det.kind, what, (d) => sameDet(d, det));
-      return;
-    }
-    if (this.logging) this.record(det);
+    this.core?.cancelTimer(t.timerId);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -459,71 +469,77 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   /** @internal a kernel connection arrived on server `s`. */
   kernelConnection(s: NswServer, k: net.Socket): void {
-    const kc: KernelConn = {
-      k,
-      clientAddr: addrToU32(k.remoteAddress),
-      clientPort: k.remotePort ?? 0,
-      localPort: k.localPort ?? 0,
-      chunks: [],
-      buffered: 0,
-      eof: false,
-      sock: undefined,
-      eofReplayed: false,
-    };
     k.setNoDelay(true);
-    this.kernelConns.push(kc);
-    if (this.inputPaused) k.pause();
-    k.on('data', (chunk: Buffer) => {
-      // Buffered while replaying (the log decides when a chunk is delivered) and, after
-      // go-live, until what was buffered is flushed, so the order of bytes is kept.
-      if (this.modeNow === 'replaying' || kc.sock === undefined || kc.buffered > 0) {
-        kc.chunks.push(chunk);
-        kc.buffered += chunk.length;
-        this.schedulePump();
-      } else this.deliverRead(kc.sock, chunk);
+    const clientAddr = addrToU32(k.remoteAddress);
+    const clientPort = k.remotePort ?? 0;
+    if (this.core === undefined) {
+      const sock = new NswSocket(this, s, this.nextPlainConn++, k, ipv4ToString(clientAddr), clientPort);
+      k.on('data', (d: Buffer) => sock.deliverData(d));
+      k.on('end', () => sock.deliverEnd());
+      k.on('error', () => sock.deliverEnd());
+      s.emit('connection', sock);
+      return;
+    }
+    const core = this.core;
+    const id = this.nextSock++;
+    const rec: SockRec = { k, localPort: k.localPort ?? s.port, appPaused: false, corePaused: false };
+    this.socks.set(id, rec);
+    this.applyPause(rec);
+    k.on('data', (d: Buffer) => {
+      this.perform(core.kernelData(id, d));
+      this.scheduleDeliver();
     });
     const onEnd = (): void => {
-      if (kc.eof) return;
-      kc.eof = true;
-      if (this.modeNow === 'replaying') this.schedulePump();
-      else if (kc.sock !== undefined && kc.buffered === 0 && !kc.eofReplayed) this.deliverEof(kc.sock);
+      this.perform(core.kernelEof(id));
+      this.scheduleDeliver();
     };
     k.on('end', onEnd);
+    // A client RST is an end of stream to the application (documented difference).
     k.on('error', (e) => {
-      this.log.debug('kernel socket error (delivered as end of stream)', { conn: kc.sock?.conn, error: e.message });
+      this.log.debug('kernel socket error (delivered as end of stream)', { sock: id, error: e.message });
       onEnd();
     });
-    k.on('close', () => {
-      const i = this.kernelConns.indexOf(kc);
-      if (i >= 0) this.kernelConns.splice(i, 1);
-    });
-    if (this.modeNow !== 'replaying') this.acceptLive(s, kc);
-    else this.schedulePump();
+    this.perform(core.kernelAccept(id, clientAddr, clientPort));
+    this.scheduleDeliver();
   }
 
-  private acceptLive(s: NswServer, kc: KernelConn): void {
-    const conn = this.nextConn++;
-    if (this.logging) this.record({ kind: 'accept', conn, clientAddr: kc.clientAddr, clientPort: kc.clientPort });
-    const sock = new NswSocket(this, s, conn, kc.k, ipv4ToString(kc.clientAddr), kc.clientPort);
-    kc.sock = sock;
-    this.sockets.set(conn, sock);
-    s.emit('connection', sock);
+  /** @internal the application did something the core must log or check. */
+  appWrite(sock: NswSocket, bytes: Uint8Array): void {
+    if (this.core === undefined) {
+      sock.kernel?.write(bytes);
+      return;
+    }
+    this.perform(this.core.write(sock.conn, bytes));
   }
 
-  private deliverRead(sock: NswSocket, chunk: Buffer): void {
-    if (this.logging) this.record({ kind: 'read', conn: sock.conn, len: chunk.length });
-    sock.deliverData(chunk);
+  /** @internal */
+  appClose(sock: NswSocket, how: 'end' | 'destroy'): void {
+    if (this.core === undefined) {
+      if (how === 'end') sock.kernel?.end();
+      else sock.kernel?.destroy();
+      return;
+    }
+    this.perform(this.core.close(sock.conn, how));
   }
 
-  private deliverEof(sock: NswSocket): void {
-    if (sock.eofDelivered) return;
-    if (this.logging) this.record({ kind: 'eof', conn: sock.conn });
-    sock.deliverEnd();
+  /** @internal application-level pause of one connection's input. */
+  appPause(sock: NswSocket, paused: boolean): void {
+    if (this.core === undefined) {
+      if (paused) sock.kernel?.pause();
+      else sock.kernel?.resume();
+      return;
+    }
+    for (const r of this.socks.values()) {
+      if (r.k !== undefined && r.k === sock.kernel) {
+        r.appPaused = paused;
+        this.applyPause(r);
+      }
+    }
   }
 
   /** @internal a server started listening: a replayed accept may be waiting for it. */
   serverListening(): void {
-    this.schedulePump();
+    this.scheduleDeliver();
   }
 
   /** @internal */
@@ -536,20 +552,8 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   private startReplay(records: LoggerMessage[], end: Extract<LoggerMessage, { kind: 'ReplayEnd' }>): void {
     const dets: Determinant[] = [];
-    const byConn = new Map<number, VirtualConn>();
     for (const m of records) {
-      if (m.kind === 'ReplaySyn') {
-        const { kind: _k, clientAck: _a, ...syn } = m;
-        const v: VirtualConn = { syn, chunks: [], buffered: 0, used: false };
-        byConn.set(m.conn, v);
-        this.virtualConns.push(v);
-      } else if (m.kind === 'ReplayData') {
-        const v = byConn.get(m.conn);
-        if (v !== undefined && m.payload.length > 0) {
-          v.chunks.push(Buffer.from(m.payload));
-          v.buffered += m.payload.length;
-        }
-      } else if (m.kind === 'ReplayDeterminant') {
+      if (m.kind === 'ReplayDeterminant') {
         if (m.detSeq !== dets.length) {
           this.fail(new Error(`logger served determinant ${m.detSeq} where ${dets.length} was expected`));
           return;
@@ -557,150 +561,29 @@ export class Nsw extends EventEmitter<NswEvents> {
         dets.push(m.det);
       }
     }
-    this.cursor = new ReplayCursor(dets);
-    this.replayStats = { dets: dets.length, conns: end.conns, bytes: end.bytes };
-    // Everything in the log is stored: recording resumes after it.
-    this.detSeq = dets.length;
-    this.stableDet = dets.length;
+    const limits = this.cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: this.cfg.maxHeldBytes } } : {};
+    const core = new NswCore({ mode: 'replaying', log: dets, ...limits });
+    this.core = core;
+    this.replayInfo = { dets: dets.length, conns: end.conns, bytes: end.bytes };
     this.cfg.timeline?.event('replay-start', { dets: dets.length, closedConns: end.conns, closedBytes: end.bytes });
     this.log.info('replaying', { dets: dets.length, closedConns: end.conns });
-    this.afterConsume();
-    this.schedulePump();
-  }
-
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.modeNow !== 'replaying') return;
-    this.pumpScheduled = true;
-    // One determinant per macrotask, like the kernel events of the recorded run: promise
-    // continuations of the previous event run before the next one is delivered.
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    const c = this.cursor;
-    if (c === undefined || this.modeNow !== 'replaying') return;
-    const d = c.peek();
-    if (d === undefined) return;
-    if (!PUSHED.has(d.kind)) {
-      // The application was due to do something itself (read the clock, write, close) and
-      // did not: it diverged from the recorded run.
-      this.divergedAtPump(new NswDivergenceError(c.position, 'waited for input', d));
-      return;
+    // Connections closed before the failure come from the logger's bytes (ghosts): the SSW
+    // will not re-create them, and the application must read them again to rebuild its state.
+    const ghostOf = new Map<number, number>();
+    for (const m of records) {
+      if (m.kind === 'ReplaySyn') {
+        const id = this.nextSock++;
+        ghostOf.set(m.conn, id);
+        this.socks.set(id, { k: undefined, localPort: m.serverPort, appPaused: false, corePaused: false });
+        this.perform(core.kernelAccept(id, m.clientAddr, m.clientPort, true));
+      } else if (m.kind === 'ReplayData') {
+        const id = ghostOf.get(m.conn);
+        if (id === undefined) continue;
+        if (m.payload.length > 0) this.perform(core.kernelData(id, m.payload));
+      }
     }
-    try {
-      if (!this.tryDeliver(d)) return; // waiting for the kernel; its events re-schedule
-    } catch (e) {
-      if (e instanceof NswDivergenceError) this.divergedAtPump(e);
-      else throw e;
-      return;
-    }
-    this.schedulePump();
-  }
-
-  private divergedAtPump(e: NswDivergenceError): void {
-    this.cfg.timeline?.event('divergence', { detSeq: e.detSeq, error: e.message });
-    this.fail(e);
-  }
-
-  /** Deliver one pushed determinant if its input is available. */
-  private tryDeliver(d: Determinant): boolean {
-    const c = this.cursor!;
-    switch (d.kind) {
-      case 'accept': {
-        const v = this.virtualConns.find((x) => !x.used && x.syn.clientAddr === d.clientAddr && x.syn.clientPort === d.clientPort);
-        const kc = v === undefined
-          ? this.kernelConns.find((x) => x.sock === undefined && x.clientAddr === d.clientAddr && x.clientPort === d.clientPort)
-          : undefined;
-        if (v === undefined && kc === undefined) return false;
-        const port = v !== undefined ? v.syn.serverPort : kc!.localPort;
-        const server = this.servers.find((s) => s.port === port) ?? this.servers[0];
-        if (server === undefined) return false; // the application has not listened yet
-        if (d.conn !== this.nextConn) throw new NswDivergenceError(c.position, `accepted connection ${this.nextConn}`, d);
-        c.advance();
-        this.nextConn++;
-        const sock = new NswSocket(this, server, d.conn, kc?.k, ipv4ToString(d.clientAddr), d.clientPort);
-        if (v !== undefined) {
-          v.used = true;
-          sock.virtual = v;
-        } else kc!.sock = sock;
-        this.sockets.set(d.conn, sock);
-        server.emit('connection', sock);
-        this.afterConsume();
-        return true;
-      }
-      case 'read': {
-        const sock = this.sockets.get(d.conn);
-        if (sock === undefined) throw new NswDivergenceError(c.position, 'has no such connection', d);
-        if (sock.appPaused) return false;
-        const src = sock.virtual ?? this.kernelConns.find((x) => x.sock === sock);
-        if (src === undefined || src.buffered < d.len) {
-          // The logger's bytes of a closed connection are all there is; a kernel stream
-          // that ended cannot grow either. Otherwise wait for the SSW's injection.
-          if (sock.virtual !== undefined || (src !== undefined && 'k' in src && src.eof)) {
-            throw new NswDivergenceError(c.position, `has only ${src?.buffered ?? 0} more bytes on conn ${d.conn}`, d);
-          }
-          return false;
-        }
-        const chunk = takeBytes(src, d.len);
-        c.advance();
-        sock.deliverData(chunk);
-        this.afterConsume();
-        return true;
-      }
-      case 'eof': {
-        const sock = this.sockets.get(d.conn);
-        if (sock === undefined) throw new NswDivergenceError(c.position, 'has no such connection', d);
-        const kc = this.kernelConns.find((x) => x.sock === sock);
-        if (kc !== undefined) kc.eofReplayed = true;
-        c.advance();
-        sock.deliverEnd();
-        this.afterConsume();
-        return true;
-      }
-      case 'timer': {
-        const t = this.timers.get(d.timerId);
-        if (t === undefined) throw new NswDivergenceError(c.position, 'has no such pending timer', d);
-        this.timers.delete(d.timerId);
-        c.advance();
-        t.fn();
-        this.afterConsume();
-        return true;
-      }
-      default:
-        return false;
-    }
-  }
-
-  /** Called after every consumed determinant: the end of the log is the switch to live. */
-  private afterConsume(): void {
-    if (this.modeNow !== 'replaying' || this.cursor === undefined || !this.cursor.done) return;
-    this.goLive();
-  }
-
-  private goLive(): void {
-    this.modeNow = 'live';
-    this.log.info('replay done: live', this.replayStats);
-    this.cfg.timeline?.event('replay', { dets: this.replayStats.dets, closedConns: this.replayStats.conns, closedBytes: this.replayStats.bytes });
-    this.cfg.timeline?.event('live', { detSeq: this.detSeq });
-    for (const t of this.timers.values()) this.arm(t);
-    // Defer the flush: goLive may run inside an application call (the log can end in the
-    // middle of a handler); the rest of that handler must run before new input arrives.
-    setImmediate(() => {
-      for (const kc of [...this.kernelConns]) {
-        if (kc.sock === undefined) {
-          const s = this.servers.find((x) => x.port === kc.localPort) ?? this.servers[0];
-          if (s !== undefined) this.acceptLive(s, kc);
-        }
-        const sock = kc.sock;
-        if (sock === undefined) continue;
-        if (kc.buffered > 0) this.deliverRead(sock, takeBytes(kc, kc.buffered));
-        if (kc.eof && !kc.eofReplayed) this.deliverEof(sock);
-      }
-      this.emit('live');
-    });
+    for (const id of ghostOf.values()) this.perform(core.kernelEof(id));
+    this.scheduleDeliver();
   }
 
   /** Close servers and the logger link (tests, shutdown). */
@@ -708,45 +591,17 @@ export class Nsw extends EventEmitter<NswEvents> {
     for (const t of this.timers.values()) if (t.handle !== undefined) clearTimeout(t.handle);
     this.timers.clear();
     // Connections first: a listening server's close waits for its connections to end.
-    for (const kc of [...this.kernelConns]) kc.k.destroy();
+    for (const r of this.socks.values()) r.k?.destroy();
+    for (const s of this.sockets.values()) s.kernel?.destroy();
     this.link?.stop();
     await Promise.all(this.servers.map((s) => s.closeAsync()));
   }
 
   /** Counters for tests and logs. */
-  get stats(): { detSeq: number; stableDet: number; heldBytes: number; heldActions: number; mode: NswMode } {
-    return { detSeq: this.detSeq, stableDet: this.stableDet, heldBytes: this.output.held, heldActions: this.output.length, mode: this.modeNow };
+  get stats(): { detSeq: number; stableDet: number; heldBytes: number; mode: NswMode } {
+    const c = this.core;
+    return { detSeq: c?.detSeq ?? 0, stableDet: c?.stableDet ?? 0, heldBytes: c?.heldBytes ?? 0, mode: this.mode };
   }
-
-  /** @internal for NswSocket: describe for errors */
-  describe(d: Determinant): string {
-    return describeDet(d);
-  }
-}
-
-function takeBytes(src: { chunks: Buffer[]; buffered: number }, n: number): Buffer {
-  const parts: Buffer[] = [];
-  let need = n;
-  while (need > 0) {
-    const head = src.chunks[0]!;
-    if (head.length <= need) {
-      parts.push(head);
-      src.chunks.shift();
-      need -= head.length;
-    } else {
-      parts.push(head.subarray(0, need));
-      src.chunks[0] = head.subarray(need);
-      need = 0;
-    }
-  }
-  src.buffered -= n;
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
-}
-
-function sameDet(a: Determinant, b: Determinant): boolean {
-  if (a.kind !== b.kind) return false;
-  if (a.kind === 'random' && b.kind === 'random') return Buffer.from(a.bytes).equals(Buffer.from(b.bytes));
-  return (Object.keys(a) as (keyof typeof a)[]).every((k) => a[k] === (b as typeof a)[k]);
 }
 
 function addrToU32(s: string | undefined): number {
@@ -784,7 +639,9 @@ export class NswServer extends EventEmitter<ServerEvents> {
     const h = typeof host === 'string' ? host : '0.0.0.0';
     // allowHalfOpen: the kernel side never closes on its own when the client sends FIN; any
     // close is the application's and is logged (`close`), emulated for non-half-open apps.
-    const k = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (sock) => this.nsw.kernelConnection(this, sock));
+    const k = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (sock) =>
+      this.nsw.kernelConnection(this, sock),
+    );
     this.kernel = k;
     k.on('error', (e) => {
       if (this.listenerCount('error') > 0) this.emit('error', e);
@@ -831,13 +688,9 @@ interface SocketEvents {
 
 export class NswSocket extends EventEmitter<SocketEvents> {
   /** @internal */ eofDelivered = false;
-  /** @internal */ appPaused = false;
-  /** @internal set when the connection is replayed from the logger's bytes */
-  virtual: VirtualConn | undefined;
   private ended = false;
   private destroyedByApp = false;
   private closeEmitted = false;
-  private readonly hash = new OutputHash();
   bytesWritten = 0;
   bytesRead = 0;
 
@@ -846,7 +699,8 @@ export class NswSocket extends EventEmitter<SocketEvents> {
     readonly server: NswServer,
     /** NSW connection number: accept order from 0 */
     readonly conn: number,
-    /** @internal */ readonly kernel: net.Socket | undefined,
+    /** @internal the kernel socket; undefined for a connection replayed from the logger's bytes */
+    readonly kernel: net.Socket | undefined,
     readonly remoteAddress: string,
     readonly remotePort: number,
   ) {
@@ -854,7 +708,7 @@ export class NswSocket extends EventEmitter<SocketEvents> {
   }
 
   get localPort(): number | undefined {
-    return this.kernel?.localPort ?? this.virtual?.syn.serverPort;
+    return this.kernel?.localPort ?? this.server.port;
   }
   get destroyed(): boolean {
     return this.destroyedByApp;
@@ -869,17 +723,14 @@ export class NswSocket extends EventEmitter<SocketEvents> {
       queueMicrotask(() => this.emit('error', new Error(`write after end (nsw conn ${this.conn})`)));
       return false;
     }
-    const buf = typeof data === 'string' ? Buffer.from(data, typeof encoding === 'string' ? encoding : 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (buf.length === 0) {
-      if (callback) queueMicrotask(callback);
-      return true;
+    const buf =
+      typeof data === 'string'
+        ? Buffer.from(data, typeof encoding === 'string' ? encoding : 'utf8')
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (buf.length > 0) {
+      this.bytesWritten += buf.length;
+      this.nsw.appWrite(this, buf);
     }
-    // Copy: the application may reuse its buffer, and the write can be held for a while.
-    const copy = Buffer.from(buf);
-    const hash = this.hash.update(copy);
-    this.bytesWritten += copy.length;
-    this.nsw.output_(this, { kind: 'write', sock: this, data: copy }, copy.length);
-    this.nsw.appDet({ kind: 'outputHash', conn: this.conn, offset: this.hash.offset, hash }, `wrote ${copy.length} bytes on conn ${this.conn}`);
     if (callback) queueMicrotask(callback);
     return true;
   }
@@ -890,8 +741,7 @@ export class NswSocket extends EventEmitter<SocketEvents> {
     if (typeof encoding === 'function') cb = encoding;
     if (this.ended || this.destroyedByApp) return this;
     this.ended = true;
-    this.nsw.appDet({ kind: 'close', conn: this.conn, how: 'end' }, `ended conn ${this.conn}`);
-    this.nsw.output_(this, { kind: 'end', sock: this }, 0);
+    this.nsw.appClose(this, 'end');
     if (cb) queueMicrotask(cb);
     this.maybeClose();
     return this;
@@ -900,21 +750,18 @@ export class NswSocket extends EventEmitter<SocketEvents> {
   destroy(_err?: Error): this {
     if (this.destroyedByApp) return this;
     this.destroyedByApp = true;
-    this.nsw.appDet({ kind: 'close', conn: this.conn, how: 'destroy' }, `destroyed conn ${this.conn}`);
-    this.nsw.output_(this, { kind: 'destroy', sock: this }, 0);
+    this.nsw.appClose(this, 'destroy');
     this.maybeClose();
     return this;
   }
 
   pause(): this {
-    this.appPaused = true;
-    this.kernel?.pause();
+    this.nsw.appPause(this, true);
     return this;
   }
 
   resume(): this {
-    this.appPaused = false;
-    this.kernel?.resume();
+    this.nsw.appPause(this, false);
     return this;
   }
 
