@@ -1,9 +1,29 @@
 // Preloaded with `--import` into a warm-spare application process: Node and the loaders are
 // up, the application's main module is not loaded yet. Top-level await here holds the main
-// module until the supervisor writes a line to our stdin (or closes it).
-await new Promise((resolve) => {
-  process.stdin.once('data', resolve);
-  process.stdin.once('end', resolve);
+// module until one line arrives, on stdin or, if FTTCP_HOLD_FIFO names a FIFO, on that FIFO.
+// A line holding a JSON object sets environment variables first (the epoch the coordinator
+// chose is known only at release time).
+import { createReadStream } from 'node:fs';
+
+const source = process.env.FTTCP_HOLD_FIFO
+  ? createReadStream(process.env.FTTCP_HOLD_FIFO)
+  : process.stdin;
+const line = await new Promise((resolve) => {
+  let buf = '';
+  source.on('data', (d) => {
+    buf += d.toString('utf8');
+    const i = buf.indexOf('\n');
+    if (i >= 0) resolve(buf.slice(0, i));
+  });
+  source.once('end', () => resolve(buf));
 });
-process.stdin.pause();
-process.stdin.unref?.();
+if (source === process.stdin) {
+  process.stdin.pause();
+  process.stdin.unref?.();
+} else {
+  source.destroy();
+}
+if (line.trim().startsWith('{')) {
+  const env = JSON.parse(line);
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') process.env[k] = v;
+}
