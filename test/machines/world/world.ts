@@ -9,6 +9,9 @@
 // What is REAL here (imported, not re-implemented):
 // - the recovery coordinator and failure detector statecharts (src/machines/recovery), driven
 //   through xstate's pure `transition()`; their named effects are interpreted below;
+// - the SSW connection statechart (src/machines/ssw/connection.machine.ts), one per host,
+//   driven by the world's events (APP_EXIT, RESTORE/RECOVER/KERNEL_SYN_ACK/INJECTION_DONE,
+//   CLOSE_LOGGED, KERNEL_FIN, LOGGER_LOST); its state selects the data-path mode;
 // - the SSW data-path functions (src/machines/ssw/datapath.ts): `classifyClientSegment` and
 //   `classifyKernelSegment` (what is logged, forwarded, held or suppressed in each mode),
 //   `clampAck` (R1.2), `regeneratedHandling` (R6.6), `toOriginalSeq`/`toKernelSeq` (R7),
@@ -35,6 +38,7 @@ import {
   recoveryCoordinatorMachine,
   type TimelineEvent,
 } from '../../../src/machines/recovery/index.ts';
+import { connModeOf, sswConnectionMachine } from '../../../src/machines/ssw/connection.machine.ts';
 import {
   type ConnMode,
   clampAck,
@@ -132,6 +136,8 @@ export interface HostState {
   /** Determinants to replay (from FetchLog), or null when live. */
   readonly replay: readonly Det[] | null;
   readonly replayBytes: number;
+  // the SSW's connection statechart (real)
+  readonly conn: AnySnap;
   // recovery machines (real)
   readonly coord: CoordSnap['snap'];
   /** Effects of the coordinator not yet carried out by the world. */
@@ -160,6 +166,8 @@ export interface World {
   readonly abandoned: boolean;
   /** Ghost (for I4): some incarnation's application has closed the connection. */
   readonly appClosedEver: boolean;
+  /** Ghost (for I4): FT-TCP reset the client (the connection statechart's `resetClient`). */
+  readonly cRst: boolean;
   readonly hosts: { readonly P: HostState; readonly B: HostState };
 }
 
@@ -226,6 +234,18 @@ const step = (
   return out;
 };
 
+// The connection as the primary's SSW holds it once the handshake is logged (R2), and as the
+// backup's SSW holds it before a takeover (not known yet).
+const LISTEN = initialTransition(sswConnectionMachine, {
+  connKey: 'c',
+  protected: true,
+})[0] as AnySnap;
+const ESTABLISHED = step(
+  sswConnectionMachine,
+  step(sswConnectionMachine, LISTEN, { type: 'KERNEL_SYN_ACK' }).snap,
+  { type: 'SYN_STORED' },
+).snap;
+
 const emptyHost = (role: 'primary' | 'backup'): HostState => ({
   up: true,
   sswActive: role === 'primary',
@@ -252,6 +272,7 @@ const emptyHost = (role: 'primary' | 'backup'): HostState => ({
   closeReleased: false,
   replay: null,
   replayBytes: 0,
+  conn: role === 'primary' ? ESTABLISHED : LISTEN,
   coord: initialTransition(recoveryCoordinatorMachine, { role, epoch: 1 })[0] as never,
   pendingFence: null,
   pendingReplay: false,
@@ -307,6 +328,7 @@ export const initialWorld = (cfg: WorldConfig): World => {
     crashes: 0,
     abandoned: false,
     appClosedEver: false,
+    cRst: false,
     hosts: { P: emptyHost('primary'), B: { ...emptyHost('backup') } },
   };
 };
@@ -409,6 +431,19 @@ const coordSend = (
   return n;
 };
 
+/** R6.8: once the re-created kernel holds every logged byte, injection is done. */
+const injectionDone = (w: World, h: HostId): World =>
+  connMode(w, h) === 'injecting' && w.hosts[h].kIn.length >= w.logData
+    ? connSend(w, h, 'INJECTION_DONE')
+    : w;
+
+/** Delivers an event to h's SSW connection statechart; `resetClient` is an RST to the client. */
+const connSend = (w: World, h: HostId, type: string): World => {
+  const r = step(sswConnectionMachine, w.hosts[h].conn, { type });
+  const n = setHost(w, h, { conn: r.snap });
+  return r.effects.some((e) => e.type === 'resetClient') ? { ...n, cRst: true } : n;
+};
+
 const applyEffect = (
   w: World,
   h: HostId,
@@ -436,7 +471,7 @@ const applyEffect = (
     case 'switchToLive':
       return w;
     case 'goUnprotected':
-      return setHost(w, h, { unprotected: true });
+      return connSend(setHost(w, h, { unprotected: true }), h, 'LOGGER_LOST');
     case 'abandonConnections':
       return { ...setHost(w, h, { sswActive: false }), abandoned: true };
     case 'stopServing':
@@ -572,21 +607,8 @@ export const enabled = (w: World): Action[] => {
   return out;
 };
 
-/**
- * The data-path mode of h's connection (ssw/datapath.ts `ConnMode`), derived from the world
- * the way the SSW's connection statechart would be: an incarnation whose application died is
- * `orphaned`; a re-created one still owed logged bytes is `injecting`, after that
- * `translated`; the logger lost is `unprotected`.
- */
-const connMode = (w: World, h: HostId): ConnMode => {
-  const hs = w.hosts[h];
-  if (hs.unprotected) return 'unprotected';
-  if (!hs.appUp) return 'orphaned';
-  if (hs.replay !== null || hs.deltaSeq !== 0 || hs.sswEpoch > 1) {
-    return hs.kIn.length < w.logData ? 'injecting' : 'translated';
-  }
-  return 'protected';
-};
+/** The data-path mode of h's connection: what its SSW connection statechart says. */
+const connMode = (w: World, h: HostId): ConnMode => connModeOf(w.hosts[h].conn.value);
 
 /** R1.2 through the real data-path function, or the broken rule for the negative test. */
 const sswAck = (w: World, h: HostId): number => {
@@ -644,7 +666,11 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
         const span = newLogSpan(m.seq, 1, hs.loggedSeq);
         const logged = span.count > 0 && logs ? hs.loggedSeq + 1 : hs.loggedSeq;
         const toKernel = forwards && hs.kSock && hs.appUp && m.seq === hs.kIn.length;
-        return setHost(n, h, { loggedSeq: logged, kIn: toKernel ? [...hs.kIn, m.seq] : hs.kIn });
+        const n2 = setHost(n, h, {
+          loggedSeq: logged,
+          kIn: toKernel ? [...hs.kIn, m.seq] : hs.kIn,
+        });
+        return toKernel ? injectionDone(n2, h) : n2;
       }
       if (handling === 'drop' || handling === 'forwardRst') return n;
       // R7.4: the client's ack, translated into kernel space, frees the kernel's buffer.
@@ -698,7 +724,8 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       const hs = w.hosts[act.h];
       const d = hs.nswDets[w.logDets.length];
       if (d === undefined) throw new Error('world: LoggerStoreDet past the NSW log');
-      return { ...w, logDets: [...w.logDets, d] };
+      const n = { ...w, logDets: [...w.logDets, d] };
+      return d.kind === 'close' ? connSend(n, act.h, 'CLOSE_LOGGED') : n;
     }
     case 'NswLearnStableDet':
       return setHost(w, act.h, {
@@ -708,7 +735,7 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       const hs = w.hosts[act.h];
       const next = has(w, 'injectNewestFirst') ? w.logData - 1 - hs.kIn.length : hs.kIn.length;
       const kIn = [...hs.kIn, next];
-      return setHost(w, act.h, { kIn });
+      return injectionDone(setHost(w, act.h, { kIn }), act.h);
     }
     case 'AppRead': {
       const hs = w.hosts[act.h];
@@ -734,10 +761,14 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       return setHost(w, act.h, { released: hs.released + 1, kBuf: [...hs.kBuf, item] });
     }
     case 'NswReleaseClose': {
-      return setHost(w, act.h, { closeReleased: true, kFin: 'close' });
+      return connSend(
+        setHost(w, act.h, { closeReleased: true, kFin: 'close' }),
+        act.h,
+        'KERNEL_FIN',
+      );
     }
     case 'AppCrash': {
-      const n = setHost(w, act.h, { ...deadApp, kFin: 'crash' });
+      const n = connSend(setHost(w, act.h, { ...deadApp, kFin: 'crash' }), act.h, 'APP_EXIT');
       return coordSend({ ...n, crashes: n.crashes + 1 }, act.h, { type: 'APP_CRASHED' }, tl);
     }
     case 'AppRestart': {
@@ -745,7 +776,7 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       // client bytes injected, the application restarted in replay of the logged determinants.
       const hs = w.hosts[act.h];
       const epoch = hs.coord.context.epoch;
-      return setHost(w, act.h, {
+      const restarted = setHost(w, act.h, {
         pendingReplay: false,
         sswActive: true,
         sswEpoch: epoch,
@@ -771,6 +802,12 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
         replay: w.logDets,
         replayBytes: w.logData,
       });
+      // The SSW's connection statechart: known only from the log on B (RESTORE), then R6:
+      // fake SYN (RECOVER), the kernel's SYN-ACK captured, injection.
+      let n = restarted;
+      if (connMode(n, act.h) === 'listenSynSeen') n = connSend(n, act.h, 'RESTORE');
+      n = connSend(connSend(n, act.h, 'RECOVER'), act.h, 'KERNEL_SYN_ACK');
+      return injectionDone(n, act.h);
     }
     case 'ReplayDone': {
       const hs = w.hosts[act.h];
@@ -910,6 +947,7 @@ export const checkInvariants = (w: World): Violation | null => {
       return { invariant: 'ServerInputIntegrity', detail: `${h}: app read past its input` };
   }
   // I4 NoSpuriousCloseOrReset: a FIN only for a logged close of the application.
+  if (w.cRst) return { invariant: 'NoSpuriousCloseOrReset', detail: 'FT-TCP reset the client' };
   if (w.cFin) {
     const closeLogged = w.logDets.some((d) => d.kind === 'close');
     const closedUnprotected = !B.up && w.appClosedEver;
@@ -986,6 +1024,8 @@ const hostKeyOf = (hs: HostState): string => {
     +hs.closeReleased,
     hs.replay === null ? '-' : detsKey(hs.replay),
     hs.replayBytes,
+    JSON.stringify(hs.conn.value),
+    JSON.stringify(hs.conn.context),
     coordState(hs),
     c.role,
     c.epoch,
@@ -1022,6 +1062,7 @@ export const worldKey = (w: World): string =>
     w.crashes,
     +w.abandoned,
     +w.appClosedEver,
+    +w.cRst,
     hostKey(w.hosts.P),
     hostKey(w.hosts.B),
   ].join('/');
