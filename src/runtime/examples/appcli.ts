@@ -41,7 +41,14 @@ export async function openApp(
     epoch?: number;
     hostId?: string;
   }>();
-  const env = configFromEnv();
+  let env: Partial<NswConfig>;
+  try {
+    env = configFromEnv();
+  } catch (e) {
+    // A bad FTTCP_* variable is a usage error like a bad flag.
+    process.stderr.write(`${name}: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   const mode = (o.mode ?? env.mode ?? 'plain') as NswModeFlag;
   if (mode !== 'plain' && mode !== 'record' && mode !== 'replay') {
     process.stderr.write(`${name}: --mode must be record, replay or plain, got '${mode}'\n`);

@@ -1,0 +1,102 @@
+// The runtime's entry points as the lab runs them: separate processes with flags, NDJSON on
+// stdout, exit codes (0 ok / SIGTERM, 2 bad arguments).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import net from 'node:net';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from './helpers.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const procs: ChildProcess[] = [];
+afterEach(() => {
+  for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
+interface Run {
+  readonly proc: ChildProcess;
+  readonly events: Record<string, unknown>[];
+  stderr: string;
+  readonly exited: Promise<number | null>;
+}
+
+function start(entry: string, args: string[], env: Record<string, string> = {}): Run {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(root, entry), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  procs.push(proc);
+  const run: Run = {
+    proc,
+    events: [],
+    stderr: '',
+    exited: new Promise((r) => proc.on('exit', (code) => r(code))),
+  };
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    try {
+      run.events.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      // not a timeline line
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    run.stderr += d.toString();
+  });
+  return run;
+}
+
+describe('runtime entry points', () => {
+  it('logger: --help, a bad address (exit 2), listening event, clean SIGTERM', async () => {
+    const help = start('src/runtime/logger/main.ts', ['--help']);
+    expect(await help.exited).toBe(0);
+    const bad = start('src/runtime/logger/main.ts', ['--listen', '300.1.1.1:7400']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr).toMatch(/--listen.*not an IPv4 address/);
+    const ok = start('src/runtime/logger/main.ts', ['--listen', '127.0.0.1:0', '--epoch', '3']);
+    await waitFor('listening', () => ok.events.some((e) => e.event === 'listening'), 30_000);
+    const ev = ok.events.find((e) => e.event === 'listening')!;
+    expect(ev.epoch).toBe(3);
+    expect(String(ev.addr)).toMatch(/^127\.0\.0\.1:\d+$/);
+    ok.proc.kill('SIGTERM');
+    expect(await ok.exited).toBe(0);
+  }, 90_000);
+
+  it('examples: record without a logger is a usage error; plain echo serves a client', async () => {
+    const bad = start('src/runtime/examples/kv.ts', ['--listen', '127.0.0.1:0', '--mode', 'record']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr).toMatch(/needs --logger/);
+    const badMode = start('src/runtime/examples/echo.ts', ['--listen', '127.0.0.1:0'], { FTTCP_MODE: 'bogus' });
+    expect(await badMode.exited).toBe(2);
+    expect(badMode.stderr).toMatch(/FTTCP_MODE 'bogus'/);
+    const echo = start('src/runtime/examples/echo.ts', ['--listen', '127.0.0.1:0', '--mode', 'plain']);
+    await waitFor('listening', () => echo.events.some((e) => e.event === 'listening'), 30_000);
+    const addr = String(echo.events.find((e) => e.event === 'listening')!.addr);
+    const port = Number(addr.split(':')[1]);
+    const got = await new Promise<string>((res, rej) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      let out = '';
+      s.on('data', (d) => {
+        out += d.toString();
+      });
+      s.on('end', () => res(out));
+      s.on('error', rej);
+      s.end('ping pong');
+    });
+    expect(got).toBe('ping pong');
+  }, 90_000);
+
+  it('recovery: unsafe timing is refused with exit 2', async () => {
+    const r = start('src/runtime/recovery/main.ts', [
+      '--heartbeat-listen',
+      '127.0.0.1:0',
+      '--logger',
+      '127.0.0.1:1',
+      '--suspect-after-ms',
+      '100',
+    ]);
+    expect(await r.exited).toBe(2);
+    expect(r.stderr).toMatch(/suspectTooEarly/);
+  }, 60_000);
+});
