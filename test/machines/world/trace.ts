@@ -193,9 +193,9 @@ export const worldTrace = (
     if (reply) next = apply(next, reply);
     const events = toModel(w, act, next);
     // The last model event of the group carries the ground truth the two must agree on.
-    events.forEach((e, i) =>
-      lines.push(JSON.stringify(i === events.length - 1 ? { ...e, state: groundTruth(next) } : e)),
-    );
+    for (const [i, e] of events.entries()) {
+      lines.push(JSON.stringify(i === events.length - 1 ? { ...e, state: groundTruth(next) } : e));
+    }
     w = next;
   }
   return `${lines.join('\n')}\n`;
