@@ -4,7 +4,9 @@
 // effects alone, the orders the spec requires: a fresh epoch per Fence, replay only at an
 // acknowledged epoch, the address claimed only after STONITH, live only after replay.
 
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
 import {
   attemptsLeft,
   fenceIsCurrent,
@@ -166,6 +168,71 @@ describe('recoveryCoordinatorMachine', () => {
     );
     expect(cov.states.missing).toEqual([]);
     expect(cov.transitions.missing).toEqual([]);
+  });
+});
+
+describe('recoveryCoordinatorMachine under long random event sequences', () => {
+  // The model-based test takes every edge once; this drives long sequences (stale answers,
+  // crashes at any point, repeated recoveries) and checks the same effect-order oracles.
+  const arbEvent = fc.oneof(
+    fc.constantFrom<RecoveryCoordinatorEvent>(
+      { type: 'PRIMARY_DEAD' },
+      { type: 'APP_CRASHED' },
+      { type: 'POWER_FENCED' },
+      { type: 'ADDRESS_TAKEN' },
+      { type: 'LEASE_EXPIRED' },
+      { type: 'LEASE_RENEWED' },
+      { type: 'UNPROTECT_TIMEOUT' },
+      { type: 'FENCED_OUT' },
+      { type: 'STONITH_TIMEOUT' },
+    ),
+    fc
+      .integer({ min: 0, max: 3 })
+      .map((n) => ({ type: 'REPLAY_DONE' as const, bytes: n * 100, determinants: n })),
+    // A Fenced answer for the Fence in flight (offset 0) or an earlier/later one.
+    fc.integer({ min: -1, max: 1 }).map((d) => ({ type: 'FENCED' as const, epoch: d })),
+  );
+  it('keeps R8-R10 effect orders for any sequence of events', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('primary' as const, 'backup' as const),
+        fc.array(arbEvent, { maxLength: 40 }),
+        (role, events) => {
+          const rec: Rec = { effects: [], acked: new Set() };
+          const effect =
+            (name: string) =>
+            ({ context }: { context: RecoveryCoordinatorContext }) =>
+              rec.effects.push({ name, ctx: context });
+          const actor = createActor(
+            recoveryCoordinatorMachine.provide({
+              actions: {
+                sendFence: effect('sendFence'),
+                powerFencePrimary: effect('powerFencePrimary'),
+                claimServiceAddress: effect('claimServiceAddress'),
+                startReplay: effect('startReplay'),
+                switchToLive: effect('switchToLive'),
+              },
+            }),
+            { input: { role, epoch: 1 } },
+          ).start();
+          for (const e of events) {
+            // FENCED offsets are relative to the Fence in flight, so "current" stays meaningful.
+            const ev =
+              e.type === 'FENCED'
+                ? { ...e, epoch: actor.getSnapshot().context.fenceEpoch + e.epoch }
+                : e;
+            if (ev.type === 'FENCED') rec.acked.add(ev.epoch);
+            actor.send(ev);
+            checkEffects(rec);
+            const c = actor.getSnapshot().context;
+            expect(c.epoch).toBeLessThanOrEqual(c.fenceEpoch);
+            expect(c.attempt).toBeLessThanOrEqual(c.maxAttempts);
+          }
+          actor.stop();
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
