@@ -11,7 +11,8 @@ import { waitFor } from './helpers.ts';
 const root = resolve(import.meta.dirname, '../..');
 const procs: ChildProcess[] = [];
 afterEach(() => {
-  for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const p of procs.splice(0))
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 
 interface Run {
@@ -64,13 +65,25 @@ describe('runtime entry points', () => {
   }, 90_000);
 
   it('examples: record without a logger is a usage error; plain echo serves a client', async () => {
-    const bad = start('src/runtime/examples/kv.ts', ['--listen', '127.0.0.1:0', '--mode', 'record']);
+    const bad = start('src/runtime/examples/kv.ts', [
+      '--listen',
+      '127.0.0.1:0',
+      '--mode',
+      'record',
+    ]);
     expect(await bad.exited).toBe(2);
     expect(bad.stderr).toMatch(/needs --logger/);
-    const badMode = start('src/runtime/examples/echo.ts', ['--listen', '127.0.0.1:0'], { FTTCP_MODE: 'bogus' });
+    const badMode = start('src/runtime/examples/echo.ts', ['--listen', '127.0.0.1:0'], {
+      FTTCP_MODE: 'bogus',
+    });
     expect(await badMode.exited).toBe(2);
     expect(badMode.stderr).toMatch(/FTTCP_MODE 'bogus'/);
-    const echo = start('src/runtime/examples/echo.ts', ['--listen', '127.0.0.1:0', '--mode', 'plain']);
+    const echo = start('src/runtime/examples/echo.ts', [
+      '--listen',
+      '127.0.0.1:0',
+      '--mode',
+      'plain',
+    ]);
     await waitFor('listening', () => echo.events.some((e) => e.event === 'listening'), 30_000);
     const addr = String(echo.events.find((e) => e.event === 'listening')!.addr);
     const port = Number(addr.split(':')[1]);

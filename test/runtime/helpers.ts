@@ -2,15 +2,16 @@
 // receives, and bounded waits (every wait has a deadline and says what it waited for).
 
 import net from 'node:net';
-import type { LoggerMessage, Role } from '../../src/wire/logmsg.ts';
-import { encodeMessage } from '../../src/wire/logmsg.ts';
 import { loggerLinkCodec } from '../../src/runtime/common/codec.ts';
 import { LinkConnection } from '../../src/runtime/common/link.ts';
+import type { LoggerMessage, Role } from '../../src/wire/logmsg.ts';
+import { encodeMessage } from '../../src/wire/logmsg.ts';
 
 export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -39,7 +40,12 @@ export class RawPeer {
     return new RawPeer(socket, new LinkConnection(socket, loggerLinkCodec), epoch);
   }
 
-  static async hello(port: number, role: Role, epoch = 1, hostId = `test-${role}`): Promise<RawPeer> {
+  static async hello(
+    port: number,
+    role: Role,
+    epoch = 1,
+    hostId = `test-${role}`,
+  ): Promise<RawPeer> {
     const p = await RawPeer.connect(port, epoch);
     p.send({ kind: 'Hello', role, hostId, epoch });
     await p.next('Welcome');
@@ -60,7 +66,10 @@ export class RawPeer {
 
   /** The first not-yet-taken message of `kind` (messages are consumed in order per kind). */
   private taken = new Map<string, number>();
-  async next<K extends LoggerMessage['kind']>(kind: K, timeoutMs = 5000): Promise<Extract<LoggerMessage, { kind: K }>> {
+  async next<K extends LoggerMessage['kind']>(
+    kind: K,
+    timeoutMs = 5000,
+  ): Promise<Extract<LoggerMessage, { kind: K }>> {
     const i = this.taken.get(kind) ?? 0;
     await waitFor(`${kind} #${i}`, () => this.of(kind).length > i, timeoutMs);
     this.taken.set(kind, i + 1);
@@ -90,9 +99,11 @@ export async function delayingProxy(
     let chain = Promise.resolve();
     up.on('data', (d) => {
       const ms = delayMs();
-      chain = chain.then(() => new Promise((r) => setTimeout(r, ms))).then(() => {
-        if (!down.destroyed) down.write(d);
-      });
+      chain = chain
+        .then(() => new Promise((r) => setTimeout(r, ms)))
+        .then(() => {
+          if (!down.destroyed) down.write(d);
+        });
     });
     const kill = (): void => {
       up.destroy();

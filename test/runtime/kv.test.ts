@@ -18,7 +18,12 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function run(cmd: string, args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  input?: string,
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
@@ -61,12 +66,16 @@ function readReply(b: Buffer, pos: number): { value: Reply; next: number } | und
       return { value: items, next: p };
     }
     default:
-      throw new Error(`tap: not a RESP reply: ${JSON.stringify(b.subarray(pos, pos + 20).toString('latin1'))}`);
+      throw new Error(
+        `tap: not a RESP reply: ${JSON.stringify(b.subarray(pos, pos + 20).toString('latin1'))}`,
+      );
   }
 }
 
 /** A proxy that forwards both ways and parses every reply the server sends. */
-async function replyTap(target: number): Promise<{ port: number; replies: Reply[]; requests: Buffer[][] }> {
+async function replyTap(
+  target: number,
+): Promise<{ port: number; replies: Reply[]; requests: Buffer[][] }> {
   const replies: Reply[] = [];
   const requests: Buffer[][] = [];
   const sockets = new Set<net.Socket>();
@@ -107,15 +116,26 @@ async function replyTap(target: number): Promise<{ port: number; replies: Reply[
   return { port: (server.address() as net.AddressInfo).port, replies, requests };
 }
 
-async function startKv(mode: 'plain' | 'record'): Promise<{ port: number; nsw: Nsw; logger?: LoggerServer }> {
+async function startKv(
+  mode: 'plain' | 'record',
+): Promise<{ port: number; nsw: Nsw; logger?: LoggerServer }> {
   let logger: LoggerServer | undefined;
   let nsw: Nsw;
   if (mode === 'record') {
-    const l = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet('logger') });
+    const l = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet('logger'),
+    });
     const lport = (await l.start()).port;
     cleanups.push(() => l.close());
     logger = l;
-    nsw = await Nsw.open({ mode: 'record', logger: { host: '127.0.0.1', port: lport }, log: quiet('nsw') });
+    nsw = await Nsw.open({
+      mode: 'record',
+      logger: { host: '127.0.0.1', port: lport },
+      log: quiet('nsw'),
+    });
   } else {
     nsw = await Nsw.open({ mode: 'plain' });
   }
@@ -126,14 +146,17 @@ async function startKv(mode: 'plain' | 'record'): Promise<{ port: number; nsw: N
   });
   cleanups.push(() => nsw.close());
   const { server } = kvServer(nsw);
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)));
+  const port = await new Promise<number>((r) =>
+    server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)),
+  );
   return logger === undefined ? { port, nsw } : { port, nsw, logger };
 }
 
 describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
   it('answers redis-cli: PING, ECHO, SET, GET, DEL, INCR, EXISTS, expiry, inline and errors', async () => {
     const { port } = await startKv(mode);
-    const cli = (...args: string[]) => run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+    const cli = (...args: string[]) =>
+      run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
     expect((await cli('PING')).stdout).toBe('PONG\n');
     expect((await cli('ECHO', 'hello world')).stdout).toBe('hello world\n');
     expect((await cli('SET', 'k', 'v1')).stdout).toBe('OK\n');
@@ -141,7 +164,9 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
     expect((await cli('EXISTS', 'k', 'nope', 'k')).stdout).toBe('2\n');
     expect((await cli('INCR', 'n')).stdout).toBe('1\n');
     expect((await cli('INCR', 'n')).stdout).toBe('2\n');
-    expect((await cli('INCR', 'k')).stdout).toMatch(/^ERR value is not an integer or out of range\n/);
+    expect((await cli('INCR', 'k')).stdout).toMatch(
+      /^ERR value is not an integer or out of range\n/,
+    );
     expect((await cli('DEL', 'k', 'n', 'nope')).stdout).toBe('2\n');
     expect((await cli('GET', 'k')).stdout).toBe('\n');
     expect((await cli('SET', 'tmp', 'x', 'PX', '1')).stdout).toBe('OK\n');
@@ -149,14 +174,21 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
     expect((await cli('GET', 'tmp')).stdout).toBe('\n');
     expect((await cli('NOSUCH')).stdout).toMatch(/^ERR unknown command 'NOSUCH'/);
     // Piped commands: redis-cli sends them as multibulk, pipelined on one connection.
-    const many = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port)], 'SET a 1\nINCR a\nGET a\nPING\n');
+    const many = await run(
+      'redis-cli',
+      ['-h', '127.0.0.1', '-p', String(port)],
+      'SET a 1\nINCR a\nGET a\nPING\n',
+    );
     expect(many.stdout).toBe('OK\n2\n2\nPONG\n');
     // Raw inline commands and a pipelined burst over a plain socket.
     const expected = '+PONG\r\n$3\r\na b\r\n:1\r\n+PONG\r\n:1\r\n';
     const raw = await new Promise<string>((resolve, reject) => {
       const s = net.connect({ host: '127.0.0.1', port });
       let out = '';
-      const t = setTimeout(() => reject(new Error(`raw client got only ${JSON.stringify(out)}`)), 5000);
+      const t = setTimeout(
+        () => reject(new Error(`raw client got only ${JSON.stringify(out)}`)),
+        5000,
+      );
       s.on('data', (d) => {
         out += d.toString('latin1');
         if (out.length >= expected.length) {
@@ -166,7 +198,9 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
         }
       });
       s.on('error', reject);
-      s.write('PING\r\nECHO "a b"\r\n*2\r\n$4\r\nINCR\r\n$1\r\nz\r\n*1\r\n$4\r\nPING\r\nEXISTS z\r\n');
+      s.write(
+        'PING\r\nECHO "a b"\r\n*2\r\n$4\r\nINCR\r\n$1\r\nz\r\n*1\r\n$4\r\nPING\r\nEXISTS z\r\n',
+      );
     });
     expect(raw).toBe(expected);
   });
@@ -174,10 +208,18 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
   it('serves redis-benchmark -n 2000 -t set,get,incr,ping with every reply checked by a tap', async () => {
     const { port, nsw, logger } = await startKv(mode);
     const tap = await replyTap(port);
-    const r = await run('redis-benchmark', ['-h', '127.0.0.1', '-p', String(tap.port), '-q', '-n', '2000', '-t', 'set,get,incr,ping'], undefined, 110_000);
+    const r = await run(
+      'redis-benchmark',
+      ['-h', '127.0.0.1', '-p', String(tap.port), '-q', '-n', '2000', '-t', 'set,get,incr,ping'],
+      undefined,
+      110_000,
+    );
     expect(r.code, r.stderr).toBe(0);
-    for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR']) expect(r.stdout).toMatch(new RegExp(`${t}: [\\d.]+ requests per second`));
-    const errs = tap.replies.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
+    for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR'])
+      expect(r.stdout).toMatch(new RegExp(`${t}: [\\d.]+ requests per second`));
+    const errs = tap.replies.filter(
+      (x) => typeof x === 'object' && x !== null && !Array.isArray(x),
+    );
     expect(errs).toEqual([]);
     const count = (p: (x: Reply) => boolean) => tap.replies.filter(p).length;
     expect(count((x) => x === 'PONG')).toBe(4000);
@@ -185,7 +227,9 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
     // GET key:__rand_int__ after the SETs: every GET sees the 3-byte value redis-benchmark set.
     expect(count((x) => x === 'VXK')).toBe(2000);
     // INCR of one counter from 50 connections: exactly the values 1..2000, each once.
-    const incr = tap.replies.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
+    const incr = tap.replies
+      .filter((x): x is number => typeof x === 'number')
+      .sort((a, b) => a - b);
     expect(incr).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
     const benchCmds = count(() => true) - count((x) => Array.isArray(x));
     expect(benchCmds).toBe(10_000);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import { Log } from '../../src/runtime/common/log.ts';
+import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
 import { encodeMessage } from '../../src/wire/logmsg.ts';
 import { RawPeer, waitFor } from './helpers.ts';
@@ -33,7 +33,12 @@ describe('logger daemon over loopback', () => {
   };
 
   beforeEach(async () => {
-    server = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet });
+    server = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet,
+    });
     port = (await server.start()).port;
   });
   afterEach(async () => {
@@ -46,11 +51,21 @@ describe('logger daemon over loopback', () => {
     ssw.send(syn(1));
     expect(await ssw.next('SynStored')).toEqual({ kind: 'SynStored', conn: 1 });
     ssw.send({ kind: 'LogData', conn: 1, seq: 0xfffffff1, payload: bytes('hello '), fin: false });
-    expect(await ssw.next('DataStored')).toEqual({ kind: 'DataStored', conn: 1, stableSeq: 0xfffffff7, finLogged: false });
+    expect(await ssw.next('DataStored')).toEqual({
+      kind: 'DataStored',
+      conn: 1,
+      stableSeq: 0xfffffff7,
+      finLogged: false,
+    });
     // Overlapping re-send (reconnect): only the new tail is stored.
     ssw.send({ kind: 'LogData', conn: 1, seq: 0xfffffff4, payload: bytes('lo world'), fin: true });
     // 0xfffffff1 + 11 bytes + 1 for the FIN.
-    expect(await ssw.next('DataStored')).toEqual({ kind: 'DataStored', conn: 1, stableSeq: 0xfffffffd, finLogged: true });
+    expect(await ssw.next('DataStored')).toEqual({
+      kind: 'DataStored',
+      conn: 1,
+      stableSeq: 0xfffffffd,
+      finLogged: true,
+    });
     expect(server.core.store.clientBytes(1)?.length).toBe(11);
     // The same connection replayed to a recovering SSW: record, then the bytes, then the end.
     const rec = await peer('ssw');
@@ -81,7 +96,11 @@ describe('logger daemon over loopback', () => {
     // The SSW's record of the same client: the logger matches the NSW's accept to it.
     ssw.send(syn(1));
     await ssw.next('SynStored');
-    nsw.send({ kind: 'LogDeterminant', detSeq: 0, det: { kind: 'accept', conn: 0, clientAddr: 0xc6120002, clientPort: 40001 } });
+    nsw.send({
+      kind: 'LogDeterminant',
+      detSeq: 0,
+      det: { kind: 'accept', conn: 0, clientAddr: 0xc6120002, clientPort: 40001 },
+    });
     nsw.send({ kind: 'LogDeterminant', detSeq: 1, det: { kind: 'read', conn: 0, len: 5 } });
     nsw.send({ kind: 'LogDeterminant', detSeq: 1, det: { kind: 'read', conn: 0, len: 5 } }); // re-send
     nsw.send({ kind: 'LogDeterminant', detSeq: 2, det: { kind: 'close', conn: 0, how: 'end' } });
@@ -89,7 +108,12 @@ describe('logger daemon over loopback', () => {
     await waitFor('DetStored up to 3', () => nsw.of('DetStored').at(-1)?.stableDet === 3);
     const acks = nsw.of('DetStored').map((d) => d.stableDet);
     expect(acks).toEqual([...acks].sort((a, b) => a - b));
-    expect(await ssw.next('CloseLogged')).toEqual({ kind: 'CloseLogged', clientAddr: 0xc6120002, clientPort: 40001, how: 'end' });
+    expect(await ssw.next('CloseLogged')).toEqual({
+      kind: 'CloseLogged',
+      clientAddr: 0xc6120002,
+      clientPort: 40001,
+      how: 'end',
+    });
     // Determinants are not accepted from an SSW, nor client bytes from an NSW (roles).
     nsw.send({ kind: 'LogData', conn: 1, seq: 0, payload: bytes('x'), fin: false });
     expect((await nsw.next('Error')).code).toBe('wrongRole');
@@ -101,7 +125,12 @@ describe('logger daemon over loopback', () => {
     coord.send({ kind: 'Fence', newEpoch: 2 });
     expect(await coord.next('Fenced')).toEqual({ kind: 'Fenced', epoch: 2 });
     await waitFor('old ssw dropped', () => ssw.closed);
-    expect(ssw.of('Error').map((e) => e.code).filter((c) => c !== 'staleEpoch')).toEqual([]);
+    expect(
+      ssw
+        .of('Error')
+        .map((e) => e.code)
+        .filter((c) => c !== 'staleEpoch'),
+    ).toEqual([]);
     const stale = await RawPeer.connect(port, 1);
     peers.push(stale);
     stale.send({ kind: 'Hello', role: 'ssw', hostId: 'old-primary', epoch: 1 });
@@ -122,15 +151,30 @@ describe('logger daemon over loopback', () => {
     const ssw = await peer('ssw');
     const nsw = await peer('nsw');
     ssw.send(syn(7));
-    ssw.send({ kind: 'LogData', conn: 7, seq: 0xfffffff1, payload: bytes('SET a 1\r\n'), fin: true });
+    ssw.send({
+      kind: 'LogData',
+      conn: 7,
+      seq: 0xfffffff1,
+      payload: bytes('SET a 1\r\n'),
+      fin: true,
+    });
     ssw.send(syn(8, 41000));
-    await waitFor('stored', () => ssw.of('DataStored').length === 1 && ssw.of('SynStored').length === 2);
+    await waitFor(
+      'stored',
+      () => ssw.of('DataStored').length === 1 && ssw.of('SynStored').length === 2,
+    );
     ssw.send({ kind: 'ConnClosed', conn: 7 });
-    for (let i = 0; i < 50; i++) nsw.send({ kind: 'LogDeterminant', detSeq: i, det: { kind: 'timer', timerId: i } });
+    for (let i = 0; i < 50; i++)
+      nsw.send({ kind: 'LogDeterminant', detSeq: i, det: { kind: 'timer', timerId: i } });
     await waitFor('50 dets', () => nsw.of('DetStored').at(-1)?.stableDet === 50);
     const rec = await peer('nsw');
     rec.send({ kind: 'FetchLog', what: 'nsw' });
-    expect(await rec.next('ReplayEnd')).toEqual({ kind: 'ReplayEnd', conns: 1, bytes: 9, dets: 50 });
+    expect(await rec.next('ReplayEnd')).toEqual({
+      kind: 'ReplayEnd',
+      conns: 1,
+      bytes: 9,
+      dets: 50,
+    });
     expect(rec.of('ReplaySyn').map((s) => s.conn)).toEqual([7]);
     expect(rec.of('ReplayDeterminant').map((d) => d.detSeq)).toEqual([...Array(50).keys()]);
     // ...and the SSW gets only the connection it can still re-create.
@@ -147,8 +191,14 @@ describe('logger daemon over loopback', () => {
     await ssw.next('DataStored');
     const other = await peer('nsw');
     // A good frame and a corrupted one in the same write: the good one is stored and answered.
-    const good = encodeMessage({ kind: 'LogData', conn: 3, seq: 0xfffffff4, payload: bytes('def'), fin: false }, 1);
-    const bad = encodeMessage({ kind: 'LogData', conn: 3, seq: 0xfffffff7, payload: bytes('ghi'), fin: false }, 1);
+    const good = encodeMessage(
+      { kind: 'LogData', conn: 3, seq: 0xfffffff4, payload: bytes('def'), fin: false },
+      1,
+    );
+    const bad = encodeMessage(
+      { kind: 'LogData', conn: 3, seq: 0xfffffff7, payload: bytes('ghi'), fin: false },
+      1,
+    );
     bad[bad.length - 1]! ^= 0xff; // body byte flipped: CRC mismatch
     ssw.writeRaw(Buffer.concat([good, bad]));
     await waitFor('bad connection dropped', () => ssw.closed);
@@ -167,7 +217,9 @@ describe('logger daemon over loopback', () => {
     const rec = await peer('ssw');
     rec.send({ kind: 'FetchLog', what: 'ssw' });
     await rec.next('ReplayEnd');
-    expect(Buffer.concat(rec.of('ReplayData').map((d) => Buffer.from(d.payload))).toString()).toBe('abcdef');
+    expect(Buffer.concat(rec.of('ReplayData').map((d) => Buffer.from(d.payload))).toString()).toBe(
+      'abcdef',
+    );
   });
 
   it('requires Hello first', async () => {

@@ -10,7 +10,7 @@ import { kvServer } from '../../src/runtime/examples/kvserver.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import { Nsw, NswDivergenceError, type NswSocket } from '../../src/runtime/nsw/index.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
-import { RawPeer, delayingProxy, waitFor } from './helpers.ts';
+import { delayingProxy, RawPeer, waitFor } from './helpers.ts';
 
 const quiet = (c: string) => new Log({ component: c, level: 'error' });
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -19,13 +19,19 @@ afterEach(async () => {
 });
 
 async function startLogger(): Promise<LoggerServer> {
-  const s = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet('logger') });
+  const s = new LoggerServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    epoch: 1,
+    leaseMs: 200,
+    log: quiet('logger'),
+  });
   await s.start();
   cleanups.push(() => s.close());
   return s;
 }
 
-const loggerPort = (s: LoggerServer) => (s as unknown as { link: { server: net.Server } }).link.server.address() as net.AddressInfo;
+const loggerPort = (s: LoggerServer) =>
+  (s as unknown as { link: { server: net.Server } }).link.server.address() as net.AddressInfo;
 
 /** NSW errors seen by tests that do not expect any (an unhandled one would exit the worker). */
 let nswErrors: Error[] = [];
@@ -35,15 +41,30 @@ afterEach(() => {
   expect(e.map((x) => x.message)).toEqual([]);
 });
 
-async function openNsw(mode: 'record' | 'replay', port: number, epoch = 1, expectErrors = false): Promise<Nsw> {
-  const nsw = await Nsw.open({ mode, logger: { host: '127.0.0.1', port }, epoch, log: quiet('nsw') });
+async function openNsw(
+  mode: 'record' | 'replay',
+  port: number,
+  epoch = 1,
+  expectErrors = false,
+): Promise<Nsw> {
+  const nsw = await Nsw.open({
+    mode,
+    logger: { host: '127.0.0.1', port },
+    epoch,
+    log: quiet('nsw'),
+  });
   if (!expectErrors) nsw.on('error', (e) => nswErrors.push(e));
   cleanups.push(() => nsw.close());
   return nsw;
 }
 
-function listen(server: { listen(p: number, h: string, cb: () => void): unknown; address(): unknown }): Promise<number> {
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)));
+function listen(server: {
+  listen(p: number, h: string, cb: () => void): unknown;
+  address(): unknown;
+}): Promise<number> {
+  return new Promise((r) =>
+    server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)),
+  );
 }
 
 /** A loopback client that records everything it receives, with timestamps. */
@@ -66,7 +87,11 @@ class Client {
     for (let attempt = 0; ; attempt++) {
       try {
         return await new Promise<Client>((resolve, reject) => {
-          const s = net.connect({ host: '127.0.0.1', port, ...(localPort ? { localAddress: '127.0.0.1', localPort } : {}) });
+          const s = net.connect({
+            host: '127.0.0.1',
+            port,
+            ...(localPort ? { localAddress: '127.0.0.1', localPort } : {}),
+          });
           s.once('connect', () => resolve(new Client(s)));
           s.once('error', reject);
         });
@@ -83,7 +108,11 @@ class Client {
     return this.received.reduce((n, b) => n + b.length, 0);
   }
   async waitBytes(n: number, timeoutMs = 5000): Promise<void> {
-    await waitFor(`${n} bytes from the server (have ${this.bytes})`, () => this.bytes >= n, timeoutMs);
+    await waitFor(
+      `${n} bytes from the server (have ${this.bytes})`,
+      () => this.bytes >= n,
+      timeoutMs,
+    );
   }
 }
 
@@ -123,7 +152,11 @@ describe('NSW recording', () => {
     expect(nsw.stats.stableDet).toBeGreaterThanOrEqual(2);
     // Same path with a prompt logger: the reply is no longer held for long.
     delay = 0;
-    await waitFor('earlier answers flushed through the proxy', () => nsw.stats.stableDet === nsw.stats.detSeq, 3000);
+    await waitFor(
+      'earlier answers flushed through the proxy',
+      () => nsw.stats.stableDet === nsw.stats.detSeq,
+      3000,
+    );
     const t1 = performance.now();
     c.sock.write('again');
     await c.waitBytes(10);
@@ -141,7 +174,10 @@ describe('NSW recording', () => {
     await c.waitBytes(3);
     c.sock.end();
     await waitFor('client sees the server close', () => c.closed);
-    await waitFor('everything stored', () => nsw.stats.stableDet === nsw.stats.detSeq && logger.stats.dets === nsw.stats.detSeq);
+    await waitFor(
+      'everything stored',
+      () => nsw.stats.stableDet === nsw.stats.detSeq && logger.stats.dets === nsw.stats.detSeq,
+    );
     const fetch = await RawPeer.hello(loggerPort(logger).port, 'nsw');
     cleanups.push(() => fetch.close());
     fetch.send({ kind: 'FetchLog', what: 'nsw' });
@@ -245,8 +281,17 @@ describe('NSW replay', () => {
     await c0.waitBytes(5);
     const opts: SynOpts = { mss: 1460, wscale: 7, sackOk: true, tsVal: 1, tsEcr: null };
     ssw.send({
-      kind: 'LogSyn', conn: 1, clientAddr: 0x7f000001, clientPort: c0.sock.localPort!, serverAddr: 0x7f000001,
-      serverPort: port1, clientIsn: 1000, serverIsn: 2000, clientOpts: opts, serverOpts: opts, synTimeMs: 0,
+      kind: 'LogSyn',
+      conn: 1,
+      clientAddr: 0x7f000001,
+      clientPort: c0.sock.localPort!,
+      serverAddr: 0x7f000001,
+      serverPort: port1,
+      clientIsn: 1000,
+      serverIsn: 2000,
+      clientOpts: opts,
+      serverOpts: opts,
+      synTimeMs: 0,
     });
     ssw.send({ kind: 'LogData', conn: 1, seq: 1001, payload: Buffer.from(set), fin: true });
     c0.sock.end();

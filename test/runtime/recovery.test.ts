@@ -37,7 +37,8 @@ async function fakeSswControl(path: string): Promise<{ cmds: Record<string, unkn
         nl = buf.indexOf('\n');
         cmds.push(m);
         s.write(`${JSON.stringify({ id: m.id, ok: true })}\n`);
-        if (m.cmd === 'app-started') s.write(`${JSON.stringify({ event: 'live', conns: 1, bytes: 6 })}\n`);
+        if (m.cmd === 'app-started')
+          s.write(`${JSON.stringify({ event: 'live', conns: 1, bytes: 6 })}\n`);
       }
     });
     s.on('error', () => {});
@@ -59,17 +60,28 @@ describe('recovery daemon', () => {
   it('detects a silent primary, fences, takes over, replays the application and goes live', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fttcp-rec-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const logger = new LoggerServer({ listen: { host: '127.0.0.1', port: 0 }, epoch: 1, leaseMs: 200, log: quiet('logger') });
+    const logger = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet('logger'),
+    });
     const lport = (await logger.start()).port;
     cleanups.push(() => logger.close());
 
     // The primary's application: echo, recorded.
-    const rec = await Nsw.open({ mode: 'record', logger: { host: '127.0.0.1', port: lport }, log: quiet('nsw') });
+    const rec = await Nsw.open({
+      mode: 'record',
+      logger: { host: '127.0.0.1', port: lport },
+      log: quiet('nsw'),
+    });
     const recErrors: Error[] = [];
     rec.on('error', (e) => recErrors.push(e));
     cleanups.push(() => rec.close());
     const s1 = rec.createServer((s) => s.on('data', (d) => s.write(d)));
-    const port1 = await new Promise<number>((r) => s1.listen(0, '127.0.0.1', () => r((s1.address() as net.AddressInfo).port)));
+    const port1 = await new Promise<number>((r) =>
+      s1.listen(0, '127.0.0.1', () => r((s1.address() as net.AddressInfo).port)),
+    );
     const a = net.connect({ host: '127.0.0.1', port: port1 });
     await new Promise<void>((r) => a.once('connect', () => r()));
     const clientPort = a.localPort!;
@@ -88,7 +100,9 @@ describe('recovery daemon', () => {
     const control = await fakeSswControl(sock);
     const appPort = await freePort();
     const lines: Record<string, unknown>[] = [];
-    const timeline = new Timeline('recovery', { write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const timeline = new Timeline('recovery', {
+      write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
+    });
     const daemon = new RecoveryDaemon({
       heartbeatListen: { host: '127.0.0.1', port: 0 },
       logger: { host: '127.0.0.1', port: lport },
@@ -127,7 +141,11 @@ describe('recovery daemon', () => {
     expect(performance.now() - lastBeat).toBeGreaterThanOrEqual(290);
     await waitFor('fenced', () => events().includes('fenced'), 3000);
     expect(logger.stats.epoch).toBe(2);
-    await waitFor('app started', () => events().includes('app-started') && control.cmds.length >= 2, 5000);
+    await waitFor(
+      'app started',
+      () => events().includes('app-started') && control.cmds.length >= 2,
+      5000,
+    );
     expect(control.cmds.map((c) => c.cmd)).toEqual(['takeover', 'app-started']);
     expect(control.cmds[0]).toMatchObject({ epoch: 2 });
     expect(control.cmds[1]).toMatchObject({ epoch: 2 });
@@ -139,7 +157,12 @@ describe('recovery daemon', () => {
       'replayed app listening',
       () => {
         if (b === undefined) {
-          const c = net.connect({ host: '127.0.0.1', port: appPort, localAddress: '127.0.0.1', localPort: clientPort });
+          const c = net.connect({
+            host: '127.0.0.1',
+            port: appPort,
+            localAddress: '127.0.0.1',
+            localPort: clientPort,
+          });
           c.on('error', () => {
             if (b === c) b = undefined;
           });
@@ -158,9 +181,27 @@ describe('recovery daemon', () => {
     await waitFor('replayed echo', () => replayed === 'abcdef', 10_000);
     await waitFor('live', () => events().includes('live'), 10_000);
     const order = events().filter((e) =>
-      ['heartbeat-up', 'crash', 'detected', 'fenced', 'takeover', 'app-started', 'replay', 'live'].includes(String(e)),
+      [
+        'heartbeat-up',
+        'crash',
+        'detected',
+        'fenced',
+        'takeover',
+        'app-started',
+        'replay',
+        'live',
+      ].includes(String(e)),
     );
-    expect(order).toEqual(['heartbeat-up', 'crash', 'detected', 'fenced', 'takeover', 'app-started', 'replay', 'live']);
+    expect(order).toEqual([
+      'heartbeat-up',
+      'crash',
+      'detected',
+      'fenced',
+      'takeover',
+      'app-started',
+      'replay',
+      'live',
+    ]);
     expect(lines.find((l) => l.event === 'replay')).toMatchObject({ bytes: 6, determinants: 5 });
     // Live: the replayed app records new input at epoch 2.
     b!.write('g');

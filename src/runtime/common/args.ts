@@ -68,7 +68,8 @@ export function runMain(component: string, main: () => Promise<void>): void {
   main().catch((e: unknown) => {
     const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     process.stderr.write(`${component}: fatal: ${msg}\n`);
-    if (process.env.FTTCP_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    if (process.env.FTTCP_DEBUG === '1' && e instanceof Error && e.stack)
+      process.stderr.write(`${e.stack}\n`);
     process.exit(1);
   });
 }

@@ -4,7 +4,12 @@
 // about the format, and every later byte is suspect.
 
 import { FrameDecoder } from '../../wire/frame.ts';
-import { type LoggerMessage, decodeMessage, encodeMessage, formatMessageError } from '../../wire/logmsg.ts';
+import {
+  decodeMessage,
+  encodeMessage,
+  formatMessageError,
+  type LoggerMessage,
+} from '../../wire/logmsg.ts';
 import type { Decoded, DecodeStep, LinkCodec, LinkDecoder } from './link.ts';
 
 class LoggerLinkDecoder implements LinkDecoder<LoggerMessage> {
@@ -17,11 +22,17 @@ class LoggerLinkDecoder implements LinkDecoder<LoggerMessage> {
     for (const f of frames) {
       const m = decodeMessage(f);
       if (!m.ok) {
-        return { ok: false, delivered: out, kind: m.error.kind, detail: formatMessageError(m.error) };
+        return {
+          ok: false,
+          delivered: out,
+          kind: m.error.kind,
+          detail: formatMessageError(m.error),
+        };
       }
       out.push({ msg: m.value, epoch: f.epoch });
     }
-    if (!r.ok) return { ok: false, delivered: out, kind: r.error.kind, detail: r.error.detail ?? '' };
+    if (!r.ok)
+      return { ok: false, delivered: out, kind: r.error.kind, detail: r.error.detail ?? '' };
     return { ok: true, value: out };
   }
 }

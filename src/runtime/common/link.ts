@@ -209,10 +209,7 @@ export class LinkServer<M> {
   readonly server: net.Server;
   readonly connections = new Set<LinkConnection<M>>();
 
-  constructor(
-    private readonly opts: LinkServerOptions<M>,
-    onConnection: (conn: LinkConnection<M>) => void,
-  ) {
+  constructor(opts: LinkServerOptions<M>, onConnection: (conn: LinkConnection<M>) => void) {
     this.server = net.createServer((socket) => {
       const max = opts.maxConnections ?? 1024;
       if (this.connections.size >= max) {

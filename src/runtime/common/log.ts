@@ -49,7 +49,8 @@ export class Log {
       component: `${this.component}/${component}`,
       json: this.json,
       sink: this.sink,
-      level: (Object.keys(LEVEL_RANK) as Level[]).find((l) => LEVEL_RANK[l] === this.minRank) ?? 'info',
+      level:
+        (Object.keys(LEVEL_RANK) as Level[]).find((l) => LEVEL_RANK[l] === this.minRank) ?? 'info',
     };
     return new Log(this.hostId === undefined ? opts : { ...opts, hostId: this.hostId });
   }
@@ -70,7 +71,14 @@ export class Log {
   private emit(level: Level, msg: string, ctx?: Record<string, unknown>): void {
     if (LEVEL_RANK[level] < this.minRank) return;
     if (this.json) {
-      const rec = { ts: new Date().toISOString(), level, component: this.component, host: this.hostId, msg, ...ctx };
+      const rec = {
+        ts: new Date().toISOString(),
+        level,
+        component: this.component,
+        host: this.hostId,
+        msg,
+        ...ctx,
+      };
       this.sink.write(`${JSON.stringify(rec, jsonSafe)}\n`);
       return;
     }

@@ -10,7 +10,7 @@
 // - a FetchLog answer is streamed with flow control (waits for 'drain' under backpressure);
 // - a 'close' effect flushes what was queued (the Error that explains it) before closing.
 
-import { type LoggerEffect, LoggerCore, type LoggerLimits } from '../../machines/logger/index.ts';
+import { LoggerCore, type LoggerEffect, type LoggerLimits } from '../../machines/logger/index.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import { describeMessage } from '../../wire/logmsg.ts';
 import type { HostPort } from '../common/args.ts';
@@ -60,7 +60,11 @@ export class LoggerServer {
       ...(opts.storeLimits ? { limits: opts.storeLimits } : {}),
     });
     this.lastEpoch = opts.epoch;
-    const linkOpts = { codec: loggerLinkCodec, log: this.log, ...(opts.linkLimits ? { limits: opts.linkLimits } : {}) };
+    const linkOpts = {
+      codec: loggerLinkCodec,
+      log: this.log,
+      ...(opts.linkLimits ? { limits: opts.linkLimits } : {}),
+    };
     this.link = new LinkServer(linkOpts, (c) => this.accept(c));
   }
 
@@ -94,7 +98,8 @@ export class LoggerServer {
     this.log.debug('link open', { link: id, peer: conn.peer });
     conn.on('batch', (batch) => {
       if (this.log !== undefined && process.env.FTTCP_LOG_LEVEL === 'debug') {
-        for (const d of batch) this.log.debug('recv', { link: id, epoch: d.epoch, msg: describeMessage(d.msg) });
+        for (const d of batch)
+          this.log.debug('recv', { link: id, epoch: d.epoch, msg: describeMessage(d.msg) });
       }
       this.perform(this.core.frames(id, batch));
     });
@@ -116,7 +121,13 @@ export class LoggerServer {
       switch (e.kind) {
         case 'send':
           if (e.msg.kind === 'CloseLogged') this.closeLoggedSent++;
-          if (e.msg.kind === 'Error') this.log.warn('refusing peer', { link: e.link, peer: conn.peer, code: e.msg.code, message: e.msg.message });
+          if (e.msg.kind === 'Error')
+            this.log.warn('refusing peer', {
+              link: e.link,
+              peer: conn.peer,
+              code: e.msg.code,
+              message: e.msg.message,
+            });
           conn.send(e.msg, this.core.epoch);
           break;
         case 'stream':
@@ -146,14 +157,23 @@ export class LoggerServer {
   }
 
   /** Stream a FetchLog answer, waiting for the socket to drain when it backs up. */
-  private async stream(conn: LinkConnection<LoggerMessage>, records: Iterable<LoggerMessage>): Promise<void> {
+  private async stream(
+    conn: LinkConnection<LoggerMessage>,
+    records: Iterable<LoggerMessage>,
+  ): Promise<void> {
     let n = 0;
     for (const m of records) {
       if (conn.closed) return;
       const r = conn.send(m, this.core.epoch);
       n++;
       if (m.kind === 'ReplayEnd') {
-        this.log.info('log served', { to: conn.peer, conns: m.conns, bytes: m.bytes, dets: m.dets, records: n });
+        this.log.info('log served', {
+          to: conn.peer,
+          conns: m.conns,
+          bytes: m.bytes,
+          dets: m.dets,
+          records: n,
+        });
       }
       if (r === 'not-connected') return;
       if (r === 'backpressure') {

@@ -44,10 +44,15 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { type DetRecord, type NswDivergence, type NswEffect, NswCore } from '../../machines/nsw/index.ts';
+import {
+  type DetRecord,
+  NswCore,
+  type NswDivergence,
+  type NswEffect,
+} from '../../machines/nsw/index.ts';
+import { ipv4FromString, ipv4ToString } from '../../wire/addr.ts';
 import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
 import { MAX_RANDOM_BYTES } from '../../wire/logmsg.ts';
-import { ipv4FromString, ipv4ToString } from '../../wire/addr.ts';
 import { type HostPort, parseBoundedInt, parseHostPort } from '../common/args.ts';
 import { loggerLinkCodec } from '../common/codec.ts';
 import { LinkClient } from '../common/link.ts';
@@ -100,7 +105,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Nsw
   const out: { -readonly [K in keyof NswConfig]?: NswConfig[K] } = {};
   const m = env.FTTCP_MODE;
   if (m !== undefined && m !== '') {
-    if (m !== 'plain' && m !== 'record' && m !== 'replay') throw new NswConfigError(`FTTCP_MODE '${m}' is not plain|record|replay`);
+    if (m !== 'plain' && m !== 'record' && m !== 'replay')
+      throw new NswConfigError(`FTTCP_MODE '${m}' is not plain|record|replay`);
     out.mode = m;
   }
   if (env.FTTCP_LOGGER) out.logger = parseHostPort(env.FTTCP_LOGGER);
@@ -147,7 +153,6 @@ export class Nsw extends EventEmitter<NswEvents> {
   private link: LinkClient<LoggerMessage> | undefined;
   private readonly epoch: number;
   private core: NswCore | undefined;
-  private readonly plain: boolean;
   private fenced = false;
   /** determinants sent and not yet acknowledged, re-sent after a reconnect */
   private unacked: DetRecord[] = [];
@@ -164,10 +169,11 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   private constructor(private readonly cfg: NswConfig) {
     super();
-    this.log = cfg.log ?? new Log({ component: 'nsw', ...(cfg.hostId ? { hostId: cfg.hostId } : {}) });
+    this.log =
+      cfg.log ?? new Log({ component: 'nsw', ...(cfg.hostId ? { hostId: cfg.hostId } : {}) });
     this.epoch = cfg.epoch ?? 1;
-    this.plain = cfg.mode === 'plain';
-    const limits = cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {};
+    const limits =
+      cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {};
     if (cfg.mode === 'record') this.core = new NswCore({ mode: 'recording', ...limits });
   }
 
@@ -175,7 +181,8 @@ export class Nsw extends EventEmitter<NswEvents> {
   static async open(cfg: NswConfig): Promise<Nsw> {
     const nsw = new Nsw(cfg);
     if (cfg.mode !== 'plain') {
-      if (cfg.logger === undefined) throw new NswConfigError(`mode '${cfg.mode}' needs a logger address`);
+      if (cfg.logger === undefined)
+        throw new NswConfigError(`mode '${cfg.mode}' needs a logger address`);
       await nsw.connectLogger(cfg.logger, cfg.mode === 'replay');
     }
     return nsw;
@@ -195,17 +202,25 @@ export class Nsw extends EventEmitter<NswEvents> {
       let welcomed = false;
       const timer = setTimeout(() => {
         this.link?.stop();
-        reject(new Error(`NSW: no answer from logger ${target.host}:${target.port} within ${timeout} ms`));
+        reject(
+          new Error(
+            `NSW: no answer from logger ${target.host}:${target.port} within ${timeout} ms`,
+          ),
+        );
       }, timeout);
       this.link = new LinkClient<LoggerMessage>({
         target,
         codec: loggerLinkCodec,
         log: this.log,
         onConnect: (conn) => {
-          conn.send({ kind: 'Hello', role: 'nsw', hostId: this.cfg.hostId ?? 'nsw', epoch: this.epoch }, this.epoch);
+          conn.send(
+            { kind: 'Hello', role: 'nsw', hostId: this.cfg.hostId ?? 'nsw', epoch: this.epoch },
+            this.epoch,
+          );
           if (fetched !== undefined) conn.send({ kind: 'FetchLog', what: 'nsw' }, this.epoch);
           // Re-send what was not acknowledged: the logger treats re-sends as duplicates.
-          for (const r of this.unacked) conn.send({ kind: 'LogDeterminant', detSeq: r.detSeq, det: r.det }, this.epoch);
+          for (const r of this.unacked)
+            conn.send({ kind: 'LogDeterminant', detSeq: r.detSeq, det: r.det }, this.epoch);
         },
         onMessage: (m) => {
           switch (m.kind) {
@@ -241,14 +256,21 @@ export class Nsw extends EventEmitter<NswEvents> {
           }
         },
         onDisconnect: () => {
-          if (!this.fenced) this.log.debug('logger link down; determinants will be re-sent', { unacked: this.unacked.length });
+          if (!this.fenced)
+            this.log.debug('logger link down; determinants will be re-sent', {
+              unacked: this.unacked.length,
+            });
         },
       });
       this.link.start();
     });
   }
 
-  private onLoggerError(code: string, message: string, reject: ((e: Error) => void) | undefined): void {
+  private onLoggerError(
+    code: string,
+    message: string,
+    reject: ((e: Error) => void) | undefined,
+  ): void {
     const e =
       code === 'staleEpoch' || code === 'futureEpoch'
         ? new NswFencedError(`logger: ${code}: ${message}`)
@@ -298,20 +320,32 @@ export class Nsw extends EventEmitter<NswEvents> {
       switch (e.kind) {
         case 'log':
           this.unacked.push(e.record);
-          this.link?.send({ kind: 'LogDeterminant', detSeq: e.record.detSeq, det: e.record.det }, this.epoch);
+          this.link?.send(
+            { kind: 'LogDeterminant', detSeq: e.record.detSeq, det: e.record.det },
+            this.epoch,
+          );
           break;
         case 'accept': {
           delivered = true;
           const rec = this.socks.get(e.sock);
           const server = this.servers.find((x) => x.port === rec?.localPort) ?? this.servers[0]!;
-          const sock = new NswSocket(this, server, e.conn, rec?.k, ipv4ToString(e.clientAddr), e.clientPort);
+          const sock = new NswSocket(
+            this,
+            server,
+            e.conn,
+            rec?.k,
+            ipv4ToString(e.clientAddr),
+            e.clientPort,
+          );
           this.sockets.set(e.conn, sock);
           server.emit('connection', sock);
           break;
         }
         case 'data':
           delivered = true;
-          this.sockets.get(e.conn)?.deliverData(Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength));
+          this.sockets
+            .get(e.conn)
+            ?.deliverData(Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength));
           break;
         case 'eof':
           delivered = true;
@@ -341,8 +375,16 @@ export class Nsw extends EventEmitter<NswEvents> {
         }
         case 'stop': {
           const err = new NswDivergenceError(e.error);
-          this.cfg.timeline?.event('divergence', { detSeq: e.error.detSeq, conn: e.error.conn, error: e.error.message });
-          this.log.error('replay diverged', { detSeq: e.error.detSeq, conn: e.error.conn, error: e.error.message });
+          this.cfg.timeline?.event('divergence', {
+            detSeq: e.error.detSeq,
+            conn: e.error.conn,
+            error: e.error.message,
+          });
+          this.log.error('replay diverged', {
+            detSeq: e.error.detSeq,
+            conn: e.error.conn,
+            error: e.error.message,
+          });
           this.emit('divergence', err);
           // A whole-application divergence ends this incarnation; one connection's does not.
           if (e.conn === null) this.fail(err);
@@ -392,13 +434,18 @@ export class Nsw extends EventEmitter<NswEvents> {
         return;
       }
       // Idle. In replay, a log that waits for the application's own call means it diverged.
-      if (core.mode === 'replaying' && core.waiting?.kind === 'awaitApp') this.perform(core.appStalled());
+      if (core.mode === 'replaying' && core.waiting?.kind === 'awaitApp')
+        this.perform(core.appStalled());
     });
   }
 
   private wentLive(): void {
     this.log.info('replay done: live', { ...this.replayInfo, detSeq: this.core?.detSeq });
-    this.cfg.timeline?.event('replay', { dets: this.replayInfo.dets, closedConns: this.replayInfo.conns, closedBytes: this.replayInfo.bytes });
+    this.cfg.timeline?.event('replay', {
+      dets: this.replayInfo.dets,
+      closedConns: this.replayInfo.conns,
+      closedBytes: this.replayInfo.bytes,
+    });
     this.cfg.timeline?.event('live', { detSeq: this.core?.detSeq });
     queueMicrotask(() => this.emit('live'));
     this.scheduleDeliver();
@@ -418,7 +465,8 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   /** `n` random bytes. Logged (`random`, split at MAX_RANDOM_BYTES) when recording, replayed from the log. */
   random(n: number): Uint8Array {
-    if (!Number.isInteger(n) || n < 0 || n > 16 * MAX_RANDOM_BYTES) throw new RangeError(`nsw.random(${n})`);
+    if (!Number.isInteger(n) || n < 0 || n > 16 * MAX_RANDOM_BYTES)
+      throw new RangeError(`nsw.random(${n})`);
     const out = new Uint8Array(n);
     for (let o = 0; o < n; o += MAX_RANDOM_BYTES) {
       const live = new Uint8Array(randomBytes(Math.min(MAX_RANDOM_BYTES, n - o)));
@@ -460,7 +508,10 @@ export class Nsw extends EventEmitter<NswEvents> {
   // ------------------------------------------------------------------------------------------
   // Servers and connections
 
-  createServer(handler?: (sock: NswSocket) => void, opts: { allowHalfOpen?: boolean } = {}): NswServer {
+  createServer(
+    handler?: (sock: NswSocket) => void,
+    opts: { allowHalfOpen?: boolean } = {},
+  ): NswServer {
     const s = new NswServer(this, opts.allowHalfOpen ?? false);
     if (handler !== undefined) s.on('connection', handler);
     this.servers.push(s);
@@ -473,7 +524,14 @@ export class Nsw extends EventEmitter<NswEvents> {
     const clientAddr = addrToU32(k.remoteAddress);
     const clientPort = k.remotePort ?? 0;
     if (this.core === undefined) {
-      const sock = new NswSocket(this, s, this.nextPlainConn++, k, ipv4ToString(clientAddr), clientPort);
+      const sock = new NswSocket(
+        this,
+        s,
+        this.nextPlainConn++,
+        k,
+        ipv4ToString(clientAddr),
+        clientPort,
+      );
       k.on('data', (d: Buffer) => sock.deliverData(d));
       k.on('end', () => sock.deliverEnd());
       k.on('error', () => sock.deliverEnd());
@@ -482,7 +540,12 @@ export class Nsw extends EventEmitter<NswEvents> {
     }
     const core = this.core;
     const id = this.nextSock++;
-    const rec: SockRec = { k, localPort: k.localPort ?? s.port, appPaused: false, corePaused: false };
+    const rec: SockRec = {
+      k,
+      localPort: k.localPort ?? s.port,
+      appPaused: false,
+      corePaused: false,
+    };
     this.socks.set(id, rec);
     this.applyPause(rec);
     k.on('data', (d: Buffer) => {
@@ -496,7 +559,10 @@ export class Nsw extends EventEmitter<NswEvents> {
     k.on('end', onEnd);
     // A client RST is an end of stream to the application (documented difference).
     k.on('error', (e) => {
-      this.log.debug('kernel socket error (delivered as end of stream)', { sock: id, error: e.message });
+      this.log.debug('kernel socket error (delivered as end of stream)', {
+        sock: id,
+        error: e.message,
+      });
       onEnd();
     });
     this.perform(core.kernelAccept(id, clientAddr, clientPort));
@@ -550,22 +616,34 @@ export class Nsw extends EventEmitter<NswEvents> {
   // ------------------------------------------------------------------------------------------
   // Replay (R11)
 
-  private startReplay(records: LoggerMessage[], end: Extract<LoggerMessage, { kind: 'ReplayEnd' }>): void {
+  private startReplay(
+    records: LoggerMessage[],
+    end: Extract<LoggerMessage, { kind: 'ReplayEnd' }>,
+  ): void {
     const dets: Determinant[] = [];
     for (const m of records) {
       if (m.kind === 'ReplayDeterminant') {
         if (m.detSeq !== dets.length) {
-          this.fail(new Error(`logger served determinant ${m.detSeq} where ${dets.length} was expected`));
+          this.fail(
+            new Error(`logger served determinant ${m.detSeq} where ${dets.length} was expected`),
+          );
           return;
         }
         dets.push(m.det);
       }
     }
-    const limits = this.cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: this.cfg.maxHeldBytes } } : {};
+    const limits =
+      this.cfg.maxHeldBytes !== undefined
+        ? { limits: { maxHeldBytes: this.cfg.maxHeldBytes } }
+        : {};
     const core = new NswCore({ mode: 'replaying', log: dets, ...limits });
     this.core = core;
     this.replayInfo = { dets: dets.length, conns: end.conns, bytes: end.bytes };
-    this.cfg.timeline?.event('replay-start', { dets: dets.length, closedConns: end.conns, closedBytes: end.bytes });
+    this.cfg.timeline?.event('replay-start', {
+      dets: dets.length,
+      closedConns: end.conns,
+      closedBytes: end.bytes,
+    });
     this.log.info('replaying', { dets: dets.length, closedConns: end.conns });
     // Connections closed before the failure come from the logger's bytes (ghosts): the SSW
     // will not re-create them, and the application must read them again to rebuild its state.
@@ -574,7 +652,12 @@ export class Nsw extends EventEmitter<NswEvents> {
       if (m.kind === 'ReplaySyn') {
         const id = this.nextSock++;
         ghostOf.set(m.conn, id);
-        this.socks.set(id, { k: undefined, localPort: m.serverPort, appPaused: false, corePaused: false });
+        this.socks.set(id, {
+          k: undefined,
+          localPort: m.serverPort,
+          appPaused: false,
+          corePaused: false,
+        });
         this.perform(core.kernelAccept(id, m.clientAddr, m.clientPort, true));
       } else if (m.kind === 'ReplayData') {
         const id = ghostOf.get(m.conn);
@@ -600,7 +683,12 @@ export class Nsw extends EventEmitter<NswEvents> {
   /** Counters for tests and logs. */
   get stats(): { detSeq: number; stableDet: number; heldBytes: number; mode: NswMode } {
     const c = this.core;
-    return { detSeq: c?.detSeq ?? 0, stableDet: c?.stableDet ?? 0, heldBytes: c?.heldBytes ?? 0, mode: this.mode };
+    return {
+      detSeq: c?.detSeq ?? 0,
+      stableDet: c?.stableDet ?? 0,
+      heldBytes: c?.heldBytes ?? 0,
+      mode: this.mode,
+    };
   }
 }
 
@@ -717,10 +805,16 @@ export class NswSocket extends EventEmitter<SocketEvents> {
     return !this.ended && !this.destroyedByApp;
   }
 
-  write(data: string | Uint8Array, encoding?: BufferEncoding | (() => void), cb?: () => void): boolean {
+  write(
+    data: string | Uint8Array,
+    encoding?: BufferEncoding | (() => void),
+    cb?: () => void,
+  ): boolean {
     const callback = typeof encoding === 'function' ? encoding : cb;
     if (!this.writable) {
-      queueMicrotask(() => this.emit('error', new Error(`write after end (nsw conn ${this.conn})`)));
+      queueMicrotask(() =>
+        this.emit('error', new Error(`write after end (nsw conn ${this.conn})`)),
+      );
       return false;
     }
     const buf =
@@ -735,9 +829,14 @@ export class NswSocket extends EventEmitter<SocketEvents> {
     return true;
   }
 
-  end(data?: string | Uint8Array | (() => void), encoding?: BufferEncoding | (() => void), cb?: () => void): this {
+  end(
+    data?: string | Uint8Array | (() => void),
+    encoding?: BufferEncoding | (() => void),
+    cb?: () => void,
+  ): this {
     if (typeof data === 'function') cb = data;
-    else if (data !== undefined) this.write(data, typeof encoding === 'string' ? encoding : undefined);
+    else if (data !== undefined)
+      this.write(data, typeof encoding === 'string' ? encoding : undefined);
     if (typeof encoding === 'function') cb = encoding;
     if (this.ended || this.destroyedByApp) return this;
     this.ended = true;
