@@ -88,7 +88,7 @@ export class RawPeer {
 export async function delayingProxy(
   target: number,
   delayMs: () => number,
-): Promise<{ port: number; close: () => Promise<void> }> {
+): Promise<{ port: number; close: () => Promise<void>; cut: () => void }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((down) => {
     const up = net.connect({ host: '127.0.0.1', port: target });
@@ -118,6 +118,11 @@ export async function delayingProxy(
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
+    // Drop every proxied connection (both ways) but keep accepting new ones: a link failure.
+    cut: () => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

@@ -229,3 +229,50 @@ describe('logger daemon over loopback', () => {
     expect((await p.next('Error')).code).toBe('notWelcomed');
   });
 });
+
+describe('logger limits', () => {
+  it('holds writers at the byte limit (no ack, nothing dropped) and resumes when there is room', async () => {
+    const server = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet,
+      storeLimits: { maxStoredBytes: 4096 },
+    });
+    const port = (await server.start()).port;
+    const ssw = await RawPeer.hello(port, 'ssw');
+    try {
+      ssw.send(syn(1));
+      await ssw.next('SynStored');
+      const chunk = new Uint8Array(3000).fill(0x61);
+      ssw.send({ kind: 'LogData', conn: 1, seq: 0xfffffff1, payload: chunk, fin: false });
+      expect((await ssw.next('DataStored')).stableSeq).toBe((0xfffffff1 + 3000) >>> 0);
+      // The next 3000 bytes do not all fit: what fits may be acknowledged, the rest is held
+      // (never acknowledged, never dropped) and the writer is not disconnected.
+      ssw.send({
+        kind: 'LogData',
+        conn: 1,
+        seq: (0xfffffff1 + 3000) >>> 0,
+        payload: chunk,
+        fin: false,
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const acked = (ssw.of('DataStored').at(-1)?.stableSeq ?? 0) - 0xfffffff1;
+      expect((acked + 2 ** 32) % 2 ** 32).toBeLessThan(6000);
+      expect(server.core.store.clientBytes(1)?.length).toBeLessThan(6000);
+      expect(ssw.closed).toBe(false);
+      // Room again: the held rest is stored and acknowledged.
+      server.setLimits({ maxStoredBytes: 1 << 20 });
+      await waitFor(
+        'all acknowledged',
+        () => ssw.of('DataStored').at(-1)?.stableSeq === (0xfffffff1 + 6000) >>> 0,
+      );
+      expect(
+        Buffer.from(server.core.store.clientBytes(1) ?? []).equals(Buffer.alloc(6000, 0x61)),
+      ).toBe(true);
+    } finally {
+      ssw.close();
+      await server.close();
+    }
+  });
+});

@@ -163,6 +163,28 @@ describe('NSW recording', () => {
     expect(c.times.at(-1)! - t1).toBeLessThan(300);
   });
 
+  it('re-sends unacknowledged determinants after the logger link drops; held output then flows', async () => {
+    const logger = await startLogger();
+    let delay = 300;
+    const proxy = await delayingProxy(loggerPort(logger).port, () => delay);
+    cleanups.push(() => proxy.close());
+    const nsw = await openNsw('record', proxy.port);
+    const server = nsw.createServer((s) => s.on('data', (d) => s.write(d)));
+    const port = await listen(server);
+    const c = await Client.connect(port);
+    cleanups.push(() => void c.sock.destroy());
+    c.sock.write('held');
+    await waitFor('stored at the logger', () => logger.stats.dets >= 3);
+    // The link fails before any DetStored got back: the answers are lost with it.
+    proxy.cut();
+    delay = 0;
+    await c.waitBytes(4);
+    expect(c.text).toBe('held');
+    await waitFor('all acknowledged', () => nsw.stats.stableDet === nsw.stats.detSeq);
+    // Re-sent determinants were duplicates: the logger holds each once.
+    expect(logger.stats.dets).toBe(nsw.stats.detSeq);
+  });
+
   it('logs the determinants in the order the application saw them', async () => {
     const logger = await startLogger();
     const nsw = await openNsw('record', loggerPort(logger).port);

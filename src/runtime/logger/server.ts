@@ -78,6 +78,11 @@ export class LoggerServer {
     return this.link.close();
   }
 
+  /** Operator action: change the store limits; parked writers resume if they now fit. */
+  setLimits(limits: Partial<LoggerLimits>): void {
+    this.perform(this.core.setLimits(limits));
+  }
+
   get stats(): LoggerStats {
     const u = this.core.store.usage();
     return {
