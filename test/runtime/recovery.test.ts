@@ -214,4 +214,40 @@ describe('recovery daemon', () => {
     zombie.send({ kind: 'Hello', role: 'ssw', hostId: 'old-primary', epoch: 1 });
     expect((await zombie.next('Error')).code).toBe('staleEpoch');
   }, 90_000);
+
+  it('restarts recovery with a fresh epoch when the application dies during replay, then gives up (R10)', async () => {
+    const logger = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet('logger'),
+    });
+    const lport = (await logger.start()).port;
+    cleanups.push(() => logger.close());
+    const lines: Record<string, unknown>[] = [];
+    const daemon = new RecoveryDaemon({
+      heartbeatListen: { host: '127.0.0.1', port: 0 },
+      logger: { host: '127.0.0.1', port: lport },
+      epoch: 1,
+      hostId: 'backup',
+      appCmd: 'exit 7', // an application that dies on every start
+      log: quiet('recovery'),
+      timeline: new Timeline('recovery', {
+        write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
+      }),
+    });
+    const hb = await daemon.start();
+    cleanups.push(() => daemon.stop());
+    const primary = await RawPeer.hello(hb.port, 'ssw');
+    cleanups.push(() => primary.close());
+    primary.send({ kind: 'Heartbeat', seq: 1, sentMs: Date.now() });
+    await primary.next('HeartbeatAck');
+    await waitFor('failed', () => lines.some((l) => l.event === 'failed'), 10_000);
+    const fenced = lines.filter((l) => l.event === 'fenced').map((l) => l.epoch);
+    // One Fence per attempt, each to a new epoch (default maxAttempts 3).
+    expect(fenced).toEqual([2, 3, 4]);
+    expect(lines.filter((l) => l.event === 'restart').map((l) => l.attempt)).toEqual([2, 3]);
+    expect(logger.stats.epoch).toBe(4);
+    expect(lines.some((l) => l.event === 'live')).toBe(false);
+  }, 30_000);
 });
