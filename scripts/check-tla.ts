@@ -3,6 +3,7 @@
 // Runs TLC on every tla/MC*.cfg. A config's first lines say what it must produce:
 //   \* expect: ok                       (positive model: no error)
 //   \* expect: violated InvariantName   (negative model: TLC prints "Invariant X is violated")
+//   \* expect: violated-property Name   (negative liveness model: "Temporal properties were violated")
 // A parse or semantic error never counts as the expected violation. Exit code 0 only when
 // every config met its expectation; 2 when TLC is missing.
 
@@ -43,7 +44,11 @@ function describeResult(r: TlcResult): string {
 }
 
 const describeExpect = (e: Expectation): string =>
-  e.kind === 'ok' ? 'ok' : `violated ${e.invariant}`;
+  e.kind === 'ok'
+    ? 'ok'
+    : e.kind === 'violated'
+      ? `violated ${e.invariant}`
+      : `violated ${e.property}`;
 
 function printTable(rows: Row[]): void {
   const head = ['model', 'expect', 'result', 'distinct', 'depth', 'time', ''];

@@ -176,13 +176,21 @@ export async function runTlc(opts: RunTlcOptions): Promise<TlcResult> {
 /** What a model config promises: read from a `\* expect: ...` comment in the .cfg. */
 export type Expectation =
   | { readonly kind: 'ok' }
-  | { readonly kind: 'violated'; readonly invariant: string };
+  | { readonly kind: 'violated'; readonly invariant: string }
+  | { readonly kind: 'temporal'; readonly property: string };
 
+/**
+ * `\* expect: ok`, `\* expect: violated INVARIANT` or `\* expect: violated-property PROPERTY`
+ * (TLC does not name the temporal property it found violated, so the config must check
+ * exactly that one property).
+ */
 export function readExpectation(cfgPath: string): Expectation {
   const text = readFileSync(cfgPath, 'utf8');
-  const m = /\\\*\s*expect:\s*(ok|violated\s+(\w+))\s*$/m.exec(text);
+  const m = /\\\*\s*expect:\s*(ok|violated\s+(\w+)|violated-property\s+(\w+))\s*$/m.exec(text);
   if (!m) throw new Error(`${cfgPath}: no "\\* expect: ok" or "\\* expect: violated NAME" line`);
-  return m[2] ? { kind: 'violated', invariant: m[2] } : { kind: 'ok' };
+  if (m[2]) return { kind: 'violated', invariant: m[2] };
+  if (m[3]) return { kind: 'temporal', property: m[3] };
+  return { kind: 'ok' };
 }
 
 /** Does a TLC result meet the expectation? Returns the reason when it does not. */
@@ -198,6 +206,14 @@ export function judge(result: TlcResult, expect: Expectation): string | null {
           ? 'temporal property violated'
           : 'deadlock';
       return `expected no error, got ${what}`;
+    }
+    return null;
+  }
+  if (expect.kind === 'temporal') {
+    if (!result.temporalViolated || result.violatedInvariants.length > 0) {
+      return `expected "Temporal properties were violated" (${expect.property}), got ${
+        result.noError ? 'no error' : (result.violatedInvariants[0] ?? 'another failure')
+      }`;
     }
     return null;
   }
@@ -310,6 +326,7 @@ const BUGS = new Set([
   'noDelta',
   'noFencing',
   'finAtAnyPosition',
+  'noInject',
 ]);
 
 /** Limits: a trace is a test artefact, not a log dump. */

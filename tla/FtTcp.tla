@@ -34,7 +34,7 @@ CONSTANTS
 
 Hosts == {"P", "B"}
 BugNames == {"noAckClamp", "noOutputCommit", "crashFinPasses", "noDelta", "noFencing",
-             "finAtAnyPosition"}
+             "finAtAnyPosition", "noInject"}
 
 ASSUME /\ NIn \in Nat \ {0}
        /\ MaxCrashes \in Nat
@@ -274,6 +274,7 @@ SswSendFin(h) ==
 
 \* R6.5: the next logged client byte is injected into the re-created socket.
 SswInject(h) ==
+    /\ "noInject" \notin Bugs
     /\ SswLive(h) /\ kSock[h] /\ appUp[h] /\ Accepts(h)
     /\ kernelAck[h] < logData
     /\ kernelAck' = [kernelAck EXCEPT ![h] = @ + 1]
