@@ -10,7 +10,9 @@ import { Log } from '../../src/runtime/common/log.ts';
 import { kvServer } from '../../src/runtime/examples/kvserver.ts';
 import { RespParser } from '../../src/runtime/examples/resp.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
-import { Nsw } from '../../src/runtime/nsw/index.ts';
+import { Nsw, type NswDivergenceError } from '../../src/runtime/nsw/index.ts';
+import type { SynOpts } from '../../src/wire/logmsg.ts';
+import { RawPeer, waitFor } from './helpers.ts';
 
 const quiet = (c: string) => new Log({ component: c, level: 'error' });
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -240,5 +242,147 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
       expect(logger.stats.dets).toBe(nsw.stats.detSeq);
       expect(logger.stats.dets).toBeGreaterThan(10_000);
     }
+  }, 120_000);
+});
+
+/**
+ * A stand-in for the SSW's logging (no kernel interposition here): a proxy that logs every
+ * client byte of every connection to the logger (LogSyn, LogData, ConnClosed) under the
+ * address the server sees (the proxy's own client side), and forwards it.
+ */
+async function loggingProxy(
+  target: number,
+  ssw: RawPeer,
+): Promise<{ port: number; logged: () => number }> {
+  const opts: SynOpts = { mss: 65495, wscale: 7, sackOk: true, tsVal: 1, tsEcr: null };
+  let nextConn = 1;
+  let logged = 0;
+  const server = net.createServer((down) => {
+    down.pause();
+    const up = net.connect({ host: '127.0.0.1', port: target });
+    up.once('connect', () => {
+      const conn = nextConn++;
+      let seq = 1001;
+      ssw.send({
+        kind: 'LogSyn',
+        conn,
+        clientAddr: 0x7f000001,
+        clientPort: up.localPort!,
+        serverAddr: 0x7f000001,
+        serverPort: target,
+        clientIsn: 1000,
+        serverIsn: 5000,
+        clientOpts: opts,
+        serverOpts: opts,
+        synTimeMs: 0,
+      });
+      down.on('data', (d) => {
+        ssw.send({ kind: 'LogData', conn, seq, payload: d, fin: false });
+        logged++;
+        seq += d.length;
+        up.write(d);
+      });
+      down.on('end', () => {
+        ssw.send({ kind: 'LogData', conn, seq, payload: new Uint8Array(0), fin: true });
+        logged++;
+        up.end();
+      });
+      let closed = 0;
+      const onClose = () => {
+        if (++closed === 2) ssw.send({ kind: 'ConnClosed', conn });
+      };
+      up.on('close', onClose);
+      down.on('close', onClose);
+      down.resume();
+    });
+    up.on('data', (d) => down.write(d));
+    up.on('end', () => down.end());
+    up.on('error', () => down.destroy());
+    down.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { port: (server.address() as net.AddressInfo).port, logged: () => logged };
+}
+
+describe('KV server replay', () => {
+  it('rebuilds its state from a redis-benchmark run whose 50+ connections all closed, then serves live', async () => {
+    const logger = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet('logger'),
+    });
+    const lport = (await logger.start()).port;
+    cleanups.push(() => logger.close());
+    const rec = await Nsw.open({
+      mode: 'record',
+      logger: { host: '127.0.0.1', port: lport },
+      log: quiet('nsw'),
+    });
+    cleanups.push(() => rec.close());
+    const { server } = kvServer(rec);
+    const port = await new Promise<number>((r) =>
+      server.listen(0, '127.0.0.1', () => r((server.address() as net.AddressInfo).port)),
+    );
+    const ssw = await RawPeer.hello(lport, 'ssw');
+    cleanups.push(() => ssw.close());
+    const proxy = await loggingProxy(port, ssw);
+    const r = await run(
+      'redis-benchmark',
+      ['-h', '127.0.0.1', '-p', String(proxy.port), '-q', '-n', '2000', '-t', 'set,incr'],
+      undefined,
+      110_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(
+      'every client byte stored',
+      () => ssw.of('DataStored').length >= proxy.logged(),
+      20_000,
+    );
+    await waitFor(
+      'every determinant stored',
+      () => rec.stats.stableDet === rec.stats.detSeq,
+      20_000,
+    );
+    await waitFor(
+      'every connection closed',
+      () => logger.stats.conns > 50 && logger.stats.openConns === 0,
+      20_000,
+    );
+    const recorded = rec.stats.detSeq;
+    await rec.close();
+    // Failover: fence, then the application replays every closed connection from the log.
+    const coord = await RawPeer.hello(lport, 'coordinator');
+    cleanups.push(() => coord.close());
+    coord.send({ kind: 'Fence', newEpoch: 2 });
+    await coord.next('Fenced');
+    const rep = await Nsw.open({
+      mode: 'replay',
+      logger: { host: '127.0.0.1', port: lport },
+      epoch: 2,
+      log: quiet('nsw2'),
+    });
+    cleanups.push(() => rep.close());
+    const divergences: NswDivergenceError[] = [];
+    rep.on('divergence', (e) => divergences.push(e));
+    const { server: s2, store } = kvServer(rep);
+    const port2 = await new Promise<number>((res) =>
+      s2.listen(0, '127.0.0.1', () => res((s2.address() as net.AddressInfo).port)),
+    );
+    await waitFor('replayed and live', () => rep.mode === 'live', 60_000);
+    expect(divergences.map((d) => d.message)).toEqual([]);
+    expect(rep.stats.detSeq).toBe(recorded);
+    expect(store.size).toBe(2);
+    const get = await run('redis-cli', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port2),
+      'MGET',
+      'counter:__rand_int__',
+      'key:__rand_int__',
+    ]);
+    expect(get.stdout).toBe('2000\nVXK\n');
   }, 120_000);
 });
