@@ -1,7 +1,9 @@
 // One lab session: the topology, the processes started in it, and the run directory that keeps
 // their logs. Tests, the demo, the benchmark and the CLI all drive the lab through this class,
 // so they start daemons with the same command lines.
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
   type LabProc,
   newRunDir,
@@ -168,9 +170,11 @@ export class Lab {
    */
   async startFtTcpPair(
     app: AppName,
+    o: { warmSpare?: boolean } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
     const logger = await this.startLogger();
     const control = sswControlPath(this.runDir, 'backup');
+    const appCmd = o.warmSpare === false ? appCommand(app) : this.backupSpare(app);
     const backup = await this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
@@ -188,7 +192,7 @@ export class Lab {
         '--ssw-control',
         control,
         '--app-cmd',
-        appCommand(app),
+        appCmd,
         // STONITH hook: the primary's LAN link goes down (its NIC namespace is the lab's).
         '--fence-cmd',
         `ip -n ${NIC.primary.ns} link set ${NIC.primary.ifName} down`,
@@ -196,6 +200,7 @@ export class Lab {
         'backup',
       ),
     );
+    await waitEvent(recovery, (e) => e.event === 'ready', 20_000, 'recovery daemon ready');
     const primary = await this.startFtTcpPrimary({ app, heartbeat: true });
     await waitEvent(
       recovery,
@@ -204,6 +209,42 @@ export class Lab {
       'detector hears the primary',
     );
     return { primary, backup, recovery, logger };
+  }
+
+  /**
+   * A warm spare of the application on the backup host: Node and the TS loader started, held
+   * before its main module (src/runtime/ssw/hold.mjs) on a FIFO. Returns the command the
+   * recovery daemon runs to start the application in replay: it releases the spare with the
+   * new epoch and then relays the spare's stdout (the NSW's timeline, which the daemon reads)
+   * until the spare exits, so the daemon sees one process as it would with a cold start.
+   */
+  private backupSpare(app: AppName): string {
+    const fifo = join(this.runDir, 'backup-spare.fifo');
+    const r = spawnSync('mkfifo', [fifo]);
+    if (r.status !== 0) throw new LabError(`mkfifo ${fifo} failed`);
+    const spare = this.spawn(
+      NS.backup,
+      'app-backup',
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        '--import',
+        HOLD_MODULE,
+        join(REPO_ROOT, 'src/runtime/examples', `${app}.ts`),
+        '--listen',
+        `${ADDR.service}:${APP_PORT[app]}`,
+      ],
+      {
+        FTTCP_HOLD_FIFO: fifo,
+        FTTCP_MODE: 'replay',
+        FTTCP_LOGGER: LOGGER_ADDR,
+        FTTCP_HOST_ID: 'backup',
+      },
+    );
+    const pid = spare.child.pid;
+    if (pid === undefined) throw new LabError('warm spare did not start');
+    return `printf '{"FTTCP_EPOCH":"%s"}\\n' "$FTTCP_EPOCH" > ${fifo} && exec tail -n +1 --pid=${pid} -f ${spare.outPath}`;
   }
 
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */

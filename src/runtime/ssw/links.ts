@@ -31,6 +31,8 @@ export class SswLinks {
   private hbSeq = 0;
   private readonly hbSent = new Map<number, number>();
   private inbox: LoggerMessage[] = [];
+  private acked = false;
+  private ackWaiters: Array<() => void> = [];
   private flushQueued = false;
   epoch: number;
 
@@ -100,6 +102,10 @@ export class SswLinks {
       onMessage: (msg) => {
         if (msg.kind === 'HeartbeatAck') {
           const sent = this.hbSent.get(msg.seq);
+          if (!this.acked) {
+            this.acked = true;
+            for (const w of this.ackWaiters.splice(0)) w();
+          }
           if (sent !== undefined) {
             for (const k of this.hbSent.keys()) {
               if (k > msg.seq) break;
@@ -124,6 +130,18 @@ export class SswLinks {
         }
       }
     }, this.o.heartbeatMs);
+  }
+
+  /** Resolves at the first HeartbeatAck, or after `timeoutMs` (never rejects). */
+  firstHeartbeatAck(timeoutMs: number): Promise<void> {
+    if (this.acked) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      this.ackWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   stopHeartbeat(): void {

@@ -41,6 +41,8 @@ interface Opts {
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
+/** How long the primary waits for its detector before joining the logger anyway. */
+const HEARTBEAT_FIRST_ACK_WAIT_MS = 5000;
 
 const main = async (): Promise<void> => {
   const program = new Command('ssw')
@@ -164,8 +166,14 @@ const main = async (): Promise<void> => {
     });
     // A standby joins the logger only at takeover, with the epoch the coordinator gives it.
     if (!o.standby) {
-      links.startLogger();
-      links.startHeartbeat();
+      // Heartbeats first: the logger's Welcome starts a short lease that only HeartbeatAcks
+      // renew, so join the logger once the detector answers (or after a bound, without one).
+      if (o.heartbeat !== undefined) {
+        links.startHeartbeat();
+        void links.firstHeartbeatAck(HEARTBEAT_FIRST_ACK_WAIT_MS).then(() => links?.startLogger());
+      } else {
+        links.startLogger();
+      }
     }
   }
 
