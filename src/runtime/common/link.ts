@@ -106,6 +106,7 @@ export class LinkConnection<M> extends EventEmitter<LinkConnectionEvents<M>> {
   private readonly decoder: LinkDecoder<M>;
   private received = 0;
   private dead = false;
+  private corked = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -141,6 +142,16 @@ export class LinkConnection<M> extends EventEmitter<LinkConnectionEvents<M>> {
   send(msg: M, epoch: number): SendResult {
     if (this.dead || this.socket.destroyed) return 'not-connected';
     const frame = this.codec.encode(msg, epoch);
+    // Coalesce every frame sent in this tick into one write: a delivered read typically logs
+    // two determinants back to back, and each syscall costs more than the encoding.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(frame);
     const buffered = this.socket.writableLength;
     if (buffered > this.limits.maxOutboundBytes) {
