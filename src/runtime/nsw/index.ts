@@ -217,7 +217,11 @@ export class Nsw extends EventEmitter<NswEvents> {
             { kind: 'Hello', role: 'nsw', hostId: this.cfg.hostId ?? 'nsw', epoch: this.epoch },
             this.epoch,
           );
-          if (fetched !== undefined) conn.send({ kind: 'FetchLog', what: 'nsw' }, this.epoch);
+          if (fetched !== undefined) {
+            // A link lost in the middle of the log: start the fetch over, not append to it.
+            fetched = [];
+            conn.send({ kind: 'FetchLog', what: 'nsw' }, this.epoch);
+          }
           // Re-send what was not acknowledged: the logger treats re-sends as duplicates.
           for (const r of this.unacked)
             conn.send({ kind: 'LogDeterminant', detSeq: r.detSeq, det: r.det }, this.epoch);
