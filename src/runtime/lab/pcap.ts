@@ -125,8 +125,11 @@ export interface ClientView {
   packets: number;
   /** connections seen (by client port) */
   connections: number;
-  /** RSTs that came from the server address */
+  /** RSTs from the server on a connection still open (before both FINs were exchanged) */
   serverRsts: number;
+  /** RSTs from the server after the connection was closed both ways (FIN each way): the
+   * client's application has everything by then; counted apart so that reports show them */
+  serverRstsAfterClose: number;
   /** FINs from the server on a connection whose client had not sent its FIN yet */
   serverFinsBeforeClientFin: number;
   /** longest time between two packets from the server (s) */
@@ -150,11 +153,20 @@ export const clientView = (path: string, serverAddr: string): ClientView => {
       clientFinAt.set(r.srcPort, r.time);
     }
   }
+  const serverFinAt = new Map<number, number>();
+  for (const r of fromServer) {
+    if ((r.flags & TCP_FIN) !== 0 && !serverFinAt.has(r.dstPort))
+      serverFinAt.set(r.dstPort, r.time);
+  }
+  const closedAt = (port: number): number =>
+    Math.max(clientFinAt.get(port) ?? Infinity, serverFinAt.get(port) ?? Infinity);
+  const rsts = fromServer.filter((r) => (r.flags & TCP_RST) !== 0);
   const ports = new Set(rows.filter((r) => r.dst === serverAddr).map((r) => r.srcPort));
   return {
     packets: rows.length,
     connections: ports.size,
-    serverRsts: fromServer.filter((r) => (r.flags & TCP_RST) !== 0).length,
+    serverRsts: rsts.filter((r) => r.time < closedAt(r.dstPort)).length,
+    serverRstsAfterClose: rsts.filter((r) => r.time >= closedAt(r.dstPort)).length,
     serverFinsBeforeClientFin: fromServer.filter(
       (r) => (r.flags & TCP_FIN) !== 0 && !(r.time >= (clientFinAt.get(r.dstPort) ?? Infinity)),
     ).length,
