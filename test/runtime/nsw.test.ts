@@ -101,6 +101,23 @@ class Client {
       }
     }
   }
+  /**
+   * Connect from a client port outside the kernel's ephemeral range (32768-60999 here), for a
+   * connection whose 4-tuple a replay will reuse: an ephemeral port freed by the "crash" could
+   * otherwise be taken at once by the next outgoing connection (the new NSW's logger link).
+   */
+  static async connectFromFixedPort(port: number): Promise<Client> {
+    for (let i = 0; i < 200; i++) {
+      const local = 20000 + ((process.pid * 7919 + i * 104729 + Date.now()) % 12000);
+      try {
+        return await Client.connect(port, local);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      }
+    }
+    throw new Error('no free client port below the ephemeral range');
+  }
+
   get text(): string {
     return Buffer.concat(this.received).toString('latin1');
   }
@@ -219,7 +236,7 @@ describe('NSW replay', () => {
     const rec = await openNsw('record', lport);
     nondetEcho(rec);
     const port1 = await listen(rec.servers[0]!);
-    const a = await Client.connect(port1);
+    const a = await Client.connectFromFixedPort(port1);
     const clientPort = a.sock.localPort!;
     await a.waitBytes('tick;'.length); // the timer fired first
     a.sock.write('one');
@@ -261,7 +278,7 @@ describe('NSW replay', () => {
     const rec = await openNsw('record', lport);
     const s1 = rec.createServer((s) => s.on('data', (d) => s.write(d)));
     const port1 = await listen(s1);
-    const a = await Client.connect(port1);
+    const a = await Client.connectFromFixedPort(port1);
     const clientPort = a.sock.localPort;
     a.sock.write('x');
     await a.waitBytes(1);
@@ -320,7 +337,7 @@ describe('NSW replay', () => {
     await waitFor('closed', () => c0.closed);
     ssw.send({ kind: 'ConnClosed', conn: 1 });
     // Connection 1 stays open: INCR n twice.
-    const c1 = await Client.connect(port1);
+    const c1 = await Client.connectFromFixedPort(port1);
     const c1Port = c1.sock.localPort;
     c1.sock.write('INCR n\r\n');
     await c1.waitBytes(4);

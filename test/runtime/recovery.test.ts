@@ -82,8 +82,23 @@ describe('recovery daemon', () => {
     const port1 = await new Promise<number>((r) =>
       s1.listen(0, '127.0.0.1', () => r((s1.address() as net.AddressInfo).port)),
     );
-    const a = net.connect({ host: '127.0.0.1', port: port1 });
-    await new Promise<void>((r) => a.once('connect', () => r()));
+    // A client port outside the ephemeral range (32768-60999): the replay reuses the 4-tuple,
+    // and a freed ephemeral port could be taken by the replayed app's own logger link.
+    let a: net.Socket | undefined;
+    for (let i = 0; a === undefined && i < 200; i++) {
+      const localPort = 20000 + ((process.pid * 7919 + i * 104729 + Date.now()) % 12000);
+      a = await new Promise<net.Socket | undefined>((res) => {
+        const c = net.connect({
+          host: '127.0.0.1',
+          port: port1,
+          localAddress: '127.0.0.1',
+          localPort,
+        });
+        c.once('connect', () => res(c));
+        c.once('error', () => res(undefined));
+      });
+    }
+    if (a === undefined) throw new Error('no free client port below the ephemeral range');
     const clientPort = a.localPort!;
     let echoed = '';
     a.on('data', (d) => {
