@@ -1,7 +1,18 @@
 // `fttcp lab run <scenario>` and `fttcp lab demo`.
 import type { Command } from 'commander';
 import { findScenario, formatResult, SCENARIOS } from './scenarios.ts';
-import { requireRoot } from './topology.ts';
+import { labDown, requireRoot } from './topology.ts';
+
+/** Ctrl-C during a scenario still tears the lab down (its processes die with their namespaces). */
+const teardownOnInterrupt = (): void => {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    process.stderr.write(`fttcp: ${sig}: tearing the lab down\n`);
+    labDown();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+};
 
 export const registerScenarioCommands = (lab: Command): void => {
   lab
@@ -15,6 +26,7 @@ export const registerScenarioCommands = (lab: Command): void => {
     .action(async (name: string, o: { json: boolean; pcap?: string }) => {
       requireRoot();
       const s = findScenario(name);
+      teardownOnInterrupt();
       const r = await s.run(o.pcap !== undefined ? { pcapDir: o.pcap } : {});
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);
       if (!r.ok) process.exitCode = 1;
@@ -35,6 +47,7 @@ export const registerScenarioCommands = (lab: Command): void => {
     .action(async (o: { json: boolean; pcap?: string }) => {
       requireRoot();
       const s = findScenario('demo');
+      teardownOnInterrupt();
       const r = await s.run(o.pcap !== undefined ? { pcapDir: o.pcap } : {});
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);
       if (!r.ok) process.exitCode = 1;
