@@ -238,7 +238,11 @@ describe.each(['plain', 'record'] as const)('KV server (%s mode)', (mode) => {
     if (logger !== undefined) {
       // Recorded: at least one read determinant per request and every one stored. The last
       // ones (hashes of the final replies, the clients' ends and closes) may still be in flight.
-      await waitFor('all determinants stored', () => nsw.stats.stableDet === nsw.stats.detSeq, 10_000);
+      await waitFor(
+        'all determinants stored',
+        () => nsw.stats.stableDet === nsw.stats.detSeq,
+        10_000,
+      );
       expect(logger.stats.dets).toBe(nsw.stats.detSeq);
       expect(logger.stats.dets).toBeGreaterThan(10_000);
     }

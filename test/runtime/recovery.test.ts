@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkRecoveryParams, DEFAULT_RECOVERY_PARAMS } from '../../src/machines/recovery/index.ts';
 import { Log, Timeline } from '../../src/runtime/common/log.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import { Nsw } from '../../src/runtime/nsw/index.ts';
@@ -118,11 +119,16 @@ describe('recovery daemon', () => {
     const timeline = new Timeline('recovery', {
       write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
     });
+    // Suspicion after 1 s of silence (not the lab's 300 ms) so that a loaded test machine
+    // stalling the heartbeat timer cannot look like a dead primary.
+    const params = { ...DEFAULT_RECOVERY_PARAMS, suspectAfterMs: 1000, unprotectAfterMs: 3000 };
+    expect(checkRecoveryParams(params).ok).toBe(true);
     const daemon = new RecoveryDaemon({
       heartbeatListen: { host: '127.0.0.1', port: 0 },
       logger: { host: '127.0.0.1', port: lport },
       epoch: 1,
       hostId: 'backup',
+      params,
       sswControl: sock,
       appCmd: `exec npx tsx ${join(root, 'src/runtime/examples/echo.ts')} --listen 127.0.0.1:${appPort}`,
       log: quiet('recovery'),
@@ -151,9 +157,9 @@ describe('recovery daemon', () => {
     clearInterval(beat);
     a.resetAndDestroy(); // RST: no TIME_WAIT holds the client port the replay reuses
     await rec.close();
-    await waitFor('detected', () => events().includes('detected'), 3000);
-    // suspectAfterMs (300) after the last heartbeat, not before (timer slack allowed).
-    expect(performance.now() - lastBeat).toBeGreaterThanOrEqual(290);
+    await waitFor('detected', () => events().includes('detected'), 5000);
+    // suspectAfterMs (1000) after the last heartbeat, not before (timer slack allowed).
+    expect(performance.now() - lastBeat).toBeGreaterThanOrEqual(990);
     await waitFor('fenced', () => events().includes('fenced'), 3000);
     expect(logger.stats.epoch).toBe(2);
     await waitFor(
