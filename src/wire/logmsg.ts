@@ -74,7 +74,17 @@ export type Determinant =
   | { readonly kind: 'timer'; readonly timerId: number }
   | { readonly kind: 'clock'; readonly value: number }
   | { readonly kind: 'random'; readonly bytes: Uint8Array }
-  | { readonly kind: 'close'; readonly conn: number; readonly how: CloseHow }
+  | {
+      readonly kind: 'close';
+      readonly conn: number;
+      readonly how: CloseHow;
+      /**
+       * Where the close sits in the connection's output: the number of bytes the application
+       * wrote to `conn` before closing. The FIN of an `end` is at server sequence number
+       * `serverIsn + 1 + offset` (original space); spec/ssw.md R5.2 passes no other FIN.
+       */
+      readonly offset: number;
+    }
   | {
       readonly kind: 'outputHash';
       readonly conn: number;
@@ -109,6 +119,8 @@ export type LoggerMessage =
       readonly clientAddr: number;
       readonly clientPort: number;
       readonly how: CloseHow;
+      /** the close determinant's `offset`: the close position in the server's output (R5.2) */
+      readonly offset: number;
     }
   | { readonly kind: 'ClientAcked'; readonly conn: number; readonly clientAck: number }
   | { readonly kind: 'ConnClosed'; readonly conn: number }
@@ -595,6 +607,7 @@ function writeDet(w: Writer, d: Determinant): void {
     case 'close':
       w.u32(d.conn, 'det.conn');
       w.u8(HOW_CODE[d.how], 'det.how');
+      w.uint53(d.offset, 'det.offset');
       return;
     case 'outputHash':
       w.u32(d.conn, 'det.conn');
@@ -632,7 +645,12 @@ function readDet(r: Reader): Determinant {
       // Copied: a determinant outlives the frame it arrived in (the NSW keeps its replay log).
       return { kind, bytes: r.bytes32(MAX_RANDOM_BYTES, 'det.bytes').slice() };
     case 'close':
-      return { kind, conn: r.u32('det.conn'), how: r.enumOf(HOW_OF, 'end', 'det.how') };
+      return {
+        kind,
+        conn: r.u32('det.conn'),
+        how: r.enumOf(HOW_OF, 'end', 'det.how'),
+        offset: r.uint53('det.offset'),
+      };
     case 'outputHash':
       return {
         kind,
@@ -710,6 +728,7 @@ export function encodeBody(msg: LoggerMessage): Uint8Array {
       w.u32(msg.clientAddr, 'clientAddr');
       w.u16(msg.clientPort, 'clientPort');
       w.u8(HOW_CODE[msg.how], 'how');
+      w.uint53(msg.offset, 'offset');
       break;
     case 'ClientAcked':
       w.u32(msg.conn, 'conn');
@@ -812,6 +831,7 @@ export function decodeBody(type: number, body: Uint8Array): Result<LoggerMessage
         clientAddr: r.u32('clientAddr'),
         clientPort: r.u16('clientPort'),
         how: r.enumOf(HOW_OF, 'end', 'how'),
+        offset: r.uint53('offset'),
       });
     case 'ClientAcked':
       return r.done({ kind, conn: r.u32('conn'), clientAck: r.u32('clientAck') });

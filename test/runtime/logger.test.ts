@@ -103,16 +103,21 @@ describe('logger daemon over loopback', () => {
     });
     nsw.send({ kind: 'LogDeterminant', detSeq: 1, det: { kind: 'read', conn: 0, len: 5 } });
     nsw.send({ kind: 'LogDeterminant', detSeq: 1, det: { kind: 'read', conn: 0, len: 5 } }); // re-send
-    nsw.send({ kind: 'LogDeterminant', detSeq: 2, det: { kind: 'close', conn: 0, how: 'end' } });
+    nsw.send({
+      kind: 'LogDeterminant',
+      detSeq: 2,
+      det: { kind: 'close', conn: 0, how: 'end', offset: 7 },
+    });
     // Acks may be coalesced per read; they must end at 3 and never move backwards.
     await waitFor('DetStored up to 3', () => nsw.of('DetStored').at(-1)?.stableDet === 3);
     const acks = nsw.of('DetStored').map((d) => d.stableDet);
     expect(acks).toEqual([...acks].sort((a, b) => a - b));
-    expect(await ssw.next('CloseLogged')).toEqual({
+    expect(await ssw.next('CloseLogged')).toMatchObject({
       kind: 'CloseLogged',
       clientAddr: 0xc6120002,
       clientPort: 40001,
       how: 'end',
+      offset: 7,
     });
     // Determinants are not accepted from an SSW, nor client bytes from an NSW (roles).
     nsw.send({ kind: 'LogData', conn: 1, seq: 0, payload: bytes('x'), fin: false });

@@ -69,6 +69,7 @@ const determinantArb: fc.Arbitrary<Determinant> = fc.oneof(
     kind: fc.constant('close' as const),
     conn: u32,
     how: fc.constantFrom('end' as const, 'destroy' as const),
+    offset: uint53,
   }),
   fc.record({
     kind: fc.constant('outputHash' as const),
@@ -111,6 +112,7 @@ const messageArbs: { [K in MessageKind]: fc.Arbitrary<Extract<LoggerMessage, { k
     clientAddr: u32,
     clientPort: u16,
     how: fc.constantFrom('end' as const, 'destroy' as const),
+    offset: uint53,
   }),
   ClientAcked: fc.record({ kind: k('ClientAcked'), conn: u32, clientAck: u32 }),
   ConnClosed: fc.record({ kind: k('ConnClosed'), conn: u32 }),
@@ -229,9 +231,20 @@ describe('logmsg static vectors', () => {
     expect(toHex(encodeDeterminant({ kind: 'read', conn: 1, len: 512 }))).toBe(
       '02' + '00000001' + '00000200',
     );
-    expect(toHex(encodeDeterminant({ kind: 'close', conn: 4, how: 'destroy' }))).toBe(
-      '07' + '00000004' + '02',
+    expect(toHex(encodeDeterminant({ kind: 'close', conn: 4, how: 'destroy', offset: 0 }))).toBe(
+      '07' + '00000004' + '02' + '0000000000000000',
     );
+    const close = { kind: 'close', conn: 3, how: 'end', offset: 0x1_0000_0001 } as const;
+    expect(toHex(encodeDeterminant(close))).toBe('07' + '00000003' + '01' + '0000000100000001');
+    expect(decodeDeterminant(fromHex('07' + '00000003' + '01' + '0000000100000001'))).toEqual({
+      ok: true,
+      value: close,
+    });
+    // The layout before the close position was recorded (no offset) is refused, not misread.
+    expect(decodeDeterminant(fromHex('07' + '00000003' + '01'))).toMatchObject({
+      ok: false,
+      error: { kind: 'truncated' },
+    });
   });
 
   it('ReplaySyn: clientAck presence byte, absent means zero', () => {
@@ -262,9 +275,10 @@ describe('logmsg static vectors', () => {
 
   it('small messages', () => {
     expect(body({ kind: 'DetStored', stableDet: 5 })).toBe('0000000000000005');
-    expect(body({ kind: 'CloseLogged', clientAddr: 0x0a000001, clientPort: 80, how: 'end' })).toBe(
-      '0a000001' + '0050' + '01',
-    );
+    expect(
+      body({ kind: 'CloseLogged', clientAddr: 0x0a000001, clientPort: 80, how: 'end', offset: 11 }),
+    ).toBe('0a000001' + '0050' + '01' + '000000000000000b');
+    expect(decodeErr(0x16, '0a000001' + '0050' + '01').kind).toBe('truncated');
     expect(body({ kind: 'FetchLog', what: 'nsw' })).toBe('02');
     expect(body({ kind: 'Fence', newEpoch: 9 })).toBe('00000009');
     expect(body({ kind: 'ReplayEnd', conns: 2, bytes: 300, dets: 7 })).toBe(
@@ -387,8 +401,16 @@ describe('logmsg bad bodies are typed errors', () => {
   it('encoding an out-of-range field is a programming error that throws at the cause', () => {
     expect(() => encodeBody({ kind: 'Welcome', epoch: -1, leaseMs: 0 })).toThrow(/epoch/);
     expect(() =>
-      encodeBody({ kind: 'CloseLogged', clientAddr: 1, clientPort: 70000, how: 'end' }),
+      encodeBody({ kind: 'CloseLogged', clientAddr: 1, clientPort: 70000, how: 'end', offset: 0 }),
     ).toThrow(/clientPort/);
+    expect(() =>
+      encodeDeterminant({
+        kind: 'close',
+        conn: 1,
+        how: 'end',
+        offset: Number.MAX_SAFE_INTEGER + 1,
+      }),
+    ).toThrow(/offset/);
     expect(() => encodeDeterminant({ kind: 'read', conn: 1, len: 0 })).toThrow(/len/);
     expect(() => encodeDeterminant({ kind: 'clock', value: Number.NaN })).toThrow(/value/);
   });

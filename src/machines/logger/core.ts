@@ -210,6 +210,7 @@ export class LoggerCore {
             clientAddr: c.clientAddr,
             clientPort: c.clientPort,
             how: c.how,
+            offset: c.offset,
           },
         });
       }
@@ -231,6 +232,7 @@ export class LoggerCore {
             clientAddr: c.clientAddr,
             clientPort: c.clientPort,
             how: c.how,
+            offset: c.offset,
           },
         });
       }
@@ -300,6 +302,7 @@ export class LoggerCore {
                   clientAddr: c.clientAddr,
                   clientPort: c.clientPort,
                   how: c.how,
+                  offset: c.offset,
                 },
               });
             }

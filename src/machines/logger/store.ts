@@ -73,6 +73,8 @@ export interface CloseAnnouncement {
   readonly clientAddr: number;
   readonly clientPort: number;
   readonly how: CloseHow;
+  /** the close position in the server's output (close determinant `offset`, spec/ssw.md R5.2) */
+  readonly offset: number;
 }
 
 export type DetOutcome =
@@ -103,8 +105,8 @@ interface ConnLog {
   closed: boolean;
   /** the NSW connection number whose accept matched this record, once known */
   nswConn: number | null;
-  /** the application's close, once its determinant is stored */
-  closeHow: CloseHow | null;
+  /** the application's close (how, and its position in the output), once its determinant is stored */
+  close: { readonly how: CloseHow; readonly offset: number } | null;
 }
 
 const storeError = (code: StoreErrorCode, detail: string): StoreError => ({
@@ -241,7 +243,7 @@ export class LoggerStore {
       clientAck: null,
       closed: false,
       nswConn: null,
-      closeHow: null,
+      close: null,
     });
     this.used += CONN_RECORD_COST;
     return { kind: 'stored', conn: syn.conn };
@@ -344,8 +346,8 @@ export class LoggerStore {
     } else if (det.kind === 'close') {
       const c = this.link(det.conn);
       if (c !== undefined) {
-        c.closeHow = det.how;
-        if (!c.closed) closeLogged = announcement(c, det.how);
+        c.close = { how: det.how, offset: det.offset };
+        if (!c.closed) closeLogged = announcement(c, c.close);
       }
     }
     return { kind: 'stored', stableDet: this.dets.length, closeLogged };
@@ -359,7 +361,7 @@ export class LoggerStore {
   pendingCloses(): CloseAnnouncement[] {
     const out: CloseAnnouncement[] = [];
     for (const c of this.conns.values()) {
-      if (!c.closed && c.closeHow !== null) out.push(announcement(c, c.closeHow));
+      if (!c.closed && c.close !== null) out.push(announcement(c, c.close));
     }
     return out;
   }
@@ -440,11 +442,15 @@ function checkLimits(l: LoggerLimits): LoggerLimits {
 
 const stableSeqOf = (c: ConnLog): number => seqAdd(c.startSeq, c.bytes + (c.fin ? 1 : 0));
 
-const announcement = (c: ConnLog, how: CloseHow): CloseAnnouncement => ({
+const announcement = (
+  c: ConnLog,
+  close: { readonly how: CloseHow; readonly offset: number },
+): CloseAnnouncement => ({
   conn: c.syn.conn,
   clientAddr: c.syn.clientAddr,
   clientPort: c.syn.clientPort,
-  how,
+  how: close.how,
+  offset: close.offset,
 });
 
 function decodeStored(b: Uint8Array): Determinant {

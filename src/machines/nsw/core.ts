@@ -312,14 +312,23 @@ export class NswCore {
   close(conn: number, how: CloseHow): NswEffect[] {
     const c = this.connOrThrow(conn);
     if (c.closed || this.modeNow === 'diverged') return this.drain();
+    // The close position (R5.2): every byte the application wrote on this connection. The
+    // SSW passes the kernel's FIN only at that point of the stream, so a crash FIN emitted
+    // before the last output reached the kernel is never taken for this close.
+    const offset = c.hasher.offset;
     const d = this.pulled(
       'close',
-      `the application closed conn ${conn} (${how})`,
-      () => ({ kind: 'close', conn, how }),
+      `the application closed conn ${conn} (${how}) after ${offset} bytes`,
+      () => ({ kind: 'close', conn, how, offset }),
       (l) => l.kind === 'close' && l.conn === conn && l.how === how,
     );
     if (d === undefined) return this.drain();
     c.closed = true;
+    if (d.kind === 'close' && d.offset !== offset && !c.stopped) {
+      // R12.1: same control flow, different output length; the outputHash checks normally
+      // catch this first, but the close position is what the SSW trusts, so check it too.
+      this.stopConn(c, `the application closed conn ${conn} after ${offset} bytes`, describeDet(d));
+    }
     // The close determinant is below gateDet now, so the FIN/RST waits for it to be stored:
     // the logger announces it to the SSW (CloseLogged) at that moment, and the SSW lets the
     // FIN/RST through only then (R4, R5.2).

@@ -64,7 +64,7 @@ describe('LoggerCore', () => {
     const dets: Determinant[] = [
       { kind: 'accept', conn: 0, clientAddr: 0xc6120002, clientPort: 4000 },
       { kind: 'read', conn: 0, len: 3 },
-      { kind: 'close', conn: 0, how: 'end' },
+      { kind: 'close', conn: 0, how: 'end', offset: 12 },
     ];
     const dfx = core.frames(
       nsw.link,
@@ -72,11 +72,12 @@ describe('LoggerCore', () => {
     );
     expect(sends(dfx, nsw.link)).toEqual([{ kind: 'DetStored', stableDet: 3 }]);
     expect(sends(dfx, ssw.link)).toEqual([
-      { kind: 'CloseLogged', clientAddr: 0xc6120002, clientPort: 4000, how: 'end' },
+      { kind: 'CloseLogged', clientAddr: 0xc6120002, clientPort: 4000, how: 'end', offset: 12 },
     ]);
-    // An SSW that reconnects hears the close again until ConnClosed.
+    // An SSW that reconnects hears the close again until ConnClosed, with its position (R5.2).
     const again = hello(core, 'ssw', 1);
     expect(sends(again.fx).map((m) => m.kind)).toEqual(['Welcome', 'CloseLogged']);
+    expect(sends(again.fx)[1]).toMatchObject({ kind: 'CloseLogged', how: 'end', offset: 12 });
     core.frame(again.link, 1, { kind: 'ConnClosed', conn: 3 });
     expect(sends(hello(core, 'ssw', 1).fx).map((m) => m.kind)).toEqual(['Welcome']);
   });
@@ -190,7 +191,11 @@ describe('LoggerCore', () => {
       },
       {
         epoch: 1,
-        msg: { kind: 'LogDeterminant', detSeq: 1, det: { kind: 'close', conn: 0, how: 'destroy' } },
+        msg: {
+          kind: 'LogDeterminant',
+          detSeq: 1,
+          det: { kind: 'close', conn: 0, how: 'destroy', offset: 0 },
+        },
       },
     ]);
     const again = core.frame(s.link, 1, { kind: 'FetchLog', what: 'ssw' });

@@ -120,7 +120,7 @@ describe('LoggerStore: determinants and CloseLogged', () => {
       kind: 'error',
       code: 'gap',
     });
-    expect(s.logDeterminant(1, { kind: 'close', conn: 5, how: 'end' })).toMatchObject({
+    expect(s.logDeterminant(1, { kind: 'close', conn: 5, how: 'end', offset: 0 })).toMatchObject({
       kind: 'error',
       code: 'unknownConn',
     });
@@ -136,13 +136,14 @@ describe('LoggerStore: determinants and CloseLogged', () => {
     const s = new LoggerStore();
     s.logSyn(syn(7, 40001));
     s.logDeterminant(0, accept(0, 40001));
-    const r = s.logDeterminant(1, { kind: 'close', conn: 0, how: 'end' });
+    const r = s.logDeterminant(1, { kind: 'close', conn: 0, how: 'end', offset: 3 });
     expect(r).toMatchObject({
       kind: 'stored',
-      closeLogged: { conn: 7, clientPort: 40001, how: 'end' },
+      closeLogged: { conn: 7, clientPort: 40001, how: 'end', offset: 3 },
     });
+    // Announced again (after Welcome / FetchLog) with the same position.
     expect(s.pendingCloses()).toEqual([
-      { conn: 7, clientAddr: 0xc6120002, clientPort: 40001, how: 'end' },
+      { conn: 7, clientAddr: 0xc6120002, clientPort: 40001, how: 'end', offset: 3 },
     ]);
     s.connClosed(7);
     expect(s.pendingCloses()).toEqual([]);
@@ -150,8 +151,10 @@ describe('LoggerStore: determinants and CloseLogged', () => {
     s.logSyn(syn(9, 40001));
     expect(s.pendingCloses()).toEqual([]);
     s.logDeterminant(2, accept(1, 40001));
-    expect(s.logDeterminant(3, { kind: 'close', conn: 1, how: 'destroy' })).toMatchObject({
-      closeLogged: { conn: 9, how: 'destroy' },
+    expect(
+      s.logDeterminant(3, { kind: 'close', conn: 1, how: 'destroy', offset: 0 }),
+    ).toMatchObject({
+      closeLogged: { conn: 9, how: 'destroy', offset: 0 },
     });
   });
 });

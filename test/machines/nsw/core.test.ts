@@ -88,6 +88,17 @@ describe('NswCore recording (R3, R4)', () => {
     expect(h.core.heldBytes).toBe(0);
   });
 
+  it('the close determinant records its position: every byte written on that connection (R5.2)', () => {
+    const h = recordSession();
+    const close = dets(h).find((d) => d.kind === 'close');
+    // conn 0 wrote 'hi0;' 'AB' 'tick;' 'C' before closing: its FIN is at serverIsn + 1 + 12.
+    expect(close).toEqual({ kind: 'close', conn: 0, how: 'end', offset: 12 });
+    const lastHash = dets(h)
+      .filter((d) => d.kind === 'outputHash' && d.conn === 0)
+      .at(-1);
+    expect(lastHash).toMatchObject({ offset: 12 });
+  });
+
   it('outputHash determinants do not gate later output', () => {
     const h = new Harness({ mode: 'recording' });
     h.perform(h.core.kernelAccept(1, A, 1));
@@ -230,6 +241,24 @@ describe('NswCore replay (R11, R12)', () => {
         [1, 'hi1;B'],
       ]),
     );
+    expect(h.core.mode).toBe('live');
+  });
+
+  it('a logged close at another output position stops that connection (R12.1, R5.2)', () => {
+    const rec = recordSession();
+    const log = dets(rec).map((d) => (d.kind === 'close' ? { ...d, offset: d.offset - 1 } : d));
+    const h = new Harness({ mode: 'replaying', log }, 5000);
+    h.perform(h.core.kernelAccept(20, A, 5000));
+    h.perform(h.core.kernelAccept(21, A, 5001));
+    h.perform(h.core.kernelData(20, enc('abc')));
+    h.perform(h.core.kernelData(21, enc('x!')));
+    h.perform(h.core.kernelEof(20));
+    h.pump();
+    expect(h.stops).toHaveLength(1);
+    expect(h.stops[0]!.conn).toBe(0);
+    expect(h.stops[0]!.error.message).toMatch(/closed conn 0 after 12 bytes.*offset=11/);
+    // Nothing more leaves on the stopped connection: no FIN at the wrong position.
+    expect(releasedText(h).get(0)).toBe('hi0;ABtick;C');
     expect(h.core.mode).toBe('live');
   });
 

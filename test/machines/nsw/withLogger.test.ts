@@ -112,8 +112,10 @@ describe('NSW with the logger, through the codec', () => {
     expect(releasedText(h).get(0)).toBe('hi0;HELLO!@1000;');
     // The close is appended; its FIN waits, and the logger announces it on the same ack.
     const fx = sync(h, nsw);
+    // It carries the close position: every byte written on that connection (R5.2).
+    const written = new TextEncoder().encode('hi0;HELLO!@1000;').length;
     expect(sentTo(fx, ssw.link)).toEqual([
-      { kind: 'CloseLogged', clientAddr: A, clientPort: 5000, how: 'end' },
+      { kind: 'CloseLogged', clientAddr: A, clientPort: 5000, how: 'end', offset: written },
     ]);
     expect(releasedText(h).get(0)).toBe('hi0;HELLO!@1000;|FIN');
     ssw.send([{ kind: 'ConnClosed', conn: 40 }]);
