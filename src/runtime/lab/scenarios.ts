@@ -394,9 +394,16 @@ export const formatResult = (r: ScenarioResult): string => {
   }
   for (const [name, c] of Object.entries(r.clients)) {
     lines.push(
-      `  client ${name}: ${c.ok ? 'ok' : 'FAILED'} sent ${c.sent} received ${c.received} bytes, stall ${c.maxStallMs} ms${c.error ? `, ${c.error}` : ''}`,
+      `  client ${name}: ${c.ok ? 'ok' : 'FAILED'} ${name === 'kvclient' ? `${c.sent} SET/GET/INCR rounds, ${c.received} replies all checked` : `sent ${c.sent} received ${c.received} bytes (same hash)`}, stall ${c.maxStallMs} ms${c.error ? `, ${c.error}` : ''}`,
     );
   }
+  if (r.redisBenchmarkCsv) {
+    lines.push(
+      '  redis-benchmark (an unmodified client, through the crash), requests/s and latency:',
+    );
+    for (const l of r.redisBenchmarkCsv.split('\n')) lines.push(`    ${l.replaceAll('"', '')}`);
+  }
+  if (r.stallMs !== undefined) lines.push(`  client-visible stall: ${r.stallMs} ms`);
   if (r.clientPcap)
     lines.push(
       `  client capture: ${r.clientPcap.packets} packets, ${r.clientPcap.serverRsts} server RST (+${r.clientPcap.serverRstsAfterClose} after close), ${r.clientPcap.serverFinsBeforeClientFin} unasked server FIN`,
