@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KvResult } from '../../src/runtime/lab/kvclient.ts';
-import { ADDR, APP_PORT, Lab } from '../../src/runtime/lab/lab.ts';
+import { ADDR, APP_PORT, Lab, ROBUST_TIMING } from '../../src/runtime/lab/lab.ts';
 import { tsxArgv, waitExit } from '../../src/runtime/lab/procs.ts';
 import { NS } from '../../src/runtime/lab/topology.ts';
 import {
@@ -34,7 +34,7 @@ describe('failover', () => {
 
   it('echo: several connections mid-stream survive the primary host crash', async () => {
     const lab = up();
-    await lab.startFtTcpPair('echo');
+    await lab.startFtTcpPair('echo', { timing: ROBUST_TIMING });
     const cap = await clientCapture(lab, 'client');
     const bytes = 300_000;
     const streams = [0, 1, 2].map((i) =>
@@ -63,7 +63,7 @@ describe('failover', () => {
 
   it('echo: an idle connection, and a connection opened while the failover runs', async () => {
     const lab = up();
-    const { recovery } = await lab.startFtTcpPair('echo');
+    const { recovery } = await lab.startFtTcpPair('echo', { timing: ROBUST_TIMING });
     const cap = await clientCapture(lab, 'client');
     const bytes = 40_000;
     const idle = lab.startStream('idle', [
@@ -107,7 +107,7 @@ describe('failover', () => {
 
   it('KV: redis-benchmark and a reply-checking client finish across the host crash', async () => {
     const lab = up();
-    await lab.startFtTcpPair('kv');
+    await lab.startFtTcpPair('kv', { timing: ROBUST_TIMING });
     const cap = await clientCapture(lab, 'client');
     const host = ADDR.service;
     const port = String(APP_PORT.kv);

@@ -3,6 +3,7 @@
 // so they start daemons with the same command lines.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { DEFAULT_RECOVERY_PARAMS } from '../../machines/recovery/params.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
   type LabProc,
@@ -52,6 +53,21 @@ export const appCommand = (app: AppName): string =>
     '--listen',
     `${ADDR.service}:${APP_PORT[app]}`,
   ].join(' ');
+
+/** Lease and suspicion for a failover pair. */
+export interface FailoverTiming {
+  leaseMs: number;
+  suspectAfterMs: number;
+}
+/** The recovery defaults (src/machines/recovery/params.ts): detection in ~300 ms. */
+export const FAST_TIMING: FailoverTiming = {
+  leaseMs: DEFAULT_RECOVERY_PARAMS.leaseMs,
+  suspectAfterMs: DEFAULT_RECOVERY_PARAMS.suspectAfterMs,
+};
+/** For tests on a shared, loaded machine (CI runs the unit tests beside them): a primary whose
+ * event loop stalls for ~150 ms must not lose its lease and go unprotected (L.2). Slower to
+ * detect, same protocol. */
+export const ROBUST_TIMING: FailoverTiming = { leaseMs: 800, suspectAfterMs: 900 };
 
 export class Lab {
   readonly procs: LabProc[] = [];
@@ -170,9 +186,10 @@ export class Lab {
    */
   async startFtTcpPair(
     app: AppName,
-    o: { warmSpare?: boolean } = {},
+    o: { warmSpare?: boolean; timing?: FailoverTiming } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
-    const logger = await this.startLogger();
+    const t = o.timing ?? FAST_TIMING;
+    const logger = await this.startLogger(['--lease-ms', String(t.leaseMs)]);
     const control = sswControlPath(this.runDir, 'backup');
     const appCmd = o.warmSpare === false ? appCommand(app) : this.backupSpare(app);
     const backup = await this.startSsw('backup', {
@@ -198,6 +215,10 @@ export class Lab {
         `ip -n ${NIC.primary.ns} link set ${NIC.primary.ifName} down`,
         '--host-id',
         'backup',
+        '--lease-ms',
+        String(t.leaseMs),
+        '--suspect-after-ms',
+        String(t.suspectAfterMs),
       ),
     );
     await waitEvent(recovery, (e) => e.event === 'ready', 20_000, 'recovery daemon ready');
