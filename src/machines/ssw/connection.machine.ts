@@ -27,9 +27,13 @@ export interface SswConnectionInput {
 export type SswConnectionEvent =
   | { type: 'KERNEL_SYN_ACK' } // the kernel sent a SYN-ACK (R2.1, R2.2, R6.3)
   | { type: 'SYN_STORED' } // the logger stored the connection record (R2.3)
-  | { type: 'KERNEL_FIN' } // the kernel sent a FIN (R5.1)
-  | { type: 'KERNEL_RST' } // the kernel sent a RST (R5.3, R6.3)
-  | { type: 'CLOSE_LOGGED' } // the application's close is stored (R5.2)
+  // The kernel sent a FIN (R5.1) / RST (R5.3, R6.3). `atClose`: the engine found it where the
+  // logged close puts it (datapath.ts `atLoggedClose`); anywhere else it is a crash's.
+  | { type: 'KERNEL_FIN'; atClose: boolean }
+  | { type: 'KERNEL_RST'; atClose: boolean }
+  // The application's close is stored (R5.2). `finAtClose` / `rstAtClose`: the FIN / RST being
+  // held (if any) sits where that close puts it, so it is the application's and may go.
+  | { type: 'CLOSE_LOGGED'; finAtClose: boolean; rstAtClose: boolean }
   | { type: 'CLIENT_RST' } // the client reset the connection
   | { type: 'APP_EXIT' } // the application process died (R5.4)
   | { type: 'LOGGER_LOST' } // the lease expired: protection ends (L.2)
@@ -48,10 +52,17 @@ export const sswConnectionMachine = setup({
   guards: {
     /** L.3: protection is decided when the kernel answers the SYN. */
     isProtected: ({ context }) => context.protected,
-    /** R5.2: a FIN or RST may pass once the application's close is logged. */
-    closeLoggedAlready: ({ context }) => context.closeLogged,
-    finHeld: ({ context }) => context.finHeld,
-    rstHeld: ({ context }) => context.rstHeld,
+    /**
+     * R5.2: a FIN or RST may pass only where the application's logged close puts it; the
+     * position matters, since a crash FIN can come after the close is stored but before the
+     * close's last output reached the kernel (tla/ MCBugFinAtAnyPosition).
+     */
+    atLoggedClose: ({ event }) =>
+      (event.type === 'KERNEL_FIN' || event.type === 'KERNEL_RST') && event.atClose,
+    heldFinAtClose: ({ context, event }) =>
+      context.finHeld && event.type === 'CLOSE_LOGGED' && event.finAtClose,
+    heldRstAtClose: ({ context, event }) =>
+      context.rstHeld && event.type === 'CLOSE_LOGGED' && event.rstAtClose,
   },
   actions: {
     // Context updates (pure).
@@ -149,27 +160,30 @@ export const sswConnectionMachine = setup({
       },
       on: {
         KERNEL_FIN: [
-          { guard: 'closeLoggedAlready', target: 'closing' },
+          { guard: 'atLoggedClose', target: 'closing' },
           { actions: 'markFinHeld' }, // R5.1
         ],
         KERNEL_RST: [
-          { guard: 'closeLoggedAlready', target: 'closed', actions: 'reportConnClosed' },
+          { guard: 'atLoggedClose', target: 'closed', actions: 'reportConnClosed' },
           { actions: 'markRstHeld' }, // R5.3
         ],
         CLOSE_LOGGED: [
           {
-            guard: 'rstHeld',
+            guard: 'heldRstAtClose',
             target: 'closed',
             actions: ['markCloseLogged', 'releaseHeldRst', 'reportConnClosed'],
           },
-          { guard: 'finHeld', target: 'closing', actions: ['markCloseLogged', 'releaseHeldFin'] },
+          {
+            guard: 'heldFinAtClose',
+            target: 'closing',
+            actions: ['markCloseLogged', 'releaseHeldFin'],
+          },
           { actions: 'markCloseLogged' },
         ],
-        APP_EXIT: [
-          // The application closed it before dying: the kernel's FIN is legitimate.
-          { guard: 'closeLoggedAlready', target: 'closing' },
-          { target: 'orphaned', actions: ['clearHeld', 'abortKernelSocket'] }, // R5.4
-        ],
+        // R5.4, even when the close is logged: no FIN at the close position has passed yet
+        // (else this would be `closing`), so the close's last output may never have reached
+        // the kernel. Re-creation and replay regenerate it, and the FIN after it.
+        APP_EXIT: { target: 'orphaned', actions: ['clearHeld', 'abortKernelSocket'] },
         LOGGER_LOST: {
           target: '.unprotected',
           actions: ['markUnprotected', 'liftClamps', 'clearHeld'],

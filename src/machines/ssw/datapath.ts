@@ -4,7 +4,17 @@
 // and nothing here knows about buffers: the engine reads fields, calls these, writes back.
 
 import { match } from 'ts-pattern';
-import { seqAdd, seqGt, seqLe, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
+import type { CloseHow } from '../../wire/logmsg.ts';
+import {
+  type SeqNumber,
+  seqAdd,
+  seqGt,
+  seqLe,
+  seqLt,
+  seqMax,
+  seqMin,
+  seqSub,
+} from '../../wire/seq.ts';
 
 /** Largest value of the 16-bit window field. */
 export const MAX_WINDOW_FIELD = 65535;
@@ -209,13 +219,14 @@ export type KernelAction =
   | 'drop';
 
 /**
- * R2, R5, R6 for a kernel segment. `closeLogged` selects between holding a FIN/RST and letting
- * it go. Exhaustive over (mode, kind): a new mode or kind fails to compile until handled.
+ * R2, R5, R6 for a kernel segment. `atClose` (a FIN or RST where the logged close puts it,
+ * `atLoggedClose`) selects between holding a FIN/RST and letting it go. Exhaustive over
+ * (mode, kind): a new mode or kind fails to compile until handled.
  */
 export const classifyKernelSegment = (
   mode: ConnMode,
   kind: SegmentKind,
-  closeLogged: boolean,
+  atClose: boolean,
 ): KernelAction =>
   match([mode, kind] as const)
     .with(['listenSynSeen', 'synAck'], () => 'firstSynAck' as const)
@@ -237,10 +248,10 @@ export const classifyKernelSegment = (
       () => 'drop' as const,
     )
     .with(['protected', 'fin'], ['translated', 'fin'], () =>
-      closeLogged ? ('forward' as const) : ('holdFin' as const),
+      atClose ? ('forward' as const) : ('holdFin' as const),
     )
     .with(['protected', 'rst'], ['translated', 'rst'], () =>
-      closeLogged ? ('forward' as const) : ('holdRst' as const),
+      atClose ? ('forward' as const) : ('holdRst' as const),
     )
     .with(
       ['protected', 'synAck'],
@@ -288,9 +299,7 @@ export const classifyKernelSegment = (
       () => 'drop' as const,
     )
     .with(['injecting', 'data'], () => 'regenerated' as const)
-    .with(['injecting', 'fin'], () =>
-      closeLogged ? ('regenerated' as const) : ('holdFin' as const),
-    )
+    .with(['injecting', 'fin'], () => (atClose ? ('regenerated' as const) : ('holdFin' as const)))
     .with(['injecting', 'rst'], () => 'holdRst' as const)
     .with(
       ['injecting', 'pureAck'],
@@ -484,15 +493,56 @@ const CLIENT_TABLE: readonly ClientAction[] = CONN_MODES.flatMap((m) =>
 );
 
 /** `classifyKernelSegment` by table. */
-export const kernelActionOf = (
-  mode: ConnMode,
-  kind: SegmentKind,
-  closeLogged: boolean,
-): KernelAction =>
+export const kernelActionOf = (mode: ConnMode, kind: SegmentKind, atClose: boolean): KernelAction =>
   KERNEL_TABLE[
     ((modeIndex.get(mode) ?? 0) * SEGMENT_KINDS.length + (kindIndex.get(kind) ?? 0)) * 2 +
-      (closeLogged ? 1 : 0)
+      (atClose ? 1 : 0)
   ] as KernelAction;
+
+// ---------------------------------------------------------------------------------------------
+// R5.2 the position of the application's close
+
+/** The application's stored close of a connection (CloseLogged), in original space. */
+export interface LoggedClose {
+  readonly how: CloseHow;
+  /** `serverIsn + 1 + offset`: where the FIN of this close sits in the server's stream. */
+  readonly seq: SeqNumber;
+}
+
+/** R5.2: the close position from the close determinant's `offset` (bytes written before it). */
+export const loggedCloseOf = (
+  serverIsn: SeqNumber,
+  how: CloseHow,
+  offset: number,
+): LoggedClose => ({
+  how,
+  // offset is a u53: reduced mod 2^32 first, since serverIsn + 1 + offset could pass 2^53,
+  // where a double no longer holds every integer.
+  seq: seqAdd(serverIsn, 1 + (offset % 0x1_0000_0000)),
+});
+
+/**
+ * R5.2 / R5.3: is a kernel FIN (at `seq`, original space: the FIN's own sequence number) or RST
+ * (at `seq`, its sequence number) the application's logged close rather than a crash's?
+ * - `end`: the FIN must sit exactly at the close position. A FIN before it is the kernel
+ *   closing a dead process's socket before the close's last output reached it; a FIN after it
+ *   cannot be this close. An RST passes only at or after the position (every byte the
+ *   application wrote has left the kernel; the kernel answers a segment after the close).
+ * - `destroy`: a FIN or RST at or before the position. A destroy discards output the kernel has
+ *   not sent, in a failure-free run too, so the client seeing a prefix of the output and then
+ *   the end is a behaviour the application chose; a crash's end in that range cannot be told
+ *   apart and need not be.
+ * No logged close: never (the engine holds or drops it).
+ */
+export const atLoggedClose = (
+  close: LoggedClose | undefined,
+  kind: 'fin' | 'rst',
+  seq: SeqNumber,
+): boolean => {
+  if (close === undefined) return false;
+  if (close.how === 'destroy') return seqLe(seq, close.seq);
+  return kind === 'fin' ? seq === close.seq : !seqLt(seq, close.seq);
+};
 
 /** `classifyClientSegment` by table. */
 export const clientActionOf = (mode: ConnMode, kind: SegmentKind): ClientAction =>

@@ -54,6 +54,7 @@ import {
 import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
 import {
   adjustWindow,
+  atLoggedClose,
   type ConnMode,
   clampAck,
   clampInboundAck,
@@ -62,6 +63,8 @@ import {
   computeDeltaSeq,
   computeTsDelta,
   kernelActionOf,
+  type LoggedClose,
+  loggedCloseOf,
   newLogSpan,
   pureAckOwed,
   regeneratedHandling,
@@ -209,6 +212,8 @@ interface Conn {
   mode: ConnMode;
   protected: boolean;
   closeLogged: boolean;
+  /** R5.2: the application's stored close and its position (original space), from CloseLogged. */
+  close: LoggedClose | undefined;
   connId: number | undefined;
   clientIsn: number;
   clientOpts: SynOpts;
@@ -248,6 +253,8 @@ interface Conn {
   heldSynAck: Uint8Array | undefined;
   heldFinSeq: number | undefined;
   heldRst: Uint8Array | undefined;
+  /** Original space; set with `heldRst`. */
+  heldRstSeq: number | undefined;
   /** R6.5: the logged client stream from clientIsn + 1, for injection. */
   stream: StreamPiece[];
   streamBytes: number;
@@ -440,6 +447,7 @@ export class SswEngine {
       mode: c.mode,
       protected: c.protected,
       closeLogged: c.closeLogged,
+      closeSeq: c.close?.seq,
       stableSeq: c.stableSeq,
       loggedSeq: c.loggedSeq,
       kernelAck: c.kernelAck,
@@ -797,6 +805,7 @@ export class SswEngine {
       mode: 'listenSynSeen',
       protected: isProtected,
       closeLogged: false,
+      close: undefined,
       connId: undefined,
       clientIsn,
       clientOpts,
@@ -831,6 +840,7 @@ export class SswEngine {
       heldSynAck: undefined,
       heldFinSeq: undefined,
       heldRst: undefined,
+      heldRstSeq: undefined,
       stream: [],
       streamBytes: 0,
       streamFin: false,
@@ -1024,7 +1034,19 @@ export class SswEngine {
     }
     const flags = tcp.flags;
     const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
-    const action = kernelActionOf(c.mode, kind, c.closeLogged);
+    // R5.2: a FIN/RST is the application's only where its logged close puts it. The FIN's own
+    // sequence number follows the payload; both are taken to original space (R7.1).
+    const atClose =
+      (kind === 'fin' || kind === 'rst') &&
+      atLoggedClose(
+        c.close,
+        kind,
+        seqAdd(
+          tcp.seqNumber,
+          (kind === 'fin' ? tcp.buffer.length - tcp.headerLength : 0) + c.t.deltaSeq,
+        ),
+      );
+    const action = kernelActionOf(c.mode, kind, atClose);
     switch (action) {
       case 'firstSynAck': {
         this.recordSynAck(c, tcp, true);
@@ -1048,8 +1070,8 @@ export class SswEngine {
         if (kind === 'fin')
           c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
         this.kernelToLan(datagram, ip.dst, headroom);
-        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN' });
-        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST' });
+        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN', atClose });
+        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST', atClose });
         return;
       case 'forwardUnclamped':
         this.noteKernel(c, tcp);
@@ -1057,8 +1079,8 @@ export class SswEngine {
         if (kind === 'fin')
           c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
         this.kernelToLan(datagram, ip.dst, headroom);
-        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN' });
-        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST' });
+        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN', atClose });
+        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST', atClose });
         if (kind === 'fin' && c.mode === 'closing' && c.closingSinceMs === 0)
           c.closingSinceMs = this.now;
         return;
@@ -1075,19 +1097,20 @@ export class SswEngine {
           this.rewriteOutbound(c, tcp, true);
           this.kernelToLan(datagram, ip.dst, headroom);
         }
-        this.sendConn(c, { type: 'KERNEL_FIN' });
+        this.sendConn(c, { type: 'KERNEL_FIN', atClose });
         this.afterKernelSegment(c);
         return;
       }
       case 'holdRst':
         c.heldRst = datagram.slice();
+        c.heldRstSeq = seqAdd(tcp.seqNumber, c.t.deltaSeq);
         this.stats.heldRsts++;
-        this.event('R5.3', 'hold kernel RST until CloseLogged', c);
-        this.sendConn(c, { type: 'KERNEL_RST' });
+        this.event('R5.3', 'hold kernel RST until CloseLogged', c, { rstSeq: c.heldRstSeq });
+        this.sendConn(c, { type: 'KERNEL_RST', atClose });
         return;
       case 'suppressCrash':
         this.stats.suppressedCrash++;
-        this.sendConn(c, { type: kind === 'rst' ? 'KERNEL_RST' : 'KERNEL_FIN' });
+        this.sendConn(c, { type: kind === 'rst' ? 'KERNEL_RST' : 'KERNEL_FIN', atClose });
         return;
       case 'captureSynAck':
         this.recordSynAck(c, tcp, false);
@@ -1095,7 +1118,7 @@ export class SswEngine {
         this.afterKernelSegment(c);
         return;
       case 'captureRst':
-        this.sendConn(c, { type: 'KERNEL_RST' });
+        this.sendConn(c, { type: 'KERNEL_RST', atClose: false });
         return;
       case 'regenerated':
         this.noteKernel(c, tcp);
@@ -1489,7 +1512,7 @@ export class SswEngine {
         const inner = this.conns.get(msg.clientAddr);
         if (inner === undefined) return;
         for (const c of inner.values()) {
-          if (c.clientPort === msg.clientPort) this.sendConn(c, { type: 'CLOSE_LOGGED' });
+          if (c.clientPort === msg.clientPort) this.closeLogged(c, msg);
         }
         return;
       }
@@ -1516,6 +1539,24 @@ export class SswEngine {
   }
 
   /** R1.4: stableSeq advanced; owe the client a pure ACK if nothing else will carry it. */
+  /**
+   * R5.2: the application's close is stored, at `offset` bytes into its output. A held FIN/RST
+   * is released only if it sits where that close puts it; from now on a kernel FIN/RST passes
+   * only there (`atLoggedClose`). Idempotent: the logger repeats it after Welcome and FetchLog.
+   */
+  private closeLogged(c: Conn, msg: MessageOf<'CloseLogged'>): void {
+    // Before the first SYN-ACK there is no serverIsn to place the close against; the
+    // application cannot have accepted (hence closed) such a connection anyway.
+    if (c.mode === 'listenSynSeen') return;
+    c.close = loggedCloseOf(c.serverIsn, msg.how, msg.offset);
+    this.event('R5.2', 'close logged', c, { how: msg.how, closeSeq: c.close.seq });
+    this.sendConn(c, {
+      type: 'CLOSE_LOGGED',
+      finAtClose: c.heldFinSeq !== undefined && atLoggedClose(c.close, 'fin', c.heldFinSeq),
+      rstAtClose: c.heldRstSeq !== undefined && atLoggedClose(c.close, 'rst', c.heldRstSeq),
+    });
+  }
+
   private dataStored(c: Conn, reported: number, finLogged: boolean): void {
     // I1 must not rest on the logger being right: it cannot have stored bytes this SSW never
     // sent it (after a local recovery those are re-logged from the client's retransmission).
@@ -1740,6 +1781,7 @@ export class SswEngine {
       c.t = { deltaSeq: 0, tsDelta: 0 };
       c.heldFinSeq = undefined;
       c.heldRst = undefined;
+      c.heldRstSeq = undefined;
       c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
       this.stats.recreated++;
       this.sendConn(c, { type: 'RECOVER' });
@@ -1794,6 +1836,7 @@ export class SswEngine {
           const c = conn(context.connKey);
           const held = c.heldRst;
           c.heldRst = undefined;
+          c.heldRstSeq = undefined;
           if (held === undefined) return;
           this.event('R5.3', 'release RST: close logged', c);
           const tcp = new TcpPacket(held.subarray(((held[0] ?? 0x45) & 0x0f) * 4));
@@ -1821,6 +1864,7 @@ export class SswEngine {
           if (c.heldRst !== undefined) {
             const held = c.heldRst;
             c.heldRst = undefined;
+            c.heldRstSeq = undefined;
             this.kernelToLan(held, c.clientAddr, false);
           }
         },
@@ -1948,6 +1992,8 @@ export interface SswConnectionView {
   readonly mode: ConnMode;
   readonly protected: boolean;
   readonly closeLogged: boolean;
+  /** R5.2: where the logged close puts the FIN (original space), once CloseLogged came. */
+  readonly closeSeq: number | undefined;
   readonly stableSeq: number;
   readonly loggedSeq: number;
   readonly kernelAck: number;

@@ -27,6 +27,18 @@ const EFFECTS = [
   'reportConnClosed',
 ] as const;
 
+// A FIN/RST at or away from the logged close's position (R5.2), and a CloseLogged that finds
+// the held FIN/RST at or away from it: every combination, so the guards are exercised both ways.
+const POSITIONED_EVENTS = [
+  { type: 'KERNEL_FIN', atClose: false },
+  { type: 'KERNEL_FIN', atClose: true },
+  { type: 'KERNEL_RST', atClose: false },
+  { type: 'KERNEL_RST', atClose: true },
+  ...[false, true].flatMap((finAtClose) =>
+    [false, true].map((rstAtClose) => ({ type: 'CLOSE_LOGGED', finAtClose, rstAtClose })),
+  ),
+];
+
 type Snap = {
   value: unknown;
   context: { closeLogged: boolean; finHeld: boolean; rstHeld: boolean; protected: boolean };
@@ -37,7 +49,7 @@ describe('sswConnectionMachine (model-based)', () => {
     const cov = await runModelBasedTests({
       machine: sswConnectionMachine,
       input: { connKey: 'c', protected: true },
-      events: [],
+      events: POSITIONED_EVENTS,
       effectNames: EFFECTS,
       checkStep: (prevRaw, event, sut, fx) => {
         const prev = prevRaw as Snap;
@@ -45,17 +57,26 @@ describe('sswConnectionMachine (model-based)', () => {
         // R2.3: the held SYN-ACK is released only by SynStored, or by losing the logger (L.2).
         if (fx.includes('releaseHeldSynAck'))
           expect(['SYN_STORED', 'LOGGER_LOST']).toContain(event.type);
-        // R5.2 / R5.3: a held FIN or RST is released only once the close is logged.
-        if (fx.includes('releaseHeldFin') || fx.includes('releaseHeldRst'))
-          expect(event.type).toBe('CLOSE_LOGGED');
-        // R5.4: the death of the app orphans every protected connection without a logged close,
-        // and aborts its kernel socket so the fake SYN (R6.2) finds the 4-tuple free.
+        // R5.2 / R5.3: a held FIN or RST is released only once the close is logged, and only
+        // if it sits where that close puts it.
+        if (fx.includes('releaseHeldFin')) expect(event).toMatchObject({ finAtClose: true });
+        if (fx.includes('releaseHeldRst')) expect(event).toMatchObject({ rstAtClose: true });
+        // R5.2: a FIN anywhere but at the logged close (a crash FIN) never closes a protected
+        // connection, whatever close is logged (tla/ MCBugFinAtAnyPosition).
+        if (
+          event.type === 'KERNEL_FIN' &&
+          !(event as { atClose?: boolean }).atClose &&
+          prev.context.protected
+        ) {
+          expect(now.value).not.toBe('closing');
+        }
+        // R5.4: the death of the app orphans every protected connection that has not passed
+        // the FIN of its logged close, even if the close is logged (its last output may not
+        // have reached the kernel), and aborts its kernel socket so the fake SYN (R6.2) finds
+        // the 4-tuple free.
         if (event.type === 'APP_EXIT' && typeof prev.value === 'object' && prev.value !== null) {
           const v = prev.value as { established?: string };
-          if (
-            (v.established === 'protected' || v.established === 'translated') &&
-            !prev.context.closeLogged
-          ) {
+          if (v.established === 'protected' || v.established === 'translated') {
             expect(now.value).toBe('orphaned');
             expect(fx).toContain('abortKernelSocket');
           }
@@ -71,10 +92,6 @@ describe('sswConnectionMachine (model-based)', () => {
         // R6.3/R6.4/R6.5 in this order: deltas before the fake ACK before injection.
         if (fx.includes('captureSynAckAndTranslate')) {
           expect(fx).toEqual(['captureSynAckAndTranslate', 'sendFakeAck', 'injectLoggedStream']);
-        }
-        // R5.1: while the close is not logged, a protected FIN leaves the connection established.
-        if (event.type === 'KERNEL_FIN' && !prev.context.closeLogged && prev.context.protected) {
-          expect(now.value).not.toBe('closing');
         }
         // Every way out reports ConnClosed once, so the logger can free the connection.
         if (now.status === 'done' && (prev as { status?: string }).status !== 'done') {
@@ -100,7 +117,7 @@ describe('sswConnectionMachine (model-based)', () => {
     const cov = await runModelBasedTests({
       machine: sswConnectionMachine.provide({}),
       input: { connKey: 'c', protected: true },
-      events: [],
+      events: POSITIONED_EVENTS,
       effectNames: EFFECTS,
       filterEvents: (e) => e.type !== 'CONN_DONE',
     });
@@ -115,6 +132,10 @@ describe('sswConnectionMachine (model-based)', () => {
     a.send({ type: 'KERNEL_SYN_ACK' });
     expect(connModeOf(a.getSnapshot().value)).toBe('awaitingSynStored');
     a.send({ type: 'SYN_STORED' });
+    expect(connModeOf(a.getSnapshot().value)).toBe('protected');
+    a.send({ type: 'KERNEL_FIN', atClose: false }); // a crash FIN: held
+    expect(connModeOf(a.getSnapshot().value)).toBe('protected');
+    a.send({ type: 'CLOSE_LOGGED', finAtClose: false, rstAtClose: false }); // not its close
     expect(connModeOf(a.getSnapshot().value)).toBe('protected');
     a.send({ type: 'APP_EXIT' });
     expect(connModeOf(a.getSnapshot().value)).toBe('orphaned');

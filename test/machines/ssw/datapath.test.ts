@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   adjustWindow,
+  atLoggedClose,
   CONN_MODES,
   type ConnMode,
   clampAck,
@@ -16,6 +17,7 @@ import {
   computeTsDelta,
   IDENTITY,
   kernelActionOf,
+  loggedCloseOf,
   MAX_WINDOW_FIELD,
   newLogSpan,
   pureAckOwed,
@@ -297,19 +299,59 @@ describe('R7 translation', () => {
   });
 });
 
+describe('R5.2 the close position', () => {
+  it('an end passes a FIN exactly at serverIsn + 1 + offset, across the wrap, and nowhere else', () => {
+    fc.assert(
+      fc.property(u32, fc.nat({ max: Number.MAX_SAFE_INTEGER - 1 }), span, (isn, offset, d) => {
+        const close = loggedCloseOf(isn, 'end', offset);
+        const at = seqAdd(isn, 1 + (offset % 0x1_0000_0000));
+        expect(close.seq).toBe(at);
+        expect(atLoggedClose(close, 'fin', at)).toBe(true);
+        // A crash FIN before the close's last output (d > 0 bytes missing), or any FIN after.
+        if (d > 0) {
+          expect(atLoggedClose(close, 'fin', seqAdd(at, -d))).toBe(false);
+          expect(atLoggedClose(close, 'fin', seqAdd(at, d))).toBe(false);
+          expect(atLoggedClose(close, 'rst', seqAdd(at, -d))).toBe(false);
+        }
+        expect(atLoggedClose(close, 'rst', seqAdd(at, d))).toBe(true);
+      }),
+      params,
+    );
+  });
+
+  it('a destroy passes a FIN or RST at or below the position, never beyond it', () => {
+    fc.assert(
+      fc.property(u32, fc.nat({ max: 1 << 30 }), span, fc.boolean(), (isn, offset, d, fin) => {
+        const close = loggedCloseOf(isn, 'destroy', offset);
+        const kind = fin ? 'fin' : 'rst';
+        expect(atLoggedClose(close, kind, seqAdd(close.seq, -d))).toBe(true);
+        if (d > 0) expect(atLoggedClose(close, kind, seqAdd(close.seq, d))).toBe(false);
+      }),
+      params,
+    );
+  });
+
+  it("no logged close: no FIN or RST is the application's", () => {
+    expect(atLoggedClose(undefined, 'fin', 0)).toBe(false);
+    expect(atLoggedClose(undefined, 'rst', 0)).toBe(false);
+    // A small worked example: ISN 0xffff_fffe, 3 bytes written -> FIN at 2 (wrapped).
+    expect(loggedCloseOf(0xffff_fffe, 'end', 3).seq).toBe(2);
+  });
+});
+
 describe('classification (R2, R5, R6)', () => {
   const all = (f: (m: ConnMode, k: SegmentKind, c: boolean) => void): void => {
     for (const m of MODES) for (const k of KINDS) for (const c of [false, true]) f(m, k, c);
   };
 
-  it('R5.1/R5.3 a FIN or RST reaches the client only if the close is logged or protection is off', () => {
-    all((m, k, closeLogged) => {
+  it('R5.1/R5.3 a FIN or RST reaches the client only at the logged close or if protection is off', () => {
+    all((m, k, atClose) => {
       if (k !== 'fin' && k !== 'rst') return;
-      const a = classifyKernelSegment(m, k, closeLogged);
+      const a = classifyKernelSegment(m, k, atClose);
       const reaches =
         a === 'forward' || a === 'forwardUnclamped' || (k === 'fin' && a === 'regenerated');
       if (reaches)
-        expect(closeLogged || m === 'unprotected' || m === 'closing' || m === 'listenSynSeen').toBe(
+        expect(atClose || m === 'unprotected' || m === 'closing' || m === 'listenSynSeen').toBe(
           true,
         );
       if (m === 'orphaned') expect(a).toBe('suppressCrash');

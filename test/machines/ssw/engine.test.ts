@@ -380,7 +380,7 @@ describe('SSW engine: R5 a crash is silent', () => {
     const closed = lanSegs(
       copy(
         e.onLoggerMessage(
-          { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end' },
+          { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end', offset: 0 },
           5,
         ),
       ),
@@ -394,7 +394,7 @@ describe('SSW engine: R5 a crash is silent', () => {
     const { e, conn } = established();
     e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK | TCP_FIN }), 4);
     e.onLoggerMessage(
-      { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end' },
+      { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end', offset: 0 },
       5,
     );
     // The client acks the FIN and closes too; the kernel acks the client's FIN.
@@ -443,6 +443,174 @@ describe('SSW engine: R5 a crash is silent', () => {
     );
     expect(loggerMsgs(more)).toHaveLength(1);
     expect(tunSegs(more)).toHaveLength(0);
+  });
+});
+
+describe('SSW engine: R5.2 the FIN must sit at the logged close position', () => {
+  const hasFin = (fx: readonly SswEffect[]): boolean =>
+    lanSegs(copy(fx)).some((x) => ((x.tcp.flags ?? 0) & TCP_FIN) !== 0);
+  const closeLogged = (offset: number, how: 'end' | 'destroy' = 'end'): LoggerMessage => ({
+    kind: 'CloseLogged',
+    clientAddr: CLIENT,
+    clientPort: CPORT,
+    how,
+    offset,
+  });
+
+  it('a crash FIN before the close position is not passed; re-creation and replay put the FIN where the close is (tla MCBugFinAtAnyPosition)', () => {
+    const { e, conn, logSyn } = established();
+    e.onLanFrame(
+      clientFrame({
+        seq: C_ISN + 1,
+        ack: S_ISN + 1,
+        flags: TCP_ACK,
+        payload: 'hello',
+        options: ts(110, 7000),
+      }),
+      4,
+    );
+    e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: false }, 5);
+    // The application wrote 'ab', then 'cd', then closed. 'ab' reached the kernel and the
+    // client; the close determinant is stored (at offset 4), but the process dies before the
+    // NSW hands 'cd' and the FIN to the kernel.
+    e.onTunPacket(
+      kernelPacket({
+        seq: S_ISN + 1,
+        ack: C_ISN + 6,
+        flags: TCP_ACK | TCP_PSH,
+        payload: 'ab',
+        options: ts(7010, 110),
+      }),
+      6,
+    );
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 6, ack: S_ISN + 3, flags: TCP_ACK, options: ts(120, 7010) }),
+      7,
+    );
+    e.onLoggerMessage(closeLogged(4), 8);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.closeSeq).toBe(S_ISN + 5);
+    // The dying kernel's FIN arrives before the SSW hears of the death: it sits at S_ISN + 3,
+    // not at the close (S_ISN + 5), so it is a crash FIN: held, not passed.
+    const crashFin = e.onTunPacket(
+      kernelPacket({
+        seq: S_ISN + 3,
+        ack: C_ISN + 6,
+        flags: TCP_ACK | TCP_FIN,
+        options: ts(7011, 120),
+      }),
+      9,
+    );
+    expect(hasFin(crashFin)).toBe(false);
+    expect(e.connection(CLIENT, CPORT, SPORT)).toMatchObject({ mode: 'protected', heldFin: true });
+    // A CloseLogged repeated (after a reconnect) does not release a FIN at the wrong position.
+    expect(hasFin(e.onLoggerMessage(closeLogged(4), 10))).toBe(false);
+    // The death: orphaned (the close is logged, but its FIN never passed), the FIN dropped.
+    const exit = e.onAppExit(11);
+    expect(hasFin(exit)).toBe(false);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('orphaned');
+
+    // Local recovery; the logger repeats the close after the FetchLog stream.
+    e.startRecovery(
+      [
+        { ...logSyn, kind: 'ReplaySyn', clientAck: S_ISN + 3 } as LoggerMessage,
+        {
+          kind: 'ReplayData',
+          conn,
+          seq: C_ISN + 1,
+          payload: new TextEncoder().encode('hello'),
+          fin: false,
+        },
+      ],
+      1000,
+    );
+    e.onLoggerMessage(closeLogged(4), 1000);
+    const K2 = 0xffff_fffd; // the new incarnation's ISN: the close position wraps in kernel space
+    e.onTunPacket(
+      kernelPacket({
+        seq: K2,
+        ack: C_ISN + 1,
+        flags: TCP_SYN | TCP_ACK,
+        options: synAckOpts(50, 9),
+      }),
+      1001,
+    );
+    e.onTunPacket(
+      kernelPacket({ seq: seqAdd(K2, 1), ack: C_ISN + 6, flags: TCP_ACK, options: ts(60, 110) }),
+      1002,
+    );
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('translated');
+    // The replayed application writes 'abcd' and closes: the FIN is at the close (translated).
+    const regen = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: seqAdd(K2, 1),
+          ack: C_ISN + 6,
+          flags: TCP_ACK | TCP_PSH | TCP_FIN,
+          payload: 'abcd',
+          options: ts(61, 120),
+        }),
+        1003,
+      ),
+    );
+    const out = lanSegs(regen);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ text: 'abcd', tcp: { seq: S_ISN + 1 } });
+    expect((out[0]?.tcp.flags ?? 0) & TCP_FIN).toBe(TCP_FIN);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+  });
+
+  it('a FIN at the close position passes; one held elsewhere is not released by CloseLogged', () => {
+    const at = established();
+    at.e.onTunPacket(
+      kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK, payload: 'ab' }),
+      4,
+    );
+    at.e.onLoggerMessage(closeLogged(2), 5);
+    const fin = at.e.onTunPacket(
+      kernelPacket({ seq: S_ISN + 3, ack: C_ISN + 1, flags: TCP_ACK | TCP_FIN }),
+      6,
+    );
+    expect(hasFin(fin)).toBe(true);
+    expect(at.e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+
+    // A FIN that came first is held (R5.1); the close then logged is at another position.
+    const early = established();
+    early.e.onTunPacket(
+      kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK | TCP_FIN }),
+      4,
+    );
+    expect(hasFin(early.e.onLoggerMessage(closeLogged(7), 5))).toBe(false);
+    expect(early.e.connection(CLIENT, CPORT, SPORT)).toMatchObject({
+      mode: 'protected',
+      heldFin: true,
+      closeLogged: true,
+    });
+    // Held at the right position, it is released as a FIN+ACK the SSW builds (R5.2).
+    const right = established();
+    right.e.onTunPacket(
+      kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 1, flags: TCP_ACK | TCP_FIN }),
+      4,
+    );
+    expect(hasFin(right.e.onLoggerMessage(closeLogged(0), 5))).toBe(true);
+  });
+
+  it('RST: after a logged destroy it passes at or below the close position; after an end only at or after it', () => {
+    const rstAt = (how: 'end' | 'destroy', offset: number, seq: number): boolean => {
+      const { e } = established();
+      e.onLoggerMessage(closeLogged(offset, how), 4);
+      const fx = copy(
+        e.onTunPacket(kernelPacket({ seq, ack: C_ISN + 1, flags: TCP_ACK | TCP_RST }), 5),
+      );
+      const passed = lanSegs(fx).some((x) => ((x.tcp.flags ?? 0) & TCP_RST) !== 0);
+      // Not passed means held (R5.3), never lost while the application runs.
+      if (!passed) expect(e.connection(CLIENT, CPORT, SPORT)?.heldRst).toBe(true);
+      return passed;
+    };
+    expect(rstAt('destroy', 4, S_ISN + 1)).toBe(true); // unsent output discarded by the reset
+    expect(rstAt('destroy', 4, S_ISN + 5)).toBe(true);
+    expect(rstAt('destroy', 4, S_ISN + 6)).toBe(false); // beyond anything the app wrote
+    expect(rstAt('end', 4, S_ISN + 3)).toBe(false); // a crash's: output still missing
+    expect(rstAt('end', 4, S_ISN + 5)).toBe(true);
   });
 });
 
