@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
 import { seqAdd, seqGe, seqLe, seqSub } from '../../../src/wire/seq.ts';
-import { TCP_ACK, TCP_PSH, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';
 import {
   CLIENT,
   CPORT,
@@ -248,6 +248,102 @@ describe('SSW engine under random schedules', () => {
   });
 });
 
+describe('SSW engine: R5.2 close position under random schedules', () => {
+  it('I2/I4 as the client sees them: a FIN only at serverIsn + 1 + offset of the logged end, whatever the kernel emitted before its FIN and whenever CloseLogged and the death come', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 0xffff_ffff }),
+        fc.nat({ max: 4000 }), // offset: bytes the application wrote before closing
+        fc.nat({ max: 4000 }), // bytes the kernel emitted before its FIN (capped at offset)
+        fc.constantFrom('closeFirst', 'finFirst', 'finFirstThenExit', 'closeThenExitThenFin'),
+        fc.boolean(), // the logger repeats CloseLogged (after a reconnect)
+        (sIsn, offset, cut, order, repeat) => {
+          const emitted = Math.min(cut, offset);
+          const e = new SswEngine({
+            serviceAddr: SERVICE,
+            serviceMac: SERVICE_MAC,
+            mode: 'ftTcp',
+            role: 'active',
+          });
+          const cIsn = 77;
+          let now = 0;
+          const client: SswEffect[] = [];
+          const run = (fx: readonly SswEffect[]): void => {
+            client.push(...fx);
+          };
+          run(e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 1e9 }, now));
+          run(e.onLanFrame(clientFrame({ seq: cIsn, flags: TCP_SYN, options: synOpts }), now));
+          const sa = [
+            ...e.onTunPacket(
+              kernelPacket({
+                seq: sIsn,
+                ack: cIsn + 1,
+                flags: TCP_SYN | TCP_ACK,
+                options: synOpts,
+              }),
+              now,
+            ),
+          ];
+          const conn = (loggerMsgs(sa)[0] as { conn: number }).conn;
+          run(e.onLoggerMessage({ kind: 'SynStored', conn }, now));
+          // What the kernel had of the output when it sent its FIN, in MSS-sized segments.
+          for (let off = 0; off < emitted; off += 1400) {
+            const n = Math.min(1400, emitted - off);
+            run(
+              e.onTunPacket(
+                kernelPacket({
+                  seq: seqAdd(sIsn, 1 + off),
+                  ack: cIsn + 1,
+                  flags: TCP_ACK | TCP_PSH,
+                  payload: new Uint8Array(n),
+                }),
+                ++now,
+              ),
+            );
+          }
+          const close = (): void =>
+            run(
+              e.onLoggerMessage(
+                { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end', offset },
+                ++now,
+              ),
+            );
+          const fin = (): void =>
+            run(
+              e.onTunPacket(
+                kernelPacket({
+                  seq: seqAdd(sIsn, 1 + emitted),
+                  ack: cIsn + 1,
+                  flags: TCP_ACK | TCP_FIN,
+                }),
+                ++now,
+              ),
+            );
+          const exit = (): void => run(e.onAppExit(++now));
+          if (order === 'closeFirst') [close, fin].forEach((f) => f());
+          else if (order === 'finFirst') [fin, close].forEach((f) => f());
+          else if (order === 'finFirstThenExit') [fin, exit, close].forEach((f) => f());
+          else [close, exit, fin].forEach((f) => f());
+          if (repeat) close();
+          run(e.onTick(++now));
+
+          const fins = lanSegs(client).filter((x) => (x.tcp.flags & TCP_FIN) !== 0);
+          for (const f of fins) {
+            // A FIN's own sequence number follows its payload.
+            expect(seqAdd(f.tcp.seq, f.tcp.payload.length)).toBe(seqAdd(sIsn, 1 + offset));
+          }
+          // The FIN of the application's close gets through exactly when the kernel had all of
+          // the output, unless the application died first (then re-creation must produce it).
+          const legit = emitted === offset && order !== 'closeThenExitThenFin';
+          const diedBeforeClose = order === 'finFirstThenExit';
+          expect(fins.length > 0).toBe(legit && !diedBeforeClose);
+        },
+      ),
+      { seed, numRuns: 300 },
+    );
+  });
+});
+
 describe('SSW engine: hostile input', () => {
   it('arbitrary and mutated frames, packets and logger messages never throw', () => {
     const base = [
@@ -297,6 +393,7 @@ describe('SSW engine: hostile input', () => {
             clientAddr: fc.constant(CLIENT),
             clientPort: fc.constant(CPORT),
             how: fc.constantFrom('end' as const, 'destroy' as const),
+            offset: fc.oneof(fc.nat({ max: 100 }), fc.nat({ max: Number.MAX_SAFE_INTEGER })),
           }),
         ),
       }),
