@@ -1512,7 +1512,7 @@ export class SswEngine {
         const inner = this.conns.get(msg.clientAddr);
         if (inner === undefined) return;
         for (const c of inner.values()) {
-          if (c.clientPort === msg.clientPort) this.closeLogged(c, msg);
+          if (c.clientPort === msg.clientPort) this.noteCloseLogged(c, msg);
         }
         return;
       }
@@ -1544,7 +1544,7 @@ export class SswEngine {
    * is released only if it sits where that close puts it; from now on a kernel FIN/RST passes
    * only there (`atLoggedClose`). Idempotent: the logger repeats it after Welcome and FetchLog.
    */
-  private closeLogged(c: Conn, msg: MessageOf<'CloseLogged'>): void {
+  private noteCloseLogged(c: Conn, msg: MessageOf<'CloseLogged'>): void {
     // Before the first SYN-ACK there is no serverIsn to place the close against; the
     // application cannot have accepted (hence closed) such a connection anyway.
     if (c.mode === 'listenSynSeen') return;
