@@ -320,10 +320,13 @@ describe('SSW engine: R5.2 close position under random schedules', () => {
               ),
             );
           const exit = (): void => run(e.onAppExit(++now));
-          if (order === 'closeFirst') [close, fin].forEach((f) => f());
-          else if (order === 'finFirst') [fin, close].forEach((f) => f());
-          else if (order === 'finFirstThenExit') [fin, exit, close].forEach((f) => f());
-          else [close, exit, fin].forEach((f) => f());
+          const steps = {
+            closeFirst: [close, fin],
+            finFirst: [fin, close],
+            finFirstThenExit: [fin, exit, close],
+            closeThenExitThenFin: [close, exit, fin],
+          }[order];
+          for (const f of steps) f();
           if (repeat) close();
           run(e.onTick(++now));
 
