@@ -3,7 +3,7 @@
 // spec/diagrams/<machine>.md. Generated, never drawn by hand: the diagram is whatever the
 // code says, and test/machines/diagrams.test.ts fails when a committed file is stale.
 
-import { writeFileSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';

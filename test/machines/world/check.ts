@@ -23,7 +23,24 @@ export interface CheckResult {
   readonly violation: { readonly violation: Violation; readonly trace: readonly Action[] } | null;
   /** How often each action kind was taken: shows which parts of the protocol were exercised. */
   readonly actions: Readonly<Record<string, number>>;
+  /** Explored states per milestone (see `milestones`): evidence that the runs get somewhere. */
+  readonly reached: Readonly<Record<string, number>>;
 }
+
+/**
+ * Milestones of a state. Safety alone is satisfied by a world that never delivers anything;
+ * counting states where the exchange completed (the client holds every reply and the FIN),
+ * also after a local recovery and after a failover, shows the explored runs do finish.
+ */
+export const milestones = (w: World): string[] => {
+  const out: string[] = [];
+  const complete = w.cFin && w.cRcv.reduce((n, [, len]) => n + len, 0) === w.cfg.nIn;
+  if (!complete) return out;
+  out.push('complete');
+  if (w.addrOwner === 'B') out.push('completeAfterFailover');
+  else if (w.logEpoch > 1) out.push('completeAfterLocalRecovery');
+  return out;
+};
 
 /**
  * Breadth-first over canonical world states. BFS order makes the first violation found one
@@ -39,6 +56,7 @@ export const bfs = (cfg: WorldConfig, maxStates = 2_000_000): CheckResult => {
   const queue: World[] = [w0];
   let transitions = 0;
   const actions: Record<string, number> = {};
+  const reached: Record<string, number> = {};
   let head = 0;
   let maxDepth = 0;
   const traceTo = (i: number): Action[] => {
@@ -55,6 +73,7 @@ export const bfs = (cfg: WorldConfig, maxStates = 2_000_000): CheckResult => {
       truncated: false,
       violation: { violation: v0, trace: [] },
       actions,
+      reached,
     };
   while (head < queue.length) {
     const w = queue[head] as World;
@@ -72,6 +91,7 @@ export const bfs = (cfg: WorldConfig, maxStates = 2_000_000): CheckResult => {
       const d = (depthOf[wi] ?? 0) + 1;
       depthOf.push(d);
       if (d > maxDepth) maxDepth = d;
+      for (const m of milestones(n)) reached[m] = (reached[m] ?? 0) + 1;
       const v = checkInvariants(n);
       if (v)
         return {
@@ -81,6 +101,7 @@ export const bfs = (cfg: WorldConfig, maxStates = 2_000_000): CheckResult => {
           truncated: false,
           violation: { violation: v, trace: traceTo(ni) },
           actions,
+          reached,
         };
       if (index.size >= maxStates)
         return {
@@ -90,6 +111,7 @@ export const bfs = (cfg: WorldConfig, maxStates = 2_000_000): CheckResult => {
           truncated: true,
           violation: null,
           actions,
+          reached,
         };
       queue.push(n);
     }
@@ -103,6 +125,7 @@ export const bfs = (cfg: WorldConfig, maxStates = 2_000_000): CheckResult => {
     truncated: false,
     violation: null,
     actions,
+    reached,
   };
 };
 

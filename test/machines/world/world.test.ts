@@ -76,6 +76,11 @@ describe('composed world: exhaustive', () => {
     // Every kind of step happened somewhere: local recovery, failover, logger loss, partition.
     const missing = ALL_ACTIONS.filter((a) => !(r.actions[a] ?? 0));
     expect(missing).toEqual([]);
+    // And the runs finish: the whole exchange completes, also after each kind of recovery.
+    console.log(`world exhaustive milestones: ${JSON.stringify(r.reached)}`);
+    expect(r.reached.complete ?? 0).toBeGreaterThan(0);
+    expect(r.reached.completeAfterLocalRecovery ?? 0).toBeGreaterThan(0);
+    expect(r.reached.completeAfterFailover ?? 0).toBeGreaterThan(0);
   });
 });
 

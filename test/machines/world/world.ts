@@ -38,7 +38,11 @@ import {
   recoveryCoordinatorMachine,
   type TimelineEvent,
 } from '../../../src/machines/recovery/index.ts';
-import { connModeOf, sswConnectionMachine } from '../../../src/machines/ssw/connection.machine.ts';
+import {
+  connModeOf,
+  type SswConnectionEvent,
+  sswConnectionMachine,
+} from '../../../src/machines/ssw/connection.machine.ts';
 import {
   type ConnMode,
   clampAck,
@@ -431,6 +435,14 @@ const coordSend = (
   return n;
 };
 
+/** Where the logged close sits: the number of output items before it (null: not logged). */
+const loggedCloseAt = (w: World): number | null => {
+  const c = w.logDets.find((d) => d.kind === 'close');
+  return c?.kind === 'close' ? c.at : null;
+};
+/** R5.2: a FIN at kernel-buffer end `finSeq` (original space) sits at the logged close. */
+const finAtClose = (w: World, finSeq: number): boolean => loggedCloseAt(w) === finSeq;
+
 /** R6.8: once the re-created kernel holds every logged byte, injection is done. */
 const injectionDone = (w: World, h: HostId): World =>
   connMode(w, h) === 'injecting' && w.hosts[h].kIn.length >= w.logData
@@ -438,8 +450,13 @@ const injectionDone = (w: World, h: HostId): World =>
     : w;
 
 /** Delivers an event to h's SSW connection statechart; `resetClient` is an RST to the client. */
-const connSend = (w: World, h: HostId, type: string): World => {
-  const r = step(sswConnectionMachine, w.hosts[h].conn, { type });
+const connSend = (
+  w: World,
+  h: HostId,
+  type: SswConnectionEvent['type'],
+  fields: Record<string, boolean> = {},
+): World => {
+  const r = step(sswConnectionMachine, w.hosts[h].conn, { type, ...fields });
   const n = setHost(w, h, { conn: r.snap });
   return r.effects.some((e) => e.type === 'resetClient') ? { ...n, cRst: true } : n;
 };
@@ -707,8 +724,11 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       const hs = w.hosts[act.h];
       // R5 by the SSW's classification: a FIN of a dead incarnation is suppressed, a FIN is
       // held until the close is logged.
-      const closeLogged = w.logDets.some((d) => d.kind === 'close');
-      const verdict = classifyKernelSegment(connMode(w, act.h), 'fin', closeLogged);
+      const verdict = classifyKernelSegment(
+        connMode(w, act.h),
+        'fin',
+        finAtClose(w, hs.kBuf.length),
+      );
       const passes =
         verdict === 'forward' || verdict === 'forwardUnclamped' || has(w, 'finOnCrash');
       if (!passes) return hs.kFin === 'crash' ? setHost(w, act.h, { kFin: 'none' }) : w;
@@ -725,7 +745,12 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       const d = hs.nswDets[w.logDets.length];
       if (d === undefined) throw new Error('world: LoggerStoreDet past the NSW log');
       const n = { ...w, logDets: [...w.logDets, d] };
-      return d.kind === 'close' ? connSend(n, act.h, 'CLOSE_LOGGED') : n;
+      return d.kind === 'close'
+        ? connSend(n, act.h, 'CLOSE_LOGGED', {
+            finAtClose: finAtClose(n, n.hosts[act.h].kBuf.length),
+            rstAtClose: false,
+          })
+        : n;
     }
     case 'NswLearnStableDet':
       return setHost(w, act.h, {
@@ -761,11 +786,10 @@ export const apply = (w: World, act: Action, tl: TimelineEvent[] = []): World =>
       return setHost(w, act.h, { released: hs.released + 1, kBuf: [...hs.kBuf, item] });
     }
     case 'NswReleaseClose': {
-      return connSend(
-        setHost(w, act.h, { closeReleased: true, kFin: 'close' }),
-        act.h,
-        'KERNEL_FIN',
-      );
+      const n = setHost(w, act.h, { closeReleased: true, kFin: 'close' });
+      return connSend(n, act.h, 'KERNEL_FIN', {
+        atClose: finAtClose(n, n.hosts[act.h].kBuf.length),
+      });
     }
     case 'AppCrash': {
       const n = connSend(setHost(w, act.h, { ...deadApp, kFin: 'crash' }), act.h, 'APP_EXIT');
