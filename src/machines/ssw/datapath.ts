@@ -544,6 +544,23 @@ export const atLoggedClose = (
   return kind === 'fin' ? seq === close.seq : !seqLt(seq, close.seq);
 };
 
+/**
+ * R5.7: the kernel is done with a closing connection: it has acknowledged the client's FIN
+ * (`kernelAck` past `clientFinSeq`) and has been handed the client's ack of its own FIN. Its
+ * socket may then be gone (LAST_ACK -> CLOSED), and a client segment forwarded to it would be
+ * answered with an RST. The client still retransmits while R1.2 holds back the ack of its last
+ * bytes or FIN (the logger has not stored them yet), so the SSW answers those itself.
+ */
+export const kernelDoneWith = (
+  clientFinSeq: SeqNumber | undefined,
+  kernelAck: SeqNumber | undefined,
+  serverFinAckForwarded: boolean,
+): boolean =>
+  serverFinAckForwarded &&
+  clientFinSeq !== undefined &&
+  kernelAck !== undefined &&
+  seqGt(kernelAck, clientFinSeq);
+
 /** `classifyClientSegment` by table. */
 export const clientActionOf = (mode: ConnMode, kind: SegmentKind): ClientAction =>
   CLIENT_TABLE[

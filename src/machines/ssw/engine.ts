@@ -63,11 +63,13 @@ import {
   computeDeltaSeq,
   computeTsDelta,
   kernelActionOf,
+  kernelDoneWith,
   type LoggedClose,
   loggedCloseOf,
   newLogSpan,
   pureAckOwed,
   regeneratedHandling,
+  type SegmentKind,
   segmentKindOfBits,
   type Translation,
 } from './datapath.ts';
@@ -192,6 +194,8 @@ export interface SswStats {
   injectedBytes: number;
   localAcks: number;
   recreated: number;
+  /** R5.7: client segments answered by the SSW because the kernel is done with them */
+  answeredAfterClose: number;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -270,6 +274,8 @@ interface Conn {
   /** Where each side's FIN sits (original / client space), once it was let through. */
   serverFinSeq: number | undefined;
   clientFinSeq: number | undefined;
+  /** R5.7: a client ack of `serverFinSeq` was forwarded to the kernel. */
+  serverFinAckForwarded: boolean;
 }
 
 const NO_OPTS: SynOpts = { mss: 536, wscale: null, sackOk: false, tsVal: null, tsEcr: null };
@@ -325,6 +331,7 @@ export class SswEngine {
     fakeSyns: 0,
     injectedBytes: 0,
     localAcks: 0,
+    answeredAfterClose: 0,
     recreated: 0,
   };
 
@@ -742,12 +749,28 @@ export class SswEngine {
         this.translateInbound(c, tcp);
         this.toTun(datagram);
         return;
-      case 'logAndForward':
+      case 'logAndForward': {
         this.noteClient(c, tcp);
+        if (
+          c.mode === 'closing' &&
+          kernelDoneWith(
+            c.clientFinSeq,
+            c.kernelAckValid ? c.kernelAck : undefined,
+            c.serverFinAckForwarded,
+          )
+        ) {
+          this.answerAfterClose(c, kind);
+          return;
+        }
         if (!this.logClientBytes(c, tcp)) return;
+        // Read before R7.4 rewrites the ack into kernel space.
+        const acksServerFin =
+          tcp.ack && c.serverFinSeq !== undefined && seqGt(tcp.ackNumber, c.serverFinSeq);
         this.translateInbound(c, tcp);
         this.toTun(datagram);
+        if (acksServerFin) c.serverFinAckForwarded = true;
         return;
+      }
       case 'logOnly':
         this.noteClient(c, tcp);
         this.logClientBytes(c, tcp);
@@ -758,6 +781,18 @@ export class SswEngine {
         this.tryInject(c);
         return;
     }
+  }
+
+  /**
+   * R5.7: the kernel is done with this connection (its socket may be closed: it would answer
+   * with an RST). Everything the client sends now is a retransmission of what the kernel
+   * already has and the log holds or will hold: a segment that occupies sequence space gets
+   * the ACK the kernel would have sent (R1.4 form, so still clamped at stableSeq: I1); a pure
+   * ACK needs no answer.
+   */
+  private answerAfterClose(c: Conn, kind: SegmentKind): void {
+    this.stats.answeredAfterClose++;
+    if (kind === 'data' || kind === 'fin') this.sendToClient(c, TCP_ACK);
   }
 
   /** R2.5 / L.3: a new connection, or undefined (dropped) when the host cannot take one. */
@@ -851,6 +886,7 @@ export class SswEngine {
       reportedClientAck: 0,
       serverFinSeq: undefined,
       clientFinSeq: undefined,
+      serverFinAckForwarded: false,
       injectProgressMs: 0,
     };
     let inner = this.conns.get(clientAddr);
@@ -1666,9 +1702,11 @@ export class SswEngine {
   }
 
   /**
-   * Both FINs are through and acknowledged: nothing of this connection can still need the SSW
-   * (a late retransmission of an unknown connection goes to the kernel, which answers as TCP
-   * does). Forgetting it then keeps short connections from filling `maxConnections`.
+   * R5.7: both FINs are through and acknowledged, and the client has been *told* of the ack of
+   * its FIN (`sentAck`: R1.2 may have held it back after the kernel acked it, when the logger
+   * had not stored the last bytes yet). Only then nothing of this connection can still need the
+   * SSW (a late retransmission of an unknown connection goes to the kernel, which answers as
+   * TCP does). Forgetting it then keeps short connections from filling `maxConnections`.
    */
   private bothFinsAcked(c: Conn): boolean {
     return (
@@ -1676,7 +1714,8 @@ export class SswEngine {
       c.clientFinSeq !== undefined &&
       seqGt(c.clientAck, c.serverFinSeq) &&
       c.kernelAckValid &&
-      seqGt(c.kernelAck, c.clientFinSeq)
+      seqGt(c.kernelAck, c.clientFinSeq) &&
+      seqGt(c.sentAck, c.clientFinSeq)
     );
   }
 

@@ -17,6 +17,7 @@ import {
   computeTsDelta,
   IDENTITY,
   kernelActionOf,
+  kernelDoneWith,
   loggedCloseOf,
   MAX_WINDOW_FIELD,
   newLogSpan,
@@ -458,6 +459,25 @@ describe('per-packet tables', () => {
           payloadLength: len,
         });
         expect(segmentKindOfBits(flags, len)).toBe(k);
+      }),
+      params,
+    );
+  });
+});
+
+describe('R5.7 the kernel is done with a closing connection', () => {
+  it('only once it acked the client FIN and was handed the ack of its own FIN (wrap included)', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 0xffff_ffff }), fc.integer({ min: 1, max: 1 << 30 }), (fin, d) => {
+        expect(kernelDoneWith(fin, seqAdd(fin, 1), true)).toBe(true);
+        expect(kernelDoneWith(fin, seqAdd(fin, d), true)).toBe(true);
+        // The kernel has not acked the FIN: it still has a socket waiting for it.
+        expect(kernelDoneWith(fin, fin, true)).toBe(false);
+        expect(kernelDoneWith(fin, seqAdd(fin, -d), true)).toBe(false);
+        // The kernel has not seen the client's ack of its FIN: still in LAST_ACK.
+        expect(kernelDoneWith(fin, seqAdd(fin, 1), false)).toBe(false);
+        expect(kernelDoneWith(undefined, seqAdd(fin, 1), true)).toBe(false);
+        expect(kernelDoneWith(fin, undefined, true)).toBe(false);
       }),
       params,
     );

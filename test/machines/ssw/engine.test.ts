@@ -401,10 +401,99 @@ describe('SSW engine: R5 a crash is silent', () => {
     e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 2, flags: TCP_ACK | TCP_FIN }), 6);
     e.onTunPacket(kernelPacket({ seq: S_ISN + 2, ack: C_ISN + 2, flags: TCP_ACK }), 7);
     expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
-    const done = copy(e.onTick(8));
+    // R5.7: kept until the client has been told of its FIN (the logger stored it).
+    expect(loggerMsgs(copy(e.onTick(8)))).not.toContainEqual({ kind: 'ConnClosed', conn });
+    e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 2, finLogged: true }, 9);
+    const done = copy(e.onTick(10));
     expect(loggerMsgs(done)).toContainEqual({ kind: 'ConnClosed', conn });
     expect(e.connection(CLIENT, CPORT, SPORT)).toBeUndefined();
     expect(e.connectionCount()).toBe(0);
+  });
+
+  it('R5.7 the client half-closed, its last bytes not yet stored when both FINs pass: the SSW answers its retransmissions (a closed kernel would reset) and forgets the connection only once it acked the FIN', () => {
+    // The lab's half-closed case: the kernel has the client's last bytes and FIN, the
+    // application echoes and closes, the kernel's FIN passes at the close with an ack R1.2
+    // clamps at stableSeq, and the client's ack of it closes the kernel socket (LAST_ACK ->
+    // CLOSED). The client, never told of its FIN, retransmits it: the kernel would answer RST.
+    const { e, conn } = established();
+    const tail = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK | TCP_FIN, payload: 'tail' }),
+        4,
+      ),
+    );
+    expect(loggerMsgs(tail)).toContainEqual(
+      expect.objectContaining({ kind: 'LogData', conn, seq: C_ISN + 1, fin: true }),
+    );
+    expect(tunSegs(tail)).toHaveLength(1);
+    e.onLoggerMessage(
+      { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end', offset: 4 },
+      5,
+    );
+    const fin = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: S_ISN + 1,
+            ack: C_ISN + 6,
+            flags: TCP_ACK | TCP_FIN,
+            payload: 'tail',
+            options: ts(7010, 100),
+          }),
+          6,
+        ),
+      ),
+    );
+    // R1.2: the FIN passes at the close, its ack held at what the logger stored.
+    expect(fin[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 1 });
+    expect((fin[0]?.tcp.flags ?? 0) & TCP_FIN).toBe(TCP_FIN);
+    // The client acks the server's FIN; the kernel gets it and closes its socket.
+    const finAck = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 6, ack: S_ISN + 6, flags: TCP_ACK, options: ts(101, 7010) }),
+        7,
+      ),
+    );
+    expect(tunSegs(finAck)).toHaveLength(1);
+    // Not forgotten: the client has not been told of its FIN.
+    expect(loggerMsgs(copy(e.onTick(8)))).not.toContainEqual({ kind: 'ConnClosed', conn });
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+    // Its retransmission must not reach the closed kernel; the SSW answers (still clamped: I1).
+    const again = copy(
+      e.onLanFrame(
+        clientFrame({
+          seq: C_ISN + 1,
+          ack: S_ISN + 6,
+          flags: TCP_ACK | TCP_FIN,
+          payload: 'tail',
+          options: ts(120, 7010),
+        }),
+        220,
+      ),
+    );
+    expect(tunSegs(again)).toHaveLength(0);
+    expect(lanSegs(again).map((x) => x.tcp)).toEqual([
+      expect.objectContaining({ seq: S_ISN + 6, ack: C_ISN + 1, flags: TCP_ACK }),
+    ]);
+    // A pure ACK needs no answer and must not reach the kernel either.
+    const pure = copy(
+      e.onLanFrame(clientFrame({ seq: C_ISN + 6, ack: S_ISN + 6, flags: TCP_ACK }), 221),
+    );
+    expect(tunSegs(pure)).toHaveLength(0);
+    expect(lanSegs(pure)).toHaveLength(0);
+    expect(e.stats.answeredAfterClose).toBe(2);
+    // R1.4: the logger stores the tail and the FIN: the SSW acks the FIN itself.
+    const stored = lanSegs(
+      copy(
+        e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: true }, 230),
+      ),
+    );
+    expect(stored.map((x) => x.tcp)).toEqual([
+      expect.objectContaining({ seq: S_ISN + 6, ack: C_ISN + 6, flags: TCP_ACK }),
+    ]);
+    const done = copy(e.onTick(240));
+    expect(loggerMsgs(done)).toContainEqual({ kind: 'ConnClosed', conn });
+    expect(e.connection(CLIENT, CPORT, SPORT)).toBeUndefined();
   });
 
   it('R5.4 after the app dies: its FIN/RST never reach the client and its socket is aborted', () => {
