@@ -125,10 +125,11 @@ export interface ClientView {
   packets: number;
   /** connections seen (by client port) */
   connections: number;
-  /** RSTs from the server on a connection still open (before both FINs were exchanged) */
+  /** every RST from the server: FT-TCP must never make the server reset (I4), also not after
+   * both FINs (the SSW answers retransmissions a closed kernel would reset: ssw.md R5.7) */
   serverRsts: number;
-  /** RSTs from the server after the connection was closed both ways (FIN each way): the
-   * client's application has everything by then; counted apart so that reports show them */
+  /** of `serverRsts`, those after the connection was closed both ways (FIN each way), shown
+   * apart in reports because the client's application had its whole stream by then */
   serverRstsAfterClose: number;
   /** FINs from the server on a connection whose client had not sent its FIN yet */
   serverFinsBeforeClientFin: number;
@@ -165,7 +166,7 @@ export const clientView = (path: string, serverAddr: string): ClientView => {
   return {
     packets: rows.length,
     connections: ports.size,
-    serverRsts: rsts.filter((r) => r.time < closedAt(r.dstPort)).length,
+    serverRsts: rsts.length,
     serverRstsAfterClose: rsts.filter((r) => r.time >= closedAt(r.dstPort)).length,
     serverFinsBeforeClientFin: fromServer.filter(
       (r) => (r.flags & TCP_FIN) !== 0 && !(r.time >= (clientFinAt.get(r.dstPort) ?? Infinity)),
