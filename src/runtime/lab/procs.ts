@@ -28,9 +28,17 @@ export const newRunDir = (label: string): string => {
   return dir;
 };
 
+/** `FTTCP_LAB_CPU_PROF=<dir>`: every Node process the lab starts writes a V8 CPU profile there
+ * (one file per thread, at exit); `--cpu-prof` is refused in NODE_OPTIONS, hence this switch. */
+const cpuProfArgs = (): string[] => {
+  const dir = process.env.FTTCP_LAB_CPU_PROF;
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+};
+
 /** `node --import tsx <repo-relative script>`: runs a TypeScript entry without npx's extra processes. */
 export const tsxArgv = (script: string, ...args: string[]): string[] => [
   process.execPath,
+  ...cpuProfArgs(),
   '--import',
   'tsx',
   join(REPO_ROOT, script),

@@ -9,22 +9,24 @@
 //     (conns, bytes); `recreated` after ReplayEnd, `live` when the engine's host state leaves
 //     `recovering`.
 import { type SswEffect, SswEngine } from '../../machines/ssw/engine.ts';
-import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { SswOut } from './core.ts';
 import {
   type CoreSpec,
   type DatapathCore,
-  type DatapathEvent,
+  type DatapathEmit,
   passThroughCore,
 } from './datapath.protocol.ts';
+import { FrameBatch } from './frames.ts';
 
-/** Limit on logger messages carried to the main thread in one batch message. */
+/** Limits on the logger frames carried to the main thread in one transfer (a poll round's
+ * worth normally; a longer burst is cut here). */
 const MAX_LOGGER_BATCH = 4096;
+const MAX_LOGGER_BATCH_BYTES = 1024 * 1024;
 
 const engineCore = (
   spec: Extract<CoreSpec, { kind: 'engine' }>,
   out: SswOut,
-  emit: (e: DatapathEvent) => void,
+  emit: DatapathEmit,
 ): DatapathCore => {
   const engine = new SswEngine({
     serviceAddr: spec.serviceIp,
@@ -35,11 +37,21 @@ const engineCore = (
     leaseMarginMs: spec.leaseMarginMs,
     recreateRetryMs: spec.recreateRetryMs,
   });
-  let toLogger: LoggerMessage[] = [];
+  // Frames are built here with the epoch the main thread's logger link joined with: the
+  // spec's at start, the coordinator's from a takeover on (the main thread reconnects with it
+  // before it posts the takeover command).
+  let epoch = spec.epoch;
+  const toLogger = new FrameBatch();
   const flushLogger = (): void => {
-    if (toLogger.length === 0) return;
-    emit({ kind: 'logger', msgs: toLogger });
-    toLogger = [];
+    const count = toLogger.count;
+    const bytes = toLogger.take();
+    if (bytes === undefined) return;
+    emit({ kind: 'loggerFrames', bytes, count }, [bytes.buffer as ArrayBuffer]);
+  };
+  const sendToLogger = (m: Parameters<FrameBatch['append']>[0]): void => {
+    toLogger.append(m, epoch);
+    if (toLogger.count >= MAX_LOGGER_BATCH || toLogger.bytes >= MAX_LOGGER_BATCH_BYTES)
+      flushLogger();
   };
   const apply = (effects: readonly SswEffect[]): void => {
     for (const e of effects) {
@@ -51,8 +63,7 @@ const engineCore = (
           out.tun(e.packet);
           break;
         case 'logger':
-          toLogger.push(e.msg);
-          if (toLogger.length >= MAX_LOGGER_BATCH) flushLogger();
+          sendToLogger(e.msg);
           break;
         case 'log':
           emit({
@@ -97,7 +108,7 @@ const engineCore = (
     fetchWanted = false;
     replayConns = 0;
     replayBytes = 0;
-    toLogger.push({ kind: 'FetchLog', what: 'ssw' });
+    sendToLogger({ kind: 'FetchLog', what: 'ssw' });
     flushLogger();
   };
 
@@ -130,6 +141,10 @@ const engineCore = (
           }
           break;
         case 'takeover':
+          // Whatever the old epoch still holds would be refused in the new one (the engine
+          // resends what is unacknowledged after Welcome): cut it off before switching.
+          flushLogger();
+          epoch = c.epoch;
           apply(engine.takeover(now));
           emit({ kind: 'timeline', event: 'takeover', fields: { epoch: c.epoch } });
           takeoverReplyId = c.id;
@@ -183,11 +198,7 @@ const engineCore = (
   };
 };
 
-export const createCore = (
-  spec: CoreSpec,
-  out: SswOut,
-  emit: (e: DatapathEvent) => void,
-): DatapathCore =>
+export const createCore = (spec: CoreSpec, out: SswOut, emit: DatapathEmit): DatapathCore =>
   spec.kind === 'passthrough' ? passThroughCore(spec, out, emit) : engineCore(spec, out, emit);
 
 /** Whether the core wants 14 bytes of headroom before each TUN packet (zero-copy framing). */

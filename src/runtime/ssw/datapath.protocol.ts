@@ -14,6 +14,8 @@ export type CoreSpec =
       serviceIp: number;
       active: boolean;
       hostId: string;
+      /** logger epoch the frames carry until a takeover names another */
+      epoch: number;
       leaseMarginMs: number;
       recreateRetryMs: number;
     };
@@ -34,8 +36,12 @@ export type DatapathEvent =
   | { kind: 'reply'; id: number; body: Record<string, unknown> }
   /** `push`: also an event for the control channel's clients (recreated, live, error) */
   | { kind: 'timeline'; event: string; fields: Record<string, unknown>; push?: boolean }
-  | { kind: 'logger'; msgs: LoggerMessage[] }
+  /** `count` logger-link frames, encoded and framed (./frames.ts), for the logger socket */
+  | { kind: 'loggerFrames'; bytes: Uint8Array; count: number }
   | { kind: 'stopped' };
+
+/** Posts an event to the main thread; `transfer` moves buffers instead of copying them. */
+export type DatapathEmit = (e: DatapathEvent, transfer?: ArrayBuffer[]) => void;
 
 export interface DatapathCore {
   onTunPacket(p: Uint8Array, now: number): void;
@@ -49,11 +55,7 @@ export interface DatapathCore {
   flush(): void;
 }
 
-export type CoreFactory = (
-  spec: CoreSpec,
-  out: SswOut,
-  emit: (e: DatapathEvent) => void,
-) => DatapathCore;
+export type CoreFactory = (spec: CoreSpec, out: SswOut, emit: DatapathEmit) => DatapathCore;
 
 export const passThroughCore: CoreFactory = (spec, out, emit) => {
   const pt = new PassThroughCore(new Uint8Array(spec.mac), spec.serviceIp, spec.active);

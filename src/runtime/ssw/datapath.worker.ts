@@ -16,7 +16,7 @@ import {
 import { pollFds, pollRevents, sysPoll, sysReadNb, sysWriteSoft } from '../sys/libc.ts';
 import type { SswOut } from './core.ts';
 import { createCore, wantsTunHeadroom } from './cores.ts';
-import type { CoreSpec, DatapathCommand, DatapathEvent } from './datapath.protocol.ts';
+import type { CoreSpec, DatapathCommand, DatapathEmit } from './datapath.protocol.ts';
 
 export interface DatapathData {
   tunFd: number;
@@ -43,7 +43,7 @@ export const counters = {
   polls: 0,
 };
 
-const emit = (e: DatapathEvent): void => parentPort?.postMessage(e);
+const emit: DatapathEmit = (e, transfer) => parentPort?.postMessage(e, transfer);
 
 const out: SswOut = {
   lan: (f) => {

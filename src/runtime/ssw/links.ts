@@ -1,8 +1,8 @@
 // The SSW daemon's two links on the replication network, held by the main thread (node:net)
 // while the data-path thread runs the engine:
-//   - the logger link (198.19.0.2:7400): Hello{role 'ssw'}, then whatever the engine sends;
-//     every message the logger sends goes to the engine. Batched both ways: one postMessage
-//     per burst, not per message.
+//   - the logger link (198.19.0.2:7400): Hello{role 'ssw'}, then whatever the engine sends,
+//     already framed by the data-path thread (one transferred buffer per poll round, written
+//     as is); every message the logger sends goes to the engine, one postMessage per burst.
 //   - the heartbeat link to the failure detector (198.19.0.2:7401, recovery/README.md §1):
 //     Hello, then Heartbeat every `heartbeatMs`; each HeartbeatAck goes to the engine with the
 //     local send time of the heartbeat it answers (A4: only local clocks are compared).
@@ -10,7 +10,7 @@
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { HostPort } from '../common/args.ts';
 import { loggerLinkCodec } from '../common/codec.ts';
-import { LinkClient } from '../common/link.ts';
+import { DEFAULT_LINK_LIMITS, LinkClient } from '../common/link.ts';
 import type { Log } from '../common/log.ts';
 
 export interface LinkSink {
@@ -81,10 +81,23 @@ export class SswLinks {
     this.logger.start();
   }
 
-  sendToLogger(msgs: readonly LoggerMessage[]): number {
-    let notSent = 0;
-    for (const m of msgs) if (this.logger?.send(m, this.epoch) === 'not-connected') notSent++;
-    return notSent;
+  /**
+   * Frames the data-path thread encoded (./frames.ts) go to the logger socket as they are.
+   * False when there is no connection: the engine resends what stays unacknowledged after
+   * the next Welcome. The outbound bound is the link's own (LinkConnection.send's).
+   */
+  writeFrames(bytes: Uint8Array): boolean {
+    const conn = this.logger?.connection;
+    if (conn === undefined || conn.closed || conn.socket.destroyed) return false;
+    conn.socket.write(bytes);
+    if (conn.bufferedBytes > DEFAULT_LINK_LIMITS.maxOutboundBytes) {
+      this.o.log.warn('logger link: outbound buffer over its limit, reconnecting', {
+        buffered: conn.bufferedBytes,
+      });
+      conn.destroy();
+      return false;
+    }
+    return true;
   }
 
   startHeartbeat(): void {

@@ -122,6 +122,7 @@ const main = async (): Promise<void> => {
             serviceIp,
             active: !o.standby,
             hostId: o.hostId,
+            epoch: o.epoch,
             leaseMarginMs: o.leaseMarginMs,
             recreateRetryMs: o.recreateRetryMs,
           },
@@ -129,10 +130,11 @@ const main = async (): Promise<void> => {
       if (e.kind === 'timeline') {
         timeline.event(e.event, e.fields);
         if (e.push) pushEvent({ event: e.event, ...e.fields });
-      } else if (e.kind === 'logger') {
-        const lost = links?.sendToLogger(e.msgs) ?? e.msgs.length;
-        if (lost > 0)
-          log.debug('logger not connected: messages left to the engine to resend', { lost });
+      } else if (e.kind === 'loggerFrames') {
+        if (links?.writeFrames(e.bytes) !== true)
+          log.debug('logger not connected: messages left to the engine to resend', {
+            lost: e.count,
+          });
       }
     },
     onError: (e) => {
