@@ -51,6 +51,7 @@ import {
   TcpPacket,
   tcpOptionsLength,
 } from '../../wire/tcp.ts';
+import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../recovery/params.ts';
 import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
 import {
   adjustWindow,
@@ -113,8 +114,17 @@ export interface SswConfig {
   readonly firstConnId?: number;
   /** R6.3 safety margin added to the estimated TSval clock. Default 60 000 ms. */
   readonly tsMarginMs?: number;
-  /** L.1 lease safety margin (clock-rate drift, A4). Default 250 ms. */
+  /**
+   * L.1 lease safety margin (clock-rate drift, A4), taken off every lease. Default
+   * `DEFAULT_LEASE_MARGIN_MS` (spec/recovery.md `driftMarginMs`, 40 ms); must be below every
+   * lease granted, or the lease would end on arrival.
+   */
   readonly leaseMarginMs?: number;
+  /**
+   * The lease the logger and detector grant (spec/recovery.md `leaseMs`), if the runtime
+   * knows it: only checked against `leaseMarginMs` at construction (`checkSswConfig`).
+   */
+  readonly expectedLeaseMs?: number;
   /** Start-up: without a Welcome for this long the SSW goes unprotected (L.2). Default 5 000. */
   readonly startupGraceMs?: number;
   /** R1.7: how often changed client acks are reported to the logger. Default 100 ms. */
@@ -196,7 +206,52 @@ export interface SswStats {
   recreated: number;
   /** R5.7: client segments answered by the SSW because the kernel is done with them */
   answeredAfterClose: number;
+  /** L.1: lease grants not used (unknown heartbeat, send time in the future, lease <= margin) */
+  leaseGrantsRefused: number;
 }
+
+/**
+ * L.1 default margin: the detector's drift allowance (spec/recovery.md `driftMarginMs`), so a
+ * 200 ms lease leaves the primary 160 ms from the send of each acknowledged heartbeat.
+ */
+export const DEFAULT_LEASE_MARGIN_MS = DEFAULT_RECOVERY_PARAMS.driftMarginMs;
+
+/** How many heartbeat send times are kept for their acks (older ones are forgotten). */
+export const MAX_OUTSTANDING_HEARTBEATS = 64;
+
+/** A configuration the engine refuses (thrown by the constructor as `SswConfigInvalid`). */
+export type SswConfigError =
+  | { readonly kind: 'badLeaseMargin'; readonly leaseMarginMs: number }
+  | { readonly kind: 'badExpectedLease'; readonly expectedLeaseMs: number }
+  | {
+      readonly kind: 'marginNotBelowLease';
+      readonly leaseMarginMs: number;
+      readonly expectedLeaseMs: number;
+    };
+
+export class SswConfigInvalid extends Error {
+  readonly error: SswConfigError;
+  constructor(error: SswConfigError) {
+    super(`ssw config: ${JSON.stringify(error)}`);
+    this.name = 'SswConfigInvalid';
+    this.error = error;
+  }
+}
+
+const isTiming = (v: number): boolean => Number.isFinite(v) && v >= 0 && v <= MAX_TIMING_MS;
+
+/** L.1: the margin is a sane duration and shorter than the lease it is taken off. */
+export const checkSswConfig = (config: SswConfig): SswConfigError | undefined => {
+  const leaseMarginMs = config.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS;
+  if (!isTiming(leaseMarginMs)) return { kind: 'badLeaseMargin', leaseMarginMs };
+  const expectedLeaseMs = config.expectedLeaseMs;
+  if (expectedLeaseMs === undefined) return undefined;
+  if (!isTiming(expectedLeaseMs) || expectedLeaseMs === 0)
+    return { kind: 'badExpectedLease', expectedLeaseMs };
+  if (leaseMarginMs >= expectedLeaseMs)
+    return { kind: 'marginNotBelowLease', leaseMarginMs, expectedLeaseMs };
+  return undefined;
+};
 
 // ---------------------------------------------------------------------------------------
 // Per-connection data-path state
@@ -332,6 +387,7 @@ export class SswEngine {
     injectedBytes: 0,
     localAcks: 0,
     answeredAfterClose: 0,
+    leaseGrantsRefused: 0,
     recreated: 0,
   };
 
@@ -346,6 +402,11 @@ export class SswEngine {
   private queuedLogBytes = 0;
   private lastClientAckedMs = Number.NEGATIVE_INFINITY;
   private welcomed = false;
+  private readonly leaseMarginMs: number;
+  /** L.1: heartbeat seq -> local send time, in send order (bounded). */
+  private readonly heartbeatSent = new Map<number, number>();
+  private heartbeatSendsNoted = false;
+  private warnedLeaseFromArrival = false;
   /** clientAddr -> (clientPort << 16 | serverPort) -> conn: no string per packet. */
   private readonly conns = new Map<number, Map<number, Conn>>();
   private readonly byKey = new Map<string, Conn>();
@@ -360,7 +421,10 @@ export class SswEngine {
   private readonly csum: ChecksumMode;
 
   constructor(config: SswConfig, sink?: SswSink) {
+    const bad = checkSswConfig(config);
+    if (bad !== undefined) throw new SswConfigInvalid(bad);
     this.config = config;
+    this.leaseMarginMs = config.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS;
     this.limits = { ...DEFAULT_SSW_LIMITS, ...config.limits };
     this.sink = sink;
     this.nextConnId = config.firstConnId ?? 1;
@@ -397,6 +461,31 @@ export class SswEngine {
   onLoggerMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
     this.begin(nowMs);
     this.handleLoggerMessage(msg);
+    return this.end();
+  }
+
+  /**
+   * L.1: the runtime sent heartbeat `seq` at local time `sentMs` (the engine's clock). Its
+   * `HeartbeatAck` then renews the lease from that send, not from the ack's arrival: the
+   * detector granted it no earlier than the send, so the primary's lease ends first (P2).
+   */
+  noteHeartbeatSent(seq: number, sentMs: number): void {
+    this.heartbeatSendsNoted = true;
+    this.heartbeatSent.delete(seq);
+    this.heartbeatSent.set(seq, sentMs);
+    if (this.heartbeatSent.size > MAX_OUTSTANDING_HEARTBEATS) {
+      const oldest = this.heartbeatSent.keys().next();
+      if (!oldest.done) this.heartbeatSent.delete(oldest.value);
+    }
+  }
+
+  /**
+   * L.1 for a runtime that matches acks to its own heartbeat sends: the detector granted
+   * `leaseMs` for a heartbeat sent at `sentMs` (the engine's clock).
+   */
+  onHeartbeatAcked(sentMs: number, leaseMs: number, nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    this.grantLease(sentMs, leaseMs, 'HeartbeatAck');
     return this.end();
   }
 
@@ -1523,17 +1612,32 @@ export class SswEngine {
       case 'Welcome': {
         const reconnect = this.welcomed;
         this.welcomed = true;
-        const leaseUntil = this.now + msg.leaseMs - (this.config.leaseMarginMs ?? 250);
+        // The engine does not see the Hello this answers: the lease runs from the arrival.
+        const leaseUntil = this.now + msg.leaseMs - this.leaseMarginMs;
+        if (msg.leaseMs <= this.leaseMarginMs) this.refuseLease('Welcome', msg.leaseMs);
         this.host.send({ type: 'LOGGER_WELCOME', epoch: msg.epoch, leaseUntil });
         if (reconnect) this.resendUnacked();
         return;
       }
-      case 'HeartbeatAck':
-        this.host.send({
-          type: 'LEASE_RENEWED',
-          leaseUntil: this.now + msg.leaseMs - (this.config.leaseMarginMs ?? 250),
-        });
+      case 'HeartbeatAck': {
+        const sentMs = this.takeHeartbeatSent(msg.seq);
+        if (sentMs !== undefined) this.grantLease(sentMs, msg.leaseMs, 'HeartbeatAck');
+        else if (this.heartbeatSendsNoted) {
+          // Not a heartbeat this SSW (still) remembers sending: no send time, no lease.
+          this.stats.leaseGrantsRefused++;
+          this.event('L.1', 'HeartbeatAck for an unknown heartbeat: no lease', undefined, {
+            seq: msg.seq,
+          });
+        } else {
+          // A runtime that reports no heartbeat sends: the ack's arrival is all there is.
+          if (!this.warnedLeaseFromArrival) {
+            this.warnedLeaseFromArrival = true;
+            this.event('L.1', 'lease counted from the ack: no heartbeat send times reported');
+          }
+          this.grantLease(this.now, msg.leaseMs, 'HeartbeatAck');
+        }
         return;
+      }
       case 'SynStored': {
         const c = this.byConnId.get(msg.conn);
         if (c !== undefined) this.sendConn(c, { type: 'SYN_STORED' });
@@ -1572,6 +1676,44 @@ export class SswEngine {
       default:
         return;
     }
+  }
+
+  /** The send time of heartbeat `seq`; forgets it and every heartbeat sent before it. */
+  private takeHeartbeatSent(seq: number): number | undefined {
+    const sentMs = this.heartbeatSent.get(seq);
+    if (sentMs === undefined) return undefined;
+    for (const k of [...this.heartbeatSent.keys()]) {
+      this.heartbeatSent.delete(k);
+      if (k === seq) break;
+    }
+    return sentMs;
+  }
+
+  /** L.1: lease until `sentMs + leaseMs - margin`; never shortened (the host machine keeps the max). */
+  private grantLease(sentMs: number, leaseMs: number, from: string): void {
+    if (!Number.isFinite(sentMs) || sentMs > this.now) {
+      // A send after the ack arrived is a clock mix-up (two clocks): trusting it would stretch
+      // the lease past what the detector granted.
+      this.stats.leaseGrantsRefused++;
+      this.event('L.1', `${from}: heartbeat send time in the future: no lease`, undefined, {
+        sentMs,
+        nowMs: this.now,
+      });
+      return;
+    }
+    if (leaseMs <= this.leaseMarginMs) {
+      this.refuseLease(from, leaseMs);
+      return;
+    }
+    this.host.send({ type: 'LEASE_RENEWED', leaseUntil: sentMs + leaseMs - this.leaseMarginMs });
+  }
+
+  private refuseLease(from: string, leaseMs: number): void {
+    this.stats.leaseGrantsRefused++;
+    this.event('L.1', `${from}: lease not longer than the margin`, undefined, {
+      leaseMs,
+      leaseMarginMs: this.leaseMarginMs,
+    });
   }
 
   /** R1.4: stableSeq advanced; owe the client a pure ACK if nothing else will carry it. */

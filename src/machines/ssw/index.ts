@@ -9,8 +9,13 @@ export {
   sswConnectionMachine,
 } from './connection.machine.ts';
 export {
+  checkSswConfig,
+  DEFAULT_LEASE_MARGIN_MS,
   DEFAULT_SSW_LIMITS,
+  MAX_OUTSTANDING_HEARTBEATS,
   type SswConfig,
+  type SswConfigError,
+  SswConfigInvalid,
   type SswConnectionView,
   type SswEffect,
   SswEngine,

@@ -1,7 +1,16 @@
 // The SSW engine fed real packets (built with src/wire) and logger messages; checks what comes
 // out on the LAN, into the kernel (TUN) and to the logger. Rules cited from spec/ssw.md.
 import { describe, expect, it } from 'vitest';
-import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { DEFAULT_RECOVERY_PARAMS } from '../../../src/machines/recovery/params.ts';
+import {
+  checkSswConfig,
+  DEFAULT_LEASE_MARGIN_MS,
+  MAX_OUTSTANDING_HEARTBEATS,
+  type SswConfig,
+  SswConfigInvalid,
+  type SswEffect,
+  SswEngine,
+} from '../../../src/machines/ssw/engine.ts';
 import { arpReply, arpRequest, buildArpFrame, parseArpBytes } from '../../../src/wire/arp.ts';
 import { pseudoHeaderSum } from '../../../src/wire/checksum.ts';
 import { ETHERNET_HEADER_LEN } from '../../../src/wire/ethernet.ts';
@@ -1258,5 +1267,123 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
     e.onLanFrame(bad, 2);
     expect(e.stats.dropBadChecksum + e.stats.dropMalformed).toBeGreaterThan(0);
+  });
+});
+
+describe('SSW engine: L.1 lease timing', () => {
+  const lease = DEFAULT_RECOVERY_PARAMS.leaseMs;
+  /** Welcomed with a lease that ends at 100 - margin, so later renewals are what count. */
+  const welcomed = (over: Partial<SswConfig> = {}) => {
+    const e = new SswEngine(config(over));
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 100 }, 0);
+    return e;
+  };
+  const loggerState = (e: SswEngine, nowMs: number): string => {
+    copy(e.onTick(nowMs));
+    return e.hostState().logger;
+  };
+
+  it("the default margin is the detector's drift margin, below the lease it grants", () => {
+    expect(DEFAULT_LEASE_MARGIN_MS).toBe(DEFAULT_RECOVERY_PARAMS.driftMarginMs);
+    expect(DEFAULT_LEASE_MARGIN_MS).toBeLessThan(lease);
+    // A lease granted by the detector's defaults is usable on arrival.
+    const e = welcomed();
+    e.noteHeartbeatSent(1, 50);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 1, leaseMs: lease }, 60);
+    expect(loggerState(e, 61)).toBe('protected');
+    expect(e.stats.leaseGrantsRefused).toBe(0);
+  });
+
+  it('a HeartbeatAck renews the lease from the send of its heartbeat, not from its arrival', () => {
+    const e = welcomed();
+    e.noteHeartbeatSent(7, 100);
+    // The ack arrives 150 ms after the send: the lease still ends at send + lease - margin.
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 7, leaseMs: lease }, 250);
+    const end = 100 + lease - DEFAULT_LEASE_MARGIN_MS;
+    expect(loggerState(e, end)).toBe('protected');
+    const fx = copy(e.onTick(end + 1));
+    expect(e.hostState().logger).toBe('unprotected');
+    expect(logEvents(fx).map((x) => x.rule)).toContain('L.2');
+  });
+
+  it('an ack of an unknown or already superseded heartbeat grants nothing', () => {
+    const e = welcomed();
+    e.noteHeartbeatSent(1, 10);
+    e.noteHeartbeatSent(2, 60);
+    e.noteHeartbeatSent(3, 110);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 2, leaseMs: lease }, 70);
+    // seq 1 was sent before 2: forgotten with it; seq 99 was never sent.
+    const late = copy(e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 1, leaseMs: 10_000 }, 75));
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 99, leaseMs: 10_000 }, 76);
+    expect(e.stats.leaseGrantsRefused).toBe(2);
+    expect(logEvents(late).map((x) => x.rule)).toEqual(['L.1']);
+    const end = 60 + lease - DEFAULT_LEASE_MARGIN_MS;
+    expect(loggerState(e, end)).toBe('protected');
+    expect(loggerState(e, end + 1)).toBe('unprotected');
+  });
+
+  it('only the newest sends are remembered (bounded)', () => {
+    const e = welcomed();
+    for (let seq = 1; seq <= MAX_OUTSTANDING_HEARTBEATS + 1; seq++) e.noteHeartbeatSent(seq, seq);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 1, leaseMs: lease }, 100);
+    expect(e.stats.leaseGrantsRefused).toBe(1);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 2, leaseMs: lease }, 100);
+    expect(e.stats.leaseGrantsRefused).toBe(1);
+  });
+
+  it('onHeartbeatAcked: a runtime that matched the ack itself gives the send time; one in the future is refused', () => {
+    const e = welcomed();
+    e.onHeartbeatAcked(40, lease, 90);
+    const end = 40 + lease - DEFAULT_LEASE_MARGIN_MS;
+    expect(loggerState(e, end)).toBe('protected');
+    const bad = copy(e.onHeartbeatAcked(10_000, lease, end));
+    expect(logEvents(bad).map((x) => x.rule)).toEqual(['L.1']);
+    expect(e.stats.leaseGrantsRefused).toBe(1);
+    expect(loggerState(e, end + 1)).toBe('unprotected');
+  });
+
+  it('a lease not longer than the margin is refused with an event, never counted', () => {
+    const e = welcomed({ leaseMarginMs: 50 });
+    e.noteHeartbeatSent(1, 10);
+    const fx = copy(e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 1, leaseMs: 50 }, 20));
+    expect(logEvents(fx)[0]).toMatchObject({
+      rule: 'L.1',
+      detail: { leaseMs: 50, leaseMarginMs: 50 },
+    });
+    expect(e.stats.leaseGrantsRefused).toBe(1);
+  });
+
+  it('a runtime that reports no heartbeat sends gets the lease from the ack (said once)', () => {
+    const e = welcomed();
+    const first = copy(e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 0, leaseMs: lease }, 100));
+    const again = copy(e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 0, leaseMs: lease }, 110));
+    expect(logEvents(first).map((x) => x.rule)).toEqual(['L.1']);
+    expect(logEvents(again)).toHaveLength(0);
+    expect(loggerState(e, 110 + lease - DEFAULT_LEASE_MARGIN_MS)).toBe('protected');
+  });
+
+  it('config: the margin must be a duration below the expected lease (typed error)', () => {
+    const bad = (over: Partial<SswConfig>) => {
+      try {
+        new SswEngine(config(over));
+      } catch (err) {
+        if (err instanceof SswConfigInvalid) return err.error;
+        throw err;
+      }
+      return undefined;
+    };
+    expect(bad({ leaseMarginMs: 250, expectedLeaseMs: 200 })).toEqual({
+      kind: 'marginNotBelowLease',
+      leaseMarginMs: 250,
+      expectedLeaseMs: 200,
+    });
+    expect(bad({ expectedLeaseMs: DEFAULT_LEASE_MARGIN_MS })).toMatchObject({
+      kind: 'marginNotBelowLease',
+    });
+    expect(bad({ leaseMarginMs: -1 })).toEqual({ kind: 'badLeaseMargin', leaseMarginMs: -1 });
+    expect(bad({ leaseMarginMs: Number.NaN })).toMatchObject({ kind: 'badLeaseMargin' });
+    expect(bad({ expectedLeaseMs: 0 })).toEqual({ kind: 'badExpectedLease', expectedLeaseMs: 0 });
+    expect(bad({ expectedLeaseMs: lease })).toBeUndefined();
+    expect(checkSswConfig(config({ leaseMarginMs: 40, expectedLeaseMs: 200 }))).toBeUndefined();
   });
 });
