@@ -505,6 +505,91 @@ describe('SSW engine: R5 a crash is silent', () => {
     expect(e.connection(CLIENT, CPORT, SPORT)).toBeUndefined();
   });
 
+  it('R5.7 after re-creating a connection the client half-closed before the crash (the lab case, translated)', () => {
+    const { e, conn, logSyn } = established();
+    // The client sends its last bytes and FIN; the kernel takes them; nothing is stored yet.
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK | TCP_FIN, payload: 'tail' }),
+      4,
+    );
+    e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 6, flags: TCP_ACK }), 5);
+    e.onAppExit(6);
+    // The log has the record only: the client's retransmission is logged again and injected.
+    e.startRecovery([{ ...logSyn, kind: 'ReplaySyn', clientAck: S_ISN + 1 } as LoggerMessage], 100);
+    const K2 = 0xffff_fff0;
+    e.onTunPacket(
+      kernelPacket({
+        seq: K2,
+        ack: C_ISN + 1,
+        flags: TCP_SYN | TCP_ACK,
+        options: synAckOpts(50, 9),
+      }),
+      101,
+    );
+    const retx = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK | TCP_FIN, payload: 'tail' }),
+        300,
+      ),
+    );
+    expect(loggerMsgs(retx)).toContainEqual(
+      expect.objectContaining({ kind: 'LogData', conn, seq: C_ISN + 1, fin: true }),
+    );
+    expect(tunSegs(retx).map((x) => x.text)).toEqual(['tail']);
+    e.onTunPacket(
+      kernelPacket({ seq: seqAdd(K2, 1), ack: C_ISN + 6, flags: TCP_ACK, options: ts(60, 120) }),
+      301,
+    );
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('translated');
+    // The replayed application echoes and closes at offset 4; the kernel's FIN passes, its ack
+    // held at stableSeq (R1.2).
+    e.onLoggerMessage(
+      { kind: 'CloseLogged', clientAddr: CLIENT, clientPort: CPORT, how: 'end', offset: 4 },
+      302,
+    );
+    const fin = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: seqAdd(K2, 1),
+            ack: C_ISN + 6,
+            flags: TCP_ACK | TCP_FIN,
+            payload: 'tail',
+            options: ts(61, 120),
+          }),
+          303,
+        ),
+      ),
+    );
+    expect(fin[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 1 });
+    expect((fin[0]?.tcp.flags ?? 0) & TCP_FIN).toBe(TCP_FIN);
+    // The client acks it (the kernel, in LAST_ACK, closes), then retransmits its FIN.
+    const finAck = copy(
+      e.onLanFrame(clientFrame({ seq: C_ISN + 6, ack: S_ISN + 6, flags: TCP_ACK }), 304),
+    );
+    expect(tunSegs(finAck)[0]?.tcp.ack).toBe(seqAdd(K2, 6));
+    e.onTick(305);
+    const again = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 6, flags: TCP_ACK | TCP_FIN, payload: 'tail' }),
+        510,
+      ),
+    );
+    expect(tunSegs(again)).toHaveLength(0);
+    expect(lanSegs(again).map((x) => x.tcp)).toEqual([
+      expect.objectContaining({ seq: S_ISN + 6, ack: C_ISN + 1, flags: TCP_ACK }),
+    ]);
+    const stored = lanSegs(
+      copy(
+        e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: true }, 520),
+      ),
+    );
+    expect(stored.map((x) => x.tcp)).toEqual([
+      expect.objectContaining({ seq: S_ISN + 6, ack: C_ISN + 6, flags: TCP_ACK }),
+    ]);
+    expect(loggerMsgs(copy(e.onTick(530)))).toContainEqual({ kind: 'ConnClosed', conn });
+  });
+
   it('R5.4 after the app dies: its FIN/RST never reach the client and its socket is aborted', () => {
     const { e } = established();
     e.onLanFrame(
