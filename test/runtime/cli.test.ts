@@ -33,7 +33,8 @@ function start(entry: string, args: string[], env: Record<string, string> = {}):
     proc,
     events: [],
     stderr: '',
-    exited: new Promise((r) => proc.on('exit', (code) => r(code))),
+    // 'close', not 'exit': 'exit' can fire before stderr is drained, and the tests read it.
+    exited: new Promise((r) => proc.on('close', (code) => r(code))),
   };
   createInterface({ input: proc.stdout! }).on('line', (l) => {
     try {
