@@ -17,6 +17,7 @@ import {
   passThroughCore,
 } from './datapath.protocol.ts';
 import { FrameBatch } from './frames.ts';
+import { StandbySnoop } from './snoop.ts';
 
 /** Limits on the logger frames carried to the main thread in one transfer (a poll round's
  * worth normally; a longer burst is cut here). */
@@ -92,12 +93,24 @@ const engineCore = (
   let replayBytes = 0;
   let takeoverReplyId: number | undefined;
   let lastApp = engine.hostState().app;
-  const watchHost = (): void => {
+  // From standby until live (./snoop.ts): the client's retransmissions the engine could not
+  // take yet, delivered when it can.
+  let snoop: StandbySnoop | undefined = spec.active ? undefined : new StandbySnoop(spec.serviceIp);
+  const deliverSnooped = (now: number): void => {
+    if (snoop === undefined) return;
+    const { frames, kept } = snoop.take(now);
+    snoop = undefined;
+    for (const f of frames) apply(engine.onLanFrame(f, now));
+    if (kept > 0)
+      emit({ kind: 'timeline', event: 'snooped', fields: { kept, fed: frames.length } });
+  };
+  const watchHost = (now: number): void => {
     const app = engine.hostState().app;
     if (app !== lastApp) {
       emit({ kind: 'timeline', event: 'ssw-app-state', fields: { from: lastApp, to: app } });
       if (lastApp === 'recovering' && app === 'appRunning') {
         emit({ kind: 'timeline', event: 'live', fields: {}, push: true });
+        deliverSnooped(now);
       }
       lastApp = app;
     }
@@ -114,7 +127,10 @@ const engineCore = (
 
   return {
     onTunPacket: (p, now) => apply(engine.onTunPacket(p, now)),
-    onLanFrame: (f, now) => apply(engine.onLanFrame(f, now)),
+    onLanFrame: (f, now) => {
+      snoop?.offer(f, now);
+      apply(engine.onLanFrame(f, now));
+    },
     command: (c, now) => {
       switch (c.cmd) {
         case 'logger':
@@ -175,7 +191,7 @@ const engineCore = (
         default:
           break;
       }
-      watchHost();
+      watchHost(now);
     },
     status: () => ({
       host: engine.hostState(),
@@ -192,7 +208,7 @@ const engineCore = (
       if (now < nextTickAt) return;
       nextTickAt = now + tickEvery;
       apply(engine.onTick(now));
-      watchHost();
+      watchHost(now);
     },
     flush: flushLogger,
   };
