@@ -93,8 +93,8 @@ const engineCore = (
   let replayBytes = 0;
   let takeoverReplyId: number | undefined;
   let lastApp = engine.hostState().app;
-  // From standby until live (./snoop.ts): the client's retransmissions the engine could not
-  // take yet, delivered when it can.
+  // From standby until the log has re-created the connections (./snoop.ts): the client's
+  // retransmissions the engine could not take yet, delivered when it can.
   let snoop: StandbySnoop | undefined = spec.active ? undefined : new StandbySnoop(spec.serviceIp);
   const deliverSnooped = (now: number): void => {
     if (snoop === undefined) return;
@@ -104,13 +104,12 @@ const engineCore = (
     if (kept > 0)
       emit({ kind: 'timeline', event: 'snooped', fields: { kept, fed: frames.length } });
   };
-  const watchHost = (now: number): void => {
+  const watchHost = (): void => {
     const app = engine.hostState().app;
     if (app !== lastApp) {
       emit({ kind: 'timeline', event: 'ssw-app-state', fields: { from: lastApp, to: app } });
       if (lastApp === 'recovering' && app === 'appRunning') {
         emit({ kind: 'timeline', event: 'live', fields: {}, push: true });
-        deliverSnooped(now);
       }
       lastApp = app;
     }
@@ -141,6 +140,8 @@ const engineCore = (
             if (m.kind === 'Welcome' && fetchWanted) requestLog();
             if (m.kind === 'ReplayEnd') {
               fetching = false;
+              // The connections exist again (re-creating): their client data is logged now.
+              deliverSnooped(now);
               const fields = { conns: replayConns, bytes: replayBytes };
               emit({ kind: 'timeline', event: 'replay-ssw', fields });
               emit({
@@ -191,7 +192,7 @@ const engineCore = (
         default:
           break;
       }
-      watchHost(now);
+      watchHost();
     },
     status: () => ({
       host: engine.hostState(),
@@ -208,7 +209,7 @@ const engineCore = (
       if (now < nextTickAt) return;
       nextTickAt = now + tickEvery;
       apply(engine.onTick(now));
-      watchHost(now);
+      watchHost();
     },
     flush: flushLogger,
   };

@@ -1,14 +1,16 @@
-// What a standby SSW keeps of the client frames it sees before it goes live. After the
-// primary's LAN port goes down the bridge floods the client's frames to the standby too, and
-// after the takeover the engine drops segments of connections it has not re-created yet. A
-// client that lost segments with the primary sits in RTO back-off and sends only its oldest
-// unacknowledged segment (the first RTO ~200 ms after the crash, the next ~400 ms later); had
-// that retransmission been lost here, the client would stay silent until the next one. So the
-// daemon keeps, per client address and port, the latest TCP segment to the service address
-// that carries data (or SYN/FIN), and hands it to the engine at go-live. Earlier segments lie
-// beyond the hole the primary's loss left and would only draw duplicate ACKs; a pure ACK (the
-// client's answer to a go-live ACK) must not displace the retransmission. Late delivery is
-// what a slow network does (A5): the engine needs nothing new for it.
+// What a standby SSW keeps of the client frames it sees before its connections exist again.
+// After the primary's LAN port goes down the bridge floods the client's frames to the standby
+// too, and after the takeover the engine drops segments of connections the log has not
+// re-created yet (until ReplayEnd). A client that lost segments with the primary sits in RTO
+// back-off and sends only its oldest unacknowledged segment (the first RTO ~200 ms after the
+// crash, the next ~400 ms later); had that retransmission been lost here, the client would
+// stay silent until the next one. So the daemon keeps, per client address and port, the latest
+// TCP segment to the service address that carries data (or SYN/FIN), and hands it to the
+// engine at ReplayEnd, when the engine logs client data of re-creating connections (and before
+// the new primary's lease, which no detector renews after a failover, runs out 160 ms after
+// its Welcome). Earlier segments lie beyond the hole the primary's loss left and would only
+// draw duplicate ACKs; a pure ACK (the client's answer to an ACK) must not displace the
+// retransmission. Late delivery is what a slow network does (A5): the engine needs nothing new.
 
 /** Bounds: connections remembered, and how old a kept segment may be when delivered. */
 export const SNOOP_MAX_CLIENTS = 1024;
