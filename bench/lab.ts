@@ -79,8 +79,18 @@ const measurePath = async (
 ): Promise<PathFigures> => {
   const srv = lab.spawn(ns, `iperf3-${path}`, ['iperf3', '-s', '-B', addr]);
   await new Promise((r) => setTimeout(r, 500));
-  const uploadMbps = iperf(addr, false);
-  const downloadMbps = iperf(addr, true);
+  // A failed direction is reported (NaN and a note), not fatal: the other figures still count.
+  const notes: string[] = [];
+  const tryIperf = (reverse: boolean): number => {
+    try {
+      return iperf(addr, reverse);
+    } catch (e) {
+      notes.push(`${reverse ? 'download' : 'upload'} failed: ${String(e).slice(0, 200)}`);
+      return Number.NaN;
+    }
+  };
+  const uploadMbps = tryIperf(false);
+  const downloadMbps = tryIperf(true);
   await stopProc(srv);
   const echo = await lab.startPlainEcho(ns, addr, 7000);
   const rrProc = lab.spawn(
@@ -99,7 +109,13 @@ const measurePath = async (
   const rr = rrProc.events.at(-1) as unknown as RrResult | undefined;
   if (rr === undefined || !rr.ok)
     throw new LabError(`rr client on ${path} failed: ${JSON.stringify(rr)}`);
-  return { path, uploadMbps, downloadMbps, rr };
+  return {
+    path,
+    uploadMbps,
+    downloadMbps,
+    rr,
+    ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
+  };
 };
 
 interface StallFigures {
@@ -196,10 +212,9 @@ const main = async (): Promise<void> => {
         await stopProc(ssw);
       } else if (path === 'fttcp') {
         const stop = await lab.startFtTcpHosts();
-        figures.push({
-          ...(await measurePath(lab, 'fttcp', NS.primary, ADDR.service)),
-          note: 'server apps not NSW-wrapped (iperf3, plain echo): SSW + logger costs only',
-        });
+        const f = await measurePath(lab, 'fttcp', NS.primary, ADDR.service);
+        const why = 'server apps not NSW-wrapped (iperf3, plain echo): SSW + logger costs only';
+        figures.push({ ...f, note: f.note === undefined ? why : `${why}; ${f.note}` });
         await stop();
       } else {
         throw new LabError(`unknown path '${path}' (plain, passthrough, forward, fttcp)`);
@@ -238,6 +253,8 @@ const main = async (): Promise<void> => {
   const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   for (const r of rows)
     process.stdout.write(`${r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ')}\n`);
+  for (const f of figures)
+    if (f.note?.includes('failed') === true) process.stdout.write(`${f.path}: ${f.note}\n`);
   for (const st of stalls) {
     process.stdout.write(
       `stall ${st.path.padEnd(8)} over ${st.kills} kills (${st.failed.length} failed): min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
