@@ -125,6 +125,14 @@ export interface SswConfig {
    * knows it: only checked against `leaseMarginMs` at construction (`checkSswConfig`).
    */
   readonly expectedLeaseMs?: number;
+  /**
+   * L.2: how long past the end of its lease the primary keeps stalling (protected, acks frozen
+   * at `stableSeq`) before it serves unprotected. Must exceed the latest moment a live backup
+   * could still complete a takeover (spec/recovery.md G.3, `minUnprotectAfterMs`), or a
+   * partitioned primary would ack bytes that the backup's replay lacks. Default
+   * `DEFAULT_RECOVERY_PARAMS.unprotectAfterMs`.
+   */
+  readonly unprotectAfterMs?: number;
   /** Start-up: without a Welcome for this long the SSW goes unprotected (L.2). Default 5 000. */
   readonly startupGraceMs?: number;
   /** R1.7: how often changed client acks are reported to the logger. Default 100 ms. */
@@ -1793,8 +1801,9 @@ export class SswEngine {
   private handleTick(): void {
     const host = this.host.getSnapshot();
     const v = host.value as { role: string; logger: string; app: string };
-    if (v.logger === 'protected' && this.now > host.context.leaseUntil) {
-      this.event('L.2', 'lease expired: unprotected');
+    const grace = this.config.unprotectAfterMs ?? DEFAULT_RECOVERY_PARAMS.unprotectAfterMs;
+    if (v.logger === 'protected' && this.now > host.context.leaseUntil + grace) {
+      this.event('L.2', 'lease expired and the grace passed: unprotected');
       this.host.send({ type: 'LEASE_EXPIRED' });
     } else if (
       v.logger === 'awaitingLogger' &&

@@ -1247,6 +1247,22 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     expect(loggerMsgs(sa)).toHaveLength(0);
   });
 
+  it('L.2 a primary whose lease ran out stalls through the grace before serving unprotected', () => {
+    // The unsafe order (spec/recovery.md G.3): unprotected at lease expiry, a partitioned
+    // primary acks bytes the log lacks while a live backup is about to take over.
+    const { e } = established();
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'abcdef' }),
+      4,
+    );
+    const grace = DEFAULT_RECOVERY_PARAMS.unprotectAfterMs;
+    e.onTick(60_500);
+    expect(e.hostState().logger).toBe('protected');
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('protected');
+    e.onTick(60_000 + grace + 100);
+    expect(e.hostState().logger).toBe('unprotected');
+  });
+
   it('L.2 + R1.6: log bytes queued by a degraded connection no longer block new protected ones', () => {
     const { e } = established({ limits: { maxQueuedLogBytes: 8 } });
     e.onLanFrame(
@@ -1363,6 +1379,7 @@ describe('SSW engine: L.1 lease timing', () => {
     e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 100 }, 0);
     return e;
   };
+  const GRACE = DEFAULT_RECOVERY_PARAMS.unprotectAfterMs;
   const loggerState = (e: SswEngine, nowMs: number): string => {
     copy(e.onTick(nowMs));
     return e.hostState().logger;
@@ -1386,7 +1403,9 @@ describe('SSW engine: L.1 lease timing', () => {
     e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 7, leaseMs: lease }, 250);
     const end = 100 + lease - DEFAULT_LEASE_MARGIN_MS;
     expect(loggerState(e, end)).toBe('protected');
-    const fx = copy(e.onTick(end + 1));
+    // L.2: past the lease the primary stalls for the grace, then serves unprotected.
+    expect(loggerState(e, end + GRACE)).toBe('protected');
+    const fx = copy(e.onTick(end + GRACE + 1));
     expect(e.hostState().logger).toBe('unprotected');
     expect(logEvents(fx).map((x) => x.rule)).toContain('L.2');
   });
@@ -1403,8 +1422,8 @@ describe('SSW engine: L.1 lease timing', () => {
     expect(e.stats.leaseGrantsRefused).toBe(2);
     expect(logEvents(late).map((x) => x.rule)).toEqual(['L.1']);
     const end = 60 + lease - DEFAULT_LEASE_MARGIN_MS;
-    expect(loggerState(e, end)).toBe('protected');
-    expect(loggerState(e, end + 1)).toBe('unprotected');
+    expect(loggerState(e, end + GRACE)).toBe('protected');
+    expect(loggerState(e, end + GRACE + 1)).toBe('unprotected');
   });
 
   it('only the newest sends are remembered (bounded)', () => {
@@ -1424,7 +1443,7 @@ describe('SSW engine: L.1 lease timing', () => {
     const bad = copy(e.onHeartbeatAcked(10_000, lease, end));
     expect(logEvents(bad).map((x) => x.rule)).toEqual(['L.1']);
     expect(e.stats.leaseGrantsRefused).toBe(1);
-    expect(loggerState(e, end + 1)).toBe('unprotected');
+    expect(loggerState(e, end + GRACE + 1)).toBe('unprotected');
   });
 
   it('a lease not longer than the margin is refused with an event, never counted', () => {
