@@ -406,7 +406,7 @@ export const formatResult = (r: ScenarioResult): string => {
   if (r.stallMs !== undefined) lines.push(`  client-visible stall: ${r.stallMs} ms`);
   if (r.clientPcap)
     lines.push(
-      `  client capture: ${r.clientPcap.packets} packets, ${r.clientPcap.serverRsts} server RST (+${r.clientPcap.serverRstsAfterClose} after close), ${r.clientPcap.serverFinsBeforeClientFin} unasked server FIN`,
+      `  client capture: ${r.clientPcap.packets} packets, ${r.clientPcap.serverRsts} server RST (of them ${r.clientPcap.serverRstsAfterClose} after close), ${r.clientPcap.serverFinsBeforeClientFin} unasked server FIN`,
     );
   for (const f of r.failures) lines.push(`  FAIL: ${f}`);
   lines.push(`  logs: ${r.runDir}`);
