@@ -5,7 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KvResult } from '../../src/runtime/lab/kvclient.ts';
-import { ADDR, APP_PORT, Lab, ROBUST_TIMING } from '../../src/runtime/lab/lab.ts';
+import {
+  ADDR,
+  APP_PORT,
+  KV_CLIENT_OPS,
+  Lab,
+  REDIS_BENCHMARK_TESTS,
+  ROBUST_TIMING,
+} from '../../src/runtime/lab/lab.ts';
 import { tsxArgv, waitExit } from '../../src/runtime/lab/procs.ts';
 import { NS } from '../../src/runtime/lab/topology.ts';
 import {
@@ -109,37 +116,7 @@ describe('failover', () => {
     const lab = up();
     await lab.startFtTcpPair('kv', { timing: ROBUST_TIMING });
     const cap = await clientCapture(lab, 'client');
-    const host = ADDR.service;
-    const port = String(APP_PORT.kv);
-    const kv = lab.spawn(
-      NS.client,
-      'kvclient',
-      tsxArgv(
-        'src/runtime/lab/kvclient.ts',
-        '--connect',
-        `${host}:${port}`,
-        '--ops',
-        '3000',
-        '--interval-ms',
-        '1',
-        '--timeout-ms',
-        '90000',
-      ),
-    );
-    const rb = lab.spawn(NS.client, 'redis-benchmark', [
-      'redis-benchmark',
-      '-h',
-      host,
-      '-p',
-      port,
-      '-n',
-      '10000',
-      '-c',
-      '8',
-      '-t',
-      'set,get,incr,ping',
-      '--csv',
-    ]);
+    const { kv, rb } = lab.startKvLoad({ benchRequests: 10_000, clientTimeoutMs: 90_000 });
     await waitFor(kv, 'connected');
     await sleep(1500);
     lab.crashHost('primary');
@@ -147,10 +124,9 @@ describe('failover', () => {
     expect(await waitExit(kv, 150_000)).toBe(0);
     const r = kv.events.at(-1) as unknown as KvResult;
     expect(r.error, JSON.stringify(r)).toBeUndefined();
-    expect(r.replies).toBe(3 * 3000 + 1);
+    expect(r.replies).toBe(3 * KV_CLIENT_OPS + 1);
     const csv = readFileSync(rb.outPath, 'utf8');
-    for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR'])
-      expect(csv).toContain(`"${t}"`);
+    for (const t of REDIS_BENCHMARK_TESTS) expect(csv).toContain(`"${t}"`);
     await expectCaptureClean(cap);
   });
 });

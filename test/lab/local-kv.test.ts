@@ -2,11 +2,11 @@
 // (Debian's redis-benchmark) plus a client that checks every reply (SET/GET/INCR with exact
 // expected answers). The application is killed (-9) mid-run; every client must finish
 // without an error and the client capture must show no RST and no unasked FIN.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KvResult } from '../../src/runtime/lab/kvclient.ts';
-import { ADDR, APP_PORT, Lab } from '../../src/runtime/lab/lab.ts';
-import { tsxArgv, waitExit } from '../../src/runtime/lab/procs.ts';
-import { NS } from '../../src/runtime/lab/topology.ts';
+import { KV_CLIENT_OPS, Lab, REDIS_BENCHMARK_TESTS } from '../../src/runtime/lab/lab.ts';
+import { waitExit } from '../../src/runtime/lab/procs.ts';
 import { appPid, clientCapture, expectCaptureClean, sleep, waitFor } from './helpers.ts';
 
 describe('local recovery, KV with redis-benchmark', () => {
@@ -23,37 +23,7 @@ describe('local recovery, KV with redis-benchmark', () => {
     await lab.startLogger(['--lease-ms', '60000']);
     const ssw = await lab.startFtTcpPrimary({ app: 'kv' });
     const cap = await clientCapture(lab, 'client');
-    const host = ADDR.service;
-    const port = String(APP_PORT.kv);
-    const kv = lab.spawn(
-      NS.client,
-      'kvclient',
-      tsxArgv(
-        'src/runtime/lab/kvclient.ts',
-        '--connect',
-        `${host}:${port}`,
-        '--ops',
-        '3000',
-        '--interval-ms',
-        '1',
-        '--timeout-ms',
-        '90000',
-      ),
-    );
-    const rb = lab.spawn(NS.client, 'redis-benchmark', [
-      'redis-benchmark',
-      '-h',
-      host,
-      '-p',
-      port,
-      '-n',
-      '20000',
-      '-c',
-      '8',
-      '-t',
-      'set,get,incr,ping',
-      '--csv',
-    ]);
+    const { kv, rb } = lab.startKvLoad({ benchRequests: 20_000, clientTimeoutMs: 90_000 });
     await waitFor(kv, 'connected');
     await sleep(1500);
     const before = appPid(ssw);
@@ -62,12 +32,10 @@ describe('local recovery, KV with redis-benchmark', () => {
     expect(await waitExit(kv, 120_000)).toBe(0);
     const r = kv.events.at(-1) as unknown as KvResult;
     expect(r.error, JSON.stringify(r)).toBeUndefined();
-    expect(r.replies).toBe(3 * 3000 + 1);
+    expect(r.replies).toBe(3 * KV_CLIENT_OPS + 1);
     expect(appPid(ssw)).not.toBe(before);
-    const { readFileSync } = await import('node:fs');
     const csv = readFileSync(rb.outPath, 'utf8');
-    for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR'])
-      expect(csv).toContain(`"${t}"`);
+    for (const t of REDIS_BENCHMARK_TESTS) expect(csv).toContain(`"${t}"`);
     await expectCaptureClean(cap);
   });
 });

@@ -69,6 +69,11 @@ export const FAST_TIMING: FailoverTiming = {
  * detect, same protocol. */
 export const ROBUST_TIMING: FailoverTiming = { leaseMs: 800, suspectAfterMs: 900 };
 
+/** Rounds of the reply-checking KV client; it answers 3 replies a round plus its PING. */
+export const KV_CLIENT_OPS = 3000;
+/** The test lines redis-benchmark's CSV holds when it ran every test of `startKvLoad`. */
+export const REDIS_BENCHMARK_TESTS = ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR'] as const;
+
 export class Lab {
   readonly procs: LabProc[] = [];
   private closed = false;
@@ -123,6 +128,48 @@ export class Lab {
     );
     await waitEvent(p, (e) => e.event === 'listening', 15_000, 'listening');
     return p;
+  }
+
+  /**
+   * The KV load the demo and the KV lab tests share: Debian's unmodified redis-benchmark
+   * (8 connections, `--csv` so its per-test lines can be checked) beside the reply-checking
+   * KV client (3000 SET/GET/INCR rounds), both against the service address.
+   */
+  startKvLoad(o: { benchRequests: number; clientTimeoutMs: number }): {
+    kv: LabProc;
+    rb: LabProc;
+  } {
+    const target = `${ADDR.service}:${APP_PORT.kv}`;
+    const kv = this.spawn(
+      NS.client,
+      'kvclient',
+      tsxArgv(
+        'src/runtime/lab/kvclient.ts',
+        '--connect',
+        target,
+        '--ops',
+        String(KV_CLIENT_OPS),
+        '--interval-ms',
+        '1',
+        '--timeout-ms',
+        String(o.clientTimeoutMs),
+      ),
+    );
+    const rb = this.spawn(NS.client, 'redis-benchmark', [
+      'redis-benchmark',
+      '-h',
+      ADDR.service,
+      '-p',
+      String(APP_PORT.kv),
+      '-n',
+      String(o.benchRequests),
+      '-c',
+      '8',
+      '-t',
+      'set,get,incr,ping',
+      '--csv',
+    ]);
+    return { kv, rb };
   }
 
   /** Starts the stream client in the client namespace; resolve `.result` when it ends. */

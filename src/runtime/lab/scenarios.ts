@@ -3,7 +3,7 @@
 // the client's side (its byte stream and its capture).
 import { readFileSync } from 'node:fs';
 import type { KvResult } from './kvclient.ts';
-import { APP_PORT, Lab } from './lab.ts';
+import { APP_PORT, Lab, REDIS_BENCHMARK_TESTS } from './lab.ts';
 import { type Capture, type ClientView, clientView, startCapture, stopCapture } from './pcap.ts';
 import { type LabProc, stopProc, tail, tsxArgv, waitEvent, waitExit } from './procs.ts';
 import type { StreamResult } from './streamclient.ts';
@@ -272,37 +272,10 @@ const kvScenario = (name: string, failure: Failure, summary: string): Scenario =
         ssw = (await lab.startFtTcpPair('kv')).primary;
       }
       const caps = await captures(lab, o);
-      const host = ADDR.service;
-      const port = String(APP_PORT.kv);
-      const kv = lab.spawn(
-        NS.client,
-        'kvclient',
-        tsxArgv(
-          'src/runtime/lab/kvclient.ts',
-          '--connect',
-          `${host}:${port}`,
-          '--ops',
-          '3000',
-          '--interval-ms',
-          '1',
-          '--timeout-ms',
-          APP_CLIENT_TIMEOUT,
-        ),
-      );
-      const rb = lab.spawn(NS.client, 'redis-benchmark', [
-        'redis-benchmark',
-        '-h',
-        host,
-        '-p',
-        port,
-        '-n',
-        '10000',
-        '-c',
-        '8',
-        '-t',
-        'set,get,incr,ping',
-        '--csv',
-      ]);
+      const { kv, rb } = lab.startKvLoad({
+        benchRequests: 10_000,
+        clientTimeoutMs: Number(APP_CLIENT_TIMEOUT),
+      });
       await waitEvent(kv, (e) => e.event === 'connected', 20_000, 'kv client connected');
       rec.mark('clients running', {
         clients: 'redis-benchmark -c 8 (set,get,incr,ping) + reply-checking KV client',
@@ -318,7 +291,7 @@ const kvScenario = (name: string, failure: Failure, summary: string): Scenario =
       else if (!r.ok) failures.push(`kv client: ${r.error}`);
       if (rbCode !== 0) failures.push(`redis-benchmark exited ${rbCode}: ${tail(rb.errPath)}`);
       const csv = readFileSync(rb.outPath, 'utf8');
-      for (const t of ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR']) {
+      for (const t of REDIS_BENCHMARK_TESTS) {
         if (!csv.includes(`"${t}"`)) failures.push(`redis-benchmark did not finish its ${t} test`);
       }
       const v = clientView(caps[0]?.path ?? '', ADDR.service);
