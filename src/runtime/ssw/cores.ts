@@ -182,7 +182,8 @@ const engineCore = (
         case 'loggerDisconnected':
           break;
         case 'heartbeatAck':
-          apply(engine.onLoggerMessage({ kind: 'HeartbeatAck', seq: 0, leaseMs: c.leaseMs }, now));
+          // L.1: the lease runs from the send of the heartbeat this ack answers.
+          apply(engine.onHeartbeatAcked(c.sentAbsMs - performance.timeOrigin, c.leaseMs, now));
           break;
         case 'fenced':
           apply(

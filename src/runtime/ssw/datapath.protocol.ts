@@ -27,7 +27,10 @@ export type DatapathCommand =
   | { cmd: 'logger'; msgs: LoggerMessage[] }
   | { cmd: 'loggerConnected' }
   | { cmd: 'loggerDisconnected' }
-  | { cmd: 'heartbeatAck'; sentMs: number; leaseMs: number }
+  // The heartbeat's send time as `performance.timeOrigin + performance.now()` of the main
+  // thread: each thread's `performance.now()` starts at its own origin, so a bare value would
+  // read as a time in the data-path thread's future and the engine would refuse the lease.
+  | { cmd: 'heartbeatAck'; sentAbsMs: number; leaseMs: number }
   | { cmd: 'fenced'; reason: string }
   | { cmd: 'appExit' }
   | { cmd: 'appStarted' };

@@ -159,7 +159,8 @@ const main = async (): Promise<void> => {
           log.warn('logger link down', { reason });
           dp.send({ cmd: 'loggerDisconnected' });
         },
-        heartbeatAck: (sentMs, leaseMs) => dp.send({ cmd: 'heartbeatAck', sentMs, leaseMs }),
+        heartbeatAck: (sentMs, leaseMs) =>
+          dp.send({ cmd: 'heartbeatAck', sentAbsMs: performance.timeOrigin + sentMs, leaseMs }),
         heartbeatError: (code, message) => {
           log.warn('detector refused us', { code, message });
           dp.send({ cmd: 'fenced', reason: `${code}: ${message}` });
