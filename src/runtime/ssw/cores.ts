@@ -37,6 +37,7 @@ const engineCore = (
     tunHeadroom: true,
     leaseMarginMs: spec.leaseMarginMs,
     recreateRetryMs: spec.recreateRetryMs,
+    unprotectAfterMs: spec.unprotectAfterMs,
   });
   // Frames are built here with the epoch the main thread's logger link joined with: the
   // spec's at start, the coordinator's from a takeover on (the main thread reconnects with it

@@ -18,6 +18,8 @@ export type CoreSpec =
       epoch: number;
       leaseMarginMs: number;
       recreateRetryMs: number;
+      /** L.2 grace past the lease end (spec/recovery.md G.3), from the lab's RecoveryParams */
+      unprotectAfterMs: number;
     };
 
 export type DatapathCommand =
