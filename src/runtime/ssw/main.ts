@@ -125,6 +125,7 @@ const main = async (): Promise<void> => {
             epoch: o.epoch,
             leaseMarginMs: o.leaseMarginMs,
             recreateRetryMs: o.recreateRetryMs,
+            unprotectAfterMs: DEFAULT_RECOVERY_PARAMS.unprotectAfterMs,
           },
     onEvent: (e) => {
       if (e.kind === 'timeline') {
