@@ -1,10 +1,18 @@
 // Client-side judges shared by the lab tests (Jepsen's habit: only what the client saw).
+import { spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 import type { Lab } from '../../src/runtime/lab/lab.ts';
-import { type Capture, clientView, startCapture, stopCapture } from '../../src/runtime/lab/pcap.ts';
+import {
+  type Capture,
+  clientView,
+  startCapture,
+  stopCapture,
+  TCP_FIN,
+} from '../../src/runtime/lab/pcap.ts';
 import { type LabProc, waitEvent } from '../../src/runtime/lab/procs.ts';
 import type { StreamResult } from '../../src/runtime/lab/streamclient.ts';
 import { ADDR, IF, NS } from '../../src/runtime/lab/topology.ts';
+import { seqAdd, seqGe } from '../../src/wire/seq.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -53,4 +61,82 @@ export const killAppAndWaitLive = async (ssw: LabProc): Promise<void> => {
     30_000,
     'live after recovery',
   );
+};
+
+/** Waits until the SSW holds the SYN-ACK (R2.1) of a connection whose SYN-ACK it has not
+ * released (R2.3): a new connection in its handshake. Returns its `connId`. */
+export const waitHeldSynAck = async (ssw: LabProc, timeoutMs = 20_000): Promise<number> => {
+  const released = new Set(ssw.events.filter((e) => e.rule === 'R2.3').map((e) => e.conn));
+  const e = await waitEvent(
+    ssw,
+    (e) => e.rule === 'R2.1' && !released.has(e.conn),
+    timeoutMs,
+    'a held SYN-ACK',
+  );
+  if (typeof e.conn !== 'number')
+    throw new Error(`R2.1 event without a conn: ${JSON.stringify(e)}`);
+  return e.conn;
+};
+
+/** The SSW has released the SYN-ACK of `conn` (R2.3). */
+export const synAckReleased = (ssw: LabProc, conn: number): boolean =>
+  ssw.events.some((e) => e.rule === 'R2.3' && e.conn === conn);
+
+/**
+ * Whether the client's capture, read while it is still being written (tcpdump -U), shows the
+ * server acknowledging the client's FIN: by R1 that ack means the FIN is stored at the logger.
+ * Truncated trailing packets are ignored (tshark then exits non-zero but prints what it read).
+ */
+export const clientFinAcked = (cap: Capture): boolean => {
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      cap.path,
+      '-n',
+      '-o',
+      'tcp.relative_sequence_numbers:FALSE',
+      '-Y',
+      'tcp',
+      '-T',
+      'fields',
+      '-e',
+      'ip.src',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'tcp.dstport',
+      '-e',
+      'tcp.flags',
+      '-e',
+      'tcp.seq',
+      '-e',
+      'tcp.len',
+      '-e',
+      'tcp.ack',
+    ],
+    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  const finEnd = new Map<number, number>(); // client port -> seq after its FIN
+  for (const line of r.stdout.split('\n')) {
+    const [src, sport, dport, flags, seq, len, ack] = line.split('\t');
+    if (src === undefined || ack === undefined) continue;
+    if (src !== ADDR.service) {
+      if ((Number(flags) & TCP_FIN) !== 0 && !finEnd.has(Number(sport)))
+        finEnd.set(Number(sport), seqAdd(Number(seq), Number(len) + 1));
+      continue;
+    }
+    const want = finEnd.get(Number(dport));
+    if (want !== undefined && (Number(flags) & 0x10) !== 0 && seqGe(Number(ack), want)) return true;
+  }
+  return false;
+};
+
+/** Polls `clientFinAcked` until it holds (bounded). */
+export const waitClientFinAcked = async (cap: Capture, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!clientFinAcked(cap)) {
+    if (Date.now() > deadline) throw new Error(`no ack of the client's FIN within ${timeoutMs} ms`);
+    await sleep(100);
+  }
 };

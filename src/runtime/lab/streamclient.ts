@@ -9,6 +9,9 @@
 //             upload (the server's bytes are the echo)
 //   upload    the same, then half-close; expect the echo of all of it, then the server's FIN
 //
+// Events on stdout while it runs: connected, paused / resumed (--pause-at), half-closed, and
+// mark (--mark-at: this many bytes came back, so a test can crash the server mid-transfer
+// by progress rather than by a guessed delay).
 // Output: one JSON line on stdout (`StreamResult`); exit code 0 iff ok.
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -57,6 +60,8 @@ interface Opts {
   /** after this many bytes sent, stop writing for `pauseMs` (an idle connection) */
   pauseAt: number;
   pauseMs: number;
+  /** once this many bytes came back, emit the event `mark` (0: never) */
+  markAt?: number;
   onConnect?: () => void;
   onEvent?: (event: string) => void;
 }
@@ -170,7 +175,10 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
         }
       }
       recvHash.update(d);
+      const before = received;
       received += d.length;
+      const markAt = o.markAt ?? 0;
+      if (markAt > 0 && before < markAt && received >= markAt) o.onEvent?.('mark');
       if (received >= o.bytes && !o.halfClose) finish();
     });
     sock.on('end', () => {
@@ -209,6 +217,12 @@ const main = async (): Promise<void> => {
       0,
     )
     .option('--pause-ms <ms>', 'length of that pause', cliBounded(0, 3_600_000), 0)
+    .option(
+      '--mark-at <n>',
+      'report the event mark once this many bytes came back (0: never)',
+      cliBounded(0, 2 ** 40),
+      0,
+    )
     .parse();
   const o = p.opts<Omit<Opts, 'halfClose' | 'onConnect' | 'onEvent'>>();
   const r = await runStream({

@@ -1,0 +1,156 @@
+// Failover (R8-R10) in the cases failover.test.ts leaves out, each mirroring a local-recovery
+// case (local.test.ts, handshake.test.ts) with the primary host killed instead of the
+// application: a connection the client half-closed before the crash, a second connection whose
+// SYN-ACK the SSW holds (R2) when the host dies (its record not yet at the logger), and a bulk
+// transfer that keeps both directions busy. Judged from the client's side only: byte streams by hash, the client capture (no
+// server RST, no FIN the client did not ask for).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ADDR, APP_PORT, Lab, ROBUST_TIMING } from '../../src/runtime/lab/lab.ts';
+import { IF, ip, NS } from '../../src/runtime/lab/topology.ts';
+import {
+  appPid,
+  clientCapture,
+  expectCaptureClean,
+  expectStreamIntact,
+  sleep,
+  synAckReleased,
+  waitClientFinAcked,
+  waitFor,
+  waitHeldSynAck,
+} from './helpers.ts';
+
+const ECHO = `${ADDR.service}:${APP_PORT.echo}`;
+
+describe('failover, more cases', () => {
+  let lab: Lab | undefined;
+  beforeEach(async (ctx) => {
+    lab = await Lab.create(`failover-${ctx.task.name.replace(/[^a-z]+/gi, '-').slice(0, 30)}`);
+  });
+  afterEach(async () => {
+    await lab?.close();
+    lab = undefined;
+  });
+  const up = (): Lab => {
+    if (!lab) throw new Error('lab not up');
+    return lab;
+  };
+
+  it('a connection the client half-closed before the crash', async () => {
+    const lab = up();
+    const { primary, recovery } = await lab.startFtTcpPair('echo', { timing: ROBUST_TIMING });
+    const cap = await clientCapture(lab, 'client');
+    const bytes = 3_000_000;
+    const s = lab.startStream('halfclosed', [
+      '--connect',
+      ECHO,
+      '--mode',
+      'upload',
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      '65536',
+      '--pause-at',
+      '2940000',
+      '--pause-ms',
+      '1000',
+      '--timeout-ms',
+      '60000',
+    ]);
+    // The echo of the last bytes and the server's FIN follow the client's FIN within
+    // milliseconds; to crash in between, the application is stopped (SIGSTOP) while the client
+    // pauses before its last chunk. The client then sends it and its FIN; once the server has
+    // acked the FIN (stored at the logger, R1) the host dies with the echo's tail and the
+    // application's close still to come: the backup's incarnation must produce them.
+    await waitFor(s.proc, 'paused');
+    process.kill(appPid(primary), 'SIGSTOP');
+    await waitFor(s.proc, 'half-closed');
+    await waitClientFinAcked(cap);
+    expect(s.proc.exited).toBe(false);
+    lab.crashHost('primary');
+    await waitFor(recovery, 'live', 30_000);
+    const r = await s.result;
+    expectStreamIntact(r, bytes);
+    expect(r.serverFin).toBe(true);
+    await expectCaptureClean(cap);
+  });
+
+  it('a second connection whose SYN-ACK is held when the primary host dies', async () => {
+    const lab = up();
+    const { primary, recovery } = await lab.startFtTcpPair('echo', { timing: ROBUST_TIMING });
+    const cap = await clientCapture(lab, 'client');
+    const bytes = 100_000;
+    const first = lab.startStream('first', [
+      '--connect',
+      ECHO,
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      '1000',
+      '--interval-ms',
+      '5',
+      '--timeout-ms',
+      '60000',
+    ]);
+    await waitFor(first.proc, 'connected');
+    await sleep(200);
+    // The primary's replication link is cut, so that the second connection's record (LogSyn)
+    // is still on its way to the logger when the host dies: its SYN-ACK stays held (R2), the
+    // client sits in SYN-SENT, and the backup never learns of the connection. The crash follows
+    // at once, well inside the lease and before the detector could suspect the silence.
+    ip('-n', NS.primary, 'link', 'set', IF.replPrimary, 'down');
+    const second = lab.startStream('second', [
+      '--connect',
+      ECHO,
+      '--bytes',
+      '20000',
+      '--chunk',
+      '1000',
+      '--interval-ms',
+      '2',
+      '--seed',
+      '9',
+      '--timeout-ms',
+      '60000',
+    ]);
+    const conn = await waitHeldSynAck(primary);
+    lab.crashHost('primary');
+    expect(synAckReleased(primary, conn)).toBe(false);
+    expect(second.proc.events.some((e) => e.event === 'connected')).toBe(false);
+    await waitFor(recovery, 'live', 30_000);
+    // The client's SYN retransmission reaches the backup: a new connection there.
+    expectStreamIntact(await first.result, bytes);
+    expectStreamIntact(await second.result, 20_000);
+    await expectCaptureClean(cap);
+  });
+
+  it('mid bulk transfer (large echo: both directions busy)', async () => {
+    const lab = up();
+    const { recovery } = await lab.startFtTcpPair('echo', { timing: ROBUST_TIMING });
+    const cap = await clientCapture(lab, 'client');
+    // Unloaded, the lab echoes ~50 MB/s each way: after the mark, 56 MB are still to come back,
+    // over a second of transfer, while the crash follows the mark within tens of ms.
+    const bytes = 64_000_000;
+    const s = lab.startStream('bulk', [
+      '--connect',
+      ECHO,
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      '65536',
+      '--mark-at',
+      '8000000',
+      '--timeout-ms',
+      '90000',
+    ]);
+    await waitFor(s.proc, 'mark');
+    expect(s.proc.exited).toBe(false);
+    lab.crashHost('primary');
+    await waitFor(recovery, 'live', 30_000);
+    const r = await s.result;
+    expectStreamIntact(r, bytes);
+    // The crash fell inside the transfer: the client saw the failover as a stall (detection
+    // alone takes suspectAfterMs less one heartbeat interval; half of it is a safe floor).
+    expect(r.maxStallMs).toBeGreaterThan(ROBUST_TIMING.suspectAfterMs / 2);
+    await expectCaptureClean(cap);
+  });
+});
