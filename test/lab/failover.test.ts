@@ -13,8 +13,7 @@ import {
   REDIS_BENCHMARK_TESTS,
   ROBUST_TIMING,
 } from '../../src/runtime/lab/lab.ts';
-import { tsxArgv, waitExit } from '../../src/runtime/lab/procs.ts';
-import { NS } from '../../src/runtime/lab/topology.ts';
+import { waitExit } from '../../src/runtime/lab/procs.ts';
 import {
   clientCapture,
   expectCaptureClean,
