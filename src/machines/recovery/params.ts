@@ -79,6 +79,11 @@ export type RecoveryParamsError =
       readonly heartbeatIntervalMs: number;
     }
   | {
+      readonly kind: 'driftNotBelowLease';
+      readonly driftMarginMs: number;
+      readonly leaseMs: number;
+    }
+  | {
       readonly kind: 'unprotectTooEarly';
       readonly unprotectAfterMs: number;
       readonly minimum: number;
@@ -94,6 +99,8 @@ export type RecoveryParamsError =
  * Checks the relations R9 depends on:
  * - `leaseMs > heartbeatIntervalMs`: otherwise a healthy primary's lease lapses between two
  *   heartbeats and it drops to unprotected mode with no failure at all;
+ * - `driftMarginMs < leaseMs`: the primary takes the margin off every lease (L.1); a lease no
+ *   longer than the margin would end on arrival and the primary could never commit;
  * - `suspectAfterMs > leaseMs + driftMarginMs`: when the detector suspects, the last lease it
  *   granted has expired even on a primary whose clock runs slow, so the old primary has
  *   stopped committing (releasing acks and output) before the backup fences and takes over.
@@ -134,6 +141,12 @@ export const checkRecoveryParams = (
       },
     };
   }
+  if (p.driftMarginMs >= p.leaseMs) {
+    return {
+      ok: false,
+      error: { kind: 'driftNotBelowLease', driftMarginMs: p.driftMarginMs, leaseMs: p.leaseMs },
+    };
+  }
   if (p.suspectAfterMs <= p.leaseMs + p.driftMarginMs) {
     return {
       ok: false,
@@ -153,4 +166,22 @@ export const checkRecoveryParams = (
     };
   }
   return { ok: true, value: p };
+};
+
+/** One line for a person: which relation a timing set breaks, with the numbers. */
+export const formatRecoveryParamsError = (e: RecoveryParamsError): string => {
+  switch (e.kind) {
+    case 'notPositiveInteger':
+      return `${e.field} must be a non-negative integer number of ms (positive unless a margin or delay), got ${e.value}`;
+    case 'tooLarge':
+      return `${e.field} = ${e.value} ms is over the ${MAX_TIMING_MS} ms bound (seconds for ms?)`;
+    case 'leaseNotLongerThanInterval':
+      return `P1: leaseMs (${e.leaseMs}) must exceed heartbeatIntervalMs (${e.heartbeatIntervalMs}), or a healthy primary's lease lapses between heartbeats`;
+    case 'driftNotBelowLease':
+      return `P4: driftMarginMs (${e.driftMarginMs}) must be below leaseMs (${e.leaseMs}), or every lease ends on arrival`;
+    case 'suspectTooEarly':
+      return `P2: suspectAfterMs (${e.suspectAfterMs}) must exceed leaseMs + driftMarginMs (${e.leaseMs} + ${e.driftMarginMs}), or the backup may act while the old primary still holds a lease`;
+    case 'unprotectTooEarly':
+      return `P3: unprotectAfterMs (${e.unprotectAfterMs}) must exceed ${e.minimum} (heartbeatIntervalMs + 2*maxLinkDelayMs + suspectAfterMs + stonithDeadlineMs + driftMarginMs - leaseMs), or a partitioned primary goes unprotected while the backup can still take over`;
+  }
 };

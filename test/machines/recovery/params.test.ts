@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   checkRecoveryParams,
   DEFAULT_RECOVERY_PARAMS,
+  formatRecoveryParamsError,
   formatTimeline,
   MAX_TIMING_MS,
   minUnprotectAfterMs,
@@ -33,6 +34,36 @@ describe('checkRecoveryParams (R9 timing relations)', () => {
   it('rejects a lease that lapses between two heartbeats', () => {
     const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, leaseMs: 50 });
     expect(r.ok === false && r.error.kind).toBe('leaseNotLongerThanInterval');
+  });
+  it('rejects a drift margin not below the lease (every lease would end on arrival)', () => {
+    const r = checkRecoveryParams({
+      ...DEFAULT_RECOVERY_PARAMS,
+      driftMarginMs: 200,
+      suspectAfterMs: 500,
+      unprotectAfterMs: 2_000,
+    });
+    expect(r).toEqual({
+      ok: false,
+      error: { kind: 'driftNotBelowLease', driftMarginMs: 200, leaseMs: 200 },
+    });
+  });
+  it('explains each refusal with the relation and its numbers', () => {
+    const cases: [Partial<typeof DEFAULT_RECOVERY_PARAMS>, RegExp][] = [
+      [{ leaseMs: 50 }, /^P1: leaseMs \(50\) must exceed heartbeatIntervalMs \(50\)/],
+      [
+        { driftMarginMs: 200, suspectAfterMs: 500, unprotectAfterMs: 2_000 },
+        /^P4: driftMarginMs \(200\) must be below leaseMs \(200\)/,
+      ],
+      [{ suspectAfterMs: 240 }, /^P2: suspectAfterMs \(240\) must exceed leaseMs \+ driftMarginMs/],
+      [{ unprotectAfterMs: 730 }, /^P3: unprotectAfterMs \(730\) must exceed 730/],
+      [{ stonithDeadlineMs: 0 }, /^stonithDeadlineMs must be/],
+      [{ leaseMs: MAX_TIMING_MS + 1 }, /over the 60000 ms bound/],
+    ];
+    for (const [patch, re] of cases) {
+      const r = checkRecoveryParams({ ...DEFAULT_RECOVERY_PARAMS, ...patch });
+      if (r.ok) throw new Error(`accepted ${JSON.stringify(patch)}`);
+      expect(formatRecoveryParamsError(r.error)).toMatch(re);
+    }
   });
   it('rejects non-integers, non-positive and absurd values', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
