@@ -7,11 +7,11 @@
 // request/response latency (64-byte echo round trips, p50/p99). JSON in the run directory and
 // on stdout with --json; a table otherwise.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { DEFAULT_RECOVERY_PARAMS } from '../src/machines/recovery/params.ts';
-import { APP_PORT, Lab } from '../src/runtime/lab/lab.ts';
+
+import { APP_PORT, FAST_TIMING, Lab, labRecoveryParams } from '../src/runtime/lab/lab.ts';
 import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/runtime/lab/procs.ts';
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
 import { ADDR, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
@@ -38,6 +38,7 @@ const p = new Command('bench-lab')
     (s) => Number(s),
     5,
   )
+  .option('--stalls-only', 'skip the throughput and latency paths; only the stall figures', false)
   .option('--json', 'print JSON only', false)
   .parse();
 const o = p.opts<{
@@ -45,8 +46,13 @@ const o = p.opts<{
   rrCount: number;
   paths: string;
   kills: number;
+  stallsOnly: boolean;
   json: boolean;
 }>();
+if (!Number.isInteger(o.kills) || o.kills < 0 || o.kills > 1000) {
+  process.stderr.write(`bench-lab: --kills must be an integer in 0..1000, got ${o.kills}\n`);
+  process.exit(2);
+}
 
 const iperf = (addr: string, reverse: boolean): number => {
   const r = spawnSync(
@@ -118,10 +124,134 @@ const measurePath = async (
   };
 };
 
+/**
+ * Where a recovery's time goes. Each mark is a timeline event of one daemon (stamped with its
+ * wall clock, ms resolution, all processes on one host clock), found in the run directory;
+ * `kill` is the bench's own clock just before the kill, `reply` is the kill plus the client's
+ * longest silence (its last reply before the kill came at most one 2 ms write interval
+ * earlier, so `reply` may be that much early).
+ */
+interface Mark {
+  name: string;
+  file: string;
+  match: (e: Record<string, unknown>) => boolean;
+}
+const MARKS: Record<'local' | 'failover', Mark[]> = {
+  local: [
+    { name: 'app-exit', file: 'ssw-primary', match: (e) => e.event === 'app-exit' },
+    {
+      name: 'app-start',
+      file: 'ssw-primary',
+      match: (e) => e.event === 'app-start' && e.mode === 'replay',
+    },
+    { name: 'nsw-replay-start', file: 'ssw-primary', match: (e) => e.event === 'replay-start' },
+    { name: 'ssw-recreated', file: 'ssw-primary', match: (e) => e.event === 'recreated' },
+    {
+      name: 'ssw-live',
+      file: 'ssw-primary',
+      match: (e) => e.event === 'live' && e.component === 'ssw@primary',
+    },
+    {
+      name: 'nsw-live',
+      file: 'ssw-primary',
+      match: (e) => e.event === 'live' && e.component !== 'ssw@primary',
+    },
+  ],
+  failover: [
+    { name: 'detected', file: 'recovery', match: (e) => e.event === 'detected' },
+    { name: 'fenced', file: 'recovery', match: (e) => e.event === 'fenced' },
+    { name: 'power-fenced', file: 'recovery', match: (e) => e.event === 'power-fenced' },
+    { name: 'takeover', file: 'recovery', match: (e) => e.event === 'takeover' },
+    { name: 'app-started', file: 'recovery', match: (e) => e.event === 'app-started' },
+    { name: 'nsw-replay-start', file: 'app-backup', match: (e) => e.event === 'replay-start' },
+    { name: 'ssw-recreated', file: 'ssw-backup', match: (e) => e.event === 'recreated' },
+    { name: 'live', file: 'recovery', match: (e) => e.event === 'live' },
+  ],
+};
+
+const readEvents = (runDir: string, file: string): Record<string, unknown>[] => {
+  let text: string;
+  try {
+    text = readFileSync(join(runDir, `${file}.out`), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a relayed line cut short: not a timeline event
+    }
+  }
+  return out;
+};
+
+/** ms after the kill of each mark (absent marks are left out), then `reply`. */
+const phaseMarks = (
+  path: 'local' | 'failover',
+  runDir: string,
+  killWallMs: number,
+  stallMs: number,
+): Record<string, number> => {
+  const files = new Map<string, Record<string, unknown>[]>();
+  const marks: Record<string, number> = { kill: 0 };
+  for (const m of MARKS[path]) {
+    let evs = files.get(m.file);
+    if (evs === undefined) {
+      evs = readEvents(runDir, m.file);
+      files.set(m.file, evs);
+    }
+    const e = evs.find((x) => typeof x.wall === 'string' && m.match(x));
+    if (e === undefined) continue;
+    const at = Date.parse(e.wall as string) - killWallMs;
+    if (Number.isFinite(at)) marks[m.name] = at;
+  }
+  marks.reply = Math.round(stallMs);
+  return marks;
+};
+
+interface OneStall {
+  stallMs: number;
+  marks: Record<string, number>;
+}
+
+/** Median and max of each step between consecutive marks present in a kill. */
+const phaseSummary = (
+  path: 'local' | 'failover',
+  runs: readonly OneStall[],
+): { phase: string; n: number; medianMs: number; maxMs: number }[] => {
+  const order = ['kill', ...MARKS[path].map((m) => m.name), 'reply'];
+  const steps = new Map<string, number[]>();
+  for (const r of runs) {
+    const present = order.filter((n) => r.marks[n] !== undefined);
+    for (let i = 1; i < present.length; i++) {
+      const a = present[i - 1] as string;
+      const b = present[i] as string;
+      const key = `${a} -> ${b}`;
+      const d = (r.marks[b] as number) - (r.marks[a] as number);
+      steps.set(key, [...(steps.get(key) ?? []), d]);
+    }
+  }
+  return [...steps].map(([phase, ds]) => {
+    const sorted = [...ds].sort((x, y) => x - y);
+    return {
+      phase,
+      n: ds.length,
+      medianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
+      maxMs: sorted.at(-1) ?? Number.NaN,
+    };
+  });
+};
+
 interface StallFigures {
   path: 'local' | 'failover';
   kills: number;
   stallsMs: number[];
+  /** per kill: ms after the kill of each timeline mark (see MARKS) */
+  marks: Record<string, number>[];
+  phases: { phase: string; n: number; medianMs: number; maxMs: number }[];
   /** kills after which the client did not get its whole stream back (with the run's logs) */
   failed: string[];
   minMs: number;
@@ -132,7 +262,7 @@ interface StallFigures {
 
 /** One crash on a fresh lab: a client streams (2 ms between 1000-byte writes) through the
  * echo server; the longest silence it sees is the client-visible stall. */
-const oneStall = async (path: 'local' | 'failover'): Promise<number | string> => {
+const oneStall = async (path: 'local' | 'failover'): Promise<OneStall | string> => {
   const lab = await Lab.create(`stall-${path}`);
   try {
     let ssw: LabProc;
@@ -156,6 +286,7 @@ const oneStall = async (path: 'local' | 'failover'): Promise<number | string> =>
     ]);
     await waitEvent(s.proc, (e) => e.event === 'connected', 20_000, 'connected');
     await new Promise((r) => setTimeout(r, 300));
+    const killWallMs = Date.now();
     if (path === 'local') {
       const pid = ssw.events.filter((e) => e.event === 'app-start').at(-1)?.pid;
       if (typeof pid !== 'number') throw new LabError('no application');
@@ -166,40 +297,49 @@ const oneStall = async (path: 'local' | 'failover'): Promise<number | string> =>
     const r = await s.result;
     if (!r.ok || r.receivedSha256 !== r.sentSha256)
       throw new LabError(`${path} crash: client failed: ${r.error}`);
-    return r.maxStallMs;
+    return { stallMs: r.maxStallMs, marks: phaseMarks(path, lab.runDir, killWallMs, r.maxStallMs) };
   } finally {
     await lab.close();
   }
 };
 
 const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures> => {
-  const stallsMs: number[] = [];
+  const runs: OneStall[] = [];
   const failed: string[] = [];
   for (let i = 0; i < o.kills; i++) {
     const r = await oneStall(path).catch((e: unknown) => `lab error: ${String(e)}`);
-    if (typeof r === 'number') stallsMs.push(r);
-    else failed.push(r);
+    if (typeof r === 'string') failed.push(r);
+    else runs.push(r);
     if (!o.json) {
-      process.stderr.write(
-        `  ${path} kill ${i + 1}/${o.kills}: ${typeof r === 'number' ? `stall ${r} ms` : r}\n`,
-      );
+      const what =
+        typeof r === 'string'
+          ? r
+          : `stall ${r.stallMs} ms (${Object.entries(r.marks)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')})`;
+      process.stderr.write(`  ${path} kill ${i + 1}/${o.kills}: ${what}\n`);
     }
   }
+  const stallsMs = runs.map((r) => r.stallMs);
   const sorted = [...stallsMs].sort((a, b) => a - b);
   return {
     path,
     kills: o.kills,
     stallsMs,
+    marks: runs.map((r) => r.marks),
+    phases: phaseSummary(path, runs),
     failed,
     minMs: sorted[0] ?? Number.NaN,
     medianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
     maxMs: sorted.at(-1) ?? Number.NaN,
-    ...(path === 'failover' ? { detectionTimeoutMs: DEFAULT_RECOVERY_PARAMS.suspectAfterMs } : {}),
+    ...(path === 'failover'
+      ? { detectionTimeoutMs: labRecoveryParams(FAST_TIMING).suspectAfterMs }
+      : {}),
   };
 };
 
 const main = async (): Promise<void> => {
-  const paths = o.paths.split(',').map((s) => s.trim());
+  const paths = o.stallsOnly ? [] : o.paths.split(',').map((s) => s.trim());
   const lab = await Lab.create('bench');
   const figures: PathFigures[] = [];
   try {
@@ -259,6 +399,10 @@ const main = async (): Promise<void> => {
     process.stdout.write(
       `stall ${st.path.padEnd(8)} over ${st.kills} kills (${st.failed.length} failed): min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
     );
+    for (const ph of st.phases)
+      process.stdout.write(
+        `  ${ph.phase.padEnd(36)} median ${String(ph.medianMs).padStart(4)} ms  max ${String(ph.maxMs).padStart(4)} ms  (n ${ph.n})\n`,
+      );
   }
   process.stdout.write(`(json: ${join(lab.runDir, 'bench.json')})\n`);
 };

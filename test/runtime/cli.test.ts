@@ -113,4 +113,27 @@ describe('runtime entry points', () => {
     expect(await r.exited).toBe(2);
     expect(r.stderr).toMatch(/suspectTooEarly/);
   }, 60_000);
+
+  it('ssw: the same timing flags and checks as the recovery daemon, before any device is opened', async () => {
+    const base = ['--host-id', 'p', '--nic-netns', 'ftl-none', '--nic-if', 'none'];
+    // A grace shorter than P3's minimum would let a partitioned primary go unprotected while
+    // the backup can still take over (spec/recovery.md G.3).
+    const grace = start('src/runtime/ssw/main.ts', [...base, '--unprotect-after-ms', '500']);
+    expect(await grace.exited).toBe(2);
+    expect(grace.stderr).toMatch(/unprotectTooEarly.*P3: unprotectAfterMs \(500\) must exceed 730/);
+    const drift = start('src/runtime/ssw/main.ts', [
+      ...base,
+      '--lease-ms',
+      '100',
+      '--drift-margin-ms',
+      '100',
+      '--suspect-after-ms',
+      '300',
+    ]);
+    expect(await drift.exited).toBe(2);
+    expect(drift.stderr).toMatch(/driftNotBelowLease/);
+    const preload = start('src/runtime/ssw/main.ts', [...base, '--app-preload', 'relative.ts']);
+    expect(await preload.exited).toBe(2);
+    expect(preload.stderr).toMatch(/--app-preload.*not an absolute path/);
+  }, 60_000);
 });

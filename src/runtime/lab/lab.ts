@@ -3,7 +3,14 @@
 // so they start daemons with the same command lines.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { DEFAULT_RECOVERY_PARAMS } from '../../machines/recovery/params.ts';
+import {
+  checkRecoveryParams,
+  DEFAULT_RECOVERY_PARAMS,
+  formatRecoveryParamsError,
+  minUnprotectAfterMs,
+  type RecoveryParams,
+} from '../../machines/recovery/params.ts';
+import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
   type LabProc,
@@ -54,11 +61,10 @@ export const appCommand = (app: AppName): string =>
     `${ADDR.service}:${APP_PORT[app]}`,
   ].join(' ');
 
-/** Lease and suspicion for a failover pair. */
-export interface FailoverTiming {
-  leaseMs: number;
-  suspectAfterMs: number;
-}
+/** Lease and suspicion for a failover pair; any other field of RecoveryParams may be set too
+ * (the rest are completed by `labRecoveryParams`). */
+export type FailoverTiming = Pick<RecoveryParams, 'leaseMs' | 'suspectAfterMs'> &
+  Partial<RecoveryParams>;
 /** The recovery defaults (src/machines/recovery/params.ts): detection in ~300 ms. */
 export const FAST_TIMING: FailoverTiming = {
   leaseMs: DEFAULT_RECOVERY_PARAMS.leaseMs,
@@ -68,6 +74,49 @@ export const FAST_TIMING: FailoverTiming = {
  * event loop stalls for ~150 ms must not lose its lease and go unprotected (L.2). Slower to
  * detect, same protocol. */
 export const ROBUST_TIMING: FailoverTiming = { leaseMs: 800, suspectAfterMs: 900 };
+
+/**
+ * The one RecoveryParams a lab hands to every daemon (logger lease, SSW heartbeat period,
+ * lease margin and L.2 grace, detector and coordinator): `t` over the defaults. If `t` leaves
+ * `unprotectAfterMs` open it is raised, when needed, to one heartbeat period above the least
+ * safe grace (P3), so a slower detection never leaves a partitioned primary unprotected while
+ * the backup can still take over. A set that breaks P1-P4 is refused here, before any daemon
+ * starts (each daemon checks it again).
+ */
+export const labRecoveryParams = (t: FailoverTiming): RecoveryParams => {
+  const base: RecoveryParams = { ...DEFAULT_RECOVERY_PARAMS, ...t };
+  const p: RecoveryParams =
+    t.unprotectAfterMs !== undefined
+      ? base
+      : {
+          ...base,
+          unprotectAfterMs: Math.max(
+            base.unprotectAfterMs,
+            minUnprotectAfterMs(base) + base.heartbeatIntervalMs,
+          ),
+        };
+  const r = checkRecoveryParams(p);
+  if (!r.ok)
+    throw new LabError(`lab timing ${JSON.stringify(t)}: ${formatRecoveryParamsError(r.error)}`);
+  return r.value;
+};
+
+/**
+ * Modules of each example application a warm spare imports before it holds (no side effects
+ * at import): the NSW, commander, the application's own library code. A release then loads
+ * only the main module, ~15 ms instead of ~100-200 ms on this machine.
+ */
+export const APP_PRELOAD: Record<AppName, readonly string[]> = {
+  echo: [join(REPO_ROOT, 'src/runtime/examples/appcli.ts')],
+  kv: [
+    join(REPO_ROOT, 'src/runtime/examples/appcli.ts'),
+    join(REPO_ROOT, 'src/runtime/examples/kvserver.ts'),
+  ],
+};
+
+/** R6.3 fake-SYN retry while the restarted application is not listening yet: the engine's
+ * tick period, since a warm spare listens within a few ms of its release. */
+export const LAB_RECREATE_RETRY_MS = 10;
 
 /** Rounds of the reply-checking KV client; it answers 3 replies a round plus its PING. */
 export const KV_CLIENT_OPS = 3000;
@@ -201,11 +250,20 @@ export class Lab {
    * (recorded through the NSW), optionally heartbeating to a detector. Resolves when the
    * application listens. */
   async startFtTcpPrimary(
-    o: { app?: AppName; heartbeat?: boolean; extraArgs?: string[] } = {},
+    o: { app?: AppName; heartbeat?: boolean; params?: RecoveryParams; extraArgs?: string[] } = {},
   ): Promise<LabProc> {
-    const args = ['--logger', LOGGER_ADDR];
+    const args = [
+      '--logger',
+      LOGGER_ADDR,
+      '--recreate-retry-ms',
+      String(LAB_RECREATE_RETRY_MS),
+      ...recoveryParamsArgv(o.params ?? DEFAULT_RECOVERY_PARAMS),
+    ];
     if (o.heartbeat) args.push('--heartbeat', HEARTBEAT_ADDR);
-    if (o.app !== undefined) args.push('--app-cmd', appCommand(o.app));
+    if (o.app !== undefined) {
+      args.push('--app-cmd', appCommand(o.app));
+      for (const m of APP_PRELOAD[o.app]) args.push('--app-preload', m);
+    }
     const ssw = await this.startSsw('primary', {
       mode: 'fttcp',
       extraArgs: [...args, ...(o.extraArgs ?? [])],
@@ -235,14 +293,20 @@ export class Lab {
     app: AppName,
     o: { warmSpare?: boolean; timing?: FailoverTiming } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
-    const t = o.timing ?? FAST_TIMING;
+    const t = labRecoveryParams(o.timing ?? FAST_TIMING);
     const logger = await this.startLogger(['--lease-ms', String(t.leaseMs)]);
     const control = sswControlPath(this.runDir, 'backup');
     const appCmd = o.warmSpare === false ? appCommand(app) : this.backupSpare(app);
     const backup = await this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
-      extraArgs: ['--logger', LOGGER_ADDR],
+      extraArgs: [
+        '--logger',
+        LOGGER_ADDR,
+        '--recreate-retry-ms',
+        String(LAB_RECREATE_RETRY_MS),
+        ...recoveryParamsArgv(t),
+      ],
     });
     const recovery = this.spawn(
       NS.backup,
@@ -262,14 +326,11 @@ export class Lab {
         `ip -n ${NIC.primary.ns} link set ${NIC.primary.ifName} down`,
         '--host-id',
         'backup',
-        '--lease-ms',
-        String(t.leaseMs),
-        '--suspect-after-ms',
-        String(t.suspectAfterMs),
+        ...recoveryParamsArgv(t),
       ),
     );
     await waitEvent(recovery, (e) => e.event === 'ready', 20_000, 'recovery daemon ready');
-    const primary = await this.startFtTcpPrimary({ app, heartbeat: true });
+    const primary = await this.startFtTcpPrimary({ app, heartbeat: true, params: t });
     await waitEvent(
       recovery,
       (e) => e.event === 'heartbeat-up',
@@ -297,6 +358,7 @@ export class Lab {
         process.execPath,
         '--import',
         'tsx',
+        ...APP_PRELOAD[app].flatMap((m) => ['--import', m]),
         '--import',
         HOLD_MODULE,
         join(REPO_ROOT, 'src/runtime/examples', `${app}.ts`),

@@ -300,6 +300,7 @@ export class RecoveryDaemon {
     p.on('exit', (code, signal) => {
       if (this.stonithTimer !== undefined) clearTimeout(this.stonithTimer);
       if (code === 0) {
+        this.timeline.event('power-fenced', {});
         this.coordinator.send({ type: 'POWER_FENCED' });
       } else {
         this.log.error('fence command failed', { code, signal });

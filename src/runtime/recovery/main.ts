@@ -26,17 +26,13 @@
 // Exit codes: 0 on SIGTERM/SIGINT, 1 fatal error, 2 bad arguments.
 
 import { Command } from 'commander';
-import {
-  checkRecoveryParams,
-  DEFAULT_RECOVERY_PARAMS,
-  type RecoveryParams,
-} from '../../machines/recovery/index.ts';
+import type { RecoveryParams } from '../../machines/recovery/index.ts';
 import { cliBounded, cliHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { RecoveryDaemon } from './daemon.ts';
+import { addRecoveryParamOptions, recoveryParamsFromOpts } from './params-cli.ts';
 
 runMain('fttcp-recovery', async () => {
-  const d = DEFAULT_RECOVERY_PARAMS;
   const ms = cliBounded(0, 60_000);
   const program = new Command('fttcp-recovery')
     .description('FT-TCP recovery daemon: failure detector and recovery coordinator (backup host)')
@@ -51,19 +47,8 @@ runMain('fttcp-recovery', async () => {
     .option('--fence-cmd <cmd>', 'shell command power-fencing the old primary')
     .option('--epoch <n>', 'current logger epoch', cliBounded(1, 0xffffffff), 1)
     .option('--host-id <s>', 'name in logs', 'backup')
-    .option('--heartbeat-interval-ms <n>', 'primary heartbeat period', ms, d.heartbeatIntervalMs)
-    .option('--lease-ms <n>', 'lease per HeartbeatAck', ms, d.leaseMs)
-    .option('--suspect-after-ms <n>', 'silence before suspicion', ms, d.suspectAfterMs)
-    .option('--drift-margin-ms <n>', 'clock-rate allowance', ms, d.driftMarginMs)
-    .option(
-      '--stonith-deadline-ms <n>',
-      'power-fence confirmation deadline',
-      ms,
-      d.stonithDeadlineMs,
-    )
-    .option('--max-link-delay-ms <n>', 'replication link delay bound', ms, d.maxLinkDelayMs)
-    .option('--unprotect-after-ms <n>', 'primary grace before unprotected', ms, d.unprotectAfterMs)
-    .option('--control-timeout-ms <n>', 'bound on one control request', ms, 5000)
+    .option('--control-timeout-ms <n>', 'bound on one control request', ms, 5000);
+  addRecoveryParamOptions(program)
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
     .parse();
   const o = program.opts<
@@ -78,20 +63,12 @@ runMain('fttcp-recovery', async () => {
       controlTimeoutMs: number;
     }
   >();
-  const params: RecoveryParams = {
-    heartbeatIntervalMs: o.heartbeatIntervalMs,
-    leaseMs: o.leaseMs,
-    suspectAfterMs: o.suspectAfterMs,
-    driftMarginMs: o.driftMarginMs,
-    stonithDeadlineMs: o.stonithDeadlineMs,
-    maxLinkDelayMs: o.maxLinkDelayMs,
-    unprotectAfterMs: o.unprotectAfterMs,
-  };
-  const checked = checkRecoveryParams(params);
+  const checked = recoveryParamsFromOpts(o);
   if (!checked.ok) {
-    process.stderr.write(`fttcp-recovery: unsafe timing: ${JSON.stringify(checked.error)}\n`);
+    process.stderr.write(`fttcp-recovery: ${checked.message}\n`);
     process.exit(2);
   }
+  const params = checked.value;
   const daemon = new RecoveryDaemon({
     heartbeatListen: o.heartbeatListen,
     logger: o.logger,

@@ -11,16 +11,17 @@
 // application's own timeline lines passed through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
-import { Command, Option } from 'commander';
-import { DEFAULT_RECOVERY_PARAMS } from '../../machines/recovery/params.ts';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { RecoveryParams } from '../../machines/recovery/params.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
+import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
 import { SswDatapath } from './datapath.ts';
 import { SswLinks } from './links.ts';
-import { AppSupervisor } from './supervisor.ts';
+import { AppSupervisor, checkPreloadPath } from './supervisor.ts';
 
-interface Opts {
+interface Opts extends RecoveryParams {
   hostId: string;
   tun: string;
   nicNetns: string;
@@ -32,10 +33,9 @@ interface Opts {
   statsMs: number;
   logger?: HostPort;
   heartbeat?: HostPort;
-  heartbeatMs: number;
   epoch: number;
   appCmd?: string;
-  leaseMarginMs: number;
+  appPreload: string[];
   warmSpare: boolean;
   recreateRetryMs: number;
 }
@@ -68,7 +68,6 @@ const main = async (): Promise<void> => {
       'failure detector to send heartbeats to (primary)',
       cliHostPort,
     )
-    .option('--heartbeat-ms <ms>', 'heartbeat period', cliBounded(1, 10_000), 50)
     .option('--epoch <n>', 'logger epoch to join', cliBounded(1, 0xffffffff), 1)
     .option(
       '--app-cmd <cmd>',
@@ -83,19 +82,31 @@ const main = async (): Promise<void> => {
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
     .option('--no-warm-spare', 'do not keep a held replay incarnation of the application ready')
     .option(
-      '--lease-margin-ms <ms>',
-      "L.1 safety margin taken off every lease (clock drift, A4); default: the detector's drift margin",
-      cliBounded(0, 60_000),
-      DEFAULT_RECOVERY_PARAMS.driftMarginMs,
+      '--app-preload <module>',
+      "absolute path of a module the warm spare imports before it holds (the application's library code; repeatable)",
+      (v: string, prev: string[]) => {
+        const why = checkPreloadPath(v);
+        if (why !== undefined) throw new InvalidArgumentError(why);
+        return [...prev, v];
+      },
+      [] as string[],
     )
     .option(
       '--recreate-retry-ms <ms>',
       'R6.3 fake-SYN retry period while the restarted application is not listening yet',
       cliBounded(1, 60_000),
       25,
-    )
-    .parse();
+    );
+  // The timing of spec/recovery.md (heartbeat period, lease, L.1 margin = driftMarginMs, L.2
+  // grace), with the same flags and checks as the recovery daemon's: the lab hands both one set.
+  addRecoveryParamOptions(program).parse();
   const o = program.opts<Opts>();
+  const timing = recoveryParamsFromOpts(o);
+  if (!timing.ok) {
+    process.stderr.write(`ssw: ${timing.message}\n`);
+    process.exit(2);
+  }
+  const params = timing.value;
   const log = new Log({ component: 'ssw', hostId: o.hostId });
   const timeline = new Timeline(`ssw@${o.hostId}`);
   if (o.mode === 'fttcp' && o.logger === undefined) throw new Error('--mode fttcp needs --logger');
@@ -107,6 +118,12 @@ const main = async (): Promise<void> => {
   };
 
   let links: SswLinks | undefined;
+  // T.2: a control `takeover` is answered once the data path has sent the gratuitous ARP (its
+  // `takeover` timeline event), not when the log is re-created: the coordinator starts the
+  // application's replay then, while this SSW still fetches and re-creates (V.1).
+  const takeoverWaiters: Array<(r: Record<string, unknown>) => void> = [];
+  // The last ReplayEnd's counts, reported to the coordinator with the `live` event.
+  let sswReplay: Record<string, unknown> = {};
   const dp = new SswDatapath({
     tunName: o.tun,
     nicNetns: o.nicNetns,
@@ -123,14 +140,18 @@ const main = async (): Promise<void> => {
             active: !o.standby,
             hostId: o.hostId,
             epoch: o.epoch,
-            leaseMarginMs: o.leaseMarginMs,
+            leaseMarginMs: params.driftMarginMs,
             recreateRetryMs: o.recreateRetryMs,
-            unprotectAfterMs: DEFAULT_RECOVERY_PARAMS.unprotectAfterMs,
+            unprotectAfterMs: params.unprotectAfterMs,
           },
     onEvent: (e) => {
       if (e.kind === 'timeline') {
         timeline.event(e.event, e.fields);
-        if (e.push) pushEvent({ event: e.event, ...e.fields });
+        if (e.event === 'takeover')
+          for (const w of takeoverWaiters.splice(0)) w({ ok: true, ...e.fields });
+        if (e.event === 'replay-ssw') sswReplay = e.fields;
+        if (e.push)
+          pushEvent({ event: e.event, ...(e.event === 'live' ? sswReplay : {}), ...e.fields });
       } else if (e.kind === 'loggerFrames') {
         if (links?.writeFrames(e.bytes) !== true)
           log.debug('logger not connected: messages left to the engine to resend', {
@@ -151,7 +172,7 @@ const main = async (): Promise<void> => {
       epoch: o.epoch,
       logger: o.logger,
       ...(o.heartbeat !== undefined ? { heartbeat: o.heartbeat } : {}),
-      heartbeatMs: o.heartbeatMs,
+      heartbeatMs: params.heartbeatIntervalMs,
       log,
       sink: {
         loggerMessages: (msgs) => dp.send({ cmd: 'logger', msgs }),
@@ -194,6 +215,7 @@ const main = async (): Promise<void> => {
           log,
           maxRestarts: 20,
           warmSpare: o.warmSpare,
+          preload: o.appPreload,
           restartWindowMs: 60_000,
           onExit: (info) => {
             timeline.event('app-exit', { ...info });
@@ -255,10 +277,17 @@ const main = async (): Promise<void> => {
           } else if (req.cmd === 'takeover') {
             const epoch = typeof req.epoch === 'number' ? req.epoch : o.epoch;
             links?.restartLogger(epoch);
-            void dp.request({ cmd: 'takeover', epoch }).then((b) => {
+            let answered = false;
+            const answer = (b: Record<string, unknown>): void => {
+              if (answered) return;
+              answered = true;
               if (b.ok === true) role = 'active';
               reply(b);
-            });
+            };
+            takeoverWaiters.push(answer);
+            // The data path's own reply (at ReplayEnd) answers only if no ARP event came first
+            // (a core that answers at once, or a refusal).
+            void dp.request({ cmd: 'takeover', epoch }).then(answer);
           } else if (req.cmd === 'app-started') {
             dp.send({ cmd: 'appStarted' });
             reply({ ok: true });

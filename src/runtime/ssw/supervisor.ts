@@ -26,7 +26,21 @@ export interface SupervisorOptions {
   restartWindowMs: number;
   /** keep a held replay incarnation ready (Node already started), released at the next death */
   warmSpare: boolean;
+  /**
+   * Modules the warm spare imports before it holds (absolute paths, `checkPreloadPath`): the
+   * application's library code, loaded and compiled ahead of the crash, so that a release only
+   * loads the main module itself. They must have no side effects at import.
+   */
+  preload?: readonly string[];
 }
+
+/** Why a preload path is refused: it must be absolute and survive NODE_OPTIONS's splitting. */
+export const checkPreloadPath = (path: string): string | undefined => {
+  if (!path.startsWith('/')) return `preload module '${path}' is not an absolute path`;
+  if (/[\s"'\\]/.test(path))
+    return `preload module '${path}' has whitespace, a quote or a backslash (NODE_OPTIONS splits on them)`;
+  return undefined;
+};
 
 /** `--import` this module to hold a Node process before its main module loads, until a line
  * arrives on stdin: a warm spare whose start-up (Node, the TypeScript loader) is already paid. */
@@ -39,7 +53,12 @@ export class AppSupervisor {
   private readonly starts: number[] = [];
   private stopping = false;
 
-  constructor(private readonly o: SupervisorOptions) {}
+  constructor(private readonly o: SupervisorOptions) {
+    for (const m of o.preload ?? []) {
+      const why = checkPreloadPath(m);
+      if (why !== undefined) throw new Error(why);
+    }
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -104,10 +123,18 @@ export class AppSupervisor {
 
   private spawnApp(mode: AppMode, extraEnv: Record<string, string>, held: boolean): ChildProcess {
     // Node's own options go in NODE_OPTIONS so that the command line stays the user's. The
-    // spare loads the TypeScript loader before holding (most of a start-up's cost); the
-    // command's own `--import tsx` then finds it already loaded.
+    // spare loads the TypeScript loader and the preloaded modules before holding (most of a
+    // start-up's cost); the command's own `--import tsx` and the main module's imports then
+    // find them already loaded.
     const nodeOptions = held
-      ? `${process.env.NODE_OPTIONS ?? ''} --import tsx --import ${HOLD_MODULE}`.trim()
+      ? [
+          process.env.NODE_OPTIONS ?? '',
+          '--import tsx',
+          ...(this.o.preload ?? []).map((m) => `--import ${m}`),
+          `--import ${HOLD_MODULE}`,
+        ]
+          .join(' ')
+          .trim()
       : (process.env.NODE_OPTIONS ?? '');
     return spawn('/bin/sh', ['-c', `exec ${this.o.cmd}`], {
       env: {
