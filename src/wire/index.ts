@@ -14,3 +14,4 @@ export * from './pcap.ts';
 export * from './result.ts';
 export * from './seq.ts';
 export * from './tcp.ts';
+export * from './vnet.ts';
