@@ -2,6 +2,7 @@
 // the latest segment with data, SYN or FIN, to the service address; bounded in count and age.
 import { describe, expect, it } from 'vitest';
 import { SNOOP_MAX_AGE_MS, SNOOP_MAX_CLIENTS, StandbySnoop } from '../../src/runtime/ssw/snoop.ts';
+import { NO_OFFLOAD, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4 } from '../../src/wire/vnet.ts';
 
 const SERVICE = 0xc6120064; // 198.18.0.100
 const frame = (o: {
@@ -41,7 +42,7 @@ describe('StandbySnoop', () => {
     s.offer(frame({ port: 40001, seq: 7, flags: 0x02 }), 250); // a SYN of another connection
     const { frames, kept } = s.take(400);
     expect(kept).toBe(2);
-    expect(frames.map(seqOf)).toEqual([50, 7]);
+    expect(frames.map((f) => seqOf(f.frame))).toEqual([50, 7]);
     expect(s.take(400).kept).toBe(0);
   });
 
@@ -55,7 +56,7 @@ describe('StandbySnoop', () => {
     s.offer(f, 0);
     f.fill(0);
     const { frames } = s.take(0);
-    expect(frames.map(seqOf)).toEqual([9]);
+    expect(frames.map((f) => seqOf(f.frame))).toEqual([9]);
   });
 
   it('is bounded: connections beyond the limit are not kept, old segments not delivered', () => {
@@ -65,5 +66,21 @@ describe('StandbySnoop', () => {
     const { frames, kept } = s.take(SNOOP_MAX_AGE_MS + 100);
     expect(kept).toBe(SNOOP_MAX_CLIENTS);
     expect(frames.length).toBe(SNOOP_MAX_CLIENTS - 100);
+  });
+
+  it('keeps a segment with its offload header: a GSO burst is delivered as it came', () => {
+    const s = new StandbySnoop(SERVICE);
+    const gso = {
+      flags: VNET_F_NEEDS_CSUM,
+      gsoType: VNET_GSO_TCPV4,
+      hdrLen: 54,
+      gsoSize: 1448,
+      csumStart: 34,
+      csumOffset: 16,
+    };
+    s.offer(frame({ seq: 1, payload: 30_000 }), 0, gso);
+    s.offer(frame({ port: 40001, seq: 2, payload: 10 }), 1);
+    const { frames } = s.take(1);
+    expect(frames.map((f) => f.vnet)).toEqual([gso, NO_OFFLOAD]);
   });
 });

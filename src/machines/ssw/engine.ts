@@ -9,6 +9,14 @@
 //
 // Buffers: `onLanFrame` and `onTunPacket` may rewrite the buffer they are given and return
 // effects that alias it, so the caller must hand out the effects before reusing the buffer.
+//
+// Offloads: a packet may come with a virtio_net_hdr (wire/vnet.ts) saying its TCP checksum is
+// partial (the field holds the pseudo-header sum) and/or that it is a GSO burst of many
+// segments. Nothing here needs a packet to be one segment: logging, clamping and translation
+// work on sequence ranges. A forwarded packet keeps its header (offsets moved by the Ethernet
+// header), and its in-place rewrites use ChecksumMode 'partial', which leaves the field alone
+// (the later sum covers the new bytes). A packet the engine keeps (a held SYN-ACK or RST)
+// gets its checksum completed first, so that it stands alone whenever it is released.
 
 import { type Actor, createActor } from 'xstate';
 import { type MacAddress, macEquals } from '../../wire/addr.ts';
@@ -51,6 +59,13 @@ import {
   TcpPacket,
   tcpOptionsLength,
 } from '../../wire/tcp.ts';
+import {
+  NO_OFFLOAD,
+  shiftVnetHdr,
+  type VnetHdr,
+  vnetChecksumTrusted,
+  vnetNeedsCsum,
+} from '../../wire/vnet.ts';
 import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../recovery/params.ts';
 import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
 import {
@@ -178,8 +193,9 @@ export interface SswLogEvent {
 }
 
 export type SswEffect =
-  | { readonly to: 'lan'; readonly frame: Uint8Array }
-  | { readonly to: 'tun'; readonly packet: Uint8Array }
+  /** `vnet` absent: nothing offloaded (a complete checksum, one segment). */
+  | { readonly to: 'lan'; readonly frame: Uint8Array; readonly vnet?: VnetHdr }
+  | { readonly to: 'tun'; readonly packet: Uint8Array; readonly vnet?: VnetHdr }
   | { readonly to: 'logger'; readonly msg: LoggerMessage }
   | { readonly to: 'log'; readonly event: SswLogEvent };
 
@@ -193,6 +209,9 @@ export interface SswStats {
   dropMalformed: number;
   dropBadChecksum: number;
   lanPartialChecksums: number;
+  /** packets that came with a partial checksum or as a GSO burst (vnet header), each way */
+  lanOffloaded: number;
+  tunOffloaded: number;
   dropFragment: number;
   dropNotForService: number;
   dropNoNeighbor: number;
@@ -376,6 +395,8 @@ export class SswEngine {
     dropMalformed: 0,
     dropBadChecksum: 0,
     lanPartialChecksums: 0,
+    lanOffloaded: 0,
+    tunOffloaded: 0,
     dropFragment: 0,
     dropNotForService: 0,
     dropNoNeighbor: 0,
@@ -420,7 +441,10 @@ export class SswEngine {
   private readonly byKey = new Map<string, Conn>();
   private readonly byConnId = new Map<number, Conn>();
   private readonly neighbors = new Map<number, Uint8Array>();
-  private readonly awaitingArp = new Map<number, { frames: Uint8Array[]; askedAtMs: number }>();
+  private readonly awaitingArp = new Map<
+    number,
+    { frames: { frame: Uint8Array; vnet: VnetHdr }[]; askedAtMs: number }
+  >();
   private readonly host: Actor<typeof sswHostMachine>;
   private readonly connMachine;
   private replayBuffer: LoggerMessage[] = [];
@@ -449,19 +473,21 @@ export class SswEngine {
   // -------------------------------------------------------------------------------------
   // Public API
 
-  /** An Ethernet frame from the LAN. */
-  onLanFrame(frame: Uint8Array, nowMs: number): readonly SswEffect[] {
+  /** An Ethernet frame from the LAN, with what the device left undone (offsets from the frame). */
+  onLanFrame(frame: Uint8Array, nowMs: number, vnet: VnetHdr = NO_OFFLOAD): readonly SswEffect[] {
     this.begin(nowMs);
     this.stats.lanFrames++;
-    this.handleLanFrame(frame);
+    if (vnet !== NO_OFFLOAD) this.stats.lanOffloaded++;
+    this.handleLanFrame(frame, vnet);
     return this.end();
   }
 
-  /** An IPv4 packet the server's kernel wrote to the TUN device. */
-  onTunPacket(packet: Uint8Array, nowMs: number): readonly SswEffect[] {
+  /** An IPv4 packet the server's kernel wrote to the TUN device (vnet offsets from the packet). */
+  onTunPacket(packet: Uint8Array, nowMs: number, vnet: VnetHdr = NO_OFFLOAD): readonly SswEffect[] {
     this.begin(nowMs);
     this.stats.tunPackets++;
-    this.handleTunPacket(packet);
+    if (vnet !== NO_OFFLOAD) this.stats.tunOffloaded++;
+    this.handleTunPacket(packet, vnet);
     return this.end();
   }
 
@@ -617,12 +643,34 @@ export class SswEngine {
     this.emit({ to: 'logger', msg });
   }
 
-  private toTun(packet: Uint8Array): void {
-    this.emit({ to: 'tun', packet });
+  private toTun(packet: Uint8Array, vnet: VnetHdr = NO_OFFLOAD): void {
+    this.emit(vnet === NO_OFFLOAD ? { to: 'tun', packet } : { to: 'tun', packet, vnet });
   }
 
-  /** Wraps a kernel packet in Ethernet for the client; in place when headroom allows. */
-  private kernelToLan(packet: Uint8Array, dstAddr: number, headroom: boolean): void {
+  /** How in-place rewrites keep the checksum of a packet that came with `vnet`. */
+  private csumFor(vnet: VnetHdr): ChecksumMode {
+    return vnetNeedsCsum(vnet) ? 'partial' : this.csum;
+  }
+
+  /**
+   * A kernel packet about to be kept (held SYN-ACK or RST): complete a partial checksum so the
+   * copy needs no offload when it is released, whatever packet is being handled then. Such
+   * packets carry no GSO burst. Returns the header the packet has now.
+   */
+  private standAlone(tcp: TcpPacket, vnet: VnetHdr): VnetHdr {
+    if (!vnetNeedsCsum(vnet)) return vnet;
+    tcp.completePartialChecksum();
+    return NO_OFFLOAD;
+  }
+
+  /** Wraps a kernel packet in Ethernet for the client; in place when headroom allows. `vnet`
+   * is the packet's (offsets from the IP header). */
+  private kernelToLan(
+    packet: Uint8Array,
+    dstAddr: number,
+    headroom: boolean,
+    vnet: VnetHdr = NO_OFFLOAD,
+  ): void {
     let frame: Uint8Array;
     let aliased = false;
     if (headroom && packet.byteOffset >= ETHERNET_HEADER_LEN) {
@@ -636,7 +684,7 @@ export class SswEngine {
       frame = new Uint8Array(packet.length + ETHERNET_HEADER_LEN);
       frame.set(packet, ETHERNET_HEADER_LEN);
     }
-    this.frameToNeighbor(frame, dstAddr, aliased);
+    this.frameToNeighbor(frame, dstAddr, aliased, shiftVnetHdr(vnet, ETHERNET_HEADER_LEN));
   }
 
   /**
@@ -646,11 +694,16 @@ export class SswEngine {
    * their caches from the gratuitous ARP and have no reason to ARP us, and the go-live prompt
    * (R6.8) must not be lost for want of their MAC.
    */
-  private frameToNeighbor(frame: Uint8Array, dstAddr: number, aliased: boolean): void {
+  private frameToNeighbor(
+    frame: Uint8Array,
+    dstAddr: number,
+    aliased: boolean,
+    vnet: VnetHdr = NO_OFFLOAD,
+  ): void {
     const mac = this.neighbors.get(dstAddr);
     if (mac !== undefined) {
       emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
-      this.emit({ to: 'lan', frame });
+      this.emit(vnet === NO_OFFLOAD ? { to: 'lan', frame } : { to: 'lan', frame, vnet });
       return;
     }
     let waiting = this.awaitingArp.get(dstAddr);
@@ -666,7 +719,7 @@ export class SswEngine {
       waiting.frames.shift();
       this.stats.dropNoNeighbor++;
     }
-    waiting.frames.push(aliased ? frame.slice() : frame);
+    waiting.frames.push({ frame: aliased ? frame.slice() : frame, vnet });
     if (this.now - waiting.askedAtMs >= ARP_RETRY_MS) {
       waiting.askedAtMs = this.now;
       this.emit({
@@ -690,7 +743,7 @@ export class SswEngine {
   // -------------------------------------------------------------------------------------
   // LAN side
 
-  private handleLanFrame(frame: Uint8Array): void {
+  private handleLanFrame(frame: Uint8Array, frameVnet: VnetHdr): void {
     if (frame.length < ETHERNET_HEADER_LEN) {
       this.stats.dropMalformed++;
       return;
@@ -739,8 +792,9 @@ export class SswEngine {
     }
     // Trim Ethernet padding: the kernel gets exactly the datagram.
     const datagram = ip.buffer.subarray(0, ip.totalLength);
+    const vnet = shiftVnetHdr(frameVnet, -ETHERNET_HEADER_LEN);
     if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP) {
-      this.toTun(datagram);
+      this.toTun(datagram, vnet);
       return;
     }
     const tcpRes = TcpPacket.checked(ip.payload);
@@ -749,7 +803,13 @@ export class SswEngine {
       return;
     }
     const tcp = tcpRes.value;
-    if (this.config.verifyLanChecksums !== false && !tcp.verifyChecksum(ip.src, ip.dst)) {
+    // A partial checksum (the sender's kernel left it to the device) or one the receiving
+    // device verified is vouched for by the kernel that handed it over: no sum over 64 KB.
+    if (
+      this.config.verifyLanChecksums !== false &&
+      !vnetChecksumTrusted(vnet) &&
+      !tcp.verifyChecksum(ip.src, ip.dst)
+    ) {
       // A sender on the same host or behind a veth with checksum offload leaves the field as
       // the pseudo-header sum (CHECKSUM_PARTIAL): complete it, since the TUN side verifies.
       if (tcp.checksumStatus(ip.src, ip.dst) === 'partial') {
@@ -761,7 +821,7 @@ export class SswEngine {
         return;
       }
     }
-    this.handleClientSegment(ip.src, datagram, tcp);
+    this.handleClientSegment(ip.src, datagram, tcp, vnet);
   }
 
   private handleArp(frame: Uint8Array): void {
@@ -801,11 +861,16 @@ export class SswEngine {
     const waiting = this.awaitingArp.get(addr);
     if (waiting !== undefined) {
       this.awaitingArp.delete(addr);
-      for (const f of waiting.frames) this.frameToNeighbor(f, addr, false);
+      for (const f of waiting.frames) this.frameToNeighbor(f.frame, addr, false, f.vnet);
     }
   }
 
-  private handleClientSegment(clientAddr: number, datagram: Uint8Array, tcp: TcpPacket): void {
+  private handleClientSegment(
+    clientAddr: number,
+    datagram: Uint8Array,
+    tcp: TcpPacket,
+    vnet: VnetHdr,
+  ): void {
     let c = this.lookup(clientAddr, tcp.srcPort, tcp.dstPort);
     const flags = tcp.flags;
     const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
@@ -819,32 +884,32 @@ export class SswEngine {
           return;
         }
         // Not ours (or forgotten): the kernel answers as it would without the SSW.
-        this.toTun(datagram);
+        this.toTun(datagram, vnet);
         return;
       }
       c = this.newConnection(clientAddr, tcp);
       if (c === undefined) return;
-      this.toTun(datagram);
+      this.toTun(datagram, vnet);
       return;
     }
     const action = clientActionOf(c.mode, kind);
     switch (action) {
       case 'forwardSyn':
-        this.toTun(datagram);
+        this.toTun(datagram, vnet);
         return;
       case 'drop':
         this.stats.dropByRule++;
         return;
       case 'forwardRst':
         this.noteClient(c, tcp);
-        this.translateInbound(c, tcp);
-        this.toTun(datagram);
+        this.translateInbound(c, tcp, this.csumFor(vnet));
+        this.toTun(datagram, vnet);
         this.sendConn(c, { type: 'CLIENT_RST' });
         return;
       case 'forwardRaw':
         this.noteClient(c, tcp);
-        this.translateInbound(c, tcp);
-        this.toTun(datagram);
+        this.translateInbound(c, tcp, this.csumFor(vnet));
+        this.toTun(datagram, vnet);
         return;
       case 'logAndForward': {
         this.noteClient(c, tcp);
@@ -863,8 +928,8 @@ export class SswEngine {
         // Read before R7.4 rewrites the ack into kernel space.
         const acksServerFin =
           tcp.ack && c.serverFinSeq !== undefined && seqGt(tcp.ackNumber, c.serverFinSeq);
-        this.translateInbound(c, tcp);
-        this.toTun(datagram);
+        this.translateInbound(c, tcp, this.csumFor(vnet));
+        this.toTun(datagram, vnet);
         if (acksServerFin) c.serverFinAckForwarded = true;
         return;
       }
@@ -1115,25 +1180,24 @@ export class SswEngine {
   }
 
   /** R7.4 in place: ack (capped at the kernel's snd.nxt), SACK edges, TSecr. */
-  private translateInbound(c: Conn, tcp: TcpPacket): void {
+  private translateInbound(c: Conn, tcp: TcpPacket, mode: ChecksumMode): void {
     const t = c.t;
     if (tcp.ack && c.serverOpts !== undefined) {
       const ack = clampInboundAck(tcp.ackNumber, c.kernelSndNxt);
       const k = seqAdd(ack, -t.deltaSeq);
-      if (k !== tcp.ackNumber) rewriteAck(tcp, k, this.csum);
+      if (k !== tcp.ackNumber) rewriteAck(tcp, k, mode);
     }
-    if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => seqAdd(edge, -t.deltaSeq), this.csum);
+    if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => seqAdd(edge, -t.deltaSeq), mode);
     if (t.tsDelta !== 0) {
       const ts = findTimestamps(tcp);
-      if (ts !== undefined)
-        rewriteTimestamps(tcp, ts.tsVal, seqAdd(ts.tsEcr, -t.tsDelta), this.csum);
+      if (ts !== undefined) rewriteTimestamps(tcp, ts.tsVal, seqAdd(ts.tsEcr, -t.tsDelta), mode);
     }
   }
 
   // -------------------------------------------------------------------------------------
   // Kernel side
 
-  private handleTunPacket(packet: Uint8Array): void {
+  private handleTunPacket(packet: Uint8Array, arrivedVnet: VnetHdr): void {
     if (this.hostValue().role !== 'active') {
       this.stats.dropNotActive++;
       return;
@@ -1151,7 +1215,7 @@ export class SswEngine {
       return;
     }
     if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP || ip.isFragment) {
-      this.kernelToLan(datagram, ip.dst, headroom);
+      this.kernelToLan(datagram, ip.dst, headroom, arrivedVnet);
       return;
     }
     const tcpRes = TcpPacket.checked(ip.payload);
@@ -1160,12 +1224,19 @@ export class SswEngine {
       return;
     }
     const tcp = tcpRes.value;
+    const flags = tcp.flags;
+    // Segments without payload, and SYN/RST (the ones that may be held), are made to stand
+    // alone at once; they are small. Data keeps its offload: summing 64 KB is the device's job.
+    const vnet =
+      (flags & (TCP_SYN | TCP_RST)) !== 0 || tcp.buffer.length === tcp.headerLength
+        ? this.standAlone(tcp, arrivedVnet)
+        : arrivedVnet;
+    const mode = this.csumFor(vnet);
     const c = this.lookup(ip.dst, tcp.dstPort, tcp.srcPort);
     if (c === undefined) {
-      this.kernelToLan(datagram, ip.dst, headroom);
+      this.kernelToLan(datagram, ip.dst, headroom, vnet);
       return;
     }
-    const flags = tcp.flags;
     const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
     // R5.2: a FIN/RST is the application's only where its logged close puts it. The FIN's own
     // sequence number follows the payload; both are taken to original space (R7.1).
@@ -1189,7 +1260,7 @@ export class SswEngine {
         // Unprotected (L.3): the machine did not hold it; let the original go now.
         if (c.mode !== 'awaitingSynStored') {
           c.heldSynAck = undefined;
-          this.kernelToLan(datagram, ip.dst, headroom);
+          this.kernelToLan(datagram, ip.dst, headroom, vnet);
         }
         return;
       }
@@ -1199,19 +1270,19 @@ export class SswEngine {
         return;
       case 'forward':
         this.noteKernel(c, tcp);
-        this.rewriteOutbound(c, tcp, c.protected);
+        this.rewriteOutbound(c, tcp, c.protected, mode);
         if (kind === 'fin')
           c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-        this.kernelToLan(datagram, ip.dst, headroom);
+        this.kernelToLan(datagram, ip.dst, headroom, vnet);
         if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN', atClose });
         else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST', atClose });
         return;
       case 'forwardUnclamped':
         this.noteKernel(c, tcp);
-        this.rewriteOutbound(c, tcp, false);
+        this.rewriteOutbound(c, tcp, false, mode);
         if (kind === 'fin')
           c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-        this.kernelToLan(datagram, ip.dst, headroom);
+        this.kernelToLan(datagram, ip.dst, headroom, vnet);
         if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN', atClose });
         else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST', atClose });
         if (kind === 'fin' && c.mode === 'closing' && c.closingSinceMs === 0)
@@ -1221,14 +1292,15 @@ export class SswEngine {
         // R5.1: clear the FIN, let the rest through, remember where the FIN was.
         const dataEnd = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
         c.heldFinSeq = seqAdd(dataEnd, c.t.deltaSeq);
-        rewriteFlags(tcp, flags & ~TCP_FIN, this.csum);
+        rewriteFlags(tcp, flags & ~TCP_FIN, mode);
         this.stats.heldFins++;
         this.event('R5.1', 'hold kernel FIN until CloseLogged', c, { finSeq: c.heldFinSeq });
         this.noteKernel(c, tcp);
-        if (c.mode === 'injecting') this.handleRegenerated(c, tcp, datagram, ip.dst, headroom);
+        if (c.mode === 'injecting')
+          this.handleRegenerated(c, tcp, datagram, ip.dst, headroom, vnet);
         else {
-          this.rewriteOutbound(c, tcp, true);
-          this.kernelToLan(datagram, ip.dst, headroom);
+          this.rewriteOutbound(c, tcp, true, mode);
+          this.kernelToLan(datagram, ip.dst, headroom, vnet);
         }
         this.sendConn(c, { type: 'KERNEL_FIN', atClose });
         this.afterKernelSegment(c);
@@ -1255,7 +1327,7 @@ export class SswEngine {
         return;
       case 'regenerated':
         this.noteKernel(c, tcp);
-        this.handleRegenerated(c, tcp, datagram, ip.dst, headroom);
+        this.handleRegenerated(c, tcp, datagram, ip.dst, headroom, vnet);
         this.afterKernelSegment(c);
         return;
       case 'absorb':
@@ -1331,13 +1403,13 @@ export class SswEngine {
    * R1.2-R1.5 and R7.1-R7.3 in place, then records what the client has been told. `clamp`
    * false (unprotected) translates only.
    */
-  private rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean): void {
+  private rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: ChecksumMode): void {
     const t = c.t;
-    if (t.deltaSeq !== 0) rewriteSeq(tcp, seqAdd(tcp.seqNumber, t.deltaSeq), this.csum);
+    if (t.deltaSeq !== 0) rewriteSeq(tcp, seqAdd(tcp.seqNumber, t.deltaSeq), mode);
     if (tcp.ack) {
       const kernelAck = tcp.ackNumber;
       const ack = clamp ? clampAck(kernelAck, c.stableSeq, c.sentAck) : kernelAck;
-      if (ack !== kernelAck) rewriteAck(tcp, ack, this.csum);
+      if (ack !== kernelAck) rewriteAck(tcp, ack, mode);
       if (!tcp.syn) {
         const w = adjustWindow({
           ack,
@@ -1347,20 +1419,20 @@ export class SswEngine {
           clientWscale: c.clientWs,
           rightEdge: c.rightEdge,
         });
-        if (w.field !== tcp.window) rewriteWindow(tcp, w.field, this.csum);
+        if (w.field !== tcp.window) rewriteWindow(tcp, w.field, mode);
         c.rightEdge = w.rightEdge;
       }
       if (seqGt(ack, c.sentAck)) c.sentAck = ack;
       if (clamp) {
         const stable = c.stableSeq;
-        rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), this.csum);
+        rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), mode);
       }
     }
     if (c.tsOk) {
       const ts = findTimestamps(tcp);
       if (ts !== undefined) {
         const v = seqAdd(ts.tsVal, t.tsDelta);
-        if (t.tsDelta !== 0) rewriteTimestamps(tcp, v, ts.tsEcr, this.csum);
+        if (t.tsDelta !== 0) rewriteTimestamps(tcp, v, ts.tsEcr, mode);
         if (c.tsValSent === undefined || seqGt(v, c.tsValSent)) c.tsValSent = v;
       }
     }
@@ -1373,6 +1445,7 @@ export class SswEngine {
     datagram: Uint8Array,
     dst: number,
     headroom: boolean,
+    vnet: VnetHdr,
   ): void {
     const len = tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0);
     if (len === 0) return;
@@ -1383,8 +1456,8 @@ export class SswEngine {
       this.sendKernelAck(c, kernelEnd);
       return;
     }
-    this.rewriteOutbound(c, tcp, c.protected);
-    this.kernelToLan(datagram, dst, headroom);
+    this.rewriteOutbound(c, tcp, c.protected, this.csumFor(vnet));
+    this.kernelToLan(datagram, dst, headroom, vnet);
   }
 
   /** Injection progress and go-live after every kernel segment of a re-creation. */
@@ -2030,7 +2103,8 @@ export class SswEngine {
           if (held === undefined) return;
           this.event('R5.3', 'release RST: close logged', c);
           const tcp = new TcpPacket(held.subarray(((held[0] ?? 0x45) & 0x0f) * 4));
-          this.rewriteOutbound(c, tcp, false);
+          // Held copies stand alone (completed checksum, no offload).
+          this.rewriteOutbound(c, tcp, false, this.csum);
           this.kernelToLan(held, c.clientAddr, false);
         },
         suppressCrashFin: ({ context }: A) =>

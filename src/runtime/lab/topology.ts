@@ -14,8 +14,7 @@
 // 198.18.0.0/15; no namespace has a route out.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { ETHTOOL_STXCSUM, ethtoolSet, sysClose, sysSocket } from '../sys/libc.ts';
-import { inNetns, NETNS_DIR } from '../sys/netns.ts';
+import { NETNS_DIR } from '../sys/netns.ts';
 
 export const NS = {
   client: 'ftl-client',
@@ -119,21 +118,6 @@ const veth = (a: NsName, aIf: string, b: NsName, bIf: string): void => {
   ip('-n', a, 'link', 'add', aIf, 'type', 'veth', 'peer', 'name', bIf, 'netns', b);
 };
 
-const txChecksumOff = (ns: NsName, ifName: string): void => {
-  // The SSW reads frames as they leave the client's veth. With checksum offload the client
-  // kernel leaves the TCP checksum partial and sends 64 KB TSO super-frames; the SSW's plain
-  // TUN then cannot pass them on. Software checksums also switch TSO off (the kernel drops
-  // TSO without checksum offload), so every frame is a wire-sized, fully checksummed one.
-  inNetns(ns, () => {
-    const fd = sysSocket(2, 2, 0);
-    try {
-      ethtoolSet(fd, ifName, ETHTOOL_STXCSUM, 0);
-    } finally {
-      sysClose(fd);
-    }
-  });
-};
-
 /** Builds the whole lab. Throws LabError if any `ftl*` namespace exists already. */
 export const labUp = (): void => {
   requireRoot();
@@ -179,7 +163,6 @@ export const labUp = (): void => {
     }
     ip('-n', NS.client, 'addr', 'add', `${ADDR.client}/${LAN_PREFIX}`, 'dev', IF.client);
     ip('-n', NS.client, 'addr', 'add', `${ADDR.client2}/${LAN_PREFIX}`, 'dev', IF.client);
-    txChecksumOff(NS.client, IF.client);
     ip('-n', NS.plain, 'addr', 'add', `${ADDR.plain}/${LAN_PREFIX}`, 'dev', IF.plain);
     // The NIC namespaces only carry the servers' raw sockets: no IP at all there.
     for (const ns of [NS.pnic, NS.bnic]) sysctlNs(ns, 'net.ipv4.conf.all.arp_ignore=8');

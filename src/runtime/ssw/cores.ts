@@ -59,10 +59,10 @@ const engineCore = (
     for (const e of effects) {
       switch (e.to) {
         case 'lan':
-          out.lan(e.frame);
+          out.lan(e.frame, e.vnet);
           break;
         case 'tun':
-          out.tun(e.packet);
+          out.tun(e.packet, e.vnet);
           break;
         case 'logger':
           sendToLogger(e.msg);
@@ -101,7 +101,7 @@ const engineCore = (
     if (snoop === undefined) return;
     const { frames, kept } = snoop.take(now);
     snoop = undefined;
-    for (const f of frames) apply(engine.onLanFrame(f, now));
+    for (const f of frames) apply(engine.onLanFrame(f.frame, now, f.vnet));
     if (kept > 0)
       emit({ kind: 'timeline', event: 'snooped', fields: { kept, fed: frames.length } });
   };
@@ -126,10 +126,10 @@ const engineCore = (
   };
 
   return {
-    onTunPacket: (p, now) => apply(engine.onTunPacket(p, now)),
-    onLanFrame: (f, now) => {
-      snoop?.offer(f, now);
-      apply(engine.onLanFrame(f, now));
+    onTunPacket: (p, now, vnet) => apply(engine.onTunPacket(p, now, vnet)),
+    onLanFrame: (f, now, vnet) => {
+      snoop?.offer(f, now, vnet);
+      apply(engine.onLanFrame(f, now, vnet));
     },
     command: (c, now) => {
       switch (c.cmd) {
@@ -219,6 +219,3 @@ const engineCore = (
 
 export const createCore = (spec: CoreSpec, out: SswOut, emit: DatapathEmit): DatapathCore =>
   spec.kind === 'passthrough' ? passThroughCore(spec, out, emit) : engineCore(spec, out, emit);
-
-/** Whether the core wants 14 bytes of headroom before each TUN packet (zero-copy framing). */
-export const wantsTunHeadroom = (spec: CoreSpec): boolean => spec.kind === 'engine';

@@ -2,6 +2,7 @@
 // face of a core as the data-path thread drives it. A packet view handed to a core is valid
 // only during the call (the thread reuses its read buffer); a core that keeps a packet copies it.
 import type { LoggerMessage } from '../../wire/logmsg.ts';
+import type { VnetHdr } from '../../wire/vnet.ts';
 import type { SswOut } from './core.ts';
 import { PassThroughCore } from './passthrough.ts';
 
@@ -49,8 +50,8 @@ export type DatapathEvent =
 export type DatapathEmit = (e: DatapathEvent, transfer?: ArrayBuffer[]) => void;
 
 export interface DatapathCore {
-  onTunPacket(p: Uint8Array, now: number): void;
-  onLanFrame(f: Uint8Array, now: number): void;
+  onTunPacket(p: Uint8Array, now: number, vnet: VnetHdr): void;
+  onLanFrame(f: Uint8Array, now: number, vnet: VnetHdr): void;
   command(c: DatapathCommand, now: number): void;
   status(): Record<string, unknown>;
   /** how long poll may sleep before the core needs a tick */
@@ -66,8 +67,8 @@ export const passThroughCore: CoreFactory = (spec, out, emit) => {
   const pt = new PassThroughCore(new Uint8Array(spec.mac), spec.serviceIp, spec.active);
   if (spec.active) pt.takeover(out);
   return {
-    onTunPacket: (p) => pt.onTunPacket(p, out),
-    onLanFrame: (f) => pt.onLanFrame(f, out),
+    onTunPacket: (p, _now, vnet) => pt.onTunPacket(p, out, vnet),
+    onLanFrame: (f, _now, vnet) => pt.onLanFrame(f, out, vnet),
     command: (c) => {
       if (c.cmd === 'takeover') {
         pt.takeover(out);

@@ -13,9 +13,16 @@ import {
   receiveMessageOnPort,
   workerData,
 } from 'node:worker_threads';
+import {
+  emitVnetHdr,
+  NO_OFFLOAD,
+  parseVnetHdr,
+  VNET_HDR_LEN,
+  type VnetHdr,
+} from '../../wire/vnet.ts';
 import { pollFds, pollRevents, sysPoll, sysReadNb, sysWriteSoft } from '../sys/libc.ts';
 import type { SswOut } from './core.ts';
-import { createCore, wantsTunHeadroom } from './cores.ts';
+import { createCore } from './cores.ts';
 import type { CoreSpec, DatapathCommand, DatapathEmit } from './datapath.protocol.ts';
 
 export interface DatapathData {
@@ -25,11 +32,29 @@ export interface DatapathData {
   port: MessagePort;
   core: CoreSpec;
   tickMs: number;
+  /** Both fds carry a virtio_net_hdr before each packet (TUN IFF_VNET_HDR, PACKET_VNET_HDR). */
+  offload: boolean;
 }
 
 const d = workerData as DatapathData;
 const MAX_BURST = 64;
-const buf = new Uint8Array(65536);
+const ETH_HLEN = 14;
+const VNET = d.offload ? VNET_HDR_LEN : 0;
+// One read buffer, laid out so that a packet can cross to the other fd where it lies:
+//   [0, 10)   the LAN frame's vnet header (read) / the outgoing frame's (written)
+//   [10, 24)  Ethernet header: read from the LAN, or written by the engine in front of a TUN
+//             packet (its tunHeadroom)
+//   [24, ...) the IP packet; a TUN read puts its vnet header at [14, 24), and a TUN write of a
+//             LAN frame's datagram writes one there over the Ethernet header it no longer needs.
+// 64 KB GSO packets fit with room to spare.
+const FRAME_AT = VNET_HDR_LEN;
+const IP_AT = FRAME_AT + ETH_HLEN;
+const buf = new Uint8Array(IP_AT + 65536 + 64);
+const lanRead = buf.subarray(FRAME_AT - VNET);
+const tunRead = buf.subarray(IP_AT - VNET);
+// For packets built elsewhere (engine-made ACKs, injected data, held copies) the header has to
+// be put in front of a copy.
+const scratch = new Uint8Array(VNET_HDR_LEN + 65536 + 64);
 const ev = new Uint8Array(8);
 const pfd = pollFds([d.tunFd, d.lanFd, d.evFd]);
 
@@ -40,27 +65,54 @@ export const counters = {
   tunOut: 0,
   lanOutErr: 0,
   tunOutErr: 0,
+  /** packets that arrived as GSO bursts, each way */
+  lanInGso: 0,
+  tunInGso: 0,
+  /** outgoing packets copied to get a vnet header in front (not the common path) */
+  copiedOut: 0,
+  badVnet: 0,
   polls: 0,
 };
 
 const emit: DatapathEmit = (e, transfer) => parentPort?.postMessage(e, transfer);
 
+/** The bytes to write for `p` with header `h`: in place when `p` sits where the read put it. */
+const withVnet = (p: Uint8Array, h: VnetHdr, at: number): Uint8Array => {
+  if (p.buffer === buf.buffer && p.byteOffset === at) {
+    emitVnetHdr(h, buf.subarray(at - VNET_HDR_LEN, at));
+    return buf.subarray(at - VNET_HDR_LEN, at + p.length);
+  }
+  counters.copiedOut++;
+  emitVnetHdr(h, scratch);
+  scratch.set(p, VNET_HDR_LEN);
+  return scratch.subarray(0, VNET_HDR_LEN + p.length);
+};
+
 const out: SswOut = {
-  lan: (f) => {
-    if (sysWriteSoft(d.lanFd, f) < 0) counters.lanOutErr++;
+  lan: (f, h = NO_OFFLOAD) => {
+    const bytes = d.offload ? withVnet(f, h, FRAME_AT) : f;
+    if (sysWriteSoft(d.lanFd, bytes) < 0) counters.lanOutErr++;
     else counters.lanOut++;
   },
-  tun: (p) => {
-    if (sysWriteSoft(d.tunFd, p) < 0) counters.tunOutErr++;
+  tun: (p, h = NO_OFFLOAD) => {
+    const bytes = d.offload ? withVnet(p, h, IP_AT) : p;
+    if (sysWriteSoft(d.tunFd, bytes) < 0) counters.tunOutErr++;
     else counters.tunOut++;
   },
 };
 
 const core = createCore(d.core, out, emit);
-// With headroom the TUN packet is read 14 bytes into the buffer so that the engine can write
-// the Ethernet header in front of it without copying the packet.
-const tunOff = wantsTunHeadroom(d.core) ? 14 : 0;
-const tunBuf = buf.subarray(tunOff);
+
+/** Splits a read into its vnet header and the packet; undefined if the header is unreadable. */
+const split = (r: Uint8Array, len: number): { vnet: VnetHdr; len: number } | undefined => {
+  if (!d.offload) return { vnet: NO_OFFLOAD, len };
+  const h = parseVnetHdr(r.subarray(0, len));
+  if (!h.ok) {
+    counters.badVnet++;
+    return undefined;
+  }
+  return { vnet: h.value, len: len - VNET_HDR_LEN };
+};
 
 let running = true;
 
@@ -83,18 +135,24 @@ while (running) {
   if (n > 0) {
     if (pollRevents(pfd, 0) !== 0) {
       for (let i = 0; i < MAX_BURST; i++) {
-        const len = sysReadNb(d.tunFd, tunBuf);
-        if (len <= 0) break;
+        const n = sysReadNb(d.tunFd, tunRead);
+        if (n <= 0) break;
         counters.tunIn++;
-        core.onTunPacket(tunBuf.subarray(0, len), performance.now());
+        const r = split(tunRead, n);
+        if (r === undefined) continue;
+        if (r.vnet.gsoSize !== 0) counters.tunInGso++;
+        core.onTunPacket(buf.subarray(IP_AT, IP_AT + r.len), performance.now(), r.vnet);
       }
     }
     if (pollRevents(pfd, 1) !== 0) {
       for (let i = 0; i < MAX_BURST; i++) {
-        const len = sysReadNb(d.lanFd, buf);
-        if (len <= 0) break;
+        const n = sysReadNb(d.lanFd, lanRead);
+        if (n <= 0) break;
         counters.lanIn++;
-        core.onLanFrame(buf.subarray(0, len), performance.now());
+        const r = split(lanRead, n);
+        if (r === undefined) continue;
+        if (r.vnet.gsoSize !== 0) counters.lanInGso++;
+        core.onLanFrame(buf.subarray(FRAME_AT, FRAME_AT + r.len), performance.now(), r.vnet);
       }
     }
     if (pollRevents(pfd, 2) !== 0) {

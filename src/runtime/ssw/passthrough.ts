@@ -3,6 +3,7 @@
 // the service address (when active), learns client MACs, strips/adds Ethernet headers. It is
 // the runtime's I/O floor in the benchmark ("how fast can the SSW's fds move packets") and
 // must not grow protocol logic: everything FT-TCP lives in the engine.
+import { NO_OFFLOAD, shiftVnetHdr, type VnetHdr } from '../../wire/vnet.ts';
 import type { SswCore, SswOut } from './core.ts';
 
 const ETH_HLEN = 14;
@@ -57,7 +58,7 @@ export class PassThroughCore implements SswCore {
     this.neighbors.set(ip, mac.slice());
   }
 
-  onLanFrame(f: Uint8Array, out: SswOut): void {
+  onLanFrame(f: Uint8Array, out: SswOut, vnet: VnetHdr = NO_OFFLOAD): void {
     if (!this.active || f.byteLength < ETH_HLEN) return;
     const v = new DataView(f.buffer, f.byteOffset, f.byteLength);
     const type = v.getUint16(12);
@@ -67,7 +68,7 @@ export class PassThroughCore implements SswCore {
       if (totalLen < 20 || ETH_HLEN + totalLen > f.byteLength) return;
       const src = v.getUint32(ETH_HLEN + 12);
       if (!this.neighbors.has(src)) this.learn(src, f.subarray(6, 12));
-      out.tun(f.subarray(ETH_HLEN, ETH_HLEN + totalLen));
+      out.tun(f.subarray(ETH_HLEN, ETH_HLEN + totalLen), shiftVnetHdr(vnet, -ETH_HLEN));
     } else if (type === ETHERTYPE_ARP && f.byteLength >= ETH_HLEN + 28) {
       const op = v.getUint16(20);
       const senderIp = v.getUint32(28);
@@ -81,7 +82,7 @@ export class PassThroughCore implements SswCore {
     }
   }
 
-  onTunPacket(p: Uint8Array, out: SswOut): void {
+  onTunPacket(p: Uint8Array, out: SswOut, vnet: VnetHdr = NO_OFFLOAD): void {
     if (!this.active || p.byteLength < 20 || (p[0] ?? 0) >> 4 !== 4) return;
     const dst = new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(16);
     const mac = this.neighbors.get(dst);
@@ -96,7 +97,7 @@ export class PassThroughCore implements SswCore {
     f[12] = 0x08;
     f[13] = 0x00;
     f.set(p, ETH_HLEN);
-    out.lan(f);
+    out.lan(f, shiftVnetHdr(vnet, ETH_HLEN));
   }
 
   /** Claims the service address: gratuitous ARP so clients move to this MAC. */

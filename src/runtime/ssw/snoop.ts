@@ -12,6 +12,8 @@
 // draw duplicate ACKs; a pure ACK (the client's answer to an ACK) must not displace the
 // retransmission. Late delivery is what a slow network does (A5): the engine needs nothing new.
 
+import { NO_OFFLOAD, type VnetHdr } from '../../wire/vnet.ts';
+
 /** Bounds: connections remembered, and how old a kept segment may be when delivered. */
 export const SNOOP_MAX_CLIENTS = 1024;
 export const SNOOP_MAX_AGE_MS = 2000;
@@ -21,7 +23,7 @@ const IPPROTO_TCP = 6;
 const TCP_SYN_OR_FIN = 0x03;
 
 export class StandbySnoop {
-  private readonly kept = new Map<number, { at: number; frame: Uint8Array }>();
+  private readonly kept = new Map<number, { at: number; frame: Uint8Array; vnet: VnetHdr }>();
   private readonly service: number;
 
   constructor(serviceIp: number) {
@@ -29,7 +31,7 @@ export class StandbySnoop {
   }
 
   /** A frame read from the LAN (any frame; the view is only read during the call). */
-  offer(f: Uint8Array, now: number): void {
+  offer(f: Uint8Array, now: number, vnet: VnetHdr = NO_OFFLOAD): void {
     if (f.length < 34 || ((f[12] ?? 0) << 8) + (f[13] ?? 0) !== ETHERTYPE_IPV4) return;
     const dst =
       (((f[30] ?? 0) << 24) | ((f[31] ?? 0) << 16) | ((f[32] ?? 0) << 8) | (f[33] ?? 0)) >>> 0;
@@ -44,15 +46,18 @@ export class StandbySnoop {
       ((f[28] ?? 0) << 24) | ((f[29] ?? 0) << 16) | ((f[tcp] ?? 0) << 8) | (f[tcp + 1] ?? 0);
     if (!this.kept.has(key) && this.kept.size >= SNOOP_MAX_CLIENTS) return;
     // A copy: the data-path thread reuses its read buffer.
-    this.kept.set(key, { at: now, frame: f.slice() });
+    // With its vnet header: a GSO burst or a partial checksum is delivered as it came.
+    this.kept.set(key, { at: now, frame: f.slice(), vnet });
   }
 
   /** The kept segments young enough to deliver, oldest first; empties the store. */
-  take(now: number): { frames: Uint8Array[]; kept: number } {
+  take(now: number): { frames: { frame: Uint8Array; vnet: VnetHdr }[]; kept: number } {
     const all = [...this.kept.values()].sort((a, b) => a.at - b.at);
     this.kept.clear();
     return {
-      frames: all.filter((k) => now - k.at <= SNOOP_MAX_AGE_MS).map((k) => k.frame),
+      frames: all
+        .filter((k) => now - k.at <= SNOOP_MAX_AGE_MS)
+        .map((k) => ({ frame: k.frame, vnet: k.vnet })),
       kept: all.length,
     };
   }

@@ -24,6 +24,8 @@ const c = {
   write: lib.func('long write(int fd, const void *buf, unsigned long count)'),
   // ioctl is variadic; on x86-64 and aarch64 a fixed third pointer argument has the same ABI.
   ioctl: lib.func('int ioctl(int fd, unsigned long req, void *arg)'),
+  // The same call for requests whose argument is a plain integer (TUNSETOFFLOAD).
+  ioctlInt: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
   socket: lib.func('int socket(int domain, int type, int protocol)'),
   bind: lib.func('int bind(int fd, const void *addr, uint32_t len)'),
   setsockopt: lib.func(
@@ -102,6 +104,10 @@ export const sysWriteSoft = (fd: number, buf: Uint8Array, len = buf.byteLength):
 export const sysIoctl = (fd: number, req: number, arg: Uint8Array | null, what: string): number =>
   check('ioctl', c.ioctl(fd, req, arg), what);
 
+/** ioctl whose third argument is an integer value, not a pointer. */
+export const sysIoctlInt = (fd: number, req: number, arg: number, what: string): number =>
+  check('ioctl', c.ioctlInt(fd, req, arg), what);
+
 export const sysSocket = (domain: number, type: number, protocol: number): number =>
   check('socket', c.socket(domain, type, protocol));
 
@@ -168,30 +174,3 @@ export const sysGettid = (): number => Number(c.gettid());
 
 export const EFD_NONBLOCK = 0o4000;
 export const sysEventfd = (flags: number): number => check('eventfd', c.eventfd(0, flags));
-
-// SIOCETHTOOL with a `struct ethtool_value` (cmd, data): enough to switch one offload.
-const EthtoolValue = koffi.struct('ftl_ethtool_value', { cmd: 'uint32_t', data: 'uint32_t' });
-const IfreqEthtool = koffi.struct('ftl_ifreq_ethtool', {
-  name: koffi.array('uint8_t', 16),
-  data: koffi.pointer(EthtoolValue),
-  pad: koffi.array('uint8_t', 16),
-});
-const ioctlEthtool = lib.func('ioctl', 'int', [
-  'int',
-  'unsigned long',
-  koffi.inout(koffi.pointer(IfreqEthtool)),
-]);
-const SIOCETHTOOL = 0x8946;
-export const ETHTOOL_STXCSUM = 0x17;
-export const ETHTOOL_SSG = 0x19;
-export const ETHTOOL_STSO = 0x1f;
-export const ETHTOOL_SGSO = 0x24;
-export const ETHTOOL_SGRO = 0x2c;
-
-/** Sets one ethtool flag of `ifName` through socket `fd` (any socket of the namespace). */
-export const ethtoolSet = (fd: number, ifName: string, cmd: number, value: number): void => {
-  const name = new Uint8Array(16);
-  name.set(Buffer.from(ifName, 'ascii').subarray(0, 15));
-  const req = { name: Array.from(name), data: { cmd, data: value }, pad: new Array(16).fill(0) };
-  check('ioctl', ioctlEthtool(fd, SIOCETHTOOL, req), `SIOCETHTOOL ${ifName} cmd ${cmd}`);
-};

@@ -21,6 +21,7 @@ const SOL_SOCKET = 1;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const SOL_PACKET = 263;
+const PACKET_VNET_HDR = 15;
 const PACKET_QDISC_BYPASS = 20;
 const PACKET_IGNORE_OUTGOING = 23;
 const SIOCGIFHWADDR = 0x8927;
@@ -36,7 +37,17 @@ export interface PacketSocket {
   readonly mac: Uint8Array;
 }
 
-export const openPacketSocket = (netns: string, ifName: string): PacketSocket =>
+export interface PacketSocketOptions {
+  /** A virtio_net_hdr before each frame both ways (src/wire/vnet.ts): GSO frames of up to
+   * 64 KB and partial checksums come in as they are and may go out the same way. */
+  readonly offload?: boolean;
+}
+
+export const openPacketSocket = (
+  netns: string,
+  ifName: string,
+  o: PacketSocketOptions = {},
+): PacketSocket =>
   inNetns(netns, () => {
     const fd = sysSocket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, ETH_P_ALL_BE);
     try {
@@ -52,6 +63,7 @@ export const openPacketSocket = (netns: string, ifName: string): PacketSocket =>
       // Our own transmissions would otherwise come back to us as received frames.
       sysSetsockoptInt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
       sysSetsockoptInt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1);
+      if (o.offload === true) sysSetsockoptInt(fd, SOL_PACKET, PACKET_VNET_HDR, 1);
       const ifr = new Uint8Array(40);
       encodeIfName(ifName, ifr);
       sysIoctl(fd, SIOCGIFHWADDR, ifr, `SIOCGIFHWADDR ${ifName}`);
