@@ -323,6 +323,7 @@ export type ClientAction =
   | 'logAndForward' // R1.1 then R7.4 to the kernel
   | 'forwardRaw' // unprotected: translate (R7.4), no logging
   | 'forwardSyn' // R2.4: SYN retransmission to the kernel
+  | 'answerSyn' // R6.9: re-created connection: the SSW answers with the logged SYN-ACK
   | 'logOnly' // R5.4: app dead: log, do not forward
   | 'logAndInject' // R6.5: log and append to the injection stream
   | 'forwardRst' // the client resets: pass it, the connection ends
@@ -367,8 +368,14 @@ export const classifyClientSegment = (mode: ConnMode, kind: SegmentKind): Client
     )
     // The client lost the SYN-ACK and retries: the kernel (SYN_RECV) answers with another.
     .with(['protected', 'syn'], () => 'forwardSyn' as const)
+    // A re-created connection's kernel is past SYN_RECV: the SSW answers for it (R6.9).
     .with(
       ['translated', 'syn'],
+      ['awaitSynAck', 'syn'],
+      ['injecting', 'syn'],
+      () => 'answerSyn' as const,
+    )
+    .with(
       ['closing', 'syn'],
       ['protected', 'synAck'],
       ['translated', 'synAck'],
@@ -407,9 +414,7 @@ export const classifyClientSegment = (mode: ConnMode, kind: SegmentKind): Client
     .with(
       ['orphaned', 'syn'],
       ['orphaned', 'synAck'],
-      ['awaitSynAck', 'syn'],
       ['awaitSynAck', 'synAck'],
-      ['injecting', 'syn'],
       ['injecting', 'synAck'],
       () => 'drop' as const,
     )

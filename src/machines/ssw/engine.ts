@@ -333,6 +333,8 @@ interface Conn {
   sentAck: number;
   rightEdge: number;
   clientAck: number;
+  /** R6.9: re-created with no sign the client ever got the SYN-ACK (no clientAck, no bytes). */
+  synAckUnconfirmed: boolean;
   tsRecent: number;
   tsValSent: number | undefined;
   clientWindow: number;
@@ -897,6 +899,16 @@ export class SswEngine {
       case 'forwardSyn':
         this.toTun(datagram, vnet);
         return;
+      case 'answerSyn':
+        // Only a retry of the logged SYN; another ISN on the same 4-tuple is not this one.
+        if (tcp.seqNumber !== c.clientIsn) {
+          this.stats.dropByRule++;
+          return;
+        }
+        this.noteSynTimestamp(c, tcp);
+        this.event('R6.9', 'client retries its SYN: answer with the logged SYN-ACK', c);
+        this.sendLoggedSynAck(c);
+        return;
       case 'drop':
         this.stats.dropByRule++;
         return;
@@ -1031,6 +1043,7 @@ export class SswEngine {
       sentAck: next,
       rightEdge: next,
       clientAck: 0,
+      synAckUnconfirmed: false,
       tsRecent: clientOpts.tsVal ?? 0,
       tsValSent: undefined,
       clientWindow: 65535,
@@ -1088,6 +1101,7 @@ export class SswEngine {
     if (tcp.ack) {
       const ack = tcp.ackNumber;
       if (c.clientAck === 0 || seqGt(ack, c.clientAck)) c.clientAck = ack;
+      c.synAckUnconfirmed = false;
     }
     c.clientWindow = tcp.window;
     if (tcp.fin) c.clientFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
@@ -1599,6 +1613,48 @@ export class SswEngine {
     this.frameToNeighbor(frame, c.clientAddr, false);
   }
 
+  private noteSynTimestamp(c: Conn, tcp: TcpPacket): void {
+    const ts = findTimestamps(tcp);
+    if (ts !== undefined && seqGe(ts.tsVal, c.tsRecent)) c.tsRecent = ts.tsVal;
+  }
+
+  /**
+   * R6.9: the SYN-ACK the log holds, in original space, as the first incarnation sent it:
+   * seq serverIsn, ack clientIsn + 1, its options (the client negotiated against them), TSval
+   * on the translated clock and never below what the client saw (PAWS). The window is 65535
+   * unscaled, as in any SYN-ACK; the right edge it opens is remembered (R1.3 never shrinks it).
+   */
+  private sendLoggedSynAck(c: Conn): void {
+    const so = c.serverOpts;
+    if (so === undefined) return;
+    const options: TcpOption[] = [{ kind: 'mss', mss: so.mss }];
+    if (so.sackOk) options.push({ kind: 'sackPermitted' });
+    if (c.tsOk) {
+      let tsVal = c.tsValSent ?? so.tsVal ?? 0;
+      if (c.kernelOpts !== undefined) tsVal = seqMax(tsVal, seqAdd(c.lastKernelTsVal, c.t.tsDelta));
+      c.tsValSent = tsVal;
+      options.push({ kind: 'timestamps', tsVal, tsEcr: c.tsRecent });
+    }
+    if (so.wscale !== null) options.push({ kind: 'nop' }, { kind: 'wscale', shift: so.wscale });
+    const ack = seqAdd(c.clientIsn, 1);
+    const window = 0xffff;
+    if (seqGt(seqAdd(ack, window), c.rightEdge)) c.rightEdge = seqAdd(ack, window);
+    if (seqGt(ack, c.sentAck)) c.sentAck = ack;
+    const frame = this.buildPacket(
+      this.config.serviceAddr,
+      c.clientAddr,
+      c.serverPort,
+      c.clientPort,
+      c.serverIsn,
+      ack,
+      TCP_SYN | TCP_ACK,
+      window,
+      options,
+      EMPTY,
+    );
+    this.frameToNeighbor(frame, c.clientAddr, false);
+  }
+
   private tsOption(c: Conn): TcpOption[] {
     return c.tsOk
       ? [
@@ -2001,12 +2057,14 @@ export class SswEngine {
           c.clientWs = both ? (r.serverOpts.wscale ?? 0) : 0;
           c.tsOk = r.clientOpts.tsVal !== null && r.serverOpts.tsVal !== null;
           c.clientAck = r.clientAck ?? seqAdd(r.serverIsn, 1);
+          c.synAckUnconfirmed = r.clientAck === null;
           c.sentAck = seqAdd(r.clientIsn, 1);
           c.rightEdge = c.sentAck;
           this.sendConn(c, { type: 'RESTORE' });
         } else if (r.clientAck !== null && seqGt(r.clientAck, c.clientAck)) {
           c.clientAck = r.clientAck;
         }
+        // An orphan of a local recovery knows what the client acked (noteClient).
         if (c.mode !== 'orphaned') continue;
         c.stream = [];
         c.streamBytes = 0;
@@ -2029,6 +2087,8 @@ export class SswEngine {
       // not in it and are logged again from the client's retransmission (duplicates are
       // harmless at the logger, messages.md "Contiguity").
       const end = this.streamEnd(c);
+      // Client bytes in the log: the client was established, it had the SYN-ACK.
+      if (c.streamBytes > 0 || c.streamFin) c.synAckUnconfirmed = false;
       c.stableSeq = end;
       c.loggedSeq = end;
       c.finLogged = c.streamFin;
@@ -2194,6 +2254,13 @@ export class SswEngine {
           this.event('R6.8', 'go live: prompt the client', c, {
             acks: this.config.promptAcks ?? 3,
           });
+          // R6.9: a client that may still wait for the SYN-ACK gets it now rather than on its
+          // next SYN retry (1 s, 3 s, 7 s ... after the first); one already established just
+          // answers with an ACK.
+          if (c.synAckUnconfirmed) {
+            this.event('R6.9', 'go live: resend the logged SYN-ACK (client ack unknown)', c);
+            this.sendLoggedSynAck(c);
+          }
           for (let i = 0; i < (this.config.promptAcks ?? 3); i++) this.sendToClient(c, TCP_ACK);
         },
         resetClient: ({ context }: A) => {

@@ -1202,11 +1202,111 @@ describe('SSW engine: A.3 neighbours', () => {
     // The client's ARP reply releases them, addressed to its MAC.
     const reply = buildArpFrame(arpReply(CLIENT_MAC, CLIENT, SERVICE_MAC, SERVICE));
     const out = copy(e.onLanFrame(reply, 5));
-    expect(lanSegs(out)).toHaveLength(3);
+    // The log has no clientAck and no bytes: the logged SYN-ACK first (R6.9), then the prompts.
+    const segs = lanSegs(out);
+    expect(segs).toHaveLength(4);
+    expect(segs[0]?.tcp).toMatchObject({ seq: S_ISN, ack: C_ISN + 1, flags: TCP_SYN | TCP_ACK });
+    expect(segs.slice(1).every((x) => x.tcp.flags === TCP_ACK)).toBe(true);
     for (const f of out)
       expect(
         f.to === 'lan' && Buffer.from(f.frame.subarray(0, 6)).equals(Buffer.from(CLIENT_MAC)),
       ).toBe(true);
+  });
+});
+
+describe('SSW engine: R6.9 a re-created connection the client may not have seen open', () => {
+  const record = (clientAck: number | null): LoggerMessage => ({
+    kind: 'ReplaySyn',
+    conn: 3,
+    clientAddr: CLIENT,
+    clientPort: CPORT,
+    serverAddr: SERVICE,
+    serverPort: SPORT,
+    clientIsn: C_ISN,
+    serverIsn: S_ISN,
+    clientOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 100, tsEcr: 0 },
+    serverOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 7000, tsEcr: 100 },
+    synTimeMs: 0,
+    clientAck,
+  });
+  const takenOver = (clientAck: number | null) => {
+    const e = new SswEngine(config({ role: 'standby' }));
+    e.takeover(1);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 2);
+    // The client's MAC is known (it ARPed for the service address).
+    e.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 2);
+    e.startRecovery([record(clientAck)], 3);
+    return e;
+  };
+  const synRetry = (seq = C_ISN) =>
+    clientFrame({ seq, flags: TCP_SYN, options: [...CLIENT_OPTS.slice(0, 2), ...ts(150, 0)] });
+
+  it('a SYN retry with the logged ISN gets the logged SYN-ACK, in original space, at any stage', () => {
+    const e = takenOver(null);
+    // Before the new kernel answered the fake SYN (awaitSynAck).
+    const early = lanSegs(copy(e.onLanFrame(synRetry(), 4)));
+    expect(early).toHaveLength(1);
+    expect(early[0]?.tcp).toMatchObject({
+      seq: S_ISN,
+      ack: C_ISN + 1,
+      flags: TCP_SYN | TCP_ACK,
+      window: 0xffff,
+    });
+    expect(early[0]?.tcp.options).toEqual(
+      expect.arrayContaining([
+        { kind: 'mss', mss: 1460 },
+        { kind: 'sackPermitted' },
+        { kind: 'wscale', shift: 7 },
+      ]),
+    );
+    expect(early[0]?.ts).toEqual({ tsVal: 7000, tsEcr: 150 });
+    // Another ISN on the same 4-tuple is not this connection's SYN: dropped.
+    expect(lanSegs(copy(e.onLanFrame(synRetry(C_ISN + 77), 5)))).toHaveLength(0);
+    // The new kernel answers; at go-live the SYN-ACK goes out once more, then the prompts.
+    const live = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 90,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(10, 7),
+          }),
+          6,
+        ),
+      ),
+    );
+    expect(live.map((x) => x.tcp.flags)).toEqual([TCP_SYN | TCP_ACK, TCP_ACK, TCP_ACK, TCP_ACK]);
+    // PAWS: the translated clock never goes below what the client saw.
+    expect(seqSub(live[0]?.ts?.tsVal ?? 0, 7000)).toBeGreaterThanOrEqual(0);
+    // The client completes its handshake: its ACK reaches the kernel in kernel space.
+    const ack = tunSegs(
+      copy(e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK }), 7)),
+    );
+    expect(ack).toHaveLength(1);
+    expect(ack[0]?.tcp).toMatchObject({ seq: C_ISN + 1, ack: 91 });
+    // From now on a SYN-ACK is not resent on its own; a late SYN duplicate still gets one.
+    expect(lanSegs(copy(e.onLanFrame(synRetry(), 8))).map((x) => x.tcp.flags)).toEqual([
+      TCP_SYN | TCP_ACK,
+    ]);
+  });
+
+  it('a connection the log shows acked gets only the go-live prompts', () => {
+    const e = takenOver(S_ISN + 1);
+    const live = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 90,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(10, 7),
+          }),
+          6,
+        ),
+      ),
+    );
+    expect(live.map((x) => x.tcp.flags)).toEqual([TCP_ACK, TCP_ACK, TCP_ACK]);
   });
 });
 
