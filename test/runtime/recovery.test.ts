@@ -236,6 +236,69 @@ describe('recovery daemon', () => {
     expect((await zombie.next('Error')).code).toBe('staleEpoch');
   }, 90_000);
 
+  it("counts an SSW 'live' that arrives in the same read as the takeover's reply (T.2: the reply comes at the ARP, re-creation follows at once)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fttcp-rec-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const logger = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet('logger'),
+    });
+    const lport = (await logger.start()).port;
+    cleanups.push(() => logger.close());
+    // A backup SSW with nothing to re-create: its 'live' follows the takeover reply at once,
+    // here in the same write, so the daemon reads both lines in one chunk.
+    const sock = join(dir, 'ssw.sock');
+    const cmds: string[] = [];
+    const server = net.createServer((c) => {
+      let buf = '';
+      c.setEncoding('utf8');
+      c.on('error', () => {});
+      c.on('data', (d: string) => {
+        buf += d;
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          const m = JSON.parse(buf.slice(0, nl)) as { id: number; cmd: string };
+          buf = buf.slice(nl + 1);
+          cmds.push(m.cmd);
+          const reply = `${JSON.stringify({ id: m.id, ok: true })}\n`;
+          c.write(
+            m.cmd === 'takeover'
+              ? `${reply}${JSON.stringify({ event: 'live', conns: 0, bytes: 0 })}\n`
+              : reply,
+          );
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock, () => r()));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const lines: Record<string, unknown>[] = [];
+    const daemon = new RecoveryDaemon({
+      heartbeatListen: { host: '127.0.0.1', port: 0 },
+      logger: { host: '127.0.0.1', port: lport },
+      epoch: 1,
+      hostId: 'backup',
+      params: { ...DEFAULT_RECOVERY_PARAMS, suspectAfterMs: 1000, unprotectAfterMs: 3000 },
+      sswControl: sock,
+      log: quiet('recovery'),
+      timeline: new Timeline('recovery', {
+        write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
+      }),
+    });
+    const hb = await daemon.start();
+    cleanups.push(() => daemon.stop());
+    const primary = await RawPeer.hello(hb.port, 'ssw');
+    cleanups.push(() => primary.close());
+    primary.send({ kind: 'Heartbeat', seq: 1, sentMs: Date.now() });
+    await waitFor('lease granted', () => primary.of('HeartbeatAck').length === 1);
+    // The primary falls silent: detection, fence, (no STONITH command), takeover, and with no
+    // application to replay, live as soon as the SSW's live is counted.
+    await waitFor('live', () => lines.some((l) => l.event === 'live'), 10_000);
+    expect(cmds[0]).toBe('takeover');
+    expect(lines.find((l) => l.event === 'replay')).toMatchObject({ bytes: 0, determinants: 0 });
+    expect(daemon.state.coordinator).toBe('live');
+  }, 60_000);
+
   it('restarts recovery with a fresh epoch when the application dies during replay, then gives up (R10)', async () => {
     const logger = new LoggerServer({
       listen: { host: '127.0.0.1', port: 0 },

@@ -57,7 +57,15 @@ export class RecoveryDaemon {
   private readonly control: SswControlClient | undefined;
   private app: ChildProcess | undefined;
   private stonithTimer: NodeJS.Timeout | undefined;
-  private replay = { sswBytes: 0, sswLive: false, nswDets: 0, nswLive: false, reported: false };
+  private replay = {
+    sswBytes: 0,
+    sswLive: false,
+    nswDets: 0,
+    nswLive: false,
+    reported: false,
+    /** a takeover of this attempt already started the SSW's report afresh (see claimAddress) */
+    sswArmed: false,
+  };
   private stopped = false;
 
   constructor(private readonly opts: RecoveryDaemonOptions) {
@@ -334,15 +342,20 @@ export class RecoveryDaemon {
   }
 
   private async claimAddress(): Promise<void> {
-    const r = await this.controlCmd('takeover', { epoch: this.epoch });
-    if (r === undefined) return; // no ADDRESS_TAKEN: the recovery stays stuck and is visible as such
+    // The SSW fetches its log and re-creates from the takeover on (T.1): its `live` may come
+    // right behind the takeover's reply (no connection to re-create), even in the same read.
+    // So the report starts afresh before the request, and startReplay keeps what came since.
     this.replay = {
-      sswBytes: Number(r.bytes ?? 0),
+      sswBytes: 0,
       sswLive: this.control === undefined,
       nswDets: 0,
       nswLive: false,
       reported: false,
+      sswArmed: true,
     };
+    const r = await this.controlCmd('takeover', { epoch: this.epoch });
+    if (r === undefined) return; // no ADDRESS_TAKEN: the recovery stays stuck and is visible as such
+    if (typeof r.bytes === 'number') this.replay.sswBytes = r.bytes;
     this.coordinator.send({ type: 'ADDRESS_TAKEN' });
   }
 
@@ -351,10 +364,13 @@ export class RecoveryDaemon {
     // the NSW when its log is exhausted (timeline 'live' on the application's stdout).
     this.replay = {
       ...this.replay,
-      sswLive: this.control === undefined,
+      // After a takeover of this attempt the SSW's report is already current; on the local
+      // path it reports again after this app-started.
+      sswLive: this.replay.sswArmed ? this.replay.sswLive : this.control === undefined,
       nswLive: false,
       nswDets: 0,
       reported: false,
+      sswArmed: false,
     };
     const cmd = this.opts.appCmd;
     if (cmd === undefined) {
