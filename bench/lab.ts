@@ -6,6 +6,10 @@
 // Bulk throughput each way (iperf3, the same unmodified server app on every path) and
 // request/response latency (64-byte echo round trips, p50/p99). JSON in the run directory and
 // on stdout with --json; a table otherwise.
+// Stall figures (--kills n per recovery path; --stalls-only skips the paths above): a client
+// streams through the echo server, the application (local) or the primary host (failover) is
+// killed, and the client's longest silence is the stall; each kill's daemon timelines give a
+// per-phase breakdown (median and max of each step, see PHASES).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
