@@ -90,6 +90,7 @@ import {
   type Translation,
 } from './datapath.ts';
 import { sswHostMachine } from './host.machine.ts';
+import { keptKeyOf, StandbyKeep } from './standby.ts';
 
 // ---------------------------------------------------------------------------------------
 // Configuration and effects
@@ -105,6 +106,10 @@ export interface SswLimits {
   readonly maxReplayBytes: number;
   /** A.3: client MAC addresses remembered. */
   readonly maxNeighbors: number;
+  /** R6.10: client connections whose latest segment a standby keeps for its re-creation. */
+  readonly maxStandbyKept: number;
+  /** R6.10: a kept segment older than this (ms) when its connection is re-created is dropped. */
+  readonly standbyKeptMaxAgeMs: number;
 }
 
 export const DEFAULT_SSW_LIMITS: SswLimits = {
@@ -113,6 +118,8 @@ export const DEFAULT_SSW_LIMITS: SswLimits = {
   maxQueuedLogBytes: 16 << 20,
   maxReplayBytes: 256 << 20,
   maxNeighbors: 1024,
+  maxStandbyKept: 1024,
+  standbyKeptMaxAgeMs: 2000,
 };
 
 export interface SswConfig {
@@ -235,6 +242,8 @@ export interface SswStats {
   answeredAfterClose: number;
   /** L.1: lease grants not used (unknown heartbeat, send time in the future, lease <= margin) */
   leaseGrantsRefused: number;
+  /** R6.10: segments seen before re-creation and handled once their connection existed */
+  keptHandedOver: number;
 }
 
 /**
@@ -420,6 +429,7 @@ export class SswEngine {
     answeredAfterClose: 0,
     leaseGrantsRefused: 0,
     recreated: 0,
+    keptHandedOver: 0,
   };
 
   private readonly sink: SswSink | undefined;
@@ -453,6 +463,8 @@ export class SswEngine {
   private pendingRecords: readonly LoggerMessage[] = [];
   private deferredRecords: readonly LoggerMessage[] | undefined;
   private readonly csum: ChecksumMode;
+  /** R6.10: from standby until the first re-creation after the takeover. */
+  private standbyKeep: StandbyKeep | undefined;
 
   constructor(config: SswConfig, sink?: SswSink) {
     const bad = checkSswConfig(config);
@@ -465,6 +477,13 @@ export class SswEngine {
     this.csum = config.checksum ?? 'full';
     this.startMs = undefined;
     this.connMachine = this.provideConnectionMachine();
+    this.standbyKeep =
+      config.role === 'standby'
+        ? new StandbyKeep({
+            maxKept: this.limits.maxStandbyKept,
+            maxAgeMs: this.limits.standbyKeptMaxAgeMs,
+          })
+        : undefined;
     this.host = createActor(this.provideHostMachine()).start();
     if (config.role === 'active') this.host.send({ type: 'TAKEOVER' });
     // A backup has no incarnation of the application until recovery builds one: it starts as
@@ -480,6 +499,8 @@ export class SswEngine {
     this.begin(nowMs);
     this.stats.lanFrames++;
     if (vnet !== NO_OFFLOAD) this.stats.lanOffloaded++;
+    // R6.10: a copy, taken before the handling below may rewrite the frame in place.
+    this.standbyKeep?.offer(frame, vnet, nowMs, this.config.serviceAddr);
     this.handleLanFrame(frame, vnet);
     return this.end();
   }
@@ -752,7 +773,7 @@ export class SswEngine {
     }
     const role = this.hostValue().role;
     if (role !== 'active') {
-      // A.1 / A.4: a standby or fenced SSW neither answers nor forwards.
+      // A.1: a standby or fenced SSW neither answers nor forwards (a standby keeps, R6.10).
       this.stats.dropNotActive++;
       return;
     }
@@ -2016,6 +2037,35 @@ export class SswEngine {
     this.host.send({ type: 'START_RECOVERY' });
     this.pendingRecords = [];
     this.maybeRecoveryDone();
+    this.handOverKept();
+  }
+
+  /**
+   * R6.10: the connections the log holds exist again (re-creating): the client segments a
+   * standby kept for them are handled now, as late arrivals. Only for a connection that now
+   * exists, or a SYN (a new connection): any other segment belongs to a connection the log
+   * does not know, and a kernel would answer it with an RST (R5.6).
+   */
+  private handOverKept(): void {
+    const keep = this.standbyKeep;
+    if (keep === undefined) return;
+    this.standbyKeep = undefined;
+    const { segments, kept } = keep.take(this.now);
+    let handed = 0;
+    for (const s of segments) {
+      const key = keptKeyOf(s.frame, this.config.serviceAddr);
+      if (key === undefined) continue;
+      if (!key.syn && this.lookup(key.clientAddr, key.clientPort, key.serverPort) === undefined)
+        continue;
+      handed++;
+      this.handleLanFrame(s.frame, s.vnet);
+    }
+    this.stats.keptHandedOver += handed;
+    if (kept > 0)
+      this.event('R6.10', 'segments seen before re-creation handed over', undefined, {
+        kept,
+        handed,
+      });
   }
 
   private maybeRecoveryDone(): void {
@@ -2292,6 +2342,7 @@ export class SswEngine {
         },
         dropAllTraffic: () => {
           for (const c of [...this.byKey.values()]) this.forget(c);
+          this.standbyKeep = undefined;
         },
         degradeConnections: () => {
           for (const c of [...this.byKey.values()]) {

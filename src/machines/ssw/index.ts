@@ -25,3 +25,10 @@ export {
   type SswStats,
 } from './engine.ts';
 export { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
+export {
+  type KeptKey,
+  type KeptSegment,
+  keptKeyOf,
+  StandbyKeep,
+  type StandbyKeepLimits,
+} from './standby.ts';

@@ -17,7 +17,6 @@ import {
   passThroughCore,
 } from './datapath.protocol.ts';
 import { FrameBatch } from './frames.ts';
-import { StandbySnoop } from './snoop.ts';
 
 /** Limits on the logger frames carried to the main thread in one transfer (a poll round's
  * worth normally; a longer burst is cut here). */
@@ -94,17 +93,6 @@ const engineCore = (
   let replayBytes = 0;
   let takeoverReplyId: number | undefined;
   let lastApp = engine.hostState().app;
-  // From standby until the log has re-created the connections (./snoop.ts): the client's
-  // retransmissions the engine could not take yet, delivered when it can.
-  let snoop: StandbySnoop | undefined = spec.active ? undefined : new StandbySnoop(spec.serviceIp);
-  const deliverSnooped = (now: number): void => {
-    if (snoop === undefined) return;
-    const { frames, kept } = snoop.take(now);
-    snoop = undefined;
-    for (const f of frames) apply(engine.onLanFrame(f.frame, now, f.vnet));
-    if (kept > 0)
-      emit({ kind: 'timeline', event: 'snooped', fields: { kept, fed: frames.length } });
-  };
   const watchHost = (): void => {
     const app = engine.hostState().app;
     if (app !== lastApp) {
@@ -127,10 +115,7 @@ const engineCore = (
 
   return {
     onTunPacket: (p, now, vnet) => apply(engine.onTunPacket(p, now, vnet)),
-    onLanFrame: (f, now, vnet) => {
-      snoop?.offer(f, now, vnet);
-      apply(engine.onLanFrame(f, now, vnet));
-    },
+    onLanFrame: (f, now, vnet) => apply(engine.onLanFrame(f, now, vnet)),
     command: (c, now) => {
       switch (c.cmd) {
         case 'logger':
@@ -141,8 +126,6 @@ const engineCore = (
             if (m.kind === 'Welcome' && fetchWanted) requestLog();
             if (m.kind === 'ReplayEnd') {
               fetching = false;
-              // The connections exist again (re-creating): their client data is logged now.
-              deliverSnooped(now);
               const fields = { conns: replayConns, bytes: replayBytes };
               emit({ kind: 'timeline', event: 'replay-ssw', fields });
               emit({

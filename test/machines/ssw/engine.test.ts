@@ -1094,12 +1094,9 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
       expect(g.ok && g.value.senderIp === SERVICE && g.value.targetIp === SERVICE).toBe(true);
     e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 2);
     // R5.6: before the replay the connection is unknown here; its segments must not reach a
-    // kernel that would answer with a RST.
+    // kernel that would answer with a RST. (A pure ACK: one with data would be kept, R6.10.)
     const early = copy(
-      e.onLanFrame(
-        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'early' }),
-        2,
-      ),
+      e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK }), 2),
     );
     expect(early).toHaveLength(0);
     expect(e.hostState().app).toBe('appDead');
@@ -1158,6 +1155,114 @@ describe('SSW engine: R6 re-creation and R7 translation', () => {
       ),
     );
     expect(ls[0]).toMatchObject({ kind: 'LogSyn', conn: 8 });
+  });
+});
+
+describe('SSW engine: R6.10 segments a standby saw before re-creation', () => {
+  const replaySyn = {
+    kind: 'ReplaySyn' as const,
+    conn: 7,
+    clientAddr: CLIENT,
+    clientPort: CPORT,
+    serverAddr: SERVICE,
+    serverPort: SPORT,
+    clientIsn: C_ISN,
+    serverIsn: S_ISN,
+    clientOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 100, tsEcr: 0 },
+    serverOpts: { mss: 1460, wscale: 7, sackOk: true, tsVal: 7000, tsEcr: 100 },
+    synTimeMs: 0,
+    clientAck: S_ISN + 1,
+  };
+  const replay = (e: SswEngine, at: number): SswEffect[] => {
+    e.onLoggerMessage(replaySyn, at);
+    e.onLoggerMessage(
+      { kind: 'ReplayData', conn: 7, seq: C_ISN + 1, payload: enc('hello'), fin: false },
+      at,
+    );
+    return copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 5, dets: 0 }, at));
+  };
+  const enc = (t: string): Uint8Array => new TextEncoder().encode(t);
+
+  it('a retransmission seen while standby is logged and injected once the replay re-created its connection', () => {
+    const e = new SswEngine(config({ role: 'standby' }));
+    // The client's RTO retransmission of bytes the primary never got stored, flooded to the
+    // standby before its takeover: dropped (A.1), but kept.
+    const seen = copy(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK | TCP_PSH, payload: 'world' }),
+        100,
+      ),
+    );
+    expect(seen).toHaveLength(0);
+    // A later pure ACK of the same connection does not displace it.
+    e.onLanFrame(clientFrame({ seq: C_ISN + 11, ack: S_ISN + 1, flags: TCP_ACK }), 150);
+    e.takeover(200);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 201);
+    const end = replay(e, 300);
+    // The fake SYN first (R6.2), then the kept segment as a late arrival: logged (R1.1) after
+    // the replayed stream, and appended to the injection stream (R6.5).
+    expect(tunSegs(end).map((s) => s.tcp.flags & TCP_SYN)).toEqual([TCP_SYN]);
+    expect(loggerMsgs(end)).toEqual([
+      { kind: 'LogData', conn: 7, seq: C_ISN + 6, payload: enc('world'), fin: false },
+    ]);
+    expect(logEvents(end).find((ev) => ev.rule === 'R6.10')?.detail).toEqual({
+      kept: 1,
+      handed: 1,
+    });
+    expect(e.stats.keptHandedOver).toBe(1);
+    // The kernel answers the fake SYN: the stream, kept bytes included, goes in.
+    const inj = tunSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 77,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(10, 7),
+          }),
+          301,
+        ),
+      ),
+    );
+    expect(inj.map((s) => s.text).join('')).toBe('helloworld');
+    expect(inj.filter((s) => s.text !== '')[0]?.tcp.seq).toBe(C_ISN + 1);
+    // The log now runs past the kept bytes.
+    expect(e.connection(CLIENT, CPORT, SPORT)?.loggedSeq).toBe(C_ISN + 11);
+  });
+
+  it('bounds: a segment older than standbyKeptMaxAgeMs, or of a connection the log does not hold, is not handed over', () => {
+    const e = new SswEngine(
+      config({ role: 'standby', limits: { standbyKeptMaxAgeMs: 100, maxStandbyKept: 4 } }),
+    );
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'stale' }),
+      0,
+    );
+    // Another client port: not in the log; a kernel would answer it with an RST (R5.6).
+    e.onLanFrame(
+      clientFrame({ seq: 1, ack: 1, flags: TCP_ACK, payload: 'unknown' }, CPORT + 1),
+      250,
+    );
+    e.takeover(260);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 261);
+    const end = replay(e, 300);
+    expect(loggerMsgs(end)).toEqual([]);
+    expect(tunSegs(end)).toHaveLength(1); // the fake SYN only
+    expect(logEvents(end).find((ev) => ev.rule === 'R6.10')?.detail).toEqual({
+      kept: 2,
+      handed: 0,
+    });
+  });
+
+  it('an active primary keeps nothing (local recovery has the client retransmit to it)', () => {
+    const { e } = established();
+    e.onAppExit(10);
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'x' }, CPORT + 3),
+      11,
+    );
+    const end = copy(e.startRecovery([], 12));
+    expect(logEvents(end).some((ev) => ev.rule === 'R6.10')).toBe(false);
   });
 });
 
