@@ -142,12 +142,15 @@ export class LinkConnection<M> extends EventEmitter<LinkConnectionEvents<M>> {
   send(msg: M, epoch: number): SendResult {
     if (this.dead || this.socket.destroyed) return 'not-connected';
     const frame = this.codec.encode(msg, epoch);
-    // Coalesce every frame sent in this tick into one write: a delivered read typically logs
-    // two determinants back to back, and each syscall costs more than the encoding.
+    // Coalesce every frame sent in this turn of the event loop into one write: a delivered read
+    // typically logs two determinants back to back, and the logger answers every 64 KB chunk it
+    // reads (libuv reads up to 32 of them per turn) with a DataStored; each write costs a
+    // syscall plus the peer's TCP receive, far more than the encoding. setImmediate, not
+    // nextTick: nextTick would flush after every 'data' callback, i.e. once per chunk.
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.socket.uncork();
       });
