@@ -21,6 +21,12 @@ export type CoreSpec =
       recreateRetryMs: number;
       /** L.2 grace past the lease end (spec/recovery.md G.3), from the lab's RecoveryParams */
       unprotectAfterMs: number;
+      /**
+       * spec/ssw.md R5.8: false for an application not wrapped by the NSW (iperf3, a plain
+       * echo): the engine records its closes itself on the recorder link (`recorderFrames`
+       * out, `recorder` / `recorderDown` in). Absent: true (NSW-wrapped, no recorder link).
+       */
+      appRecorded?: boolean;
     };
 
 export type DatapathCommand =
@@ -36,7 +42,10 @@ export type DatapathCommand =
   | { cmd: 'heartbeatAck'; sentAbsMs: number; leaseMs: number }
   | { cmd: 'fenced'; reason: string }
   | { cmd: 'appExit' }
-  | { cmd: 'appStarted' };
+  | { cmd: 'appStarted' }
+  /** R5.8: what arrived on the recorder link (a logger link of role 'nsw'), and its loss */
+  | { cmd: 'recorder'; msgs: LoggerMessage[] }
+  | { cmd: 'recorderDown' };
 
 export type DatapathEvent =
   | { kind: 'reply'; id: number; body: Record<string, unknown> }
@@ -44,6 +53,8 @@ export type DatapathEvent =
   | { kind: 'timeline'; event: string; fields: Record<string, unknown>; push?: boolean }
   /** `count` logger-link frames, encoded and framed (./frames.ts), for the logger socket */
   | { kind: 'loggerFrames'; bytes: Uint8Array; count: number }
+  /** R5.8: the same for the recorder link (Hello role 'nsw'; FetchLog 'nsw', LogDeterminant) */
+  | { kind: 'recorderFrames'; bytes: Uint8Array; count: number }
   | { kind: 'stopped' };
 
 /** Posts an event to the main thread; `transfer` moves buffers instead of copying them. */
