@@ -37,7 +37,7 @@ import {
   emitEthernet,
 } from '../../wire/ethernet.ts';
 import { emitIpv4, IP_PROTO_TCP, Ipv4Packet } from '../../wire/ipv4.ts';
-import type { LoggerMessage, MessageOf, SynOpts } from '../../wire/logmsg.ts';
+import type { CloseHow, LoggerMessage, MessageOf, SynOpts } from '../../wire/logmsg.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/seq.ts';
 import {
   emitTcp,
@@ -90,6 +90,7 @@ import {
   type Translation,
 } from './datapath.ts';
 import { sswHostMachine } from './host.machine.ts';
+import { CloseRecorder } from './recorder.ts';
 import { keptKeyOf, StandbyKeep } from './standby.ts';
 
 // ---------------------------------------------------------------------------------------
@@ -110,6 +111,8 @@ export interface SswLimits {
   readonly maxStandbyKept: number;
   /** R6.10: a kept segment older than this (ms) when its connection is re-created is dropped. */
   readonly standbyKeptMaxAgeMs: number;
+  /** R5.8: determinants the recorder link may hold unacknowledged (or queued) at once. */
+  readonly maxRecorderPending: number;
 }
 
 export const DEFAULT_SSW_LIMITS: SswLimits = {
@@ -120,6 +123,7 @@ export const DEFAULT_SSW_LIMITS: SswLimits = {
   maxNeighbors: 1024,
   maxStandbyKept: 1024,
   standbyKeptMaxAgeMs: 2000,
+  maxRecorderPending: 4096,
 };
 
 export interface SswConfig {
@@ -186,6 +190,15 @@ export interface SswConfig {
   readonly wallClockOffsetMs?: number;
   /** How rewritten checksums are maintained (see wire/checksum.ts). Default 'full'. */
   readonly checksum?: ChecksumMode;
+  /**
+   * R5.8: whether the served application records its determinants through the NSW (default
+   * true). False for an unmodified server (iperf3, a plain echo): no CloseLogged would ever
+   * come for it, so the SSW records its closes itself, at the kernel's FIN/RST position, on
+   * the recorder link (effects `{to: 'recorder'}`, answers to `onRecorderMessage`), and
+   * releases them on the CloseLogged that follows as R5.2 says. No NSW may write determinants
+   * to the same logger then.
+   */
+  readonly appRecorded?: boolean;
 }
 
 /** A protocol event for timelines and traces (not a packet). */
@@ -204,6 +217,9 @@ export type SswEffect =
   | { readonly to: 'lan'; readonly frame: Uint8Array; readonly vnet?: VnetHdr }
   | { readonly to: 'tun'; readonly packet: Uint8Array; readonly vnet?: VnetHdr }
   | { readonly to: 'logger'; readonly msg: LoggerMessage }
+  /** R5.8 (`appRecorded: false` only): a message for the recorder link (a logger link of role
+   * `nsw`): `FetchLog 'nsw'` once, then `LogDeterminant` (accept, close). */
+  | { readonly to: 'recorder'; readonly msg: LoggerMessage }
   | { readonly to: 'log'; readonly event: SswLogEvent };
 
 export type SswSink = (effect: SswEffect) => void;
@@ -244,6 +260,9 @@ export interface SswStats {
   leaseGrantsRefused: number;
   /** R6.10: segments seen before re-creation and handled once their connection existed */
   keptHandedOver: number;
+  /** R5.8: closes of an unrecorded application recorded by the SSW / refused (bound, failed) */
+  closesRecorded: number;
+  closesNotRecorded: number;
 }
 
 /**
@@ -309,6 +328,8 @@ interface Conn {
   closeLogged: boolean;
   /** R5.2: the application's stored close and its position (original space), from CloseLogged. */
   close: LoggedClose | undefined;
+  /** R5.8: the SSW recorded this connection's close itself (unrecorded application). */
+  closeRecorded: boolean;
   connId: number | undefined;
   clientIsn: number;
   clientOpts: SynOpts;
@@ -430,6 +451,8 @@ export class SswEngine {
     leaseGrantsRefused: 0,
     recreated: 0,
     keptHandedOver: 0,
+    closesRecorded: 0,
+    closesNotRecorded: 0,
   };
 
   private readonly sink: SswSink | undefined;
@@ -465,6 +488,8 @@ export class SswEngine {
   private readonly csum: ChecksumMode;
   /** R6.10: from standby until the first re-creation after the takeover. */
   private standbyKeep: StandbyKeep | undefined;
+  /** R5.8: only for an unrecorded application. */
+  private readonly recorder: CloseRecorder | undefined;
 
   constructor(config: SswConfig, sink?: SswSink) {
     const bad = checkSswConfig(config);
@@ -477,6 +502,8 @@ export class SswEngine {
     this.csum = config.checksum ?? 'full';
     this.startMs = undefined;
     this.connMachine = this.provideConnectionMachine();
+    this.recorder =
+      config.appRecorded === false ? new CloseRecorder(this.limits.maxRecorderPending) : undefined;
     this.standbyKeep =
       config.role === 'standby'
         ? new StandbyKeep({
@@ -544,6 +571,33 @@ export class SswEngine {
     this.begin(nowMs);
     this.grantLease(sentMs, leaseMs, 'HeartbeatAck');
     return this.end();
+  }
+
+  /**
+   * R5.8: a message from the recorder link (the logger link of role `nsw` an SSW with
+   * `appRecorded: false` keeps): Welcome, DetStored, the FetchLog 'nsw' stream, Error.
+   * CloseLogged comes on the SSW's own link (onLoggerMessage) as for any stored close.
+   */
+  onRecorderMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
+    this.begin(nowMs);
+    const rec = this.recorder;
+    if (rec !== undefined) {
+      const before = rec.status;
+      for (const m of rec.onMessage(msg)) this.emit({ to: 'recorder', msg: m });
+      if (msg.kind === 'Error')
+        this.event('R5.8', `recorder link: logger error ${msg.code}`, undefined, {
+          message: msg.message,
+          state: rec.status,
+        });
+      else if (rec.status !== before)
+        this.event('R5.8', `recorder ${rec.status}`, undefined, { pending: rec.pending });
+    }
+    return this.end();
+  }
+
+  /** R5.8: the recorder link is down; its sends wait for the next Welcome. */
+  onRecorderDown(): void {
+    this.recorder?.linkDown();
   }
 
   /** Time passes: leases, fake-SYN retries, closing connections (all timeouts are here). */
@@ -1036,6 +1090,7 @@ export class SswEngine {
       protected: isProtected,
       closeLogged: false,
       close: undefined,
+      closeRecorded: false,
       connId: undefined,
       clientIsn,
       clientOpts,
@@ -1330,6 +1385,7 @@ export class SswEngine {
         rewriteFlags(tcp, flags & ~TCP_FIN, mode);
         this.stats.heldFins++;
         this.event('R5.1', 'hold kernel FIN until CloseLogged', c, { finSeq: c.heldFinSeq });
+        this.recordOwnClose(c, 'end', c.heldFinSeq);
         this.noteKernel(c, tcp);
         if (c.mode === 'injecting')
           this.handleRegenerated(c, tcp, datagram, ip.dst, headroom, vnet);
@@ -1346,6 +1402,7 @@ export class SswEngine {
         c.heldRstSeq = seqAdd(tcp.seqNumber, c.t.deltaSeq);
         this.stats.heldRsts++;
         this.event('R5.3', 'hold kernel RST until CloseLogged', c, { rstSeq: c.heldRstSeq });
+        this.recordOwnClose(c, 'destroy', c.heldRstSeq);
         this.sendConn(c, { type: 'KERNEL_RST', atClose });
         return;
       case 'suppressCrash':
@@ -1373,6 +1430,40 @@ export class SswEngine {
         this.stats.dropByRule++;
         return;
     }
+  }
+
+  /**
+   * R5.8: an unrecorded application's FIN (`end`, at the FIN's own sequence number) or RST
+   * (`destroy`, at its sequence number), original space, on a connection it serves: recorded
+   * as the NSW would record the close, so that the CloseLogged that follows releases it (R5.2).
+   * Once per connection, and never over a close already logged. Not while re-creating: that
+   * FIN stays held, and the kernel's retransmission after go-live is recorded.
+   */
+  private recordOwnClose(c: Conn, how: CloseHow, seq: number): void {
+    const rec = this.recorder;
+    if (rec === undefined || c.closeRecorded || c.close !== undefined || c.connId === undefined)
+      return;
+    if (c.mode !== 'protected' && c.mode !== 'translated') return;
+    // The close determinant's offset: bytes written before it (spec/messages.md); mod 2^32 is
+    // all R5.2 uses (loggedCloseOf).
+    const offset = seqSub(seq, seqAdd(c.serverIsn, 1)) >>> 0;
+    const sent = rec.record([
+      { kind: 'accept', conn: c.connId, clientAddr: c.clientAddr, clientPort: c.clientPort },
+      { kind: 'close', conn: c.connId, how, offset },
+    ]);
+    if (sent === 'refused') {
+      this.stats.closesNotRecorded++;
+      this.event('R5.8', 'close not recorded: recorder full or failed; held', c, {
+        how,
+        state: rec.status,
+        pending: rec.pending,
+      });
+      return;
+    }
+    c.closeRecorded = true;
+    this.stats.closesRecorded++;
+    this.event('R5.8', 'record the close of an unrecorded application', c, { how, closeSeq: seq });
+    for (const m of sent) this.emit({ to: 'recorder', msg: m });
   }
 
   /** The first (R2.1) or a re-created incarnation's (R6.3) SYN-ACK. */

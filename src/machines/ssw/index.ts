@@ -25,6 +25,7 @@ export {
   type SswStats,
 } from './engine.ts';
 export { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
+export { CloseRecorder, type RecorderState } from './recorder.ts';
 export {
   type KeptKey,
   type KeptSegment,

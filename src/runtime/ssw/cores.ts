@@ -5,6 +5,9 @@
 //   - FetchLog 'ssw' is sent when recovery needs the log: at takeover (after the logger's
 //     Welcome in the new epoch) and when the supervised application died and restarts
 //     (local recovery). The engine re-creates connections by itself on ReplayEnd.
+//   - With `appRecorded: false` (spec/ssw.md R5.8) the engine's recorder-link messages are
+//     framed here like the logger's and go out as `recorderFrames`; what the main thread's
+//     recorder link receives comes back as the `recorder` command.
 //   - Control-channel answers and timeline events: the takeover reply waits for ReplayEnd
 //     (conns, bytes); `recreated` after ReplayEnd, `live` when the engine's host state leaves
 //     `recovering`.
@@ -37,6 +40,7 @@ const engineCore = (
     leaseMarginMs: spec.leaseMarginMs,
     recreateRetryMs: spec.recreateRetryMs,
     unprotectAfterMs: spec.unprotectAfterMs,
+    ...(spec.appRecorded === false ? { appRecorded: false } : {}),
   });
   // Frames are built here with the epoch the main thread's logger link joined with: the
   // spec's at start, the coordinator's from a takeover on (the main thread reconnects with it
@@ -54,6 +58,14 @@ const engineCore = (
     if (toLogger.count >= MAX_LOGGER_BATCH || toLogger.bytes >= MAX_LOGGER_BATCH_BYTES)
       flushLogger();
   };
+  // R5.8 (unrecorded application): the recorder link's frames, batched the same way.
+  const toRecorder = new FrameBatch();
+  const flushRecorder = (): void => {
+    const count = toRecorder.count;
+    const bytes = toRecorder.take();
+    if (bytes === undefined) return;
+    emit({ kind: 'recorderFrames', bytes, count }, [bytes.buffer as ArrayBuffer]);
+  };
   const apply = (effects: readonly SswEffect[]): void => {
     for (const e of effects) {
       switch (e.to) {
@@ -65,6 +77,9 @@ const engineCore = (
           break;
         case 'logger':
           sendToLogger(e.msg);
+          break;
+        case 'recorder':
+          toRecorder.append(e.msg, epoch);
           break;
         case 'log':
           emit({
@@ -162,6 +177,12 @@ const engineCore = (
           if (appDied) requestLog();
           appDied = false;
           break;
+        case 'recorder':
+          for (const m of c.msgs) apply(engine.onRecorderMessage(m, now));
+          break;
+        case 'recorderDown':
+          engine.onRecorderDown();
+          break;
         case 'loggerConnected':
         case 'loggerDisconnected':
           break;
@@ -196,7 +217,10 @@ const engineCore = (
       apply(engine.onTick(now));
       watchHost();
     },
-    flush: flushLogger,
+    flush: () => {
+      flushLogger();
+      flushRecorder();
+    },
   };
 };
 
