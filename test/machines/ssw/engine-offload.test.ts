@@ -96,6 +96,52 @@ describe('SSW engine with offloaded packets', () => {
     expect(new TcpPacket(out.packet.subarray(20)).checksum).toBe(partial);
   });
 
+  it('R6.10 a burst a standby kept is handed over with its offload header after re-creation', () => {
+    const e = new SswEngine({
+      serviceAddr: SERVICE,
+      serviceMac: SERVICE_MAC,
+      mode: 'ftTcp',
+      role: 'standby',
+    });
+    const payload = new Uint8Array(20_000).map((_, i) => (i * 7) & 0xff);
+    const frame = clientFrame({
+      seq: C_ISN + 1,
+      ack: S_ISN + 1,
+      flags: TCP_ACK | TCP_PSH,
+      payload,
+    });
+    makePartial(frame.subarray(ETHERNET_HEADER_LEN));
+    expect(copy(e.onLanFrame(frame, 10, tso(ETHERNET_HEADER_LEN + 20)))).toEqual([]);
+    frame.fill(0); // the runtime reuses its read buffer
+    e.takeover(20);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 21);
+    e.onLoggerMessage(
+      {
+        kind: 'ReplaySyn',
+        conn: 3,
+        clientAddr: CLIENT,
+        clientPort: CPORT,
+        serverAddr: SERVICE,
+        serverPort: SPORT,
+        clientIsn: C_ISN,
+        serverIsn: S_ISN,
+        clientOpts: { mss: 1460, wscale: null, sackOk: false, tsVal: null, tsEcr: null },
+        serverOpts: { mss: 1460, wscale: null, sackOk: false, tsVal: null, tsEcr: null },
+        synTimeMs: 0,
+        clientAck: S_ISN + 1,
+      },
+      22,
+    );
+    const fx = copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 0 }, 23));
+    // Its partial checksum was trusted from the kept header (not summed, not dropped), and the
+    // whole burst was logged as one piece.
+    expect(e.stats.dropBadChecksum).toBe(0);
+    expect(e.stats.lanPartialChecksums).toBe(0);
+    const log = loggerMsgs(fx).filter((m) => m.kind === 'LogData');
+    expect(log).toHaveLength(1);
+    expect(log[0]?.kind === 'LogData' && log[0].payload).toEqual(payload);
+  });
+
   it('a kernel data burst keeps its partial field through the ack clamp; its header moves +14', () => {
     const { e } = established();
     // The kernel acks bytes the log does not hold yet: the ack is clamped (R1.2) in place.
