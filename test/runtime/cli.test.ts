@@ -135,5 +135,16 @@ describe('runtime entry points', () => {
     const preload = start('src/runtime/ssw/main.ts', [...base, '--app-preload', 'relative.ts']);
     expect(await preload.exited).toBe(2);
     expect(preload.stderr).toMatch(/--app-preload.*not an absolute path/);
+    const noLogger = start('src/runtime/ssw/main.ts', [...base, '--mode', 'fttcp']);
+    expect(await noLogger.exited).toBe(2);
+    expect(noLogger.stderr).toMatch(/--mode fttcp needs --logger/);
+    const unrecorded = start('src/runtime/ssw/main.ts', [
+      ...base,
+      '--mode',
+      'passthrough',
+      '--app-unrecorded',
+    ]);
+    expect(await unrecorded.exited).toBe(2);
+    expect(unrecorded.stderr).toMatch(/--app-unrecorded applies to --mode fttcp only/);
   }, 60_000);
 });

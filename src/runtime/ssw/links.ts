@@ -19,6 +19,9 @@ export interface LinkSink {
   loggerDisconnected(reason: string): void;
   heartbeatAck(sentMs: number, leaseMs: number): void;
   heartbeatError(code: string, message: string): void;
+  /** spec/ssw.md R5.8: what the recorder link received, and its loss */
+  recorderMessages?(msgs: LoggerMessage[]): void;
+  recorderDisconnected?(reason: string): void;
 }
 
 /** How many heartbeats may be unanswered before their send times are forgotten. */
@@ -26,6 +29,10 @@ const MAX_OUTSTANDING_HEARTBEATS = 1024;
 
 export class SswLinks {
   private logger: LinkClient<LoggerMessage> | undefined;
+  /** spec/ssw.md R5.8: a second logger link, role 'nsw', for an unrecorded application. */
+  private recorder: LinkClient<LoggerMessage> | undefined;
+  private recorderInbox: LoggerMessage[] = [];
+  private recorderFlushQueued = false;
   private hb: LinkClient<LoggerMessage> | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
   private hbSeq = 0;
@@ -42,6 +49,8 @@ export class SswLinks {
       epoch: number;
       logger?: HostPort;
       heartbeat?: HostPort;
+      /** R5.8: keep a recorder link to the logger (the served application is unrecorded) */
+      recorder?: boolean;
       heartbeatMs: number;
       log: Log;
       sink: LinkSink;
@@ -79,6 +88,50 @@ export class SswLinks {
       onDisconnect: (reason) => this.o.sink.loggerDisconnected(reason),
     });
     this.logger.start();
+    this.startRecorder();
+  }
+
+  /** R5.8: the recorder link; started and restarted with the logger link. */
+  private startRecorder(): void {
+    if (this.o.recorder !== true || this.o.logger === undefined || this.recorder !== undefined)
+      return;
+    this.recorder = new LinkClient<LoggerMessage>({
+      target: this.o.logger,
+      codec: loggerLinkCodec,
+      log: this.o.log,
+      onConnect: (conn) => {
+        conn.send(
+          { kind: 'Hello', role: 'nsw', hostId: `${this.o.hostId}-recorder`, epoch: this.epoch },
+          this.epoch,
+        );
+      },
+      onMessage: (msg) => {
+        this.recorderInbox.push(msg);
+        if (!this.recorderFlushQueued) {
+          this.recorderFlushQueued = true;
+          setImmediate(() => {
+            this.recorderFlushQueued = false;
+            const batch = this.recorderInbox;
+            this.recorderInbox = [];
+            this.o.sink.recorderMessages?.(batch);
+          });
+        }
+      },
+      onDisconnect: (reason) => this.o.sink.recorderDisconnected?.(reason),
+    });
+    this.recorder.start();
+  }
+
+  /** R5.8: frames for the recorder link (as writeFrames). */
+  writeRecorderFrames(bytes: Uint8Array): boolean {
+    const conn = this.recorder?.connection;
+    if (conn === undefined || conn.closed || conn.socket.destroyed) return false;
+    conn.socket.write(bytes);
+    if (conn.bufferedBytes > DEFAULT_LINK_LIMITS.maxOutboundBytes) {
+      conn.destroy();
+      return false;
+    }
+    return true;
   }
 
   /**
@@ -169,11 +222,14 @@ export class SswLinks {
     this.epoch = epoch;
     this.logger?.stop();
     this.logger = undefined;
+    this.recorder?.stop();
+    this.recorder = undefined;
     this.startLogger();
   }
 
   stop(): void {
     this.stopHeartbeat();
     this.logger?.stop();
+    this.recorder?.stop();
   }
 }

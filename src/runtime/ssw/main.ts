@@ -38,6 +38,7 @@ interface Opts extends RecoveryParams {
   appPreload: string[];
   warmSpare: boolean;
   recreateRetryMs: number;
+  appUnrecorded: boolean;
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
@@ -80,6 +81,11 @@ const main = async (): Promise<void> => {
       0,
     )
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
+    .option(
+      '--app-unrecorded',
+      'the application is not NSW-wrapped (iperf3, a plain echo): the SSW records its closes itself on a second logger link (spec/ssw.md R5.8)',
+      false,
+    )
     .option('--no-warm-spare', 'do not keep a held replay incarnation of the application ready')
     .option(
       '--app-preload <module>',
@@ -109,7 +115,12 @@ const main = async (): Promise<void> => {
   const params = timing.value;
   const log = new Log({ component: 'ssw', hostId: o.hostId });
   const timeline = new Timeline(`ssw@${o.hostId}`);
-  if (o.mode === 'fttcp' && o.logger === undefined) throw new Error('--mode fttcp needs --logger');
+  const usage = (m: string): never => {
+    process.stderr.write(`ssw: ${m}\n`);
+    process.exit(2);
+  };
+  if (o.mode === 'fttcp' && o.logger === undefined) usage('--mode fttcp needs --logger');
+  if (o.appUnrecorded && o.mode !== 'fttcp') usage('--app-unrecorded applies to --mode fttcp only');
   const serviceIp = ipv4FromString(o.service);
 
   const controlClients = new Set<net.Socket>();
@@ -143,6 +154,7 @@ const main = async (): Promise<void> => {
             leaseMarginMs: params.driftMarginMs,
             recreateRetryMs: o.recreateRetryMs,
             unprotectAfterMs: params.unprotectAfterMs,
+            ...(o.appUnrecorded ? { appRecorded: false } : {}),
           },
     onEvent: (e) => {
       if (e.kind === 'timeline') {
@@ -152,6 +164,9 @@ const main = async (): Promise<void> => {
         if (e.event === 'replay-ssw') sswReplay = e.fields;
         if (e.push)
           pushEvent({ event: e.event, ...(e.event === 'live' ? sswReplay : {}), ...e.fields });
+      } else if (e.kind === 'recorderFrames') {
+        if (links?.writeRecorderFrames(e.bytes) !== true)
+          log.debug('recorder not connected: left to the engine to resend', { lost: e.count });
       } else if (e.kind === 'loggerFrames') {
         if (links?.writeFrames(e.bytes) !== true)
           log.debug('logger not connected: messages left to the engine to resend', {
@@ -171,6 +186,7 @@ const main = async (): Promise<void> => {
       hostId: o.hostId,
       epoch: o.epoch,
       logger: o.logger,
+      recorder: o.mode === 'fttcp' && o.appUnrecorded,
       ...(o.heartbeat !== undefined ? { heartbeat: o.heartbeat } : {}),
       heartbeatMs: params.heartbeatIntervalMs,
       log,
@@ -183,6 +199,11 @@ const main = async (): Promise<void> => {
         },
         heartbeatAck: (sentMs, leaseMs) =>
           dp.send({ cmd: 'heartbeatAck', sentAbsMs: performance.timeOrigin + sentMs, leaseMs }),
+        recorderMessages: (msgs) => dp.send({ cmd: 'recorder', msgs }),
+        recorderDisconnected: (reason) => {
+          log.warn('recorder link down', { reason });
+          dp.send({ cmd: 'recorderDown' });
+        },
         heartbeatError: (code, message) => {
           log.warn('detector refused us', { code, message });
           dp.send({ cmd: 'fenced', reason: `${code}: ${message}` });
