@@ -100,6 +100,9 @@ const measurePath = async (
     }
   };
   const uploadMbps = tryIperf(false);
+  // iperf3 -s runs one test at a time and refuses ("server is busy") a control connection
+  // that arrives while it is still finishing the last one.
+  await new Promise((r) => setTimeout(r, 500));
   const downloadMbps = tryIperf(true);
   await stopProc(srv);
   const echo = await lab.startPlainEcho(ns, addr, 7000);

@@ -35,6 +35,9 @@ export const NIC: Record<ServerHost, { ns: NsName; ifName: string }> = {
 };
 
 /** Control socket of a host's SSW (a unix socket is reachable across namespaces). */
+/** The benchmark logger's storage limit (see startFtTcpHosts). */
+export const BENCH_LOG_BYTES = 6 * 2 ** 30;
+
 export const sswControlPath = (runDir: string, host: ServerHost): string =>
   join(runDir, `ssw-${host}.sock`);
 
@@ -275,8 +278,18 @@ export class Lab {
 
   /** The FT-TCP hosts without an application (benchmark): logger + primary SSW in fttcp mode. */
   async startFtTcpHosts(): Promise<() => Promise<void>> {
-    const logger = await this.startLogger(['--lease-ms', '60000']);
-    const ssw = await this.startFtTcpPrimary();
+    // Without checkpoints the log holds every client byte of a connection (spec/logger.md): at
+    // the default 256 MB a multi-second bulk upload would measure the logger's backpressure,
+    // not the path. 6 GB covers the benchmark's runs on this 24 GB machine.
+    const logger = await this.startLogger([
+      '--lease-ms',
+      '60000',
+      '--max-bytes',
+      String(BENCH_LOG_BYTES),
+    ]);
+    // iperf3 and the plain echo are not NSW-wrapped: their closes are recorded by the SSW
+    // (spec/ssw.md R5.8), or the engine would hold their FINs and RSTs for good.
+    const ssw = await this.startFtTcpPrimary({ extraArgs: ['--app-unrecorded'] });
     return async () => {
       await stopProc(ssw);
       await stopProc(logger);
