@@ -616,6 +616,68 @@ export function rewriteSackBlocks(
   return span.count;
 }
 
+/** Most blocks a SACK option can hold: 40 option bytes, minus kind and length, 8 per block. */
+export const MAX_SACK_BLOCKS = 4;
+
+/**
+ * Keeps only the SACK blocks for which `keep(left, right, index)` holds, in place and without
+ * allocating. The kept blocks move to the front in their order and the option's length shrinks
+ * to match; the freed bytes become NOPs. If no block is kept the whole option becomes NOPs (a
+ * SACK option holds at least one block, RFC 2018 §3). The header length, every other option and
+ * its offset stay as they are. `keep` sees every block before anything is written. Returns the
+ * number of blocks left (0 without a well-formed SACK option). Checksum as the other rewrites:
+ * `full` is updated incrementally over the option's bytes, `partial` and `none` are left alone.
+ */
+export function keepSackBlocks(
+  pkt: TcpPacket,
+  keep: (left: number, right: number, index: number) => boolean,
+  mode: ChecksumMode = 'full',
+): number {
+  const span = sackOptionSpan(pkt);
+  if (span === undefined) return 0;
+  const b = pkt.buffer;
+  const at = span.offset;
+  let mask = 0;
+  let kept = 0;
+  for (let k = 0; k < span.count; k++) {
+    const o = at + 2 + 8 * k;
+    if (keep(get32(b, o), get32(b, o + 4), k)) {
+      mask |= 1 << k;
+      kept++;
+    }
+  }
+  if (kept === span.count) return kept;
+  const len = 2 + 8 * span.count;
+  // The words the option touches, as they fall in the segment (the option may start odd).
+  const from = at & ~1;
+  const to = (at + len + 1) & ~1;
+  const before = mode === 'full' ? sumWords(b, from, to) : 0;
+  let w = at + 2;
+  for (let k = 0; k < span.count; k++) {
+    if ((mask & (1 << k)) === 0) continue;
+    const o = at + 2 + 8 * k;
+    if (o !== w) b.copyWithin(w, o, o + 8);
+    w += 8;
+  }
+  if (kept === 0) b.fill(TCP_OPT_NOP, at, at + len);
+  else {
+    b[at + 1] = 2 + 8 * kept;
+    b.fill(TCP_OPT_NOP, w, at + len);
+  }
+  if (mode === 'full') {
+    const after = sumWords(b, from, to);
+    pkt.checksum = ~checksumFold((~pkt.checksum & 0xffff) + (~before & 0xffff) + after) & 0xffff;
+  }
+  return kept;
+}
+
+/** Folded ones'-complement sum of the 16-bit words in [from, to) (both even) of a segment. */
+function sumWords(b: Uint8Array, from: number, to: number): number {
+  let s = 0;
+  for (let i = from; i < to; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+  return checksumFold(s);
+}
+
 /**
  * Incremental update for a 4- or 8-byte field at an arbitrary offset `o` of the segment,
  * whose previous contents were `old0` (and `old1` for 8 bytes) and whose new contents are

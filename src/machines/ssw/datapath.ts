@@ -69,11 +69,24 @@ export const adjustWindow = (w: WindowInput): WindowOutput => {
 
 /**
  * R1.5: a SACK edge the client may see. Blocks acknowledge client bytes too, so every edge is
- * cut at `stableSeq`: a block reaching past it is shortened, a block wholly above it becomes
- * the empty block [stableSeq, stableSeq], which receivers discard as invalid (RFC 2018 §4
- * blocks have left < right). Mapping edges one by one keeps the rewrite in place.
+ * cut at `stableSeq`: a block reaching past it is shortened, a block wholly above it collapses
+ * to [stableSeq, stableSeq], which `sackBlockSendable` then removes. Mapping edges one by one
+ * keeps the rewrite in place.
  */
 export const clampSackEdge = (edge: number, stableSeq: number): number => seqMin(edge, stableSeq);
+
+/**
+ * R1.5: may a (clamped) SACK block at position `index` go out in a segment carrying `ack`? A
+ * block must have left < right (RFC 2018 §3), so a collapsed one may not. A block at or below
+ * the ack tells the client nothing, except in first position, where it is a D-SACK (RFC 2883
+ * §4: the kernel reports a duplicate it received).
+ */
+export const sackBlockSendable = (
+  left: number,
+  right: number,
+  index: number,
+  ack: number,
+): boolean => seqLt(left, right) && (index === 0 || seqGt(right, ack));
 
 /** R1.4: a pure ACK is owed when the clamped ack would now exceed what the client has. */
 export const pureAckOwed = (kernelAck: number, stableSeq: number, sentAck: number): boolean =>

@@ -42,6 +42,7 @@ import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/s
 import {
   emitTcp,
   findTimestamps,
+  keepSackBlocks,
   parseTcpOptions,
   rewriteAck,
   rewriteFlags,
@@ -86,6 +87,7 @@ import {
   pureAckOwed,
   regeneratedHandling,
   type SegmentKind,
+  sackBlockSendable,
   segmentKindOfBits,
   type Translation,
 } from './datapath.ts';
@@ -1551,7 +1553,8 @@ export class SswEngine {
       if (seqGt(ack, c.sentAck)) c.sentAck = ack;
       if (clamp) {
         const stable = c.stableSeq;
-        rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), mode);
+        if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), mode) > 0)
+          keepSackBlocks(tcp, (l, r, i) => sackBlockSendable(l, r, i, ack), mode);
       }
     }
     if (c.tsOk) {

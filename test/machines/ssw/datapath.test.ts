@@ -25,6 +25,7 @@ import {
   regeneratedHandling,
   SEGMENT_KINDS,
   type SegmentKind,
+  sackBlockSendable,
   segmentKind,
   segmentKindOfBits,
   toKernelSeq,
@@ -32,7 +33,18 @@ import {
   translateInbound,
   translateOutbound,
 } from '../../../src/machines/ssw/datapath.ts';
-import { seqAdd, seqGe, seqLe, seqSub } from '../../../src/wire/seq.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from '../../../src/wire/seq.ts';
+import {
+  emitTcp,
+  findSackBlocks,
+  keepSackBlocks,
+  MAX_SACK_BLOCKS,
+  rewriteSackBlocks,
+  TCP_ACK,
+  type TcpOption,
+  type TcpRepr,
+  tcpBufferLen,
+} from '../../../src/wire/tcp.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const params = { seed, numRuns: 300 };
@@ -177,6 +189,63 @@ describe('R1.3 adjustWindow', () => {
         expect(out.field).toBe(field);
       }),
       params,
+    );
+  });
+});
+
+describe('R1.5 SACK blocks on the wire (clampSackEdge, then sackBlockSendable)', () => {
+  // Blocks near the ack and stableSeq, so that every case occurs: kept, cut, emptied, stale.
+  it('no block with left >= right, none past stableSeq, none stale; the checksum stays valid', () => {
+    fc.assert(
+      fc.property(
+        u32,
+        fc.nat({ max: 48 }),
+        fc.array(fc.tuple(fc.integer({ min: -80, max: 80 }), fc.nat({ max: 40 })), {
+          minLength: 1,
+          maxLength: MAX_SACK_BLOCKS,
+        }),
+        fc.constantFrom<'full' | 'partial'>('full', 'partial'),
+        fc.nat({ max: 3 }),
+        (ack, above, raw, mode, nops) => {
+          const stable = seqAdd(ack, above);
+          const blocks = raw.map(([d, w]) => ({ left: seqAdd(ack, d), right: seqAdd(ack, d + w) }));
+          const options: TcpOption[] = [
+            ...Array.from({ length: nops }, () => ({ kind: 'nop' as const })),
+            { kind: 'sack', blocks },
+          ];
+          const r: TcpRepr = {
+            srcPort: 80,
+            dstPort: 40000,
+            seq: 1,
+            ack,
+            flags: TCP_ACK,
+            window: 100,
+            urgent: 0,
+            options,
+            payload: new Uint8Array([1, 2, 3]),
+          };
+          const p = emitTcp(r, new Uint8Array(tcpBufferLen(r)), 7, 9, { checksum: mode });
+          rewriteSackBlocks(p, (edge) => clampSackEdge(edge, stable), mode);
+          keepSackBlocks(p, (l, rt, i) => sackBlockSendable(l, rt, i, ack), mode);
+          if (mode === 'partial') p.completePartialChecksum();
+          expect(p.verifyChecksum(7, 9)).toBe(true);
+          const out = findSackBlocks(p);
+          out.forEach((b, i) => {
+            expect(seqLt(b.left, b.right)).toBe(true);
+            expect(seqLe(b.right, stable)).toBe(true);
+            if (i > 0) expect(seqGt(b.right, ack)).toBe(true);
+          });
+          // Exactly the clamped blocks that are sendable remain, in order.
+          const expected = blocks
+            .map((b) => ({
+              left: clampSackEdge(b.left, stable),
+              right: clampSackEdge(b.right, stable),
+            }))
+            .filter((b, i) => sackBlockSendable(b.left, b.right, i, ack));
+          expect(out).toEqual(expected);
+        },
+      ),
+      { ...params, numRuns: 1000 },
     );
   });
 });

@@ -315,7 +315,7 @@ describe('SSW engine: R1 log before ack', () => {
     expect(e.stats.dropBackpressure).toBe(1);
   });
 
-  it('R1.5 SACK blocks above stableSeq are emptied', () => {
+  it('R1.5 a SACK block wholly above stableSeq is removed, not sent empty', () => {
     const { e } = established();
     e.onLanFrame(
       clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'world' }),
@@ -334,8 +334,51 @@ describe('SSW engine: R1 log before ack', () => {
         ),
       ),
     );
-    const opt = out[0]?.tcp.options.find((o) => o.kind === 'sack');
-    expect(opt).toEqual({ kind: 'sack', blocks: [{ left: C_ISN + 1, right: C_ISN + 1 }] });
+    expect(out).toHaveLength(1);
+    // The option's 10 bytes become NOPs: same header length, no block with left >= right.
+    expect(out[0]?.tcp.options.find((o) => o.kind === 'sack')).toBeUndefined();
+    expect(out[0]?.tcp.options.filter((o) => o.kind === 'nop')).toHaveLength(12);
+  });
+
+  it('R1.5 SACK: a block past stableSeq is cut, empty and stale blocks removed, a D-SACK kept', () => {
+    const { e, conn } = established();
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hello' }),
+      4,
+    );
+    e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: false }, 5);
+    // The kernel acks 2 bytes (it lost the rest) and SACKs around stableSeq = C_ISN + 6.
+    const sack: TcpOption[] = [
+      { kind: 'nop' },
+      { kind: 'nop' },
+      {
+        kind: 'sack',
+        blocks: [
+          { left: C_ISN + 1, right: C_ISN + 3 }, // D-SACK: first, below the ack: kept
+          { left: C_ISN + 21, right: C_ISN + 26 }, // wholly unstored: would be empty, removed
+          { left: C_ISN + 4, right: C_ISN + 9 }, // reaches past stableSeq: cut at C_ISN + 6
+          { left: C_ISN + 1, right: C_ISN + 2 }, // below the ack, not first: removed
+        ],
+      },
+    ];
+    const out = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 3, flags: TCP_ACK, options: sack }),
+          6,
+        ),
+      ),
+    );
+    expect(out).toHaveLength(1);
+    expect(out[0]?.tcp.ack).toBe(C_ISN + 3);
+    expect(out[0]?.tcp.options.find((o) => o.kind === 'sack')).toEqual({
+      kind: 'sack',
+      blocks: [
+        { left: C_ISN + 1, right: C_ISN + 3 },
+        { left: C_ISN + 4, right: C_ISN + 6 },
+      ],
+    });
+    expect(out[0]?.tcp.options.filter((o) => o.kind === 'nop')).toHaveLength(2 + 16);
   });
 
   it('R1.7 ClientAcked reports the client ack lazily, only when it moved', () => {
