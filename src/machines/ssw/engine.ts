@@ -1993,14 +1993,7 @@ export class SswEngine {
     const stableSeq = seqGt(reported, c.loggedSeq) ? c.loggedSeq : reported;
     if (!seqGt(stableSeq, c.stableSeq)) return;
     c.stableSeq = stableSeq;
-    while (c.pendingLog.length > 0) {
-      const m = c.pendingLog[0] as MessageOf<'LogData'>;
-      const end = seqAdd(m.seq, m.payload.length + (m.fin ? 1 : 0));
-      if (!seqLe(end, stableSeq)) break;
-      c.pendingLog.shift();
-      c.queuedBytes -= m.payload.length;
-      this.queuedLogBytes -= m.payload.length;
-    }
+    this.dropStoredPending(c);
     if (finLogged) c.finLogged = true;
     const live = c.mode === 'protected' || c.mode === 'translated' || c.mode === 'closing';
     if (
@@ -2227,20 +2220,31 @@ export class SswEngine {
       }
     }
     for (const c of restored.values()) {
-      // Everything in the replay is stored; bytes logged but unacked before the crash are
-      // not in it and are logged again from the client's retransmission (duplicates are
-      // harmless at the logger, messages.md "Contiguity").
+      // Everything in the replay is stored, so stableSeq moves to its end.
       const end = this.streamEnd(c);
       // Client bytes in the log: the client was established, it had the SYN-ACK.
       if (c.streamBytes > 0 || c.streamFin) c.synAckUnconfirmed = false;
       c.stableSeq = end;
-      c.loggedSeq = end;
+      if (this.lateLogContinues(c, end)) {
+        // R6.5 (local recovery): what this SSW handed the logger past the replay's end
+        // (logged after the FetchLog snapshot, or not yet stored when it was taken) is on its
+        // way to the logger in order on the same link, or resent after a reconnect (R1.7): it
+        // will be stored. Inject it with the replay instead of waiting for the client's
+        // retransmission. loggedSeq, pendingLog and ooo stay: nothing is logged twice and the
+        // logger sees no gap; the acks still wait for its DataStored (R1.2, I1).
+        for (const m of c.pendingLog) this.appendStream(c, m.seq, m.payload, m.fin);
+        this.dropStoredPending(c);
+      } else {
+        // Nothing pending past the replay (a failover's fresh connection, or pending bytes
+        // the replay already covers): the log's end is where logging resumes.
+        c.loggedSeq = end;
+        this.queuedLogBytes -= c.queuedBytes;
+        c.queuedBytes = 0;
+        c.pendingLog = [];
+        c.ooo = [];
+        c.oooBytes = 0;
+      }
       c.finLogged = c.streamFin;
-      this.queuedLogBytes -= c.queuedBytes;
-      c.queuedBytes = 0;
-      c.pendingLog = [];
-      c.ooo = [];
-      c.oooBytes = 0;
       c.injectSeq = seqAdd(c.clientIsn, 1);
       c.finInjected = false;
       c.kernelAckValid = false;
@@ -2259,6 +2263,36 @@ export class SswEngine {
         this.event('R6.1', 'orphan absent from the log: forgotten', c);
         this.sendConn(c, { type: 'CLIENT_RST' });
       }
+    }
+  }
+
+  /**
+   * R6.5: does this orphan's pending log (handed to the logger, not yet acknowledged) continue
+   * the replay that ends at `end`, without a gap, up to `loggedSeq`? It does whenever the
+   * logger and this SSW agree (the logger stores in order what this link sent it); anything
+   * else falls back to resuming the log at the replay's end.
+   */
+  private lateLogContinues(c: Conn, end: number): boolean {
+    const first = c.pendingLog[0];
+    if (first === undefined || c.streamFin) return false;
+    if (!seqLe(first.seq, end) || !seqGt(c.loggedSeq, end)) return false;
+    let at = first.seq;
+    for (const m of c.pendingLog) {
+      if (m.seq !== at) return false;
+      at = seqAdd(at, m.payload.length + (m.fin ? 1 : 0));
+    }
+    return at === c.loggedSeq;
+  }
+
+  /** Forgets the pending LogData wholly at or below stableSeq (DataStored, or a replay). */
+  private dropStoredPending(c: Conn): void {
+    while (c.pendingLog.length > 0) {
+      const m = c.pendingLog[0] as MessageOf<'LogData'>;
+      const end = seqAdd(m.seq, m.payload.length + (m.fin ? 1 : 0));
+      if (!seqLe(end, c.stableSeq)) break;
+      c.pendingLog.shift();
+      c.queuedBytes -= m.payload.length;
+      this.queuedLogBytes -= m.payload.length;
     }
   }
 
