@@ -514,7 +514,8 @@ export class SswEngine {
           })
         : undefined;
     this.host = createActor(this.provideHostMachine()).start();
-    if (config.role === 'active') this.host.send({ type: 'TAKEOVER' });
+    // A primary from the start has its logger on the backup host: leased (L.1).
+    if (config.role === 'active') this.host.send({ type: 'TAKEOVER', loggerRemote: true });
     // A backup has no incarnation of the application until recovery builds one: it starts as
     // after a death, so that the same rules (R2.6, no RST for unknown connections) hold.
     else this.host.send({ type: 'APP_EXIT' });
@@ -628,10 +629,14 @@ export class SswEngine {
     return this.end();
   }
 
-  /** The coordinator made this host the server: announce the address (A.2). */
+  /**
+   * The coordinator made this host the server: announce the address (A.2). Only a standby
+   * takes over, and a standby runs on the backup host, beside the logger (protocol.md): from
+   * now on the logger is co-located and no lease is needed (L.6, spec/recovery.md T.2).
+   */
   takeover(nowMs: number): readonly SswEffect[] {
     this.begin(nowMs);
-    this.host.send({ type: 'TAKEOVER' });
+    this.host.send({ type: 'TAKEOVER', loggerRemote: false });
     const deferred = this.deferredRecords;
     this.deferredRecords = undefined;
     if (deferred !== undefined && this.hostValue().role === 'active') this.recover(deferred);
@@ -1066,7 +1071,7 @@ export class SswEngine {
       tcp.dstPort,
       tcp.seqNumber,
       clientOpts,
-      host.logger === 'protected',
+      host.logger === 'protected' || host.logger === 'colocated',
     );
     c.clientWindow = tcp.window;
     return c;
@@ -2043,6 +2048,8 @@ export class SswEngine {
       this.event('L.2', 'lease expired and the grace passed: unprotected');
       this.host.send({ type: 'LEASE_EXPIRED' });
     } else if (
+      // A standby joins the logger only at takeover (L.6): it is not waiting for one.
+      v.role === 'active' &&
       v.logger === 'awaitingLogger' &&
       this.now - (this.startMs ?? this.now) > (this.config.startupGraceMs ?? 5000)
     ) {
@@ -2491,6 +2498,8 @@ export class SswEngine {
         },
         recreateConnections: () => this.recreateAll(this.pendingRecords),
         announceProtected: () => this.event('L.4', 'logger welcomed us: new connections protected'),
+        announceColocated: () =>
+          this.event('L.6', 'takeover: the logger is on this host: protected, no lease'),
       },
     });
   }

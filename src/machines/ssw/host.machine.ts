@@ -3,7 +3,7 @@
 // link, and the state of the server application. The engine reads the snapshot per packet
 // (`hostView`) to pick the data path; effects are named actions the engine provides.
 
-import { assign, setup } from 'xstate';
+import { and, assign, setup, stateIn } from 'xstate';
 
 export interface SswHostContext {
   /** Epoch of the logger that last welcomed us (R8); 0 before any. */
@@ -14,7 +14,9 @@ export interface SswHostContext {
 }
 
 export type SswHostEvent =
-  | { type: 'TAKEOVER' } // the coordinator made this host the server (A.2)
+  // The coordinator made this host the server (A.2). `loggerRemote` false: the logger runs on
+  // this host (a backup's takeover, spec/recovery.md T.2), so it cannot be lost without it.
+  | { type: 'TAKEOVER'; loggerRemote: boolean }
   | { type: 'FENCED' } // a newer incarnation owns the service (L.5)
   | { type: 'LOGGER_WELCOME'; epoch: number; leaseUntil: number } // the logger accepted us; lease starts (L.1)
   | { type: 'LEASE_RENEWED'; leaseUntil: number } // HeartbeatAck (L.1)
@@ -32,6 +34,8 @@ export const sswHostMachine = setup({
     /** R8: a welcome from an older epoch than the one we know is stale. */
     welcomeIsCurrent: ({ context, event }) =>
       event.type === 'LOGGER_WELCOME' && event.epoch >= context.epoch,
+    /** T.2 / L.6: this takeover makes the co-located logger this host's own. */
+    loggerColocated: ({ event }) => event.type === 'TAKEOVER' && !event.loggerRemote,
   },
   actions: {
     recordEpoch: assign({
@@ -52,6 +56,7 @@ export const sswHostMachine = setup({
     orphanConnections: () => {}, // R5.4: APP_EXIT to every connection
     recreateConnections: () => {}, // R6.1/R6.2: RECOVER to every orphan
     announceProtected: () => {}, // L.4: timeline event
+    announceColocated: () => {}, // L.6: timeline event
   },
 }).createMachine({
   id: 'sswHost',
@@ -78,6 +83,15 @@ export const sswHostMachine = setup({
     },
     logger: {
       initial: 'awaitingLogger',
+      // L.6: a standby that takes over with the logger on its own host leaves the lease behind
+      // for good, whatever the link did before (the role region sees the same TAKEOVER).
+      on: {
+        TAKEOVER: {
+          guard: and(['loggerColocated', stateIn('#sswHost.role.standby')]),
+          target: '.colocated',
+          actions: 'announceColocated',
+        },
+      },
       states: {
         // Start-up: no lease yet. New SYNs are dropped (the client retries) rather than
         // accepted unprotected, because the logger is usually only a moment away.
@@ -111,6 +125,14 @@ export const sswHostMachine = setup({
                 actions: ['recordEpoch', 'extendLease', 'announceProtected'],
               },
             ],
+          },
+        },
+        // L.6: the logger is on this host. Protected without a lease: nothing renews one (no
+        // detector watches the last host) and nothing needs one (the logger fails only with
+        // this host, A3), so neither LEASE_EXPIRED nor LEASE_RENEWED means anything here.
+        colocated: {
+          on: {
+            LOGGER_WELCOME: [{ guard: 'welcomeIsCurrent', actions: 'recordEpoch' }],
           },
         },
       },

@@ -1517,6 +1517,62 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     expect(e.hostState().logger).toBe('unprotected');
   });
 
+  it('L.6 a standby that took over beside the logger stays protected with no lease to renew', () => {
+    const e = new SswEngine(config({ role: 'standby' }));
+    const events: string[] = [];
+    const note = (fx: readonly SswEffect[]) => {
+      for (const ev of logEvents(copy(fx))) events.push(`${ev.rule} ${ev.what}`);
+    };
+    // A standby has no logger before its takeover: the start-up grace does not apply to it.
+    note(e.onTick(10_000));
+    expect(e.hostState().logger).toBe('awaitingLogger');
+    note(e.takeover(10_001));
+    expect(e.hostState()).toMatchObject({ role: 'active', logger: 'colocated' });
+    note(e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 200 }, 10_002));
+    note(e.startRecovery([], 10_003));
+    expect(e.hostState().app).toBe('appRunning');
+    note(e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN, options: CLIENT_OPTS }), 10_004));
+    const sa = loggerMsgs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: S_ISN,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: synAckOpts(7000, 7),
+          }),
+          10_005,
+        ),
+      ),
+    );
+    const conn = (sa[0] as { conn: number }).conn;
+    note(e.onLoggerMessage({ kind: 'SynStored', conn }, 10_006));
+    note(
+      e.onLanFrame(
+        clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'abc' }),
+        10_007,
+      ),
+    );
+    // Far past any lease and the L.2 grace: still protected, the ack still clamped (R1.2).
+    note(e.onTick(10_000 + 60_000));
+    expect(e.hostState().logger).toBe('colocated');
+    expect(e.connection(CLIENT, CPORT, SPORT)).toMatchObject({
+      mode: 'protected',
+      protected: true,
+    });
+    const out = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 4, flags: TCP_ACK, options: ts(7001, 100) }),
+          70_001,
+        ),
+      ),
+    );
+    expect(out[0]?.tcp.ack).toBe(C_ISN + 1);
+    expect(events.some((x) => x.includes('unprotected'))).toBe(false);
+    expect(events).toContain('L.6 takeover: the logger is on this host: protected, no lease');
+  });
+
   it('L.2 + R1.6: log bytes queued by a degraded connection no longer block new protected ones', () => {
     const { e } = established({ limits: { maxQueuedLogBytes: 8 } });
     e.onLanFrame(

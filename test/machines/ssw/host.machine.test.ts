@@ -11,6 +11,7 @@ const EFFECTS = [
   'orphanConnections',
   'recreateConnections',
   'announceProtected',
+  'announceColocated',
 ] as const;
 
 type Snap = {
@@ -26,6 +27,8 @@ describe('sswHostMachine (model-based)', () => {
         { type: 'LOGGER_WELCOME', epoch: 1, leaseUntil: 1000 },
         { type: 'LOGGER_WELCOME', epoch: 2, leaseUntil: 1000 },
         { type: 'LEASE_RENEWED', leaseUntil: 2000 },
+        { type: 'TAKEOVER', loggerRemote: true },
+        { type: 'TAKEOVER', loggerRemote: false },
       ],
       effectNames: EFFECTS,
       checkStep: (prevRaw, event, sut, fx) => {
@@ -41,6 +44,20 @@ describe('sswHostMachine (model-based)', () => {
         if (prev.value.logger !== 'unprotected' && now.value.logger === 'unprotected') {
           expect(event.type).toBe('LEASE_EXPIRED');
           expect(fx).toContain('degradeConnections');
+        }
+        // L.6: the logger becomes co-located exactly when a standby takes over beside it, and
+        // stays so: no lease event (nor anything else) makes the host unprotected again.
+        const colocating =
+          event.type === 'TAKEOVER' &&
+          (event as { loggerRemote?: boolean }).loggerRemote === false &&
+          prev.value.role === 'standby';
+        expect(now.value.logger === 'colocated' && prev.value.logger !== 'colocated').toBe(
+          colocating,
+        );
+        expect(fx.includes('announceColocated')).toBe(colocating);
+        if (prev.value.logger === 'colocated') {
+          expect(now.value.logger).toBe('colocated');
+          expect(fx).not.toContain('degradeConnections');
         }
         // R8: a welcome never lowers the epoch; L.1: nothing shortens the lease.
         expect(now.context.epoch).toBeGreaterThanOrEqual(prev.context.epoch);
@@ -71,5 +88,22 @@ describe('sswHostMachine (model-based)', () => {
     expect(a.getSnapshot().value).toMatchObject({ logger: 'unprotected' });
     a.send({ type: 'LOGGER_WELCOME', epoch: 6, leaseUntil: 100 });
     expect(a.getSnapshot().value).toMatchObject({ logger: 'protected' });
+  });
+
+  it('L.6 after a takeover beside the logger the lease no longer matters; a primary keeps it', async () => {
+    const { createActor } = await import('xstate');
+    const backup = createActor(sswHostMachine).start();
+    backup.send({ type: 'TAKEOVER', loggerRemote: false });
+    backup.send({ type: 'LOGGER_WELCOME', epoch: 2, leaseUntil: 100 });
+    backup.send({ type: 'LEASE_EXPIRED' });
+    expect(backup.getSnapshot().value).toMatchObject({ role: 'active', logger: 'colocated' });
+    expect(backup.getSnapshot().context.epoch).toBe(2);
+    const primary = createActor(sswHostMachine).start();
+    primary.send({ type: 'TAKEOVER', loggerRemote: true });
+    primary.send({ type: 'LOGGER_WELCOME', epoch: 1, leaseUntil: 100 });
+    // A second TAKEOVER (an active host) does not co-locate a remote logger either.
+    primary.send({ type: 'TAKEOVER', loggerRemote: false });
+    primary.send({ type: 'LEASE_EXPIRED' });
+    expect(primary.getSnapshot().value).toMatchObject({ role: 'active', logger: 'unprotected' });
   });
 });
