@@ -1914,7 +1914,20 @@ export class SswEngine {
         return;
       }
       case 'Error':
-        if (msg.code === 'staleEpoch') {
+        if (msg.code === 'staleEpoch' && this.hostValue().logger === 'colocated') {
+          // L.6: the logger is on this host, so the only coordinator that can fence it is
+          // this host's own, for a local recovery (F.1): not a newer incarnation elsewhere.
+          // Nothing this link sends is stored until the runtime rejoins at that epoch, so
+          // stableSeq stands still and acks stay clamped (I1) meanwhile.
+          this.event(
+            'L.6',
+            'logger at a newer epoch: local recovery; wait for its epoch',
+            undefined,
+            {
+              message: msg.message,
+            },
+          );
+        } else if (msg.code === 'staleEpoch') {
           this.event('L.5', 'fenced by the logger', undefined, { message: msg.message });
           this.host.send({ type: 'FENCED' });
         } else

@@ -46,14 +46,23 @@ const engineCore = (
   // spec's at start, the coordinator's from a takeover on (the main thread reconnects with it
   // before it posts the takeover command).
   let epoch = spec.epoch;
+  // R1.7 on the wire: from a (re)connect until the logger's Welcome has reached the engine,
+  // nothing goes to the logger; the engine resends everything unacknowledged, in order, when
+  // it sees the Welcome. A fresh LogData sent in between would reach the logger ahead of that
+  // resend, past the end it stored: a gap the logger refuses by closing the link, over and
+  // over while the client streams. Frames are tagged with the connection (`gen`) they were
+  // framed for, and the main thread drops those of an earlier one.
+  let gen = 0;
+  let welcomed = false;
   const toLogger = new FrameBatch();
   const flushLogger = (): void => {
     const count = toLogger.count;
     const bytes = toLogger.take();
     if (bytes === undefined) return;
-    emit({ kind: 'loggerFrames', bytes, count }, [bytes.buffer as ArrayBuffer]);
+    emit({ kind: 'loggerFrames', bytes, count, gen }, [bytes.buffer as ArrayBuffer]);
   };
   const sendToLogger = (m: Parameters<FrameBatch['append']>[0]): void => {
+    if (!welcomed) return;
     toLogger.append(m, epoch);
     if (toLogger.count >= MAX_LOGGER_BATCH || toLogger.bytes >= MAX_LOGGER_BATCH_BYTES)
       flushLogger();
@@ -135,6 +144,7 @@ const engineCore = (
       switch (c.cmd) {
         case 'logger':
           for (const m of c.msgs) {
+            if (m.kind === 'Welcome') welcomed = true;
             if (m.kind === 'ReplaySyn') replayConns++;
             else if (m.kind === 'ReplayData') replayBytes += m.payload.length;
             apply(engine.onLoggerMessage(m, now));
@@ -172,6 +182,16 @@ const engineCore = (
           appDied = true;
           break;
         case 'appStarted':
+          if (c.epoch !== undefined && c.epoch !== epoch) {
+            // A local recovery fenced at a new epoch (L.6): what the old epoch still holds would
+            // be refused; the main thread rejoins with the new one, the engine resends what is
+            // unacknowledged after its Welcome, and the log is fetched then.
+            flushLogger();
+            epoch = c.epoch;
+            if (appDied) fetchWanted = true;
+            appDied = false;
+            break;
+          }
           // Local recovery: the new incarnation is starting; get the log to re-create from.
           // (After a takeover the log was fetched already; app-started only says who runs.)
           if (appDied) requestLog();
@@ -184,7 +204,13 @@ const engineCore = (
           engine.onRecorderDown();
           break;
         case 'loggerConnected':
+          flushLogger();
+          gen = c.gen;
+          welcomed = false;
+          break;
         case 'loggerDisconnected':
+          flushLogger();
+          welcomed = false;
           break;
         case 'heartbeatAck':
           // L.1: the lease runs from the send of the heartbeat this ack answers.

@@ -34,7 +34,8 @@ export type DatapathCommand =
   | { cmd: 'status'; id: number }
   | { cmd: 'takeover'; id: number; epoch: number }
   | { cmd: 'logger'; msgs: LoggerMessage[] }
-  | { cmd: 'loggerConnected' }
+  /** `gen` numbers the logger link's connections (the main thread counts them) */
+  | { cmd: 'loggerConnected'; gen: number }
   | { cmd: 'loggerDisconnected' }
   // The heartbeat's send time as `performance.timeOrigin + performance.now()` of the main
   // thread: each thread's `performance.now()` starts at its own origin, so a bare value would
@@ -42,7 +43,9 @@ export type DatapathCommand =
   | { cmd: 'heartbeatAck'; sentAbsMs: number; leaseMs: number }
   | { cmd: 'fenced'; reason: string }
   | { cmd: 'appExit' }
-  | { cmd: 'appStarted' }
+  /** `epoch`: the incarnation's epoch when it differs from the link's (a local recovery the
+   * coordinator fenced at a new epoch, spec/ssw.md L.6): frames carry it from now on */
+  | { cmd: 'appStarted'; epoch?: number }
   /** R5.8: what arrived on the recorder link (a logger link of role 'nsw'), and its loss */
   | { cmd: 'recorder'; msgs: LoggerMessage[] }
   | { cmd: 'recorderDown' };
@@ -52,7 +55,8 @@ export type DatapathEvent =
   /** `push`: also an event for the control channel's clients (recreated, live, error) */
   | { kind: 'timeline'; event: string; fields: Record<string, unknown>; push?: boolean }
   /** `count` logger-link frames, encoded and framed (./frames.ts), for the logger socket */
-  | { kind: 'loggerFrames'; bytes: Uint8Array; count: number }
+  /** `gen`: the connection they were meant for; the main thread drops them on another one */
+  | { kind: 'loggerFrames'; bytes: Uint8Array; count: number; gen: number }
   /** R5.8: the same for the recorder link (Hello role 'nsw'; FetchLog 'nsw', LogDeterminant) */
   | { kind: 'recorderFrames'; bytes: Uint8Array; count: number }
   | { kind: 'stopped' };

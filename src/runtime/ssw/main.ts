@@ -6,7 +6,8 @@
 // `--help` lists the flags.
 //
 // Control channel (src/runtime/recovery/README.md §2): NDJSON on a unix socket, requests
-// `status`, `takeover`, `app-started`; events (`recreated`, `live`, `error`) pushed without id.
+// `status`, `takeover`, `app-crashed`, `app-started` (with the epoch of a local recovery the
+// coordinator fenced); events (`recreated`, `live`, `error`) pushed without id.
 // Stdout: NDJSON timeline (ssw-up, takeover, app-exit, app-start, recreated, live, ... and the
 // application's own timeline lines passed through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
 import { existsSync, unlinkSync } from 'node:fs';
@@ -42,6 +43,9 @@ interface Opts extends RecoveryParams {
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
+/** A logger epoch as the wire carries it (u32, 0 is "none"). */
+const isEpoch = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 0xffff_ffff;
 /** How long the primary waits for its detector before joining the logger anyway. */
 const HEARTBEAT_FIRST_ACK_WAIT_MS = 5000;
 
@@ -168,7 +172,14 @@ const main = async (): Promise<void> => {
         if (links?.writeRecorderFrames(e.bytes) !== true)
           log.debug('recorder not connected: left to the engine to resend', { lost: e.count });
       } else if (e.kind === 'loggerFrames') {
-        if (links?.writeFrames(e.bytes) !== true)
+        // Frames the data path framed for an earlier connection could overtake the engine's
+        // resend after the next Welcome (R1.7) and reach the logger past a gap: dropped, they
+        // are part of that resend.
+        if (e.gen !== loggerGen)
+          log.debug('frames for an earlier logger connection: left to the resend', {
+            lost: e.count,
+          });
+        else if (links?.writeFrames(e.bytes) !== true)
           log.debug('logger not connected: messages left to the engine to resend', {
             lost: e.count,
           });
@@ -180,6 +191,7 @@ const main = async (): Promise<void> => {
     },
   });
   let role = o.standby ? 'standby' : 'active';
+  let loggerGen = 0;
 
   if (o.logger !== undefined) {
     links = new SswLinks({
@@ -192,7 +204,7 @@ const main = async (): Promise<void> => {
       log,
       sink: {
         loggerMessages: (msgs) => dp.send({ cmd: 'logger', msgs }),
-        loggerConnected: () => dp.send({ cmd: 'loggerConnected' }),
+        loggerConnected: () => dp.send({ cmd: 'loggerConnected', gen: ++loggerGen }),
         loggerDisconnected: (reason) => {
           log.warn('logger link down', { reason });
           dp.send({ cmd: 'loggerDisconnected' });
@@ -309,9 +321,25 @@ const main = async (): Promise<void> => {
             // The data path's own reply (at ReplayEnd) answers only if no ARP event came first
             // (a core that answers at once, or a refusal).
             void dp.request({ cmd: 'takeover', epoch }).then(answer);
-          } else if (req.cmd === 'app-started') {
-            dp.send({ cmd: 'appStarted' });
+          } else if (req.cmd === 'app-crashed') {
+            // R10 local recovery driven by the recovery daemon (after a failover it, not this
+            // daemon, supervises the application): the engine orphans the connections (R5.4).
+            dp.send({ cmd: 'appExit' });
             reply({ ok: true });
+          } else if (req.cmd === 'app-started') {
+            // The coordinator fenced the logger at a new epoch for this incarnation (F.1): the
+            // logger link and the data path's frames move to it (spec/ssw.md L.6).
+            const epoch = req.epoch;
+            if (epoch !== undefined && !isEpoch(epoch)) {
+              reply({ ok: false, error: 'bad-epoch' });
+            } else if (epoch !== undefined && links !== undefined && epoch > links.epoch) {
+              links.restartLogger(epoch);
+              dp.send({ cmd: 'appStarted', epoch });
+              reply({ ok: true });
+            } else {
+              dp.send({ cmd: 'appStarted' });
+              reply({ ok: true });
+            }
           } else {
             reply({ ok: false, error: 'unknown-cmd' });
           }

@@ -1571,6 +1571,11 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     expect(out[0]?.tcp.ack).toBe(C_ISN + 1);
     expect(events.some((x) => x.includes('unprotected'))).toBe(false);
     expect(events).toContain('L.6 takeover: the logger is on this host: protected, no lease');
+    // Only this host's coordinator can fence a co-located logger (a local recovery): its
+    // staleEpoch is no L.5 fencing, the SSW waits to rejoin at the new epoch.
+    note(e.onLoggerMessage({ kind: 'Error', code: 'staleEpoch', message: 'epoch 2 < 3' }, 70_002));
+    expect(e.hostState()).toMatchObject({ role: 'active', logger: 'colocated' });
+    expect(events.some((x) => x.startsWith('L.5'))).toBe(false);
   });
 
   it('L.2 + R1.6: log bytes queued by a degraded connection no longer block new protected ones', () => {
