@@ -69,13 +69,15 @@ async function main(): Promise<void> {
     timeline,
   });
   const bound = await server.start();
-  timeline.event('listening', { addr: formatHostPort(bound), epoch: o.epoch });
   const stop = (sig: string): void => {
     log.info('stopping', { signal: sig, ...server.stats });
     void server.close().then(() => process.exit(0));
   };
+  // Before 'listening': whoever reads that line may signal us at once, and a SIGTERM that
+  // lands before a handler exists takes the default action (killed, no clean exit).
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  timeline.event('listening', { addr: formatHostPort(bound), epoch: o.epoch });
 }
 
 runMain('fttcp-logger', main);
