@@ -644,25 +644,33 @@ export class NswCore {
     this.out.push({ kind: 'fire', timerId });
   }
 
+  /**
+   * One view for the life of the core: replay consults it once per step, and building its
+   * closures per step was a measurable share of the replay's CPU (thousands of steps).
+   */
+  private readonly view: KernelView = ((core: NswCore): KernelView => ({
+    get nextConn(): number {
+      return core.nextConn;
+    },
+    pendingAccept: (addr, port) => {
+      // The oldest unmatched one: a ghost (closed before the failure) precedes a live
+      // connection that reuses its port, as it did in the first run.
+      for (const item of this.inbox) {
+        if (item.kind !== 'accept') continue;
+        const s = this.socks.get(item.sock);
+        if (s !== undefined && s.conn === null && s.clientAddr === addr && s.clientPort === port)
+          return s.id;
+      }
+      return undefined;
+    },
+    sockOf: (conn) => this.conns.get(conn)?.sock.id,
+    buffered: (sock) => this.socks.get(sock)?.buffered ?? 0,
+    eof: (sock) => this.socks.get(sock)?.eof ?? false,
+    timerArmed: (id) => this.timers.has(id),
+  }))(this);
+
   private kernelView(): KernelView {
-    return {
-      nextConn: this.nextConn,
-      pendingAccept: (addr, port) => {
-        // The oldest unmatched one: a ghost (closed before the failure) precedes a live
-        // connection that reuses its port, as it did in the first run.
-        for (const item of this.inbox) {
-          if (item.kind !== 'accept') continue;
-          const s = this.socks.get(item.sock);
-          if (s !== undefined && s.conn === null && s.clientAddr === addr && s.clientPort === port)
-            return s.id;
-        }
-        return undefined;
-      },
-      sockOf: (conn) => this.conns.get(conn)?.sock.id,
-      buffered: (sock) => this.socks.get(sock)?.buffered ?? 0,
-      eof: (sock) => this.socks.get(sock)?.eof ?? false,
-      timerArmed: (id) => this.timers.has(id),
-    };
+    return this.view;
   }
 }
 

@@ -58,6 +58,9 @@ import { loggerLinkCodec } from '../common/codec.ts';
 import { LinkClient } from '../common/link.ts';
 import { Log, type Timeline } from '../common/log.ts';
 
+/** Replay deliveries per event-loop turn (scheduleReplayBatch). */
+const REPLAY_BATCH = 64;
+
 export type NswModeFlag = 'plain' | 'record' | 'replay';
 export type NswMode = 'plain' | 'recording' | 'replaying' | 'live' | 'diverged';
 
@@ -164,6 +167,10 @@ export class Nsw extends EventEmitter<NswEvents> {
   private readonly timers = new Map<number, TimerRec>();
   private nextPlainTimer = 0;
   private deliverScheduled = false;
+  /** replay batches scheduled and not yet ended (see scheduleReplayBatch) */
+  private replayBatches = 0;
+  /** kernel sockets corked by the current replay batch */
+  private readonly corked = new Set<net.Socket>();
   private inputPaused = false;
   private replayInfo = { dets: 0, conns: 0, bytes: 0 };
 
@@ -371,10 +378,22 @@ export class Nsw extends EventEmitter<NswEvents> {
           if (k === undefined) break; // a ghost: its client is gone
           const a = e.action;
           if (a.kind === 'write') {
-            if (!k.destroyed) k.write(a.bytes);
+            if (k.destroyed) break;
+            // Inside a replay batch: corked until the batch ends (scheduleReplayBatch).
+            if (this.replayBatches > 0 && !this.corked.has(k)) {
+              k.cork();
+              this.corked.add(k);
+            }
+            k.write(a.bytes);
           } else if (a.kind === 'end') {
+            // end() flushes what is corked before the FIN.
             if (!k.destroyed) k.end();
-          } else k.destroy();
+            this.corked.delete(k);
+          } else {
+            // destroy() would drop corked bytes that an unbatched run had written already.
+            if (this.corked.delete(k) && !k.destroyed) k.uncork();
+            k.destroy();
+          }
           break;
         }
         case 'stop': {
@@ -429,6 +448,10 @@ export class Nsw extends EventEmitter<NswEvents> {
   private scheduleDeliver(): void {
     if (this.deliverScheduled || this.core === undefined) return;
     this.deliverScheduled = true;
+    if (this.core.mode === 'replaying') {
+      this.scheduleReplayBatch();
+      return;
+    }
     setImmediate(() => {
       this.deliverScheduled = false;
       const core = this.core;
@@ -441,6 +464,58 @@ export class Nsw extends EventEmitter<NswEvents> {
       if (core.mode === 'replaying' && core.waiting?.kind === 'awaitApp')
         this.perform(core.appStalled());
     });
+  }
+
+  /**
+   * Replay: up to REPLAY_BATCH deliveries in one event-loop turn, still one per macrotask.
+   * Node runs every immediate queued before its check phase in that phase, draining
+   * process.nextTick and the microtask queue between two of them, so each delivery's handlers
+   * and their promise continuations still finish before the next delivery (R3.3), exactly as
+   * with one turn per delivery; what goes is the poll and timer phases between deliveries (no
+   * kernel input is needed: the log says what comes next, and what it waits for is buffered).
+   * Output released meanwhile is corked per kernel socket and flushed by the batch's last
+   * immediate: one write per socket per batch instead of one syscall (and one segment for the
+   * SSW to drop, R6.6) per reply. Delaying replayed output is always safe: it is released
+   * later, never earlier, and in the same order on each socket.
+   */
+  private scheduleReplayBatch(): void {
+    const b = { delivered: 0, done: false };
+    this.replayBatches++;
+    for (let i = 0; i < REPLAY_BATCH; i++) setImmediate(() => this.replayBatchStep(b));
+    setImmediate(() => this.replayBatchEnd(b));
+  }
+
+  private replayBatchStep(b: { delivered: number; done: boolean }): void {
+    const core = this.core;
+    if (b.done || core === undefined) return;
+    // Live from here (or diverged): the rest of the batch is left to the usual path.
+    if (core.mode !== 'replaying' || !this.servers.some((s) => s.port >= 0)) {
+      b.done = true;
+      return;
+    }
+    if (this.perform(core.next())) b.delivered++;
+    else b.done = true;
+  }
+
+  private replayBatchEnd(b: { delivered: number; done: boolean }): void {
+    this.replayBatches--;
+    this.deliverScheduled = false;
+    this.flushCorked();
+    const core = this.core;
+    if (core === undefined || !this.servers.some((s) => s.port >= 0)) return;
+    if (!b.done || core.mode !== 'replaying') {
+      // A full batch (more may be ready), or live now: buffered input beyond the log is next.
+      this.scheduleDeliver();
+      return;
+    }
+    // Idle. In replay, a log that waits for the application's own call means it diverged.
+    // Nothing ran since the step that found no delivery but skipped immediates and the flush.
+    if (core.waiting?.kind === 'awaitApp') this.perform(core.appStalled());
+  }
+
+  private flushCorked(): void {
+    for (const k of this.corked) if (!k.destroyed) k.uncork();
+    this.corked.clear();
   }
 
   /**
