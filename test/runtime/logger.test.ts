@@ -189,6 +189,35 @@ describe('logger daemon over loopback', () => {
     expect(rs.of('ReplaySyn').map((s) => s.conn)).toEqual([8]);
   });
 
+  it('streams a long FetchLog answer in slices; what it says to that link meanwhile follows the answer', async () => {
+    // More records than one slice (STREAM_SLICE) so the answer yields the event loop, and a
+    // determinant logged on the same link in the same read as the FetchLog: its DetStored
+    // must not land inside the answer (the NSW reads the answer as one log).
+    const N = 5000;
+    const nsw = await peer('nsw');
+    for (let i = 0; i < N; i++)
+      nsw.send({ kind: 'LogDeterminant', detSeq: i, det: { kind: 'clock', value: i } });
+    await waitFor(`${N} dets`, () => nsw.of('DetStored').at(-1)?.stableDet === N);
+    const rec = await peer('nsw');
+    rec.writeRaw(
+      Buffer.concat([
+        encodeMessage({ kind: 'FetchLog', what: 'nsw' }, 1),
+        encodeMessage({ kind: 'LogDeterminant', detSeq: N, det: { kind: 'timer', timerId: 0 } }, 1),
+      ]),
+    );
+    await rec.next('ReplayEnd');
+    await rec.next('DetStored');
+    const kinds = rec.got.map((m) => m.kind).filter((k) => k !== 'Welcome');
+    expect(kinds.length).toBe(N + 2);
+    expect(kinds.slice(0, N).every((k) => k === 'ReplayDeterminant')).toBe(true);
+    expect(kinds.slice(N)).toEqual(['ReplayEnd', 'DetStored']);
+    const dets = rec.of('ReplayDeterminant');
+    expect(
+      dets.every((d, i) => d.detSeq === i && d.det.kind === 'clock' && d.det.value === i),
+    ).toBe(true);
+    expect(rec.of('DetStored')).toEqual([{ kind: 'DetStored', stableDet: N + 1 }]);
+  });
+
   it('a bad frame drops only that connection, with a typed error, and loses nothing stored', async () => {
     const ssw = await peer('ssw');
     ssw.send(syn(3));

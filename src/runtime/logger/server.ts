@@ -18,6 +18,15 @@ import { loggerLinkCodec } from '../common/codec.ts';
 import { type LinkConnection, type LinkLimits, LinkServer } from '../common/link.ts';
 import { Log, type Timeline } from '../common/log.ts';
 
+/** FetchLog records encoded per event-loop turn (see LoggerServer.stream). */
+const STREAM_SLICE = 1024;
+
+/** Output for one link, in the order the core produced it (see LoggerServer.output). */
+type OutItem =
+  | { readonly kind: 'send'; readonly msg: LoggerMessage; readonly epoch: number }
+  | { readonly kind: 'stream'; readonly records: Iterable<LoggerMessage>; readonly epoch: number }
+  | { readonly kind: 'close'; readonly link: number; readonly reason: string };
+
 export interface LoggerServerOptions {
   readonly listen: HostPort;
   readonly epoch: number;
@@ -47,6 +56,8 @@ export class LoggerServer {
   readonly core: LoggerCore;
   private readonly link: LinkServer<LoggerMessage>;
   private readonly links = new Map<number, LinkConnection<LoggerMessage>>();
+  /** per link: output waiting behind a FetchLog answer that is still streaming */
+  private readonly outq = new Map<LinkConnection<LoggerMessage>, OutItem[]>();
   private readonly log: Log;
   private badFrames = 0;
   private closeLoggedSent = 0;
@@ -133,16 +144,13 @@ export class LoggerServer {
               code: e.msg.code,
               message: e.msg.message,
             });
-          conn.send(e.msg, this.core.epoch);
+          this.output(conn, { kind: 'send', msg: e.msg, epoch: this.core.epoch });
           break;
         case 'stream':
-          void this.stream(conn, e.messages);
+          this.output(conn, { kind: 'stream', records: e.messages, epoch: this.core.epoch });
           break;
         case 'close': {
-          this.log.info('closing link', { link: e.link, peer: conn.peer, reason: e.reason });
-          conn.end();
-          const t = setTimeout(() => conn.destroy(), CLOSE_FLUSH_MS);
-          conn.on('close', () => clearTimeout(t));
+          this.output(conn, { kind: 'close', link: e.link, reason: e.reason });
           break;
         }
         case 'pause':
@@ -161,15 +169,75 @@ export class LoggerServer {
     }
   }
 
-  /** Stream a FetchLog answer, waiting for the socket to drain when it backs up. */
+  /**
+   * Output to a link in effect order. A FetchLog answer is streamed asynchronously (it yields
+   * the event loop every STREAM_SLICE records, and waits for 'drain' under backpressure), so
+   * whatever the core says to that link meanwhile (acks, errors, a close, another answer)
+   * queues behind it: the link sees the order it saw when an answer went out in one
+   * synchronous loop. Each item keeps the epoch of the moment the core produced it. A close
+   * is the exception (see below).
+   */
+  private output(conn: LinkConnection<LoggerMessage>, item: OutItem): void {
+    const q = this.outq.get(conn);
+    if (q !== undefined && item.kind === 'close') {
+      // A link being closed (refused, fenced, bad frame) does not wait for the rest of an
+      // answer, as it did not when the answer waited for 'drain': what the core said after
+      // the answer goes now, then the close; the stream stops at conn.closed.
+      for (const x of q.splice(0)) if (x.kind === 'send') conn.send(x.msg, x.epoch);
+      this.closeLink(conn, item.link, item.reason);
+      return;
+    }
+    if (q !== undefined) {
+      q.push(item);
+      return;
+    }
+    if (item.kind === 'send') {
+      conn.send(item.msg, item.epoch);
+      return;
+    }
+    if (item.kind === 'close') {
+      this.closeLink(conn, item.link, item.reason);
+      return;
+    }
+    this.outq.set(conn, [item]);
+    void this.pump(conn);
+  }
+
+  private async pump(conn: LinkConnection<LoggerMessage>): Promise<void> {
+    const q = this.outq.get(conn);
+    try {
+      for (let item = q?.shift(); item !== undefined; item = q?.shift()) {
+        if (item.kind === 'send') conn.send(item.msg, item.epoch);
+        else if (item.kind === 'close') this.closeLink(conn, item.link, item.reason);
+        else await this.stream(conn, item.records, item.epoch);
+      }
+    } finally {
+      this.outq.delete(conn);
+    }
+  }
+
+  private closeLink(conn: LinkConnection<LoggerMessage>, link: number, reason: string): void {
+    this.log.info('closing link', { link, peer: conn.peer, reason });
+    conn.end();
+    const t = setTimeout(() => conn.destroy(), CLOSE_FLUSH_MS);
+    conn.on('close', () => clearTimeout(t));
+  }
+
+  /**
+   * Stream a FetchLog answer, waiting for the socket to drain when it backs up, and yielding
+   * the event loop every STREAM_SLICE records so that the answer is pipelined. The records
+   * are a snapshot taken when the FetchLog arrived (LoggerStore.replay), so nothing appended
+   * meanwhile slips in.
+   */
   private async stream(
     conn: LinkConnection<LoggerMessage>,
     records: Iterable<LoggerMessage>,
+    epoch: number,
   ): Promise<void> {
     let n = 0;
     for (const m of records) {
       if (conn.closed) return;
-      const r = conn.send(m, this.core.epoch);
+      const r = conn.send(m, epoch);
       n++;
       if (m.kind === 'ReplayEnd') {
         this.log.info('log served', {
@@ -181,7 +249,13 @@ export class LoggerServer {
         });
       }
       if (r === 'not-connected') return;
-      if (r === 'backpressure') {
+      if (r === 'sent' && n % STREAM_SLICE === 0) {
+        // The link corks until setImmediate, so a log well under the high-water mark used to
+        // be encoded whole before its first byte left, and the peer decoded it only after:
+        // fetch = encode + decode. Yielding a turn per slice lets the link's flush (queued
+        // first) send the slice, and the peer decodes it while the next one is encoded.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      } else if (r === 'backpressure') {
         await new Promise<void>((resolve) => {
           const done = (): void => {
             conn.off('drain', done);
