@@ -26,6 +26,9 @@ interface Entry {
 /** Explicit limits: a benchmark or a bad client cannot grow the store without bound. */
 export const MAX_KEYS = 1_000_000;
 
+/** Argument `i` as text. Module-level: a closure made per command costs a __name call under tsx. */
+const arg = (args: readonly Buffer[], i: number): string => args[i]!.toString('latin1');
+
 const wrongArgs = (cmd: string): KvReply => ({
   reply: error(`ERR wrong number of arguments for '${cmd}' command`),
 });
@@ -60,7 +63,6 @@ export class KvStore {
 
   execute(args: Buffer[]): KvReply {
     const name = args[0]?.toString('latin1').toLowerCase() ?? '';
-    const a = (i: number): string => args[i]!.toString('latin1');
     switch (name) {
       case 'ping':
         if (args.length === 1) return { reply: simple('PONG') };
@@ -72,7 +74,7 @@ export class KvStore {
         return this.set(args);
       case 'get': {
         if (args.length !== 2) return wrongArgs(name);
-        const e = this.live(a(1));
+        const e = this.live(arg(args, 1));
         return { reply: e === undefined ? NIL : bulk(e.value) };
       }
       case 'del':
@@ -80,8 +82,8 @@ export class KvStore {
         if (args.length < 2) return wrongArgs(name);
         let n = 0;
         for (let i = 1; i < args.length; i++) {
-          if (this.live(a(i)) !== undefined) {
-            this.map.delete(a(i));
+          if (this.live(arg(args, i)) !== undefined) {
+            this.map.delete(arg(args, i));
             n++;
           }
         }
@@ -90,26 +92,26 @@ export class KvStore {
       case 'exists': {
         if (args.length < 2) return wrongArgs(name);
         let n = 0;
-        for (let i = 1; i < args.length; i++) if (this.live(a(i)) !== undefined) n++;
+        for (let i = 1; i < args.length; i++) if (this.live(arg(args, i)) !== undefined) n++;
         return { reply: integer(n) };
       }
       case 'incr':
-        return args.length === 2 ? this.incrBy(a(1), 1) : wrongArgs(name);
+        return args.length === 2 ? this.incrBy(arg(args, 1), 1) : wrongArgs(name);
       case 'decr':
-        return args.length === 2 ? this.incrBy(a(1), -1) : wrongArgs(name);
+        return args.length === 2 ? this.incrBy(arg(args, 1), -1) : wrongArgs(name);
       case 'incrby':
       case 'decrby': {
         if (args.length !== 3) return wrongArgs(name);
-        if (!INT_RE.test(a(2)))
+        if (!INT_RE.test(arg(args, 2)))
           return { reply: error('ERR value is not an integer or out of range') };
-        const by = Number(a(2));
-        return this.incrBy(a(1), name === 'incrby' ? by : -by);
+        const by = Number(arg(args, 2));
+        return this.incrBy(arg(args, 1), name === 'incrby' ? by : -by);
       }
       case 'mget': {
         if (args.length < 2) return wrongArgs(name);
         const out: Buffer[] = [];
         for (let i = 1; i < args.length; i++) {
-          const e = this.live(a(i));
+          const e = this.live(arg(args, i));
           out.push(e === undefined ? NIL : bulk(e.value));
         }
         return { reply: array(out) };
@@ -122,7 +124,7 @@ export class KvStore {
         return { reply: OK };
       case 'select':
         // One database; redis-cli -n 0 and benchmark's --dbnum 0 still work.
-        return args.length === 2 && a(1) === '0'
+        return args.length === 2 && arg(args, 1) === '0'
           ? { reply: OK }
           : { reply: error('ERR DB index is out of range') };
       case 'quit':
@@ -132,11 +134,12 @@ export class KvStore {
       case 'command':
         // redis-cli asks `COMMAND DOCS` on start for hints; an empty array means "no docs",
         // which it accepts. `COMMAND COUNT` is answered too.
-        if (args.length >= 2 && a(1).toLowerCase() === 'count') return { reply: integer(0) };
+        if (args.length >= 2 && arg(args, 1).toLowerCase() === 'count')
+          return { reply: integer(0) };
         return { reply: array([]) };
       case 'client':
         // CLIENT SETNAME / SETINFO / ID...: accept and ignore; ID must be an integer.
-        if (args.length >= 2 && a(1).toLowerCase() === 'id') return { reply: integer(1) };
+        if (args.length >= 2 && arg(args, 1).toLowerCase() === 'id') return { reply: integer(1) };
         return { reply: OK };
       case 'info':
         return {

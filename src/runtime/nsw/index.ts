@@ -59,7 +59,7 @@ import { LinkClient } from '../common/link.ts';
 import { Log, type Timeline } from '../common/log.ts';
 
 /** Replay deliveries per event-loop turn (scheduleReplayBatch). */
-const REPLAY_BATCH = 64;
+const REPLAY_BATCH = 256;
 
 export type NswModeFlag = 'plain' | 'record' | 'replay';
 export type NswMode = 'plain' | 'recording' | 'replaying' | 'live' | 'diverged';
