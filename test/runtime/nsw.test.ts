@@ -327,6 +327,45 @@ describe('NSW replay', () => {
     await waitFor('live reply', () => b.text.endsWith(`${N}:after:T;`));
   });
 
+  it('a replayed end() leaves after the bytes written before it in the same replay batch', async () => {
+    // Replayed writes are gathered per socket and written once per batch; the FIN of a
+    // replayed end() must still follow them on the wire.
+    const app = (nsw: Nsw): void => {
+      nsw.createServer(
+        (sock) => {
+          sock.on('data', (d) => {
+            const t = d.toString('latin1');
+            if (t === 'bye') sock.end('ok');
+            else sock.write(t);
+          });
+        },
+        { allowHalfOpen: true },
+      );
+    };
+    const logger = await startLogger();
+    const lport = loggerPort(logger).port;
+    const rec = await openNsw('record', lport);
+    app(rec);
+    const port1 = await listen(rec.servers[0]!);
+    const a = await Client.connectFromFixedPort(port1);
+    const clientPort = a.sock.localPort!;
+    a.sock.write('a');
+    await a.waitBytes(1);
+    a.sock.write('bye');
+    await waitFor('server end', () => a.closed);
+    expect(a.text).toBe('aok');
+    await waitFor('all stored', () => rec.stats.stableDet === rec.stats.detSeq);
+    await rec.close();
+    const rep = await openNsw('replay', lport);
+    app(rep);
+    const port2 = await listen(rep.servers[0]!);
+    const b = await Client.connect(port2, clientPort);
+    cleanups.push(() => void b.sock.destroy());
+    b.sock.write('abye');
+    await waitFor('replayed end', () => b.closed);
+    expect(b.text).toBe('aok');
+  });
+
   it('stops with a typed divergence error when the application does not repeat itself (R12)', async () => {
     const logger = await startLogger();
     const lport = loggerPort(logger).port;

@@ -60,6 +60,8 @@ import { Log, type Timeline } from '../common/log.ts';
 
 /** Replay deliveries per event-loop turn (scheduleReplayBatch). */
 const REPLAY_BATCH = 256;
+/** Replayed output gathered for one socket before it is written, batch or not. */
+const REPLAY_BATCH_MAX_BYTES = 1 << 20;
 
 export type NswModeFlag = 'plain' | 'record' | 'replay';
 export type NswMode = 'plain' | 'recording' | 'replaying' | 'live' | 'diverged';
@@ -169,8 +171,8 @@ export class Nsw extends EventEmitter<NswEvents> {
   private deliverScheduled = false;
   /** replay batches scheduled and not yet ended (see scheduleReplayBatch) */
   private replayBatches = 0;
-  /** kernel sockets corked by the current replay batch */
-  private readonly corked = new Set<net.Socket>();
+  /** output released by the current replay batch, per kernel socket, written at its end */
+  private readonly batched = new Map<net.Socket, { parts: Uint8Array[]; bytes: number }>();
   private inputPaused = false;
   private replayInfo = { dets: 0, conns: 0, bytes: 0 };
 
@@ -379,20 +381,23 @@ export class Nsw extends EventEmitter<NswEvents> {
           const a = e.action;
           if (a.kind === 'write') {
             if (k.destroyed) break;
-            // Inside a replay batch: corked until the batch ends (scheduleReplayBatch).
-            if (this.replayBatches > 0 && !this.corked.has(k)) {
-              k.cork();
-              this.corked.add(k);
-            }
-            k.write(a.bytes);
-          } else if (a.kind === 'end') {
-            // end() flushes what is corked before the FIN.
-            if (!k.destroyed) k.end();
-            this.corked.delete(k);
+            if (this.replayBatches > 0) {
+              // Inside a replay batch: written when the batch ends (scheduleReplayBatch).
+              const b = this.batched.get(k);
+              if (b === undefined) this.batched.set(k, { parts: [a.bytes], bytes: a.bytes.length });
+              else {
+                b.parts.push(a.bytes);
+                b.bytes += a.bytes.length;
+                // Bounded: a batch of large replies goes out in pieces rather than pile up.
+                if (b.bytes >= REPLAY_BATCH_MAX_BYTES) this.flushBatched(k);
+              }
+            } else k.write(a.bytes);
           } else {
-            // destroy() would drop corked bytes that an unbatched run had written already.
-            if (this.corked.delete(k) && !k.destroyed) k.uncork();
-            k.destroy();
+            // The FIN or RST goes after every byte released before it.
+            this.flushBatched(k);
+            if (a.kind === 'end') {
+              if (!k.destroyed) k.end();
+            } else k.destroy();
           }
           break;
         }
@@ -473,7 +478,7 @@ export class Nsw extends EventEmitter<NswEvents> {
    * and their promise continuations still finish before the next delivery (R3.3), exactly as
    * with one turn per delivery; what goes is the poll and timer phases between deliveries (no
    * kernel input is needed: the log says what comes next, and what it waits for is buffered).
-   * Output released meanwhile is corked per kernel socket and flushed by the batch's last
+   * Output released meanwhile is gathered per kernel socket and written by the batch's last
    * immediate: one write per socket per batch instead of one syscall (and one segment for the
    * SSW to drop, R6.6) per reply. Delaying replayed output is always safe: it is released
    * later, never earlier, and in the same order on each socket.
@@ -500,7 +505,7 @@ export class Nsw extends EventEmitter<NswEvents> {
   private replayBatchEnd(b: { delivered: number; done: boolean }): void {
     this.replayBatches--;
     this.deliverScheduled = false;
-    this.flushCorked();
+    this.flushReplayBatch();
     const core = this.core;
     if (core === undefined || !this.servers.some((s) => s.port >= 0)) return;
     if (!b.done || core.mode !== 'replaying') {
@@ -513,9 +518,16 @@ export class Nsw extends EventEmitter<NswEvents> {
     if (core.waiting?.kind === 'awaitApp') this.perform(core.appStalled());
   }
 
-  private flushCorked(): void {
-    for (const k of this.corked) if (!k.destroyed) k.uncork();
-    this.corked.clear();
+  private flushBatched(k: net.Socket): void {
+    const b = this.batched.get(k);
+    if (b === undefined) return;
+    this.batched.delete(k);
+    // One write (one syscall, one hand-over to the kernel) for the whole batch's bytes.
+    if (!k.destroyed) k.write(b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes));
+  }
+
+  private flushReplayBatch(): void {
+    for (const k of [...this.batched.keys()]) this.flushBatched(k);
   }
 
   /**
