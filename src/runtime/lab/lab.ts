@@ -13,6 +13,7 @@ import {
 import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
+  cpuProfArgs,
   type LabProc,
   newRunDir,
   REPO_ROOT,
@@ -369,6 +370,7 @@ export class Lab {
       'app-backup',
       [
         process.execPath,
+        ...cpuProfArgs(),
         '--import',
         'tsx',
         ...APP_PRELOAD[app].flatMap((m) => ['--import', m]),

@@ -30,7 +30,7 @@ export const newRunDir = (label: string): string => {
 
 /** `FTTCP_LAB_CPU_PROF=<dir>`: every Node process the lab starts writes a V8 CPU profile there
  * (one file per thread, at exit); `--cpu-prof` is refused in NODE_OPTIONS, hence this switch. */
-const cpuProfArgs = (): string[] => {
+export const cpuProfArgs = (): string[] => {
   const dir = process.env.FTTCP_LAB_CPU_PROF;
   return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 };
