@@ -29,4 +29,8 @@ const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }
  * `crc32(a ++ b)` (the pre/post inversion is folded into each call, as zlib's crc32 does).
  */
 export const crc32: (buf: Uint8Array, crc?: number) => number =
-  native === undefined ? crc32Table : (buf, crc = 0) => native(buf, crc) >>> 0;
+  native === undefined
+    ? crc32Table
+    : // zlib refuses (throws on) a running value outside uint32, e.g. one that went through
+      // `^` or `|` and came back signed; the table takes any. Normalised so neither throws.
+      (buf, crc = 0) => native(buf, crc >>> 0) >>> 0;

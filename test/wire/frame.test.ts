@@ -49,6 +49,19 @@ describe('crc32', () => {
       fcParams(1000),
     );
   });
+  it('takes any 32-bit running value, signed or not, without throwing', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+        (b, c) => {
+          expect(crc32(b, c)).toBe(crc32Table(b, c));
+          expect(crc32(b, c | 0)).toBe(crc32(b, c >>> 0));
+        },
+      ),
+      fcParams(1000),
+    );
+  });
 });
 
 describe('frame codec', () => {
