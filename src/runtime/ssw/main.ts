@@ -266,6 +266,23 @@ const main = async (): Promise<void> => {
           },
         });
 
+  let server: net.Server | undefined;
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
+  const stop = async (sig: string): Promise<void> => {
+    log.info('stopping', { signal: sig });
+    if (statsTimer) clearInterval(statsTimer);
+    app?.stop();
+    links?.stop();
+    server?.close();
+    for (const c of controlClients) c.destroy();
+    await dp.close();
+    process.exit(0);
+  };
+  // Before 'ssw-up': whoever reads that line may signal us at once, and a SIGTERM that lands
+  // before a handler exists takes the default action (killed, the data path not closed).
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
   log.info('up', { mode: o.mode, role, tun: o.tun, nic: `${o.nicNetns}/${o.nicIf}` });
   timeline.event('ssw-up', { mode: o.mode, role });
   if (app !== undefined && !o.standby) {
@@ -274,7 +291,6 @@ const main = async (): Promise<void> => {
     dp.send({ cmd: 'appStarted' });
   }
 
-  let server: net.Server | undefined;
   if (o.control !== undefined) {
     const path = o.control;
     if (existsSync(path)) unlinkSync(path);
@@ -352,25 +368,12 @@ const main = async (): Promise<void> => {
     });
   }
 
-  const statsTimer =
+  statsTimer =
     o.statsMs > 0
       ? setInterval(() => {
           void dp.request({ cmd: 'status' }).then((b) => log.info('counters', b));
         }, o.statsMs)
       : undefined;
-
-  const stop = async (sig: string): Promise<void> => {
-    log.info('stopping', { signal: sig });
-    if (statsTimer) clearInterval(statsTimer);
-    app?.stop();
-    links?.stop();
-    server?.close();
-    for (const c of controlClients) c.destroy();
-    await dp.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
 };
 
 runMain('ssw', main);
