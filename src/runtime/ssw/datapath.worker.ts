@@ -68,7 +68,8 @@ export const counters = {
   /** packets that arrived as GSO bursts, each way */
   lanInGso: 0,
   tunInGso: 0,
-  /** outgoing packets copied to get a vnet header in front (not the common path) */
+  /** outgoing packets the core built itself (pure ACKs, injected data, released copies),
+   * copied once to get a vnet header in front; forwarded packets get it in place */
   copiedOut: 0,
   badVnet: 0,
   polls: 0,
@@ -103,15 +104,18 @@ const out: SswOut = {
 
 const core = createCore(d.core, out, emit);
 
-/** Splits a read into its vnet header and the packet; undefined if the header is unreadable. */
-const split = (r: Uint8Array, len: number): { vnet: VnetHdr; len: number } | undefined => {
-  if (!d.offload) return { vnet: NO_OFFLOAD, len };
-  const h = parseVnetHdr(r.subarray(0, len));
+/** The header of the last read (`packetLen` sets it; no object per packet). */
+let readVnet: VnetHdr = NO_OFFLOAD;
+/** The packet's length in a read of `n` bytes, its header in `readVnet`; -1 if unreadable. */
+const packetLen = (r: Uint8Array, n: number): number => {
+  if (!d.offload) return n;
+  const h = parseVnetHdr(r.subarray(0, n));
   if (!h.ok) {
     counters.badVnet++;
-    return undefined;
+    return -1;
   }
-  return { vnet: h.value, len: len - VNET_HDR_LEN };
+  readVnet = h.value;
+  return n - VNET_HDR_LEN;
 };
 
 let running = true;
@@ -135,24 +139,24 @@ while (running) {
   if (n > 0) {
     if (pollRevents(pfd, 0) !== 0) {
       for (let i = 0; i < MAX_BURST; i++) {
-        const n = sysReadNb(d.tunFd, tunRead);
-        if (n <= 0) break;
+        const got = sysReadNb(d.tunFd, tunRead);
+        if (got <= 0) break;
         counters.tunIn++;
-        const r = split(tunRead, n);
-        if (r === undefined) continue;
-        if (r.vnet.gsoSize !== 0) counters.tunInGso++;
-        core.onTunPacket(buf.subarray(IP_AT, IP_AT + r.len), performance.now(), r.vnet);
+        const len = packetLen(tunRead, got);
+        if (len < 0) continue;
+        if (readVnet.gsoSize !== 0) counters.tunInGso++;
+        core.onTunPacket(buf.subarray(IP_AT, IP_AT + len), performance.now(), readVnet);
       }
     }
     if (pollRevents(pfd, 1) !== 0) {
       for (let i = 0; i < MAX_BURST; i++) {
-        const n = sysReadNb(d.lanFd, lanRead);
-        if (n <= 0) break;
+        const got = sysReadNb(d.lanFd, lanRead);
+        if (got <= 0) break;
         counters.lanIn++;
-        const r = split(lanRead, n);
-        if (r === undefined) continue;
-        if (r.vnet.gsoSize !== 0) counters.lanInGso++;
-        core.onLanFrame(buf.subarray(FRAME_AT, FRAME_AT + r.len), performance.now(), r.vnet);
+        const len = packetLen(lanRead, got);
+        if (len < 0) continue;
+        if (readVnet.gsoSize !== 0) counters.lanInGso++;
+        core.onLanFrame(buf.subarray(FRAME_AT, FRAME_AT + len), performance.now(), readVnet);
       }
     }
     if (pollRevents(pfd, 2) !== 0) {

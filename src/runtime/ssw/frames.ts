@@ -3,10 +3,9 @@
 // message (each LogData carries a client segment), and the main thread only writes it to the
 // logger socket. A local adapter over the wire codecs: the body is `encodeBody`
 // (src/wire/logmsg.ts); the header layout is src/wire/frame.ts's, and the CRC is the same
-// IEEE CRC-32 (header with its crc field zero, then the body), computed by zlib's native
-// crc32 because the table-driven one cost a sixth of the main thread at bulk rates.
+// IEEE CRC-32 (header with its crc field zero, then the body), the wire's (native zlib).
 // test/runtime/ssw-frames.test.ts checks every frame against the wire's FrameDecoder.
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../../wire/crc32.ts';
 import { FRAME_HEADER_LEN, FRAME_VERSION, MAX_FRAME_BODY } from '../../wire/frame.ts';
 import { encodeBody, type LoggerMessage, MESSAGE_TYPE } from '../../wire/logmsg.ts';
 
