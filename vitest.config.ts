@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects. `unit` needs nothing but Node. `root` needs root, network namespaces and
-// TUN (the lab, and wire tests that capture real kernel traffic: `*.root.test.ts`); its
-// files run one at a time because lab tests share the lab's fixed names.
+// Two projects. `unit` needs nothing but Node (and redis-tools for test/runtime/kv.test.ts).
+// `root` needs root, network namespaces and TUN (the lab, and wire tests that capture real
+// kernel traffic: `*.root.test.ts`); its files run one at a time because lab tests share the
+// lab's fixed names. Its global set-up checks (and as root on Debian installs) every outside
+// program `npm test` runs before any test starts.
 export default defineConfig({
   test: {
     projects: [
@@ -18,6 +20,7 @@ export default defineConfig({
         test: {
           name: 'root',
           include: ['test/lab/**/*.test.ts', 'test/**/*.root.test.ts'],
+          globalSetup: ['test/lab/prereq.setup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 120_000,

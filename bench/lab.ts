@@ -18,7 +18,8 @@ import { Command } from 'commander';
 import { APP_PORT, FAST_TIMING, Lab, labRecoveryParams } from '../src/runtime/lab/lab.ts';
 import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/runtime/lab/procs.ts';
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
-import { ADDR, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
+import { ADDR, LAB_TOOLS, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
+import { NO_INSTALL_HELP, requirePrereqs } from '../src/runtime/prereq.ts';
 
 interface PathFigures {
   path: string;
@@ -44,6 +45,7 @@ const p = new Command('bench-lab')
   )
   .option('--stalls-only', 'skip the throughput and latency paths; only the stall figures', false)
   .option('--json', 'print JSON only', false)
+  .option('--no-install', NO_INSTALL_HELP)
   .parse();
 const o = p.opts<{
   seconds: number;
@@ -52,11 +54,14 @@ const o = p.opts<{
   kills: number;
   stallsOnly: boolean;
   json: boolean;
+  install: boolean;
 }>();
 if (!Number.isInteger(o.kills) || o.kills < 0 || o.kills > 1000) {
   process.stderr.write(`bench-lab: --kills must be an integer in 0..1000, got ${o.kills}\n`);
   process.exit(2);
 }
+// iperf3 is the unmodified server and client of the throughput rows; the rest is the lab's own.
+requirePrereqs({ what: 'bench:lab', tools: [...LAB_TOOLS, 'iperf3'], lab: true }, o);
 
 const iperf = (addr: string, reverse: boolean): number => {
   const r = spawnSync(

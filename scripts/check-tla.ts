@@ -5,11 +5,12 @@
 //   \* expect: violated InvariantName   (negative model: TLC prints "Invariant X is violated")
 //   \* expect: violated-property Name   (negative liveness model: "Temporal properties were violated")
 // A parse or semantic error never counts as the expected violation. Exit code 0 only when
-// every config met its expectation; 2 when TLC is missing.
+// every config met its expectation; 2 when TLC is missing; 3 when java is (src/runtime/prereq.ts).
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import { NO_INSTALL_HELP, requirePrereqs } from '../src/runtime/prereq.ts';
 import {
   type Expectation,
   formatMs,
@@ -74,13 +75,15 @@ async function main(): Promise<number> {
     .option('--json', 'print the results as JSON')
     .option('--only <names>', 'comma-separated model names (e.g. MCOneFailure,MCBugNoDelta)')
     .option('--timeout <seconds>', 'per-model limit', '300')
+    .option('--no-install', NO_INSTALL_HELP)
     .parse();
-  const opts = program.opts<{ json?: boolean; only?: string; timeout: string }>();
+  const opts = program.opts<{ install: boolean; json?: boolean; only?: string; timeout: string }>();
   const timeoutMs = Number(opts.timeout) * 1000;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     console.error(`check-tla: --timeout must be a positive number, got ${opts.timeout}`);
     return 2;
   }
+  requirePrereqs({ what: 'check-tla', tools: ['java'], lab: false }, opts);
   try {
     requireTlcJar();
   } catch (err) {

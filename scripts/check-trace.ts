@@ -6,7 +6,8 @@
 // TraceNotFinished violated (some behaviour finished the trace). A trace whose header says
 // "expect":"reject" must NOT be accepted (the deliberately corrupted ones). Without files,
 // every tla/traces/*.ndjson and test/machines/world/traces/*.ndjson is checked. Exit 0 only
-// when every trace met its expectation; 2 when TLC is missing or a trace is malformed.
+// when every trace met its expectation; 2 when TLC is missing or a trace is malformed; 3 when
+// java is (src/runtime/prereq.ts).
 
 import {
   copyFileSync,
@@ -20,6 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { Command } from 'commander';
+import { NO_INSTALL_HELP, requirePrereqs } from '../src/runtime/prereq.ts';
 import {
   formatMs,
   parseTrace,
@@ -107,8 +109,10 @@ async function main(): Promise<number> {
     .argument('[files...]', 'traces (default: tla/traces and test/machines/world/traces)')
     .option('--json', 'print the results as JSON')
     .option('--keep', 'keep the generated TLA+ directory for inspection')
+    .option('--no-install', NO_INSTALL_HELP)
     .parse();
-  const opts = program.opts<{ json?: boolean; keep?: boolean }>();
+  const opts = program.opts<{ install: boolean; json?: boolean; keep?: boolean }>();
+  requirePrereqs({ what: 'check-trace', tools: ['java'], lab: false }, opts);
   try {
     requireTlcJar();
   } catch (err) {

@@ -1,7 +1,9 @@
 // fttcp command line. Human output by default, --json for machines; exit codes: 0 ok,
-// 1 failure (scenario failed, lab error), 2 usage error (commander).
+// 1 failure (scenario failed, lab error), 2 usage error (commander), 3 an outside program is
+// missing, 4 this machine cannot host the lab (not root, no namespaces, no TUN): prereq.ts.
 import { Command, CommanderError } from 'commander';
-import { LabError, labDown, labStatus, labUp, requireRoot } from './lab/topology.ts';
+import { LAB_TOOLS, LabError, labDown, labStatus, labUp, requireRoot } from './lab/topology.ts';
+import { NO_INSTALL_HELP, requirePrereqs } from './prereq.ts';
 
 const print = (json: boolean, human: string, obj: unknown): void => {
   process.stdout.write(json ? `${JSON.stringify(obj)}\n` : `${human}\n`);
@@ -17,7 +19,9 @@ lab
   .command('up')
   .description('build the lab topology (namespaces ftl-*, bridge, TUN devices, replication link)')
   .option('--json', 'machine-readable output', false)
-  .action((o: { json: boolean }) => {
+  .option('--no-install', NO_INSTALL_HELP)
+  .action((o: { json: boolean; install: boolean }) => {
+    requirePrereqs({ what: 'fttcp lab up', tools: LAB_TOOLS, lab: true }, o);
     labUp();
     const s = labStatus();
     print(o.json, `lab up: ${s.namespaces.map((n) => n.name).join(' ')}`, s);
@@ -27,7 +31,10 @@ lab
   .command('down')
   .description('kill every process in the lab namespaces and delete them (safe in any state)')
   .option('--json', 'machine-readable output', false)
-  .action((o: { json: boolean }) => {
+  .option('--no-install', NO_INSTALL_HELP)
+  .action((o: { json: boolean; install: boolean }) => {
+    // Not the lab's root/TUN check: tearing down must work wherever a lab could be left.
+    requirePrereqs({ what: 'fttcp lab down', tools: ['ip'], lab: false }, o);
     const r = labDown();
     print(
       o.json,
@@ -42,7 +49,9 @@ lab
   .command('status')
   .description('namespaces, interfaces, addresses and processes of the lab')
   .option('--json', 'machine-readable output', false)
-  .action((o: { json: boolean }) => {
+  .option('--no-install', NO_INSTALL_HELP)
+  .action((o: { json: boolean; install: boolean }) => {
+    requirePrereqs({ what: 'fttcp lab status', tools: ['ip'], lab: false }, o);
     requireRoot();
     const s = labStatus();
     const human = s.up

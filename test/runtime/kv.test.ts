@@ -5,14 +5,25 @@
 
 import { execFile } from 'node:child_process';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Log } from '../../src/runtime/common/log.ts';
 import { kvServer } from '../../src/runtime/examples/kvserver.ts';
 import { RespParser } from '../../src/runtime/examples/resp.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import { Nsw, type NswDivergenceError } from '../../src/runtime/nsw/index.ts';
+import { checkPrereqs } from '../../src/runtime/prereq.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
 import { RawPeer, waitFor } from './helpers.ts';
+
+// Without redis-tools every test below would fail on an exec error that does not say why. The
+// unit project installs nothing: `npm test` (root project's set-up) or the command named here does.
+beforeAll(() => {
+  const r = checkPrereqs(
+    { what: 'test/runtime/kv.test.ts', tools: ['redis-cli', 'redis-benchmark'], lab: false },
+    { install: false },
+  );
+  if (!r.ok) throw new Error(r.lines.join('\n'));
+});
 
 const quiet = (c: string) => new Log({ component: c, level: 'error' });
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -1,7 +1,8 @@
 // `fttcp lab run <scenario>` and `fttcp lab demo`.
 import type { Command } from 'commander';
-import { findScenario, formatResult, SCENARIOS } from './scenarios.ts';
-import { labDown, requireRoot } from './topology.ts';
+import { NO_INSTALL_HELP, requirePrereqs } from '../prereq.ts';
+import { findScenario, formatResult, SCENARIOS, type Scenario } from './scenarios.ts';
+import { labDown } from './topology.ts';
 
 /** Ctrl-C during a scenario still tears the lab down (its processes die with their namespaces). */
 const teardownOnInterrupt = (): void => {
@@ -14,6 +15,10 @@ const teardownOnInterrupt = (): void => {
   process.once('SIGTERM', onSignal);
 };
 
+/** Before its lab is built: every program the scenario runs, root, namespaces and TUN. */
+const checkFor = (what: string, s: Scenario, install: boolean): void =>
+  requirePrereqs({ what, tools: s.tools, lab: true }, { install });
+
 export const registerScenarioCommands = (lab: Command): void => {
   lab
     .command('run')
@@ -23,9 +28,10 @@ export const registerScenarioCommands = (lab: Command): void => {
     .argument('<scenario>', 'scenario name')
     .option('--json', 'machine-readable result', false)
     .option('--pcap <dir>', 'keep full client- and server-side captures in this directory')
-    .action(async (name: string, o: { json: boolean; pcap?: string }) => {
-      requireRoot();
+    .option('--no-install', NO_INSTALL_HELP)
+    .action(async (name: string, o: { json: boolean; pcap?: string; install: boolean }) => {
       const s = findScenario(name);
+      checkFor(`fttcp lab run ${name}`, s, o.install);
       teardownOnInterrupt();
       const r = await s.run(o.pcap !== undefined ? { pcapDir: o.pcap } : {});
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);
@@ -44,9 +50,10 @@ export const registerScenarioCommands = (lab: Command): void => {
     )
     .option('--json', 'machine-readable result', false)
     .option('--pcap <dir>', 'keep full client- and server-side captures in this directory')
-    .action(async (o: { json: boolean; pcap?: string }) => {
-      requireRoot();
+    .option('--no-install', NO_INSTALL_HELP)
+    .action(async (o: { json: boolean; pcap?: string; install: boolean }) => {
       const s = findScenario('demo');
+      checkFor('fttcp lab demo', s, o.install);
       teardownOnInterrupt();
       const r = await s.run(o.pcap !== undefined ? { pcapDir: o.pcap } : {});
       process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatResult(r)}\n`);

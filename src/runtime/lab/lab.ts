@@ -10,6 +10,7 @@ import {
   minUnprotectAfterMs,
   type RecoveryParams,
 } from '../../machines/recovery/params.ts';
+import type { Tool } from '../prereq.ts';
 import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
@@ -126,6 +127,8 @@ export const LAB_RECREATE_RETRY_MS = 10;
 export const KV_CLIENT_OPS = 3000;
 /** The test lines redis-benchmark's CSV holds when it ran every test of `startKvLoad`. */
 export const REDIS_BENCHMARK_TESTS = ['PING_INLINE', 'PING_MBULK', 'SET', 'GET', 'INCR'] as const;
+/** What `startKvLoad` runs besides the project's own client. */
+export const KV_LOAD_TOOLS: readonly Tool[] = ['redis-benchmark'];
 
 export class Lab {
   readonly procs: LabProc[] = [];

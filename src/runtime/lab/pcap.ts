@@ -3,8 +3,12 @@
 // own logs.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import type { Tool } from '../prereq.ts';
 import { type LabProc, spawnInNs, stopProc } from './procs.ts';
 import { LabError, type NsName } from './topology.ts';
+
+/** What a scenario's captures and their checks run. */
+export const CAPTURE_TOOLS: readonly Tool[] = ['tcpdump', 'tshark'];
 
 export interface Capture {
   readonly path: string;

@@ -2,12 +2,20 @@
 // drives real clients, injects the failure, and reports a timeline and a verdict judged from
 // the client's side (its byte stream and its capture).
 import { readFileSync } from 'node:fs';
+import type { Tool } from '../prereq.ts';
 import type { KvResult } from './kvclient.ts';
-import { APP_PORT, Lab, REDIS_BENCHMARK_TESTS } from './lab.ts';
-import { type Capture, type ClientView, clientView, startCapture, stopCapture } from './pcap.ts';
+import { APP_PORT, KV_LOAD_TOOLS, Lab, REDIS_BENCHMARK_TESTS } from './lab.ts';
+import {
+  CAPTURE_TOOLS,
+  type Capture,
+  type ClientView,
+  clientView,
+  startCapture,
+  stopCapture,
+} from './pcap.ts';
 import { type LabProc, stopProc, tail, tsxArgv, waitEvent, waitExit } from './procs.ts';
 import type { StreamResult } from './streamclient.ts';
-import { ADDR, IF, LabError, NS } from './topology.ts';
+import { ADDR, IF, LAB_TOOLS, LabError, NS } from './topology.ts';
 
 export interface TimelineEntry {
   /** ms since the scenario's clients started */
@@ -37,6 +45,8 @@ export interface ScenarioOptions {
 export interface Scenario {
   readonly name: string;
   readonly summary: string;
+  /** every outside program it runs, checked before its lab is built */
+  readonly tools: readonly Tool[];
   run(o: ScenarioOptions): Promise<ScenarioResult>;
 }
 
@@ -81,10 +91,14 @@ const checkPcap = (v: ClientView, failures: string[]): void => {
     failures.push(`client capture: ${v.serverFinsBeforeClientFin} FIN the client did not ask for`);
 };
 
+/** A lab with captures; the clients are the project's own unless a scenario adds more. */
+const SCENARIO_TOOLS: readonly Tool[] = [...LAB_TOOLS, ...CAPTURE_TOOLS];
+
 const noBypass: Scenario = {
   name: 'nobypass',
   summary:
     'forward-mode SSW killed mid-stream: the connection stalls (no bypass), then resumes when the SSW restarts',
+  tools: SCENARIO_TOOLS,
   async run(o) {
     const lab = await Lab.create('nobypass');
     const rec = new Recorder();
@@ -181,6 +195,7 @@ const echoScenario = (name: string, failure: Failure): Scenario => ({
     failure === 'app'
       ? 'echo server on the NSW, 3 streaming clients; the application is killed (-9): local recovery'
       : 'echo server on the NSW, 3 streaming clients; the primary host crashes: failover to the backup',
+  tools: SCENARIO_TOOLS,
   async run(o) {
     const lab = await Lab.create(name);
     const rec = new Recorder();
@@ -259,6 +274,7 @@ const stallOf = (clients: Record<string, { maxStallMs: number }>): { stallMs: nu
 const kvScenario = (name: string, failure: Failure, summary: string): Scenario => ({
   name,
   summary,
+  tools: [...SCENARIO_TOOLS, ...KV_LOAD_TOOLS],
   async run(o) {
     const lab = await Lab.create(name);
     const rec = new Recorder();

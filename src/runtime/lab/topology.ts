@@ -14,7 +14,11 @@
 // 198.18.0.0/15; no namespace has a route out.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import type { Tool } from '../prereq.ts';
 import { NETNS_DIR } from '../sys/netns.ts';
+
+/** What building and tearing down the lab runs (`ip netns exec <ns> sysctl`). */
+export const LAB_TOOLS: readonly Tool[] = ['ip', 'sysctl'];
 
 export const NS = {
   client: 'ftl-client',
