@@ -201,9 +201,17 @@ export type CheckResult =
   | { readonly ok: true; readonly installed: readonly string[] }
   | { readonly ok: false; readonly code: PrereqExit; readonly lines: readonly string[] };
 
+/** Where sudo looks besides a user's PATH (Debian's secure_path): `ip` and `sysctl` live there. */
+export const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'] as const;
+
 const gather = (needs: Needs, env: NodeJS.ProcessEnv, sys: System): Facts => {
-  const missing = toolsOf(needs).filter((t) => findOnPath(t, env.PATH) === undefined);
   const root = sys.isRoot();
+  // A user must run a lab command again with sudo: look where it will look then.
+  const path =
+    needs.lab && !root
+      ? [env.PATH ?? '', ...SBIN_DIRS].filter((d) => d !== '').join(delimiter)
+      : env.PATH;
+  const missing = toolsOf(needs).filter((t) => findOnPath(t, path) === undefined);
   // Probed only when they could be the last thing missing (unshare is among the tools).
   const unshare =
     needs.lab && root && missing.length === 0 ? findOnPath('unshare', env.PATH) : undefined;
