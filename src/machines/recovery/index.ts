@@ -1,3 +1,4 @@
+export * from './appLiveness.ts';
 export * from './failureDetector.ts';
 export * from './params.ts';
 export * from './recoveryCoordinator.ts';
