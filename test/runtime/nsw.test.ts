@@ -4,10 +4,11 @@
 // connection that closed before the failure).
 
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Log } from '../../src/runtime/common/log.ts';
 import { kvServer } from '../../src/runtime/examples/kvserver.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
+import { APP_HEARTBEAT_LINE } from '../../src/runtime/nsw/heartbeat.ts';
 import { Nsw, NswDivergenceError, type NswSocket } from '../../src/runtime/nsw/index.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
 import { delayingProxy, RawPeer, waitFor } from './helpers.ts';
@@ -326,6 +327,72 @@ describe('NSW replay', () => {
     b.sock.write('after');
     await waitFor('live reply', () => b.text.endsWith(`${N}:after:T;`));
   });
+
+  it('R10.1 a long replay keeps beating: the heartbeat timer runs between replay batches', async () => {
+    // A log of 3 * N + 1 determinants that needs no client input beyond the accept: N timers
+    // armed at the accept, each writing a line with the clock in it. Replayed, they are
+    // delivered 256 per event-loop turn (scheduleReplayBatch); a watching supervisor must keep
+    // hearing the NSW throughout, or it would kill a healthy replay (R10.2).
+    const N = 5_000;
+    const app = (nsw: Nsw): void => {
+      nsw.createServer((sock) => {
+        for (let i = 0; i < N; i++)
+          nsw.setTimeout(() => sock.write(`${i}:${Math.round(nsw.now())};`), 0);
+      });
+    };
+    const logger = await startLogger();
+    const lport = loggerPort(logger).port;
+    const rec = await openNsw('record', lport);
+    app(rec);
+    const port1 = await listen(rec.servers[0]!);
+    const a = await Client.connectFromFixedPort(port1);
+    const clientPort = a.sock.localPort!;
+    // `${i}:${13-digit ms};` per timer
+    let total = 0;
+    for (let i = 0; i < N; i++) total += String(i).length + 15;
+    await a.waitBytes(total, 60_000);
+    await waitFor('all stored', () => rec.stats.stableDet === rec.stats.detSeq, 30_000);
+    expect(rec.stats.detSeq).toBe(1 + 3 * N);
+    const recorded = a.text;
+    a.sock.resetAndDestroy();
+    await rec.close();
+    // Replay with a 10 ms heartbeat; its lines are caught on their way to stdout.
+    const beats: number[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk, ...rest) => {
+      if (String(chunk) === `${APP_HEARTBEAT_LINE}\n`) {
+        beats.push(performance.now());
+        return true;
+      }
+      return write(chunk as string, ...(rest as []));
+    });
+    cleanups.push(() => spy.mockRestore());
+    const t0 = performance.now();
+    const rep = await Nsw.open({
+      mode: 'replay',
+      logger: { host: '127.0.0.1', port: lport },
+      log: quiet('nsw'),
+      heartbeatMs: 10,
+    });
+    rep.on('error', (e) => nswErrors.push(e));
+    cleanups.push(() => rep.close());
+    app(rep);
+    const port2 = await listen(rep.servers[0]!);
+    const b = await Client.connect(port2, clientPort);
+    cleanups.push(() => void b.sock.destroy());
+    await waitFor('live', () => rep.mode === 'live', 60_000);
+    const t1 = performance.now();
+    await b.waitBytes(recorded.length, 30_000);
+    expect(b.text).toBe(recorded);
+    // The replay lasted many periods (else this test would show nothing), and no gap between
+    // two beats came near its length: beats ran between the batches, not only after them.
+    const during = [t0, ...beats.filter((t) => t > t0 && t < t1), t1];
+    const gaps = during.slice(1).map((t, i) => t - (during[i] ?? t));
+    const longest = Math.max(...gaps);
+    expect(t1 - t0).toBeGreaterThan(10 * 10);
+    expect(during.length - 2).toBeGreaterThan(3);
+    expect(longest).toBeLessThan((t1 - t0) / 2);
+  }, 120_000);
 
   it('a replayed end() leaves after the bytes written before it in the same replay batch', async () => {
     // Replayed writes are gathered per socket and written once per batch; the FIN of a

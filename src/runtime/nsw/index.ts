@@ -57,6 +57,7 @@ import { type HostPort, parseBoundedInt, parseHostPort } from '../common/args.ts
 import { loggerLinkCodec } from '../common/codec.ts';
 import { LinkClient } from '../common/link.ts';
 import { Log, type Timeline } from '../common/log.ts';
+import { type AppHeartbeat, appHeartbeatMsFromEnv, startAppHeartbeat } from './heartbeat.ts';
 
 /** Replay deliveries per event-loop turn (scheduleReplayBatch). */
 const REPLAY_BATCH = 256;
@@ -78,6 +79,9 @@ export interface NswConfig {
   readonly maxHeldBytes?: number;
   /** how long to wait for the logger at start (default 10 s) */
   readonly connectTimeoutMs?: number;
+  /** R10.1: write a heartbeat line to stdout this often for a watching supervisor
+   * (./heartbeat.ts); default: FTTCP_APP_HEARTBEAT_MS, which such a supervisor sets */
+  readonly heartbeatMs?: number;
 }
 
 export class NswConfigError extends Error {
@@ -175,6 +179,7 @@ export class Nsw extends EventEmitter<NswEvents> {
   private readonly batched = new Map<net.Socket, { parts: Uint8Array[]; bytes: number }>();
   private inputPaused = false;
   private replayInfo = { dets: 0, conns: 0, bytes: 0 };
+  private heartbeat: AppHeartbeat | undefined;
 
   private constructor(private readonly cfg: NswConfig) {
     super();
@@ -189,10 +194,20 @@ export class Nsw extends EventEmitter<NswEvents> {
   /** Create an NSW; in record/replay mode resolves once the logger link is up (and, in replay, the log fetched). */
   static async open(cfg: NswConfig): Promise<Nsw> {
     const nsw = new Nsw(cfg);
-    if (cfg.mode !== 'plain') {
-      if (cfg.logger === undefined)
-        throw new NswConfigError(`mode '${cfg.mode}' needs a logger address`);
-      await nsw.connectLogger(cfg.logger, cfg.mode === 'replay');
+    if (cfg.mode !== 'plain' && cfg.logger === undefined)
+      throw new NswConfigError(`mode '${cfg.mode}' needs a logger address`);
+    // R10.1, before the logger link and the replay: both turn the event loop, so the
+    // supervisor sees the start-up end (R10.3) and a long replay keeps beating. From the
+    // environment unless configured: an application that builds its own config still beats
+    // for a supervisor that watches it.
+    nsw.heartbeat = startAppHeartbeat(cfg.heartbeatMs ?? appHeartbeatMsFromEnv(process.env));
+    if (cfg.logger !== undefined && cfg.mode !== 'plain') {
+      try {
+        await nsw.connectLogger(cfg.logger, cfg.mode === 'replay');
+      } catch (e) {
+        nsw.heartbeat.stop();
+        throw e;
+      }
     }
     return nsw;
   }
@@ -777,6 +792,7 @@ export class Nsw extends EventEmitter<NswEvents> {
 
   /** Close servers and the logger link (tests, shutdown). */
   async close(): Promise<void> {
+    this.heartbeat?.stop();
     for (const t of this.timers.values()) if (t.handle !== undefined) clearTimeout(t.handle);
     this.timers.clear();
     // Connections first: a listening server's close waits for its connections to end.
