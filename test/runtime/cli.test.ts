@@ -147,4 +147,32 @@ describe('runtime entry points', () => {
     expect(await unrecorded.exited).toBe(2);
     expect(unrecorded.stderr).toMatch(/--app-unrecorded applies to --mode fttcp only/);
   }, 60_000);
+
+  it('ssw: the hang watch limits are checked (R10.2-R10.4), before any device is opened', async () => {
+    const base = ['--host-id', 'p', '--nic-netns', 'ftl-none', '--nic-if', 'none'];
+    const short = start('src/runtime/ssw/main.ts', [...base, '--app-hang-ms', '50']);
+    expect(await short.exited).toBe(2);
+    expect(short.stderr).toMatch(/R10.2: hangMs \(50\) must be 0 \(off\) or at least 100/);
+    const notNumber = start('src/runtime/ssw/main.ts', [...base, '--app-hang-ms', '1s']);
+    expect(await notNumber.exited).toBe(2);
+    expect(notNumber.stderr).toMatch(/--app-hang-ms/);
+    const tooLong = start('src/runtime/ssw/main.ts', [...base, '--app-hang-ms', '600000']);
+    expect(await tooLong.exited).toBe(2);
+    const noGrace = start('src/runtime/ssw/main.ts', [...base, '--app-start-grace-ms', '0']);
+    expect(await noGrace.exited).toBe(2);
+    expect(noGrace.stderr).toMatch(/R10.3: startGraceMs must be positive/);
+    // An application that is not NSW-wrapped never beats: a watch asked for it is an error.
+    const unwrapped = start('src/runtime/ssw/main.ts', [
+      ...base,
+      '--mode',
+      'fttcp',
+      '--logger',
+      '127.0.0.1:1',
+      '--app-unrecorded',
+      '--app-hang-ms',
+      '500',
+    ]);
+    expect(await unwrapped.exited).toBe(2);
+    expect(unwrapped.stderr).toMatch(/--app-hang-ms needs an NSW application/);
+  }, 60_000);
 });

@@ -5,9 +5,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Log } from '../../src/runtime/common/log.ts';
-import { AppSupervisor, checkPreloadPath } from '../../src/runtime/ssw/supervisor.ts';
+import { APP_HEARTBEAT_LINE } from '../../src/runtime/nsw/heartbeat.ts';
+import {
+  AppSupervisor,
+  checkPreloadPath,
+  type SupervisorOptions,
+} from '../../src/runtime/ssw/supervisor.ts';
 import { waitFor } from './helpers.ts';
 
 const dirs: string[] = [];
@@ -97,4 +102,140 @@ setInterval(() => {}, 1000);
     // lib was not evaluated again: main got the instance imported before the hold.
     expect(lines(mark)[3]).toBe(`main ${sparePid} replay ${sparePid}`);
   }, 60_000);
+});
+
+describe('AppSupervisor hang watch (R10)', () => {
+  const NSW = join(import.meta.dirname, '../../src/runtime/nsw/index.ts');
+  /** What the supervisor passes on to its stdout (the daemon's timeline). */
+  let passed: string[] = [];
+  beforeEach(() => {
+    passed = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      passed.push(String(chunk));
+      return true;
+    });
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const upSeen = (): boolean => passed.some((l) => l.includes('"event":"up"'));
+  /** An application on the real NSW (plain mode: no logger needed; it beats because the
+   * supervisor set FTTCP_APP_HEARTBEAT_MS), then doing `then` after `afterMs`. */
+  const nswApp = (then: string, afterMs: number): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'ftl-hang-'));
+    dirs.push(dir);
+    const file = join(dir, 'app.mts');
+    writeFileSync(
+      file,
+      `import { Nsw } from ${JSON.stringify(NSW)};
+await Nsw.open({ mode: 'plain' });
+process.stdout.write(JSON.stringify({ event: 'up' }) + '\\n');
+setTimeout(() => { ${then} }, ${afterMs});
+setInterval(() => {}, 1000);
+`,
+    );
+    return `${process.execPath} --import tsx ${file}`;
+  };
+  /** A Node process that is not NSW-wrapped: it never beats. */
+  const silentApp = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'ftl-hang-'));
+    dirs.push(dir);
+    const file = join(dir, 'app.mjs');
+    writeFileSync(file, 'setInterval(() => {}, 1000);\n');
+    return `${process.execPath} ${file}`;
+  };
+  type Hung = Parameters<NonNullable<SupervisorOptions['onHung']>>[0];
+  type Exit = Parameters<SupervisorOptions['onExit']>[0];
+  const supervise = (
+    cmd: string,
+    liveness: SupervisorOptions['liveness'],
+  ): { sup: AppSupervisor; hung: Hung[]; exits: Exit[] } => {
+    const hung: Hung[] = [];
+    const exits: Exit[] = [];
+    const sup = new AppSupervisor({
+      cmd,
+      env: {},
+      log: new Log({ component: 'test', level: 'error' }),
+      onHung: (h) => hung.push(h),
+      onExit: (e) => exits.push(e),
+      maxRestarts: 5,
+      restartWindowMs: 60_000,
+      warmSpare: false,
+      ...(liveness !== undefined ? { liveness } : {}),
+    });
+    sups.push(sup);
+    return { sup, hung, exits };
+  };
+  // Start-up (tsx, the NSW) may take seconds on a loaded machine: the grace must not be what
+  // these tests measure.
+  const WATCH = { hangMs: 300, startGraceMs: 20_000 };
+
+  it('R10.2 an application that beat and then was stopped (SIGSTOP) is killed, then its next incarnation is watched too', async () => {
+    const { sup, hung, exits } = supervise(
+      nswApp("process.kill(process.pid, 'SIGSTOP')", 600),
+      WATCH,
+    );
+    const first = sup.start('record');
+    await waitFor('the stopped application judged hung', () => hung.length === 1, 30_000);
+    expect(hung[0]).toMatchObject({ pid: first, incarnation: 1, rule: 'R10.2', phase: 'running' });
+    expect(hung[0]?.silentMs).toBeGreaterThan(WATCH.hangMs);
+    // Judged from its first heartbeat on by the hang limit, not at the end of the grace.
+    expect(hung[0]?.silentMs).toBeLessThan(WATCH.startGraceMs);
+    expect(hung[0]?.limitMs).toBe(WATCH.hangMs);
+    // Killed (SIGKILL ends a stopped process), and its exit is the crash path's.
+    await waitFor('its exit', () => exits.length === 1, 10_000);
+    expect(exits[0]).toMatchObject({ pid: first, signal: 'SIGKILL', incarnation: 1 });
+    const second = sup.start('replay');
+    await waitFor('the next incarnation judged hung', () => hung.length === 2, 30_000);
+    expect(hung[1]).toMatchObject({ pid: second, incarnation: 2, rule: 'R10.2' });
+  }, 90_000);
+
+  it('R10.2 an application whose event loop spins (busy handler) is killed', async () => {
+    const { sup, hung, exits } = supervise(nswApp('for (;;) {}', 600), WATCH);
+    const pid = sup.start('record');
+    await waitFor('the spinning application judged hung', () => hung.length === 1, 30_000);
+    expect(hung[0]).toMatchObject({ pid, rule: 'R10.2', phase: 'running' });
+    expect(hung[0]?.silentMs).toBeLessThan(WATCH.startGraceMs);
+    await waitFor('its exit', () => exits.length === 1, 10_000);
+    expect(exits[0]?.signal).toBe('SIGKILL');
+  }, 60_000);
+
+  it('R10.3 an application that never gives a first heartbeat is killed when the grace ends', async () => {
+    const { sup, hung, exits } = supervise(silentApp(), { hangMs: 300, startGraceMs: 800 });
+    const pid = sup.start('record');
+    await waitFor('judged hung at start-up', () => hung.length === 1, 30_000);
+    expect(hung[0]).toMatchObject({ pid, rule: 'R10.3', phase: 'startup', limitMs: 800 });
+    expect(hung[0]?.silentMs).toBeGreaterThan(800);
+    await waitFor('its exit', () => exits.length === 1, 10_000);
+    expect(exits[0]?.signal).toBe('SIGKILL');
+  }, 60_000);
+
+  it('R10.2 a beating application is left alone over many hang limits', async () => {
+    const { sup, hung, exits } = supervise(
+      nswApp("process.stdout.write(JSON.stringify({ event: 'still' }) + '\\n')", 10),
+      WATCH,
+    );
+    sup.start('record');
+    // Its first heartbeat (the NSW is up), then ten limits' worth of beats.
+    await waitFor('the NSW up', () => sup.running && upSeen(), 30_000);
+    await new Promise((r) => setTimeout(r, 10 * WATCH.hangMs));
+    expect(hung).toEqual([]);
+    expect(exits).toEqual([]);
+    expect(sup.running).toBe(true);
+    // The application's own lines pass; its heartbeats do not.
+    expect(passed.filter((l) => l.includes('"event":"still"'))).toHaveLength(1);
+    expect(passed.some((l) => l.includes(APP_HEARTBEAT_LINE))).toBe(false);
+  }, 60_000);
+
+  it('R10.4 without a watch (or with a limit of 0) an application that never beats is not killed', async () => {
+    for (const liveness of [undefined, { hangMs: 0, startGraceMs: 200 }]) {
+      const { sup, hung, exits } = supervise(silentApp(), liveness);
+      sup.start('record');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(hung).toEqual([]);
+      expect(exits).toEqual([]);
+      expect(sup.running).toBe(true);
+      sup.stop();
+    }
+  }, 30_000);
 });

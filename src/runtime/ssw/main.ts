@@ -13,7 +13,14 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { RecoveryParams } from '../../machines/recovery/params.ts';
+import {
+  type AppLivenessParams,
+  checkAppLivenessParams,
+  DEFAULT_APP_HANG_MS,
+  DEFAULT_APP_START_GRACE_MS,
+  formatAppLivenessError,
+} from '../../machines/recovery/appLiveness.ts';
+import { MAX_TIMING_MS, type RecoveryParams } from '../../machines/recovery/params.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
@@ -40,6 +47,8 @@ interface Opts extends RecoveryParams {
   warmSpare: boolean;
   recreateRetryMs: number;
   appUnrecorded: boolean;
+  appHangMs: number;
+  appStartGraceMs: number;
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
@@ -102,6 +111,18 @@ const main = async (): Promise<void> => {
       [] as string[],
     )
     .option(
+      '--app-hang-ms <ms>',
+      'R10.2: kill and recover the NSW application when its heartbeats stop this long (0: no watch; off with --app-unrecorded and outside --mode fttcp)',
+      cliBounded(0, MAX_TIMING_MS),
+      DEFAULT_APP_HANG_MS,
+    )
+    .option(
+      '--app-start-grace-ms <ms>',
+      "R10.3: time for a starting incarnation's first heartbeat",
+      cliBounded(0, MAX_TIMING_MS),
+      DEFAULT_APP_START_GRACE_MS,
+    )
+    .option(
       '--recreate-retry-ms <ms>',
       'R6.3 fake-SYN retry period while the restarted application is not listening yet',
       cliBounded(1, 60_000),
@@ -125,6 +146,21 @@ const main = async (): Promise<void> => {
   };
   if (o.mode === 'fttcp' && o.logger === undefined) usage('--mode fttcp needs --logger');
   if (o.appUnrecorded && o.mode !== 'fttcp') usage('--app-unrecorded applies to --mode fttcp only');
+  const liveness = checkAppLivenessParams({
+    hangMs: o.appHangMs,
+    startGraceMs: o.appStartGraceMs,
+  });
+  if (!liveness.ok)
+    usage(`--app-hang-ms/--app-start-grace-ms: ${formatAppLivenessError(liveness.error)}`);
+  // R10.4: only an NSW application beats. One that is not (--app-unrecorded) or one outside
+  // FT-TCP (no local recovery to run) is never watched; asking for it explicitly is an error.
+  const watchable = o.mode === 'fttcp' && !o.appUnrecorded;
+  if (!watchable && program.getOptionValueSource('appHangMs') === 'cli' && o.appHangMs > 0)
+    usage(
+      '--app-hang-ms needs an NSW application (--mode fttcp without --app-unrecorded); 0 turns it off',
+    );
+  const appLiveness: AppLivenessParams | undefined =
+    watchable && liveness.ok ? liveness.value : undefined;
   const serviceIp = ipv4FromString(o.service);
 
   const controlClients = new Set<net.Socket>();
@@ -250,6 +286,9 @@ const main = async (): Promise<void> => {
           warmSpare: o.warmSpare,
           preload: o.appPreload,
           restartWindowMs: 60_000,
+          ...(appLiveness !== undefined ? { liveness: appLiveness } : {}),
+          // R10.2/R10.3: why the kill comes, before the exit it causes ('app-exit' below).
+          onHung: (info) => timeline.event('app-hung', { ...info }),
           onExit: (info) => {
             timeline.event('app-exit', { ...info });
             dp.send({ cmd: 'appExit' });

@@ -5,8 +5,20 @@
 //
 // The application's stdout (its NDJSON timeline) is passed through to the daemon's stdout,
 // so the lab reads one timeline per host; its stderr goes to the daemon's stderr, prefixed.
+//
+// A hung application is a crashed one (R10.1-R10.5, spec/recovery.md): with `liveness`, the
+// supervisor asks the NSW for heartbeat lines on that same stdout, judges each incarnation
+// with `judgeApp` (src/machines/recovery/appLiveness.ts) and SIGKILLs one that stopped
+// beating; its exit then takes the crash path above.
 import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  type AppLivenessParams,
+  type AppVerdict,
+  appHeartbeatPeriodMs,
+  judgeApp,
+} from '../../machines/recovery/appLiveness.ts';
 import type { Log } from '../common/log.ts';
+import { APP_HEARTBEAT_ENV, APP_HEARTBEAT_LINE } from '../nsw/heartbeat.ts';
 
 export type AppMode = 'record' | 'replay';
 
@@ -26,6 +38,20 @@ export interface SupervisorOptions {
   restartWindowMs: number;
   /** keep a held replay incarnation ready (Node already started), released at the next death */
   warmSpare: boolean;
+  /**
+   * R10: watch each incarnation's heartbeats with these limits (`hangMs` 0: no watch, R10.4).
+   * Only for an NSW application: one that never beats is killed when its start-up grace ends.
+   */
+  liveness?: AppLivenessParams;
+  /** R10.2/R10.3: called with the verdict just before a hung incarnation is killed */
+  onHung?: (info: {
+    pid: number;
+    incarnation: number;
+    rule: 'R10.2' | 'R10.3';
+    phase: 'startup' | 'running';
+    silentMs: number;
+    limitMs: number;
+  }) => void;
   /**
    * Modules the warm spare imports before it holds (absolute paths, `checkPreloadPath`): the
    * application's library code, loaded and compiled ahead of the crash, so that a release only
@@ -52,6 +78,10 @@ export class AppSupervisor {
   private incarnation = 0;
   private readonly starts: number[] = [];
   private stopping = false;
+  /** the watch of the running incarnation (R10), undefined when off or none runs */
+  private watch:
+    | { startedMs: number; lastBeatMs: number | undefined; timer: NodeJS.Timeout | undefined }
+    | undefined;
 
   constructor(private readonly o: SupervisorOptions) {
     for (const m of o.preload ?? []) {
@@ -102,7 +132,9 @@ export class AppSupervisor {
         const line = partial.slice(0, i);
         partial = partial.slice(i + 1);
         i = partial.indexOf('\n');
-        process.stdout.write(line.startsWith('{') ? `${line}\n` : `${prefix}${line}\n`);
+        // R10.1: a heartbeat is noted, not passed on (ten a second would drown the timeline).
+        if (line === APP_HEARTBEAT_LINE) this.beat(child, pid, incarnation);
+        else process.stdout.write(line.startsWith('{') ? `${line}\n` : `${prefix}${line}\n`);
       }
     });
     child.stderr?.on('data', (d: Buffer) => {
@@ -111,12 +143,16 @@ export class AppSupervisor {
     });
     const pid = child.pid ?? -1;
     child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
+      if (this.child === child) {
+        this.child = undefined;
+        this.unwatch();
+      }
       if (this.stopping) return;
       this.o.log.warn('application exited', { pid, code, signal, incarnation });
       this.o.onExit({ pid, code, signal, incarnation });
     });
     this.o.log.info('application started', { pid, mode, incarnation, warmSpare: useSpare });
+    this.startWatch(child, pid, incarnation);
     if (this.o.warmSpare) this.spare = this.spawnApp('replay', extraEnv, true);
     return pid;
   }
@@ -143,12 +179,86 @@ export class AppSupervisor {
         ...extraEnv,
         FTTCP_MODE: mode,
         NODE_OPTIONS: nodeOptions,
+        ...(this.watching
+          ? { [APP_HEARTBEAT_ENV]: String(appHeartbeatPeriodMs(this.o.liveness?.hangMs ?? 0)) }
+          : {}),
       },
       stdio: [held ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
   }
 
+  private get watching(): boolean {
+    return this.o.liveness !== undefined && this.o.liveness.hangMs > 0;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // R10: the hang watch. The clock is monotonic (performance.now): a wall-clock step must not
+  // look like silence.
+
+  private startWatch(child: ChildProcess, pid: number, incarnation: number): void {
+    this.unwatch();
+    if (!this.watching) return;
+    this.watch = { startedMs: performance.now(), lastBeatMs: undefined, timer: undefined };
+    this.check(child, pid, incarnation, false);
+  }
+
+  private beat(child: ChildProcess, pid: number, incarnation: number): void {
+    const w = this.watch;
+    if (this.child !== child || w === undefined) return;
+    const first = w.lastBeatMs === undefined;
+    w.lastBeatMs = performance.now();
+    // The first beat moves the deadline from the end of the grace (R10.3) to the hang limit
+    // (R10.2), which may be earlier: re-armed now. Later beats only move it later, which the
+    // pending timer finds when it fires.
+    if (first) this.check(child, pid, incarnation, false);
+  }
+
+  private unwatch(): void {
+    clearTimeout(this.watch?.timer);
+    this.watch = undefined;
+  }
+
+  /**
+   * Judges the running incarnation and re-arms the timer for the verdict's deadline. A
+   * first 'hung' is confirmed one poll phase later (`setImmediate`): a timer that fired late
+   * because this daemon's own loop was held up runs before the poll phase that reads the
+   * heartbeats waiting in the pipe, and those must count before the application is judged.
+   */
+  private check(child: ChildProcess, pid: number, incarnation: number, confirming: boolean): void {
+    const w = this.watch;
+    const p = this.o.liveness;
+    if (w === undefined || p === undefined || this.child !== child || this.stopping) return;
+    clearTimeout(w.timer);
+    const v: AppVerdict = judgeApp(w, performance.now(), p);
+    if (v.kind === 'unwatched') return;
+    if (v.kind === 'alive') {
+      w.timer = setTimeout(
+        () => this.check(child, pid, incarnation, false),
+        Math.max(1, v.recheckAtMs - performance.now()),
+      );
+      w.timer.unref();
+      return;
+    }
+    if (!confirming) {
+      setImmediate(() => this.check(child, pid, incarnation, true));
+      return;
+    }
+    this.unwatch();
+    this.o.log.warn('application hung: killing it', { pid, incarnation, ...v });
+    this.o.onHung?.({
+      pid,
+      incarnation,
+      rule: v.rule,
+      phase: v.phase,
+      silentMs: Math.round(v.silentMs),
+      limitMs: v.limitMs,
+    });
+    // SIGKILL reaches a stopped process too; its exit runs the crash path (onExit).
+    child.kill('SIGKILL');
+  }
+
   stop(): void {
+    this.unwatch();
     this.stopping = true;
     this.child?.kill('SIGKILL');
     this.spare?.kill('SIGKILL');
