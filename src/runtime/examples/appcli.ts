@@ -1,12 +1,14 @@
 // Shared command line of the example servers: every example takes the same flags so that the
 // lab starts any of them the same way, in any mode. Flags override the FTTCP_* environment
 // (the recovery daemon passes FTTCP_MODE / FTTCP_LOGGER / FTTCP_EPOCH when it starts an
-// application in replay).
+// application in replay). The lab's test hooks (FTTCP_TEST_*, ./testhooks.ts) are installed
+// here too.
 
 import { Command } from 'commander';
 import { cliBounded, cliHostPort, type HostPort } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { configFromEnv, Nsw, type NswConfig, type NswModeFlag } from '../nsw/index.ts';
+import { installTestHooks } from './testhooks.ts';
 
 export interface AppArgs {
   readonly listen: HostPort;
@@ -61,6 +63,8 @@ export async function openApp(
   }
   const hostId = o.hostId ?? env.hostId ?? name;
   const log = new Log({ component: name, hostId });
+  const hooks = installTestHooks();
+  if (hooks.length > 0) log.warn('test hooks armed', { hooks });
   const timeline = new Timeline(name);
   const cfg: NswConfig = {
     mode,

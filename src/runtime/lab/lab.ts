@@ -47,6 +47,8 @@ export interface SswStart {
   mode: SswMode;
   standby?: boolean;
   extraArgs?: string[];
+  /** extra environment of the daemon, which its application inherits (test hooks) */
+  env?: Record<string, string>;
 }
 
 export const LOGGER_ADDR = `${ADDR.replBackup}:7400`;
@@ -170,7 +172,12 @@ export class Lab {
       ...(s.standby ? ['--standby'] : []),
       ...(s.extraArgs ?? []),
     ];
-    const p = this.spawn(HOST_NS[host], `ssw-${host}`, tsxArgv('src/runtime/ssw/main.ts', ...args));
+    const p = this.spawn(
+      HOST_NS[host],
+      `ssw-${host}`,
+      tsxArgv('src/runtime/ssw/main.ts', ...args),
+      s.env ?? {},
+    );
     await waitEvent(p, (e) => e.event === 'ssw-up', 15_000, 'ssw-up');
     return p;
   }
@@ -257,7 +264,14 @@ export class Lab {
    * (recorded through the NSW), optionally heartbeating to a detector. Resolves when the
    * application listens. */
   async startFtTcpPrimary(
-    o: { app?: AppName; heartbeat?: boolean; params?: RecoveryParams; extraArgs?: string[] } = {},
+    o: {
+      app?: AppName;
+      heartbeat?: boolean;
+      params?: RecoveryParams;
+      extraArgs?: string[];
+      /** environment of the SSW daemon and so of its application (e.g. a test hook) */
+      env?: Record<string, string>;
+    } = {},
   ): Promise<LabProc> {
     const args = [
       '--logger',
@@ -274,6 +288,7 @@ export class Lab {
     const ssw = await this.startSsw('primary', {
       mode: 'fttcp',
       extraArgs: [...args, ...(o.extraArgs ?? [])],
+      ...(o.env !== undefined ? { env: o.env } : {}),
     });
     if (o.app !== undefined)
       await waitEvent(ssw, (e) => e.event === 'listening', 20_000, `${o.app} listening`);
