@@ -58,6 +58,8 @@ const hangAndWaitLive = async (
   fault: Fault,
 ): Promise<{ detectMs: number; silentMs: number; recoverMs: number }> => {
   const pid = appPid(ssw);
+  // No verdict before the fault: a start-up or a healthy run is not a hang (R10.2, R10.3).
+  expect(ssw.events.filter((e) => e.event === 'app-hung')).toEqual([]);
   const seen = ssw.events.length;
   const t0 = Date.now();
   process.kill(pid, fault === 'SIGSTOP' ? 'SIGSTOP' : 'SIGUSR2');
@@ -143,6 +145,8 @@ describe('hung application (R10.1-R10.5)', () => {
       expect(r.maxStallMs).toBeGreaterThanOrEqual(DEFAULT_APP_HANG_MS - PERIOD_MS);
       // R10.1: the heartbeats stayed between the application and its supervisor.
       expect(ssw.events.some((e) => e.event === 'nsw-alive')).toBe(false);
+      // The recovered incarnation, replaying and then serving the rest, was not judged hung.
+      expect(ssw.events.filter((e) => e.event === 'app-hung')).toHaveLength(1);
     });
   }
 
