@@ -250,7 +250,8 @@ export class AppSupervisor {
       incarnation,
       rule: v.rule,
       phase: v.phase,
-      silentMs: Math.round(v.silentMs),
+      // Rounded up: silence just past an integer limit must not read as equal to it.
+      silentMs: Math.ceil(v.silentMs),
       limitMs: v.limitMs,
     });
     // SIGKILL reaches a stopped process too; its exit runs the crash path (onExit).
