@@ -323,7 +323,13 @@ export class Lab {
    */
   async startFtTcpPair(
     app: AppName,
-    o: { warmSpare?: boolean; timing?: FailoverTiming } = {},
+    o: {
+      warmSpare?: boolean;
+      timing?: FailoverTiming;
+      /** the primary SSW's `--app-hang-ms` (R10.2; 0: a test that stops the application on
+       * purpose, as a device rather than a fault, keeps it stopped) */
+      appHangMs?: number;
+    } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
     const t = labRecoveryParams(o.timing ?? FAST_TIMING);
     const logger = await this.startLogger(['--lease-ms', String(t.leaseMs)]);
@@ -362,7 +368,12 @@ export class Lab {
       ),
     );
     await waitEvent(recovery, (e) => e.event === 'ready', 20_000, 'recovery daemon ready');
-    const primary = await this.startFtTcpPrimary({ app, heartbeat: true, params: t });
+    const primary = await this.startFtTcpPrimary({
+      app,
+      heartbeat: true,
+      params: t,
+      ...(o.appHangMs !== undefined ? { extraArgs: ['--app-hang-ms', String(o.appHangMs)] } : {}),
+    });
     await waitEvent(
       recovery,
       (e) => e.event === 'heartbeat-up',
