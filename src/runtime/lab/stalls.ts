@@ -1,0 +1,172 @@
+// The lab's stall check (spec/ssw.md W.7): every `stall` event any process of a run wrote (the
+// SSW daemons' watchdog, W.1-W.5, and the clients', W.6) must be explained by a failure the
+// run injected, or the run fails. Every lab test applies it when its lab closes
+// (test/lab/stall-guard.ts); the chaos runner applies the same function to its runs.
+//
+// A failure window is declared by whoever injects the failure (`Lab.fault`, and `crashHost`
+// itself): from the injection to its end (a SIGCONT, a link back up) or, for a crash, to the
+// first `live` any process reports after it. A stall is excused when its wait began inside a
+// window, or at most one budget before it (what was outstanding when the failure struck), and
+// by nothing else. An SSW stall whose clock started when a recovery the SSW itself sat out
+// ended (`afterFailure`, W.2) is not excused by a window that ends at `live`: the SSW already
+// gave that recovery its whole length, and a wait that begins as it ends is the SSW's own.
+// A wait that begins in a window and outlives it is excused here; the client's own verdict
+// (its stream intact, within its timeout) and the SSW's watchdog after the recovery judge it.
+
+/** A process's name and the JSON lines of its stdout (LabProc has both). */
+export interface ProcEvents {
+  readonly name: string;
+  readonly events: readonly Record<string, unknown>[];
+}
+
+/** A failure a run injected. Times are wall-clock ms (Date.now()). */
+export interface FaultWindow {
+  readonly what: string;
+  readonly fromWallMs: number;
+  /** when the failure ended; absent: still going at the end of the run, unless `until` */
+  readonly toWallMs?: number;
+  /** `live`: the window ends at the first `live` event any process wrote after `fromWallMs` */
+  readonly until?: 'live';
+}
+
+export interface StallFinding {
+  readonly proc: string;
+  readonly event: Readonly<Record<string, unknown>>;
+  /** the window that excuses it (absent: a violation) */
+  readonly excusedBy?: string;
+  /** why it is not excused, or not judged (malformed) */
+  readonly why?: string;
+}
+
+export interface StallCheck {
+  readonly violations: readonly StallFinding[];
+  readonly excused: readonly StallFinding[];
+  /** `watchdog-late` events: the watchdog's thread starved (W.4); not failures, but evidence */
+  readonly late: readonly StallFinding[];
+  readonly windows: readonly ResolvedWindow[];
+}
+
+export interface ResolvedWindow {
+  readonly what: string;
+  readonly fromWallMs: number;
+  readonly toWallMs: number;
+  readonly endedBy: 'declared' | 'live' | 'openToEnd';
+}
+
+const num = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+
+/** Wall-clock ms of a timeline event (`wall` ISO from common/log.ts Timeline, or `atWallMs`). */
+export const eventWallMs = (e: Readonly<Record<string, unknown>>): number | undefined => {
+  const at = num(e.atWallMs);
+  if (at !== undefined) return at;
+  if (typeof e.wall !== 'string') return undefined;
+  const t = Date.parse(e.wall);
+  return Number.isFinite(t) ? t : undefined;
+};
+
+/**
+ * The windows with their ends: declared, or the system's `live` after them, or open to the
+ * end. `live` comes from several components of one recovery (the SSW when its connections are
+ * re-created, the NSW when its replay is done, the recovery daemon when both are): the first
+ * one after the window opened and those following it within `budgetMs` are one going-live,
+ * and the window ends at the last of them.
+ */
+export const resolveWindows = (
+  procs: readonly ProcEvents[],
+  faults: readonly FaultWindow[],
+  budgetMs: number,
+): ResolvedWindow[] => {
+  const lives: number[] = [];
+  for (const p of procs)
+    for (const e of p.events) {
+      if (e.event !== 'live') continue;
+      const t = eventWallMs(e);
+      if (t !== undefined) lives.push(t);
+    }
+  lives.sort((a, b) => a - b);
+  return faults.map((f): ResolvedWindow => {
+    if (f.toWallMs !== undefined)
+      return { what: f.what, fromWallMs: f.fromWallMs, toWallMs: f.toWallMs, endedBy: 'declared' };
+    if (f.until === 'live') {
+      let i = lives.findIndex((t) => t >= f.fromWallMs);
+      if (i >= 0) {
+        while (i + 1 < lives.length && (lives[i + 1] ?? 0) - (lives[i] ?? 0) <= budgetMs) i++;
+        const live = lives[i] ?? f.fromWallMs;
+        return { what: f.what, fromWallMs: f.fromWallMs, toWallMs: live, endedBy: 'live' };
+      }
+    }
+    return {
+      what: f.what,
+      fromWallMs: f.fromWallMs,
+      toWallMs: Number.POSITIVE_INFINITY,
+      endedBy: 'openToEnd',
+    };
+  });
+};
+
+/**
+ * W.7: every `stall` event of `procs`, judged against `faults`. `budgetMs` is how far before a
+ * window a wait may have begun and still be the failure's (what was outstanding when it struck).
+ */
+export const checkStalls = (
+  procs: readonly ProcEvents[],
+  faults: readonly FaultWindow[],
+  budgetMs: number,
+): StallCheck => {
+  const windows = resolveWindows(procs, faults, budgetMs);
+  const violations: StallFinding[] = [];
+  const excused: StallFinding[] = [];
+  const late: StallFinding[] = [];
+  for (const p of procs) {
+    for (const e of p.events) {
+      if (e.event === 'watchdog-late') late.push({ proc: p.name, event: e });
+      if (e.event !== 'stall') continue;
+      const since = num(e.sinceWallMs);
+      if (since === undefined) {
+        // Never pass what cannot be judged.
+        violations.push({ proc: p.name, event: e, why: 'stall event without sinceWallMs' });
+        continue;
+      }
+      const afterRecovery = typeof e.afterFailure === 'string';
+      const w = windows.find(
+        (w) =>
+          since >= w.fromWallMs - budgetMs &&
+          since < w.toWallMs &&
+          !(afterRecovery && w.endedBy === 'live'),
+      );
+      if (w !== undefined) excused.push({ proc: p.name, event: e, excusedBy: w.what });
+      else
+        violations.push({
+          proc: p.name,
+          event: e,
+          why:
+            windows.length === 0
+              ? 'no failure was injected'
+              : afterRecovery
+                ? `began after the recovery from ${String(e.afterFailure)} ended, outside any other failure`
+                : 'began outside every failure window',
+        });
+    }
+  }
+  return { violations, excused, late, windows };
+};
+
+/** One paragraph per violation, with the event as the process wrote it (the evidence). */
+export const formatStallViolations = (c: StallCheck, runDir?: string): string => {
+  const lines = [
+    `${c.violations.length} stall(s) with no failure to explain them (spec/ssw.md W.7)${runDir !== undefined ? `; logs in ${runDir}` : ''}:`,
+  ];
+  for (const v of c.violations)
+    lines.push(`  ${v.proc}: ${v.why ?? ''}\n    ${JSON.stringify(v.event)}`);
+  if (c.windows.length > 0)
+    lines.push(
+      `  failure windows: ${c.windows
+        .map(
+          (w) =>
+            `${w.what} [${new Date(w.fromWallMs).toISOString()} .. ${Number.isFinite(w.toWallMs) ? new Date(w.toWallMs).toISOString() : 'end'} (${w.endedBy})]`,
+        )
+        .join('; ')}`,
+    );
+  return lines.join('\n');
+};
