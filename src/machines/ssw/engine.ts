@@ -2429,6 +2429,13 @@ export class SswEngine {
             c.heldRstSeq = undefined;
             this.kernelToLan(held, c.clientAddr, false);
           }
+          // L.2: what the kernel acked and the clamp held back is told at once (R1.4 form).
+          // No kernel segment may come to carry it: the client, in RTO back-off since the
+          // logger went silent, would wait for its next retransmission (found by W.1).
+          if (c.kernelAckValid && seqGt(c.kernelAck, c.sentAck)) {
+            c.protected = false;
+            this.sendToClient(c, TCP_ACK);
+          }
         },
         sendFakeSyn: ({ context }: A) => {
           const c = conn(context.connKey);
