@@ -4,16 +4,9 @@
 // injected failure explains fails it, with the events as evidence.
 import { afterAll, afterEach } from 'vitest';
 import { takeClosedLabs } from '../../src/runtime/lab/lab.ts';
-import { formatStallViolations } from '../../src/runtime/lab/stalls.ts';
+import { assertNoStalls } from '../../src/runtime/lab/stalls.ts';
 
-const judgeClosedLabs = (): void => {
-  const failures: string[] = [];
-  for (const lab of takeClosedLabs()) {
-    const c = lab.stallCheck();
-    if (c.violations.length > 0) failures.push(formatStallViolations(c, lab.runDir));
-  }
-  if (failures.length > 0) throw new Error(failures.join('\n'));
-};
+const judgeClosedLabs = (): void => assertNoStalls(takeClosedLabs());
 
 afterEach(judgeClosedLabs);
 afterAll(judgeClosedLabs);

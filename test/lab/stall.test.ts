@@ -9,7 +9,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADDR, APP_PORT, Lab } from '../../src/runtime/lab/lab.ts';
 import type { LabProc } from '../../src/runtime/lab/procs.ts';
-import { checkStalls, formatStallViolations } from '../../src/runtime/lab/stalls.ts';
+import {
+  assertNoStalls,
+  checkStalls,
+  formatStallViolations,
+} from '../../src/runtime/lab/stalls.ts';
 import { seqGt } from '../../src/wire/seq.ts';
 import { expectStreamIntact, sleep, waitFor } from './helpers.ts';
 
@@ -96,6 +100,8 @@ describe('stall watchdog (W.1-W.7)', () => {
     expect(names).toContain(ssw.name);
     expect(names).toContain(s.proc.name);
     expect(formatStallViolations(bare)).toMatch(/no failure was injected/);
+    // The verdict the guard (test/lab/stall-guard.ts) applies at close fails on it.
+    expect(() => assertNoStalls([lab])).toThrow(/stall\(s\) with no failure to explain them/);
     // A window elsewhere in time does not excuse it either.
     const elsewhere = checkStalls(
       lab.procs,
@@ -104,10 +110,15 @@ describe('stall watchdog (W.1-W.7)', () => {
     );
     expect(elsewhere.violations.length).toBe(bare.violations.length);
     // Declared, the injected failure explains every stall; the guard then passes this test.
-    lab.faults.push({ what: 'logger stopped (SIGSTOP)', fromWallMs: stoppedAt, toWallMs: resumedAt });
+    lab.faults.push({
+      what: 'logger stopped (SIGSTOP)',
+      fromWallMs: stoppedAt,
+      toWallMs: resumedAt,
+    });
     const judged = lab.stallCheck();
     expect(judged.violations).toEqual([]);
     expect(judged.excused.length).toBe(bare.violations.length);
+    expect(() => assertNoStalls([lab])).not.toThrow();
   });
 
   it('W.2 an application killed mid-stream (local recovery): the SSW sits the recovery out, nothing is reported past it', async () => {

@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  assertNoStalls,
   checkStalls,
   type FaultWindow,
   formatStallViolations,
@@ -111,6 +112,22 @@ describe('W.7 the stall check', () => {
       { what: 'logger stopped', fromWallMs: 9_000, toWallMs: 15_000 },
     ];
     expect(checkStalls(procs(ssw, client), frozen, BUDGET).violations).toEqual([]);
+  });
+
+  it("the verdict: throws with every failing run's evidence, passes runs with none", () => {
+    const run = (events: Record<string, unknown>[], faults: FaultWindow[], runDir: string) => ({
+      runDir,
+      stallCheck: () => checkStalls(procs(events), faults, BUDGET),
+    });
+    const clean = run(
+      [stall(10_500)],
+      [{ what: 'f', fromWallMs: 10_000, toWallMs: 11_000 }],
+      '/r/ok',
+    );
+    expect(() => assertNoStalls([clean])).not.toThrow();
+    expect(() => assertNoStalls([clean, run([stall(50_000)], [], '/r/bad')])).toThrow(
+      /1 stall\(s\) with no failure to explain them.*logs in \/r\/bad/,
+    );
   });
 
   it('a stall event that cannot be judged (no sinceWallMs) never passes', () => {

@@ -170,3 +170,19 @@ export const formatStallViolations = (c: StallCheck, runDir?: string): string =>
     );
   return lines.join('\n');
 };
+
+/** What `assertNoStalls` needs of a lab (Lab has both). */
+export interface JudgedRun {
+  stallCheck(): StallCheck;
+  readonly runDir: string;
+}
+
+/** W.7 as a verdict: throws, with the evidence of every run, if any run has a violation. */
+export const assertNoStalls = (runs: readonly JudgedRun[]): void => {
+  const failures: string[] = [];
+  for (const r of runs) {
+    const c = r.stallCheck();
+    if (c.violations.length > 0) failures.push(formatStallViolations(c, r.runDir));
+  }
+  if (failures.length > 0) throw new Error(failures.join('\n'));
+};
