@@ -80,38 +80,53 @@ describe('W.7 the stall check', () => {
     );
   });
 
-  it('a crash window ends at the system going live: the cluster of live events after it, not before', () => {
-    const ps = procs(
-      [live(5_000)], // an earlier recovery
-      [live(20_000)], // the NSW
-      [live(20_300), live(60_000)], // the recovery daemon; a later, separate recovery
-    );
-    const [w] = resolveWindows(ps, [{ what: 'crash', fromWallMs: 10_000, until: 'live' }], BUDGET);
-    expect(w).toMatchObject({ fromWallMs: 10_000, toWallMs: 20_300, endedBy: 'live' });
-    const [open] = resolveWindows(
-      ps,
-      [{ what: 'late crash', fromWallMs: 70_000, until: 'live' }],
-      BUDGET,
-    );
+  it('a crash window ends when every component that reports live has, after it', () => {
+    const ps: ProcEvents[] = [
+      { name: 'ssw-primary', events: [{ ...live(5_000), component: 'ssw@primary' }] }, // before
+      {
+        name: 'ssw-backup',
+        events: [
+          { ...live(20_000), component: 'ssw@backup' },
+          { ...live(60_000), component: 'ssw@backup' }, // a later recovery
+        ],
+      },
+      { name: 'recovery', events: [{ ...live(21_900), component: 'recovery' }] },
+    ];
+    const [w] = resolveWindows(ps, [{ what: 'crash', fromWallMs: 10_000, until: 'live' }]);
+    expect(w).toMatchObject({ fromWallMs: 10_000, toWallMs: 21_900, endedBy: 'live' });
+    expect(w?.lives?.map((l) => l.who).sort()).toEqual([
+      'recovery/recovery',
+      'ssw-backup/ssw@backup',
+    ]);
+    const [open] = resolveWindows(ps, [{ what: 'late crash', fromWallMs: 70_000, until: 'live' }]);
     expect(open?.endedBy).toBe('openToEnd');
-    expect(
-      checkStalls(ps, [{ what: 'c', fromWallMs: 10_000, until: 'live' }], BUDGET).windows,
-    ).toHaveLength(1);
   });
 
-  it('an SSW stall that began as a recovery it sat out ended is not excused by that recovery', () => {
+  it('an SSW stall that began as its own recovery ended is excused only while another component still recovered', () => {
     const faults: FaultWindow[] = [{ what: 'app killed', fromWallMs: 10_000, until: 'live' }];
-    const ssw = [live(12_000), stall(11_990, { afterFailure: 'recovering' })];
+    const sswLive = { ...live(12_000), component: 'ssw@primary' };
+    const sswStall = stall(11_990, { afterFailure: 'recovering', component: 'ssw@primary' });
     const client = [stall(11_990)];
-    const c = checkStalls(procs(ssw, client), faults, BUDGET);
-    expect(c.violations.map((v) => v.proc)).toEqual(['p0']);
-    expect(c.violations[0]?.why).toMatch(/after the recovery from recovering/);
-    // A declared window of another failure still going on does excuse it.
+    // The SSW's own live is the last: its wait is its own.
+    const alone = checkStalls(procs([sswLive, sswStall], client), faults, BUDGET);
+    expect(alone.violations.map((v) => v.proc)).toEqual(['p0']);
+    expect(alone.violations[0]?.why).toMatch(/after the recovery from recovering ended/);
+    // The application's replay went live later (its lines come through the SSW's stdout).
+    const appLive = { ...live(13_900), component: 'fttcp-echo' };
+    expect(
+      checkStalls(procs([sswLive, appLive, sswStall], client), faults, BUDGET).violations,
+    ).toEqual([]);
+    // ... but not a wait that began after that too.
+    const later = stall(14_000, { afterFailure: 'recovering', component: 'ssw@primary' });
+    expect(
+      checkStalls(procs([sswLive, appLive, later]), faults, BUDGET).violations.map((v) => v.proc),
+    ).toEqual(['p0']);
+    // A declared window of another failure still going on excuses it.
     const frozen: FaultWindow[] = [
       ...faults,
       { what: 'logger stopped', fromWallMs: 9_000, toWallMs: 15_000 },
     ];
-    expect(checkStalls(procs(ssw, client), frozen, BUDGET).violations).toEqual([]);
+    expect(checkStalls(procs([sswLive, sswStall], client), frozen, BUDGET).violations).toEqual([]);
   });
 
   it("the verdict: throws with every failing run's evidence, passes runs with none", () => {

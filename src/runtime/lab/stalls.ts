@@ -4,12 +4,15 @@
 // (test/lab/stall-guard.ts); the chaos runner applies the same function to its runs.
 //
 // A failure window is declared by whoever injects the failure (`Lab.fault`, and `crashHost`
-// itself): from the injection to its end (a SIGCONT, a link back up) or, for a crash, to the
-// first `live` any process reports after it. A stall is excused when its wait began inside a
+// itself): from the injection to its end (a SIGCONT, a link back up) or, for a crash or a
+// kill, until the system is live again: every component that reports `live` (the SSW when its
+// connections are re-created, the NSW when its replay is done, the recovery daemon when both
+// are) has done so after the injection. A stall is excused when its wait began inside a
 // window, or at most one budget before it (what was outstanding when the failure struck), and
 // by nothing else. An SSW stall whose clock started when a recovery the SSW itself sat out
-// ended (`afterFailure`, W.2) is not excused by a window that ends at `live`: the SSW already
-// gave that recovery its whole length, and a wait that begins as it ends is the SSW's own.
+// ended (`afterFailure`, W.2) is judged against that recovery without the SSW's own `live`:
+// the SSW already gave its part of the recovery its whole length, so only another component
+// still recovering when the wait began (the application's replay) excuses it.
 // A wait that begins in a window and outlives it is excused here; the client's own verdict
 // (its stream intact, within its timeout) and the SSW's watchdog after the recovery judge it.
 
@@ -25,7 +28,7 @@ export interface FaultWindow {
   readonly fromWallMs: number;
   /** when the failure ended; absent: still going at the end of the run, unless `until` */
   readonly toWallMs?: number;
-  /** `live`: the window ends at the first `live` event any process wrote after `fromWallMs` */
+  /** `live`: the window ends when every component reporting `live` has, after `fromWallMs` */
   readonly until?: 'live';
 }
 
@@ -51,7 +54,14 @@ export interface ResolvedWindow {
   readonly fromWallMs: number;
   readonly toWallMs: number;
   readonly endedBy: 'declared' | 'live' | 'openToEnd';
+  /** `live`: each component's first `live` after the window opened (`proc/component`) */
+  readonly lives?: readonly { readonly who: string; readonly wallMs: number }[];
 }
+
+/** Who wrote a `live` or `stall` line: its process and, within it, its component (the SSW
+ * daemon's stdout carries its application's lines too). */
+const whoOf = (proc: string, e: Readonly<Record<string, unknown>>): string =>
+  `${proc}/${typeof e.component === 'string' ? e.component : ''}`;
 
 const num = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isFinite(v) ? v : undefined;
@@ -66,34 +76,33 @@ export const eventWallMs = (e: Readonly<Record<string, unknown>>): number | unde
 };
 
 /**
- * The windows with their ends: declared, or the system's `live` after them, or open to the
- * end. `live` comes from several components of one recovery (the SSW when its connections are
- * re-created, the NSW when its replay is done, the recovery daemon when both are): the first
- * one after the window opened and those following it within `budgetMs` are one going-live,
- * and the window ends at the last of them.
+ * The windows with their ends: declared; or, for `until: 'live'`, the latest of each
+ * component's first `live` after the window opened (a component of the failed host that never
+ * reports again does not count: it has none); or open to the end.
  */
 export const resolveWindows = (
   procs: readonly ProcEvents[],
   faults: readonly FaultWindow[],
-  budgetMs: number,
 ): ResolvedWindow[] => {
-  const lives: number[] = [];
+  const lives: { who: string; wallMs: number }[] = [];
   for (const p of procs)
     for (const e of p.events) {
       if (e.event !== 'live') continue;
       const t = eventWallMs(e);
-      if (t !== undefined) lives.push(t);
+      if (t !== undefined) lives.push({ who: whoOf(p.name, e), wallMs: t });
     }
-  lives.sort((a, b) => a - b);
+  lives.sort((a, b) => a.wallMs - b.wallMs);
   return faults.map((f): ResolvedWindow => {
     if (f.toWallMs !== undefined)
       return { what: f.what, fromWallMs: f.fromWallMs, toWallMs: f.toWallMs, endedBy: 'declared' };
     if (f.until === 'live') {
-      let i = lives.findIndex((t) => t >= f.fromWallMs);
-      if (i >= 0) {
-        while (i + 1 < lives.length && (lives[i + 1] ?? 0) - (lives[i] ?? 0) <= budgetMs) i++;
-        const live = lives[i] ?? f.fromWallMs;
-        return { what: f.what, fromWallMs: f.fromWallMs, toWallMs: live, endedBy: 'live' };
+      const first = new Map<string, number>();
+      for (const l of lives)
+        if (l.wallMs >= f.fromWallMs && !first.has(l.who)) first.set(l.who, l.wallMs);
+      if (first.size > 0) {
+        const ends = [...first].map(([who, wallMs]) => ({ who, wallMs }));
+        const toWallMs = Math.max(...ends.map((l) => l.wallMs));
+        return { what: f.what, fromWallMs: f.fromWallMs, toWallMs, endedBy: 'live', lives: ends };
       }
     }
     return {
@@ -114,7 +123,7 @@ export const checkStalls = (
   faults: readonly FaultWindow[],
   budgetMs: number,
 ): StallCheck => {
-  const windows = resolveWindows(procs, faults, budgetMs);
+  const windows = resolveWindows(procs, faults);
   const violations: StallFinding[] = [];
   const excused: StallFinding[] = [];
   const late: StallFinding[] = [];
@@ -129,12 +138,15 @@ export const checkStalls = (
         continue;
       }
       const afterRecovery = typeof e.afterFailure === 'string';
-      const w = windows.find(
-        (w) =>
-          since >= w.fromWallMs - budgetMs &&
-          since < w.toWallMs &&
-          !(afterRecovery && w.endedBy === 'live'),
-      );
+      const own = whoOf(p.name, e);
+      const endFor = (w: ResolvedWindow): number =>
+        afterRecovery && w.lives !== undefined
+          ? Math.max(
+              Number.NEGATIVE_INFINITY,
+              ...w.lives.filter((l) => l.who !== own).map((l) => l.wallMs),
+            )
+          : w.toWallMs;
+      const w = windows.find((w) => since >= w.fromWallMs - budgetMs && since < endFor(w));
       if (w !== undefined) excused.push({ proc: p.name, event: e, excusedBy: w.what });
       else
         violations.push({
@@ -144,7 +156,7 @@ export const checkStalls = (
             windows.length === 0
               ? 'no failure was injected'
               : afterRecovery
-                ? `began after the recovery from ${String(e.afterFailure)} ended, outside any other failure`
+                ? `began after the recovery from ${String(e.afterFailure)} ended, with no other component still recovering and outside any other failure`
                 : 'began outside every failure window',
         });
     }
