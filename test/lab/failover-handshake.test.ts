@@ -51,6 +51,7 @@ describe('failover during a handshake, connection record stored', () => {
     await sleep(200);
     // The lease comes from the detector's heartbeat acks, not from the logger: the paused
     // logger does not make the primary go unprotected (recovery.md G.1-G.3).
+    const frozen = lab.fault('logger stopped (SIGSTOP)');
     logger.child.kill('SIGSTOP');
     try {
       const second = lab.startStream('second', [
@@ -73,11 +74,13 @@ describe('failover during a handshake, connection record stored', () => {
       expect(second.proc.events.some((e) => e.event === 'connected')).toBe(false);
       await sleep(200);
       logger.child.kill('SIGCONT');
+      frozen.end();
       await waitFor(recovery, 'live', 30_000);
       expectStreamIntact(await first.result, bytes);
       expectStreamIntact(await second.result, 20_000);
     } finally {
       logger.child.kill('SIGCONT');
+      frozen.end();
     }
     await expectCaptureClean(cap);
   });

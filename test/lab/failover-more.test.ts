@@ -68,10 +68,12 @@ describe('failover, more cases', () => {
     // acked the FIN (stored at the logger, R1) the host dies with the echo's tail and the
     // application's close still to come: the backup's incarnation must produce them.
     await waitFor(s.proc, 'paused');
+    const stopped = lab.fault('application stopped (SIGSTOP)');
     process.kill(appPid(primary), 'SIGSTOP');
     await waitFor(s.proc, 'half-closed');
     await waitClientFinAcked(cap);
     expect(s.proc.exited).toBe(false);
+    stopped.end();
     lab.crashHost('primary');
     await waitFor(recovery, 'live', 30_000);
     const r = await s.result;
@@ -103,6 +105,7 @@ describe('failover, more cases', () => {
     // is still on its way to the logger when the host dies: its SYN-ACK stays held (R2), the
     // client sits in SYN-SENT, and the backup never learns of the connection. The crash follows
     // at once, well inside the lease and before the detector could suspect the silence.
+    const cut = lab.fault('replication link down');
     ip('-n', NS.primary, 'link', 'set', IF.replPrimary, 'down');
     const second = lab.startStream('second', [
       '--connect',
@@ -119,6 +122,7 @@ describe('failover, more cases', () => {
       '60000',
     ]);
     const conn = await waitHeldSynAck(primary);
+    cut.end();
     lab.crashHost('primary');
     expect(synAckReleased(primary, conn)).toBe(false);
     expect(second.proc.events.some((e) => e.event === 'connected')).toBe(false);

@@ -68,6 +68,7 @@ describe('failover, then a local recovery on the new primary', () => {
     // Past a lease and the L.2 grace counted from the takeover (800 + 1000 ms): the new primary
     // must still be protected (before L.6 it went unprotected here and lost its clamps).
     await sleep(2000);
+    lab.fault('application killed on the new primary (SIGKILL)', { until: 'live' });
     process.kill(backupAppPid(recovery), 'SIGKILL');
     await waitEvent(
       recovery,

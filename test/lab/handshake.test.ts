@@ -45,6 +45,7 @@ describe('local recovery during a handshake', () => {
     ]);
     await waitFor(first.proc, 'connected');
     await sleep(200);
+    const frozen = lab.fault('logger stopped (SIGSTOP)');
     logger.child.kill('SIGSTOP');
     try {
       const second = lab.startStream('second', [
@@ -63,13 +64,16 @@ describe('local recovery during a handshake', () => {
       ]);
       // Long enough for the second client's SYN to reach the SSW (its SYN-ACK is then held).
       await sleep(1500);
+      lab.fault('application killed (SIGKILL)', { until: 'live' });
       process.kill(appPid(ssw), 'SIGKILL');
       await sleep(200);
       logger.child.kill('SIGCONT');
+      frozen.end();
       expectStreamIntact(await first.result, bytes);
       expectStreamIntact(await second.result, 20_000);
     } finally {
       logger.child.kill('SIGCONT');
+      frozen.end();
     }
     await expectCaptureClean(cap);
   });

@@ -51,9 +51,11 @@ export const appPid = (ssw: LabProc): number => {
   return pid;
 };
 
-/** Kills the application (-9) and waits until the SSW reports the connections live again. */
-export const killAppAndWaitLive = async (ssw: LabProc): Promise<void> => {
+/** Kills the application (-9) and waits until the SSW reports the connections live again;
+ * the stall check (W.7) knows of the kill until then. */
+export const killAppAndWaitLive = async (lab: Lab, ssw: LabProc): Promise<void> => {
   const lives = ssw.events.filter((e) => e.event === 'live').length;
+  lab.fault('application killed (SIGKILL)', { until: 'live' });
   process.kill(appPid(ssw), 'SIGKILL');
   await waitEvent(
     ssw,

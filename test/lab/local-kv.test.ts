@@ -27,6 +27,7 @@ describe('local recovery, KV with redis-benchmark', () => {
     await waitFor(kv, 'connected');
     await sleep(1500);
     const before = appPid(ssw);
+    lab.fault('application killed (SIGKILL)', { until: 'live' });
     process.kill(before, 'SIGKILL');
     expect(await waitExit(rb, 120_000)).toBe(0);
     expect(await waitExit(kv, 120_000)).toBe(0);

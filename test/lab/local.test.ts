@@ -54,7 +54,7 @@ describe('local recovery, echo', () => {
     ]);
     await waitFor(s.proc, 'connected');
     await sleep(400);
-    await killAppAndWaitLive(ssw);
+    await killAppAndWaitLive(lab, ssw);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);
@@ -82,7 +82,7 @@ describe('local recovery, echo', () => {
     ]);
     await waitFor(s.proc, 'paused');
     await sleep(300);
-    await killAppAndWaitLive(ssw);
+    await killAppAndWaitLive(lab, ssw);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);
@@ -104,7 +104,7 @@ describe('local recovery, echo', () => {
     ]);
     await waitFor(s.proc, 'connected');
     await sleep(300);
-    await killAppAndWaitLive(ssw);
+    await killAppAndWaitLive(lab, ssw);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);
@@ -133,7 +133,7 @@ describe('local recovery, echo', () => {
     );
     for (const s of streams) await waitFor(s.proc, 'connected');
     await sleep(300);
-    await killAppAndWaitLive(ssw);
+    await killAppAndWaitLive(lab, ssw);
     for (const s of streams) expectStreamIntact(await s.result, bytes);
     await expectCaptureClean(cap);
   });
@@ -156,7 +156,7 @@ describe('local recovery, echo', () => {
     ]);
     await waitFor(s.proc, 'half-closed');
     const before = appPid(ssw);
-    await killAppAndWaitLive(ssw);
+    await killAppAndWaitLive(lab, ssw);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     expect(r.serverFin).toBe(true);

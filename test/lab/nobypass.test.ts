@@ -49,10 +49,12 @@ describe('no bypass', () => {
     ]);
     await waitEvent(stream.proc, (e) => e.event === 'connected', 20_000, 'client connected');
     await sleep(400);
+    const killed = lab.fault('SSW killed (SIGKILL) until restarted');
     await stopProc(ssw, 'SIGKILL');
     const stallMs = 1500;
     await sleep(stallMs);
     await lab.startSsw('primary', { mode: 'forward' });
+    killed.end();
     const r = await stream.result;
     await stopCapture(cap);
     expect(r.error).toBeUndefined();

@@ -159,4 +159,82 @@ describe('SSW engine core: epochs across a failover and a local recovery', () =>
       { gen: 2, kind: 'LogData', text: 'ghi' },
     ]);
   });
+
+  it('W.5: after each tick the watchdog reports a connection waiting on DataStored as a stall event; a logger link down is sat out', () => {
+    const events: DatapathEvent[] = [];
+    const core = createCore(
+      {
+        kind: 'engine',
+        mode: 'ftTcp',
+        mac: [...SERVICE_MAC],
+        serviceIp: SERVICE,
+        active: true,
+        hostId: 'primary',
+        epoch: 1,
+        leaseMarginMs: 40,
+        recreateRetryMs: 20,
+        unprotectAfterMs: 1000,
+        stallBudgetMs: 500,
+      },
+      { lan: () => {}, tun: () => {} },
+      (e) => events.push(e),
+    );
+    const tun = (pkt: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(14 + pkt.length);
+      b.set(pkt, 14);
+      return b.subarray(14);
+    };
+    const timeline = (name: string) =>
+      events.flatMap((e) => (e.kind === 'timeline' && e.event === name ? [e.fields] : []));
+    const ticks = (from: number, to: number) => {
+      for (let t = from; t < to; t += 10) {
+        core.nextTickMs(t, 10);
+        core.maybeTick(t);
+      }
+    };
+    core.command({ cmd: 'loggerConnected', gen: 1 }, 1);
+    core.command({ cmd: 'logger', msgs: [{ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }] }, 2);
+    core.onLanFrame(clientFrame({ seq: 1000, flags: TCP_SYN }), 3, NO_OFFLOAD);
+    core.onTunPacket(
+      tun(kernelPacket({ seq: 5000, ack: 1001, flags: TCP_SYN | TCP_ACK })),
+      4,
+      NO_OFFLOAD,
+    );
+    core.command({ cmd: 'logger', msgs: [{ kind: 'SynStored', conn: 1 }] }, 5);
+    core.onLanFrame(
+      clientFrame({ seq: 1001, ack: 5001, flags: TCP_ACK, payload: 'abc' }),
+      6,
+      NO_OFFLOAD,
+    );
+    core.onTunPacket(tun(kernelPacket({ seq: 5001, ack: 1004, flags: TCP_ACK })), 7, NO_OFFLOAD);
+    // The link drops before DataStored: a lost logger, sat out however long it lasts.
+    core.command({ cmd: 'loggerDisconnected' }, 8);
+    ticks(10, 3000);
+    expect(timeline('stall')).toEqual([]);
+    // Back and welcomed, and still no DataStored: a stall of the SSW one budget later.
+    core.command({ cmd: 'loggerConnected', gen: 2 }, 3000);
+    core.command({ cmd: 'logger', msgs: [{ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }] }, 3000);
+    ticks(3000, 3600);
+    const [stall, ...more] = timeline('stall');
+    expect(more).toEqual([]);
+    expect(stall).toMatchObject({
+      rule: 'W.1',
+      conn: 1,
+      client: `198.18.0.10:40000`,
+      server: '198.18.0.1:7000',
+      pending: 'data',
+      holder: 'ssw',
+      why: 'ackClamped',
+      afterFailure: 'loggerLost',
+      engine: { sentAck: 1001, kernelAck: 1004, stableSeq: 1001, loggedSeq: 1004 },
+      host: { condition: 'healthy', loggerLink: 'up' },
+    });
+    expect(stall?.sinceWallMs).toBe(Math.round(performance.timeOrigin + 3000));
+    core.command(
+      { cmd: 'logger', msgs: [{ kind: 'DataStored', conn: 1, stableSeq: 1004, finLogged: false }] },
+      3600,
+    );
+    ticks(3600, 3700);
+    expect(timeline('stall-over')).toMatchObject([{ conn: 1, endedBy: 'progress' }]);
+  });
 });

@@ -390,6 +390,8 @@ interface Conn {
   /** Where each side's FIN sits (original / client space), once it was let through. */
   serverFinSeq: number | undefined;
   clientFinSeq: number | undefined;
+  /** W.1: end of the highest client sequence space seen (data + FIN), client space. */
+  clientSndMax: number;
   /** R5.7: a client ack of `serverFinSeq` was forwarded to the kernel. */
   serverFinAckForwarded: boolean;
 }
@@ -655,8 +657,35 @@ export class SswEngine {
     serverPort: number,
   ): SswConnectionView | undefined {
     const c = this.lookup(clientAddr, clientPort, serverPort);
-    if (c === undefined) return undefined;
+    return c === undefined ? undefined : this.viewOf(c);
+  }
+
+  /**
+   * W.1 (watchdog.ts): a view of every tracked connection, made as the iterator is read. The
+   * stall watchdog reads a bounded slice per tick; like the Map's own iterator it stays valid
+   * while connections come and go (new ones are visited, forgotten ones skipped).
+   */
+  *connectionViews(): Generator<SswConnectionView, void, undefined> {
+    for (const c of this.byKey.values()) yield this.viewOf(c);
+  }
+
+  /** W.2: the host as the stall watchdog judges it (`leaseUntil` on the engine's clock, L.1). */
+  watchdogHost() {
+    const { value, context } = this.host.getSnapshot();
     return {
+      role: value.role,
+      logger: value.logger,
+      app: value.app,
+      leaseUntil: context.leaseUntil,
+    };
+  }
+
+  private viewOf(c: Conn): SswConnectionView {
+    return {
+      key: c.key,
+      clientAddr: c.clientAddr,
+      clientPort: c.clientPort,
+      serverPort: c.serverPort,
       connId: c.connId,
       mode: c.mode,
       protected: c.protected,
@@ -664,16 +693,24 @@ export class SswEngine {
       closeSeq: c.close?.seq,
       stableSeq: c.stableSeq,
       loggedSeq: c.loggedSeq,
+      finLogged: c.finLogged,
       kernelAck: c.kernelAck,
+      kernelAckValid: c.kernelAckValid,
+      kernelWindow: c.kernelWinField * 2 ** c.kernelWs,
+      kernelSndNxt: c.kernelSndNxt,
       sentAck: c.sentAck,
       rightEdge: c.rightEdge,
       clientAck: c.clientAck,
+      clientSndMax: c.clientSndMax,
+      clientFinSeq: c.clientFinSeq,
       deltaSeq: c.t.deltaSeq,
       tsDelta: c.t.tsDelta,
       injectSeq: c.injectSeq,
       heldSynAck: c.heldSynAck !== undefined,
       heldFin: c.heldFinSeq !== undefined,
       heldRst: c.heldRst !== undefined,
+      oooBytes: c.oooBytes,
+      pendingLogBytes: c.queuedBytes,
     };
   }
 
@@ -1144,6 +1181,7 @@ export class SswEngine {
       reportedClientAck: 0,
       serverFinSeq: undefined,
       clientFinSeq: undefined,
+      clientSndMax: next,
       serverFinAckForwarded: false,
       injectProgressMs: 0,
     };
@@ -1187,6 +1225,8 @@ export class SswEngine {
       c.synAckUnconfirmed = false;
     }
     c.clientWindow = tcp.window;
+    const end = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0));
+    if (seqGt(end, c.clientSndMax)) c.clientSndMax = end;
     if (tcp.fin) c.clientFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
     if (c.tsOk || c.clientOpts.tsVal !== null) {
       const ts = findTimestamps(tcp);
@@ -2389,6 +2429,13 @@ export class SswEngine {
             c.heldRstSeq = undefined;
             this.kernelToLan(held, c.clientAddr, false);
           }
+          // L.2: what the kernel acked and the clamp held back is told at once (R1.4 form).
+          // No kernel segment may come to carry it: the client, in RTO back-off since the
+          // logger went silent, would wait for its next retransmission (found by W.1).
+          if (c.kernelAckValid && seqGt(c.kernelAck, c.sentAck)) {
+            c.protected = false;
+            this.sendToClient(c, TCP_ACK);
+          }
         },
         sendFakeSyn: ({ context }: A) => {
           const c = conn(context.connKey);
@@ -2518,8 +2565,13 @@ export class SswEngine {
   }
 }
 
-/** A read-only view of one connection's SSW state. */
+/** A read-only view of one connection's SSW state (client space unless said otherwise). */
 export interface SswConnectionView {
+  /** `clientAddr:clientPort>serverPort`, unique among tracked connections */
+  readonly key: string;
+  readonly clientAddr: number;
+  readonly clientPort: number;
+  readonly serverPort: number;
   readonly connId: number | undefined;
   readonly mode: ConnMode;
   readonly protected: boolean;
@@ -2528,16 +2580,32 @@ export interface SswConnectionView {
   readonly closeSeq: number | undefined;
   readonly stableSeq: number;
   readonly loggedSeq: number;
+  readonly finLogged: boolean;
   readonly kernelAck: number;
+  /** false until the current kernel incarnation acked anything (and again on re-creation) */
+  readonly kernelAckValid: boolean;
+  /** the kernel's last window, in bytes (its field scaled by its own wscale) */
+  readonly kernelWindow: number;
+  /** original space */
+  readonly kernelSndNxt: number;
   readonly sentAck: number;
   readonly rightEdge: number;
+  /** original space */
   readonly clientAck: number;
+  /** W.1: end of the highest client sequence space the SSW has seen (data + FIN) */
+  readonly clientSndMax: number;
+  /** where the client's FIN sits, once one was seen */
+  readonly clientFinSeq: number | undefined;
   readonly deltaSeq: number;
   readonly tsDelta: number;
   readonly injectSeq: number;
   readonly heldSynAck: boolean;
   readonly heldFin: boolean;
   readonly heldRst: boolean;
+  /** R1.1: out-of-order client bytes held for logging */
+  readonly oooBytes: number;
+  /** R1.6: client bytes handed to the logger and not yet stored */
+  readonly pendingLogBytes: number;
 }
 
 const EMPTY = new Uint8Array(0);

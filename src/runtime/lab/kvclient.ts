@@ -3,11 +3,15 @@
 // `pipeline` rounds in flight, and checks each reply against what a correct server must
 // answer: +OK, the value just set, and the counter's previous value + 1 (the counter key is
 // unique to this client, so nobody else moves it). Reports the longest silence while replies
-// were outstanding (the client-visible stall).
+// were outstanding (the client-visible stall), and `stall` / `stall-over` lines while it runs
+// when replies (or the connect) keep it waiting longer than --stall-ms (spec/ssw.md W.6).
 // Output: one JSON line { ok, ops, replies, maxStallMs, durationMs, error? }.
 import net from 'node:net';
 import { Command } from 'commander';
+import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../../machines/recovery/params.ts';
+import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { cliBounded, cliHostPort } from '../common/args.ts';
+import { StallWatch } from './stallwatch.ts';
 
 export interface KvResult {
   ok: boolean;
@@ -46,6 +50,12 @@ const p = new Command('kvclient')
   .option('--interval-ms <ms>', 'pause between rounds', cliBounded(0, 60_000), 0)
   .option('--id <s>', 'key prefix unique to this client', `c${process.pid}`)
   .option('--timeout-ms <ms>', 'give up after', cliBounded(1, 3_600_000), 120_000)
+  .option(
+    '--stall-ms <ms>',
+    'report stall when no reply comes this long while one is outstanding (0: never)',
+    cliBounded(0, MAX_TIMING_MS),
+    stallBudgetMs(DEFAULT_RECOVERY_PARAMS),
+  )
   .parse();
 const o = p.opts<{
   connect: { host: string; port: number };
@@ -54,6 +64,7 @@ const o = p.opts<{
   intervalMs: number;
   id: string;
   timeoutMs: number;
+  stallMs: number;
 }>();
 
 const t0 = performance.now();
@@ -67,12 +78,27 @@ let pending: Buffer = Buffer.alloc(0);
 let finished = false;
 let counter = 0;
 const counterKey = `${o.id}:counter`;
+let connected = false;
+const watch = new StallWatch({
+  budgetMs: o.stallMs,
+  write: (e) => process.stdout.write(`${JSON.stringify(e)}\n`),
+  endpoint: () =>
+    s.localPort === undefined
+      ? undefined
+      : `${s.localAddress}:${s.localPort}>${o.connect.host}:${o.connect.port}`,
+  describe: () => ({
+    waitingFor: connected ? 'reply' : 'connect',
+    detail: { rounds: sentRounds, replies, outstanding: expected.length },
+  }),
+});
+watch.waiting();
 
 const finish = (error?: string): void => {
   if (finished) return;
   finished = true;
   clearTimeout(timer);
   if (ticker) clearInterval(ticker);
+  watch.stop();
   s.destroy();
   const r: KvResult = {
     ok: error === undefined,
@@ -94,6 +120,7 @@ const sendRound = (): void => {
   const val = `v${i}-${'x'.repeat(i % 50)}`;
   counter++;
   if (expected.length === 0) lastProgress = performance.now();
+  watch.waiting();
   expected.push('+OK', `$${val}`, `:${counter}`);
   s.write(enc('SET', key, val) + enc('GET', key) + enc('INCR', counterKey));
 };
@@ -105,6 +132,8 @@ let ticker: NodeJS.Timeout | undefined;
 const s = net.connect(o.connect.port, o.connect.host);
 s.setNoDelay(true);
 s.on('connect', () => {
+  connected = true;
+  watch.progress(true);
   process.stdout.write(`${JSON.stringify({ event: 'connected' })}\n`);
   // A fresh counter: DEL answers :0 or :1, checked loosely; then every INCR is exact.
   expected.push('DEL');
@@ -140,6 +169,7 @@ s.on('data', (d: Buffer) => {
     return;
   }
   pending = pending.subarray(off);
+  watch.progress(expected.length > 0);
   if (sentRounds >= o.ops && expected.length === 0) finish();
   else if (o.intervalMs === 0) pump();
 });

@@ -10,6 +10,7 @@ import {
   minUnprotectAfterMs,
   type RecoveryParams,
 } from '../../machines/recovery/params.ts';
+import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import type { Tool } from '../prereq.ts';
 import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
@@ -24,6 +25,7 @@ import {
   waitEvent,
   waitExit,
 } from './procs.ts';
+import { checkStalls, type FaultWindow, type StallCheck } from './stalls.ts';
 import type { StreamResult } from './streamclient.ts';
 import { ADDR, IF, ip, killNs, LabError, labDown, labUp, NS, type NsName } from './topology.ts';
 
@@ -132,8 +134,22 @@ export const REDIS_BENCHMARK_TESTS = ['PING_INLINE', 'PING_MBULK', 'SET', 'GET',
 /** What `startKvLoad` runs besides the project's own client. */
 export const KV_LOAD_TOOLS: readonly Tool[] = ['redis-benchmark'];
 
+/** A failure a test injected, from `Lab.fault` until `end()`. */
+export interface FaultHandle {
+  end(): void;
+}
+
+/** Labs closed and not yet judged by the stall check (test/lab/stall-guard.ts takes them). */
+const closedLabs: Lab[] = [];
+/** Hands over the labs closed since the last call (bounded: a process closes few labs). */
+export const takeClosedLabs = (): Lab[] => closedLabs.splice(0);
+
 export class Lab {
   readonly procs: LabProc[] = [];
+  /** W.7: the failures injected into this lab so far (spec/ssw.md; src/runtime/lab/stalls.ts) */
+  readonly faults: FaultWindow[] = [];
+  /** the timing handed to the daemons (the last FT-TCP start), which sets the stall budget */
+  private params: RecoveryParams = DEFAULT_RECOVERY_PARAMS;
   private closed = false;
 
   private constructor(readonly runDir: string) {}
@@ -143,6 +159,35 @@ export class Lab {
     labDown();
     labUp();
     return new Lab(newRunDir(label));
+  }
+
+  /** W.1: the recovery budget of this lab's timing; the daemons' and clients' stall budget. */
+  get stallBudgetMs(): number {
+    return stallBudgetMs(this.params);
+  }
+
+  /**
+   * W.7: a failure this test injects from now on (a SIGSTOP, a link down, a kill): stalls whose
+   * wait begins inside it are the failure's. `until: 'live'`: it ends at the first `live`
+   * event after it (a crash the system recovers from); otherwise at `end()`, or never.
+   */
+  fault(what: string, o: { until?: 'live' } = {}): FaultHandle {
+    const w: { what: string; fromWallMs: number; toWallMs?: number; until?: 'live' } = {
+      what,
+      fromWallMs: Date.now(),
+      ...(o.until !== undefined ? { until: o.until } : {}),
+    };
+    this.faults.push(w);
+    return {
+      end: () => {
+        if (w.toWallMs === undefined) w.toWallMs = Date.now();
+      },
+    };
+  }
+
+  /** W.7: every `stall` of this lab's processes judged against its failures. */
+  stallCheck(): StallCheck {
+    return checkStalls(this.procs, this.faults, this.stallBudgetMs);
   }
 
   spawn(
@@ -216,6 +261,8 @@ export class Lab {
         '1',
         '--timeout-ms',
         String(o.clientTimeoutMs),
+        '--stall-ms',
+        String(this.stallBudgetMs),
       ),
     );
     const rb = this.spawn(NS.client, 'redis-benchmark', [
@@ -237,7 +284,13 @@ export class Lab {
 
   /** Starts the stream client in the client namespace; resolve `.result` when it ends. */
   startStream(name: string, args: string[]): { proc: LabProc; result: Promise<StreamResult> } {
-    const proc = this.spawn(NS.client, name, tsxArgv('src/runtime/lab/streamclient.ts', ...args));
+    // W.6: the client watches for stalls with the lab's budget unless the test chose one.
+    const stall = args.includes('--stall-ms') ? [] : ['--stall-ms', String(this.stallBudgetMs)];
+    const proc = this.spawn(
+      NS.client,
+      name,
+      tsxArgv('src/runtime/lab/streamclient.ts', ...stall, ...args),
+    );
     const result = (async (): Promise<StreamResult> => {
       await waitExit(proc, 3_600_000);
       const last = proc.events.at(-1);
@@ -273,6 +326,7 @@ export class Lab {
       env?: Record<string, string>;
     } = {},
   ): Promise<LabProc> {
+    this.params = o.params ?? DEFAULT_RECOVERY_PARAMS;
     const args = [
       '--logger',
       LOGGER_ADDR,
@@ -332,6 +386,7 @@ export class Lab {
     } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
     const t = labRecoveryParams(o.timing ?? FAST_TIMING);
+    this.params = t;
     const logger = await this.startLogger(['--lease-ms', String(t.leaseMs)]);
     const control = sswControlPath(this.runDir, 'backup');
     const appCmd = o.warmSpare === false ? appCommand(app) : this.backupSpare(app);
@@ -423,6 +478,8 @@ export class Lab {
 
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */
   crashHost(host: ServerHost): number[] {
+    // W.7: what the clients see until the system reports `live` again is the crash's.
+    this.fault(`${host} host crash`, { until: 'live' });
     const pids = killNs(HOST_NS[host]);
     const nic = NIC[host];
     ip('-n', nic.ns, 'link', 'set', nic.ifName, 'down');
@@ -434,6 +491,9 @@ export class Lab {
     this.closed = true;
     await Promise.all(this.procs.map((p) => stopProc(p, 'SIGTERM', 1500)));
     labDown();
+    // Judged after the processes stopped, so that every event they wrote is in.
+    closedLabs.push(this);
+    if (closedLabs.length > 16) closedLabs.shift();
   }
 }
 

@@ -1,9 +1,13 @@
 // Request/response latency from the client's side: one connection, `count` round trips of a
 // `size`-byte message to an echo server, each timed from write to the last echoed byte.
-// Output: one JSON line { ok, count, p50Us, p90Us, p99Us, maxUs, error? }.
+// Output: one JSON line { ok, count, p50Us, p90Us, p99Us, maxUs, error? }; before it, `stall` /
+// `stall-over` lines when an echo keeps it waiting longer than --stall-ms (spec/ssw.md W.6).
 import net from 'node:net';
 import { Command } from 'commander';
+import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../../machines/recovery/params.ts';
+import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { cliBounded, cliHostPort } from '../common/args.ts';
+import { StallWatch } from './stallwatch.ts';
 
 export interface RrResult {
   ok: boolean;
@@ -26,6 +30,12 @@ const p = new Command('rrclient')
   .option('--warmup <n>', 'untimed round trips first', cliBounded(0, 1_000_000), 200)
   .option('--size <n>', 'message bytes', cliBounded(1, 65536), 64)
   .option('--timeout-ms <ms>', 'give up after', cliBounded(1, 3_600_000), 60_000)
+  .option(
+    '--stall-ms <ms>',
+    'report stall when an echo is outstanding this long with nothing back (0: never)',
+    cliBounded(0, MAX_TIMING_MS),
+    stallBudgetMs(DEFAULT_RECOVERY_PARAMS),
+  )
   .parse();
 const o = p.opts<{
   connect: { host: string; port: number };
@@ -33,6 +43,7 @@ const o = p.opts<{
   warmup: number;
   size: number;
   timeoutMs: number;
+  stallMs: number;
 }>();
 
 const msg = Buffer.alloc(o.size, 0x61);
@@ -40,7 +51,22 @@ const samples: number[] = [];
 let got = 0;
 let t = 0n;
 let i = 0;
+let connected = false;
+const watch = new StallWatch({
+  budgetMs: o.stallMs,
+  write: (e) => process.stdout.write(`${JSON.stringify(e)}\n`),
+  endpoint: () =>
+    s.localPort === undefined
+      ? undefined
+      : `${s.localAddress}:${s.localPort}>${o.connect.host}:${o.connect.port}`,
+  describe: () => ({
+    waitingFor: connected ? 'echo' : 'connect',
+    detail: { roundTrips: i, echoed: got, size: o.size },
+  }),
+});
+watch.waiting();
 const done = (error?: string): void => {
+  watch.stop();
   s.destroy();
   clearTimeout(timer);
   const sorted = samples.sort((a, b) => a - b);
@@ -62,11 +88,17 @@ s.setNoDelay(true);
 const send = (): void => {
   got = 0;
   t = process.hrtime.bigint();
+  watch.waiting();
   s.write(msg);
 };
-s.on('connect', send);
+s.on('connect', () => {
+  connected = true;
+  watch.progress(false);
+  send();
+});
 s.on('data', (d: Buffer) => {
   got += d.length;
+  watch.progress(got < o.size);
   if (got < o.size) return;
   if (i >= o.warmup) samples.push(Number(process.hrtime.bigint() - t) / 1000);
   i++;

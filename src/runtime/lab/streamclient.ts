@@ -9,14 +9,18 @@
 //             upload (the server's bytes are the echo)
 //   upload    the same, then half-close; expect the echo of all of it, then the server's FIN
 //
-// Events on stdout while it runs: connected, paused / resumed (--pause-at), half-closed, and
+// Events on stdout while it runs: connected, paused / resumed (--pause-at), half-closed,
 // mark (--mark-at: this many bytes came back, so a test can crash the server mid-transfer
-// by progress rather than by a guessed delay).
+// by progress rather than by a guessed delay), and stall / stall-over (--stall-ms: nothing came
+// back for that long while it waited for its connect, echo or the server's FIN; W.6).
 // Output: one JSON line on stdout (`StreamResult`); exit code 0 iff ok.
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { Command, Option } from 'commander';
+import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../../machines/recovery/params.ts';
+import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { cliBounded, cliHostPort } from '../common/args.ts';
+import { StallWatch } from './stallwatch.ts';
 
 export interface StreamResult {
   ok: boolean;
@@ -62,8 +66,12 @@ interface Opts {
   pauseMs: number;
   /** once this many bytes came back, emit the event `mark` (0: never) */
   markAt?: number;
+  /** W.6: report `stall` after this long without an answer while waiting (0: never) */
+  stallMs?: number;
   onConnect?: () => void;
   onEvent?: (event: string) => void;
+  /** timeline lines of the stall watch (`stall`, `stall-over`) */
+  onStallEvent?: (event: Record<string, unknown>) => void;
 }
 
 export const runStream = (o: Opts): Promise<StreamResult> =>
@@ -77,8 +85,25 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
     let maxStallMs = 0;
     let maxStallEndMs = 0;
     let serverFin = false;
+    let connected = false;
+    let halfClosed = false;
     let done = false;
     let mismatch: string | undefined;
+    // W.6: waiting = connecting, or an echo outstanding, or (after our FIN) the server's FIN.
+    const stillWaiting = (): boolean => !connected || received < sent || (halfClosed && !serverFin);
+    const watch = new StallWatch({
+      budgetMs: o.stallMs ?? 0,
+      write: (e) => o.onStallEvent?.(e),
+      endpoint: () =>
+        sock.localPort === undefined
+          ? undefined
+          : `${sock.localAddress}:${sock.localPort}>${o.connect.host}:${o.connect.port}`,
+      describe: () => ({
+        waitingFor: !connected ? 'connect' : received < sent ? 'echo' : 'fin',
+        detail: { sent, received, outstanding: sent - received, halfClosed, serverFin },
+      }),
+    });
+    watch.waiting();
     const sock = net.connect({
       host: o.connect.host,
       port: o.connect.port,
@@ -90,6 +115,7 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       done = true;
       clearTimeout(timer);
       if (interval) clearInterval(interval);
+      watch.stop();
       sock.destroy();
       // A silence still going on at the end (bytes outstanding, nothing arriving) counts too.
       const tail = performance.now() - lastProgress;
@@ -129,11 +155,14 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       sentHash.update(b);
       if (received === sent) lastProgress = performance.now(); // nothing outstanding before
       sent += n;
+      watch.waiting();
       const more = sock.write(b);
       if (sent >= o.bytes) {
         if (interval) clearInterval(interval);
         if (o.halfClose) {
           sock.end();
+          halfClosed = true;
+          watch.waiting();
           o.onEvent?.('half-closed');
         }
       }
@@ -150,6 +179,8 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       return more;
     };
     sock.on('connect', () => {
+      connected = true;
+      watch.progress(stillWaiting());
       o.onConnect?.();
       lastProgress = performance.now();
       if (o.intervalMs > 0) {
@@ -177,12 +208,14 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       recvHash.update(d);
       const before = received;
       received += d.length;
+      watch.progress(stillWaiting());
       const markAt = o.markAt ?? 0;
       if (markAt > 0 && before < markAt && received >= markAt) o.onEvent?.('mark');
       if (received >= o.bytes && !o.halfClose) finish();
     });
     sock.on('end', () => {
       serverFin = true;
+      watch.progress(stillWaiting());
       if (!o.halfClose || received < o.bytes) {
         finish(`server closed the connection after ${received} of ${o.bytes} bytes`);
       } else finish();
@@ -223,13 +256,23 @@ const main = async (): Promise<void> => {
       cliBounded(0, 2 ** 40),
       0,
     )
+    .option(
+      '--stall-ms <ms>',
+      'report stall when nothing comes back this long while waiting (0: never; default: the recovery budget of the default timing)',
+      cliBounded(0, MAX_TIMING_MS),
+      stallBudgetMs(DEFAULT_RECOVERY_PARAMS),
+    )
     .parse();
-  const o = p.opts<Omit<Opts, 'halfClose' | 'onConnect' | 'onEvent'>>();
+  const o = p.opts<Omit<Opts, 'halfClose' | 'onConnect' | 'onEvent' | 'onStallEvent'>>();
+  const line = (e: Record<string, unknown>): void => {
+    process.stdout.write(`${JSON.stringify(e)}\n`);
+  };
   const r = await runStream({
     ...o,
     halfClose: o.mode === 'upload',
-    onConnect: () => process.stdout.write(`${JSON.stringify({ event: 'connected' })}\n`),
-    onEvent: (event) => process.stdout.write(`${JSON.stringify({ event })}\n`),
+    onConnect: () => line({ event: 'connected' }),
+    onEvent: (event) => line({ event }),
+    onStallEvent: line,
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exitCode = r.ok ? 0 : 1;

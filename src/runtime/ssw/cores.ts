@@ -11,7 +11,10 @@
 //   - Control-channel answers and timeline events: the takeover reply waits for ReplayEnd
 //     (conns, bytes); `recreated` after ReplayEnd, `live` when the engine's host state leaves
 //     `recovering`.
+//   - The stall watchdog (spec/ssw.md W.1-W.5) looks after each engine tick: `stall`,
+//     `stall-over` and `watchdog-late` timeline events, with wall-clock times the lab compares.
 import { type SswEffect, SswEngine } from '../../machines/ssw/engine.ts';
+import { StallWatchdog, watchdogEvent } from '../../machines/ssw/watchdog.ts';
 import type { SswOut } from './core.ts';
 import {
   type CoreSpec,
@@ -104,6 +107,23 @@ const engineCore = (
           });
           break;
       }
+    }
+  };
+
+  // W.4: only FT-TCP holds anything a client could wait for.
+  const watchdog =
+    spec.mode === 'ftTcp' && (spec.stallBudgetMs ?? 0) > 0
+      ? new StallWatchdog({ budgetMs: spec.stallBudgetMs ?? 0 })
+      : undefined;
+  // This thread's clock (performance.now()) to wall-clock ms.
+  const wallOf = (ms: number): number => performance.timeOrigin + ms;
+  const watch = (now: number): void => {
+    if (watchdog === undefined) return;
+    // W.2: the link counts as up once the logger welcomed this connection of it.
+    const host = { ...engine.watchdogHost(), loggerLinkUp: welcomed };
+    for (const r of watchdog.check(now, host, () => engine.connectionViews())) {
+      const { event, fields } = watchdogEvent(r, now, wallOf, spec.serviceIp);
+      emit({ kind: 'timeline', event, fields });
     }
   };
 
@@ -242,6 +262,7 @@ const engineCore = (
       nextTickAt = now + tickEvery;
       apply(engine.onTick(now));
       watchHost();
+      watch(now);
     },
     flush: () => {
       flushLogger();

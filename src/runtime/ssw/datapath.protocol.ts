@@ -27,6 +27,8 @@ export type CoreSpec =
        * out, `recorder` / `recorderDown` in). Absent: true (NSW-wrapped, no recorder link).
        */
       appRecorded?: boolean;
+      /** spec/ssw.md W.1: the stall watchdog's budget (ms); absent or 0: no watchdog */
+      stallBudgetMs?: number;
     };
 
 export type DatapathCommand =

@@ -8,8 +8,8 @@
 // Control channel (src/runtime/recovery/README.md §2): NDJSON on a unix socket, requests
 // `status`, `takeover`, `app-crashed`, `app-started` (with the epoch of a local recovery the
 // coordinator fenced); events (`recreated`, `live`, `error`) pushed without id.
-// Stdout: NDJSON timeline (ssw-up, takeover, app-exit, app-start, recreated, live, ... and the
-// application's own timeline lines passed through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
+// Stdout: NDJSON timeline (ssw-up, takeover, app-exit, app-start, recreated, live, stall,
+// stall-over (spec/ssw.md W.5), ... and the application's own timeline lines passed through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -21,6 +21,7 @@ import {
   formatAppLivenessError,
 } from '../../machines/recovery/appLiveness.ts';
 import { MAX_TIMING_MS, type RecoveryParams } from '../../machines/recovery/params.ts';
+import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
@@ -49,6 +50,7 @@ interface Opts extends RecoveryParams {
   appUnrecorded: boolean;
   appHangMs: number;
   appStartGraceMs: number;
+  stallBudgetMs?: number;
 }
 
 const MAX_CONTROL_LINE = 64 * 1024;
@@ -123,6 +125,11 @@ const main = async (): Promise<void> => {
       DEFAULT_APP_START_GRACE_MS,
     )
     .option(
+      '--stall-budget-ms <ms>',
+      'report a connection stalled this long with no failure in progress (spec/ssw.md W.1; 0: never; default: the recovery budget of the timing flags)',
+      cliBounded(0, MAX_TIMING_MS),
+    )
+    .option(
       '--recreate-retry-ms <ms>',
       'R6.3 fake-SYN retry period while the restarted application is not listening yet',
       cliBounded(1, 60_000),
@@ -194,6 +201,7 @@ const main = async (): Promise<void> => {
             leaseMarginMs: params.driftMarginMs,
             recreateRetryMs: o.recreateRetryMs,
             unprotectAfterMs: params.unprotectAfterMs,
+            stallBudgetMs: o.stallBudgetMs ?? stallBudgetMs(params),
             ...(o.appUnrecorded ? { appRecorded: false } : {}),
           },
     onEvent: (e) => {

@@ -1517,6 +1517,31 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     expect(e.hostState().logger).toBe('unprotected');
   });
 
+  it('L.2 lifting the clamps acks at once what the kernel acked (the client would wait for its RTO back-off)', () => {
+    // Found by the stall watchdog (W.1): the kernel had acked 'abcdef', R1.2 held the ack at
+    // stableSeq, the lease ran out and the grace passed; nothing told the client, and no kernel
+    // segment was due to carry the ack.
+    const { e } = established();
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'abcdef' }),
+      4,
+    );
+    const clamped = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 7, flags: TCP_ACK, options: ts(7001, 100) }),
+          5,
+        ),
+      ),
+    );
+    expect(clamped[0]?.tcp.ack).toBe(C_ISN + 1);
+    const lifted = lanSegs(copy(e.onTick(60_000 + DEFAULT_RECOVERY_PARAMS.unprotectAfterMs + 100)));
+    expect(e.hostState().logger).toBe('unprotected');
+    expect(lifted).toHaveLength(1);
+    expect(lifted[0]?.tcp).toMatchObject({ flags: TCP_ACK, ack: C_ISN + 7, seq: S_ISN + 1 });
+    expect(e.connection(CLIENT, CPORT, SPORT)?.sentAck).toBe(C_ISN + 7);
+  });
+
   it('L.6 a standby that took over beside the logger stays protected with no lease to renew', () => {
     const e = new SswEngine(config({ role: 'standby' }));
     const events: string[] = [];
