@@ -312,7 +312,13 @@ export class LoggerCore {
   }
 
   private settle(): void {
-    for (let guard = 0; guard < 64; guard++) {
+    // Each round either sends one event or retries the parked messages; a full store can
+    // give up one connection per parked message (R15.4 conn scope), so the bound grows with
+    // them. Passing it means the machine and the core disagree: stop at the cause.
+    let parked = 0;
+    for (const q of this.parked.values()) parked += q.length;
+    const bound = 64 + 4 * parked;
+    for (let guard = 0; guard < bound; guard++) {
       const next = this.after.shift();
       if (next !== undefined) {
         this.actor.send(next);

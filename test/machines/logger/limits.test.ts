@@ -334,6 +334,15 @@ describe('R15.4 unprotected, explicitly, when no checkpoint makes room', () => {
     expect(sends(core.frame(ssw, 1, data(3, 101, 3)))).toMatchObject([
       { kind: 'Unprotected', scope: 'conn', conn: 3 },
     ]);
+    // Many at once (one read): each is given up in turn, the core's decisions settle.
+    const many = core.frames(
+      ssw,
+      batch(
+        Array.from({ length: 200 }, (_, i): LoggerMessage => ({ kind: 'LogSyn', ...syn(10 + i) })),
+      ),
+    );
+    expect(sends(many).filter((m) => m.kind === 'Unprotected')).toHaveLength(200);
+    expect(core.mode).toBe('accepting');
     // R14.5 e: a closed record goes at once in an unrecorded log, making room.
     core.frame(ssw, 1, { kind: 'ConnClosed', conn: 2 });
     expect(kinds(core.frame(ssw, 1, { kind: 'LogSyn', ...syn(4) }))).toEqual(['SynStored']);
