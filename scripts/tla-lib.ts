@@ -532,6 +532,8 @@ export function traceConfig(): string {
     '    Failures <- TraceFailures',
     '    Deltas <- TraceDeltas',
     '    Bugs <- TraceBugs',
+    // Checkpoints are not in any trace format yet (tla/TRACE_FORMAT.md): off.
+    '    MaxCheckpoints = 0',
     'INIT TraceInit',
     'NEXT TraceNext',
     'INVARIANTS',

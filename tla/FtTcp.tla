@@ -19,6 +19,11 @@
 (*  - Host P is the first primary; host B runs the logger, the detector    *)
 (*    and the coordinator, and serves after a failover. P never restarts. *)
 (*  - The connection record (R2) is stored before the initial state.       *)
+(*  - Checkpoints (R13, R14): the NSW of a live incarnation may take one   *)
+(*    (the application's state is its determinants so far, A2), the logger *)
+(*    stores it once the determinants it covers are stored and truncates;  *)
+(*    recovery restores the latest stored one and replays only the rest.   *)
+(*    MaxCheckpoints = 0 switches them off (every model before them).      *)
 (*                                                                         *)
 (* Bugs is a set of rule violations the negative models switch on; it is   *)
 (* {} in every positive model.                                             *)
@@ -30,17 +35,19 @@ CONSTANTS
     MaxCrashes,  \* failures in one behaviour (app crash, host crash, false suspicion)
     Deltas,      \* deltaSeq values a re-created connection may get (0 = same ISN)
     Failures,    \* failure kinds a model allows: "app", "primary", "backup", "suspect"
-    Bugs         \* rules the negative models break
+    Bugs,        \* rules the negative models break
+    MaxCheckpoints \* checkpoints the NSW may take in one behaviour (R13)
 
 Hosts == {"P", "B"}
 BugNames == {"noAckClamp", "noOutputCommit", "crashFinPasses", "noDelta", "noFencing",
-             "finAtAnyPosition", "noInject"}
+             "finAtAnyPosition", "noInject", "truncateEarly", "noOutputTail"}
 
 ASSUME /\ NIn \in Nat \ {0}
        /\ MaxCrashes \in Nat
        /\ Deltas \subseteq Int /\ 0 \in Deltas
        /\ Failures \subseteq {"app", "primary", "backup", "suspect"}
        /\ Bugs \subseteq BugNames
+       /\ MaxCheckpoints \in Nat
 
 VARIABLES
     \* client TCP and its application
@@ -69,15 +76,23 @@ VARIABLES
     appUp, appIn, appOut, appClosed,
     nswDets,      \* determinants this incarnation has seen (detSeq = Len + 1)
     replay,       \* determinants fetched for replay (R11)
-    stableDet, released
+    stableDet, released,
+    kBase,        \* output offset of the kernel socket's first item (R6.11: the tail's start)
+    \* checkpoints and truncation (R13, R14)
+    ckpt,         \* the logger's stored checkpoint (InitCkpt: none, recovery starts at 0)
+    pending,      \* per host: the checkpoint its NSW has sent and the logger not yet stored
+    logDetBase,   \* determinants 1..logDetBase are dropped (R14.5 a)
+    logDropTo,    \* client bytes below it are dropped or not held (R14.5 b, R14.6)
+    ckpts         \* checkpoints taken so far
 
 clientVars == <<cSent, cAcked, cRcv, cFin>>
 netVars == <<toServer, toClient>>
 logVars == <<epoch, logData, logDets, logClientAck, failover, crashes, protected>>
 sswVars == <<hostUp, sswActive, sswEpoch, deltaSeq, loggedSeq, stableSeq, sentAck, clientAck>>
-kernVars == <<kSock, kernelAck, kBuf, kFin>>
+kernVars == <<kSock, kernelAck, kBuf, kFin, kBase>>
 appVars == <<appUp, appIn, appOut, appClosed, nswDets, replay, stableDet, released>>
-vars == <<clientVars, netVars, logVars, sswVars, kernVars, appVars>>
+ckptVars == <<ckpt, pending, logDetBase, logDropTo, ckpts>>
+vars == <<clientVars, netVars, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 -----------------------------------------------------------------------------
 Max(a, b) == IF a >= b THEN a ELSE b
@@ -117,6 +132,14 @@ ToServerMsgs == [kind : {"data"}, seq : 0..(NIn - 1)] \cup [kind : {"ack"}, ack 
 ToClientMsgs == [kind : {"data"}, seq : SeqNums, item : Items]
                 \cup [kind : {"ack"}, ack : 0..NIn] \cup [kind : {"fin"}, seq : SeqNums]
 
+\* A checkpoint (R13.1): the application's state at a determinant position (by A2 its
+\* determinants so far, `dets`, which give `in`, `out` and `closed`), and where the output
+\* tail it holds starts (`outFrom`, at most what the client had acknowledged).
+Ckpts == [dets : Seq(Dets), in : 0..NIn, out : Seq(Items), closed : BOOLEAN, outFrom : 0..NIn]
+\* No checkpoint stored: a recovery starts from the beginning.
+InitCkpt == [dets |-> <<>>, in |-> 0, out |-> <<>>, closed |-> FALSE, outFrom |-> 0]
+Deltas2 == {d + o : d \in Deltas, o \in 0..NIn}
+
 LoggerUp == hostUp["B"]
 \* R8: the logger takes messages only from the incarnation of its current epoch.
 Accepts(h) == LoggerUp /\ sswEpoch[h] = epoch
@@ -139,13 +162,17 @@ TypeOK ==
     /\ sswEpoch \in [Hosts -> Nat]
     /\ kSock \in [Hosts -> BOOLEAN] /\ kernelAck \in [Hosts -> 0..NIn]
     /\ kBuf \in [Hosts -> Seq(Items)] /\ kFin \in [Hosts -> {"none", "close", "crash"}]
-    /\ deltaSeq \in [Hosts -> Deltas]
+    /\ deltaSeq \in [Hosts -> Deltas2]
     /\ loggedSeq \in [Hosts -> 0..NIn] /\ stableSeq \in [Hosts -> 0..NIn]
     /\ sentAck \in [Hosts -> 0..NIn] /\ clientAck \in [Hosts -> 0..NIn]
     /\ appUp \in [Hosts -> BOOLEAN] /\ appIn \in [Hosts -> 0..NIn]
     /\ appOut \in [Hosts -> Seq(Items)] /\ appClosed \in [Hosts -> BOOLEAN]
     /\ nswDets \in [Hosts -> Seq(Dets)] /\ replay \in [Hosts -> Seq(Dets)]
     /\ stableDet \in [Hosts -> Nat] /\ released \in [Hosts -> Nat]
+    /\ kBase \in [Hosts -> 0..NIn]
+    /\ ckpt \in Ckpts /\ DOMAIN pending = Hosts
+    /\ \A h \in Hosts : pending[h] = <<>> \/ (Len(pending[h]) = 1 /\ pending[h][1] \in Ckpts)
+    /\ logDetBase \in Nat /\ logDropTo \in 0..NIn /\ ckpts \in 0..MaxCheckpoints
 
 -----------------------------------------------------------------------------
 \* The state of a host's SSW, kernel and application before it serves anything.
@@ -166,6 +193,9 @@ Init ==
     /\ appOut = [h \in Hosts |-> <<>>] /\ appClosed = [h \in Hosts |-> FALSE]
     /\ nswDets = [h \in Hosts |-> <<>>] /\ replay = [h \in Hosts |-> <<>>]
     /\ stableDet = [h \in Hosts |-> 0] /\ released = [h \in Hosts |-> 0]
+    /\ kBase = [h \in Hosts |-> 0]
+    /\ ckpt = InitCkpt /\ pending = [h \in Hosts |-> <<>>]
+    /\ logDetBase = 0 /\ logDropTo = 0 /\ ckpts = 0
 
 -----------------------------------------------------------------------------
 (* Client TCP: never changed by FT-TCP.                                    *)
@@ -175,19 +205,19 @@ ClientWrite ==
     /\ cSent < NIn
     /\ cSent' = cSent + 1
     /\ toServer' = toServer \cup {[kind |-> "data", seq |-> cSent]}
-    /\ UNCHANGED <<cAcked, cRcv, cFin, toClient, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<cAcked, cRcv, cFin, toClient, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 \* Transmission or retransmission of a byte written and not yet acked.
 ClientSendData(s) ==
     /\ s \in cAcked..(cSent - 1)
     /\ toServer' = toServer \cup {[kind |-> "data", seq |-> s]}
-    /\ UNCHANGED <<clientVars, toClient, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<clientVars, toClient, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 \* Cumulative ack of the server items received in order.
 ClientSendAck ==
     /\ Len(cRcv) > 0
     /\ toServer' = toServer \cup {[kind |-> "ack", ack |-> Len(cRcv)]}
-    /\ UNCHANGED <<clientVars, toClient, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<clientVars, toClient, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 \* In-order data is appended, anything else is dropped; acks are cumulative.
 ClientRecv(m, keep) ==
@@ -197,17 +227,17 @@ ClientRecv(m, keep) ==
                THEN Append(cRcv, m.item) ELSE cRcv
     /\ cAcked' = IF m.kind = "ack" THEN Max(cAcked, m.ack) ELSE cAcked
     /\ cFin' = (cFin \/ (m.kind = "fin" /\ m.seq = Len(cRcv)))
-    /\ UNCHANGED <<cSent, toServer, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<cSent, toServer, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 LoseToServer(m) ==
     /\ m \in toServer
     /\ toServer' = toServer \ {m}
-    /\ UNCHANGED <<clientVars, toClient, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<clientVars, toClient, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 LoseToClient(m) ==
     /\ m \in toClient
     /\ toClient' = toClient \ {m}
-    /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 -----------------------------------------------------------------------------
 (* SSW and the server's kernel socket.                                      *)
@@ -231,7 +261,7 @@ SswRecv(h, m, keep) ==
             /\ UNCHANGED <<loggedSeq, kernelAck>>
     /\ UNCHANGED <<clientVars, toClient, epoch, logData, logDets, failover, crashes, protected,
                    hostUp, sswActive, sswEpoch, deltaSeq, stableSeq, sentAck, kSock, kBuf,
-                   kFin, appVars>>
+                   kFin, kBase, appVars, ckptVars>>
 
 \* R1.2 / R1.4: the ack reaching the client is max(sentAck, min(kernelAck, stableSeq)).
 \* Unprotected (logger lost, ssw.md L.2) the clamp is lifted.
@@ -244,18 +274,19 @@ SswSendAck(h) ==
           /\ toClient' = toClient \cup {[kind |-> "ack", ack |-> ack]}
           /\ sentAck' = [sentAck EXCEPT ![h] = ack]
     /\ UNCHANGED <<clientVars, toServer, logVars, hostUp, sswActive, sswEpoch, deltaSeq,
-                   loggedSeq, stableSeq, clientAck, kernVars, appVars>>
+                   loggedSeq, stableSeq, clientAck, kernVars, appVars, ckptVars>>
 
 \* R7.1: kernel item j is sent translated; R6.6: an item the client already
-\* holds is acked locally and dropped (no visible step).
+\* holds is acked locally and dropped (no visible step). The kernel's ISN is
+\* kBase - deltaSeq (R6.11: deltaSeq = serverIsn + outputFrom - kernelIsn).
 SswSendData(h, j) ==
     /\ SswLive(h) /\ kSock[h]
     /\ j \in 1..Len(kBuf[h])
-    /\ LET oseq == OrigSeq(h, (j - 1) - deltaSeq[h])
+    /\ LET oseq == OrigSeq(h, kBase[h] + (j - 1) - deltaSeq[h])
        IN toClient' = IF oseq >= clientAck[h]
                       THEN toClient \cup {[kind |-> "data", seq |-> oseq, item |-> kBuf[h][j]]}
                       ELSE toClient
-    /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 \* R5: a kernel FIN (after a close or a crash) reaches the client only if a close
 \* is logged exactly where this FIN sits in the stream. The position matters: an
@@ -264,13 +295,13 @@ SswSendData(h, j) ==
 SswSendFin(h) ==
     /\ SswLive(h) /\ kSock[h]
     /\ kFin[h] # "none"
-    /\ LET oseq == OrigSeq(h, Len(kBuf[h]) - deltaSeq[h])
+    /\ LET oseq == OrigSeq(h, kBase[h] + Len(kBuf[h]) - deltaSeq[h])
        IN /\ \/ ~protected
              \/ "crashFinPasses" \in Bugs
              \/ CloseLoggedAt(oseq)
              \/ "finAtAnyPosition" \in Bugs /\ \E k \in 0..NIn : CloseLoggedAt(k)
           /\ toClient' = toClient \cup {[kind |-> "fin", seq |-> oseq]}
-    /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars>>
+    /\ UNCHANGED <<clientVars, toServer, logVars, sswVars, kernVars, appVars, ckptVars>>
 
 \* R6.5: the next logged client byte is injected into the re-created socket.
 SswInject(h) ==
@@ -278,7 +309,8 @@ SswInject(h) ==
     /\ SswLive(h) /\ kSock[h] /\ appUp[h] /\ Accepts(h)
     /\ kernelAck[h] < logData
     /\ kernelAck' = [kernelAck EXCEPT ![h] = @ + 1]
-    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kSock, kBuf, kFin, appVars>>
+    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kSock, kBuf, kFin, kBase, appVars,
+                   ckptVars>>
 
 \* R5.4: the dead incarnation's socket is aborted locally; its FIN never leaves.
 SswAbort(h) ==
@@ -287,20 +319,25 @@ SswAbort(h) ==
     /\ kernelAck' = [kernelAck EXCEPT ![h] = 0]
     /\ kBuf' = [kBuf EXCEPT ![h] = <<>>]
     /\ kFin' = [kFin EXCEPT ![h] = "none"]
-    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, appVars>>
+    /\ kBase' = [kBase EXCEPT ![h] = 0]
+    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, appVars, ckptVars>>
 
 \* R6.2-R6.4: fake SYN from the logged record, the kernel's SYN-ACK gives a new
-\* kernelIsn and so deltaSeq = d, fake ACK; the restarted application accepts it.
+\* kernelIsn, fake ACK; the restarted application accepts it. R6.11: at the
+\* stored checkpoint's position: the kernel's first client byte is the one the
+\* restored application has not read (fake SYN at clientIsn + readOffset), its
+\* first server item the output tail's first (deltaSeq = d + outputFrom).
 SswRecreate(h, d) ==
     /\ SswLive(h) /\ appUp[h] /\ ~kSock[h] /\ Accepts(h)
     /\ d \in Deltas
     /\ kSock' = [kSock EXCEPT ![h] = TRUE]
-    /\ deltaSeq' = [deltaSeq EXCEPT ![h] = d]
-    /\ kernelAck' = [kernelAck EXCEPT ![h] = 0]
+    /\ deltaSeq' = [deltaSeq EXCEPT ![h] = d + ckpt.outFrom]
+    /\ kBase' = [kBase EXCEPT ![h] = ckpt.outFrom]
+    /\ kernelAck' = [kernelAck EXCEPT ![h] = ckpt.in]
     /\ kBuf' = [kBuf EXCEPT ![h] = <<>>]
     /\ kFin' = [kFin EXCEPT ![h] = "none"]
     /\ UNCHANGED <<clientVars, netVars, logVars, hostUp, sswActive, sswEpoch, loggedSeq,
-                   stableSeq, sentAck, clientAck, appVars>>
+                   stableSeq, sentAck, clientAck, appVars, ckptVars>>
 
 -----------------------------------------------------------------------------
 (* Logger (host B).                                                         *)
@@ -315,7 +352,7 @@ LoggerStoreData(h) ==
     /\ stableSeq' = [stableSeq EXCEPT ![h] = logData + 1]
     /\ UNCHANGED <<clientVars, netVars, epoch, logDets, logClientAck, failover, crashes,
                    protected, hostUp, sswActive, sswEpoch, deltaSeq, loggedSeq, sentAck,
-                   clientAck, kernVars, appVars>>
+                   clientAck, kernVars, appVars, ckptVars>>
 
 \* LogDeterminant: the next determinant of the NSW of this epoch (R3). Its
 \* DetStored reply is folded in: stableDet follows at once.
@@ -326,7 +363,7 @@ LoggerStoreDet(h) ==
     /\ stableDet' = [stableDet EXCEPT ![h] = Max(@, Len(logDets) + 1)]
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logClientAck, failover, crashes,
                    protected, sswVars, kernVars, appUp, appIn, appOut, appClosed, nswDets,
-                   replay, released>>
+                   replay, released, ckptVars>>
 
 -----------------------------------------------------------------------------
 (* NSW and the application.                                                 *)
@@ -341,7 +378,7 @@ AppRead(h, n) ==
     /\ nswDets' = [nswDets EXCEPT ![h] = Append(@, ReadDet(n))]
     /\ appOut' = [appOut EXCEPT ![h] = Append(@, <<appIn[h], n>>)]
     /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kernVars, appUp, appClosed,
-                   replay, stableDet, released>>
+                   replay, stableDet, released, ckptVars>>
 
 \* The application closes after its whole input; the close is a determinant.
 AppClose(h) ==
@@ -351,7 +388,7 @@ AppClose(h) ==
     /\ appClosed' = [appClosed EXCEPT ![h] = TRUE]
     /\ nswDets' = [nswDets EXCEPT ![h] = Append(@, CloseDet(Len(appOut[h])))]
     /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kernVars, appUp, appIn, appOut,
-                   replay, stableDet, released>>
+                   replay, stableDet, released, ckptVars>>
 
 \* R4: item j depends on determinants 1..j; it goes to the kernel once they are stored.
 NswRelease(h) ==
@@ -362,8 +399,8 @@ NswRelease(h) ==
        \/ "noOutputCommit" \in Bugs
     /\ kBuf' = [kBuf EXCEPT ![h] = Append(@, appOut[h][released[h] + 1])]
     /\ released' = [released EXCEPT ![h] = @ + 1]
-    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kSock, kernelAck, kFin, appUp, appIn,
-                   appOut, appClosed, nswDets, replay, stableDet>>
+    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kSock, kernelAck, kFin, kBase, appUp,
+                   appIn, appOut, appClosed, nswDets, replay, stableDet, ckptVars>>
 
 \* R4: the close reaches the kernel once every determinant (the close included) is stored.
 NswReleaseClose(h) ==
@@ -373,7 +410,8 @@ NswReleaseClose(h) ==
        \/ ~protected
        \/ "noOutputCommit" \in Bugs
     /\ kFin' = [kFin EXCEPT ![h] = "close"]
-    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kSock, kernelAck, kBuf, appVars>>
+    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kSock, kernelAck, kBuf, kBase, appVars,
+                   ckptVars>>
 
 -----------------------------------------------------------------------------
 (* Failures and recovery. Crashes keep only durable state: the logger's.    *)
@@ -396,24 +434,37 @@ AppCrash(h) ==
     /\ replay' = [replay EXCEPT ![h] = <<>>]
     /\ stableDet' = [stableDet EXCEPT ![h] = 0]
     /\ kFin' = [kFin EXCEPT ![h] = IF kSock[h] /\ @ = "none" THEN "crash" ELSE @]
+    \* R14.2: a checkpoint not stored whole is never stored.
+    /\ pending' = [pending EXCEPT ![h] = <<>>]
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, failover,
-                   protected, sswVars, kSock, kernelAck, kBuf>>
+                   protected, sswVars, kSock, kernelAck, kBuf, kBase, ckpt, logDetBase, logDropTo,
+                   ckpts>>
+
+\* R13.6: the restarted application is the stored checkpoint's (the initial state
+\* without one); the NSW holds the checkpoint's output tail as released from
+\* outputFrom, and replays the determinants after the checkpoint (R11).
+RestoreFrom(h) ==
+    /\ appIn' = [appIn EXCEPT ![h] = ckpt.in]
+    /\ appOut' = [appOut EXCEPT ![h] = ckpt.out]
+    /\ appClosed' = [appClosed EXCEPT ![h] = ckpt.closed]
+    /\ nswDets' = [nswDets EXCEPT ![h] = ckpt.dets]
+    /\ released' = [released EXCEPT ![h] = ckpt.outFrom]
+    /\ replay' = [replay EXCEPT ![h] = logDets]
+    /\ stableDet' = [stableDet EXCEPT ![h] = Len(logDets)]
 
 \* R10 local recovery (recovery.md F.1): the coordinator fences the dead
 \* incarnation with a new epoch, which the host's SSW and NSW adopt; then
-\* restart, FetchLog, and (R11) replay of what is stored. (A failover restarts
-\* B's application inside Takeover.)
+\* restart, FetchLog, and (R11, R13.6) restore and replay of what is stored.
+\* (A failover restarts B's application inside Takeover.)
 AppRestart(h) ==
     /\ SswLive(h) /\ ~appUp[h] /\ ~kSock[h] /\ Accepts(h)
     /\ epoch' = IF "noFencing" \in Bugs THEN epoch ELSE epoch + 1
     /\ sswEpoch' = [sswEpoch EXCEPT ![h] = epoch']
     /\ appUp' = [appUp EXCEPT ![h] = TRUE]
-    /\ AppVarsReset(h)
-    /\ replay' = [replay EXCEPT ![h] = logDets]
-    /\ stableDet' = [stableDet EXCEPT ![h] = Len(logDets)]
+    /\ RestoreFrom(h)
     /\ UNCHANGED <<clientVars, netVars, logData, logDets, logClientAck, failover, crashes,
                    protected, hostUp, sswActive, deltaSeq, loggedSeq, stableSeq, sentAck,
-                   clientAck, kernVars>>
+                   clientAck, kernVars, ckptVars>>
 
 \* Host P dies with everything on it (nothing of FT-TCP is durable on P).
 PrimaryCrash ==
@@ -435,8 +486,10 @@ PrimaryCrash ==
     /\ AppVarsReset("P")
     /\ replay' = [replay EXCEPT !["P"] = <<>>]
     /\ stableDet' = [stableDet EXCEPT !["P"] = 0]
+    /\ kBase' = [kBase EXCEPT !["P"] = 0]
+    /\ pending' = [pending EXCEPT !["P"] = <<>>]
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, failover,
-                   protected, sswEpoch>>
+                   protected, sswEpoch, ckpt, logDetBase, logDropTo, ckpts>>
 
 \* Host B dies before it serves: the logger is lost and P goes unprotected
 \* (ssw.md L.2). The logger's variables stay as the record of what was stored.
@@ -448,21 +501,21 @@ BackupCrash ==
     /\ protected' = FALSE
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, failover,
                    sswActive, sswEpoch, deltaSeq, loggedSeq, stableSeq, sentAck, clientAck,
-                   kernVars, appVars>>
+                   kernVars, appVars, ckptVars>>
 
 \* R9: the detector suspects P: rightly after a crash, or falsely (a failure).
 SuspectCrashed ==
     /\ failover = "none" /\ hostUp["B"] /\ ~hostUp["P"]
     /\ failover' = "suspected"
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, crashes,
-                   protected, sswVars, kernVars, appVars>>
+                   protected, sswVars, kernVars, appVars, ckptVars>>
 SuspectFalsely ==
     /\ "suspect" \in Failures /\ failover = "none" /\ hostUp["B"] /\ hostUp["P"] /\ protected
     /\ crashes < MaxCrashes
     /\ failover' = "suspected"
     /\ crashes' = crashes + 1
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, protected,
-                   sswVars, kernVars, appVars>>
+                   sswVars, kernVars, appVars, ckptVars>>
 Suspect == SuspectCrashed \/ SuspectFalsely
 
 \* R8: the coordinator fences the old incarnation by raising the logger's epoch.
@@ -471,7 +524,7 @@ Fence ==
     /\ epoch' = IF "noFencing" \in Bugs THEN epoch ELSE epoch + 1
     /\ failover' = "fenced"
     /\ UNCHANGED <<clientVars, netVars, logData, logDets, logClientAck, crashes, protected,
-                   sswVars, kernVars, appVars>>
+                   sswVars, kernVars, appVars, ckptVars>>
 
 \* R10 failover: B's SSW becomes active in the fenced epoch from the logged record
 \* (R6.1) and B's application starts replaying (R11); SswRecreate follows.
@@ -484,11 +537,9 @@ Takeover ==
     /\ loggedSeq' = [loggedSeq EXCEPT !["B"] = logData]
     /\ stableSeq' = [stableSeq EXCEPT !["B"] = logData]
     /\ appUp' = [appUp EXCEPT !["B"] = TRUE]
-    /\ replay' = [replay EXCEPT !["B"] = logDets]
-    /\ stableDet' = [stableDet EXCEPT !["B"] = Len(logDets)]
+    /\ RestoreFrom("B")
     /\ UNCHANGED <<clientVars, netVars, epoch, logData, logDets, logClientAck, crashes,
-                   protected, hostUp, deltaSeq, sentAck, kernVars, appIn, appOut, appClosed,
-                   nswDets, released>>
+                   protected, hostUp, deltaSeq, sentAck, kernVars, ckptVars>>
 
 \* ssw.md L.5: a fenced SSW learns it (logger Error) and drops everything,
 \* aborting its sockets silently; its application is stopped.
@@ -503,8 +554,48 @@ ZombieStop(h) ==
     /\ AppVarsReset(h)
     /\ replay' = [replay EXCEPT ![h] = <<>>]
     /\ stableDet' = [stableDet EXCEPT ![h] = 0]
+    /\ kBase' = [kBase EXCEPT ![h] = 0]
+    /\ pending' = [pending EXCEPT ![h] = <<>>]
     /\ UNCHANGED <<clientVars, netVars, logVars, hostUp, sswEpoch, deltaSeq, loggedSeq,
-                   stableSeq, sentAck, clientAck>>
+                   stableSeq, sentAck, clientAck, ckpt, logDetBase, logDropTo, ckpts>>
+
+-----------------------------------------------------------------------------
+(* Checkpoints and truncation (spec/nsw.md R13, spec/logger.md R14).        *)
+
+\* R13.2: a live incarnation's NSW takes a checkpoint between two deliveries (every
+\* step here is one), not while replaying, only with its connection's socket back
+\* and no checkpoint of its own in flight. The output tail starts at what the
+\* client had acknowledged (R13.1: released - unacked, i.e. the kernel's snd.una,
+\* which the SSW feeds with the client's acks). truncateEarly: the logger drops
+\* what the checkpoint covers as soon as it starts to arrive, before it is stored.
+\* noOutputTail: the checkpoint holds none of the output the client may not have.
+NswCheckpoint(h) ==
+    /\ ckpts < MaxCheckpoints
+    /\ hostUp[h] /\ appUp[h] /\ kSock[h] /\ ~Replaying(h) /\ pending[h] = <<>>
+    /\ LET from == IF "noOutputTail" \in Bugs THEN Len(appOut[h])
+                   ELSE Min(clientAck[h], released[h])
+           c == [dets |-> nswDets[h], in |-> appIn[h], out |-> appOut[h],
+                 closed |-> appClosed[h], outFrom |-> from]
+       IN /\ pending' = [pending EXCEPT ![h] = <<c>>]
+          /\ IF "truncateEarly" \in Bugs
+             THEN /\ logDetBase' = Max(logDetBase, Len(c.dets))
+                  /\ logDropTo' = Max(logDropTo, c.in)
+             ELSE UNCHANGED <<logDetBase, logDropTo>>
+    /\ ckpts' = ckpts + 1
+    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kernVars, appVars, ckpt>>
+
+\* R14.2: the logger stores a checkpoint of the incarnation of its epoch once every
+\* determinant it covers is stored; R14.4, R14.5: it replaces the older one and the
+\* log is truncated by it (client bytes the application had consumed may not all be
+\* stored yet, R14.3: those below logDropTo are then not held when they arrive).
+LoggerStoreCheckpoint(h) ==
+    /\ Accepts(h) /\ pending[h] # <<>>
+    /\ Len(logDets) >= Len(pending[h][1].dets)
+    /\ ckpt' = pending[h][1]
+    /\ pending' = [pending EXCEPT ![h] = <<>>]
+    /\ logDetBase' = Max(logDetBase, Len(pending[h][1].dets))
+    /\ logDropTo' = Max(logDropTo, pending[h][1].in)
+    /\ UNCHANGED <<clientVars, netVars, logVars, sswVars, kernVars, appVars, ckpts>>
 
 -----------------------------------------------------------------------------
 Next ==
@@ -531,6 +622,8 @@ Next ==
         \/ AppCrash(h)
         \/ AppRestart(h)
         \/ ZombieStop(h)
+        \/ NswCheckpoint(h)
+        \/ LoggerStoreCheckpoint(h)
     \/ PrimaryCrash
     \/ BackupCrash
     \/ Suspect
@@ -560,6 +653,7 @@ Fairness ==
         /\ WF_vars(NswReleaseClose(h))
         /\ WF_vars(AppRestart(h))
         /\ WF_vars(ZombieStop(h))
+        /\ WF_vars(LoggerStoreCheckpoint(h))
     /\ WF_vars(SuspectCrashed)
     /\ WF_vars(Fence)
     /\ WF_vars(Takeover)
@@ -604,6 +698,17 @@ OneActiveIncarnation ==
 \* I6: every item the client holds follows from stored determinants.
 OutputCommit ==
     protected => IsPrefix(cRcv, OutOf(logDets))
+
+\* I7: truncation never drops a byte or a determinant a recovery can still need.
+\* A recovery starting now restores the stored checkpoint (R13.6), replays the
+\* stored determinants after it (R11) and injects the stored client bytes from its
+\* read position (R6.11): every one of those must still be held by the logger; and
+\* the output it does not regenerate, from the checkpoint's outputFrom on, must be
+\* in the checkpoint, so outputFrom may not pass what the client holds (R13.1).
+TruncationSafe ==
+    /\ logDetBase <= Len(ckpt.dets)
+    /\ logData <= ckpt.in \/ logDropTo <= ckpt.in
+    /\ ckpt.outFrom <= Len(cRcv)
 
 \* L1: if the backup stays up, the application gets every client byte and the
 \* client gets the whole reply and the FIN.

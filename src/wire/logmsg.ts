@@ -27,6 +27,10 @@ export const MAX_RANDOM_BYTES = 65536;
 export const DATA_HEADER_BYTES = 13;
 /** The largest client payload one LogData/ReplayData can carry. */
 export const MAX_DATA_PAYLOAD = MAX_MESSAGE_BODY - DATA_HEADER_BYTES;
+/** CheckpointData: ckptId u53, offset u53, data length u32. */
+export const CHECKPOINT_DATA_HEADER_BYTES = 20;
+/** The largest piece of a checkpoint's blob one CheckpointData can carry. */
+export const MAX_CHECKPOINT_CHUNK = MAX_MESSAGE_BODY - CHECKPOINT_DATA_HEADER_BYTES;
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -34,6 +38,42 @@ export const MAX_DATA_PAYLOAD = MAX_MESSAGE_BODY - DATA_HEADER_BYTES;
 export type Role = 'ssw' | 'nsw' | 'coordinator';
 export type CloseHow = 'end' | 'destroy';
 export type FetchWhat = 'ssw' | 'nsw';
+/** What `Unprotected` gives up: one connection, or the whole application's log (R15.4). */
+export type UnprotectedScope = 'conn' | 'app';
+export type UnprotectedReason =
+  | 'storeFull' // a limit was reached and no checkpoint could be asked for
+  | 'noCheckpoint' // asked, none came within checkpointWaitMs (or it freed nothing)
+  | 'checkpointRefused' // the NSW answered CheckpointRefused
+  | 'checkpointTooLarge' // the checkpoint exceeded maxCheckpointBytes
+  | 'embryonicExpired'; // the handshake never completed within embryonicTtlMs (R15.6)
+export type CheckpointWantedReason = 'highWater' | 'atLimit';
+/** The logger limit a CheckpointWanted is about. */
+export type LimitName = 'bytes' | 'conns' | 'dets';
+export type CheckpointRefusedReason = 'replaying' | 'failed' | 'busy';
+export type CheckpointRejectedReason = 'tooLarge';
+
+/**
+ * One connection of a checkpoint's table (spec/nsw.md R13.1): where a recovery from the
+ * checkpoint starts it. Offsets are byte counts from the stream's first data byte (64-bit).
+ */
+export interface CheckpointConnEntry {
+  /** the NSW's connection number (accept order), not the SSW's connId */
+  readonly nswConn: number;
+  readonly clientAddr: number;
+  readonly clientPort: number;
+  /** client bytes the application had consumed */
+  readonly readOffset: number;
+  /** end-of-stream delivered to the application */
+  readonly eof: boolean;
+  /** server bytes the application had written */
+  readonly writeOffset: number;
+  /** first byte of the output tail the checkpoint holds (<= writeOffset) */
+  readonly outputFrom: number;
+  /** the application's close of the connection, if it had closed it */
+  readonly close: CloseHow | null;
+  /** the logger had said ConnDone: nothing of it is owed to the client any more */
+  readonly done: boolean;
+}
 
 /** TCP options negotiated on a SYN or SYN-ACK; `null` = option absent. */
 export interface SynOpts {
@@ -144,6 +184,66 @@ export type LoggerMessage =
       readonly bytes: number;
       readonly dets: number;
     }
+  | {
+      readonly kind: 'Capabilities';
+      /** an NSW whose application can snapshot and restore (spec/nsw.md R13.5) */
+      readonly checkpoints: boolean;
+      /** an SSW whose application the NSW does not wrap (spec/ssw.md R5.8) */
+      readonly unrecorded: boolean;
+    }
+  | { readonly kind: 'ConnEstablished'; readonly conn: number }
+  | {
+      readonly kind: 'ReplayResume';
+      readonly conn: number;
+      readonly readOffset: number;
+      readonly outputFrom: number;
+      /** offset of the stored end of the client stream */
+      readonly end: number;
+    }
+  | {
+      readonly kind: 'CheckpointBegin';
+      readonly ckptId: number;
+      /** `D`: the checkpoint covers every determinant below it */
+      readonly detSeq: number;
+      readonly conns: number;
+      readonly blobBytes: number;
+    }
+  | ({ readonly kind: 'CheckpointConn'; readonly ckptId: number } & CheckpointConnEntry)
+  | {
+      readonly kind: 'CheckpointData';
+      readonly ckptId: number;
+      readonly offset: number;
+      readonly data: Uint8Array;
+    }
+  | { readonly kind: 'CheckpointEnd'; readonly ckptId: number }
+  | { readonly kind: 'CheckpointStored'; readonly ckptId: number; readonly detSeq: number }
+  | {
+      readonly kind: 'CheckpointRejected';
+      readonly ckptId: number;
+      readonly reason: CheckpointRejectedReason;
+      readonly detail: string;
+    }
+  | {
+      readonly kind: 'CheckpointWanted';
+      readonly reason: CheckpointWantedReason;
+      readonly limit: LimitName;
+      readonly used: number;
+      readonly max: number;
+    }
+  | {
+      readonly kind: 'CheckpointRefused';
+      readonly reason: CheckpointRefusedReason;
+      readonly detail: string;
+    }
+  | { readonly kind: 'ConnDone'; readonly conn: number }
+  | {
+      readonly kind: 'Unprotected';
+      readonly scope: UnprotectedScope;
+      /** the SSW's connId for `conn` scope; 0 for `app` */
+      readonly conn: number;
+      readonly reason: UnprotectedReason;
+      readonly detail: string;
+    }
   | { readonly kind: 'Error'; readonly code: string; readonly message: string };
 
 export type MessageKind = LoggerMessage['kind'];
@@ -153,6 +253,7 @@ export type MessageOf<K extends MessageKind> = Extract<LoggerMessage, { readonly
 export const MESSAGE_TYPE = {
   Hello: 0x01,
   Welcome: 0x02,
+  Capabilities: 0x03,
   LogSyn: 0x10,
   SynStored: 0x11,
   LogData: 0x12,
@@ -162,6 +263,7 @@ export const MESSAGE_TYPE = {
   CloseLogged: 0x16,
   ClientAcked: 0x17,
   ConnClosed: 0x18,
+  ConnEstablished: 0x19,
   Heartbeat: 0x20,
   HeartbeatAck: 0x21,
   Fence: 0x30,
@@ -171,6 +273,17 @@ export const MESSAGE_TYPE = {
   ReplayData: 0x34,
   ReplayDeterminant: 0x35,
   ReplayEnd: 0x36,
+  ReplayResume: 0x37,
+  CheckpointBegin: 0x40,
+  CheckpointConn: 0x41,
+  CheckpointData: 0x42,
+  CheckpointEnd: 0x43,
+  CheckpointStored: 0x44,
+  CheckpointRejected: 0x45,
+  CheckpointWanted: 0x46,
+  CheckpointRefused: 0x47,
+  ConnDone: 0x48,
+  Unprotected: 0x50,
   Error: 0x7f,
 } as const satisfies Record<MessageKind, number>;
 
@@ -196,12 +309,42 @@ const DET_CODE = {
   outputHash: 8,
 } as const satisfies Record<DeterminantKind, number>;
 
+const SCOPE_CODE = { conn: 1, app: 2 } as const satisfies Record<UnprotectedScope, number>;
+const UREASON_CODE = {
+  storeFull: 1,
+  noCheckpoint: 2,
+  checkpointRefused: 3,
+  checkpointTooLarge: 4,
+  embryonicExpired: 5,
+} as const satisfies Record<UnprotectedReason, number>;
+const WREASON_CODE = { highWater: 1, atLimit: 2 } as const satisfies Record<
+  CheckpointWantedReason,
+  number
+>;
+const LIMIT_CODE = { bytes: 1, conns: 2, dets: 3 } as const satisfies Record<LimitName, number>;
+const RREASON_CODE = { replaying: 1, failed: 2, busy: 3 } as const satisfies Record<
+  CheckpointRefusedReason,
+  number
+>;
+const JREASON_CODE = { tooLarge: 1 } as const satisfies Record<CheckpointRejectedReason, number>;
+
+// Capabilities flag bits. Reserved bits must be zero.
+const CAP_CHECKPOINTS = 0x1;
+const CAP_UNRECORDED = 0x2;
+const CAP_KNOWN = CAP_CHECKPOINTS | CAP_UNRECORDED;
+
 const invert = <K extends string>(m: Record<K, number>): ReadonlyMap<number, K> =>
   new Map((Object.entries(m) as [K, number][]).map(([k, v]) => [v, k]));
 const ROLE_OF = invert(ROLE_CODE);
 const HOW_OF = invert(HOW_CODE);
 const WHAT_OF = invert(WHAT_CODE);
 const DET_OF = invert(DET_CODE);
+const SCOPE_OF = invert(SCOPE_CODE);
+const UREASON_OF = invert(UREASON_CODE);
+const WREASON_OF = invert(WREASON_CODE);
+const LIMIT_OF = invert(LIMIT_CODE);
+const RREASON_OF = invert(RREASON_CODE);
+const JREASON_OF = invert(JREASON_CODE);
 
 // Bits of the SynOpts flag byte. Reserved bits must be zero.
 const OPT_WSCALE = 0x01;
@@ -228,6 +371,8 @@ export const LOGGER_ERROR_CODES = [
   'conflict', // a resent record or byte that differs from the stored one
   'badMessage', // the frame or body did not decode
   'fencing', // between Fence and Fenced; reconnect and retry
+  'badCheckpoint', // checkpoint frames out of order or miscounted (spec/logger.md R14.1)
+  'unprotected', // FetchLog of a log given up by R15.4: nothing can be recovered
 ] as const;
 export type LoggerErrorCode = (typeof LOGGER_ERROR_CODES)[number];
 
@@ -239,7 +384,7 @@ export type MessageErrorKind =
   | 'reservedFlags' // frame flags are not zero (no flag is defined yet)
   | 'truncated' // the body ends inside a field
   | 'trailingBytes' // the fields end before the body does
-  | 'badEnum' // role, how, what or determinant tag outside its enumeration
+  | 'badEnum' // role, how, what, reason, scope or determinant tag outside its enumeration
   | 'badBool' // a boolean byte other than 0 or 1
   | 'badValue' // a field outside its range (port > 65535 cannot happen; wscale > 14, read len 0, NaN time...)
   | 'badString' // invalid UTF-8 or longer than MAX_STRING_BYTES
@@ -683,9 +828,11 @@ export function encodeBody(msg: LoggerMessage): Uint8Array {
   const hint =
     msg.kind === 'LogData' || msg.kind === 'ReplayData'
       ? DATA_HEADER_BYTES + msg.payload.length
-      : msg.kind === 'LogDeterminant' || msg.kind === 'ReplayDeterminant'
-        ? 64 + (msg.det.kind === 'random' ? msg.det.bytes.length : 0)
-        : 64;
+      : msg.kind === 'CheckpointData'
+        ? CHECKPOINT_DATA_HEADER_BYTES + msg.data.length
+        : msg.kind === 'LogDeterminant' || msg.kind === 'ReplayDeterminant'
+          ? 64 + (msg.det.kind === 'random' ? msg.det.bytes.length : 0)
+          : 64;
   const w = new Writer(hint);
   switch (msg.kind) {
     case 'Hello':
@@ -760,6 +907,75 @@ export function encodeBody(msg: LoggerMessage): Uint8Array {
       w.u32(msg.conns, 'conns');
       w.uint53(msg.bytes, 'bytes');
       w.uint53(msg.dets, 'dets');
+      break;
+    case 'Capabilities':
+      w.u32(
+        (msg.checkpoints ? CAP_CHECKPOINTS : 0) | (msg.unrecorded ? CAP_UNRECORDED : 0),
+        'flags',
+      );
+      break;
+    case 'ConnEstablished':
+    case 'ConnDone':
+      w.u32(msg.conn, 'conn');
+      break;
+    case 'ReplayResume':
+      w.u32(msg.conn, 'conn');
+      w.uint53(msg.readOffset, 'readOffset');
+      w.uint53(msg.outputFrom, 'outputFrom');
+      w.uint53(msg.end, 'end');
+      break;
+    case 'CheckpointBegin':
+      w.uint53(msg.ckptId, 'ckptId');
+      w.uint53(msg.detSeq, 'detSeq');
+      w.u32(msg.conns, 'conns');
+      w.uint53(msg.blobBytes, 'blobBytes');
+      break;
+    case 'CheckpointConn':
+      w.uint53(msg.ckptId, 'ckptId');
+      w.u32(msg.nswConn, 'nswConn');
+      w.u32(msg.clientAddr, 'clientAddr');
+      w.u16(msg.clientPort, 'clientPort');
+      w.uint53(msg.readOffset, 'readOffset');
+      w.bool(msg.eof);
+      w.uint53(msg.writeOffset, 'writeOffset');
+      assertField(msg.outputFrom <= msg.writeOffset, 'outputFrom (> writeOffset)', msg.outputFrom);
+      w.uint53(msg.outputFrom, 'outputFrom');
+      w.u8(msg.close === null ? 0 : HOW_CODE[msg.close], 'close');
+      w.bool(msg.done);
+      break;
+    case 'CheckpointData':
+      w.uint53(msg.ckptId, 'ckptId');
+      w.uint53(msg.offset, 'offset');
+      w.bytes32(msg.data, MAX_CHECKPOINT_CHUNK, 'data');
+      break;
+    case 'CheckpointEnd':
+      w.uint53(msg.ckptId, 'ckptId');
+      break;
+    case 'CheckpointStored':
+      w.uint53(msg.ckptId, 'ckptId');
+      w.uint53(msg.detSeq, 'detSeq');
+      break;
+    case 'CheckpointRejected':
+      w.uint53(msg.ckptId, 'ckptId');
+      w.u8(JREASON_CODE[msg.reason], 'reason');
+      w.str(msg.detail, 'detail');
+      break;
+    case 'CheckpointWanted':
+      w.u8(WREASON_CODE[msg.reason], 'reason');
+      w.u8(LIMIT_CODE[msg.limit], 'limit');
+      w.uint53(msg.used, 'used');
+      w.uint53(msg.max, 'max');
+      break;
+    case 'CheckpointRefused':
+      w.u8(RREASON_CODE[msg.reason], 'reason');
+      w.str(msg.detail, 'detail');
+      break;
+    case 'Unprotected':
+      w.u8(SCOPE_CODE[msg.scope], 'scope');
+      assertField(msg.scope === 'conn' || msg.conn === 0, 'conn (app scope)', msg.conn);
+      w.u32(msg.conn, 'conn');
+      w.u8(UREASON_CODE[msg.reason], 'reason');
+      w.str(msg.detail, 'detail');
       break;
     case 'Error':
       w.str(msg.code, 'code');
@@ -863,6 +1079,122 @@ export function decodeBody(type: number, body: Uint8Array): Result<LoggerMessage
         bytes: r.uint53('bytes'),
         dets: r.uint53('dets'),
       });
+    case 'Capabilities': {
+      const flags = r.u32('flags');
+      if (r.error === undefined && (flags & ~CAP_KNOWN) !== 0) {
+        r.off -= 4;
+        r.fail('badValue', `flags: reserved bits 0x${(flags & ~CAP_KNOWN).toString(16)}`);
+      }
+      return r.done({
+        kind,
+        checkpoints: (flags & CAP_CHECKPOINTS) !== 0,
+        unrecorded: (flags & CAP_UNRECORDED) !== 0,
+      });
+    }
+    case 'ConnEstablished':
+    case 'ConnDone':
+      return r.done({ kind, conn: r.u32('conn') });
+    case 'ReplayResume':
+      return r.done({
+        kind,
+        conn: r.u32('conn'),
+        readOffset: r.uint53('readOffset'),
+        outputFrom: r.uint53('outputFrom'),
+        end: r.uint53('end'),
+      });
+    case 'CheckpointBegin':
+      return r.done({
+        kind,
+        ckptId: r.uint53('ckptId'),
+        detSeq: r.uint53('detSeq'),
+        conns: r.u32('conns'),
+        blobBytes: r.uint53('blobBytes'),
+      });
+    case 'CheckpointConn': {
+      const ckptId = r.uint53('ckptId');
+      const nswConn = r.u32('nswConn');
+      const clientAddr = r.u32('clientAddr');
+      const clientPort = r.u16('clientPort');
+      const readOffset = r.uint53('readOffset');
+      const eof = r.bool('eof');
+      const writeOffset = r.uint53('writeOffset');
+      const fromAt = r.off;
+      const outputFrom = r.uint53('outputFrom');
+      if (r.error === undefined && outputFrom > writeOffset) {
+        r.off = fromAt;
+        r.fail('badValue', `outputFrom ${outputFrom} > writeOffset ${writeOffset}`);
+      }
+      const closeAt = r.off;
+      const closeCode = r.u8('close');
+      let close: CloseHow | null = null;
+      if (r.error === undefined && closeCode !== 0) {
+        const how = HOW_OF.get(closeCode);
+        if (how === undefined) {
+          r.off = closeAt;
+          r.fail('badEnum', `close: ${closeCode}`);
+        } else close = how;
+      }
+      const done = r.bool('done');
+      return r.done({
+        kind,
+        ckptId,
+        nswConn,
+        clientAddr,
+        clientPort,
+        readOffset,
+        eof,
+        writeOffset,
+        outputFrom,
+        close,
+        done,
+      });
+    }
+    case 'CheckpointData': {
+      const ckptId = r.uint53('ckptId');
+      const offset = r.uint53('offset');
+      return r.done({ kind, ckptId, offset, data: r.bytes32(MAX_CHECKPOINT_CHUNK, 'data') });
+    }
+    case 'CheckpointEnd':
+      return r.done({ kind, ckptId: r.uint53('ckptId') });
+    case 'CheckpointStored':
+      return r.done({ kind, ckptId: r.uint53('ckptId'), detSeq: r.uint53('detSeq') });
+    case 'CheckpointRejected':
+      return r.done({
+        kind,
+        ckptId: r.uint53('ckptId'),
+        reason: r.enumOf(JREASON_OF, 'tooLarge', 'reason'),
+        detail: r.str('detail'),
+      });
+    case 'CheckpointWanted':
+      return r.done({
+        kind,
+        reason: r.enumOf(WREASON_OF, 'highWater', 'reason'),
+        limit: r.enumOf(LIMIT_OF, 'bytes', 'limit'),
+        used: r.uint53('used'),
+        max: r.uint53('max'),
+      });
+    case 'CheckpointRefused':
+      return r.done({
+        kind,
+        reason: r.enumOf(RREASON_OF, 'failed', 'reason'),
+        detail: r.str('detail'),
+      });
+    case 'Unprotected': {
+      const scope = r.enumOf(SCOPE_OF, 'app', 'scope');
+      const connAt = r.off;
+      const conn = r.u32('conn');
+      if (r.error === undefined && scope === 'app' && conn !== 0) {
+        r.off = connAt;
+        r.fail('badValue', `conn ${conn} with scope app (must be 0)`);
+      }
+      return r.done({
+        kind,
+        scope,
+        conn,
+        reason: r.enumOf(UREASON_OF, 'storeFull', 'reason'),
+        detail: r.str('detail'),
+      });
+    }
     case 'Error':
       return r.done({ kind, code: r.str('code'), message: r.str('message') });
   }

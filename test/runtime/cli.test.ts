@@ -56,6 +56,25 @@ describe('runtime entry points', () => {
     const bad = start('src/runtime/logger/main.ts', ['--listen', '300.1.1.1:7400']);
     expect(await bad.exited).toBe(2);
     expect(bad.stderr).toMatch(/--listen.*not an IPv4 address/);
+    // R15.6 / R15.1 limits are validated: a clear error and exit 2, never a silent default.
+    const ttl = start('src/runtime/logger/main.ts', [
+      '--listen',
+      '127.0.0.1:0',
+      '--embryonic-ttl-ms',
+      '5',
+    ]);
+    expect(await ttl.exited).toBe(2);
+    expect(ttl.stderr).toMatch(/--embryonic-ttl-ms.*outside \[1000, 3600000\]/);
+    const hw = start('src/runtime/logger/main.ts', [
+      '--listen',
+      '127.0.0.1:0',
+      '--max-bytes',
+      '1000',
+      '--checkpoint-high-water',
+      '2000',
+    ]);
+    expect(await hw.exited).toBe(2);
+    expect(hw.stderr).toMatch(/--checkpoint-high-water 2000 is above --max-bytes 1000/);
     const ok = start('src/runtime/logger/main.ts', ['--listen', '127.0.0.1:0', '--epoch', '3']);
     await waitFor('listening', () => ok.events.some((e) => e.event === 'listening'), 30_000);
     const ev = ok.events.find((e) => e.event === 'listening')!;

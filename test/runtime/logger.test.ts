@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Log } from '../../src/runtime/common/log.ts';
+import { Log, Timeline } from '../../src/runtime/common/log.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
 import { encodeMessage } from '../../src/wire/logmsg.ts';
@@ -306,6 +306,61 @@ describe('logger limits', () => {
       ).toBe(true);
     } finally {
       ssw.close();
+      await server.close();
+    }
+  });
+});
+
+describe('logger daemon at a limit (spec/logger.md R15)', () => {
+  it('asks the NSW for a checkpoint; none within --checkpoint-wait-ms: Unprotected to both peers, a timeline event, every link read again', async () => {
+    const lines: string[] = [];
+    const server = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet,
+      timeline: new Timeline('logger', { write: (l) => lines.push(l) }),
+      storeLimits: { maxStoredBytes: 4096, highWaterBytes: 4096 },
+      checkpointWaitMs: 300,
+    });
+    const port = (await server.start()).port;
+    const ssw = await RawPeer.hello(port, 'ssw');
+    const nsw = await RawPeer.hello(port, 'nsw');
+    try {
+      ssw.send({ kind: 'Capabilities', checkpoints: false, unrecorded: false });
+      nsw.send({ kind: 'Capabilities', checkpoints: true, unrecorded: false });
+      ssw.send(syn(1));
+      await ssw.next('SynStored');
+      // More than fits: the logger asks the NSW for a checkpoint, bounded.
+      ssw.send({
+        kind: 'LogData',
+        conn: 1,
+        seq: 0xfffffff1,
+        payload: new Uint8Array(5000).fill(0x62),
+        fin: false,
+      });
+      const wanted = await nsw.next('CheckpointWanted');
+      expect(wanted).toMatchObject({ reason: 'atLimit', limit: 'bytes', max: 4096 });
+      expect(server.stats.mode).toBe('awaitingCheckpoint');
+      // The NSW never answers: after the wait, protection is given up explicitly.
+      const t0 = performance.now();
+      const un = await ssw.next('Unprotected');
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expect(un).toMatchObject({ scope: 'app', conn: 0, reason: 'noCheckpoint' });
+      expect(un.detail).toMatch(/--max-bytes or --checkpoint-wait-ms/);
+      expect(await nsw.next('Unprotected')).toMatchObject({ scope: 'app' });
+      expect(server.stats).toMatchObject({ mode: 'unprotected', storedBytes: 0, conns: 0 });
+      const events = lines.map((l) => JSON.parse(l) as { event: string; reason?: string });
+      expect(events.map((e) => e.event)).toEqual(
+        expect.arrayContaining(['checkpoint-wanted', 'unprotected']),
+      );
+      expect(events.find((e) => e.event === 'unprotected')?.reason).toBe('noCheckpoint');
+      // Every link is read again: a FetchLog is answered (refused: nothing can be recovered).
+      nsw.send({ kind: 'FetchLog', what: 'nsw' });
+      expect(await nsw.next('Error')).toMatchObject({ code: 'unprotected' });
+    } finally {
+      ssw.close();
+      nsw.close();
       await server.close();
     }
   });

@@ -1,5 +1,5 @@
 // Every TLA+ module parses with the tree-sitter TLA+ grammar (no Java needed), and the spec
-// defines every invariant spec/protocol.md names (I1..I6, L1) and every invariant or property a
+// defines every invariant spec/protocol.md names (I1..I7, L1) and every invariant or property a
 // model config checks. The negative cases show the checks can fail.
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -130,7 +130,7 @@ describe('TLA+ modules', () => {
 
   it('FtTcp defines TypeOK and every invariant spec/protocol.md names', () => {
     const invariants = protocolInvariants();
-    expect([...invariants.keys()].sort()).toEqual(['I1', 'I2', 'I3', 'I4', 'I5', 'I6', 'L1']);
+    expect([...invariants.keys()].sort()).toEqual(['I1', 'I2', 'I3', 'I4', 'I5', 'I6', 'I7', 'L1']);
     const defined = definedNames(readFileSync(join(tlaDir, 'FtTcp.tla'), 'utf8'));
     for (const name of ['TypeOK', 'Init', 'Next', 'Spec', 'FairSpec', ...invariants.values()]) {
       expect(defined, name).toContain(name);

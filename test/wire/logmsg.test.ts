@@ -13,6 +13,7 @@ import {
   encodeMessage,
   formatMessageError,
   type LoggerMessage,
+  MAX_CHECKPOINT_CHUNK,
   MAX_RANDOM_BYTES,
   MAX_STRING_BYTES,
   MESSAGE_TYPE,
@@ -141,6 +142,93 @@ const messageArbs: { [K in MessageKind]: fc.Arbitrary<Extract<LoggerMessage, { k
   }),
   ReplayEnd: fc.record({ kind: k('ReplayEnd'), conns: u32, bytes: uint53, dets: uint53 }),
   Error: fc.record({ kind: k('Error'), code: str, message: str }),
+  Capabilities: fc.record({
+    kind: k('Capabilities'),
+    checkpoints: fc.boolean(),
+    unrecorded: fc.boolean(),
+  }),
+  ConnEstablished: fc.record({ kind: k('ConnEstablished'), conn: u32 }),
+  ReplayResume: fc.record({
+    kind: k('ReplayResume'),
+    conn: u32,
+    readOffset: uint53,
+    outputFrom: uint53,
+    end: uint53,
+  }),
+  CheckpointBegin: fc.record({
+    kind: k('CheckpointBegin'),
+    ckptId: uint53,
+    detSeq: uint53,
+    conns: u32,
+    blobBytes: uint53,
+  }),
+  CheckpointConn: fc
+    .record({
+      ckptId: uint53,
+      nswConn: u32,
+      clientAddr: u32,
+      clientPort: u16,
+      readOffset: uint53,
+      eof: fc.boolean(),
+      writeOffset: uint53,
+      tail: uint53,
+      close: fc.constantFrom(null, 'end' as const, 'destroy' as const),
+      done: fc.boolean(),
+    })
+    .map(({ tail, ...e }) => ({
+      kind: 'CheckpointConn' as const,
+      ...e,
+      outputFrom: e.writeOffset - Math.min(tail, e.writeOffset),
+    })),
+  CheckpointData: fc.record({
+    kind: k('CheckpointData'),
+    ckptId: uint53,
+    offset: uint53,
+    data: bytes(300),
+  }),
+  CheckpointEnd: fc.record({ kind: k('CheckpointEnd'), ckptId: uint53 }),
+  CheckpointStored: fc.record({ kind: k('CheckpointStored'), ckptId: uint53, detSeq: uint53 }),
+  CheckpointRejected: fc.record({
+    kind: k('CheckpointRejected'),
+    ckptId: uint53,
+    reason: fc.constant('tooLarge' as const),
+    detail: str,
+  }),
+  CheckpointWanted: fc.record({
+    kind: k('CheckpointWanted'),
+    reason: fc.constantFrom('highWater' as const, 'atLimit' as const),
+    limit: fc.constantFrom('bytes' as const, 'conns' as const, 'dets' as const),
+    used: uint53,
+    max: uint53,
+  }),
+  CheckpointRefused: fc.record({
+    kind: k('CheckpointRefused'),
+    reason: fc.constantFrom('replaying' as const, 'failed' as const, 'busy' as const),
+    detail: str,
+  }),
+  ConnDone: fc.record({ kind: k('ConnDone'), conn: u32 }),
+  Unprotected: fc.oneof(
+    fc.record({
+      kind: k('Unprotected'),
+      scope: fc.constant('conn' as const),
+      conn: u32,
+      reason: fc.constantFrom(
+        'storeFull' as const,
+        'noCheckpoint' as const,
+        'checkpointRefused' as const,
+        'checkpointTooLarge' as const,
+        'embryonicExpired' as const,
+      ),
+      detail: str,
+    }),
+    fc.record({
+      kind: k('Unprotected'),
+      scope: fc.constant('app' as const),
+      conn: fc.constant(0),
+      reason: fc.constantFrom('storeFull' as const, 'noCheckpoint' as const),
+      detail: str,
+    }),
+  ),
 };
 
 const messageArb: fc.Arbitrary<LoggerMessage> = fc.oneof(
@@ -290,6 +378,137 @@ describe('logmsg static vectors', () => {
   });
 });
 
+describe('logmsg checkpoint and limit frames (spec/messages.md "Capabilities, checkpoints and limits")', () => {
+  it('the examples of the spec, byte for byte', () => {
+    expect(body({ kind: 'Capabilities', checkpoints: true, unrecorded: false })).toBe('00000001');
+    expect(body({ kind: 'Capabilities', checkpoints: false, unrecorded: true })).toBe('00000002');
+    const begin: LoggerMessage = {
+      kind: 'CheckpointBegin',
+      ckptId: 1,
+      detSeq: 2 ** 32,
+      conns: 2,
+      blobBytes: 300,
+    };
+    expect(body(begin)).toBe(
+      '0000000000000001' + '0000000100000000' + '00000002' + '000000000000012c',
+    );
+    expect(decodeOk(0x40, body(begin))).toEqual(begin);
+    const un: LoggerMessage = {
+      kind: 'Unprotected',
+      scope: 'app',
+      conn: 0,
+      reason: 'noCheckpoint',
+      detail: 'x',
+    };
+    expect(body(un)).toBe('02' + '00000000' + '02' + '0001' + '78');
+    expect(decodeOk(0x50, body(un))).toEqual(un);
+    const resume: LoggerMessage = {
+      kind: 'ReplayResume',
+      conn: 7,
+      readOffset: 2 ** 32 + 5,
+      outputFrom: 9,
+      end: 2 ** 32 + 10,
+    };
+    expect(body(resume)).toBe(
+      '00000007' + '0000000100000005' + '0000000000000009' + '000000010000000a',
+    );
+    expect(decodeOk(0x37, body(resume))).toEqual(resume);
+  });
+
+  it('CheckpointConn: 45 bytes, the close as an optional how (0 = open)', () => {
+    const c: LoggerMessage = {
+      kind: 'CheckpointConn',
+      ckptId: 3,
+      nswConn: 4,
+      clientAddr: 0xc6120002,
+      clientPort: 40000,
+      readOffset: 2 ** 33,
+      eof: true,
+      writeOffset: 100,
+      outputFrom: 90,
+      close: 'end',
+      done: false,
+    };
+    const hex = body(c);
+    expect(hex).toBe(
+      '0000000000000003' +
+        '00000004' +
+        'c6120002' +
+        '9c40' +
+        '0000000200000000' +
+        '01' +
+        '0000000000000064' +
+        '000000000000005a' +
+        '01' +
+        '00',
+    );
+    expect(hex.length / 2).toBe(45);
+    expect(decodeOk(0x41, hex)).toEqual(c);
+    expect(decodeOk(0x41, `${hex.slice(0, -4)}0000`)).toMatchObject({ close: null });
+    expect(decodeErr(0x41, `${hex.slice(0, -4)}0300`)).toMatchObject({
+      kind: 'badEnum',
+      offset: 43,
+    });
+    // outputFrom beyond writeOffset: the tail would have a negative length.
+    const bad = `${hex.slice(0, 2 * 35)}0000000000000065${hex.slice(2 * 43)}`;
+    expect(decodeErr(0x41, bad)).toMatchObject({ kind: 'badValue', offset: 35 });
+    expect(() => encodeBody({ ...c, outputFrom: 101 })).toThrow(/outputFrom/);
+  });
+
+  it('small frames and their refusals', () => {
+    expect(body({ kind: 'ConnEstablished', conn: 5 })).toBe('00000005');
+    expect(body({ kind: 'ConnDone', conn: 6 })).toBe('00000006');
+    expect(body({ kind: 'CheckpointEnd', ckptId: 9 })).toBe('0000000000000009');
+    expect(body({ kind: 'CheckpointStored', ckptId: 9, detSeq: 12 })).toBe(
+      '0000000000000009' + '000000000000000c',
+    );
+    expect(
+      body({ kind: 'CheckpointWanted', reason: 'atLimit', limit: 'dets', used: 8, max: 8 }),
+    ).toBe('02' + '03' + '0000000000000008' + '0000000000000008');
+    expect(body({ kind: 'CheckpointRefused', reason: 'replaying', detail: '' })).toBe(
+      '01' + '0000',
+    );
+    expect(body({ kind: 'CheckpointRejected', ckptId: 2, reason: 'tooLarge', detail: '' })).toBe(
+      '0000000000000002' + '01' + '0000',
+    );
+    expect(
+      body({ kind: 'CheckpointData', ckptId: 1, offset: 4, data: new Uint8Array([0xab]) }),
+    ).toBe('0000000000000001' + '0000000000000004' + '00000001' + 'ab');
+    // Reserved capability bits, an app-scope Unprotected naming a connection, unknown reasons.
+    expect(decodeErr(0x03, '00000004')).toMatchObject({ kind: 'badValue', offset: 0 });
+    expect(decodeErr(0x50, '02' + '00000001' + '01' + '0000')).toMatchObject({
+      kind: 'badValue',
+      offset: 1,
+    });
+    expect(decodeErr(0x50, '01' + '00000001' + '06' + '0000')).toMatchObject({
+      kind: 'badEnum',
+      offset: 5,
+    });
+    expect(decodeErr(0x46, `0301${'00'.repeat(16)}`)).toMatchObject({ kind: 'badEnum' });
+    expect(decodeErr(0x46, `0104${'00'.repeat(16)}`)).toMatchObject({
+      kind: 'badEnum',
+      offset: 1,
+    });
+    expect(() =>
+      encodeBody({ kind: 'Unprotected', scope: 'app', conn: 3, reason: 'storeFull', detail: '' }),
+    ).toThrow(/conn/);
+    expect(() =>
+      encodeBody({
+        kind: 'CheckpointData',
+        ckptId: 1,
+        offset: 0,
+        data: new Uint8Array(MAX_CHECKPOINT_CHUNK + 1),
+      }),
+    ).toThrow(/data/);
+    // A full-size chunk fits a frame exactly.
+    const full = encodeMessage(
+      { kind: 'CheckpointData', ckptId: 1, offset: 0, data: new Uint8Array(MAX_CHECKPOINT_CHUNK) },
+      1,
+    );
+    expect(decodeFrame(full).ok).toBe(true);
+  });
+});
+
 describe('logmsg bad bodies are typed errors', () => {
   it('unknown type, reserved flags', () => {
     expect(decodeBody(0x55, new Uint8Array(0))).toMatchObject({
@@ -356,10 +575,8 @@ describe('logmsg bad bodies are typed errors', () => {
     expect(decodeErr(0x14, '0000000000000001' + '05' + '7ff0000000000000').kind).toBe('badValue');
     // random determinant longer than MAX_RANDOM_BYTES
     expect(
-      decodeErr(
-        0x14,
-        '0000000000000001' + '06' + (MAX_RANDOM_BYTES + 1).toString(16).padStart(8, '0'),
-      ).kind,
+      decodeErr(0x14, `000000000000000106${(MAX_RANDOM_BYTES + 1).toString(16).padStart(8, '0')}`)
+        .kind,
     ).toBe('badValue');
   });
 
@@ -447,7 +664,7 @@ describe('logmsg properties', () => {
   });
 
   it('arbitrary bodies never throw; whatever decodes re-encodes to the same bytes (one encoding per value)', () => {
-    const types = [...Object.values(MESSAGE_TYPE), 0x00, 0x03, 0x40, 0xff];
+    const types = [...Object.values(MESSAGE_TYPE), 0x00, 0x04, 0x4f, 0xff];
     fc.assert(
       fc.property(fc.constantFrom(...types), fc.uint8Array({ maxLength: 80 }), (type, b) => {
         const r = decodeBody(type, b);

@@ -1,30 +1,56 @@
-// The logger's control statechart (spec/logger.md): which frames it takes, when it fences, and
-// when it applies backpressure. Data never lives here: the store (./store.ts) holds it, and
-// the per-message work is a named action (`storeMessage`, `applyHint`, `streamLog`, ...)
-// provided by whoever owns the store (./core.ts for the daemon, recording fakes in tests).
+// The logger's control statechart (spec/logger.md): which frames it takes, when it fences,
+// and what it does at a limit. Data never lives here: the store (./store.ts) holds it, and the
+// per-message work is a named action (`storeMessage`, `applyHint`, `streamLog`, ...) provided
+// by whoever owns the store (./core.ts for the daemon, recording fakes in tests).
 //
-//   serving.accepting --STORE_FULL--> serving.backpressured --SPACE_FREED--> serving.accepting
-//   serving.* --FRAME Fence(newEpoch > epoch)--> fencing --LINKS_CLOSED--> serving.accepting
+//   serving.accepting --HIGH_WATER--> serving.checkpointAsked                        (R15.1)
+//   serving.{accepting,checkpointAsked} --STORE_FULL--> serving.awaitingCheckpoint   (R15.2)
+//                                                    | serving.accepting (conn given up, R15.4)
+//                                                    | serving.unprotected          (R15.4)
+//                                                    | serving.backpressured        (R15.5)
+//   serving.awaitingCheckpoint --CHECKPOINT_STORED / _TIMEOUT / _REFUSED--> ...     (R15.3)
+//   serving.* --FRAME Fence(newEpoch > epoch)--> fencing --LINKS_CLOSED--> serving
 //
 // R8: the epoch moves only on a Fence from the coordinator. It moves on *entering* fencing,
 // so from that instant every frame of an older epoch is refused (`staleEpoch`), before the old
 // links are even closed; `Fenced` is sent only once the runtime reports them closed, so when
 // the coordinator hears `Fenced` nothing of the old epoch can be stored or acknowledged any
 // more: the old primary can neither log nor commit output.
+//
+// R15: a limit never stalls the service without end. The machine decides between waiting
+// (bounded) for a checkpoint, giving one connection up, giving the application's log up, and
+// (only with peers too old to be told) the lossless stall of before; the core supplies the
+// facts the guards need (is a checkpointing NSW connected, can a peer be told) in the events.
 
 import { match, P } from 'ts-pattern';
 import { assign, setup } from 'xstate';
-import type { LoggerErrorCode, LoggerMessage, Role } from '../../wire/logmsg.ts';
+import type {
+  LimitName,
+  LoggerErrorCode,
+  LoggerMessage,
+  Role,
+  UnprotectedReason,
+} from '../../wire/logmsg.ts';
 
 export interface LoggerContext {
   /** The one epoch this logger serves. */
   readonly epoch: number;
   /** The coordinator link that asked for the fence in progress (it gets `Fenced`). */
   readonly fencer: number | null;
+  /** Generation of the latest CheckpointWanted: its timeout is the only current one (R15.2). */
+  readonly ask: number;
+  /** R15.4: the application's log was given up (survives a fence). */
+  readonly unprotected: boolean;
 }
 
 export interface LoggerInput {
   readonly epoch: number;
+}
+
+/** What a link declared in its `Capabilities` (null: nothing, an older peer). */
+export interface LinkCaps {
+  readonly checkpoints: boolean;
+  readonly unrecorded: boolean;
 }
 
 /** A decoded frame from a link. `role` is what the link said in its Hello (null before). */
@@ -32,15 +58,48 @@ export interface FrameEvent {
   readonly type: 'FRAME';
   readonly link: number;
   readonly role: Role | null;
+  /** the link's Capabilities, if it sent them (absent: none) */
+  readonly caps?: LinkCaps | null;
   /** the frame header's epoch */
   readonly epoch: number;
   readonly msg: LoggerMessage;
 }
 
+/** Facts about the links that decide R15 (computed by the owner of the links). */
+export interface LimitFacts {
+  /** an NSW link of the current epoch declared `checkpoints` (R15.2) */
+  readonly checkpointer: boolean;
+  /** some SSW/NSW link of the current epoch declared Capabilities (R15.4, R15.5) */
+  readonly tellable: boolean;
+}
+
 export type LoggerEvent =
   | FrameEvent
-  /** the store could not take a message whole: the rest is parked, intake must pause */
-  | { readonly type: 'STORE_FULL'; readonly link: number }
+  /** R15.1: an append left usage above a high-water mark */
+  | ({ readonly type: 'HIGH_WATER'; readonly limit: LimitName } & LimitFacts)
+  /**
+   * The store could not take a message whole: the rest is parked. `conn` is set when the log
+   * is unrecorded and the message is a connection's (`LogSyn`/`LogData`): R15.4 conn scope.
+   */
+  | ({
+      readonly type: 'STORE_FULL';
+      readonly link: number;
+      readonly limit: LimitName;
+      readonly conn: number | null;
+    } & LimitFacts)
+  /** R14.2: a checkpoint was stored and the log truncated (R15.3 reads the outcome) */
+  | {
+      readonly type: 'CHECKPOINT_STORED';
+      /** a limit is still reached */
+      readonly full: boolean;
+      /** bytes, records or determinants the truncation dropped */
+      readonly freed: number;
+      readonly aboveHighWater: boolean;
+    }
+  /** the NSW refused, or we rejected its checkpoint as too large (R15.3) */
+  | { readonly type: 'CHECKPOINT_REFUSED'; readonly reason: 'refused' | 'tooLarge' }
+  /** the runtime's timer for CheckpointWanted `ask` expired (R15.2) */
+  | { readonly type: 'CHECKPOINT_TIMEOUT'; readonly ask: number }
   /** the store has room again (limits raised): parked messages may be retried */
   | { readonly type: 'SPACE_FREED' }
   /** the runtime has closed every ssw/nsw link whose epoch is below `epoch` */
@@ -53,6 +112,7 @@ export type FrameVerdict =
   | { readonly kind: 'fenceRepeat' }
   | { readonly kind: 'store' }
   | { readonly kind: 'hint' }
+  | { readonly kind: 'checkpoint' }
   | { readonly kind: 'fetch' }
   | { readonly kind: 'refuse'; readonly code: LoggerErrorCode; readonly detail: string };
 
@@ -67,7 +127,11 @@ const refuse = (code: LoggerErrorCode, detail: string): FrameVerdict => ({
  * from epoch checks: it creates epochs (its Fence names the next one), so it cannot be expected
  * to hold the current one already; every other role must match the logger's epoch exactly.
  */
-export function classifyFrame(ctx: LoggerContext, fencing: boolean, e: FrameEvent): FrameVerdict {
+export function classifyFrame(
+  ctx: Pick<LoggerContext, 'epoch'> & Partial<LoggerContext>,
+  fencing: boolean,
+  e: FrameEvent,
+): FrameVerdict {
   const { msg } = e;
   if (e.role === null) {
     if (msg.kind !== 'Hello') return refuse('notWelcomed', `${msg.kind} before Hello`);
@@ -97,10 +161,38 @@ export function classifyFrame(ctx: LoggerContext, fencing: boolean, e: FrameEven
   const role = e.role;
   return match(msg)
     .with({ kind: P.union('LogSyn', 'LogData') }, () => (role === 'ssw' ? store : wrong(role, msg)))
-    .with({ kind: P.union('ClientAcked', 'ConnClosed') }, () =>
+    .with({ kind: P.union('ClientAcked', 'ConnClosed', 'ConnEstablished') }, () =>
       role === 'ssw' ? hint : wrong(role, msg),
     )
+    .with({ kind: 'Capabilities' }, (m) =>
+      // Each flag belongs to one role (spec/logger.md "Capabilities").
+      (m.checkpoints && role !== 'nsw') || (m.unrecorded && role !== 'ssw')
+        ? refuse(
+            'wrongRole',
+            `${role} may not declare ${m.checkpoints ? 'checkpoints' : 'unrecorded'}`,
+          )
+        : hint,
+    )
     .with({ kind: 'LogDeterminant' }, () => (role === 'nsw' ? store : wrong(role, msg)))
+    .with(
+      {
+        kind: P.union(
+          'CheckpointBegin',
+          'CheckpointConn',
+          'CheckpointData',
+          'CheckpointEnd',
+          'CheckpointRefused',
+        ),
+      },
+      // R14.1: only an NSW that declared it can checkpoint.
+      () =>
+        role === 'nsw' && e.caps?.checkpoints === true
+          ? checkpoint
+          : refuse(
+              'wrongRole',
+              `${role} without the checkpoints capability may not send ${msg.kind}`,
+            ),
+    )
     .with({ kind: 'FetchLog' }, (m) => (m.what === role ? fetch : wrong(role, msg)))
     .with(
       {
@@ -119,6 +211,12 @@ export function classifyFrame(ctx: LoggerContext, fencing: boolean, e: FrameEven
           'ReplayData',
           'ReplayDeterminant',
           'ReplayEnd',
+          'ReplayResume',
+          'CheckpointStored',
+          'CheckpointRejected',
+          'CheckpointWanted',
+          'ConnDone',
+          'Unprotected',
           'Error',
         ),
       },
@@ -129,6 +227,7 @@ export function classifyFrame(ctx: LoggerContext, fencing: boolean, e: FrameEven
 
 const store: FrameVerdict = { kind: 'store' };
 const hint: FrameVerdict = { kind: 'hint' };
+const checkpoint: FrameVerdict = { kind: 'checkpoint' };
 const fetch: FrameVerdict = { kind: 'fetch' };
 const wrong = (role: Role, msg: LoggerMessage): FrameVerdict =>
   refuse(
@@ -136,7 +235,11 @@ const wrong = (role: Role, msg: LoggerMessage): FrameVerdict =>
     `${role} may not send ${msg.kind}${msg.kind === 'FetchLog' ? ` '${msg.what}'` : ''}`,
   );
 
-function checkEpoch(ctx: LoggerContext, fencing: boolean, epoch: number): FrameVerdict | null {
+function checkEpoch(
+  ctx: Pick<LoggerContext, 'epoch'>,
+  fencing: boolean,
+  epoch: number,
+): FrameVerdict | null {
   if (epoch < ctx.epoch) return refuse('staleEpoch', `epoch ${epoch} < ${ctx.epoch}: fenced`);
   if (epoch > ctx.epoch) return refuse('futureEpoch', `epoch ${epoch} > ${ctx.epoch}`);
   if (fencing) return refuse('fencing', `fencing to epoch ${ctx.epoch}; retry after reconnect`);
@@ -156,6 +259,55 @@ const frameOf = (e: LoggerEvent): FrameEvent => {
   return e;
 };
 
+type Ev<T extends LoggerEvent['type']> = Extract<LoggerEvent, { type: T }>;
+const as = <T extends LoggerEvent['type']>(e: LoggerEvent, type: T): Ev<T> => {
+  if (e.type !== type) throw new Error(`logger machine: ${e.type} where ${type} was expected`);
+  return e as Ev<T>;
+};
+
+/** Parameters of `giveUp` (R15.4 app scope), from the event that ends protection. */
+const giveUpParams = ({
+  event,
+}: {
+  event: LoggerEvent;
+}): { reason: UnprotectedReason; limit: LimitName | null } =>
+  match(event)
+    .with({ type: 'STORE_FULL' }, (e) => ({ reason: 'storeFull' as const, limit: e.limit }))
+    .with({ type: 'CHECKPOINT_REFUSED' }, (e) => ({
+      reason:
+        e.reason === 'tooLarge' ? ('checkpointTooLarge' as const) : ('checkpointRefused' as const),
+      limit: null,
+    }))
+    .otherwise(() => ({ reason: 'noCheckpoint' as const, limit: null }));
+
+/** STORE_FULL in accepting and checkpointAsked: R15.2 (wait), R15.4 (conn, app), R15.5 (stall). */
+const storeFullTransitions = [
+  { guard: 'checkpointerConnected', target: 'awaitingCheckpoint' },
+  {
+    guard: 'connCanBeGivenUp',
+    target: 'accepting',
+    actions: {
+      type: 'abandonConn',
+      params: ({ event }: { event: LoggerEvent }) => {
+        const e = as(event, 'STORE_FULL');
+        return { conn: e.conn ?? 0, limit: e.limit };
+      },
+    },
+  },
+  {
+    guard: 'peersCanBeTold',
+    target: 'unprotected',
+    actions: ['markUnprotected', { type: 'giveUp', params: giveUpParams }],
+  },
+  {
+    target: 'backpressured',
+    actions: {
+      type: 'stallWithoutEnd',
+      params: ({ event }: { event: LoggerEvent }) => ({ limit: as(event, 'STORE_FULL').limit }),
+    },
+  },
+] as const;
+
 export const loggerMachine = setup({
   types: {
     context: {} as LoggerContext,
@@ -171,11 +323,28 @@ export const loggerMachine = setup({
     fenceRepeatWhileFencing: is('fenceRepeat', true),
     storeFrame: is('store', false),
     hintFrame: is('hint', false),
+    checkpointFrame: is('checkpoint', false),
     fetchFrame: is('fetch', false),
     refuseFrame: is('refuse', false),
     refuseWhileFencing: is('refuse', true),
     linksOfOldEpochsClosed: ({ context, event }) =>
       event.type === 'LINKS_CLOSED' && event.epoch === context.epoch,
+    linksClosedWhileUnprotected: ({ context, event }) =>
+      event.type === 'LINKS_CLOSED' && event.epoch === context.epoch && context.unprotected,
+    // R15.1, R15.2: a checkpoint can be asked for.
+    checkpointerConnected: ({ event }) =>
+      (event.type === 'HIGH_WATER' || event.type === 'STORE_FULL') && event.checkpointer,
+    // R15.4 conn scope: an unrecorded log, a connection's message, and the SSW can be told.
+    connCanBeGivenUp: ({ event }) =>
+      event.type === 'STORE_FULL' && event.conn !== null && event.tellable,
+    // R15.4 app scope needs someone to tell; R15.5 otherwise.
+    peersCanBeTold: ({ event }) => event.type === 'STORE_FULL' && event.tellable,
+    // R15.3
+    roomAgain: ({ event }) => event.type === 'CHECKPOINT_STORED' && !event.full,
+    freedSome: ({ event }) => event.type === 'CHECKPOINT_STORED' && event.freed > 0,
+    belowHighWater: ({ event }) => event.type === 'CHECKPOINT_STORED' && !event.aboveHighWater,
+    timeoutIsCurrent: ({ context, event }) =>
+      event.type === 'CHECKPOINT_TIMEOUT' && event.ask === context.ask,
   },
   actions: {
     // Effects, provided by the owner of the links and the store. Parameters are computed here
@@ -185,15 +354,28 @@ export const loggerMachine = setup({
     storeMessage: (_, _p: { link: number; msg: LoggerMessage }) => {},
     parkMessage: (_, _p: { link: number; msg: LoggerMessage }) => {},
     applyHint: (_, _p: { link: number; msg: LoggerMessage }) => {},
+    takeCheckpointFrame: (_, _p: { link: number; msg: LoggerMessage }) => {},
     streamLog: (_, _p: { link: number; what: 'ssw' | 'nsw' }) => {},
     closeLinksBelow: (_, _p: { epoch: number }) => {},
     replyFenced: (_, _p: { link: number | null; epoch: number }) => {},
-    pauseIntake: () => {},
+    /** stop reading the SSW links, and NSW links too unless `nsw` (R15.2 keeps them read) */
+    pauseIntake: (_, _p: { nsw: boolean }) => {},
     resumeIntake: () => {},
+    /** R15.1, R15.2: send CheckpointWanted and arm the timer for generation `ask` */
+    askForCheckpoint: (_, _p: { ask: number; reason: 'highWater' | 'atLimit' }) => {},
+    /** R15.4 conn scope */
+    abandonConn: (_, _p: { conn: number; limit: LimitName }) => {},
+    /** R15.4 app scope: drop the log, tell the peers, discard parked, resume the links */
+    giveUp: (_, _p: { reason: UnprotectedReason; limit: LimitName | null }) => {},
+    /** R15.4: a store message after the log was given up: dropped (the link is told once) */
+    discardMessage: (_, _p: { link: number; msg: LoggerMessage }) => {},
+    /** R15.5: nobody can be told; log why the logger stalls */
+    stallWithoutEnd: (_, _p: { limit: LimitName }) => {},
+    markUnprotected: assign({ unprotected: true }),
   },
 }).createMachine({
   id: 'logger',
-  context: ({ input }) => ({ epoch: input.epoch, fencer: null }),
+  context: ({ input }) => ({ epoch: input.epoch, fencer: null, ask: 0, unprotected: false }),
   initial: 'serving',
   states: {
     serving: {
@@ -239,6 +421,14 @@ export const loggerMachine = setup({
             },
           },
           {
+            // R14.1: checkpoint frames are never parked (their own budget, R14.7).
+            guard: 'checkpointFrame',
+            actions: {
+              type: 'takeCheckpointFrame',
+              params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
+            },
+          },
+          {
             guard: 'fetchFrame',
             actions: {
               type: 'streamLog',
@@ -268,13 +458,78 @@ export const loggerMachine = setup({
                 params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
               },
             },
-            STORE_FULL: { target: 'backpressured' },
+            HIGH_WATER: { guard: 'checkpointerConnected', target: 'checkpointAsked' },
+            STORE_FULL: [...storeFullTransitions],
+          },
+        },
+        checkpointAsked: {
+          // R15.1: still storing; at most one CheckpointWanted per checkpointWaitMs.
+          entry: [
+            assign({ ask: ({ context }) => context.ask + 1 }),
+            {
+              type: 'askForCheckpoint',
+              params: ({ context }) => ({ ask: context.ask, reason: 'highWater' as const }),
+            },
+          ],
+          on: {
+            FRAME: {
+              guard: 'storeFrame',
+              actions: {
+                type: 'storeMessage',
+                params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
+              },
+            },
+            CHECKPOINT_STORED: { guard: 'belowHighWater', target: 'accepting' },
+            CHECKPOINT_TIMEOUT: { guard: 'timeoutIsCurrent', target: 'accepting' },
+            STORE_FULL: [...storeFullTransitions],
+          },
+        },
+        awaitingCheckpoint: {
+          // R15.2: bounded. The SSW links are paused; NSW links stay read so that the
+          // checkpoint can arrive behind the determinants already sent (they park).
+          entry: [
+            assign({ ask: ({ context }) => context.ask + 1 }),
+            { type: 'pauseIntake', params: { nsw: false } },
+            {
+              type: 'askForCheckpoint',
+              params: ({ context }) => ({ ask: context.ask, reason: 'atLimit' as const }),
+            },
+          ],
+          exit: 'resumeIntake',
+          on: {
+            FRAME: {
+              guard: 'storeFrame',
+              actions: {
+                type: 'parkMessage',
+                params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
+              },
+            },
+            CHECKPOINT_STORED: [
+              { guard: 'roomAgain', target: 'accepting' },
+              // R15.3: the application is consuming its input; the next checkpoint frees more.
+              { guard: 'freedSome', target: 'awaitingCheckpoint', reenter: true },
+              {
+                target: 'unprotected',
+                actions: ['markUnprotected', { type: 'giveUp', params: giveUpParams }],
+              },
+            ],
+            CHECKPOINT_TIMEOUT: {
+              guard: 'timeoutIsCurrent',
+              target: 'unprotected',
+              actions: ['markUnprotected', { type: 'giveUp', params: giveUpParams }],
+            },
+            CHECKPOINT_REFUSED: {
+              target: 'unprotected',
+              actions: ['markUnprotected', { type: 'giveUp', params: giveUpParams }],
+            },
+            SPACE_FREED: { target: 'accepting' },
           },
         },
         backpressured: {
-          // Bounded memory without loss: intake pauses (the runtime stops reading the data
-          // links), TCP flow control stalls the senders, and nothing beyond the store is acked.
-          entry: 'pauseIntake',
+          // R15.5: bounded memory without loss, and without end: only for peers too old to be
+          // told (no Capabilities). Intake pauses, TCP flow control stalls the senders, and
+          // nothing beyond the store is acked, until an operator raises the limits.
+          entry: { type: 'pauseIntake', params: { nsw: true } },
           exit: 'resumeIntake',
           on: {
             FRAME: {
@@ -285,6 +540,46 @@ export const loggerMachine = setup({
               },
             },
             SPACE_FREED: { target: 'accepting' },
+          },
+        },
+        unprotected: {
+          // R15.4: nothing is stored any more; nothing can be recovered.
+          on: {
+            FRAME: [
+              {
+                guard: 'storeFrame',
+                actions: {
+                  type: 'discardMessage',
+                  params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
+                },
+              },
+              {
+                // Hints name records that are gone; Capabilities still say who can be told.
+                guard: 'hintFrame',
+                actions: {
+                  type: 'discardMessage',
+                  params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
+                },
+              },
+              {
+                guard: 'checkpointFrame',
+                actions: {
+                  type: 'discardMessage',
+                  params: ({ event }) => ({ link: frameOf(event).link, msg: frameOf(event).msg }),
+                },
+              },
+              {
+                guard: 'fetchFrame',
+                actions: {
+                  type: 'refuse',
+                  params: ({ event }) => ({
+                    link: frameOf(event).link,
+                    code: 'unprotected' as const,
+                    detail: 'the log was given up (R15.4): nothing can be recovered',
+                  }),
+                },
+              },
+            ],
           },
         },
       },
@@ -329,17 +624,31 @@ export const loggerMachine = setup({
             },
           },
         ],
-        LINKS_CLOSED: {
-          guard: 'linksOfOldEpochsClosed',
-          target: 'serving',
-          actions: [
-            {
-              type: 'replyFenced',
-              params: ({ context }) => ({ link: context.fencer, epoch: context.epoch }),
-            },
-            assign({ fencer: null }),
-          ],
-        },
+        LINKS_CLOSED: [
+          {
+            // R15.4: a log given up stays given up across epochs.
+            guard: 'linksClosedWhileUnprotected',
+            target: '#logger.serving.unprotected',
+            actions: [
+              {
+                type: 'replyFenced',
+                params: ({ context }) => ({ link: context.fencer, epoch: context.epoch }),
+              },
+              assign({ fencer: null }),
+            ],
+          },
+          {
+            guard: 'linksOfOldEpochsClosed',
+            target: 'serving',
+            actions: [
+              {
+                type: 'replyFenced',
+                params: ({ context }) => ({ link: context.fencer, epoch: context.epoch }),
+              },
+              assign({ fencer: null }),
+            ],
+          },
+        ],
       },
     },
   },

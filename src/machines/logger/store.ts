@@ -1,36 +1,49 @@
 // The logger's store (spec/logger.md): per-connection client byte streams with their SYN
-// records, and the NSW's determinant log. Pure logic: no I/O, no clock. Mutable on purpose:
-// it holds megabytes of client bytes, and an immutable copy per append would be quadratic.
+// records, the NSW's determinant log, and the latest stored checkpoint. Pure logic: no I/O,
+// no clock (time comes in as `expireEmbryonic(nowMs)`). Mutable on purpose: it holds
+// megabytes of client bytes, and an immutable copy per append would be quadratic.
 //
 // What the store promises (checked by test/machines/logger/store.test.ts):
-// - an ack is never ahead of storage: `stableSeq` / `stableDet` are computed from what is held;
+// - an ack is never ahead of storage: `stableSeq` / `stableDet` are computed from what it
+//   received, and a byte is dropped only when a stored checkpoint covers it (R14.5, I7);
 // - it never holds more than its limits: an append that does not fit stores the prefix that
-//   fits and reports `full`; the caller parks the rest and stops reading that link
-//   (backpressure), so nothing is dropped and nothing unstored is acknowledged;
-// - a resent byte or determinant must equal the stored one (`conflict` otherwise), so a sender
-//   that reconnects and resends from its last ack cannot silently rewrite history.
+//   fits and reports `full` with the limit it hit; the caller parks the rest (R15);
+// - a resent byte or determinant that it still holds must equal the stored one (`conflict`
+//   otherwise), so a sender that reconnects and resends cannot silently rewrite history;
+// - stream positions are 64-bit offsets; a 32-bit sequence number is placed by unwrapping it
+//   against the stored end (R14.8), so a connection may pass 4 GiB.
 // Epochs are not the store's business: it spans epochs, because the incarnation of epoch e+1
 // recovers from what the incarnation of epoch e logged (spec/logger.md R8).
 
 import {
+  type CheckpointConnEntry,
   type CloseHow,
   type Determinant,
   decodeDeterminant,
   encodeDeterminant,
+  type LimitName,
   type LoggerMessage,
   type SynRecord,
+  type UnprotectedReason,
 } from '../../wire/logmsg.ts';
-import { seqAdd, seqGt } from '../../wire/seq.ts';
+import { SEQ_MOD, seqAdd, seqGt, seqSub } from '../../wire/seq.ts';
+import { checkpointFrames, type StoredCheckpoint } from './checkpoint.ts';
 
 export interface LoggerLimits {
-  /** Client bytes + encoded determinants + a fixed cost per connection record. */
+  /** Held client bytes + held encoded determinants + a fixed cost per connection record. */
   readonly maxStoredBytes: number;
-  /** Connection records held (open, and closed ones kept for NSW replay). */
+  /** Connection records held (open, closed ones still needed, embryonic). */
   readonly maxConns: number;
   /** Determinants held. */
   readonly maxDets: number;
   /** Largest ReplayData payload the recovery service sends. */
   readonly replayChunkBytes: number;
+  /** One checkpoint (blob + CKPT_CONN_COST per table entry); its own budget (R14.7). */
+  readonly maxCheckpointBytes: number;
+  /** R15.1: above this many stored bytes the logger asks for a checkpoint. */
+  readonly highWaterBytes: number;
+  /** R15.6: a record whose handshake has not completed this long after it was stored expires. */
+  readonly embryonicTtlMs: number;
 }
 
 export const DEFAULT_LOGGER_LIMITS: LoggerLimits = {
@@ -38,6 +51,9 @@ export const DEFAULT_LOGGER_LIMITS: LoggerLimits = {
   maxConns: 65536,
   maxDets: 8 * 1024 * 1024,
   replayChunkBytes: 64 * 1024,
+  maxCheckpointBytes: 64 * 1024 * 1024,
+  highWaterBytes: 128 * 1024 * 1024,
+  embryonicTtlMs: 30_000,
 };
 
 /** What a connection record costs against `maxStoredBytes` (the SYN record and bookkeeping). */
@@ -51,9 +67,16 @@ export interface StoreError {
   readonly detail: string;
 }
 
+/** R15.4: a message for a connection the logger gave up (answered `Unprotected` again). */
+export interface Abandoned {
+  readonly kind: 'abandoned';
+  readonly conn: number;
+  readonly reason: UnprotectedReason;
+}
+
 export type SynOutcome =
   | { readonly kind: 'stored'; readonly conn: number }
-  | { readonly kind: 'full' }
+  | { readonly kind: 'full'; readonly limit: LimitName }
   | StoreError;
 
 export type DataOutcome =
@@ -62,9 +85,12 @@ export type DataOutcome =
       readonly conn: number;
       readonly stableSeq: number;
       readonly finLogged: boolean;
-      /** bytes of this message newly stored (duplicates excluded) */
+      /** bytes of this message newly stored (duplicates excluded; R14.6 bytes included) */
       readonly added: number;
+      /** the limit that stopped it (`full`), else null */
+      readonly limit: LimitName | null;
     }
+  | Abandoned
   | StoreError;
 
 /** CloseLogged owed to the SSW: the application's close of this client's connection is stored. */
@@ -83,28 +109,71 @@ export type DetOutcome =
       readonly stableDet: number;
       /** set when this append stored a `close` determinant for a connection the SSW still has */
       readonly closeLogged: CloseAnnouncement | null;
+      readonly limit: LimitName | null;
     }
   | StoreError;
 
+export type HintOutcome = null | Abandoned | StoreError;
+
 export interface StoreUsage {
+  /** held client bytes + held determinants + CONN_RECORD_COST per record */
   readonly storedBytes: number;
   readonly conns: number;
   readonly openConns: number;
+  /** determinants held (from `detBase`) */
   readonly dets: number;
+  /** the stored checkpoint's cost (0 without one) */
+  readonly checkpointBytes: number;
+  readonly embryonic: number;
+  readonly abandoned: number;
+}
+
+/** What storing a checkpoint dropped (R14.5); `storedBytes` went down by `freedBytes`. */
+export interface TruncationReport {
+  readonly ckptId: number;
+  readonly detSeq: number;
+  readonly dets: number;
+  readonly clientBytes: number;
+  readonly records: number;
+  readonly freedBytes: number;
+  /** linked, accepted before D, absent from the table, yet not ConnClosed: kept (anomaly) */
+  readonly keptUnlisted: number;
+}
+
+export interface StreamInfo {
+  readonly heldFrom: number;
+  readonly end: number;
+  readonly dropTo: number;
+  readonly fin: boolean;
+}
+
+export interface ConnClosedOutcome {
+  /** the NSW connection the record was linked to: ConnDone is owed to the NSW (spec/logger.md) */
+  readonly nswConn: number | null;
 }
 
 interface ConnLog {
   readonly syn: SynRecord;
-  /** client sequence number of the first data byte (clientIsn + 1) */
+  /** client sequence number of offset 0 (clientIsn + 1) */
   readonly startSeq: number;
-  readonly chunks: Uint8Array[];
-  bytes: number;
+  /** the held bytes [heldFrom, end), in order */
+  chunks: Uint8Array[];
+  heldFrom: number;
+  end: number;
+  /** R14.5 b: no recovery needs bytes below it */
+  dropTo: number;
   fin: boolean;
   clientAck: number | null;
-  /** ConnClosed received: not re-created by the SSW any more; stream kept for NSW replay */
+  /** R15.6: the handshake is known to have completed */
+  established: boolean;
+  /** R15.6: the first tick after it was stored (null until then) */
+  stampMs: number | null;
+  /** ConnClosed received: not re-created by the SSW any more; stream kept while needed */
   closed: boolean;
   /** the NSW connection number whose accept matched this record, once known */
   nswConn: number | null;
+  /** the detSeq of that accept */
+  acceptDet: number | null;
   /** the application's close (how, and its position in the output), once its determinant is stored */
   close: { readonly how: CloseHow; readonly offset: number } | null;
 }
@@ -134,7 +203,19 @@ const synEqual = (a: SynRecord, b: SynRecord): boolean =>
   optsEqual(a.serverOpts, b.serverOpts) &&
   Object.is(a.synTimeMs, b.synTimeMs);
 
-/** Does `b` equal the stored stream at offset `from`? Only resends take this path. */
+/** The sequence number of a stream offset (exact for every safe-integer offset). */
+export const seqOfOffset = (startSeq: number, offset: number): number =>
+  seqAdd(startSeq, offset % SEQ_MOD);
+
+/**
+ * R14.8: the offset of `seq` in a stream whose stored end is at offset `end`. The signed
+ * 32-bit distance from the end's sequence number is exact while the sender has less than
+ * 2^31 bytes unacknowledged, which a TCP window (at most 2^30) guarantees.
+ */
+export const unwrapSeq = (startSeq: number, end: number, seq: number): number =>
+  end + seqSub(seq, seqOfOffset(startSeq, end));
+
+/** Does `b` equal the held bytes at held position `from` (0 = heldFrom)? Only resends take this path. */
 const bytesEqualAt = (chunks: readonly Uint8Array[], from: number, b: Uint8Array): boolean => {
   let base = 0;
   let i = 0;
@@ -153,13 +234,25 @@ const bytesEqualAt = (chunks: readonly Uint8Array[], from: number, b: Uint8Array
 export class LoggerStore {
   private lim: LoggerLimits;
   private readonly conns = new Map<number, ConnLog>();
-  private readonly dets: Uint8Array[] = [];
-  /** NSW conn -> the accept determinant's client address/port */
-  private readonly accepts = new Map<number, { clientAddr: number; clientPort: number }>();
+  /** R15.6: records not yet established, by connId */
+  private readonly embryonic = new Set<number>();
+  /** R15.4: connections given up, with why; insertion order = age (bounded by maxConns) */
+  private readonly abandonedConns = new Map<number, UnprotectedReason>();
+  /** held determinants, encoded; dets[i] is detSeq detBase + i */
+  private dets: Uint8Array[] = [];
+  private base = 0;
+  /** NSW conn -> the accept determinant's client address/port and position */
+  private readonly accepts = new Map<
+    number,
+    { clientAddr: number; clientPort: number; detSeq: number }
+  >();
   private used = 0;
+  private ckpt: StoredCheckpoint | null = null;
+  private gaveUp = false;
+  private unrecordedLog = false;
 
   constructor(limits: Partial<LoggerLimits> = {}) {
-    this.lim = checkLimits({ ...DEFAULT_LOGGER_LIMITS, ...limits });
+    this.lim = checkLimits(withHighWater(DEFAULT_LOGGER_LIMITS, limits));
   }
 
   get limits(): LoggerLimits {
@@ -167,15 +260,40 @@ export class LoggerStore {
   }
 
   /**
-   * New limits (an operator raising them to leave backpressure). Lowering below what is held
-   * stores nothing more until usage is under the new limit; nothing held is dropped.
+   * New limits (an operator raising them). Lowering below what is held stores nothing more
+   * until usage is under the new limit; nothing held is dropped. `highWaterBytes` follows a
+   * new `maxStoredBytes` (half of it) unless given.
    */
   setLimits(limits: Partial<LoggerLimits>): void {
-    this.lim = checkLimits({ ...this.lim, ...limits });
+    this.lim = checkLimits(withHighWater(this.lim, limits));
   }
 
+  /** One past the last stored determinant (absolute: truncation does not move it). */
   get stableDet(): number {
-    return this.dets.length;
+    return this.base + this.dets.length;
+  }
+
+  /** The first determinant still held (the stored checkpoint's D, or 0). */
+  get detBase(): number {
+    return this.base;
+  }
+
+  get checkpoint(): StoredCheckpoint | null {
+    return this.ckpt;
+  }
+
+  /** R15.4: the whole log was given up; nothing is stored any more. */
+  get unprotected(): boolean {
+    return this.gaveUp;
+  }
+
+  /** R14.5 e: the SSW declared `unrecorded`: ConnClosed records are dropped at once. */
+  setUnrecorded(on: boolean): void {
+    this.unrecordedLog = on;
+  }
+
+  get unrecorded(): boolean {
+    return this.unrecordedLog;
   }
 
   usage(): StoreUsage {
@@ -186,7 +304,38 @@ export class LoggerStore {
       conns: this.conns.size,
       openConns: open,
       dets: this.dets.length,
+      checkpointBytes: this.ckpt?.cost ?? 0,
+      embryonic: this.embryonic.size,
+      abandoned: this.abandonedConns.size,
     };
+  }
+
+  /** R15.1: the limit whose high-water mark usage has passed, if any. */
+  aboveHighWater(): LimitName | null {
+    if (this.used > this.lim.highWaterBytes) return 'bytes';
+    if (this.conns.size > this.lim.maxConns / 2) return 'conns';
+    if (this.dets.length > this.lim.maxDets / 2) return 'dets';
+    return null;
+  }
+
+  /** Use and maximum of one limit (for CheckpointWanted and the unprotected event). */
+  measure(limit: LimitName): { readonly used: number; readonly max: number } {
+    switch (limit) {
+      case 'bytes':
+        return { used: this.used, max: this.lim.maxStoredBytes };
+      case 'conns':
+        return { used: this.conns.size, max: this.lim.maxConns };
+      case 'dets':
+        return { used: this.dets.length, max: this.lim.maxDets };
+    }
+  }
+
+  /** A limit that is reached (nothing more of its kind fits), if any. */
+  atLimit(): LimitName | null {
+    if (this.used >= this.lim.maxStoredBytes) return 'bytes';
+    if (this.conns.size >= this.lim.maxConns) return 'conns';
+    if (this.dets.length >= this.lim.maxDets) return 'dets';
+    return null;
   }
 
   /** Every client byte of `conn` below this is stored (a stored FIN counts as one). */
@@ -199,20 +348,34 @@ export class LoggerStore {
     return this.conns.get(conn)?.fin ?? false;
   }
 
-  /** The stored client bytes of `conn` (a copy), for tests and diagnostics. */
+  stream(conn: number): StreamInfo | undefined {
+    const c = this.conns.get(conn);
+    return c === undefined
+      ? undefined
+      : { heldFrom: c.heldFrom, end: c.end, dropTo: c.dropTo, fin: c.fin };
+  }
+
+  /** The held client bytes of `conn` ([heldFrom, end), a copy), for tests and diagnostics. */
   clientBytes(conn: number): Uint8Array | undefined {
     const c = this.conns.get(conn);
     if (c === undefined) return undefined;
-    const out = new Uint8Array(c.bytes);
-    let o = 0;
-    for (const ch of c.chunks) {
-      out.set(ch, o);
-      o += ch.length;
-    }
-    return out;
+    return concat(c.chunks, c.end - c.heldFrom);
   }
 
-  /** The stored determinants, decoded, in detSeq order. */
+  hasConn(conn: number): boolean {
+    return this.conns.has(conn);
+  }
+
+  isEstablished(conn: number): boolean {
+    return this.conns.get(conn)?.established ?? false;
+  }
+
+  /** Why a connection was given up, if it was (R15.4, R15.6). */
+  abandonedReason(conn: number): UnprotectedReason | undefined {
+    return this.abandonedConns.get(conn);
+  }
+
+  /** The held determinants, decoded, in detSeq order (the first is `detBase`). */
   determinants(): Determinant[] {
     return this.dets.map(decodeStored);
   }
@@ -228,120 +391,176 @@ export class LoggerStore {
         ? { kind: 'stored', conn: syn.conn }
         : storeError('conflict', `conn ${syn.conn}: a different SYN record is stored`);
     }
-    if (
-      this.conns.size >= this.limits.maxConns ||
-      this.used + CONN_RECORD_COST > this.limits.maxStoredBytes
-    ) {
-      return { kind: 'full' };
-    }
+    if (this.conns.size >= this.lim.maxConns) return { kind: 'full', limit: 'conns' };
+    if (this.used + CONN_RECORD_COST > this.lim.maxStoredBytes)
+      return { kind: 'full', limit: 'bytes' };
+    // A new record for a connection given up (R2.7: a late handshake logs its SYN again).
+    this.abandonedConns.delete(syn.conn);
     this.conns.set(syn.conn, {
       syn,
       startSeq: seqAdd(syn.clientIsn, 1),
       chunks: [],
-      bytes: 0,
+      heldFrom: 0,
+      end: 0,
+      dropTo: 0,
       fin: false,
       clientAck: null,
+      established: false,
+      stampMs: null,
       closed: false,
       nswConn: null,
+      acceptDet: null,
       close: null,
     });
+    this.embryonic.add(syn.conn);
     this.used += CONN_RECORD_COST;
     return { kind: 'stored', conn: syn.conn };
   }
 
   /**
-   * R1: client bytes. `seq` may start below the stored end (a resend: the overlap must match)
-   * but not above it (a gap). Stores what fits under the limits and reports `full` if some
-   * of the message (bytes or FIN) is left over; the caller retries the same message later.
+   * R1: client bytes. `seq` may start below the stored end (a resend: the overlap with held
+   * bytes must match, R14.6 below them) but not above it (a gap). Stores what fits under the
+   * limits and reports `full` if some of the message (bytes or FIN) is left over; the caller
+   * retries the same message later.
    */
   logData(conn: number, seq: number, payload: Uint8Array, fin: boolean): DataOutcome {
     const c = this.conns.get(conn);
-    if (c === undefined)
-      return storeError('unknownConn', `LogData for conn ${conn} without LogSyn`);
-    // Offset of `seq` in the stream, as an unsigned distance: a seq before the stream start
-    // wraps to a huge offset and is refused as a gap rather than misread as a resend.
-    const off = (seq - c.startSeq) >>> 0;
-    if (off > c.bytes) {
+    if (c === undefined) return this.unknown(conn, 'LogData');
+    const off = unwrapSeq(c.startSeq, c.end, seq);
+    if (off < 0) {
+      return storeError('gap', `conn ${conn}: seq ${seq} is ${-off} bytes before the stream`);
+    }
+    if (off > c.end) {
       return storeError(
         'gap',
-        `conn ${conn}: seq ${seq} is ${off - c.bytes} bytes beyond the stored end`,
+        `conn ${conn}: seq ${seq} is ${off - c.end} bytes beyond the stored end`,
       );
     }
-    const overlap = Math.min(payload.length, c.bytes - off);
-    if (overlap > 0 && !bytesEqualAt(c.chunks, off, payload.subarray(0, overlap))) {
+    const overlap = Math.min(payload.length, c.end - off);
+    // R14.6: bytes below heldFrom were dropped by a checkpoint; a resend of them is accepted
+    // unchecked. The held part of the overlap must match.
+    const unheld = Math.min(overlap, Math.max(0, c.heldFrom - off));
+    if (
+      overlap > unheld &&
+      !bytesEqualAt(c.chunks, off + unheld - c.heldFrom, payload.subarray(unheld, overlap))
+    ) {
       return storeError(
         'conflict',
         `conn ${conn}: resent bytes at seq ${seq} differ from the stored ones`,
       );
     }
     const fresh = payload.subarray(overlap);
-    if (c.fin && (fresh.length > 0 || (fin && off + payload.length !== c.bytes))) {
+    if (c.fin && (fresh.length > 0 || (fin && off + payload.length !== c.end))) {
       return storeError('conflict', `conn ${conn}: data or a different FIN after the stored FIN`);
     }
-    const room = Math.max(0, this.limits.maxStoredBytes - this.used);
-    const take = Math.min(fresh.length, room);
+    if (c.end + fresh.length > Number.MAX_SAFE_INTEGER) {
+      return storeError('conflict', `conn ${conn}: the stream would pass 2^53 bytes`);
+    }
+    // R14.6: the part below dropTo (bytes the application consumed before they were stored,
+    // R14.3) moves the end without being held.
+    const skip = Math.min(fresh.length, Math.max(0, c.dropTo - c.end));
+    c.end += skip;
+    if (c.heldFrom < c.end && c.chunks.length === 0) c.heldFrom = Math.min(c.end, c.dropTo);
+    const rest = fresh.subarray(skip);
+    const room = Math.max(0, this.lim.maxStoredBytes - this.used);
+    const take = Math.min(rest.length, room);
     if (take > 0) {
       // Copied: the payload is a view into a frame buffer the link reuses.
-      c.chunks.push(fresh.slice(0, take));
-      c.bytes += take;
+      c.chunks.push(rest.slice(0, take));
+      c.end += take;
       this.used += take;
     }
-    const allBytes = take === fresh.length;
+    const allBytes = take === rest.length;
     if (fin && allBytes) c.fin = true;
+    if (skip + take > 0 || c.fin) this.establish(c);
     return {
       kind: allBytes ? 'stored' : 'full',
       conn,
       stableSeq: stableSeqOf(c),
       finLogged: c.fin,
-      added: take,
+      added: skip + take,
+      limit: allBytes ? null : 'bytes',
     };
   }
 
   /** Lazy hint from the SSW (no reply): what the client holds of the server's stream. */
-  clientAcked(conn: number, clientAck: number): StoreError | null {
+  clientAcked(conn: number, clientAck: number): HintOutcome {
     const c = this.conns.get(conn);
-    if (c === undefined)
-      return storeError('unknownConn', `ClientAcked for conn ${conn} without LogSyn`);
+    if (c === undefined) return this.unknown(conn, 'ClientAcked');
     // Keep the highest in serial order: a hint resent after a reconnect must not lower it.
     if (c.clientAck === null || seqGt(clientAck, c.clientAck)) c.clientAck = clientAck;
+    // R15.6: the client acknowledged server data beyond the SYN-ACK.
+    if (seqGt(clientAck, seqAdd(c.syn.serverIsn, 1))) this.establish(c);
+    return null;
+  }
+
+  /** R15.6, spec/ssw.md R2.7: the SSW saw the client acknowledge the SYN-ACK. */
+  connEstablished(conn: number): HintOutcome {
+    const c = this.conns.get(conn);
+    if (c === undefined) return this.unknown(conn, 'ConnEstablished');
+    this.establish(c);
     return null;
   }
 
   /**
-   * The SSW will not re-create this connection any more. Its stream is kept: the application
-   * read it, and a replay must feed it again to rebuild the same state (spec/logger.md GC).
+   * The SSW will not re-create this connection any more. Its stream is kept while a recovery
+   * may need it (R14.5 c), except in an unrecorded log (R14.5 e).
    */
-  connClosed(conn: number): void {
+  connClosed(conn: number): ConnClosedOutcome | Abandoned | StoreError {
     const c = this.conns.get(conn);
-    if (c !== undefined) c.closed = true;
+    if (c === undefined) {
+      const r = this.unknown(conn, 'ConnClosed');
+      // A record already dropped (R14.5 c/e) has nothing left to close.
+      return r.kind === 'error' ? { nswConn: null } : r;
+    }
+    c.closed = true;
+    this.establish(c);
+    if (this.unrecordedLog) {
+      this.dropRecord(c);
+      if (c.nswConn !== null) this.accepts.delete(c.nswConn);
+      this.trimUnrecordedDets();
+      return { nswConn: null };
+    }
+    return { nswConn: c.nswConn };
   }
 
-  /** R3: one determinant. `detSeq` below `stableDet` is a resend (must match), above is a gap. */
-  logDeterminant(detSeq: number, det: Determinant): DetOutcome {
+  /**
+   * R3: one determinant. `detSeq` below `stableDet` is a resend (it must match what is held;
+   * below `detBase` it is accepted unchecked, R14.6), above it a gap. `force` stores it past
+   * the limits (R14.2: a determinant a complete checkpoint covers, dropped right after).
+   */
+  logDeterminant(detSeq: number, det: Determinant, force = false): DetOutcome {
+    if (detSeq < this.base) {
+      return { kind: 'stored', stableDet: this.stableDet, closeLogged: null, limit: null };
+    }
     const enc = encodeDeterminant(det);
-    if (detSeq < this.dets.length) {
-      const have = this.dets[detSeq]!;
+    if (detSeq < this.stableDet) {
+      const have = this.dets[detSeq - this.base]!;
       return have.length === enc.length && have.every((b, i) => b === enc[i])
-        ? { kind: 'stored', stableDet: this.dets.length, closeLogged: null }
+        ? { kind: 'stored', stableDet: this.stableDet, closeLogged: null, limit: null }
         : storeError('conflict', `determinant ${detSeq} differs from the stored one`);
     }
-    if (detSeq > this.dets.length) {
-      return storeError('gap', `determinant ${detSeq} but stableDet is ${this.dets.length}`);
+    if (detSeq > this.stableDet) {
+      return storeError('gap', `determinant ${detSeq} but stableDet is ${this.stableDet}`);
     }
     if (det.kind === 'close' && !this.accepts.has(det.conn)) {
       return storeError('unknownConn', `close of NSW conn ${det.conn} without its accept`);
     }
-    if (
-      this.dets.length >= this.limits.maxDets ||
-      this.used + enc.length > this.limits.maxStoredBytes
-    ) {
-      return { kind: 'full', stableDet: this.dets.length, closeLogged: null };
+    if (!force && this.dets.length >= this.lim.maxDets) {
+      return { kind: 'full', stableDet: this.stableDet, closeLogged: null, limit: 'dets' };
+    }
+    if (!force && this.used + enc.length > this.lim.maxStoredBytes) {
+      return { kind: 'full', stableDet: this.stableDet, closeLogged: null, limit: 'bytes' };
     }
     this.dets.push(enc);
     this.used += enc.length;
     let closeLogged: CloseAnnouncement | null = null;
     if (det.kind === 'accept') {
-      this.accepts.set(det.conn, { clientAddr: det.clientAddr, clientPort: det.clientPort });
+      this.accepts.set(det.conn, {
+        clientAddr: det.clientAddr,
+        clientPort: det.clientPort,
+        detSeq,
+      });
       this.link(det.conn);
     } else if (det.kind === 'close') {
       const c = this.link(det.conn);
@@ -350,7 +569,7 @@ export class LoggerStore {
         if (!c.closed) closeLogged = announcement(c, c.close);
       }
     }
-    return { kind: 'stored', stableDet: this.dets.length, closeLogged };
+    return { kind: 'stored', stableDet: this.stableDet, closeLogged, limit: null };
   }
 
   /**
@@ -367,38 +586,251 @@ export class LoggerStore {
   }
 
   /**
-   * The recovery service (FetchLog). 'ssw': the connections to re-create. 'nsw': the closed
-   * connections' streams (replayed to the application as connections without a kernel socket),
-   * then every determinant. Each ends with ReplayEnd. A snapshot: later appends are not seen.
+   * Why `ck` cannot be stored, or null. I7 rests on this: a checkpoint never moves a
+   * connection's truncation point back (a later checkpoint has read at least as far), and
+   * never covers determinants the log has not got.
    */
-  replay(what: 'ssw' | 'nsw'): Generator<LoggerMessage, void, undefined> {
-    // Captured now, not when the generator first runs: chunks and determinants are only ever
-    // appended, so lengths taken here fix the snapshot.
+  checkCheckpoint(ck: StoredCheckpoint): string | null {
+    if (this.ckpt !== null && ck.detSeq < this.ckpt.detSeq)
+      return `checkpoint ${ck.ckptId} at ${ck.detSeq} is behind the stored one at ${this.ckpt.detSeq}`;
+    if (ck.detSeq > this.stableDet)
+      return `checkpoint ${ck.ckptId} covers determinants up to ${ck.detSeq} but ${this.stableDet} are stored`;
+    for (const e of ck.conns) {
+      for (const c of this.conns.values()) {
+        if (c.nswConn === e.nswConn && e.readOffset < c.dropTo)
+          return `checkpoint ${ck.ckptId}: conn ${e.nswConn} read ${e.readOffset} < ${c.dropTo} of an earlier checkpoint`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * R14.2, R14.4, R14.5: `ck` becomes the stored checkpoint and the log is truncated by it.
+   * The caller has checked R14.2's precondition (every determinant below D stored).
+   */
+  storeCheckpoint(ck: StoredCheckpoint): TruncationReport {
+    if (ck.detSeq > this.stableDet) {
+      throw new Error(
+        `R14.2: checkpoint ${ck.ckptId} at ${ck.detSeq} stored with stableDet ${this.stableDet}`,
+      );
+    }
+    const before = this.used;
+    this.ckpt = ck;
+    // a. determinants below D
+    const nDets = ck.detSeq - this.base;
+    let detBytes = 0;
+    for (let i = 0; i < nDets; i++) detBytes += this.dets[i]!.length;
+    this.dets = this.dets.slice(nDets);
+    this.base = ck.detSeq;
+    this.used -= detBytes;
+    // b. the bytes each table connection had consumed
+    const table = new Map<number, CheckpointConnEntry>(ck.conns.map((e) => [e.nswConn, e]));
+    let clientBytes = 0;
+    for (const e of ck.conns) {
+      const c = this.linkEntry(e);
+      if (c === undefined) continue;
+      c.dropTo = Math.max(c.dropTo, e.readOffset);
+      clientBytes += this.dropHeld(c);
+    }
+    // c. records finished before D: closed by the SSW, accepted before D, not in the table
+    let records = 0;
+    let keptUnlisted = 0;
+    for (const c of [...this.conns.values()]) {
+      if (c.nswConn === null || table.has(c.nswConn)) continue;
+      if (c.acceptDet === null || c.acceptDet >= ck.detSeq) continue;
+      if (c.closed) {
+        this.dropRecord(c);
+        records++;
+      } else keptUnlisted++;
+    }
+    // d. accepts: only the table's and those after D can still be named by a close
+    for (const [n, a] of this.accepts) {
+      if (!table.has(n) && a.detSeq < ck.detSeq) this.accepts.delete(n);
+    }
+    return {
+      ckptId: ck.ckptId,
+      detSeq: ck.detSeq,
+      dets: nDets,
+      clientBytes,
+      records,
+      freedBytes: before - this.used,
+      keptUnlisted,
+    };
+  }
+
+  /** R15.4 conn scope: give a connection up (its record is dropped, its memory freed). */
+  abandon(conn: number, reason: UnprotectedReason): void {
+    const c = this.conns.get(conn);
+    if (c !== undefined) {
+      this.dropRecord(c);
+      if (c.nswConn !== null && !this.isInCheckpoint(c.nswConn)) this.accepts.delete(c.nswConn);
+    }
+    this.abandonedConns.delete(conn);
+    this.abandonedConns.set(conn, reason);
+    // Bounded: the oldest abandoned connections are forgotten first.
+    while (this.abandonedConns.size > this.lim.maxConns) {
+      const oldest = this.abandonedConns.keys().next().value;
+      if (oldest === undefined) break;
+      this.abandonedConns.delete(oldest);
+    }
+  }
+
+  /**
+   * R15.6: called on every tick. Stamps records stored since the last tick, and expires the
+   * embryonic ones stamped at least `embryonicTtlMs` ago (abandoned with `embryonicExpired`).
+   */
+  expireEmbryonic(nowMs: number): number[] {
+    const expired: number[] = [];
+    for (const id of [...this.embryonic]) {
+      const c = this.conns.get(id);
+      if (c === undefined || c.established) {
+        this.embryonic.delete(id);
+        continue;
+      }
+      if (c.stampMs === null) c.stampMs = nowMs;
+      else if (nowMs - c.stampMs >= this.lim.embryonicTtlMs) {
+        this.abandon(id, 'embryonicExpired');
+        expired.push(id);
+      }
+    }
+    return expired;
+  }
+
+  /** R15.4 app scope: the whole log is dropped; nothing is stored any more. */
+  unprotect(): void {
+    this.gaveUp = true;
+    this.conns.clear();
+    this.embryonic.clear();
+    this.dets = [];
+    this.accepts.clear();
+    this.ckpt = null;
+    this.used = 0;
+  }
+
+  /**
+   * The recovery service (FetchLog, R14.9). 'ssw': the connections to re-create. 'nsw': the
+   * stored checkpoint, the closed connections' streams (replayed to the application as
+   * connections without a kernel socket), then the held determinants. Each ends with
+   * ReplayEnd, whose `dets` is one past the last determinant (the next detSeq). `resume`: the
+   * peer declared Capabilities (it gets the checkpoint and ReplayResume). A snapshot: neither
+   * later appends nor a later truncation are seen.
+   */
+  replay(what: 'ssw' | 'nsw', resume = true): Generator<LoggerMessage, void, undefined> {
+    // Captured now, not when the generator first runs: chunk arrays are copied, and chunks are
+    // never changed in place (a truncation replaces a cut chunk by a copy of its remainder).
+    const ck = what === 'nsw' && resume ? this.ckpt : null;
+    const table = new Map<number, CheckpointConnEntry>(
+      (this.ckpt?.conns ?? []).map((e) => [e.nswConn, e]),
+    );
     const conns = [...this.conns.values()]
       .filter((c) => c.closed === (what === 'nsw'))
       .sort((a, b) => a.syn.conn - b.syn.conn)
-      .map((c) => ({
-        c,
-        syn: c.syn,
-        clientAck: c.clientAck,
-        len: c.bytes,
-        fin: c.fin,
-        chunks: c.chunks.slice(),
-      }));
+      .map((c) => {
+        const e = c.nswConn === null ? undefined : table.get(c.nswConn);
+        return {
+          syn: c.syn,
+          startSeq: c.startSeq,
+          clientAck: c.clientAck,
+          heldFrom: c.heldFrom,
+          end: c.end,
+          fin: c.fin,
+          chunks: c.chunks.slice(),
+          readOffset: e?.readOffset ?? 0,
+          outputFrom: e?.outputFrom ?? 0,
+        };
+      });
     const dets = what === 'nsw' ? this.dets.slice() : [];
-    const chunk = this.limits.replayChunkBytes;
+    const base = this.base;
+    const next = what === 'nsw' ? this.stableDet : 0;
+    const chunk = this.lim.replayChunkBytes;
     return (function* (): Generator<LoggerMessage, void, undefined> {
+      if (ck !== null) yield* checkpointFrames(ck);
       let bytes = 0;
       for (const s of conns) {
-        bytes += s.len;
+        bytes += s.end - s.heldFrom;
         yield { ...s.syn, kind: 'ReplaySyn', clientAck: s.clientAck };
-        yield* replayData(s.c, s.chunks, s.len, s.fin, chunk);
+        if (resume) {
+          yield {
+            kind: 'ReplayResume',
+            conn: s.syn.conn,
+            readOffset: s.readOffset,
+            outputFrom: s.outputFrom,
+            end: s.end,
+          };
+        }
+        yield* replayData(s.syn.conn, s.startSeq, s.heldFrom, s.chunks, s.end, s.fin, chunk);
       }
       for (let i = 0; i < dets.length; i++) {
-        yield { kind: 'ReplayDeterminant', detSeq: i, det: decodeStored(dets[i]!) };
+        yield { kind: 'ReplayDeterminant', detSeq: base + i, det: decodeStored(dets[i]!) };
       }
-      yield { kind: 'ReplayEnd', conns: conns.length, bytes, dets: dets.length };
+      yield { kind: 'ReplayEnd', conns: conns.length, bytes, dets: next };
     })();
+  }
+
+  private unknown(conn: number, what: string): Abandoned | StoreError {
+    const reason = this.abandonedConns.get(conn);
+    return reason !== undefined
+      ? { kind: 'abandoned', conn, reason }
+      : storeError('unknownConn', `${what} for conn ${conn} without LogSyn`);
+  }
+
+  private establish(c: ConnLog): void {
+    if (c.established) return;
+    c.established = true;
+    this.embryonic.delete(c.syn.conn);
+  }
+
+  private dropRecord(c: ConnLog): void {
+    this.used -= c.end - c.heldFrom + CONN_RECORD_COST;
+    this.conns.delete(c.syn.conn);
+    this.embryonic.delete(c.syn.conn);
+  }
+
+  private isInCheckpoint(nswConn: number): boolean {
+    return this.ckpt?.conns.some((e) => e.nswConn === nswConn) ?? false;
+  }
+
+  /** R14.5 b: drop the held bytes below min(end, dropTo); returns how many. */
+  private dropHeld(c: ConnLog): number {
+    const to = Math.min(c.end, c.dropTo);
+    let n = to - c.heldFrom;
+    if (n <= 0) return 0;
+    const dropped = n;
+    let i = 0;
+    while (n > 0) {
+      const ch = c.chunks[i]!;
+      if (ch.length <= n) {
+        n -= ch.length;
+        i++;
+      } else {
+        // R14.7: a copy of the remainder, so the dropped part's buffer can be freed.
+        c.chunks[i] = ch.slice(n);
+        n = 0;
+      }
+    }
+    c.chunks = c.chunks.slice(i);
+    c.heldFrom = to;
+    this.used -= dropped;
+    return dropped;
+  }
+
+  /** R14.5 e: drop the determinant prefix that names only dropped records. */
+  private trimUnrecordedDets(): void {
+    let n = 0;
+    let bytes = 0;
+    const live = new Set<number>();
+    for (const c of this.conns.values()) if (c.nswConn !== null) live.add(c.nswConn);
+    for (const enc of this.dets) {
+      const d = decodeStored(enc);
+      if (d.kind !== 'accept' && d.kind !== 'close') break;
+      if (live.has(d.conn) || this.accepts.has(d.conn)) break;
+      n++;
+      bytes += enc.length;
+    }
+    if (n === 0) return;
+    this.dets = this.dets.slice(n);
+    this.base += n;
+    this.used -= bytes;
   }
 
   /** The open connection record a NSW conn corresponds to, linked on first use. */
@@ -406,15 +838,36 @@ export class LoggerStore {
     for (const c of this.conns.values()) if (c.nswConn === nswConn) return c;
     const a = this.accepts.get(nswConn);
     if (a === undefined) return undefined;
+    return this.linkTo(nswConn, a.clientAddr, a.clientPort, a.detSeq);
+  }
+
+  /** The record of a checkpoint table entry (linked now if its accept was not yet). */
+  private linkEntry(e: CheckpointConnEntry): ConnLog | undefined {
+    for (const c of this.conns.values()) if (c.nswConn === e.nswConn) return c;
+    // No accept left in the map means it was below an earlier checkpoint's D (R14.5 d).
+    const a = this.accepts.get(e.nswConn);
+    return this.linkTo(e.nswConn, e.clientAddr, e.clientPort, a?.detSeq ?? -1);
+  }
+
+  private linkTo(
+    nswConn: number,
+    clientAddr: number,
+    clientPort: number,
+    acceptDet: number | null,
+  ): ConnLog | undefined {
     // The lowest unlinked open record of that client address/port: the 4-tuple cannot be in
     // use twice at once, and the SSW assigns connIds in increasing order.
     let best: ConnLog | undefined;
     for (const c of this.conns.values()) {
       if (c.nswConn !== null || c.closed) continue;
-      if (c.syn.clientAddr !== a.clientAddr || c.syn.clientPort !== a.clientPort) continue;
+      if (c.syn.clientAddr !== clientAddr || c.syn.clientPort !== clientPort) continue;
       if (best === undefined || c.syn.conn < best.syn.conn) best = c;
     }
-    if (best !== undefined) best.nswConn = nswConn;
+    if (best !== undefined) {
+      best.nswConn = nswConn;
+      best.acceptDet = acceptDet;
+      this.establish(best);
+    }
     return best;
   }
 }
@@ -432,15 +885,27 @@ const synRecordOf = (m: SynRecord): SynRecord => ({
   synTimeMs: m.synTimeMs,
 });
 
+function withHighWater(base: LoggerLimits, l: Partial<LoggerLimits>): LoggerLimits {
+  const next = { ...base, ...l };
+  // R15.1: the high-water mark follows a new maxStoredBytes unless it is given too.
+  if (l.highWaterBytes === undefined && l.maxStoredBytes !== undefined)
+    return { ...next, highWaterBytes: Math.floor(l.maxStoredBytes / 2) };
+  return next;
+}
+
 function checkLimits(l: LoggerLimits): LoggerLimits {
   for (const [k, v] of Object.entries(l)) {
     if (!Number.isSafeInteger(v) || v <= 0)
       throw new RangeError(`logger limit ${k} must be a positive integer, got ${v}`);
   }
+  if (l.highWaterBytes > l.maxStoredBytes)
+    throw new RangeError(
+      `logger limit highWaterBytes ${l.highWaterBytes} is above maxStoredBytes ${l.maxStoredBytes}`,
+    );
   return l;
 }
 
-const stableSeqOf = (c: ConnLog): number => seqAdd(c.startSeq, c.bytes + (c.fin ? 1 : 0));
+const stableSeqOf = (c: ConnLog): number => seqOfOffset(c.startSeq, c.end + (c.fin ? 1 : 0));
 
 const announcement = (
   c: ConnLog,
@@ -460,27 +925,35 @@ function decodeStored(b: Uint8Array): Determinant {
   return r.value;
 }
 
+function concat(parts: readonly Uint8Array[], len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 function* replayData(
-  c: ConnLog,
+  conn: number,
+  startSeq: number,
+  heldFrom: number,
   chunks: readonly Uint8Array[],
-  len: number,
+  end: number,
   fin: boolean,
   max: number,
 ): Generator<LoggerMessage, void, undefined> {
-  // Re-chunk the stored stream into pieces of at most `max` bytes, in sequence order.
-  let seq = c.startSeq;
+  // Re-chunk the held stream into pieces of at most `max` bytes, in sequence order.
+  const len = end - heldFrom;
+  let off = heldFrom;
   let pending: Uint8Array[] = [];
   let pendingLen = 0;
   let sent = 0;
   const flush = function* (last: boolean): Generator<LoggerMessage, void, undefined> {
-    const payload = new Uint8Array(pendingLen);
-    let o = 0;
-    for (const p of pending) {
-      payload.set(p, o);
-      o += p.length;
-    }
-    yield { kind: 'ReplayData', conn: c.syn.conn, seq, payload, fin: last && fin };
-    seq = seqAdd(seq, pendingLen);
+    const payload = concat(pending, pendingLen);
+    yield { kind: 'ReplayData', conn, seq: seqOfOffset(startSeq, off), payload, fin: last && fin };
+    off += pendingLen;
     sent += pendingLen;
     pending = [];
     pendingLen = 0;

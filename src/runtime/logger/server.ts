@@ -10,7 +10,12 @@
 // - a FetchLog answer is streamed with flow control (waits for 'drain' under backpressure);
 // - a 'close' effect flushes what was queued (the Error that explains it) before closing.
 
-import { LoggerCore, type LoggerEffect, type LoggerLimits } from '../../machines/logger/index.ts';
+import {
+  LoggerCore,
+  type LoggerEffect,
+  type LoggerLimits,
+  type LoggerNotice,
+} from '../../machines/logger/index.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import { describeMessage } from '../../wire/logmsg.ts';
 import type { HostPort } from '../common/args.ts';
@@ -33,6 +38,10 @@ export interface LoggerServerOptions {
   /** lease granted in Welcome */
   readonly leaseMs: number;
   readonly storeLimits?: Partial<LoggerLimits>;
+  /** R15.2: the bounded wait for a checkpoint at a limit */
+  readonly checkpointWaitMs?: number;
+  /** R15.6: how often time is handed to the core (default 1000 ms) */
+  readonly tickMs?: number;
   readonly linkLimits?: LinkLimits;
   readonly log?: Log;
   readonly timeline?: Timeline;
@@ -40,10 +49,22 @@ export interface LoggerServerOptions {
 
 export interface LoggerStats {
   readonly epoch: number;
+  readonly mode: string;
   readonly conns: number;
   readonly openConns: number;
   readonly storedBytes: number;
+  /** determinants held (from the stored checkpoint's D) */
   readonly dets: number;
+  /** one past the last stored determinant */
+  readonly stableDet: number;
+  readonly checkpointBytes: number;
+  readonly checkpoints: number;
+  /** R14.7: what truncations dropped, in total */
+  readonly truncatedBytes: number;
+  readonly truncatedDets: number;
+  readonly truncatedRecords: number;
+  readonly embryonic: number;
+  readonly abandoned: number;
   readonly peers: number;
   readonly badFrames: number;
   readonly closeLoggedSent: number;
@@ -61,6 +82,10 @@ export class LoggerServer {
   private readonly log: Log;
   private badFrames = 0;
   private closeLoggedSent = 0;
+  private checkpoints = 0;
+  private truncated = { bytes: 0, dets: 0, records: 0 };
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private ticker: NodeJS.Timeout | null = null;
   private lastEpoch: number;
 
   constructor(private readonly opts: LoggerServerOptions) {
@@ -69,6 +94,7 @@ export class LoggerServer {
       epoch: opts.epoch,
       leaseMs: opts.leaseMs,
       ...(opts.storeLimits ? { limits: opts.storeLimits } : {}),
+      ...(opts.checkpointWaitMs !== undefined ? { checkpointWaitMs: opts.checkpointWaitMs } : {}),
     });
     this.lastEpoch = opts.epoch;
     const linkOpts = {
@@ -82,10 +108,21 @@ export class LoggerServer {
   async start(): Promise<HostPort> {
     const bound = await this.link.listen(this.opts.listen);
     this.log.info('listening', { addr: `${bound.host}:${bound.port}`, epoch: this.core.epoch });
+    // R15.6: time enters the core as ticks (embryonic records expire between the TTL and the
+    // TTL plus one tick after they were stored).
+    this.ticker = setInterval(
+      () => this.perform(this.core.tick(performance.now())),
+      this.opts.tickMs ?? 1000,
+    );
+    this.ticker.unref();
     return bound;
   }
 
   close(): Promise<void> {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     return this.link.close();
   }
 
@@ -98,10 +135,19 @@ export class LoggerServer {
     const u = this.core.store.usage();
     return {
       epoch: this.core.epoch,
+      mode: this.core.mode,
       conns: u.conns,
       openConns: u.conns === 0 ? 0 : u.openConns,
       storedBytes: u.storedBytes,
       dets: u.dets,
+      stableDet: this.core.store.stableDet,
+      checkpointBytes: u.checkpointBytes,
+      checkpoints: this.checkpoints,
+      truncatedBytes: this.truncated.bytes,
+      truncatedDets: this.truncated.dets,
+      truncatedRecords: this.truncated.records,
+      embryonic: u.embryonic,
+      abandoned: u.abandoned,
       peers: this.links.size,
       badFrames: this.badFrames,
       closeLoggedSent: this.closeLoggedSent,
@@ -132,6 +178,18 @@ export class LoggerServer {
 
   private perform(effects: LoggerEffect[]): void {
     for (const e of effects) {
+      if (e.kind === 'armCheckpointTimer') {
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          this.perform(this.core.checkpointTimeout(e.ask));
+        }, e.ms);
+        this.timers.add(t);
+        continue;
+      }
+      if (e.kind === 'notice') {
+        this.notice(e.notice);
+        continue;
+      }
       const conn = this.links.get(e.link);
       if (conn === undefined) continue;
       switch (e.kind) {
@@ -154,7 +212,11 @@ export class LoggerServer {
           break;
         }
         case 'pause':
-          this.log.warn('store full: pausing writer', { link: e.link, peer: conn.peer });
+          this.log.warn('pausing writer', {
+            link: e.link,
+            peer: conn.peer,
+            mode: this.core.mode,
+          });
           conn.pauseInput();
           break;
         case 'resume':
@@ -166,6 +228,59 @@ export class LoggerServer {
       this.lastEpoch = this.core.epoch;
       this.log.info('fenced', { epoch: this.core.epoch });
       this.opts.timeline?.event('fenced', { epoch: this.core.epoch });
+    }
+  }
+
+  /** What an operator must see: logged, and the R15 ones put on the timeline. */
+  private notice(n: LoggerNotice): void {
+    const tl = this.opts.timeline;
+    switch (n.kind) {
+      case 'checkpointStored':
+        this.checkpoints++;
+        this.truncated.bytes += n.report.clientBytes;
+        this.truncated.dets += n.report.dets;
+        this.truncated.records += n.report.records;
+        this.log.info('checkpoint stored', { link: n.link, ...n.report });
+        tl?.event('checkpoint-stored', {
+          ckptId: n.report.ckptId,
+          detSeq: n.report.detSeq,
+          freedBytes: n.report.freedBytes,
+        });
+        return;
+      case 'checkpointRejected':
+        this.log.warn('checkpoint rejected', { ckptId: n.ckptId, detail: n.detail });
+        return;
+      case 'checkpointRefused':
+        this.log.warn('checkpoint refused by the NSW', { link: n.link, detail: n.detail });
+        return;
+      case 'checkpointWanted':
+        this.log.info('asking for a checkpoint', { ...n });
+        tl?.event('checkpoint-wanted', {
+          reason: n.reason,
+          limit: n.limit,
+          used: n.used,
+          max: n.max,
+        });
+        return;
+      case 'unprotected':
+        // R15.4: one line that names the limit and the flag that raises it.
+        this.log.warn('unprotected', {
+          scope: n.scope,
+          conn: n.conn,
+          reason: n.reason,
+          detail: n.detail,
+        });
+        tl?.event('unprotected', {
+          scope: n.scope,
+          conn: n.conn,
+          reason: n.reason,
+          detail: n.detail,
+        });
+        return;
+      case 'stalled':
+        this.log.warn('stalled', { limit: n.limit, detail: n.detail });
+        tl?.event('stalled', { limit: n.limit, detail: n.detail });
+        return;
     }
   }
 

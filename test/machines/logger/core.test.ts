@@ -107,7 +107,7 @@ describe('LoggerCore', () => {
     ]);
   });
 
-  it('backpressure: stops reading, acks only what is stored, resumes and finishes when the limit is raised', () => {
+  it('R15.5 peers without Capabilities: the lossless stall of before, said once, until the limit is raised', () => {
     const core = new LoggerCore({
       epoch: 1,
       leaseMs: 500,
@@ -130,6 +130,14 @@ describe('LoggerCore', () => {
         kind: 'send',
         link: s.link,
         msg: { kind: 'DataStored', conn: 1, stableSeq: 103, finLogged: false },
+      },
+      {
+        kind: 'notice',
+        notice: {
+          kind: 'stalled',
+          limit: 'bytes',
+          detail: expect.stringMatching(/no peer declared Capabilities.*--max-bytes/),
+        },
       },
       { kind: 'pause', link: s.link },
     ]);

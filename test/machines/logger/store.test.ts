@@ -93,10 +93,10 @@ describe('LoggerStore: client streams', () => {
     const r = s.logData(1, 1001, bytes('abcdef'), true);
     expect(r).toMatchObject({ kind: 'full', stableSeq: 1005, finLogged: false, added: 4 });
     expect(s.usage().storedBytes).toBe(CONN_RECORD_COST + 4);
-    expect(s.logSyn(syn(2))).toEqual({ kind: 'full' });
+    expect(s.logSyn(syn(2))).toEqual({ kind: 'full', limit: 'bytes' });
     const big = new LoggerStore({ maxConns: 1 });
     big.logSyn(syn(1));
-    expect(big.logSyn(syn(2))).toEqual({ kind: 'full' });
+    expect(big.logSyn(syn(2))).toEqual({ kind: 'full', limit: 'conns' });
   });
 });
 
@@ -171,7 +171,8 @@ describe('LoggerStore: recovery stream', () => {
     s.logSyn(syn(3));
     s.connClosed(3);
     s.logDeterminant(0, { kind: 'clock', value: 3 });
-    const ssw = [...s.replay('ssw')];
+    // A peer without Capabilities gets the stream of before (no ReplayResume).
+    const ssw = [...s.replay('ssw', false)];
     const brief = (m: LoggerMessage) =>
       m.kind === 'ReplayData'
         ? `D${m.conn}@${m.seq}:${new TextDecoder().decode(m.payload)}${m.fin ? '|F' : ''}`
@@ -188,7 +189,7 @@ describe('LoggerStore: recovery stream', () => {
       'ReplayEnd',
     ]);
     expect(ssw.at(-1)).toEqual({ kind: 'ReplayEnd', conns: 2, bytes: 12, dets: 0 });
-    const nsw = [...s.replay('nsw')];
+    const nsw = [...s.replay('nsw', false)];
     expect(nsw.map(brief)).toEqual(['S3/null', 'ReplayDeterminant', 'ReplayEnd']);
     expect(nsw.at(-1)).toEqual({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 1 });
   });
@@ -239,6 +240,7 @@ describe('LoggerStore properties', () => {
             const fin = to === stream.length;
             const r = s.logData(1, seqAdd(start, from), stream.subarray(from, to), fin);
             if (r.kind === 'error') throw new Error(r.detail);
+            if (r.kind === 'abandoned') throw new Error('abandoned');
             const have = s.clientBytes(1)!;
             expect([...have]).toEqual([...stream.subarray(0, have.length)]);
             expect(r.stableSeq).toBe(seqAdd(start, have.length + (r.finLogged ? 1 : 0)));

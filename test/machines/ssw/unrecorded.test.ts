@@ -43,7 +43,8 @@ function world(over: Partial<SswConfig>, o: { recorderUp?: boolean } = {}) {
   let now = 0;
   const fromLogger = (fx: LoggerEffect[], budget: { n: number }): void => {
     for (const x of fx) {
-      const msgs = x.kind === 'send' ? [x.msg] : x.kind === 'stream' ? [...x.messages] : [];
+      if (x.kind !== 'send' && x.kind !== 'stream') continue;
+      const msgs = x.kind === 'send' ? [x.msg] : [...x.messages];
       for (const m of msgs) {
         if (--budget.n < 0) throw new Error('message loop did not settle');
         if (x.link === sswLink) apply([...e.onLoggerMessage(m, now)], budget);
