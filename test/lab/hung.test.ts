@@ -54,6 +54,7 @@ const wallMs = (e: Record<string, unknown>): number => Date.parse(String(e.wall)
  * in replay) and returns what it measured.
  */
 const hangAndWaitLive = async (
+  lab: Lab,
   ssw: LabProc,
   fault: Fault,
 ): Promise<{ detectMs: number; silentMs: number; recoverMs: number }> => {
@@ -62,6 +63,8 @@ const hangAndWaitLive = async (
   expect(ssw.events.filter((e) => e.event === 'app-hung')).toEqual([]);
   const seen = ssw.events.length;
   const t0 = Date.now();
+  // W.7: the clients' waits from here to the recovered incarnation's live are the hang's.
+  lab.fault(`application hung (${fault})`, { until: 'live' });
   process.kill(pid, fault === 'SIGSTOP' ? 'SIGSTOP' : 'SIGUSR2');
   const hung = await waitEvent(
     ssw,
@@ -135,7 +138,7 @@ describe('hung application (R10.1-R10.5)', () => {
       ]);
       await waitFor(s.proc, 'connected');
       await sleep(400);
-      const m = await hangAndWaitLive(ssw, fault);
+      const m = await hangAndWaitLive(lab, ssw, fault);
       const r = await s.result;
       expectStreamIntact(r, bytes);
       await expectCaptureClean(cap);
@@ -156,7 +159,7 @@ describe('hung application (R10.1-R10.5)', () => {
     const { kv, rb } = lab.startKvLoad({ benchRequests: 20_000, clientTimeoutMs: 90_000 });
     await waitFor(kv, 'connected');
     await sleep(1500);
-    const m = await hangAndWaitLive(ssw, 'busy');
+    const m = await hangAndWaitLive(lab, ssw, 'busy');
     expect(await waitExit(rb, 120_000)).toBe(0);
     expect(await waitExit(kv, 120_000)).toBe(0);
     const r = kv.events.at(-1) as unknown as KvResult;
