@@ -17,7 +17,7 @@
 // never reaches the client; 'divergence' event), and a run whose calls no longer match the log
 // stops the whole incarnation ('error' event, or exit code 3 if nobody listens).
 //
-// The protocol logic (which determinant, output commit, replay order, divergence) is helper C's
+// The protocol logic (which determinant, output commit, replay order, divergence) is
 // NswCore (src/machines/nsw); this file only binds it to node:net, timers and the logger link.
 //
 // MODES (config `mode`, env FTTCP_MODE):
@@ -45,10 +45,10 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import {
-  type DetRecord,
   NswCore,
   type NswDivergence,
   type NswEffect,
+  type NswMode as NswCoreMode,
 } from '../../machines/nsw/index.ts';
 import { ipv4FromString, ipv4ToString } from '../../wire/addr.ts';
 import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
@@ -65,7 +65,7 @@ const REPLAY_BATCH = 256;
 const REPLAY_BATCH_MAX_BYTES = 1 << 20;
 
 export type NswModeFlag = 'plain' | 'record' | 'replay';
-export type NswMode = 'plain' | 'recording' | 'replaying' | 'live' | 'diverged';
+export type NswMode = 'plain' | NswCoreMode;
 
 export interface NswConfig {
   readonly mode: NswModeFlag;
@@ -153,7 +153,7 @@ interface NswEvents {
 
 /**
  * The NSW runtime. Protocol decisions (which determinant, which output is releasable, what to
- * deliver next in replay, divergence) are helper C's NswCore (src/machines/nsw); this class
+ * deliver next in replay, divergence) are NswCore (src/machines/nsw); this class
  * owns the sockets, the real timers and the logger link, feeds the core and performs its
  * effects. In 'plain' mode there is no core: calls go straight to node:net.
  */
@@ -163,8 +163,6 @@ export class Nsw extends EventEmitter<NswEvents> {
   private readonly epoch: number;
   private core: NswCore | undefined;
   private fenced = false;
-  /** determinants sent and not yet acknowledged, re-sent after a reconnect */
-  private unacked: DetRecord[] = [];
   readonly servers: NswServer[] = [];
   private readonly socks = new Map<number, SockRec>();
   private nextSock = 1;
@@ -188,7 +186,8 @@ export class Nsw extends EventEmitter<NswEvents> {
     this.epoch = cfg.epoch ?? 1;
     const limits =
       cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {};
-    if (cfg.mode === 'record') this.core = new NswCore({ mode: 'recording', ...limits });
+    if (cfg.mode !== 'plain') this.core = new NswCore(limits);
+    if (cfg.mode === 'record') this.perform(this.core!.record());
   }
 
   /** Create an NSW; in record/replay mode resolves once the logger link is up (and, in replay, the log fetched). */
@@ -246,9 +245,8 @@ export class Nsw extends EventEmitter<NswEvents> {
             fetched = [];
             conn.send({ kind: 'FetchLog', what: 'nsw' }, this.epoch);
           }
-          // Re-send what was not acknowledged: the logger treats re-sends as duplicates.
-          for (const r of this.unacked)
-            conn.send({ kind: 'LogDeterminant', detSeq: r.detSeq, det: r.det }, this.epoch);
+          // Re-send what was not acknowledged (R3.5): the logger treats re-sends as duplicates.
+          if (this.core !== undefined) this.perform(this.core.linkUp());
         },
         onMessage: (m) => {
           switch (m.kind) {
@@ -284,10 +282,8 @@ export class Nsw extends EventEmitter<NswEvents> {
           }
         },
         onDisconnect: () => {
-          if (!this.fenced)
-            this.log.debug('logger link down; determinants will be re-sent', {
-              unacked: this.unacked.length,
-            });
+          if (this.core !== undefined) this.perform(this.core.linkDown());
+          if (!this.fenced) this.log.debug('logger link down; determinants will be re-sent');
         },
       });
       this.link.start();
@@ -307,6 +303,7 @@ export class Nsw extends EventEmitter<NswEvents> {
       // I5: a fenced incarnation must never release output again. Stop the link so nothing
       // more is acknowledged, and keep everything held.
       this.fenced = true;
+      if (this.core !== undefined) this.perform(this.core.fence());
       this.link?.stop();
     }
     if (reject !== undefined) {
@@ -332,10 +329,6 @@ export class Nsw extends EventEmitter<NswEvents> {
   private onDetStored(stableDet: number): void {
     const core = this.core;
     if (core === undefined) return;
-    let i = 0;
-    while (i < this.unacked.length && this.unacked[i]!.detSeq < stableDet) i++;
-    if (i > 0) this.unacked.splice(0, i);
-    if (this.fenced) return;
     this.perform(core.detStored(stableDet));
   }
 
@@ -347,7 +340,6 @@ export class Nsw extends EventEmitter<NswEvents> {
     for (const e of effects) {
       switch (e.kind) {
         case 'log':
-          this.unacked.push(e.record);
           this.link?.send(
             { kind: 'LogDeterminant', detSeq: e.record.detSeq, det: e.record.det },
             this.epoch,
@@ -435,6 +427,9 @@ export class Nsw extends EventEmitter<NswEvents> {
         }
         case 'mode':
           if (e.mode === 'live') this.wentLive();
+          break;
+        case 'closeLink':
+          this.link?.stop();
           break;
         case 'pauseSock':
         case 'resumeSock': {
@@ -753,12 +748,7 @@ export class Nsw extends EventEmitter<NswEvents> {
         dets.push(m.det);
       }
     }
-    const limits =
-      this.cfg.maxHeldBytes !== undefined
-        ? { limits: { maxHeldBytes: this.cfg.maxHeldBytes } }
-        : {};
-    const core = new NswCore({ mode: 'replaying', log: dets, ...limits });
-    this.core = core;
+    const core = this.core!;
     this.replayInfo = { dets: dets.length, conns: end.conns, bytes: end.bytes };
     this.cfg.timeline?.event('replay-start', {
       dets: dets.length,
@@ -766,6 +756,7 @@ export class Nsw extends EventEmitter<NswEvents> {
       closedBytes: end.bytes,
     });
     this.log.info('replaying', { dets: dets.length, closedConns: end.conns });
+    this.perform(core.replay(dets));
     // Connections closed before the failure come from the logger's bytes (ghosts): the SSW
     // will not re-create them, and the application must read them again to rebuild its state.
     const ghostOf = new Map<number, number>();
