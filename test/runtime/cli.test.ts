@@ -4,8 +4,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseNdjsonObject, readLines } from '../../src/runtime/common/lines.ts';
 import { waitFor } from './helpers.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -36,12 +36,9 @@ function start(entry: string, args: string[], env: Record<string, string> = {}):
     // 'close', not 'exit': 'exit' can fire before stderr is drained, and the tests read it.
     exited: new Promise((r) => proc.on('close', (code) => r(code))),
   };
-  createInterface({ input: proc.stdout! }).on('line', (l) => {
-    try {
-      run.events.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      // not a timeline line
-    }
+  readLines(proc.stdout!, (l) => {
+    const ev = parseNdjsonObject(l);
+    if (ev !== undefined) run.events.push(ev);
   });
   proc.stderr!.on('data', (d: Buffer) => {
     run.stderr += d.toString();

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkRecoveryParams, DEFAULT_RECOVERY_PARAMS } from '../../src/machines/recovery/index.ts';
+import { readLines } from '../../src/runtime/common/lines.ts';
 import { Log, Timeline } from '../../src/runtime/common/log.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import { Nsw } from '../../src/runtime/nsw/index.ts';
@@ -27,20 +28,12 @@ afterEach(async () => {
 async function fakeSswControl(path: string): Promise<{ cmds: Record<string, unknown>[] }> {
   const cmds: Record<string, unknown>[] = [];
   const server = net.createServer((s) => {
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        const m = JSON.parse(buf.slice(0, nl)) as { id: number; cmd: string };
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-        cmds.push(m);
-        s.write(`${JSON.stringify({ id: m.id, ok: true })}\n`);
-        if (m.cmd === 'app-started')
-          s.write(`${JSON.stringify({ event: 'live', conns: 1, bytes: 6 })}\n`);
-      }
+    readLines(s, (line) => {
+      const m = JSON.parse(line) as { id: number; cmd: string };
+      cmds.push(m);
+      s.write(`${JSON.stringify({ id: m.id, ok: true })}\n`);
+      if (m.cmd === 'app-started')
+        s.write(`${JSON.stringify({ event: 'live', conns: 1, bytes: 6 })}\n`);
     });
     s.on('error', () => {});
   });
@@ -252,22 +245,16 @@ describe('recovery daemon', () => {
     const sock = join(dir, 'ssw.sock');
     const cmds: string[] = [];
     const server = net.createServer((c) => {
-      let buf = '';
-      c.setEncoding('utf8');
       c.on('error', () => {});
-      c.on('data', (d: string) => {
-        buf += d;
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const m = JSON.parse(buf.slice(0, nl)) as { id: number; cmd: string };
-          buf = buf.slice(nl + 1);
-          cmds.push(m.cmd);
-          const reply = `${JSON.stringify({ id: m.id, ok: true })}\n`;
-          c.write(
-            m.cmd === 'takeover'
-              ? `${reply}${JSON.stringify({ event: 'live', conns: 0, bytes: 0 })}\n`
-              : reply,
-          );
-        }
+      readLines(c, (line) => {
+        const m = JSON.parse(line) as { id: number; cmd: string };
+        cmds.push(m.cmd);
+        const reply = `${JSON.stringify({ id: m.id, ok: true })}\n`;
+        c.write(
+          m.cmd === 'takeover'
+            ? `${reply}${JSON.stringify({ event: 'live', conns: 0, bytes: 0 })}\n`
+            : reply,
+        );
       });
     });
     await new Promise<void>((r) => server.listen(sock, () => r()));

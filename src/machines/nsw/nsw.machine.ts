@@ -1,229 +1,183 @@
-// The NSW's control statechart (spec/nsw.md): its modes and the output-commit gate, built from
-// the same pure functions as NswCore (./determinants.ts, ./gate.ts). NswCore is what the
-// runtime drives per event (no actor send on the data path); this machine is the model of the
-// same rules: it is what the model-based test explores edge by edge, what the diagrams are
-// generated from, and what spec/traceability.md cites for R3, R4, R11, R12.
+// The NSW's control statechart (spec/nsw.md "Modes and control"). It decides the mode the data
+// path follows and reacts to the few events that change it; NswCore (./core.ts) owns an actor
+// of it, maps the mode to a data path (./record.ts in recording and live, ./replay.ts in
+// replaying) and provides the named actions. Per-event work (each delivery, write, DetStored,
+// clock read) never comes here: replay runs hundreds of deliveries per event-loop turn, and
+// an actor message each would cost more than the delivery.
 //
-//   starting --RECORD--> recording            (first incarnation)
-//   starting --LOG_FETCHED--> replaying --(log exhausted)--> live
-//   replaying --(DIVERGED conn=null)--> diverged (final); DIVERGED conn=c stops c only
+//   mode:  starting --RECORD--> recording                                (first incarnation)
+//          starting --LOG_FETCHED--> replaying --LOG_EXHAUSTED--> live   (R11.6; empty log: live)
+//          replaying --APP_DIVERGED--> diverged (R12.2); CONN_DIVERGED stops one connection (R12.1)
+//   link:  down --LINK_UP--> up (R3.5: re-send what is unacknowledged) --LINK_DOWN--> down
+//          down | up --FENCED--> fenced (R4.7: nothing is released again)
+//   input: flowing --HELD_OVER_LIMIT--> paused --HELD_UNDER_LIMIT--> flowing       (R4.6)
 //
-// Effects are named actions: `logDeterminant` (send LogDeterminant), `releaseOutput` (perform
-// on the kernel socket), `stopConnection`, `stopApplication`, `announceLive`.
+// No I/O and no context: what the data path needs (positions, buffers, the gate) lives in the
+// core's state; the machine keeps only which state it is in.
 
-import { assign, setup } from 'xstate';
-import type { Determinant } from '../../wire/logmsg.ts';
-import { appendDeterminant, type DetLogState, type DetRecord } from './determinants.ts';
-import { type GatedOutput, type OutputAction, releasableWrites } from './gate.ts';
+import { setup } from 'xstate';
 
-export interface NswContext {
-  readonly detLog: DetLogState;
-  readonly stableDet: number;
-  /** output held by the gate, oldest first */
-  readonly queue: readonly GatedOutput[];
-  /** connections stopped by a divergence (R12) */
-  readonly stopped: readonly number[];
-  /** logged determinants the replay has still to consume */
-  readonly replayLeft: number;
+export interface NswDivergence {
+  /** position in the log where the run left it */
+  readonly detSeq: number;
+  readonly conn: number | null;
+  /** what the application (or the kernel) did */
+  readonly actual: string;
+  /** what the log has there */
+  readonly logged: string;
+  readonly message: string;
 }
 
 export type NswEvent =
   /** first incarnation: there is no log, record from determinant 0 */
   | { readonly type: 'RECORD' }
-  /** a recovering incarnation fetched the log (FetchLog 'nsw'): replay its determinants */
+  /** a recovering incarnation fetched the log (FetchLog 'nsw') */
   | { readonly type: 'LOG_FETCHED'; readonly logLength: number }
-  /** recording/live: the application saw a nondeterministic result (or wrote: outputHash) */
-  | { readonly type: 'APPEND'; readonly det: Determinant }
-  /** the application made output on `conn` */
-  | { readonly type: 'OUTPUT'; readonly conn: number; readonly action: OutputAction }
-  /** the logger stored every determinant below `stableDet` */
-  | { readonly type: 'DET_STORED'; readonly stableDet: number }
-  /** replay consumed one logged determinant */
-  | { readonly type: 'REPLAY_CONSUMED' }
-  /** replay found the run leaving the log: one connection, or (null) the whole application */
-  | { readonly type: 'DIVERGED'; readonly conn: number | null; readonly reason: string };
+  /** R11.6: the replay consumed the last logged determinant */
+  | { readonly type: 'LOG_EXHAUSTED' }
+  /** R12.1, R12.3: one connection's output or input left the log; the others go on */
+  | { readonly type: 'CONN_DIVERGED'; readonly conn: number; readonly error: NswDivergence }
+  /** R12.2: the application's own calls left the log */
+  | { readonly type: 'APP_DIVERGED'; readonly error: NswDivergence }
+  /** the logger link is up (Welcome pending) / lost */
+  | { readonly type: 'LINK_UP' }
+  | { readonly type: 'LINK_DOWN' }
+  /** the logger refused our epoch (staleEpoch, futureEpoch): a newer incarnation owns it */
+  | { readonly type: 'FENCED' }
+  /** R4.6: output held for output commit went above / back to its limit */
+  | { readonly type: 'HELD_OVER_LIMIT' }
+  | { readonly type: 'HELD_UNDER_LIMIT' };
 
-// Guards and updates as plain functions of (context, event), unit-testable on their own.
+/** The data path a mode selects (see ./core.ts `dataPathOf`). */
+export type NswMode = 'starting' | 'recording' | 'replaying' | 'live' | 'diverged';
 
-/** A DetStored that moves the stable point forward, and only over determinants we appended. */
-export const advancesStableDet = (ctx: NswContext, e: NswEvent): boolean =>
-  e.type === 'DET_STORED' && e.stableDet > ctx.stableDet && e.stableDet <= ctx.detLog.detSeq;
+export const NSW_MODES: readonly NswMode[] = [
+  'starting',
+  'recording',
+  'replaying',
+  'live',
+  'diverged',
+];
 
-export const isConnDivergence = (e: NswEvent): boolean => e.type === 'DIVERGED' && e.conn !== null;
-export const isAppDivergence = (e: NswEvent): boolean => e.type === 'DIVERGED' && e.conn === null;
-
-/** R4: queue the action behind every determinant appended before it, then release what may go. */
-export function gateOutput(
-  ctx: NswContext,
-  conn: number,
-  action: OutputAction,
-): { ctx: NswContext; release: GatedOutput[] } {
-  if (ctx.stopped.includes(conn)) return { ctx, release: [] };
-  const queue = [...ctx.queue, { conn, needDet: ctx.detLog.gateDet, action }];
-  const { release, keep } = releasableWrites(queue, ctx.stableDet);
-  return { ctx: { ...ctx, queue: keep }, release: [...release] };
-}
+const divergenceOf = (e: NswEvent): NswDivergence | undefined =>
+  e.type === 'CONN_DIVERGED' || e.type === 'APP_DIVERGED' ? e.error : undefined;
 
 export const nswMachine = setup({
   types: {
-    context: {} as NswContext,
     events: {} as NswEvent,
   },
   guards: {
-    emptyLog: ({ event }) => event.type === 'LOG_FETCHED' && event.logLength === 0,
-    advancesStableDet: ({ context, event }) => advancesStableDet(context, event),
-    isConnDivergence: ({ event }) => isConnDivergence(event),
-    isAppDivergence: ({ event }) => isAppDivergence(event),
-    stillReplaying: ({ context }) => context.replayLeft > 1,
+    /** R11.6: a fetched log with no determinant has nothing to replay. */
+    logIsEmpty: ({ event }) => event.type === 'LOG_FETCHED' && event.logLength === 0,
   },
   actions: {
-    logDeterminant: (_, _p: { record: DetRecord }) => {},
-    releaseOutput: (_, _p: { output: readonly GatedOutput[] }) => {},
-    stopConnection: (_, _p: { conn: number; reason: string }) => {},
-    stopApplication: (_, _p: { reason: string }) => {},
+    // Effects, provided by the core.
+    /** R11.6: kernel input buffered beyond the log is delivered, and logged, as live input */
+    takeRestAsLiveInput: () => {},
+    /** R11.6: tell the runtime (timeline, 'live' event) */
     announceLive: () => {},
+    /** R12.1: drop the connection's held output, release nothing more on it */
+    stopConnection: (_, _p: { conn: number; error: NswDivergence }) => {},
+    /** R12.2: nothing more is delivered, logged or released; the runtime reports the error */
+    stopApplication: (_, _p: { error: NswDivergence }) => {},
+    /** R3.5: every determinant sent and not acknowledged goes again */
+    resendUnacknowledged: () => {},
+    /** R4.7: fenced; nothing is released again and the link is closed */
+    releaseNothingMore: () => {},
+    /** R4.6 */
+    pauseInput: () => {},
+    resumeInput: () => {},
   },
 }).createMachine({
   id: 'nsw',
-  context: {
-    detLog: { detSeq: 0, gateDet: 0 },
-    stableDet: 0,
-    queue: [],
-    stopped: [],
-    replayLeft: 0,
-  },
-  initial: 'starting',
+  type: 'parallel',
   states: {
-    // Until the runtime knows whether this incarnation has a log (it asks the logger first).
-    starting: {
-      on: {
-        RECORD: { target: 'recorder.recording' },
-        LOG_FETCHED: [
-          { guard: 'emptyLog', target: 'recorder.live', actions: 'announceLive' },
-          {
-            target: 'replaying',
-            // Everything in a fetched log is stored at the logger by definition; new
-            // determinants continue the numbering after it.
-            actions: assign(({ event }) => {
-              const n = event.logLength;
-              return { detLog: { detSeq: n, gateDet: n }, stableDet: n, replayLeft: n };
-            }),
-          },
-        ],
-      },
-    },
-    // Divergence is found only while replaying: afterwards there is no log to compare with.
-    // A connection stopped here stays stopped when live (context.stopped).
-    replaying: {
-      on: {
-        DIVERGED: [
-          {
-            guard: 'isAppDivergence',
-            target: '#nsw.diverged',
-            actions: {
-              type: 'stopApplication',
-              params: ({ event }) => ({ reason: reasonOf(event) }),
-            },
-          },
-          {
-            guard: 'isConnDivergence',
-            actions: [
-              assign(({ context, event }) => {
-                const conn = event.type === 'DIVERGED' ? (event.conn ?? -1) : -1;
-                return {
-                  stopped: context.stopped.includes(conn)
-                    ? context.stopped
-                    : [...context.stopped, conn],
-                  // Its held output is dropped: a diverged stream must not reach the client.
-                  queue: context.queue.filter((o) => o.conn !== conn),
-                };
-              }),
+    mode: {
+      initial: 'starting',
+      states: {
+        // Until the runtime knows whether this incarnation has a log (it asks the logger).
+        starting: {
+          on: {
+            RECORD: { target: 'recording' },
+            LOG_FETCHED: [
               {
-                type: 'stopConnection',
-                params: ({ event }) => ({
-                  conn: event.type === 'DIVERGED' ? (event.conn ?? -1) : -1,
-                  reason: reasonOf(event),
-                }),
+                guard: 'logIsEmpty',
+                target: 'live',
+                actions: ['takeRestAsLiveInput', 'announceLive'],
               },
+              { target: 'replaying' },
             ],
           },
-        ],
-        REPLAY_CONSUMED: [
-          {
-            guard: 'stillReplaying',
-            actions: assign(({ context }) => ({ replayLeft: context.replayLeft - 1 })),
-          },
-          { target: 'recorder.live', actions: [assign({ replayLeft: 0 }), 'announceLive'] },
-        ],
-        OUTPUT: {
-          // Replayed determinants are all stored: output made during replay passes the gate
-          // at once (the SSW drops what the client already has, R6.6).
-          actions: [
-            {
-              type: 'releaseOutput',
-              params: ({ context, event }) => ({
-                output: gateOutput(context, event.conn, event.action).release,
-              }),
-            },
-            assign(({ context, event }) => gateOutput(context, event.conn, event.action).ctx),
-          ],
         },
-      },
-    },
-    // Recording (first incarnation) and live (after a replay) follow the same rules; they are
-    // two states because a trace must say which one an incarnation is in.
-    recorder: {
-      initial: 'recording',
-      on: {
-        APPEND: {
-          actions: [
-            {
-              type: 'logDeterminant',
-              params: ({ context, event }) => ({
-                record: appendDeterminant(context.detLog, event.det).record,
-              }),
-            },
-            assign(({ context, event }) => ({
-              detLog: appendDeterminant(context.detLog, event.det).state,
-            })),
-          ],
-        },
-        OUTPUT: {
-          actions: [
-            {
-              type: 'releaseOutput',
-              params: ({ context, event }) => ({
-                output: gateOutput(context, event.conn, event.action).release,
-              }),
-            },
-            assign(({ context, event }) => gateOutput(context, event.conn, event.action).ctx),
-          ],
-        },
-        DET_STORED: {
-          guard: 'advancesStableDet',
-          actions: [
-            {
-              type: 'releaseOutput',
-              params: ({ context, event }) => ({
-                output: releasableWrites(context.queue, event.stableDet).release,
-              }),
-            },
-            assign(({ context, event }) => ({
-              stableDet: event.stableDet,
-              queue: releasableWrites(context.queue, event.stableDet).keep,
-            })),
-          ],
-        },
-      },
-      states: {
         recording: {},
+        // Divergence is found only here: afterwards there is no log to compare with. A
+        // connection stopped here stays stopped when live (the core keeps it).
+        replaying: {
+          on: {
+            LOG_EXHAUSTED: { target: 'live', actions: ['takeRestAsLiveInput', 'announceLive'] },
+            CONN_DIVERGED: {
+              actions: {
+                type: 'stopConnection',
+                params: ({ event }) => ({
+                  conn: event.type === 'CONN_DIVERGED' ? event.conn : -1,
+                  error: divergenceOf(event)!,
+                }),
+              },
+            },
+            APP_DIVERGED: {
+              target: 'diverged',
+              actions: {
+                type: 'stopApplication',
+                params: ({ event }) => ({ error: divergenceOf(event)! }),
+              },
+            },
+          },
+        },
+        // A recovered incarnation that caught up with its log: it records again, numbering
+        // new determinants from the log's length. Same data path as recording; a separate
+        // state because a trace must say which one an incarnation is in.
         live: {},
+        diverged: { type: 'final' },
       },
     },
-    diverged: { type: 'final' },
+    link: {
+      initial: 'down',
+      states: {
+        down: {
+          on: {
+            LINK_UP: { target: 'up', actions: 'resendUnacknowledged' },
+            FENCED: { target: 'fenced' },
+          },
+        },
+        up: {
+          on: {
+            LINK_DOWN: { target: 'down' },
+            FENCED: { target: 'fenced' },
+          },
+        },
+        // I5: a newer incarnation owns the service; this one never releases output again.
+        fenced: { type: 'final', entry: 'releaseNothingMore' },
+      },
+    },
+    input: {
+      initial: 'flowing',
+      states: {
+        flowing: { on: { HELD_OVER_LIMIT: { target: 'paused' } } },
+        // Bounded held output without telling the application (write() returns true): the
+        // kernel sockets are not read, so nothing new is delivered, so nothing new is logged.
+        paused: {
+          entry: 'pauseInput',
+          exit: 'resumeInput',
+          on: { HELD_UNDER_LIMIT: { target: 'flowing' } },
+        },
+      },
+    },
   },
 });
 
-function reasonOf(e: NswEvent): string {
-  return e.type === 'DIVERGED' ? e.reason : '';
-}
+/** The mode region of a snapshot value. */
+export const modeOf = (value: unknown): NswMode => {
+  const m = (value as { mode?: unknown }).mode;
+  if (typeof m === 'string' && (NSW_MODES as readonly string[]).includes(m)) return m as NswMode;
+  throw new Error(`nsw machine: no mode in ${JSON.stringify(value)}`);
+};

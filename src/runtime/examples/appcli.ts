@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { cliBounded, cliHostPort, type HostPort } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
-import { configFromEnv, Nsw, type NswConfig, type NswModeFlag } from '../nsw/index.ts';
+import { configFromEnv, NSW_DEFAULTS, Nsw, type NswConfig, parseModeFlag } from '../nsw/index.ts';
 import { installTestHooks } from './testhooks.ts';
 
 export interface AppArgs {
@@ -51,9 +51,10 @@ export async function openApp(
     process.stderr.write(`${name}: ${(e as Error).message}\n`);
     process.exit(2);
   }
-  const mode = (o.mode ?? env.mode ?? 'plain') as NswModeFlag;
-  if (mode !== 'plain' && mode !== 'record' && mode !== 'replay') {
-    process.stderr.write(`${name}: --mode must be record, replay or plain, got '${mode}'\n`);
+  const flag = o.mode ?? env.mode ?? 'plain';
+  const mode = parseModeFlag(flag);
+  if (mode === undefined) {
+    process.stderr.write(`${name}: --mode must be record, replay or plain, got '${flag}'\n`);
     process.exit(2);
   }
   const logger = o.logger ?? env.logger;
@@ -68,7 +69,7 @@ export async function openApp(
   const timeline = new Timeline(name);
   const cfg: NswConfig = {
     mode,
-    epoch: o.epoch ?? env.epoch ?? 1,
+    epoch: o.epoch ?? env.epoch ?? NSW_DEFAULTS.epoch,
     hostId,
     log: log.child('nsw'),
     timeline,

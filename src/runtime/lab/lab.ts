@@ -16,6 +16,7 @@ import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
   cpuProfArgs,
+  LAB_WAITS,
   type LabProc,
   newRunDir,
   REPO_ROOT,
@@ -223,7 +224,7 @@ export class Lab {
       tsxArgv('src/runtime/ssw/main.ts', ...args),
       s.env ?? {},
     );
-    await waitEvent(p, (e) => e.event === 'ssw-up', 15_000, 'ssw-up');
+    await waitEvent(p, (e) => e.event === 'ssw-up', LAB_WAITS.daemonUpMs, 'ssw-up');
     return p;
   }
 
@@ -234,7 +235,7 @@ export class Lab {
       `plainecho-${ns}`,
       tsxArgv('src/runtime/lab/plainecho.ts', '--listen', `${addr}:${port}`),
     );
-    await waitEvent(p, (e) => e.event === 'listening', 15_000, 'listening');
+    await waitEvent(p, (e) => e.event === 'listening', LAB_WAITS.daemonUpMs, 'listening');
     return p;
   }
 
@@ -309,7 +310,7 @@ export class Lab {
       'logger',
       tsxArgv('src/runtime/logger/main.ts', '--listen', LOGGER_ADDR, ...extraArgs),
     );
-    await waitEvent(p, (e) => e.event === 'listening', 15_000, 'logger listening');
+    await waitEvent(p, (e) => e.event === 'listening', LAB_WAITS.daemonUpMs, 'logger listening');
     return p;
   }
 
@@ -345,7 +346,12 @@ export class Lab {
       ...(o.env !== undefined ? { env: o.env } : {}),
     });
     if (o.app !== undefined)
-      await waitEvent(ssw, (e) => e.event === 'listening', 20_000, `${o.app} listening`);
+      await waitEvent(
+        ssw,
+        (e) => e.event === 'listening',
+        LAB_WAITS.serviceUpMs,
+        `${o.app} listening`,
+      );
     return ssw;
   }
 
@@ -422,7 +428,12 @@ export class Lab {
         ...recoveryParamsArgv(t),
       ),
     );
-    await waitEvent(recovery, (e) => e.event === 'ready', 20_000, 'recovery daemon ready');
+    await waitEvent(
+      recovery,
+      (e) => e.event === 'ready',
+      LAB_WAITS.serviceUpMs,
+      'recovery daemon ready',
+    );
     const primary = await this.startFtTcpPrimary({
       app,
       heartbeat: true,
@@ -432,7 +443,7 @@ export class Lab {
     await waitEvent(
       recovery,
       (e) => e.event === 'heartbeat-up',
-      20_000,
+      LAB_WAITS.serviceUpMs,
       'detector hears the primary',
     );
     return { primary, backup, recovery, logger };
@@ -489,7 +500,7 @@ export class Lab {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.procs.map((p) => stopProc(p, 'SIGTERM', 1500)));
+    await Promise.all(this.procs.map((p) => stopProc(p, 'SIGTERM', LAB_WAITS.teardownGraceMs)));
     labDown();
     // Judged after the processes stopped, so that every event they wrote is in.
     closedLabs.push(this);

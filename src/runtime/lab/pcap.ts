@@ -4,11 +4,21 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Tool } from '../prereq.ts';
-import { type LabProc, spawnInNs, stopProc } from './procs.ts';
+import { LAB_WAITS, type LabProc, spawnInNs, stopProc } from './procs.ts';
 import { LabError, type NsName } from './topology.ts';
 
 /** What a scenario's captures and their checks run. */
 export const CAPTURE_TOOLS: readonly Tool[] = ['tcpdump', 'tshark'];
+
+/** tcpdump's timings, written once. */
+const CAPTURE_WAITS = {
+  /** its 'listening on' after the start */
+  upMs: 5000,
+  /** it drops what is still in its capture ring when interrupted: let it drain first */
+  drainMs: 300,
+  /** its exit after SIGINT (then SIGKILL) */
+  stopMs: 3000,
+} as const;
 
 export interface Capture {
   readonly path: string;
@@ -33,7 +43,7 @@ export const startCapture = async (
     runDir,
   );
   // tcpdump says "listening on" on stderr; poll the log.
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + CAPTURE_WAITS.upMs;
   const { readFileSync } = await import('node:fs');
   for (;;) {
     let err = '';
@@ -47,15 +57,15 @@ export const startCapture = async (
       await stopProc(proc);
       throw new LabError(`tcpdump on ${ns}/${ifName} did not start: ${err.trim()}`);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, LAB_WAITS.pollMs));
   }
   return { path, proc };
 };
 
 export const stopCapture = async (c: Capture): Promise<void> => {
   // tcpdump drops what is still in its capture ring when interrupted: let it drain first.
-  await new Promise((r) => setTimeout(r, 300));
-  await stopProc(c.proc, 'SIGINT', 3000);
+  await new Promise((r) => setTimeout(r, CAPTURE_WAITS.drainMs));
+  await stopProc(c.proc, 'SIGINT', CAPTURE_WAITS.stopMs);
 };
 
 export interface TcpPacketRow {

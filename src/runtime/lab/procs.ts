@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { LineReader, parseNdjsonObject } from '../common/lines.ts';
 import { LabError, type NsName } from './topology.ts';
 
 export const REPO_ROOT = resolve(new URL('../../..', import.meta.url).pathname);
@@ -85,23 +86,14 @@ export const spawnInNs = (
     exited: false,
     exitCode: null,
   };
-  let partial = '';
+  // Timeline events are the NDJSON object lines; anything else is only kept in the file.
+  const lines = new LineReader((line) => {
+    const ev = line.startsWith('{') ? parseNdjsonObject(line) : undefined;
+    if (ev !== undefined) p.events.push(ev);
+  });
   child.stdout?.on('data', (d: Buffer) => {
     out.write(d);
-    partial += d.toString('utf8');
-    let i = partial.indexOf('\n');
-    while (i >= 0) {
-      const line = partial.slice(0, i);
-      partial = partial.slice(i + 1);
-      i = partial.indexOf('\n');
-      if (line.startsWith('{')) {
-        try {
-          p.events.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not an event line
-        }
-      }
-    }
+    lines.push(d);
   });
   child.stderr?.pipe(err);
   child.on('exit', (code) => {
@@ -110,6 +102,25 @@ export const spawnInNs = (
   });
   return p;
 };
+
+/**
+ * How long the lab waits for its processes, written once. The margins are for a machine whose
+ * two cores are shared with other builds and tests: a timeout here is a failure report, not
+ * a pace, so it only has to be far beyond the normal case.
+ */
+export const LAB_WAITS = {
+  /** poll period of waitEvent / waitExit */
+  pollMs: 20,
+  /** a daemon's first timeline line ('ssw-up', 'listening') after its start */
+  daemonUpMs: 15_000,
+  /** something that needs the service address or another daemon first ('listening' of an
+   * application behind its SSW, 'ready', 'connected') */
+  serviceUpMs: 20_000,
+  /** a process's exit after its stop signal, and again after SIGKILL */
+  stopGraceMs: 2000,
+  /** each daemon's exit after SIGTERM at teardown (then SIGKILL) */
+  teardownGraceMs: 1500,
+} as const;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -128,7 +139,7 @@ export const waitEvent = async (
       throw new LabError(`${p.name} exited (${p.exitCode}) before ${what}: ${tail(p.errPath)}`);
     if (Date.now() > deadline)
       throw new LabError(`${p.name}: no ${what} within ${timeoutMs} ms: ${tail(p.errPath)}`);
-    await sleep(20);
+    await sleep(LAB_WAITS.pollMs);
   }
 };
 
@@ -136,7 +147,7 @@ export const waitExit = async (p: LabProc, timeoutMs: number): Promise<number | 
   const deadline = Date.now() + timeoutMs;
   while (!p.exited) {
     if (Date.now() > deadline) throw new LabError(`${p.name} still running after ${timeoutMs} ms`);
-    await sleep(20);
+    await sleep(LAB_WAITS.pollMs);
   }
   return p.exitCode;
 };
@@ -152,7 +163,7 @@ export const tail = (path: string, lines = 5): string => {
 export const stopProc = async (
   p: LabProc,
   signal: NodeJS.Signals = 'SIGTERM',
-  graceMs = 2000,
+  graceMs: number = LAB_WAITS.stopGraceMs,
 ): Promise<void> => {
   if (p.exited) return;
   p.child.kill(signal);
@@ -160,6 +171,6 @@ export const stopProc = async (
     await waitExit(p, graceMs);
   } catch {
     p.child.kill('SIGKILL');
-    await waitExit(p, 2000).catch(() => undefined);
+    await waitExit(p, LAB_WAITS.stopGraceMs).catch(() => undefined);
   }
 };

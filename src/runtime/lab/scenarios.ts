@@ -13,7 +13,7 @@ import {
   startCapture,
   stopCapture,
 } from './pcap.ts';
-import { type LabProc, stopProc, tail, tsxArgv, waitEvent, waitExit } from './procs.ts';
+import { LAB_WAITS, type LabProc, stopProc, tail, tsxArgv, waitEvent, waitExit } from './procs.ts';
 import type { StreamResult } from './streamclient.ts';
 import { ADDR, IF, LAB_TOOLS, LabError, NS } from './topology.ts';
 
@@ -120,7 +120,12 @@ const noBypass: Scenario = {
         '40000',
       ]);
       rec.mark('clients-started');
-      await waitEvent(s.proc, (e) => e.event === 'connected', 20_000, 'client connected');
+      await waitEvent(
+        s.proc,
+        (e) => e.event === 'connected',
+        LAB_WAITS.serviceUpMs,
+        'client connected',
+      );
       await sleep(400);
       await stopProc(ssw, 'SIGKILL');
       rec.mark('ssw-killed');
@@ -227,7 +232,12 @@ const echoScenario = (name: string, failure: Failure): Scenario => ({
         ]),
       );
       for (const st of streams)
-        await waitEvent(st.proc, (e) => e.event === 'connected', 20_000, 'client connected');
+        await waitEvent(
+          st.proc,
+          (e) => e.event === 'connected',
+          LAB_WAITS.serviceUpMs,
+          'client connected',
+        );
       rec.mark('clients connected', { clients: streams.length });
       await sleep(500);
       crash(lab, ssw, failure, rec);
@@ -292,7 +302,12 @@ const kvScenario = (name: string, failure: Failure, summary: string): Scenario =
         benchRequests: 10_000,
         clientTimeoutMs: Number(APP_CLIENT_TIMEOUT),
       });
-      await waitEvent(kv, (e) => e.event === 'connected', 20_000, 'kv client connected');
+      await waitEvent(
+        kv,
+        (e) => e.event === 'connected',
+        LAB_WAITS.serviceUpMs,
+        'kv client connected',
+      );
       rec.mark('clients running', {
         clients: 'redis-benchmark -c 8 (set,get,incr,ping) + reply-checking KV client',
       });

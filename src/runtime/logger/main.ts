@@ -9,7 +9,8 @@
 //   --listen host:port     address to accept SSW/NSW/coordinator links on (required;
 //                          port 0 = ephemeral, the chosen port is printed in the 'listening' event)
 //   --epoch n              starting epoch (default 1); every peer's Hello must carry it
-//   --lease-ms n           lease granted in Welcome (default 200)
+//   --lease-ms n           lease granted in Welcome (default DEFAULT_RECOVERY_PARAMS.leaseMs,
+//                          200: the lease the lab's detector grants too)
 //   --max-bytes n          stored bytes (client bytes + determinants + 128 per connection
 //                          record) before backpressure (default 268435456)
 //   --max-dets n           stored determinants before backpressure (default 8388608)
@@ -30,6 +31,7 @@
 // Exit codes: 0 on SIGTERM/SIGINT, 1 on a fatal error (cannot bind), 2 on bad arguments.
 
 import { Command } from 'commander';
+import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../../machines/recovery/params.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { LoggerServer } from './server.ts';
@@ -53,7 +55,12 @@ async function main(): Promise<void> {
     .description('FT-TCP logger daemon: stores client bytes and determinants, serves recovery')
     .requiredOption('--listen <host:port>', 'address to listen on', cliHostPort)
     .option('--epoch <n>', 'starting epoch', cliBounded(1, 0xffffffff), 1)
-    .option('--lease-ms <n>', 'lease granted in Welcome (ms)', cliBounded(1, 60_000), 200)
+    .option(
+      '--lease-ms <n>',
+      'lease granted in Welcome (ms)',
+      cliBounded(1, MAX_TIMING_MS),
+      DEFAULT_RECOVERY_PARAMS.leaseMs,
+    )
     .option(
       '--max-bytes <n>',
       'stored client bytes before backpressure',

@@ -6,9 +6,9 @@
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
+import { LineReader, parseNdjsonLine, STOP } from '../common/lines.ts';
 import type { Log } from '../common/log.ts';
-
-export const MAX_CONTROL_LINE = 64 * 1024;
 
 export class ControlError extends Error {
   override readonly name = 'ControlError';
@@ -31,12 +31,12 @@ interface Pending {
 
 export class SswControlClient extends EventEmitter<{ event: [ControlEvent]; up: []; down: [] }> {
   private sock: net.Socket | undefined;
-  private buf = '';
+  private readonly lines = new LineReader((line) => this.onLine(line), CONTROL_CHANNEL.maxLine);
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
-  private backoff = 50;
+  private backoff: number = CONTROL_CHANNEL.initialReconnectMs;
 
   constructor(
     readonly path: string,
@@ -91,10 +91,10 @@ export class SswControlClient extends EventEmitter<{ event: [ControlEvent]; up: 
     if (this.stopped) return;
     const s = net.connect({ path: this.path });
     this.sock = s;
-    this.buf = '';
+    this.lines.reset();
     s.setEncoding('utf8');
     s.on('connect', () => {
-      this.backoff = 50;
+      this.backoff = CONTROL_CHANNEL.initialReconnectMs;
       this.log?.info('control channel up', { path: this.path });
       // Requests made while down go out now, in id order.
       for (const p of [...this.pending.values()]) {
@@ -117,48 +117,43 @@ export class SswControlClient extends EventEmitter<{ event: [ControlEvent]; up: 
       this.emit('down');
       if (this.stopped) return;
       this.retry = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(1000, this.backoff * 2);
+      this.backoff = Math.min(CONTROL_CHANNEL.maxReconnectMs, this.backoff * 2);
     });
   }
 
   private onData(chunk: string): void {
-    this.buf += chunk;
-    if (this.buf.length > MAX_CONTROL_LINE && !this.buf.includes('\n')) {
+    if (this.lines.push(chunk) === 'overlong') {
       this.log?.warn('control line too long: dropping the channel', {
         path: this.path,
-        bytes: this.buf.length,
+        limit: CONTROL_CHANNEL.maxLine,
       });
       this.sock?.destroy();
-      return;
     }
-    let nl = this.buf.indexOf('\n');
-    while (nl >= 0) {
-      const line = this.buf.slice(0, nl).trim();
-      this.buf = this.buf.slice(nl + 1);
-      nl = this.buf.indexOf('\n');
-      if (line === '') continue;
-      let msg: unknown;
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        this.log?.warn('malformed control line: dropping the channel', {
-          path: this.path,
-          line: line.slice(0, 200),
-        });
-        this.sock?.destroy();
-        return;
-      }
-      if (typeof msg !== 'object' || msg === null) continue;
-      const m = msg as Record<string, unknown>;
-      if (typeof m.id === 'number') {
-        const p = this.pending.get(m.id);
-        if (p === undefined) continue; // late reply to a timed-out request
-        this.pending.delete(m.id);
-        clearTimeout(p.timer);
-        p.resolve({ ...m, id: m.id, ok: m.ok === true } as ControlReply);
-      } else if (typeof m.event === 'string') {
-        this.emit('event', m as ControlEvent);
-      }
+  }
+
+  private onLine(raw: string): void | typeof STOP {
+    const line = raw.trim();
+    if (line === '') return;
+    const parsed = parseNdjsonLine(line);
+    if (!parsed.ok) {
+      this.log?.warn('malformed control line: dropping the channel', {
+        path: this.path,
+        line: line.slice(0, 200),
+      });
+      this.sock?.destroy();
+      return STOP;
+    }
+    const msg = parsed.value;
+    if (typeof msg !== 'object' || msg === null) return;
+    const m = msg as Record<string, unknown>;
+    if (typeof m.id === 'number') {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return; // late reply to a timed-out request
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      p.resolve({ ...m, id: m.id, ok: m.ok === true } as ControlReply);
+    } else if (typeof m.event === 'string') {
+      this.emit('event', m as ControlEvent);
     }
   }
 }

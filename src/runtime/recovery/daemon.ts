@@ -5,7 +5,6 @@
 // turns timers and sockets into their events and their named actions into I/O.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { type Actor, createActor } from 'xstate';
 import {
   DEFAULT_RECOVERY_PARAMS,
@@ -17,6 +16,8 @@ import {
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import { formatHostPort, type HostPort } from '../common/args.ts';
 import { loggerLinkCodec } from '../common/codec.ts';
+import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
+import { parseNdjsonObject, readLines } from '../common/lines.ts';
 import { LinkClient, type LinkConnection, LinkServer } from '../common/link.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { SswControlClient } from './control.ts';
@@ -327,7 +328,11 @@ export class RecoveryDaemon {
   ): Promise<Record<string, unknown> | undefined> {
     if (this.control === undefined) return {};
     try {
-      const r = await this.control.request(cmd, fields, this.opts.controlTimeoutMs ?? 5000);
+      const r = await this.control.request(
+        cmd,
+        fields,
+        this.opts.controlTimeoutMs ?? CONTROL_CHANNEL.requestTimeoutMs,
+      );
       if (!r.ok) {
         this.log.error('SSW refused a control command', { cmd, error: r.error });
         this.timeline.event('error', { error: `ssw ${cmd}: ${String(r.error)}` });
@@ -390,24 +395,17 @@ export class RecoveryDaemon {
     this.timeline.event('app-started', { pid: p.pid, epoch });
     void this.controlCmd('app-started', { pid: p.pid, epoch });
     // The NSW reports its progress as NDJSON timeline events on the application's stdout.
-    createInterface({ input: p.stdout! }).on('line', (line) => {
+    readLines(p.stdout!, (line) => {
       process.stderr.write(`[app ${p.pid}] ${line}\n`);
-      let ev: { event?: unknown; dets?: unknown } | undefined;
-      try {
-        ev = JSON.parse(line) as { event?: unknown; dets?: unknown };
-      } catch {
-        return;
-      }
-      if (ev?.event === 'replay-start' && typeof ev.dets === 'number')
-        this.replay.nswDets = ev.dets;
-      if (ev?.event === 'live' && this.app === p) {
+      const ev = parseNdjsonObject(line);
+      if (ev === undefined) return;
+      if (ev.event === 'replay-start' && typeof ev.dets === 'number') this.replay.nswDets = ev.dets;
+      if (ev.event === 'live' && this.app === p) {
         this.replay.nswLive = true;
         this.maybeReplayDone();
       }
     });
-    createInterface({ input: p.stderr! }).on('line', (line) =>
-      process.stderr.write(`[app ${p.pid}] ${line}\n`),
-    );
+    readLines(p.stderr!, (line) => process.stderr.write(`[app ${p.pid}] ${line}\n`));
     p.on('exit', (code, signal) => {
       this.log.warn('application exited', { pid: p.pid, code, signal });
       if (this.app === p && !this.stopped) {
@@ -444,11 +442,7 @@ export class RecoveryDaemon {
   }
 
   private prefixOutput(p: ChildProcess, tag: string): void {
-    createInterface({ input: p.stdout! }).on('line', (l) =>
-      process.stderr.write(`[${tag}] ${l}\n`),
-    );
-    createInterface({ input: p.stderr! }).on('line', (l) =>
-      process.stderr.write(`[${tag}] ${l}\n`),
-    );
+    readLines(p.stdout!, (l) => process.stderr.write(`[${tag}] ${l}\n`));
+    readLines(p.stderr!, (l) => process.stderr.write(`[${tag}] ${l}\n`));
   }
 }

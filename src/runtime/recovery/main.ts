@@ -20,20 +20,22 @@
 //   --stonith-deadline-ms n, --max-link-delay-ms n, --unprotect-after-ms n
 //                                 timing (defaults: src/machines/recovery/params.ts; checked
 //                                 with checkRecoveryParams, a bad combination exits 2)
-//   --control-timeout-ms n        bound on one control request (default 5000)
+//   --control-timeout-ms n        bound on one control request (default
+//                                 CONTROL_CHANNEL.requestTimeoutMs, 5000)
 // Stdout: NDJSON timeline (ready, heartbeat-up, suspect, crash, detected, fenced, takeover,
 // app-started, replay, live, restart, failed, error). Diagnostics on stderr.
 // Exit codes: 0 on SIGTERM/SIGINT, 1 fatal error, 2 bad arguments.
 
 import { Command } from 'commander';
-import type { RecoveryParams } from '../../machines/recovery/index.ts';
+import { MAX_TIMING_MS, type RecoveryParams } from '../../machines/recovery/index.ts';
 import { cliBounded, cliHostPort, type HostPort, runMain } from '../common/args.ts';
+import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { RecoveryDaemon } from './daemon.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from './params-cli.ts';
 
 runMain('fttcp-recovery', async () => {
-  const ms = cliBounded(0, 60_000);
+  const ms = cliBounded(0, MAX_TIMING_MS);
   const program = new Command('fttcp-recovery')
     .description('FT-TCP recovery daemon: failure detector and recovery coordinator (backup host)')
     .requiredOption(
@@ -47,7 +49,12 @@ runMain('fttcp-recovery', async () => {
     .option('--fence-cmd <cmd>', 'shell command power-fencing the old primary')
     .option('--epoch <n>', 'current logger epoch', cliBounded(1, 0xffffffff), 1)
     .option('--host-id <s>', 'name in logs', 'backup')
-    .option('--control-timeout-ms <n>', 'bound on one control request', ms, 5000);
+    .option(
+      '--control-timeout-ms <n>',
+      'bound on one control request',
+      ms,
+      CONTROL_CHANNEL.requestTimeoutMs,
+    );
   addRecoveryParamOptions(program)
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
     .parse();

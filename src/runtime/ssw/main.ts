@@ -24,6 +24,7 @@ import { MAX_TIMING_MS, type RecoveryParams } from '../../machines/recovery/para
 import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
+import { MAX_CONTROL_LINE } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
 import { SswDatapath } from './datapath.ts';
@@ -53,7 +54,6 @@ interface Opts extends RecoveryParams {
   stallBudgetMs?: number;
 }
 
-const MAX_CONTROL_LINE = 64 * 1024;
 /** A logger epoch as the wire carries it (u32, 0 is "none"). */
 const isEpoch = (v: unknown): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 0xffff_ffff;

@@ -3,10 +3,10 @@
 // application's calls in between); the "application" is deterministic in the sense of A2:
 // what it writes depends only on what it was delivered and on nsw clock/random/timer results.
 
-import { NswCore, type NswCoreOptions, type NswEffect } from '../../../src/machines/nsw/core.ts';
+import { NswCore, type NswCoreOptions } from '../../../src/machines/nsw/core.ts';
 import type { DetRecord } from '../../../src/machines/nsw/determinants.ts';
 import type { OutputAction } from '../../../src/machines/nsw/gate.ts';
-import type { NswEvent } from '../../../src/machines/nsw/nsw.machine.ts';
+import type { NswEffect } from '../../../src/machines/nsw/state.ts';
 
 export interface Delivery {
   readonly kind: 'accept' | 'data' | 'eof' | 'fire';
@@ -40,7 +40,6 @@ export class Harness {
     for (const e of fx) {
       switch (e.kind) {
         case 'log':
-          this.tap?.({ type: 'APPEND', det: e.record.det });
           this.logged.push(e.record);
           if (e.record.det.kind !== 'outputHash') this.inputDets = e.record.detSeq + 1;
           break;
@@ -81,15 +80,8 @@ export class Harness {
     }
   }
 
-  /**
-   * Sees, in order, the events the nswMachine would get for what happened here (the
-   * conformance test drives the machine with them and compares its releases with the core's).
-   */
-  tap: ((e: NswEvent) => void) | undefined;
-
   /** The logger's DetStored. */
   ack(stableDet: number): void {
-    this.tap?.({ type: 'DET_STORED', stableDet });
     this.perform(this.core.detStored(stableDet));
   }
 
@@ -125,11 +117,6 @@ export class Harness {
         dependsOn: this.inputDets,
       });
       this.written.set(c, (this.written.get(c) ?? '') + s);
-      this.tap?.({
-        type: 'OUTPUT',
-        conn: c,
-        action: { kind: 'write', bytes: new TextEncoder().encode(s) },
-      });
       this.perform(core.write(c, new TextEncoder().encode(s)));
     };
     switch (kind) {
@@ -150,7 +137,6 @@ export class Harness {
       case 'eof':
         this.closedConns.add(conn);
         this.perform(core.close(conn, 'end'));
-        this.tap?.({ type: 'OUTPUT', conn, action: { kind: 'end' } });
         this.made.push({ conn, action: { kind: 'end' }, dependsOn: this.inputDets });
         break;
       case 'fire': {

@@ -1,139 +1,156 @@
-// Model-based test of the NSW statechart (R3, R4, R11, R12): every reachable (state, event)
-// edge over appends (an input determinant and an outputHash), output on two connections, FIN,
-// DetStored to the next and to the last determinant, replay steps and divergence of one
-// connection or of the application; 100% state and transition coverage is asserted (harness:
-// test/machines/recovery/mbt.ts). The oracle, independent of the machine, checks R4 on every
-// step: each released action depends only on stored determinants, releases keep the order the
-// application acted in, and nothing of a stopped connection is released.
+// Model-based test of the NSW's control statechart (spec/nsw.md "Modes and control"): every
+// reachable (state, event) edge over the mode (R11.6, R12.1, R12.2), the logger link (R3.5,
+// R4.7) and input (R4.6) events; 100% state and transition coverage is asserted (harness:
+// test/machines/recovery/mbt.ts). The oracle, independent of the machine, checks on every step
+// which effects a step must have had, from the previous state and the event alone.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
-import type { GatedOutput } from '../../../src/machines/nsw/gate.ts';
 import {
-  advancesStableDet,
-  gateOutput,
-  type NswContext,
+  modeOf,
+  type NswDivergence,
   type NswEvent,
   nswMachine,
 } from '../../../src/machines/nsw/nsw.machine.ts';
 import { runModel } from '../recovery/mbt.ts';
 
+type Value = { mode: string; link: string; input: string };
+
 interface Rec {
-  released: GatedOutput[];
-  logged: number[];
-  stopped: Set<number>;
-  /** oracle: every output made, in order, with the determinants it depends on */
-  made: { conn: number; dependsOn: number }[];
-  /** oracle: input determinants appended (outputHash excluded), per the events alone */
-  inputs: number;
-  stable: number;
-  appStopped: boolean;
+  /** every effect, in order, as `name` or `name:conn` */
+  fx: string[];
+  /** effects already checked by an earlier step */
+  seen: number;
+  prev: Value;
 }
 
-const events = (ctx: NswContext): NswEvent[] => [
+const err = (conn: number | null): NswDivergence => ({
+  detSeq: 3,
+  conn,
+  actual: 'a',
+  logged: 'b',
+  message: 'm',
+});
+
+const EVENTS: NswEvent[] = [
   { type: 'RECORD' },
   { type: 'LOG_FETCHED', logLength: 0 },
-  { type: 'LOG_FETCHED', logLength: 2 },
-  { type: 'APPEND', det: { kind: 'read', conn: 0, len: 1 } },
-  { type: 'APPEND', det: { kind: 'outputHash', conn: 0, offset: 1, hash: 7n } },
-  { type: 'OUTPUT', conn: 0, action: { kind: 'write', bytes: new Uint8Array([1]) } },
-  { type: 'OUTPUT', conn: 1, action: { kind: 'end' } },
-  { type: 'DET_STORED', stableDet: ctx.stableDet + 1 },
-  { type: 'DET_STORED', stableDet: ctx.detLog.detSeq },
-  { type: 'REPLAY_CONSUMED' },
-  { type: 'DIVERGED', conn: 0, reason: 'hash' },
-  { type: 'DIVERGED', conn: null, reason: 'clock' },
+  { type: 'LOG_FETCHED', logLength: 3 },
+  { type: 'LOG_EXHAUSTED' },
+  { type: 'CONN_DIVERGED', conn: 1, error: err(1) },
+  { type: 'APP_DIVERGED', error: err(null) },
+  { type: 'LINK_UP' },
+  { type: 'LINK_DOWN' },
+  { type: 'FENCED' },
+  { type: 'HELD_OVER_LIMIT' },
+  { type: 'HELD_UNDER_LIMIT' },
 ];
 
-describe('nswMachine', () => {
-  // xstate/graph serialises events with JSON.stringify, which refuses the bigint hash of an
-  // outputHash determinant; give bigint a JSON form for the duration of this suite only.
-  const proto = BigInt.prototype as unknown as { toJSON?: () => string };
-  beforeAll(() => {
-    proto.toJSON = function (this: bigint) {
-      return `${this.toString()}n`;
-    };
-  });
-  afterAll(() => {
-    delete proto.toJSON;
-  });
+const INITIAL: Value = { mode: 'starting', link: 'down', input: 'flowing' };
 
-  it('covers every state and transition; releases only what stored determinants cover', async () => {
+/** What a step must do, from the state before it and the event alone. */
+function expectedStep(prev: Value, e: NswEvent): { next: Value; fx: string[] } {
+  const next = { ...prev };
+  const fx: string[] = [];
+  const goLive = (): void => {
+    next.mode = 'live';
+    fx.push('takeRestAsLiveInput', 'announceLive');
+  };
+  switch (e.type) {
+    case 'RECORD':
+      if (prev.mode === 'starting') next.mode = 'recording';
+      break;
+    case 'LOG_FETCHED':
+      if (prev.mode === 'starting') {
+        if (e.logLength === 0) goLive();
+        else next.mode = 'replaying';
+      }
+      break;
+    case 'LOG_EXHAUSTED':
+      if (prev.mode === 'replaying') goLive();
+      break;
+    case 'CONN_DIVERGED':
+      // R12.1: divergence exists only while there is a log to compare with.
+      if (prev.mode === 'replaying') fx.push(`stopConnection:${e.conn}`);
+      break;
+    case 'APP_DIVERGED':
+      if (prev.mode === 'replaying') {
+        next.mode = 'diverged';
+        fx.push('stopApplication');
+      }
+      break;
+    case 'LINK_UP':
+      if (prev.link === 'down') {
+        next.link = 'up';
+        fx.push('resendUnacknowledged');
+      }
+      break;
+    case 'LINK_DOWN':
+      if (prev.link === 'up') next.link = 'down';
+      break;
+    case 'FENCED':
+      if (prev.link !== 'fenced') {
+        next.link = 'fenced';
+        fx.push('releaseNothingMore');
+      }
+      break;
+    case 'HELD_OVER_LIMIT':
+      if (prev.input === 'flowing') {
+        next.input = 'paused';
+        fx.push('pauseInput');
+      }
+      break;
+    case 'HELD_UNDER_LIMIT':
+      if (prev.input === 'paused') {
+        next.input = 'flowing';
+        fx.push('resumeInput');
+      }
+      break;
+  }
+  return { next, fx };
+}
+
+/** Recording fakes of the machine's effects; `announce` false is a broken announceLive. */
+const recording = (rec: Rec, announce: boolean) => ({
+  takeRestAsLiveInput: () => rec.fx.push('takeRestAsLiveInput'),
+  announceLive: () => {
+    if (announce) rec.fx.push('announceLive');
+  },
+  stopConnection: (_: unknown, p: { conn: number; error: NswDivergence }) => {
+    expect(p.error.conn).toBe(p.conn);
+    rec.fx.push(`stopConnection:${p.conn}`);
+  },
+  stopApplication: (_: unknown, p: { error: NswDivergence }) => {
+    expect(p.error.conn).toBeNull();
+    rec.fx.push('stopApplication');
+  },
+  resendUnacknowledged: () => rec.fx.push('resendUnacknowledged'),
+  releaseNothingMore: () => rec.fx.push('releaseNothingMore'),
+  pauseInput: () => rec.fx.push('pauseInput'),
+  resumeInput: () => rec.fx.push('resumeInput'),
+});
+
+/** After each step: the new state and the step's effects are the ones the oracle says. */
+function checkStep(now: Value, event: NswEvent, rec: Rec): void {
+  const fx = rec.fx.slice(rec.seen);
+  rec.seen = rec.fx.length;
+  const want = expectedStep(rec.prev, event);
+  expect(now).toEqual(want.next);
+  expect(fx).toEqual(want.fx);
+  expect(modeOf(now)).toBe(now.mode);
+  rec.prev = now;
+}
+
+describe('nswMachine (model-based)', () => {
+  it('covers every state and transition; each step has exactly the effects its rule names', async () => {
     const cov = await runModel<Rec>(nswMachine, {
       inputs: [undefined],
-      eventTypes: [
-        'RECORD',
-        'LOG_FETCHED',
-        'APPEND',
-        'OUTPUT',
-        'DET_STORED',
-        'REPLAY_CONSUMED',
-        'DIVERGED',
-      ],
-      events: (snap) => events(snap.context as NswContext) as EventObject[],
-      serializeState: (s) =>
-        JSON.stringify([s.value, s.context], (_k, v) =>
-          v instanceof Uint8Array ? [...v] : typeof v === 'bigint' ? `${v}n` : v,
-        ),
-      stopWhen: (s) => {
-        const c = s.context as NswContext;
-        return c.detLog.detSeq > 3 || c.queue.length > 1 || c.stableDet > 2;
-      },
-      newRecorder: () => ({
-        released: [],
-        logged: [],
-        stopped: new Set(),
-        made: [],
-        inputs: -1,
-        stable: -1,
-        appStopped: false,
-      }),
-      provide: (rec) =>
-        nswMachine.provide({
-          actions: {
-            logDeterminant: (_, p) => rec.logged.push(p.record.detSeq),
-            releaseOutput: (_, p) => rec.released.push(...p.output),
-            stopConnection: (_, p) => rec.stopped.add(p.conn),
-            stopApplication: () => {
-              rec.appStopped = true;
-            },
-            announceLive: () => {},
-          },
-        }),
-      check: ({ expected, actual, event, rec }) => {
-        expect(actual.value).toEqual(expected.value);
-        const ctx = actual.context as NswContext;
-        const e = event as NswEvent;
-        if (e.type === 'RECORD' || e.type === 'LOG_FETCHED') {
-          // A replay starts with its whole log stored and depended upon.
-          rec.inputs = e.type === 'RECORD' ? 0 : e.logLength;
-          rec.stable = rec.inputs;
-        }
-        const recording =
-          typeof actual.value === 'object' && actual.value !== null && 'recorder' in actual.value;
-        if (e.type === 'APPEND' && recording && e.det.kind !== 'outputHash')
-          rec.inputs = ctx.detLog.detSeq;
-        if (e.type === 'OUTPUT' && !rec.stopped.has(e.conn) && actual.value !== 'diverged')
-          rec.made.push({ conn: e.conn, dependsOn: rec.inputs });
-        if (
-          e.type === 'DET_STORED' &&
-          recording &&
-          e.stableDet > rec.stable &&
-          e.stableDet <= ctx.detLog.detSeq
-        )
-          rec.stable = e.stableDet;
-        // R4: every released action depends only on stored determinants, in the order made.
-        for (const [i, r] of rec.released.entries()) {
-          expect(r.needDet).toBeLessThanOrEqual(rec.stable);
-          expect(r.conn).toBe(rec.made[i]?.conn);
-          expect(r.needDet).toBe(rec.made[i]?.dependsOn);
-        }
-        for (const r of rec.released)
-          expect(rec.stopped.has(r.conn) && ctx.queue.some((q) => q.conn === r.conn)).toBe(false);
-        expect(ctx.queue.every((q) => !rec.stopped.has(q.conn))).toBe(true);
-        // Determinants are numbered without gaps from where the incarnation started.
-        expect(rec.logged).toEqual(rec.logged.map((_, i) => (rec.logged[0] ?? 0) + i));
-      },
+      eventTypes: [...new Set(EVENTS.map((e) => e.type))],
+      events: () => EVENTS as EventObject[],
+      serializeState: (s) => JSON.stringify(s.value),
+      newRecorder: () => ({ fx: [], seen: 0, prev: INITIAL }),
+      provide: (rec) => nswMachine.provide({ actions: recording(rec, true) }),
+      check: ({ actual, event, rec }) => checkStep(actual.value as Value, event as NswEvent, rec),
     });
     console.log(
       `nswMachine coverage: states ${cov.states.covered}/${cov.states.total}, transitions ${cov.transitions.covered}/${cov.transitions.total}, ${cov.paths} paths, ${cov.edges} edges`,
@@ -143,30 +160,25 @@ describe('nswMachine', () => {
     expect(cov.states.covered).toBe(cov.states.total);
     expect(cov.transitions.covered).toBe(cov.transitions.total);
   });
-});
 
-describe('nsw guards and updates', () => {
-  const ctx: NswContext = {
-    detLog: { detSeq: 3, gateDet: 2 },
-    stableDet: 1,
-    queue: [],
-    stopped: [5],
-    replayLeft: -1,
-  };
-  it('advancesStableDet: forward, and only over appended determinants', () => {
-    expect(advancesStableDet(ctx, { type: 'DET_STORED', stableDet: 2 })).toBe(true);
-    expect(advancesStableDet(ctx, { type: 'DET_STORED', stableDet: 1 })).toBe(false);
-    expect(advancesStableDet(ctx, { type: 'DET_STORED', stableDet: 4 })).toBe(false);
+  it('the oracle catches a machine that breaks a rule (one that never announces live)', async () => {
+    const run = (announce: boolean) =>
+      runModel<Rec>(nswMachine, {
+        inputs: [undefined],
+        eventTypes: [...new Set(EVENTS.map((e) => e.type))],
+        events: () => EVENTS as EventObject[],
+        serializeState: (s) => JSON.stringify(s.value),
+        newRecorder: () => ({ fx: [], seen: 0, prev: INITIAL }),
+        provide: (rec) => nswMachine.provide({ actions: recording(rec, announce) }),
+        check: ({ actual, event, rec }) => checkStep(actual.value as Value, event as NswEvent, rec),
+      });
+    await expect(run(false)).rejects.toThrow();
+    await expect(run(true)).resolves.toBeDefined();
   });
-  it('gateOutput: queued behind gateDet, dropped for stopped connections', () => {
-    const w = { kind: 'write' as const, bytes: new Uint8Array([1]) };
-    expect(gateOutput(ctx, 0, w)).toEqual({
-      ctx: { ...ctx, queue: [{ conn: 0, needDet: 2, action: w }] },
-      release: [],
-    });
-    expect(gateOutput({ ...ctx, stableDet: 2 }, 0, w).release).toEqual([
-      { conn: 0, needDet: 2, action: w },
-    ]);
-    expect(gateOutput(ctx, 5, w)).toEqual({ ctx, release: [] });
+
+  it('modeOf reads the mode region and refuses anything else', () => {
+    expect(modeOf({ mode: 'live', link: 'up', input: 'paused' })).toBe('live');
+    expect(() => modeOf({ link: 'up' })).toThrow(/no mode/);
+    expect(() => modeOf('recording')).toThrow(/no mode/);
   });
 });

@@ -1,0 +1,348 @@
+// The NSW core's data (spec/nsw.md): sockets and connections, the delivery inbox, timers, the
+// determinant log, the output gate, and the effects waiting for the runtime; plus the small
+// operations every data path shares (bind a connection, deliver bytes, release output). The
+// data paths (./record.ts, ./replay.ts) are free functions over this state; the core
+// (./core.ts) owns one and the control statechart. This module imports neither of them.
+
+import type { Determinant } from '../../wire/logmsg.ts';
+import {
+  appendDeterminant,
+  type DetLogState,
+  type DetRecord,
+  describeDet,
+  emptyDetLog,
+  OutputHasher,
+} from './determinants.ts';
+import { type OutputAction, OutputGate } from './gate.ts';
+import type { NswDivergence, NswEvent, NswMode } from './nsw.machine.ts';
+import type { KernelView } from './replay.ts';
+
+export type NswEffect =
+  | { readonly kind: 'log'; readonly record: DetRecord }
+  | {
+      readonly kind: 'accept';
+      readonly conn: number;
+      readonly sock: number;
+      readonly clientAddr: number;
+      readonly clientPort: number;
+      readonly ghost: boolean;
+    }
+  | { readonly kind: 'data'; readonly conn: number; readonly bytes: Uint8Array }
+  | { readonly kind: 'eof'; readonly conn: number }
+  | { readonly kind: 'fire'; readonly timerId: number }
+  | {
+      readonly kind: 'release';
+      readonly conn: number;
+      readonly sock: number;
+      readonly action: OutputAction;
+    }
+  | { readonly kind: 'stop'; readonly conn: number | null; readonly error: NswDivergence }
+  | { readonly kind: 'mode'; readonly mode: NswMode }
+  /** fenced (R4.7): stop the logger link, so that nothing more is acknowledged */
+  | { readonly kind: 'closeLink' }
+  | { readonly kind: 'pauseSock' | 'resumeSock'; readonly sock: number }
+  | { readonly kind: 'pauseInput' | 'resumeInput' };
+
+export interface NswLimits {
+  /** output held for output commit before client input is paused (R4.6) */
+  readonly maxHeldBytes: number;
+  /** bytes buffered from one kernel socket before reading it is paused */
+  readonly maxBufferedPerSock: number;
+}
+
+export const DEFAULT_NSW_LIMITS: NswLimits = { maxHeldBytes: 8 << 20, maxBufferedPerSock: 4 << 20 };
+
+/** The runtime called the core in a way the API forbids (unknown conn or socket, wrong mode). */
+export class NswUsageError extends Error {
+  override readonly name = 'NswUsageError';
+}
+
+/** A kernel connection (or a ghost: a connection closed before the failure, R11.3). */
+export interface Sock {
+  readonly id: number;
+  readonly clientAddr: number;
+  readonly clientPort: number;
+  readonly ghost: boolean;
+  conn: number | null;
+  chunks: Uint8Array[];
+  /** bytes of chunks[0] already delivered */
+  off: number;
+  buffered: number;
+  eof: boolean;
+  eofDelivered: boolean;
+  paused: boolean;
+}
+
+/** An application connection: a socket handed to the application by an `accept`. */
+export interface Conn {
+  readonly conn: number;
+  readonly sock: Sock;
+  readonly hasher: OutputHasher;
+  closed: boolean;
+  /** R12.1: its output left the log; nothing more is released on it */
+  stopped: boolean;
+}
+
+/** Recording/live delivery order: kernel events in arrival order. */
+export type InboxItem =
+  | { readonly kind: 'accept' | 'data' | 'eof'; readonly sock: number }
+  | { readonly kind: 'timer'; readonly timerId: number };
+
+export interface NswState {
+  readonly limits: NswLimits;
+  /** the fetched log (replay); empty when recording */
+  log: readonly Determinant[];
+  /** replay position: determinants of `log` consumed so far */
+  pos: number;
+  detLog: DetLogState;
+  /** every determinant below this is stored at the logger */
+  stable: number;
+  /** determinants sent and not yet acknowledged, oldest first (R3.5) */
+  unacked: DetRecord[];
+  readonly gate: OutputGate;
+  readonly socks: Map<number, Sock>;
+  readonly conns: Map<number, Conn>;
+  nextConn: number;
+  inbox: InboxItem[];
+  readonly timers: Map<number, { readonly repeat: boolean }>;
+  nextTimer: number;
+  /** effects for the runtime, in order; taken by `drain` */
+  out: NswEffect[];
+  /** what the replay sees of the kernel (./replay.ts) */
+  readonly view: KernelView;
+  /** whether released output may reach the kernel (false once fenced, R4.7) */
+  releasing: boolean;
+  /** the statechart's input region is `paused` (R4.6) */
+  inputPaused: boolean;
+  /** hands a control event to the statechart (the data path's only way to change mode) */
+  readonly control: (e: NswEvent) => void;
+}
+
+export function newState(limits: NswLimits, control: (e: NswEvent) => void): NswState {
+  const s: NswState = {
+    limits,
+    log: [],
+    pos: 0,
+    detLog: emptyDetLog,
+    stable: 0,
+    unacked: [],
+    gate: new OutputGate(),
+    socks: new Map(),
+    conns: new Map(),
+    nextConn: 0,
+    inbox: [],
+    timers: new Map(),
+    nextTimer: 0,
+    out: [],
+    view: undefined as unknown as KernelView,
+    releasing: true,
+    inputPaused: false,
+    control,
+  };
+  (s as { view: KernelView }).view = kernelView(s);
+  return s;
+}
+
+/** A recovering incarnation's log (FetchLog 'nsw'), before anything is delivered. */
+export function loadLog(s: NswState, log: readonly Determinant[]): void {
+  if (s.detLog.detSeq !== 0 || s.socks.size !== 0)
+    throw new NswUsageError('the log is loaded before any determinant or socket');
+  s.log = log;
+  s.pos = 0;
+  // Everything in a fetched log is stored at the logger by definition; new determinants
+  // continue the numbering after it.
+  s.detLog = { detSeq: log.length, gateDet: log.length };
+  s.stable = log.length;
+}
+
+/**
+ * One view for the life of the state: replay consults it once per step, and building its
+ * closures per step was a measurable share of the replay's CPU (thousands of steps).
+ */
+function kernelView(s: NswState): KernelView {
+  return {
+    get nextConn(): number {
+      return s.nextConn;
+    },
+    pendingAccept: (addr, port) => {
+      // The oldest unmatched one: a ghost (closed before the failure) precedes a live
+      // connection that reuses its port, as it did in the first run.
+      for (const item of s.inbox) {
+        if (item.kind !== 'accept') continue;
+        const k = s.socks.get(item.sock);
+        if (k !== undefined && k.conn === null && k.clientAddr === addr && k.clientPort === port)
+          return k.id;
+      }
+      return undefined;
+    },
+    sockOf: (conn) => s.conns.get(conn)?.sock.id,
+    buffered: (sock) => s.socks.get(sock)?.buffered ?? 0,
+    eof: (sock) => s.socks.get(sock)?.eof ?? false,
+    timerArmed: (id) => s.timers.has(id),
+  };
+}
+
+export function sockOrThrow(s: NswState, sock: number): Sock {
+  const k = s.socks.get(sock);
+  if (k === undefined) throw new NswUsageError(`unknown socket ${sock}`);
+  return k;
+}
+
+export function connOrThrow(s: NswState, conn: number): Conn {
+  const c = s.conns.get(conn);
+  if (c === undefined) throw new NswUsageError(`unknown conn ${conn}`);
+  return c;
+}
+
+/** R3.1: appends a determinant and sends it (the `log` effect); kept until acknowledged. */
+export function append(s: NswState, det: Determinant): void {
+  const { state, record } = appendDeterminant(s.detLog, det);
+  s.detLog = state;
+  s.unacked.push(record);
+  s.out.push({ kind: 'log', record });
+}
+
+/** Hands socket `k` to the application as connection `conn` (an `accept` delivery). */
+export function bind(s: NswState, k: Sock, conn: number): void {
+  k.conn = conn;
+  s.nextConn = conn + 1;
+  s.conns.set(conn, { conn, sock: k, hasher: new OutputHasher(), closed: false, stopped: false });
+  s.out.push({
+    kind: 'accept',
+    conn,
+    sock: k.id,
+    clientAddr: k.clientAddr,
+    clientPort: k.clientPort,
+    ghost: k.ghost,
+  });
+}
+
+/** Delivers exactly `len` buffered bytes of `k` (R11.1: as logged, however the kernel cut them). */
+export function deliverBytes(s: NswState, k: Sock, conn: number, len: number): void {
+  const parts: Uint8Array[] = [];
+  let need = len;
+  while (need > 0) {
+    const head = k.chunks[0]!;
+    const take = Math.min(need, head.length - k.off);
+    parts.push(head.subarray(k.off, k.off + take));
+    k.off += take;
+    need -= take;
+    if (k.off === head.length) {
+      k.chunks.shift();
+      k.off = 0;
+    }
+  }
+  k.buffered -= len;
+  const bytes = parts.length === 1 ? parts[0]! : concat(parts, len);
+  if (k.paused && k.buffered <= s.limits.maxBufferedPerSock) {
+    k.paused = false;
+    s.out.push({ kind: 'resumeSock', sock: k.id });
+  }
+  s.out.push({ kind: 'data', conn, bytes });
+}
+
+export function deliverEof(s: NswState, k: Sock, conn: number): void {
+  k.eofDelivered = true;
+  s.out.push({ kind: 'eof', conn });
+}
+
+export function fire(s: NswState, timerId: number): void {
+  const t = s.timers.get(timerId);
+  if (t !== undefined && !t.repeat) s.timers.delete(timerId);
+  s.out.push({ kind: 'fire', timerId });
+}
+
+/** R4: the action may reach the kernel socket (never a ghost's, a stopped one's, or fenced). */
+export function emitRelease(s: NswState, conn: number, action: OutputAction): void {
+  const c = s.conns.get(conn);
+  if (c === undefined || c.stopped || c.sock.ghost || !s.releasing) return;
+  s.out.push({ kind: 'release', conn, sock: c.sock.id, action });
+}
+
+/** R4.6: tells the statechart when held output crosses its limit (either way). */
+export function checkHeld(s: NswState): void {
+  const over = s.gate.heldBytes > s.limits.maxHeldBytes;
+  if (over !== s.inputPaused) s.control({ type: over ? 'HELD_OVER_LIMIT' : 'HELD_UNDER_LIMIT' });
+}
+
+export const divergence = (
+  detSeq: number,
+  conn: number | null,
+  actual: string,
+  logged: string,
+): NswDivergence => ({
+  detSeq,
+  conn,
+  actual,
+  logged,
+  message:
+    `replay diverged at determinant ${detSeq}${conn === null ? '' : ` on conn ${conn}`}: ` +
+    `${actual}; the log has ${logged}` +
+    (conn === null
+      ? '; the application is stopped'
+      : '; that connection is stopped, the others go on'),
+});
+
+export const describeLogged = (d: Determinant | undefined): string =>
+  d === undefined ? 'nothing more' : describeDet(d);
+
+function concat(parts: readonly Uint8Array[], len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** R12.1: adds a write to the connection's running hash; the copy to hold and its determinant. */
+export function hashWrite(
+  c: Conn,
+  bytes: Uint8Array,
+): { data: Uint8Array; det: Extract<Determinant, { kind: 'outputHash' }> } {
+  // Copied: the application may reuse its buffer while the write is held.
+  const data = bytes.slice();
+  const hash = c.hasher.update(data);
+  return { data, det: { kind: 'outputHash', conn: c.conn, offset: c.hasher.offset, hash } };
+}
+
+/** R12.1 (the machine's `stopConnection`): drop its held output, release nothing more on it. */
+export function stopConn(s: NswState, conn: number, error: NswDivergence): void {
+  const c = s.conns.get(conn);
+  if (c === undefined || c.stopped) return;
+  c.stopped = true;
+  s.gate.dropConn(conn);
+  s.out.push({ kind: 'stop', conn, error });
+}
+
+/**
+ * The per-event work of one mode (spec/nsw.md): the functions NswCore calls for every
+ * delivery and every call of the application, chosen once per mode change, never per event.
+ */
+export interface DataPath {
+  /**
+   * What kernel input does: `queued` for delivery in arrival order (recording, live),
+   * `buffered` until the log asks for it (replaying; diverged delivers nothing), `refused`
+   * before the mode is known.
+   */
+  readonly input: 'queued' | 'buffered' | 'refused';
+  /** R3.3: at most one delivery. */
+  next(s: NswState): void;
+  /**
+   * R3.2 / R11.4: a determinant the application causes (`make` builds it when recording; in
+   * replay the next logged one must be of `kind` and pass `same`). The one in force, or
+   * undefined when the run has diverged.
+   */
+  pulled(
+    s: NswState,
+    kind: Determinant['kind'],
+    what: string,
+    make: () => Determinant,
+    same: (logged: Determinant) => boolean,
+  ): Determinant | undefined;
+  /** R4.1 / R12.1: the application wrote `bytes` on `c` (not closed, not empty). */
+  write(s: NswState, c: Conn, bytes: Uint8Array): void;
+  /** R4.3 / R12.1: the application ended or destroyed `c` (not closed yet). */
+  close(s: NswState, c: Conn, how: 'end' | 'destroy'): void;
+}

@@ -1,0 +1,59 @@
+// How an NSW is configured: the mode flag, the logger, the epoch, and the defaults, from the
+// environment (FTTCP_MODE, FTTCP_LOGGER, FTTCP_EPOCH, FTTCP_HOST_ID) or from flags, which win.
+
+import { type HostPort, parseBoundedInt, parseHostPort } from '../common/args.ts';
+import type { Log, Timeline } from '../common/log.ts';
+import { NswConfigError } from './errors.ts';
+
+/** What the NSW is asked to do: `plain` node:net, `record` a first run, `replay` a recovery. */
+export type NswModeFlag = 'plain' | 'record' | 'replay';
+
+export const NSW_MODE_FLAGS: readonly NswModeFlag[] = ['plain', 'record', 'replay'];
+
+export interface NswConfig {
+  readonly mode: NswModeFlag;
+  /** logger address; required for record and replay */
+  readonly logger?: HostPort;
+  /** the logger epoch this incarnation joins (default NSW_DEFAULTS.epoch) */
+  readonly epoch?: number;
+  readonly hostId?: string;
+  readonly log?: Log;
+  readonly timeline?: Timeline;
+  /** output bytes held for output commit before client input is paused (core default 8 MiB) */
+  readonly maxHeldBytes?: number;
+  /** how long to wait for the logger at start (default NSW_DEFAULTS.connectTimeoutMs) */
+  readonly connectTimeoutMs?: number;
+  /** R10.1: write a heartbeat line to stdout this often for a watching supervisor
+   * (./heartbeat.ts); default: FTTCP_APP_HEARTBEAT_MS, which such a supervisor sets */
+  readonly heartbeatMs?: number;
+}
+
+export const NSW_DEFAULTS = {
+  /** the first incarnation's epoch */
+  epoch: 1,
+  /** Nsw.open gives up on an unreachable logger after this long */
+  connectTimeoutMs: 10_000,
+} as const;
+
+/** The mode flag, or undefined if `s` is not one. */
+export const parseModeFlag = (s: string): NswModeFlag | undefined =>
+  (NSW_MODE_FLAGS as readonly string[]).includes(s) ? (s as NswModeFlag) : undefined;
+
+/**
+ * Configuration from the environment: FTTCP_MODE (plain|record|replay), FTTCP_LOGGER
+ * (host:port), FTTCP_EPOCH, FTTCP_HOST_ID. Flags given explicitly override these.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<NswConfig> {
+  const out: { -readonly [K in keyof NswConfig]?: NswConfig[K] } = {};
+  const m = env.FTTCP_MODE;
+  if (m !== undefined && m !== '') {
+    const mode = parseModeFlag(m);
+    if (mode === undefined)
+      throw new NswConfigError(`FTTCP_MODE '${m}' is not plain|record|replay`);
+    out.mode = mode;
+  }
+  if (env.FTTCP_LOGGER) out.logger = parseHostPort(env.FTTCP_LOGGER);
+  if (env.FTTCP_EPOCH) out.epoch = parseBoundedInt(env.FTTCP_EPOCH, 1, 0xffffffff);
+  if (env.FTTCP_HOST_ID) out.hostId = env.FTTCP_HOST_ID;
+  return out;
+}

@@ -1,0 +1,446 @@
+// Record and replay (`--mode record | replay`): the application's sockets, clock, randomness
+// and timers go through the NSW core (src/machines/nsw), whose statechart decides the mode and
+// whose data path decides what is logged, released and delivered (spec/nsw.md). This binding
+// owns no protocol decision: it binds the core to node:net, real timers and the logger link
+// (./loggerLink.ts), schedules deliveries (one per macrotask, R3.3; batched in replay,
+// ./replayBatch.ts) and performs the core's effects.
+
+import type net from 'node:net';
+import { NswCore, type NswEffect } from '../../machines/nsw/index.ts';
+import { ipv4ToString } from '../../wire/addr.ts';
+import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
+import type { Log } from '../common/log.ts';
+import {
+  clientAddrOf,
+  type NswBinding,
+  type NswOwner,
+  type NswRunMode,
+  type NswStats,
+  type NswTimer,
+} from './binding.ts';
+import { NSW_DEFAULTS, type NswConfig } from './env.ts';
+import { NswDivergenceError } from './errors.ts';
+import { NswLoggerLink } from './loggerLink.ts';
+import { ReplayBatcher } from './replayBatch.ts';
+import type { NswServer } from './server.ts';
+import { NswSocket, type SocketHooks } from './socket.ts';
+
+/** A socket as the core knows it: a kernel connection, or a ghost (closed before the failure). */
+interface SockRec {
+  readonly k: net.Socket | undefined;
+  /** server port, to find the NswServer the connection belongs to */
+  readonly localPort: number;
+  appPaused: boolean;
+  corePaused: boolean;
+}
+
+interface TimerRec {
+  readonly fn: () => void;
+  handle: NodeJS.Timeout | undefined;
+}
+
+export interface FtBindingOptions {
+  readonly cfg: NswConfig & { readonly logger: NonNullable<NswConfig['logger']> };
+  readonly log: Log;
+  /** the facade's servers (the same array: servers created later are seen) */
+  readonly servers: readonly NswServer[];
+  readonly owner: NswOwner;
+}
+
+export class FtBinding implements NswBinding {
+  private readonly core: NswCore;
+  private readonly link: NswLoggerLink;
+  private readonly batcher: ReplayBatcher;
+  private readonly socks = new Map<number, SockRec>();
+  private nextSock = 1;
+  private readonly sockets = new Map<number, NswSocket>();
+  private readonly timers = new Map<number, TimerRec>();
+  private deliverScheduled = false;
+  private inputPaused = false;
+  private replayInfo = { dets: 0, conns: 0, bytes: 0 };
+
+  constructor(private readonly o: FtBindingOptions) {
+    const { cfg } = o;
+    this.core = new NswCore(
+      cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {},
+    );
+    this.batcher = new ReplayBatcher({
+      step: () => this.core.mode === 'replaying' && this.listening() && this.deliverOne(),
+      end: (full) => this.replayBatchEnded(full),
+    });
+    this.link = new NswLoggerLink({
+      target: cfg.logger,
+      hostId: cfg.hostId ?? 'nsw',
+      epoch: cfg.epoch ?? NSW_DEFAULTS.epoch,
+      fetch: cfg.mode === 'replay',
+      connectTimeoutMs: cfg.connectTimeoutMs ?? NSW_DEFAULTS.connectTimeoutMs,
+      log: o.log,
+      hooks: {
+        up: () => this.perform(this.core.linkUp()),
+        down: () => {
+          this.perform(this.core.linkDown());
+          if (!this.core.fenced) this.o.log.debug('logger link down; determinants will be re-sent');
+        },
+        detStored: (stableDet) => this.perform(this.core.detStored(stableDet)),
+        fetched: (records, end) => this.startReplay(records, end),
+        fenced: () => this.perform(this.core.fence()),
+        failed: (e) => this.o.owner.fail(e),
+      },
+    });
+    if (cfg.mode === 'record') this.perform(this.core.record());
+  }
+
+  get mode(): NswRunMode {
+    return this.core.mode;
+  }
+
+  get stats(): NswStats {
+    const c = this.core;
+    return { detSeq: c.detSeq, stableDet: c.stableDet, heldBytes: c.heldBytes, mode: c.mode };
+  }
+
+  start(): Promise<void> {
+    return this.link.open();
+  }
+
+  // --- nondeterminism the application takes from the NSW -----------------------------------
+
+  now(liveMs: number): number {
+    const v = this.core.now(liveMs);
+    this.perform(this.core.drain());
+    return v;
+  }
+
+  random(live: Uint8Array): Uint8Array {
+    const v = this.core.random(live);
+    this.perform(this.core.drain());
+    return v;
+  }
+
+  setTimeout(fn: () => void, ms: number): NswTimer {
+    const id = this.core.armTimer();
+    const rec: TimerRec = { fn, handle: undefined };
+    this.timers.set(id, rec);
+    rec.handle = setTimeout(() => {
+      rec.handle = undefined;
+      // The core decides when (and whether, in replay) the firing is delivered.
+      this.perform(this.core.timerExpired(id));
+      this.scheduleDeliver();
+    }, ms);
+    return { timerId: id };
+  }
+
+  clearTimeout(t: NswTimer): void {
+    const rec = this.timers.get(t.timerId);
+    if (rec?.handle !== undefined) clearTimeout(rec.handle);
+    this.timers.delete(t.timerId);
+    this.core.cancelTimer(t.timerId);
+  }
+
+  // --- kernel sockets and the application's sockets -----------------------------------------
+
+  kernelConnection(s: NswServer, k: net.Socket): void {
+    k.setNoDelay(true);
+    const id = this.nextSock++;
+    const rec: SockRec = {
+      k,
+      localPort: k.localPort ?? s.port,
+      appPaused: false,
+      corePaused: false,
+    };
+    this.socks.set(id, rec);
+    this.applyPause(rec);
+    k.on('data', (d: Buffer) => {
+      this.perform(this.core.kernelData(id, d));
+      this.deliverNow();
+    });
+    const onEnd = (): void => {
+      this.perform(this.core.kernelEof(id));
+      this.deliverNow();
+    };
+    k.on('end', onEnd);
+    // A client RST is an end of stream to the application (documented difference).
+    k.on('error', (e) => {
+      this.o.log.debug('kernel socket error (delivered as end of stream)', {
+        sock: id,
+        error: e.message,
+      });
+      onEnd();
+    });
+    this.perform(this.core.kernelAccept(id, clientAddrOf(k.remoteAddress), k.remotePort ?? 0));
+    this.scheduleDeliver();
+  }
+
+  serverListening(): void {
+    this.scheduleDeliver();
+  }
+
+  private readonly socketHooks: SocketHooks = {
+    write: (sock, bytes) => this.perform(this.core.write(sock.conn, bytes)),
+    close: (sock, how) => this.perform(this.core.close(sock.conn, how)),
+    pause: (sock, paused) => {
+      for (const r of this.socks.values()) {
+        if (r.k !== undefined && r.k === sock.kernel) {
+          r.appPaused = paused;
+          this.applyPause(r);
+        }
+      }
+    },
+    closed: (sock) => this.sockets.delete(sock.conn),
+  };
+
+  close(): void {
+    for (const t of this.timers.values()) if (t.handle !== undefined) clearTimeout(t.handle);
+    this.timers.clear();
+    // Connections first: a listening server's close waits for its connections to end.
+    for (const r of this.socks.values()) r.k?.destroy();
+    for (const s of this.sockets.values()) s.kernel?.destroy();
+    this.link.stop();
+  }
+
+  // --- effects of the core ------------------------------------------------------------------
+
+  /** Performs `effects` in order; whether one of them was a delivery. */
+  private perform(effects: readonly NswEffect[]): boolean {
+    let delivered = false;
+    for (const e of effects) {
+      switch (e.kind) {
+        case 'log':
+          this.link.send(e.record);
+          break;
+        case 'accept':
+          delivered = true;
+          this.accept(e);
+          break;
+        case 'data':
+          delivered = true;
+          this.sockets
+            .get(e.conn)
+            ?.deliverData(Buffer.from(e.bytes.buffer, e.bytes.byteOffset, e.bytes.byteLength));
+          break;
+        case 'eof':
+          delivered = true;
+          this.sockets.get(e.conn)?.deliverEnd();
+          break;
+        case 'fire':
+          delivered = true;
+          this.fire(e.timerId);
+          break;
+        case 'release':
+          this.release(e);
+          break;
+        case 'stop':
+          this.stopped(e);
+          break;
+        case 'mode':
+          if (e.mode === 'live') this.wentLive();
+          break;
+        case 'closeLink':
+          this.link.stop();
+          break;
+        case 'pauseSock':
+        case 'resumeSock': {
+          const r = this.socks.get(e.sock);
+          if (r !== undefined) {
+            r.corePaused = e.kind === 'pauseSock';
+            this.applyPause(r);
+          }
+          break;
+        }
+        case 'pauseInput':
+        case 'resumeInput':
+          this.inputPaused = e.kind === 'pauseInput';
+          for (const r of this.socks.values()) this.applyPause(r);
+          break;
+      }
+    }
+    return delivered;
+  }
+
+  private accept(e: Extract<NswEffect, { kind: 'accept' }>): void {
+    const rec = this.socks.get(e.sock);
+    const servers = this.o.servers;
+    const server = servers.find((x) => x.port === rec?.localPort) ?? servers[0]!;
+    const sock = new NswSocket(
+      this.socketHooks,
+      server,
+      e.conn,
+      rec?.k,
+      ipv4ToString(e.clientAddr),
+      e.clientPort,
+    );
+    this.sockets.set(e.conn, sock);
+    server.emit('connection', sock);
+  }
+
+  private fire(timerId: number): void {
+    const t = this.timers.get(timerId);
+    if (t === undefined) return;
+    if (t.handle !== undefined) clearTimeout(t.handle);
+    this.timers.delete(timerId);
+    t.fn();
+  }
+
+  /** R4: the core let this output through; it goes to the kernel socket (ghosts have none). */
+  private release(e: Extract<NswEffect, { kind: 'release' }>): void {
+    const k = this.socks.get(e.sock)?.k;
+    if (k === undefined) return;
+    const a = e.action;
+    if (a.kind === 'write') {
+      if (!k.destroyed) this.batcher.write(k, a.bytes);
+      return;
+    }
+    // The FIN or RST goes after every byte released before it.
+    this.batcher.flush(k);
+    if (a.kind === 'end') {
+      if (!k.destroyed) k.end();
+    } else k.destroy();
+  }
+
+  /** R12: one connection stopped, or (conn null) the whole application. */
+  private stopped(e: Extract<NswEffect, { kind: 'stop' }>): void {
+    const err = new NswDivergenceError(e.error);
+    const detail = { detSeq: e.error.detSeq, conn: e.error.conn, error: e.error.message };
+    this.o.cfg.timeline?.event('divergence', detail);
+    this.o.log.error('replay diverged', detail);
+    this.o.owner.divergence(err);
+    // A whole-application divergence ends this incarnation; one connection's does not.
+    if (e.conn === null) this.o.owner.fail(err);
+  }
+
+  private applyPause(r: SockRec): void {
+    if (r.k === undefined || r.k.destroyed) return;
+    if (this.inputPaused || r.corePaused || r.appPaused) r.k.pause();
+    else r.k.resume();
+  }
+
+  // --- delivery (R3.3: one event per macrotask) ---------------------------------------------
+
+  private listening(): boolean {
+    return this.o.servers.some((s) => s.listening);
+  }
+
+  private deliverOne(): boolean {
+    return this.perform(this.core.next());
+  }
+
+  /**
+   * Deliver one event at a time, each in its own macrotask: the application's handlers and
+   * their promise continuations run before the next delivery, as they did when recorded.
+   * Replay goes by batches of macrotasks (./replayBatch.ts).
+   */
+  private scheduleDeliver(): void {
+    if (this.deliverScheduled) return;
+    this.deliverScheduled = true;
+    if (this.core.mode === 'replaying') {
+      this.batcher.run();
+      return;
+    }
+    setImmediate(() => {
+      this.deliverScheduled = false;
+      if (!this.listening()) return;
+      if (this.deliverOne()) {
+        this.scheduleDeliver();
+        return;
+      }
+      if (this.core.mode === 'replaying') this.checkStalled();
+    });
+  }
+
+  private replayBatchEnded(full: boolean): void {
+    this.deliverScheduled = false;
+    if (!this.listening()) return;
+    if (full || this.core.mode !== 'replaying') {
+      // A full batch (more may be ready), or live now: buffered input beyond the log is next.
+      this.scheduleDeliver();
+      return;
+    }
+    // Nothing ran since the step that found no delivery but skipped immediates and the flush.
+    this.checkStalled();
+  }
+
+  /** Replay, idle: a log that waits for the application's own call means it diverged (R11.4). */
+  private checkStalled(): void {
+    if (this.core.waiting?.kind === 'awaitApp') this.perform(this.core.appStalled());
+  }
+
+  /**
+   * Recording/live, from a kernel callback: deliver one event right here. The callback is a
+   * macrotask of its own and the previous delivery's microtasks have run, which is all the
+   * one-event-per-macrotask rule asks; it saves an event-loop turn per request. Whatever is
+   * left is delivered by scheduleDeliver. Replay keeps to scheduleDeliver only: there the log,
+   * not the kernel, says what comes next.
+   */
+  private deliverNow(): void {
+    const m = this.core.mode;
+    if ((m === 'recording' || m === 'live') && !this.deliverScheduled) this.deliverOne();
+    this.scheduleDeliver();
+  }
+
+  // --- replay (R11) -------------------------------------------------------------------------
+
+  private startReplay(
+    records: readonly LoggerMessage[],
+    end: Extract<LoggerMessage, { kind: 'ReplayEnd' }>,
+  ): void {
+    const dets: Determinant[] = [];
+    for (const m of records) {
+      if (m.kind !== 'ReplayDeterminant') continue;
+      if (m.detSeq !== dets.length) {
+        this.o.owner.fail(
+          new Error(`logger served determinant ${m.detSeq} where ${dets.length} was expected`),
+        );
+        return;
+      }
+      dets.push(m.det);
+    }
+    this.replayInfo = { dets: dets.length, conns: end.conns, bytes: end.bytes };
+    this.o.cfg.timeline?.event('replay-start', {
+      dets: dets.length,
+      closedConns: end.conns,
+      closedBytes: end.bytes,
+    });
+    this.o.log.info('replaying', { dets: dets.length, closedConns: end.conns });
+    this.perform(this.core.replay(dets));
+    this.addGhosts(records);
+    this.scheduleDeliver();
+  }
+
+  /**
+   * R11.3: connections closed before the failure come from the logger's bytes (ghosts): the
+   * SSW will not re-create them, and the application must read them again to rebuild its state.
+   */
+  private addGhosts(records: readonly LoggerMessage[]): void {
+    const ghostOf = new Map<number, number>();
+    for (const m of records) {
+      if (m.kind === 'ReplaySyn') {
+        const id = this.nextSock++;
+        ghostOf.set(m.conn, id);
+        this.socks.set(id, {
+          k: undefined,
+          localPort: m.serverPort,
+          appPaused: false,
+          corePaused: false,
+        });
+        this.perform(this.core.kernelAccept(id, m.clientAddr, m.clientPort, true));
+      } else if (m.kind === 'ReplayData') {
+        const id = ghostOf.get(m.conn);
+        if (id !== undefined && m.payload.length > 0)
+          this.perform(this.core.kernelData(id, m.payload));
+      }
+    }
+    for (const id of ghostOf.values()) this.perform(this.core.kernelEof(id));
+  }
+
+  private wentLive(): void {
+    this.o.log.info('replay done: live', { ...this.replayInfo, detSeq: this.core.detSeq });
+    this.o.cfg.timeline?.event('replay', {
+      dets: this.replayInfo.dets,
+      closedConns: this.replayInfo.conns,
+      closedBytes: this.replayInfo.bytes,
+    });
+    this.o.cfg.timeline?.event('live', { detSeq: this.core.detSeq });
+    queueMicrotask(() => this.o.owner.live());
+    this.scheduleDeliver();
+  }
+}
