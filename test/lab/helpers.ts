@@ -43,6 +43,13 @@ export const waitFor = (
   timeoutMs = 20_000,
 ): Promise<Record<string, unknown>> => waitEvent(p, (e) => e.event === event, timeoutMs, event);
 
+/** Ends the pause of a stream client started with --pause-until-signal. */
+export const resumeStream = (client: LabProc): void => {
+  const pid = client.child.pid;
+  if (pid === undefined || client.exited) throw new Error(`${client.name} is not running`);
+  process.kill(pid, 'SIGUSR2');
+};
+
 /** pid of the application incarnation the SSW supervises now. */
 export const appPid = (ssw: LabProc): number => {
   const starts = ssw.events.filter((e) => e.event === 'app-start');
