@@ -85,6 +85,16 @@ export const adjustWindow = (w: WindowInput): WindowOutput => {
 };
 
 /**
+ * R1.3: the kernel's window as the scaled field `adjustWindow` takes. A SYN-ACK carries its
+ * window unscaled (RFC 7323 §2.2), every later segment scaled by the kernel's shift; a
+ * SYN-ACK's is kept as the largest field that offers no more than it, or a segment the SSW
+ * builds before the kernel's next one (the go-live prompts of a re-created connection with no
+ * bytes to inject, R6.8) would offer 2^ws times the kernel's window.
+ */
+export const kernelWindowField = (window: number, syn: boolean, kernelWscale: number): number =>
+  syn ? Math.floor(window / pow2(kernelWscale)) : window;
+
+/**
  * R1.5: a SACK edge the client may see. Blocks acknowledge client bytes too, so every edge is
  * cut at `stableSeq`: a block reaching past it is shortened, a block wholly above it collapses
  * to [stableSeq, stableSeq], which `sackBlockSendable` then removes. Mapping edges one by one

@@ -18,6 +18,7 @@ import {
   IDENTITY,
   kernelActionOf,
   kernelDoneWith,
+  kernelWindowField,
   loggedCloseOf,
   MAX_WINDOW_FIELD,
   newLogSpan,
@@ -239,6 +240,18 @@ describe('R1.3 adjustWindow', () => {
             expect(seqSub(advertised, target)).toBeLessThan(2 ** cws);
         },
       ),
+      params,
+    );
+  });
+
+  it('a SYN-ACK window (unscaled) is kept as the largest scaled field that offers no more than it', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 65535 }), wscale, (window, kws) => {
+        const field = kernelWindowField(window, true, kws);
+        expect(field * 2 ** kws).toBeLessThanOrEqual(window);
+        expect(window - field * 2 ** kws).toBeLessThan(2 ** kws);
+        expect(kernelWindowField(window, false, kws)).toBe(window);
+      }),
       params,
     );
   });

@@ -7,10 +7,12 @@
 // (10 on both sides), so one unit is 1024 bytes.
 import { describe, expect, it } from 'vitest';
 import { type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { arpRequest, buildArpFrame } from '../../../src/wire/arp.ts';
 import { seqAdd, seqLe, seqSub } from '../../../src/wire/seq.ts';
 import { TCP_ACK, TCP_PSH, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';
 import {
   CLIENT,
+  CLIENT_MAC,
   CPORT,
   clientFrame,
   kernelPacket,
@@ -146,5 +148,61 @@ describe('R1.3 the edge the client sees never passes the kernel edge (the half-c
     expect(dup.map((s) => [s.tcp.ack, s.tcp.window])).toEqual([[BASE, 0]]);
     // The reader drains the queue; the kernel reopens its window and the client goes on.
     expect(kernelAck(BASE, 64).map((s) => [s.tcp.ack, s.tcp.window])).toEqual([[BASE, 64]]);
+  });
+
+  it('a SYN-ACK window is not scaled: the go-live prompts of a re-created connection with no bytes offer the new kernel window', () => {
+    // A failover of a connection whose client never sent a byte: nothing to inject, so the new
+    // kernel's SYN-ACK is the last word on its window when the prompts go out (R6.8).
+    const e = new SswEngine({
+      serviceAddr: SERVICE,
+      serviceMac: SERVICE_MAC,
+      mode: 'ftTcp',
+      role: 'standby',
+    });
+    e.takeover(1);
+    copy(e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 1e9 }, 2));
+    copy(e.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 2));
+    const opts = { mss: 1460, wscale: WS, sackOk: false, tsVal: null, tsEcr: null };
+    copy(
+      e.startRecovery(
+        [
+          {
+            kind: 'ReplaySyn',
+            conn: 3,
+            clientAddr: CLIENT,
+            clientPort: CPORT,
+            serverAddr: SERVICE,
+            serverPort: SPORT,
+            clientIsn: C_ISN,
+            serverIsn: S_ISN,
+            clientOpts: opts,
+            serverOpts: opts,
+            synTimeMs: 0,
+            clientAck: S_NEXT,
+          },
+        ],
+        3,
+      ),
+    );
+    const prompts = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 90,
+            ack: BASE,
+            flags: TCP_SYN | TCP_ACK,
+            window: 64240,
+            options: synOpts,
+          }),
+          4,
+        ),
+      ),
+    );
+    expect(prompts).toHaveLength(3);
+    for (const p of prompts) {
+      expect(p.tcp.ack).toBe(BASE);
+      // 64240 bytes offered: 62 units (63488 bytes), not 64240 units (65 MB).
+      expect(p.tcp.window).toBe(Math.floor(64240 / UNIT));
+    }
   });
 });
