@@ -49,7 +49,7 @@ const waitUntil = async (cond: () => boolean, timeoutMs: number): Promise<boolea
   return true;
 };
 
-describe('a stopped reader: the client sees the kernel window', () => {
+describe('a stopped reader: the client sees the kernel window (the half-close stall)', () => {
   let lab: Lab | undefined;
   beforeEach(async (ctx) => {
     lab = await Lab.create(`reader-${ctx.task.name.replace(/[^a-z]+/gi, '-').slice(0, 30)}`);
