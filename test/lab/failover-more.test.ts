@@ -12,6 +12,7 @@ import {
   clientCapture,
   expectCaptureClean,
   expectStreamIntact,
+  resumeStream,
   sleep,
   synAckReleased,
   waitClientFinAcked,
@@ -45,7 +46,16 @@ describe('failover, more cases', () => {
       appHangMs: 0,
     });
     const cap = await clientCapture(lab, 'client');
-    const bytes = 3_000_000;
+    // The echo of the last bytes and the server's FIN follow the client's FIN within
+    // milliseconds; to crash in between, the application is stopped (SIGSTOP) before the client
+    // sends its last chunk and its FIN. Once the server has acked the FIN (stored at the logger,
+    // R1) the host dies with the echo's tail and the application's close still to come: the
+    // backup's incarnation must produce them. The application is stopped only once every byte
+    // sent so far has come back (the server holds none of the client's bytes, its window is
+    // open), and the last chunk is far smaller than any window it offers then: the FIN reaches
+    // the kernel whatever its buffers held before.
+    const pauseAt = 30 * 65536;
+    const bytes = pauseAt + 1000;
     const s = lab.startStream('halfclosed', [
       '--connect',
       ECHO,
@@ -56,20 +66,15 @@ describe('failover, more cases', () => {
       '--chunk',
       '65536',
       '--pause-at',
-      '2940000',
-      '--pause-ms',
-      '1000',
+      String(pauseAt),
+      '--pause-until-signal',
       '--timeout-ms',
       '60000',
     ]);
-    // The echo of the last bytes and the server's FIN follow the client's FIN within
-    // milliseconds; to crash in between, the application is stopped (SIGSTOP) while the client
-    // pauses before its last chunk. The client then sends it and its FIN; once the server has
-    // acked the FIN (stored at the logger, R1) the host dies with the echo's tail and the
-    // application's close still to come: the backup's incarnation must produce them.
-    await waitFor(s.proc, 'paused');
+    await waitFor(s.proc, 'drained');
     const stopped = lab.fault('application stopped (SIGSTOP)');
     process.kill(appPid(primary), 'SIGSTOP');
+    resumeStream(s.proc);
     await waitFor(s.proc, 'half-closed');
     await waitClientFinAcked(cap);
     expect(s.proc.exited).toBe(false);

@@ -18,6 +18,7 @@ import {
   clientCapture,
   expectCaptureClean,
   expectStreamIntact,
+  resumeStream,
   sleep,
   waitFor,
 } from './helpers.ts';
@@ -83,12 +84,13 @@ describe('failover', () => {
       '2',
       '--pause-at',
       '20000',
-      '--pause-ms',
-      '5000',
+      '--pause-until-signal',
       '--timeout-ms',
       '60000',
     ]);
-    await waitFor(idle.proc, 'paused');
+    // Idle for sure: every byte sent came back before the crash, and the client stays silent
+    // until the backup is live.
+    await waitFor(idle.proc, 'drained');
     lab.crashHost('primary');
     // The new client's SYN arrives while no incarnation serves: it must be served after.
     const late = lab.startStream('late', [
@@ -106,6 +108,7 @@ describe('failover', () => {
       '60000',
     ]);
     await waitFor(recovery, 'live', 30_000);
+    resumeStream(idle.proc);
     expectStreamIntact(await idle.result, bytes);
     expectStreamIntact(await late.result, 20_000);
     await expectCaptureClean(cap);

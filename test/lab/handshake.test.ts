@@ -3,7 +3,7 @@
 // the SSW (R2) and the client sits in SYN-SENT, deterministically. The application is then
 // killed; the logger resumes. Both the established connection and the one that was in its
 // handshake must complete, judged from the client's side.
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, APP_PORT, Lab } from '../../src/runtime/lab/lab.ts';
 import {
   appPid,
@@ -11,7 +11,9 @@ import {
   expectCaptureClean,
   expectStreamIntact,
   sleep,
+  synAckReleased,
   waitFor,
+  waitHeldSynAck,
 } from './helpers.ts';
 
 const ECHO = `${ADDR.service}:${APP_PORT.echo}`;
@@ -62,10 +64,11 @@ describe('local recovery during a handshake', () => {
         '--timeout-ms',
         '60000',
       ]);
-      // Long enough for the second client's SYN to reach the SSW (its SYN-ACK is then held).
-      await sleep(1500);
+      // The second client's SYN has reached the SSW, which holds its SYN-ACK (R2.1).
+      const conn = await waitHeldSynAck(ssw);
       lab.fault('application killed (SIGKILL)', { until: 'live' });
       process.kill(appPid(ssw), 'SIGKILL');
+      expect(synAckReleased(ssw, conn)).toBe(false);
       await sleep(200);
       logger.child.kill('SIGCONT');
       frozen.end();

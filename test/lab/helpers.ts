@@ -8,11 +8,12 @@ import {
   startCapture,
   stopCapture,
   TCP_FIN,
+  TCP_SYN,
 } from '../../src/runtime/lab/pcap.ts';
 import { type LabProc, waitEvent } from '../../src/runtime/lab/procs.ts';
 import type { StreamResult } from '../../src/runtime/lab/streamclient.ts';
 import { ADDR, IF, NS } from '../../src/runtime/lab/topology.ts';
-import { seqAdd, seqGe } from '../../src/wire/seq.ts';
+import { seqAdd, seqGe, seqMax, seqSub } from '../../src/wire/seq.ts';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -42,6 +43,13 @@ export const waitFor = (
   event: string,
   timeoutMs = 20_000,
 ): Promise<Record<string, unknown>> => waitEvent(p, (e) => e.event === event, timeoutMs, event);
+
+/** Ends the pause of a stream client started with --pause-until-signal. */
+export const resumeStream = (client: LabProc): void => {
+  const pid = client.child.pid;
+  if (pid === undefined || client.exited) throw new Error(`${client.name} is not running`);
+  process.kill(pid, 'SIGUSR2');
+};
 
 /** pid of the application incarnation the SSW supervises now. */
 export const appPid = (ssw: LabProc): number => {
@@ -141,4 +149,92 @@ export const waitClientFinAcked = async (cap: Capture, timeoutMs = 10_000): Prom
     if (Date.now() > deadline) throw new Error(`no ack of the client's FIN within ${timeoutMs} ms`);
     await sleep(100);
   }
+};
+
+/** One window the server advertised: when (capture clock, s), and its right edge as the
+ * receiver computes it (ack + field << the scale of the server's SYN-ACK, RFC 7323 §2.3). */
+export interface AdvertisedEdge {
+  readonly t: number;
+  readonly ack: number;
+  readonly field: number;
+  readonly edge: number;
+}
+
+/** The windows `server` advertised in a capture, after its SYN-ACK (one connection). */
+export const advertisedEdges = (path: string, server: string): AdvertisedEdge[] => {
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      path,
+      '-n',
+      '-o',
+      'tcp.relative_sequence_numbers:FALSE',
+      '-Y',
+      `tcp && ip.src == ${server}`,
+      '-T',
+      'fields',
+      '-e',
+      'frame.time_epoch',
+      '-e',
+      'tcp.flags',
+      '-e',
+      'tcp.ack',
+      '-e',
+      'tcp.window_size_value',
+      '-e',
+      'tcp.options.wscale.shift',
+    ],
+    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  let shift: number | undefined;
+  const out: AdvertisedEdge[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const [t, flags, ack, win, ws] = line.split('\t');
+    if (t === undefined || win === undefined || ack === undefined || ack === '') continue;
+    if ((Number(flags) & TCP_SYN) !== 0) {
+      shift = ws === undefined || ws === '' ? 0 : Number(ws);
+      continue;
+    }
+    if (shift === undefined) continue;
+    const field = Number(win);
+    out.push({
+      t: Number(t),
+      ack: Number(ack),
+      field,
+      edge: seqAdd(Number(ack), field * 2 ** shift),
+    });
+  }
+  return out;
+};
+
+/**
+ * R1.3 judged on the wire: each window the client received against the highest edge the
+ * server's kernel had offered by then (its side of the TUN). The SSW forwards a kernel
+ * segment after the kernel emitted it, so the kernel capture's clock runs ahead of the
+ * client's for the same segment. Returns the client-side edges past the kernel's, with by how
+ * many bytes.
+ */
+export const edgesPastKernel = (
+  client: readonly AdvertisedEdge[],
+  kernel: readonly AdvertisedEdge[],
+): { t: number; ack: number; field: number; past: number }[] => {
+  const past: { t: number; ack: number; field: number; past: number }[] = [];
+  let k = 0;
+  let highest: number | undefined;
+  for (const c of client) {
+    while (k < kernel.length && (kernel[k]?.t ?? Infinity) <= c.t) {
+      const e = kernel[k]?.edge ?? 0;
+      highest = highest === undefined ? e : seqMax(highest, e);
+      k++;
+    }
+    if (highest === undefined || seqSub(c.edge, highest) > 0)
+      past.push({
+        t: c.t,
+        ack: c.ack,
+        field: c.field,
+        past: highest === undefined ? -1 : seqSub(c.edge, highest),
+      });
+  }
+  return past;
 };

@@ -11,6 +11,7 @@ import {
   expectCaptureClean,
   expectStreamIntact,
   killAppAndWaitLive,
+  resumeStream,
   sleep,
   waitFor,
 } from './helpers.ts';
@@ -75,14 +76,15 @@ describe('local recovery, echo', () => {
       '2',
       '--pause-at',
       '20000',
-      '--pause-ms',
-      '4000',
+      '--pause-until-signal',
       '--timeout-ms',
       '60000',
     ]);
-    await waitFor(s.proc, 'paused');
-    await sleep(300);
+    // Idle for sure: every byte sent came back before the kill, and the client stays silent
+    // until the new incarnation is live.
+    await waitFor(s.proc, 'drained');
     await killAppAndWaitLive(lab, ssw);
+    resumeStream(s.proc);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);

@@ -8,6 +8,7 @@ import type { CloseHow } from '../../wire/logmsg.ts';
 import {
   type SeqNumber,
   seqAdd,
+  seqGe,
   seqGt,
   seqLe,
   seqLt,
@@ -42,30 +43,56 @@ export interface WindowInput {
   readonly kernelWscale: number;
   /** The scale the client applies to the field it receives (serverOpts.wscale or 0). */
   readonly clientWscale: number;
-  /** Highest right edge advertised so far (client space). */
+  /** The right edge the client was last told (client space). */
   readonly rightEdge: number;
 }
 
 export interface WindowOutput {
   readonly field: number;
+  /** The right edge the client is told now. */
   readonly rightEdge: number;
 }
 
 /**
- * R1.3 / R7.3: the window field to send so that the right edge the client sees never moves
- * left. The edge kept is the larger of the previous edge and the kernel's; the field is rounded
- * *up* to the client's scale (rounding down would pull the edge left by up to 2^ws - 1), then
- * capped at 65535. The cap cannot pull the edge left because `ack >= sentAck` and the old edge
- * was itself at most `sentAck + (65535 << ws)`.
+ * R1.3 / R7.3: the window field to send. While the kernel holds every byte the client has been
+ * acked (`kernelAck >= ack`: always, except while a re-created kernel catches up), the edge is
+ * the kernel's own, rounded *down* to the client's scale and capped at 65535: the client is
+ * never invited to send a byte the kernel will refuse. Linux drops a segment that ends past its
+ * window once its receive queue holds data, and closes its window to zero when its receive
+ * memory runs out; an edge kept ahead of the kernel's (rounded up at acks clamped off the
+ * scale's grid, or held where a zero window shrank it) has the client retransmit into those
+ * drops on its RTO back-off for as long as the reader is stopped, instead of probing a zero
+ * window. So the edge moves left when the kernel's does, and by less than one unit when the ack
+ * is clamped off the grid or the scales differ.
+ * While a re-created kernel catches up (`kernelAck < ack`) its window is relative to bytes the
+ * client was acked long ago: the edge the client was last told stays (rounded up), as does any
+ * larger edge the new kernel offers.
  */
 export const adjustWindow = (w: WindowInput): WindowOutput => {
   const kernelEdge = seqAdd(w.kernelAck, w.kernelField * pow2(w.kernelWscale));
+  const unit = pow2(w.clientWscale);
+  if (seqGe(w.kernelAck, w.ack)) {
+    const field = Math.min(
+      MAX_WINDOW_FIELD,
+      Math.floor(Math.max(0, seqSub(kernelEdge, w.ack)) / unit),
+    );
+    return { field, rightEdge: seqAdd(w.ack, field * unit) };
+  }
   const edge = seqMax(w.rightEdge, kernelEdge);
   const span = Math.max(0, seqSub(edge, w.ack));
-  const unit = pow2(w.clientWscale);
   const field = Math.min(MAX_WINDOW_FIELD, Math.ceil(span / unit));
   return { field, rightEdge: seqMax(w.rightEdge, seqAdd(w.ack, field * unit)) };
 };
+
+/**
+ * R1.3: the kernel's window as the scaled field `adjustWindow` takes. A SYN-ACK carries its
+ * window unscaled (RFC 7323 §2.2), every later segment scaled by the kernel's shift; a
+ * SYN-ACK's is kept as the largest field that offers no more than it, or a segment the SSW
+ * builds before the kernel's next one (the go-live prompts of a re-created connection with no
+ * bytes to inject, R6.8) would offer 2^ws times the kernel's window.
+ */
+export const kernelWindowField = (window: number, syn: boolean, kernelWscale: number): number =>
+  syn ? Math.floor(window / pow2(kernelWscale)) : window;
 
 /**
  * R1.5: a SACK edge the client may see. Blocks acknowledge client bytes too, so every edge is

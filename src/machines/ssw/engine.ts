@@ -81,6 +81,7 @@ import {
   computeTsDelta,
   kernelActionOf,
   kernelDoneWith,
+  kernelWindowField,
   type LoggedClose,
   loggedCloseOf,
   newLogSpan,
@@ -1523,7 +1524,7 @@ export class SswEngine {
     c.kernelWs = bothScale ? (o.wscale ?? 0) : 0;
     c.kernelAck = tcp.ackNumber;
     c.kernelAckValid = true;
-    c.kernelWinField = tcp.window;
+    c.kernelWinField = kernelWindowField(tcp.window, true, c.kernelWs);
     // SYN-ACK windows are never scaled (RFC 7323 §2.2).
     c.kernelRcvEdge = seqAdd(tcp.ackNumber, tcp.window);
     c.lastKernelTsVal = o.tsVal ?? 0;
@@ -1554,7 +1555,7 @@ export class SswEngine {
         c.kernelAck = ack;
         c.kernelAckValid = true;
       }
-      c.kernelWinField = tcp.window;
+      c.kernelWinField = kernelWindowField(tcp.window, tcp.syn, c.kernelWs);
       const edge = seqAdd(ack, tcp.syn ? tcp.window : tcp.window * 2 ** c.kernelWs);
       if (seqGt(edge, c.kernelRcvEdge)) c.kernelRcvEdge = edge;
     }

@@ -9,10 +9,14 @@
 //             upload (the server's bytes are the echo)
 //   upload    the same, then half-close; expect the echo of all of it, then the server's FIN
 //
-// Events on stdout while it runs: connected, paused / resumed (--pause-at), half-closed,
-// mark (--mark-at: this many bytes came back, so a test can crash the server mid-transfer
-// by progress rather than by a guessed delay), and stall / stall-over (--stall-ms: nothing came
-// back for that long while it waited for its connect, echo or the server's FIN; W.6).
+// Events on stdout while it runs: connected, paused / resumed (--pause-at), drained (paused, and
+// every byte sent so far came back: the server holds none of the client's bytes, so a test can
+// stop or crash it at a known point rather than at however full its buffers happen to be),
+// half-closed, mark (--mark-at: this many bytes came back, so a test can crash the server
+// mid-transfer by progress rather than by a guessed delay), and stall / stall-over (--stall-ms:
+// nothing came back for that long while it waited for its connect, echo or the server's FIN;
+// W.6). With --pause-until-signal the pause ends at SIGUSR2 (Node keeps SIGUSR1 for its
+// inspector), so a test orders its own steps before the client's next bytes.
 // Output: one JSON line on stdout (`StreamResult`); exit code 0 iff ok.
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -64,6 +68,8 @@ interface Opts {
   /** after this many bytes sent, stop writing for `pauseMs` (an idle connection) */
   pauseAt: number;
   pauseMs: number;
+  /** with pauseAt: stay paused until this signal arrives instead of for pauseMs */
+  resumeOn?: NodeJS.Signals;
   /** once this many bytes came back, emit the event `mark` (0: never) */
   markAt?: number;
   /** W.6: report `stall` after this long without an answer while waiting (0: never) */
@@ -148,6 +154,22 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
     };
     let paused = false;
     let pausedUntil = 0;
+    let drained = false;
+    let resumeAsked = false;
+    let resume: (() => void) | undefined;
+    if (o.resumeOn !== undefined) {
+      // Installed at once: a signal that comes before the pause cancels it instead of killing us.
+      process.on(o.resumeOn, () => {
+        resumeAsked = true;
+        resume?.();
+      });
+    }
+    const noteDrained = (): void => {
+      if (paused && !drained && received === sent) {
+        drained = true;
+        o.onEvent?.('drained');
+      }
+    };
     const sendChunk = (): boolean => {
       if (sent >= o.bytes || performance.now() < pausedUntil) return false;
       const n = Math.min(o.chunk, o.bytes - sent);
@@ -169,11 +191,23 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       if (!paused && o.pauseAt > 0 && sent >= o.pauseAt && sent < o.bytes) {
         paused = true;
         o.onEvent?.('paused');
-        pausedUntil = performance.now() + o.pauseMs;
-        setTimeout(() => {
+        noteDrained();
+        const end = (): void => {
+          resume = undefined;
+          pausedUntil = 0;
           o.onEvent?.('resumed');
           if (o.intervalMs === 0) pump();
-        }, o.pauseMs);
+        };
+        if (o.resumeOn === undefined) {
+          pausedUntil = performance.now() + o.pauseMs;
+          setTimeout(end, o.pauseMs);
+        } else if (resumeAsked) {
+          setImmediate(end);
+          pausedUntil = Number.POSITIVE_INFINITY;
+        } else {
+          pausedUntil = Number.POSITIVE_INFINITY;
+          resume = end;
+        }
         return false;
       }
       return more;
@@ -209,6 +243,7 @@ export const runStream = (o: Opts): Promise<StreamResult> =>
       const before = received;
       received += d.length;
       watch.progress(stillWaiting());
+      noteDrained();
       const markAt = o.markAt ?? 0;
       if (markAt > 0 && before < markAt && received >= markAt) o.onEvent?.('mark');
       if (received >= o.bytes && !o.halfClose) finish();
@@ -251,6 +286,11 @@ const main = async (): Promise<void> => {
     )
     .option('--pause-ms <ms>', 'length of that pause', cliBounded(0, 3_600_000), 0)
     .option(
+      '--pause-until-signal',
+      'with --pause-at: stay paused until SIGUSR2 instead of --pause-ms',
+      false,
+    )
+    .option(
       '--mark-at <n>',
       'report the event mark once this many bytes came back (0: never)',
       cliBounded(0, 2 ** 40),
@@ -263,12 +303,21 @@ const main = async (): Promise<void> => {
       stallBudgetMs(DEFAULT_RECOVERY_PARAMS),
     )
     .parse();
-  const o = p.opts<Omit<Opts, 'halfClose' | 'onConnect' | 'onEvent' | 'onStallEvent'>>();
+  const { pauseUntilSignal, ...o } = p.opts<
+    Omit<Opts, 'halfClose' | 'onConnect' | 'onEvent' | 'onStallEvent' | 'resumeOn'> & {
+      pauseUntilSignal: boolean;
+    }
+  >();
+  if (pauseUntilSignal && o.pauseAt === 0) {
+    process.stderr.write('streamclient: --pause-until-signal needs --pause-at\n');
+    process.exit(2);
+  }
   const line = (e: Record<string, unknown>): void => {
     process.stdout.write(`${JSON.stringify(e)}\n`);
   };
   const r = await runStream({
     ...o,
+    ...(pauseUntilSignal ? { resumeOn: 'SIGUSR2' as const } : {}),
     halfClose: o.mode === 'upload',
     onConnect: () => line({ event: 'connected' }),
     onEvent: (event) => line({ event }),

@@ -18,6 +18,7 @@ import {
   IDENTITY,
   kernelActionOf,
   kernelDoneWith,
+  kernelWindowField,
   loggedCloseOf,
   MAX_WINDOW_FIELD,
   newLogSpan,
@@ -97,12 +98,13 @@ describe('R1.2 clampAck', () => {
 });
 
 describe('R1.3 adjustWindow', () => {
-  it('the advertised right edge never moves left over any run, within the field cap', () => {
-    const step = fc.record({
-      stable: fc.nat({ max: 200_000 }),
-      kernel: fc.nat({ max: 200_000 }),
-      field: fc.nat({ max: 65535 }),
-    });
+  const step = fc.record({
+    stable: fc.nat({ max: 200_000 }),
+    kernel: fc.nat({ max: 200_000 }),
+    field: fc.nat({ max: 65535 }),
+  });
+
+  it('over any run, the advertised edge never passes the kernel edge and falls short of it by less than a unit (the cap aside)', () => {
     fc.assert(
       fc.property(
         u32,
@@ -131,11 +133,11 @@ describe('R1.3 adjustWindow', () => {
             expect(Number.isInteger(out.field)).toBe(true);
             // What this very segment advertises, as the client computes it.
             const advertised = seqAdd(ack, out.field * 2 ** cws);
-            expect(seqGe(advertised, rightEdge)).toBe(true);
-            expect(seqGe(out.rightEdge, rightEdge)).toBe(true);
             expect(out.rightEdge).toBe(advertised);
-            // Inductive invariant used by the cap argument in spec R1.3.
-            expect(seqSub(out.rightEdge, ack)).toBeLessThanOrEqual(MAX_WINDOW_FIELD * 2 ** cws);
+            const kernelEdge = seqAdd(kernelAck, st.field * 2 ** kws);
+            expect(seqLe(advertised, kernelEdge)).toBe(true);
+            if (out.field < MAX_WINDOW_FIELD)
+              expect(seqSub(kernelEdge, advertised)).toBeLessThan(2 ** cws);
             sentAck = ack;
             rightEdge = out.rightEdge;
           }
@@ -145,32 +147,111 @@ describe('R1.3 adjustWindow', () => {
     );
   });
 
-  it('offers at least the kernel window unless the cap forbids it', () => {
+  it('the edge moves left only when the kernel edge does, or by less than a unit', () => {
+    // A kernel that never shrinks its own edge (Linux without memory pressure): each step
+    // offers at least the edge before, rounded up to its scale as Linux rounds.
+    const grow = fc.record({
+      stable: fc.nat({ max: 5000 }),
+      kernel: fc.nat({ max: 5000 }),
+      more: fc.nat({ max: 5000 }),
+    });
     fc.assert(
       fc.property(
         u32,
+        fc.integer({ min: 0, max: 10 }),
+        fc.integer({ min: 0, max: 10 }),
+        fc.array(grow, { minLength: 1, maxLength: 40 }),
+        (isn, kws, cws, steps) => {
+          let sentAck = isn;
+          let kernelAck = isn;
+          let stableSeq = isn;
+          let kernelEdge = seqAdd(isn, 2 ** kws);
+          let rightEdge = isn;
+          for (const st of steps) {
+            stableSeq = seqAdd(stableSeq, st.stable);
+            kernelAck = seqAdd(kernelAck, st.kernel);
+            const want = seqAdd(kernelEdge, st.more);
+            const field = Math.ceil(Math.max(0, seqSub(want, kernelAck)) / 2 ** kws);
+            kernelEdge = seqAdd(kernelAck, field * 2 ** kws);
+            const ack = clampAck(kernelAck, stableSeq, sentAck);
+            const out = adjustWindow({
+              ack,
+              kernelAck,
+              kernelField: field,
+              kernelWscale: kws,
+              clientWscale: cws,
+              rightEdge,
+            });
+            expect(seqSub(out.rightEdge, rightEdge)).toBeGreaterThan(-(2 ** cws));
+            // Not clamped, same scale: the kernel's own field, exactly.
+            if (ack === kernelAck && kws === cws) expect(out.field).toBe(field);
+            sentAck = ack;
+            rightEdge = out.rightEdge;
+          }
+        },
+      ),
+      params,
+    );
+  });
+
+  it('a zero window from the kernel reaches the client as zero when the ack is not clamped, whatever edge was offered before', () => {
+    fc.assert(
+      fc.property(u32, span, wscale, wscale, (ack, before, kws, cws) => {
+        const out = adjustWindow({
+          ack,
+          kernelAck: ack,
+          kernelField: 0,
+          kernelWscale: kws,
+          clientWscale: cws,
+          rightEdge: seqAdd(ack, before),
+        });
+        expect(out).toEqual({ field: 0, rightEdge: ack });
+      }),
+      params,
+    );
+  });
+
+  it("while a re-created kernel catches up (its ack behind the client's), the edge the client was told stays", () => {
+    fc.assert(
+      fc.property(
+        u32,
+        fc.integer({ min: 1, max: 200_000 }),
         span,
         fc.nat({ max: 65535 }),
         wscale,
         wscale,
-        (ack, lag, field, kws, cws) => {
-          const kernelAck = seqAdd(ack, lag);
+        (ack, behind, told, field, kws, cws) => {
+          const rightEdge = seqAdd(ack, Math.min(told, MAX_WINDOW_FIELD * 2 ** cws));
           const out = adjustWindow({
             ack,
-            kernelAck,
+            kernelAck: seqAdd(ack, -behind),
             kernelField: field,
             kernelWscale: kws,
             clientWscale: cws,
-            rightEdge: ack,
+            rightEdge,
           });
-          const kernelEdge = seqAdd(kernelAck, field * 2 ** kws);
-          if (out.field < MAX_WINDOW_FIELD) expect(seqGe(out.rightEdge, kernelEdge)).toBe(true);
-          // Rounding up passes the kernel's edge by less than one unit of the client's scale.
-          if (out.field > 0 && out.field < MAX_WINDOW_FIELD) {
-            expect(seqSub(out.rightEdge, kernelEdge)).toBeLessThan(2 ** cws);
-          }
+          const advertised = seqAdd(ack, out.field * 2 ** cws);
+          expect(out.rightEdge).toBe(advertised);
+          expect(seqGe(advertised, rightEdge)).toBe(true);
+          // Rounded up from the larger of the edge told and the new kernel's, by under a unit.
+          const kernelEdge = seqAdd(seqAdd(ack, -behind), field * 2 ** kws);
+          const target = seqGe(kernelEdge, rightEdge) ? kernelEdge : rightEdge;
+          if (out.field < MAX_WINDOW_FIELD)
+            expect(seqSub(advertised, target)).toBeLessThan(2 ** cws);
         },
       ),
+      params,
+    );
+  });
+
+  it('a SYN-ACK window (unscaled) is kept as the largest scaled field that offers no more than it', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 65535 }), wscale, (window, kws) => {
+        const field = kernelWindowField(window, true, kws);
+        expect(field * 2 ** kws).toBeLessThanOrEqual(window);
+        expect(window - field * 2 ** kws).toBeLessThan(2 ** kws);
+        expect(kernelWindowField(window, false, kws)).toBe(window);
+      }),
       params,
     );
   });

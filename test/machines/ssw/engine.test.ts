@@ -175,7 +175,7 @@ describe('SSW engine: R2 connection record first', () => {
 });
 
 describe('SSW engine: R1 log before ack', () => {
-  it('logs client bytes, clamps the kernel ack to stableSeq, keeps the right edge, pure-ACKs on DataStored', () => {
+  it('logs client bytes, clamps the kernel ack to stableSeq, keeps the kernel right edge, pure-ACKs on DataStored', () => {
     const { e, conn } = established();
     const data = copy(
       e.onLanFrame(
@@ -220,9 +220,12 @@ describe('SSW engine: R1 log before ack', () => {
     const out = lanSegs(kAck);
     expect(out).toHaveLength(1);
     expect(out[0]?.tcp.ack).toBe(C_ISN + 1);
-    // R1.3: the right edge advertised by the SYN-ACK (C_ISN+1+65535) does not move left.
+    // R1.3: the clamped ack carries the kernel's right edge (C_ISN+6 + 500<<7), rounded down
+    // to the scale, never past it.
+    const kernelEdge = C_ISN + 6 + 500 * 128;
     const edge = seqAdd(C_ISN + 1, (out[0]?.tcp.window ?? 0) * 128);
-    expect(seqGe(edge, C_ISN + 1 + 65535)).toBe(true);
+    expect(seqSub(kernelEdge, edge)).toBeGreaterThanOrEqual(0);
+    expect(seqSub(kernelEdge, edge)).toBeLessThan(128);
     expect(e.connection(CLIENT, CPORT, SPORT)).toMatchObject({
       kernelAck: C_ISN + 6,
       sentAck: C_ISN + 1,
@@ -236,7 +239,8 @@ describe('SSW engine: R1 log before ack', () => {
     expect(pure).toHaveLength(1);
     expect(pure[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 6, flags: TCP_ACK });
     expect(pure[0]?.ts).toEqual({ tsVal: 7010, tsEcr: 110 });
-    expect(seqGe(seqAdd(C_ISN + 6, (pure[0]?.tcp.window ?? 0) * 128), edge)).toBe(true);
+    // Not clamped now: the kernel's own field.
+    expect(pure[0]?.tcp.window).toBe(500);
 
     // Later kernel segments carry the full ack.
     const reply = lanSegs(
