@@ -1,4 +1,4 @@
-// The logger daemon's engine: binds helper C's LoggerCore (src/machines/logger: store, epochs,
+// The logger daemon's engine: binds the LoggerCore (src/machines/logger: store, epochs,
 // fencing, recovery service, backpressure decisions) to framed TCP connections from SSWs,
 // NSWs and the recovery coordinator (MESSAGES.md). It decides nothing about the protocol: the
 // core returns effects (send, stream, close, pause, resume) and this class performs them.
