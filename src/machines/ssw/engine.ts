@@ -19,7 +19,7 @@
 // gets its checksum completed first, so that it stands alone whenever it is released.
 
 import { type Actor, createActor } from 'xstate';
-import { type MacAddress, macEquals } from '../../wire/addr.ts';
+import { macEquals } from '../../wire/addr.ts';
 import {
   ARP_LEN,
   arpGratuitous,
@@ -67,7 +67,19 @@ import {
   vnetChecksumTrusted,
   vnetNeedsCsum,
 } from '../../wire/vnet.ts';
-import { DEFAULT_RECOVERY_PARAMS, MAX_TIMING_MS } from '../recovery/params.ts';
+import {
+  checkSswConfig,
+  DEFAULT_GRATUITOUS_ARPS,
+  DEFAULT_PROMPT_ACKS,
+  DEFAULT_SSW_LIMITS,
+  MAX_FRAMES_AWAITING_ARP,
+  MAX_OUTSTANDING_HEARTBEATS,
+  type SswConfig,
+  SswConfigInvalid,
+  type SswLimits,
+  type SswTimings,
+  timingsOf,
+} from './config.ts';
 import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
 import {
   adjustWindow,
@@ -97,112 +109,7 @@ import { CloseRecorder } from './recorder.ts';
 import { keptKeyOf, StandbyKeep } from './standby.ts';
 
 // ---------------------------------------------------------------------------------------
-// Configuration and effects
-
-export interface SswLimits {
-  /** R2.5: connections tracked at once; new SYNs beyond are dropped. */
-  readonly maxConnections: number;
-  /** R1.1: out-of-order client bytes held per connection until the hole fills. */
-  readonly maxHeldBytes: number;
-  /** R1.6: client bytes handed to the logger and not yet stored, host-wide. */
-  readonly maxQueuedLogBytes: number;
-  /** R6.1: logged client stream kept per connection for injection. */
-  readonly maxReplayBytes: number;
-  /** A.3: client MAC addresses remembered. */
-  readonly maxNeighbors: number;
-  /** R6.10: client connections whose latest segment a standby keeps for its re-creation. */
-  readonly maxStandbyKept: number;
-  /** R6.10: a kept segment older than this (ms) when its connection is re-created is dropped. */
-  readonly standbyKeptMaxAgeMs: number;
-  /** R5.8: determinants the recorder link may hold unacknowledged (or queued) at once. */
-  readonly maxRecorderPending: number;
-}
-
-export const DEFAULT_SSW_LIMITS: SswLimits = {
-  maxConnections: 4096,
-  maxHeldBytes: 1 << 20,
-  maxQueuedLogBytes: 16 << 20,
-  maxReplayBytes: 256 << 20,
-  maxNeighbors: 1024,
-  maxStandbyKept: 1024,
-  standbyKeptMaxAgeMs: 2000,
-  maxRecorderPending: 4096,
-};
-
-export interface SswConfig {
-  /** The service address (IPv4 as u32) the SSW fronts. */
-  readonly serviceAddr: number;
-  /** This host's MAC on the LAN; ARP answers and outgoing frames use it. */
-  readonly serviceMac: MacAddress;
-  /** 'ftTcp': the protocol. 'forward': plain wrapper, no logging (the benchmark baseline). */
-  readonly mode: 'ftTcp' | 'forward';
-  /** A primary starts 'active' (it announces itself); a backup 'standby' until takeover(). */
-  readonly role: 'active' | 'standby';
-  readonly limits?: Partial<SswLimits>;
-  /** First connId this SSW assigns (R6.1 raises it above every replayed one). Default 1. */
-  readonly firstConnId?: number;
-  /** R6.3 safety margin added to the estimated TSval clock. Default 60 000 ms. */
-  readonly tsMarginMs?: number;
-  /**
-   * L.1 lease safety margin (clock-rate drift, A4), taken off every lease. Default
-   * `DEFAULT_LEASE_MARGIN_MS` (spec/recovery.md `driftMarginMs`, 40 ms); must be below every
-   * lease granted, or the lease would end on arrival.
-   */
-  readonly leaseMarginMs?: number;
-  /**
-   * The lease the logger and detector grant (spec/recovery.md `leaseMs`), if the runtime
-   * knows it: only checked against `leaseMarginMs` at construction (`checkSswConfig`).
-   */
-  readonly expectedLeaseMs?: number;
-  /**
-   * L.2: how long past the end of its lease the primary keeps stalling (protected, acks frozen
-   * at `stableSeq`) before it serves unprotected. Must exceed the latest moment a live backup
-   * could still complete a takeover (spec/recovery.md G.3, `minUnprotectAfterMs`), or a
-   * partitioned primary would ack bytes that the backup's replay lacks. Default
-   * `DEFAULT_RECOVERY_PARAMS.unprotectAfterMs`.
-   */
-  readonly unprotectAfterMs?: number;
-  /** Start-up: without a Welcome for this long the SSW goes unprotected (L.2). Default 5 000. */
-  readonly startupGraceMs?: number;
-  /** R1.7: how often changed client acks are reported to the logger. Default 100 ms. */
-  readonly clientAckedEveryMs?: number;
-  /** R6.5: re-inject from the kernel's ack when it has not moved for this long. Default 500. */
-  readonly reinjectMs?: number;
-  /** R6.3: fake SYN retry interval when the kernel answers RST. Default 200 ms. */
-  readonly recreateRetryMs?: number;
-  /** How long a closing connection whose FINs are not both acked is kept. Default 10 000 ms. */
-  readonly closeLingerMs?: number;
-  /** R6.8: duplicate ACKs sent at go-live. Default 3 (the client's fast-retransmit trigger). */
-  readonly promptAcks?: number;
-  /** A.2: gratuitous ARPs at takeover. Default 3. */
-  readonly gratuitousArps?: number;
-  /** Verify client TCP checksums before logging (a corrupt byte must never be logged). */
-  readonly verifyLanChecksums?: boolean;
-  /**
-   * True if every TUN packet handed to onTunPacket has 14 writable bytes before it in its
-   * ArrayBuffer (read the TUN into `buf.subarray(14)`): the Ethernet header is then written in
-   * place and nothing is copied. Otherwise each outbound packet is copied once.
-   */
-  readonly tunHeadroom?: boolean;
-  /**
-   * Added to `nowMs` to get wall-clock ms (e.g. `performance.timeOrigin` when the runtime
-   * passes `performance.now()`). `synTimeMs` is logged in wall-clock time because a backup
-   * compares it with its own clock at failover (R6.3); `nowMs` itself only needs to be
-   * monotonic. Default 0: `nowMs` is already wall-clock time.
-   */
-  readonly wallClockOffsetMs?: number;
-  /** How rewritten checksums are maintained (see wire/checksum.ts). Default 'full'. */
-  readonly checksum?: ChecksumMode;
-  /**
-   * R5.8: whether the served application records its determinants through the NSW (default
-   * true). False for an unmodified server (iperf3, a plain echo): no CloseLogged would ever
-   * come for it, so the SSW records its closes itself, at the kernel's FIN/RST position, on
-   * the recorder link (effects `{to: 'recorder'}`, answers to `onRecorderMessage`), and
-   * releases them on the CloseLogged that follows as R5.2 says. No NSW may write determinants
-   * to the same logger then.
-   */
-  readonly appRecorded?: boolean;
-}
+// Effects
 
 /** A protocol event for timelines and traces (not a packet). */
 export interface SswLogEvent {
@@ -267,49 +174,6 @@ export interface SswStats {
   closesRecorded: number;
   closesNotRecorded: number;
 }
-
-/**
- * L.1 default margin: the detector's drift allowance (spec/recovery.md `driftMarginMs`), so a
- * 200 ms lease leaves the primary 160 ms from the send of each acknowledged heartbeat.
- */
-export const DEFAULT_LEASE_MARGIN_MS = DEFAULT_RECOVERY_PARAMS.driftMarginMs;
-
-/** How many heartbeat send times are kept for their acks (older ones are forgotten). */
-export const MAX_OUTSTANDING_HEARTBEATS = 64;
-
-/** A configuration the engine refuses (thrown by the constructor as `SswConfigInvalid`). */
-export type SswConfigError =
-  | { readonly kind: 'badLeaseMargin'; readonly leaseMarginMs: number }
-  | { readonly kind: 'badExpectedLease'; readonly expectedLeaseMs: number }
-  | {
-      readonly kind: 'marginNotBelowLease';
-      readonly leaseMarginMs: number;
-      readonly expectedLeaseMs: number;
-    };
-
-export class SswConfigInvalid extends Error {
-  readonly error: SswConfigError;
-  constructor(error: SswConfigError) {
-    super(`ssw config: ${JSON.stringify(error)}`);
-    this.name = 'SswConfigInvalid';
-    this.error = error;
-  }
-}
-
-const isTiming = (v: number): boolean => Number.isFinite(v) && v >= 0 && v <= MAX_TIMING_MS;
-
-/** L.1: the margin is a sane duration and shorter than the lease it is taken off. */
-export const checkSswConfig = (config: SswConfig): SswConfigError | undefined => {
-  const leaseMarginMs = config.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS;
-  if (!isTiming(leaseMarginMs)) return { kind: 'badLeaseMargin', leaseMarginMs };
-  const expectedLeaseMs = config.expectedLeaseMs;
-  if (expectedLeaseMs === undefined) return undefined;
-  if (!isTiming(expectedLeaseMs) || expectedLeaseMs === 0)
-    return { kind: 'badExpectedLease', expectedLeaseMs };
-  if (leaseMarginMs >= expectedLeaseMs)
-    return { kind: 'marginNotBelowLease', leaseMarginMs, expectedLeaseMs };
-  return undefined;
-};
 
 // ---------------------------------------------------------------------------------------
 // Per-connection data-path state
@@ -425,6 +289,7 @@ const addrString = (a: number): string =>
 export class SswEngine {
   readonly config: SswConfig;
   readonly limits: SswLimits;
+  private readonly timing: SswTimings;
   readonly stats: SswStats = {
     lanFrames: 0,
     tunPackets: 0,
@@ -471,7 +336,6 @@ export class SswEngine {
   private queuedLogBytes = 0;
   private lastClientAckedMs = Number.NEGATIVE_INFINITY;
   private welcomed = false;
-  private readonly leaseMarginMs: number;
   /** L.1: heartbeat seq -> local send time, in send order (bounded). */
   private readonly heartbeatSent = new Map<number, number>();
   private heartbeatSendsNoted = false;
@@ -500,7 +364,7 @@ export class SswEngine {
     const bad = checkSswConfig(config);
     if (bad !== undefined) throw new SswConfigInvalid(bad);
     this.config = config;
-    this.leaseMarginMs = config.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS;
+    this.timing = timingsOf(config);
     this.limits = { ...DEFAULT_SSW_LIMITS, ...config.limits };
     this.sink = sink;
     this.nextConnId = config.firstConnId ?? 1;
@@ -842,7 +706,7 @@ export class SswEngine {
       this.stats.dropNoNeighbor++;
     }
     waiting.frames.push({ frame: aliased ? frame.slice() : frame, vnet });
-    if (this.now - waiting.askedAtMs >= ARP_RETRY_MS) {
+    if (this.now - waiting.askedAtMs >= this.timing.arpRetryMs) {
       waiting.askedAtMs = this.now;
       this.emit({
         to: 'lan',
@@ -1911,8 +1775,8 @@ export class SswEngine {
         const reconnect = this.welcomed;
         this.welcomed = true;
         // The engine does not see the Hello this answers: the lease runs from the arrival.
-        const leaseUntil = this.now + msg.leaseMs - this.leaseMarginMs;
-        if (msg.leaseMs <= this.leaseMarginMs) this.refuseLease('Welcome', msg.leaseMs);
+        const leaseUntil = this.now + msg.leaseMs - this.timing.leaseMarginMs;
+        if (msg.leaseMs <= this.timing.leaseMarginMs) this.refuseLease('Welcome', msg.leaseMs);
         this.host.send({ type: 'LOGGER_WELCOME', epoch: msg.epoch, leaseUntil });
         if (reconnect) this.resendUnacked();
         return;
@@ -2012,18 +1876,21 @@ export class SswEngine {
       });
       return;
     }
-    if (leaseMs <= this.leaseMarginMs) {
+    if (leaseMs <= this.timing.leaseMarginMs) {
       this.refuseLease(from, leaseMs);
       return;
     }
-    this.host.send({ type: 'LEASE_RENEWED', leaseUntil: sentMs + leaseMs - this.leaseMarginMs });
+    this.host.send({
+      type: 'LEASE_RENEWED',
+      leaseUntil: sentMs + leaseMs - this.timing.leaseMarginMs,
+    });
   }
 
   private refuseLease(from: string, leaseMs: number): void {
     this.stats.leaseGrantsRefused++;
     this.event('L.1', `${from}: lease not longer than the margin`, undefined, {
       leaseMs,
-      leaseMarginMs: this.leaseMarginMs,
+      leaseMarginMs: this.timing.leaseMarginMs,
     });
   }
 
@@ -2097,7 +1964,7 @@ export class SswEngine {
   private handleTick(): void {
     const host = this.host.getSnapshot();
     const v = host.value as { role: string; logger: string; app: string };
-    const grace = this.config.unprotectAfterMs ?? DEFAULT_RECOVERY_PARAMS.unprotectAfterMs;
+    const grace = this.timing.unprotectAfterMs;
     if (v.logger === 'protected' && this.now > host.context.leaseUntil + grace) {
       this.event('L.2', 'lease expired and the grace passed: unprotected');
       this.host.send({ type: 'LEASE_EXPIRED' });
@@ -2105,14 +1972,14 @@ export class SswEngine {
       // A standby joins the logger only at takeover (L.6): it is not waiting for one.
       v.role === 'active' &&
       v.logger === 'awaitingLogger' &&
-      this.now - (this.startMs ?? this.now) > (this.config.startupGraceMs ?? 5000)
+      this.now - (this.startMs ?? this.now) > this.timing.startupGraceMs
     ) {
       this.event('L.2', 'no logger at start-up: unprotected');
       this.host.send({ type: 'LEASE_EXPIRED' });
     }
     // ClientAcked is lazy (R1.7): at most every `clientAckedEveryMs` per connection; the logger
     // uses it for ReplaySyn.clientAck at failover (R6.6 acks regenerated bytes locally with it).
-    const reportAcks = this.now - this.lastClientAckedMs >= (this.config.clientAckedEveryMs ?? 100);
+    const reportAcks = this.now - this.lastClientAckedMs >= this.timing.clientAckedEveryMs;
     if (reportAcks) this.lastClientAckedMs = this.now;
     for (const c of [...this.byKey.values()]) {
       const live = c.mode === 'protected' || c.mode === 'translated' || c.mode === 'closing';
@@ -2127,13 +1994,13 @@ export class SswEngine {
         this.toLogger({ kind: 'ClientAcked', conn: c.connId, clientAck: c.clientAck });
       }
       if (c.mode === 'awaitSynAck' && this.now >= c.recreateAtMs) {
-        c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
+        c.recreateAtMs = this.now + this.timing.recreateRetryMs;
         this.sendConn(c, { type: 'RECREATE_RETRY' });
       } else if (
         c.mode === 'injecting' &&
         c.kernelAckValid &&
         seqLt(c.kernelAck, c.injectSeq) &&
-        this.now - c.injectProgressMs >= (this.config.reinjectMs ?? 500)
+        this.now - c.injectProgressMs >= this.timing.reinjectMs
       ) {
         // R6.5: the kernel may drop what we injected (memory pressure): go back to its ack.
         this.event('R6.5', 're-inject from the kernel ack', c, { from: c.kernelAck });
@@ -2144,7 +2011,7 @@ export class SswEngine {
       } else if (c.mode === 'closing') {
         if (this.bothFinsAcked(c)) this.sendConn(c, { type: 'CONN_DONE' });
         else if (c.closingSinceMs === 0) c.closingSinceMs = this.now;
-        else if (this.now - c.closingSinceMs >= (this.config.closeLingerMs ?? 10_000))
+        else if (this.now - c.closingSinceMs >= this.timing.closeLingerMs)
           this.sendConn(c, { type: 'CONN_DONE' });
       }
     }
@@ -2314,7 +2181,7 @@ export class SswEngine {
       c.heldFinSeq = undefined;
       c.heldRst = undefined;
       c.heldRstSeq = undefined;
-      c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
+      c.recreateAtMs = this.now + this.timing.recreateRetryMs;
       this.stats.recreated++;
       this.sendConn(c, { type: 'RECOVER' });
     }
@@ -2451,7 +2318,7 @@ export class SswEngine {
         },
         dropKernelReply: ({ context }: A) => {
           const c = conn(context.connKey);
-          c.recreateAtMs = this.now + (this.config.recreateRetryMs ?? 200);
+          c.recreateAtMs = this.now + this.timing.recreateRetryMs;
           this.event('R6.3', 'kernel refused the fake SYN; retry later', c);
         },
         captureSynAckAndTranslate: ({ context }: A) => {
@@ -2464,7 +2331,7 @@ export class SswEngine {
                   loggedSynAckTsVal: c.serverOpts?.tsVal ?? 0,
                   synTimeMs: c.synTimeMs,
                   nowMs: this.wallMs(),
-                  marginMs: this.config.tsMarginMs ?? 60_000,
+                  marginMs: this.timing.tsMarginMs,
                   kernelTsVal: kernelTs,
                   tsValSent: c.tsValSent,
                 })
@@ -2498,7 +2365,7 @@ export class SswEngine {
         promptClient: ({ context }: A) => {
           const c = conn(context.connKey);
           this.event('R6.8', 'go live: prompt the client', c, {
-            acks: this.config.promptAcks ?? 3,
+            acks: this.config.promptAcks ?? DEFAULT_PROMPT_ACKS,
           });
           // R6.9: a client that may still wait for the SYN-ACK gets it now rather than on its
           // next SYN retry (1 s, 3 s, 7 s ... after the first); one already established just
@@ -2507,7 +2374,8 @@ export class SswEngine {
             this.event('R6.9', 'go live: resend the logged SYN-ACK (client ack unknown)', c);
             this.sendLoggedSynAck(c);
           }
-          for (let i = 0; i < (this.config.promptAcks ?? 3); i++) this.sendToClient(c, TCP_ACK);
+          for (let i = 0; i < (this.config.promptAcks ?? DEFAULT_PROMPT_ACKS); i++)
+            this.sendToClient(c, TCP_ACK);
         },
         resetClient: ({ context }: A) => {
           const c = conn(context.connKey);
@@ -2528,7 +2396,7 @@ export class SswEngine {
       actions: {
         sendGratuitousArp: () => {
           this.event('A.2', 'takeover: gratuitous ARP');
-          const n = this.config.gratuitousArps ?? 3;
+          const n = this.config.gratuitousArps ?? DEFAULT_GRATUITOUS_ARPS;
           for (let i = 0; i < n; i++) {
             this.emit({
               to: 'lan',
@@ -2610,8 +2478,5 @@ export interface SswConnectionView {
 }
 
 const EMPTY = new Uint8Array(0);
-/** A.3: frames kept per address while its MAC is being asked for, and the re-ask interval. */
-const MAX_FRAMES_AWAITING_ARP = 8;
-const ARP_RETRY_MS = 1000;
 /** Marks a held FIN in the out-of-order list (identity-compared). */
 const FIN_MARK = new Uint8Array(0);

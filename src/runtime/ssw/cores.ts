@@ -13,7 +13,7 @@
 //     `recovering`.
 //   - The stall watchdog (spec/ssw.md W.1-W.5) looks after each engine tick: `stall`,
 //     `stall-over` and `watchdog-late` timeline events, with wall-clock times the lab compares.
-import { type SswEffect, SswEngine } from '../../machines/ssw/engine.ts';
+import { type SswEffect, SswEngine } from '../../machines/ssw/index.ts';
 import { StallWatchdog, watchdogEvent } from '../../machines/ssw/watchdog.ts';
 import type { SswOut } from './core.ts';
 import {
