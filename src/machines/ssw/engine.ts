@@ -5,7 +5,7 @@
 // Control (SYN-ACK, FIN, RST, logger answers, app death, recovery) goes through the statecharts
 // of connection.machine.ts and host.machine.ts, whose effects this file provides. Per-packet
 // work never goes through an actor: the connection's state selects a data-path function
-// (datapath.ts) and the packet is rewritten in place with incremental checksums.
+// (classify.ts) and the packet is rewritten in place with incremental checksums.
 //
 // Buffers: `onLanFrame` and `onTunPacket` may rewrite the buffer they are given and return
 // effects that alias it, so the caller must hand out the effects before reusing the buffer.
@@ -68,6 +68,22 @@ import {
   vnetNeedsCsum,
 } from '../../wire/vnet.ts';
 import {
+  adjustWindow,
+  clampAck,
+  clampSackEdge,
+  kernelWindowField,
+  pureAckOwed,
+  sackBlockSendable,
+} from './clamp.ts';
+import {
+  type ConnMode,
+  clientActionOf,
+  kernelActionOf,
+  type SegmentKind,
+  segmentKindOfBits,
+} from './classify.ts';
+import { atLoggedClose, kernelDoneWith, type LoggedClose, loggedCloseOf } from './closes.ts';
+import {
   checkSswConfig,
   DEFAULT_GRATUITOUS_ARPS,
   DEFAULT_PROMPT_ACKS,
@@ -81,32 +97,12 @@ import {
   timingsOf,
 } from './config.ts';
 import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
-import {
-  adjustWindow,
-  atLoggedClose,
-  type ConnMode,
-  clampAck,
-  clampInboundAck,
-  clampSackEdge,
-  clientActionOf,
-  computeDeltaSeq,
-  computeTsDelta,
-  kernelActionOf,
-  kernelDoneWith,
-  kernelWindowField,
-  type LoggedClose,
-  loggedCloseOf,
-  newLogSpan,
-  pureAckOwed,
-  regeneratedHandling,
-  type SegmentKind,
-  sackBlockSendable,
-  segmentKindOfBits,
-  type Translation,
-} from './datapath.ts';
 import { sswHostMachine } from './host.machine.ts';
+import { regeneratedHandling } from './inject.ts';
+import { newLogSpan } from './logBeforeAck.ts';
 import { CloseRecorder } from './recorder.ts';
 import { keptKeyOf, StandbyKeep } from './standby.ts';
+import { clampInboundAck, computeDeltaSeq, computeTsDelta, type Translation } from './translate.ts';
 
 // ---------------------------------------------------------------------------------------
 // Effects

@@ -12,10 +12,10 @@
 // - the SSW connection statechart (src/machines/ssw/connection.machine.ts), one per host,
 //   driven by the world's events (APP_EXIT, RESTORE/RECOVER/KERNEL_SYN_ACK/INJECTION_DONE,
 //   CLOSE_LOGGED, KERNEL_FIN, LOGGER_LOST); its state selects the data-path mode;
-// - the SSW data-path functions (src/machines/ssw/datapath.ts): `classifyClientSegment` and
-//   `classifyKernelSegment` (what is logged, forwarded, held or suppressed in each mode),
-//   `clampAck` (R1.2), `regeneratedHandling` (R6.6), `toOriginalSeq`/`toKernelSeq` (R7),
-//   `newLogSpan` (R1.1);
+// - the SSW data-path functions (src/machines/ssw): `classifyClientSegment` and
+//   `classifyKernelSegment` (classify.ts: what is logged, forwarded, held or suppressed in each
+//   mode), `clampAck` (clamp.ts, R1.2), `regeneratedHandling` (inject.ts, R6.6),
+//   `toOriginalSeq`/`toKernelSeq` (translate.ts, R7), `newLogSpan` (logBeforeAck.ts, R1.1);
 // - the NSW's output-commit gate `releasableWrites` (src/machines/nsw/gate.ts, R4);
 // - the logger's frame classification `classifyFrame` (src/machines/logger/logger.machine.ts):
 //   which LogData / LogDeterminant it stores, which Fence raises its epoch (R8).
@@ -38,21 +38,20 @@ import {
   recoveryCoordinatorMachine,
   type TimelineEvent,
 } from '../../../src/machines/recovery/index.ts';
+import { clampAck } from '../../../src/machines/ssw/clamp.ts';
+import {
+  type ConnMode,
+  classifyClientSegment,
+  classifyKernelSegment,
+} from '../../../src/machines/ssw/classify.ts';
 import {
   connModeOf,
   type SswConnectionEvent,
   sswConnectionMachine,
 } from '../../../src/machines/ssw/connection.machine.ts';
-import {
-  type ConnMode,
-  clampAck,
-  classifyClientSegment,
-  classifyKernelSegment,
-  newLogSpan,
-  regeneratedHandling,
-  toKernelSeq,
-  toOriginalSeq,
-} from '../../../src/machines/ssw/datapath.ts';
+import { regeneratedHandling } from '../../../src/machines/ssw/inject.ts';
+import { newLogSpan } from '../../../src/machines/ssw/logBeforeAck.ts';
+import { toKernelSeq, toOriginalSeq } from '../../../src/machines/ssw/translate.ts';
 import { seqAdd, seqSub } from '../../../src/wire/seq.ts';
 
 export type HostId = 'P' | 'B';
