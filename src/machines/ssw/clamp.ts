@@ -1,9 +1,20 @@
 // R1.2-R1.5 what the client may be told (spec/ssw.md "R1 Log before ack"): the ack clamp
 // (R1.2), the window's right edge (R1.3, and R7.3's re-encoding), the SACK cut (R1.5) and the
-// pure ACK owed (R1.4). Pure functions on numbers, nothing allocated beyond the small result
-// objects, nothing known of buffers: the rule modules read fields, call these, write back.
+// pure ACK owed (R1.4): pure functions on numbers, nothing allocated beyond the small result
+// objects; and `rewriteOutbound`, which applies them (with R7's translation) to a kernel
+// segment in place on its way to the client.
 
+import type { ChecksumMode } from '../../wire/checksum.ts';
 import { seqAdd, seqGe, seqGt, seqLt, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
+import {
+  keepSackBlocks,
+  rewriteAck,
+  rewriteSackBlocks,
+  rewriteWindow,
+  type TcpPacket,
+} from '../../wire/tcp.ts';
+import type { Conn } from './conn.ts';
+import { translateOutboundSeq, translateOutboundTs } from './translate.ts';
 
 /** Largest value of the 16-bit window field. */
 export const MAX_WINDOW_FIELD = 65535;
@@ -103,3 +114,41 @@ export const sackBlockSendable = (
 /** R1.4: a pure ACK is owed when the clamped ack would now exceed what the client has. */
 export const pureAckOwed = (kernelAck: number, stableSeq: number, sentAck: number): boolean =>
   seqGt(seqMin(kernelAck, stableSeq), sentAck);
+
+/**
+ * R1.2-R1.5 and R7.1-R7.3 in place on a kernel segment going to the client, then records what
+ * the client has been told (`sentAck`, `rightEdge`, `tsValSent`). `clamp` false (unprotected,
+ * or a released RST) translates only.
+ */
+export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: ChecksumMode): void {
+  translateOutboundSeq(tcp, c.t, mode);
+  const cl = c.client;
+  if (tcp.ack) {
+    const kernelAck = tcp.ackNumber;
+    const ack = clamp ? clampAck(kernelAck, c.log.stableSeq, cl.sentAck) : kernelAck;
+    if (ack !== kernelAck) rewriteAck(tcp, ack, mode);
+    if (!tcp.syn) {
+      const w = adjustWindow({
+        ack,
+        kernelAck,
+        kernelField: tcp.window,
+        kernelWscale: c.kernel.ws,
+        clientWscale: cl.ws,
+        rightEdge: cl.rightEdge,
+      });
+      if (w.field !== tcp.window) rewriteWindow(tcp, w.field, mode);
+      cl.rightEdge = w.rightEdge;
+    }
+    if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
+    if (clamp) {
+      const stable = c.log.stableSeq;
+      if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), mode) > 0)
+        keepSackBlocks(tcp, (l, r, i) => sackBlockSendable(l, r, i, ack), mode);
+    }
+  }
+  if (c.tsOk) {
+    const tsVal = translateOutboundTs(tcp, c.t, mode);
+    if (tsVal !== undefined && (cl.tsValSent === undefined || seqGt(tsVal, cl.tsValSent)))
+      cl.tsValSent = tsVal;
+  }
+}

@@ -4,13 +4,7 @@
 
 import type { CloseHow } from '../../wire/logmsg.ts';
 import { type SeqNumber, seqAdd, seqGt, seqLe, seqLt } from '../../wire/seq.ts';
-
-/** The application's stored close of a connection (CloseLogged), in original space. */
-export interface LoggedClose {
-  readonly how: CloseHow;
-  /** `serverIsn + 1 + offset`: where the FIN of this close sits in the server's stream. */
-  readonly seq: SeqNumber;
-}
+import type { LoggedClose } from './conn.ts';
 
 /** R5.2: the close position from the close determinant's `offset` (bytes written before it). */
 export const loggedCloseOf = (

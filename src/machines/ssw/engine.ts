@@ -1,11 +1,15 @@
 // The SSW engine: everything the south-side wrapper decides, with no I/O and no clock
-// (spec/ssw.md). The runtime binds it to an AF_PACKET socket on the LAN (Ethernet frames), a
-// TUN device (IPv4 packets into the server's kernel) and the logger link, and feeds it time.
+// (spec/ssw.md "Engine contract"). The runtime binds it to an AF_PACKET socket on the LAN
+// (Ethernet frames), a TUN device (IPv4 packets into the server's kernel) and the logger link,
+// and feeds it time. This file is the top of the SSW's files: the entry points, the effect
+// batch, and the context every rule module is handed (context.ts); the rules are in the files
+// named after them (spec/ssw.md "Implementation map"), the routing of packets in inbound.ts
+// (LAN -> TUN) and outbound.ts (TUN -> LAN).
 //
 // Control (SYN-ACK, FIN, RST, logger answers, app death, recovery) goes through the statecharts
-// of connection.machine.ts and host.machine.ts, whose effects this file provides. Per-packet
-// work never goes through an actor: the connection's state selects a data-path function
-// (classify.ts) and the packet is rewritten in place with incremental checksums.
+// of connection.machine.ts and host.machine.ts, whose effects effects.ts provides. Per-packet
+// work never goes through an actor: the connection's state selects an action (classify.ts) and
+// the packet is rewritten in place with incremental checksums.
 //
 // Buffers: `onLanFrame` and `onTunPacket` may rewrite the buffer they are given and return
 // effects that alias it, so the caller must hand out the effects before reusing the buffer.
@@ -42,14 +46,8 @@ import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/s
 import {
   emitTcp,
   findTimestamps,
-  keepSackBlocks,
   parseTcpOptions,
-  rewriteAck,
   rewriteFlags,
-  rewriteSackBlocks,
-  rewriteSeq,
-  rewriteTimestamps,
-  rewriteWindow,
   TCP_ACK,
   TCP_FIN,
   TCP_HEADER_LEN,
@@ -70,19 +68,12 @@ import {
 import {
   adjustWindow,
   clampAck,
-  clampSackEdge,
   kernelWindowField,
   pureAckOwed,
-  sackBlockSendable,
+  rewriteOutbound,
 } from './clamp.ts';
-import {
-  type ConnMode,
-  clientActionOf,
-  kernelActionOf,
-  type SegmentKind,
-  segmentKindOfBits,
-} from './classify.ts';
-import { atLoggedClose, kernelDoneWith, type LoggedClose, loggedCloseOf } from './closes.ts';
+import { clientActionOf, kernelActionOf, type SegmentKind, segmentKindOfBits } from './classify.ts';
+import { atLoggedClose, kernelDoneWith, loggedCloseOf } from './closes.ts';
 import {
   checkSswConfig,
   DEFAULT_GRATUITOUS_ARPS,
@@ -96,169 +87,185 @@ import {
   type SswTimings,
   timingsOf,
 } from './config.ts';
-import { connModeOf, sswConnectionMachine } from './connection.machine.ts';
-import { sswHostMachine } from './host.machine.ts';
+import {
+  addrString,
+  type Conn,
+  ConnTable,
+  isLive,
+  isRecreating,
+  type NewConn,
+  newConn,
+  type SswConnectionView,
+  type StreamPiece,
+  viewOf,
+} from './conn.ts';
+import { connModeOf, type SswConnectionEvent, sswConnectionMachine } from './connection.machine.ts';
+import {
+  type EventDetail,
+  newSswStats,
+  type SswCtx,
+  type SswEffect,
+  type SswHostValue,
+  type SswLogEvent,
+  type SswSink,
+  type SswStats,
+} from './context.ts';
+import { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
 import { regeneratedHandling } from './inject.ts';
-import { newLogSpan } from './logBeforeAck.ts';
+import { isAfterHole, newLogSpan } from './logBeforeAck.ts';
 import { CloseRecorder } from './recorder.ts';
 import { keptKeyOf, StandbyKeep } from './standby.ts';
-import { clampInboundAck, computeDeltaSeq, computeTsDelta, type Translation } from './translate.ts';
+import {
+  clampInboundAck,
+  computeDeltaSeq,
+  computeTsDelta,
+  IDENTITY,
+  toClientTs,
+  toKernelSeq,
+  toOriginalSeq,
+  translateInboundSegment,
+} from './translate.ts';
 
-// ---------------------------------------------------------------------------------------
-// Effects
+// =======================================================================================
+// ARP and takeover (spec/ssw.md "ARP and takeover", A.1-A.3): the client MACs the SSW knows,
+// the frames waiting for one, the answers to ARP requests for the service address and the
+// gratuitous ARPs of a takeover.
 
-/** A protocol event for timelines and traces (not a packet). */
-export interface SswLogEvent {
-  readonly atMs: number;
-  /** The rule (spec/ssw.md numbering) or area that acted. */
-  readonly rule: string;
-  readonly what: string;
-  readonly conn?: number;
-  readonly client?: string;
-  readonly detail?: Readonly<Record<string, number | string | boolean>>;
+interface Awaiting {
+  readonly frames: { frame: Uint8Array; vnet: VnetHdr }[];
+  askedAtMs: number;
 }
 
-export type SswEffect =
-  /** `vnet` absent: nothing offloaded (a complete checksum, one segment). */
-  | { readonly to: 'lan'; readonly frame: Uint8Array; readonly vnet?: VnetHdr }
-  | { readonly to: 'tun'; readonly packet: Uint8Array; readonly vnet?: VnetHdr }
-  | { readonly to: 'logger'; readonly msg: LoggerMessage }
-  /** R5.8 (`appRecorded: false` only): a message for the recorder link (a logger link of role
-   * `nsw`): `FetchLog 'nsw'` once, then `LogDeterminant` (accept, close). */
-  | { readonly to: 'recorder'; readonly msg: LoggerMessage }
-  | { readonly to: 'log'; readonly event: SswLogEvent };
-
-export type SswSink = (effect: SswEffect) => void;
-
-/** Counters for drops and rule actions; plain numbers, read them any time. */
-export interface SswStats {
-  lanFrames: number;
-  tunPackets: number;
-  dropNotActive: number;
-  dropMalformed: number;
-  dropBadChecksum: number;
-  lanPartialChecksums: number;
-  /** packets that came with a partial checksum or as a GSO burst (vnet header), each way */
-  lanOffloaded: number;
-  tunOffloaded: number;
-  dropFragment: number;
-  dropNotForService: number;
-  dropNoNeighbor: number;
-  dropConnLimit: number;
-  dropNotReady: number;
-  dropBackpressure: number;
-  dropHoldLimit: number;
-  dropByRule: number;
-  arpReplies: number;
-  loggedBytes: number;
-  heldSynAcks: number;
-  heldFins: number;
-  heldRsts: number;
-  suppressedCrash: number;
-  pureAcks: number;
-  fakeSyns: number;
-  injectedBytes: number;
-  localAcks: number;
-  recreated: number;
-  /** R5.7: client segments answered by the SSW because the kernel is done with them */
-  answeredAfterClose: number;
-  /** L.1: lease grants not used (unknown heartbeat, send time in the future, lease <= margin) */
-  leaseGrantsRefused: number;
-  /** R6.10: segments seen before re-creation and handled once their connection existed */
-  keptHandedOver: number;
-  /** R5.8: closes of an unrecorded application recorded by the SSW / refused (bound, failed) */
-  closesRecorded: number;
-  closesNotRecorded: number;
+/** A.3: client address -> MAC (insertion order is age), and frames waiting for a MAC. */
+interface NeighborTable {
+  readonly macs: Map<number, Uint8Array>;
+  readonly awaiting: Map<number, Awaiting>;
 }
 
-// ---------------------------------------------------------------------------------------
-// Per-connection data-path state
+const newNeighborTable = (): NeighborTable => ({ macs: new Map(), awaiting: new Map() });
 
-interface StreamPiece {
-  readonly seq: number;
-  readonly bytes: Uint8Array;
+/**
+ * Sends an IPv4 frame (header space at the front) to `dstAddr` on the LAN. A.3: with no MAC
+ * known the frame waits (a few per address, a copy if it aliases a caller's buffer) while an
+ * ARP request asks; the answer releases it. After a takeover this matters: clients updated
+ * their caches from the gratuitous ARP and have no reason to ARP us, and the go-live prompt
+ * (R6.8) must not be lost for want of their MAC.
+ */
+function frameToNeighbor(
+  ctx: SswCtx,
+  table: NeighborTable,
+  frame: Uint8Array,
+  dstAddr: number,
+  aliased: boolean,
+  vnet: VnetHdr = NO_OFFLOAD,
+): void {
+  const mac = table.macs.get(dstAddr);
+  if (mac !== undefined) {
+    emitEthernet({ dst: mac, src: ctx.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
+    ctx.emit(vnet === NO_OFFLOAD ? { to: 'lan', frame } : { to: 'lan', frame, vnet });
+    return;
+  }
+  let waiting = table.awaiting.get(dstAddr);
+  if (waiting === undefined) {
+    if (table.awaiting.size >= ctx.limits.maxNeighbors) {
+      ctx.stats.dropNoNeighbor++;
+      return;
+    }
+    waiting = { frames: [], askedAtMs: Number.NEGATIVE_INFINITY };
+    table.awaiting.set(dstAddr, waiting);
+  }
+  if (waiting.frames.length >= MAX_FRAMES_AWAITING_ARP) {
+    waiting.frames.shift();
+    ctx.stats.dropNoNeighbor++;
+  }
+  waiting.frames.push({ frame: aliased ? frame.slice() : frame, vnet });
+  if (ctx.now - waiting.askedAtMs >= ctx.timing.arpRetryMs) {
+    waiting.askedAtMs = ctx.now;
+    ctx.emit({
+      to: 'lan',
+      frame: buildArpFrame(arpRequest(ctx.config.serviceMac, ctx.config.serviceAddr, dstAddr)),
+    });
+  }
 }
 
-interface Conn {
-  readonly key: string;
-  readonly clientAddr: number;
-  readonly clientPort: number;
-  readonly serverPort: number;
-  actor: Actor<typeof sswConnectionMachine>;
-  /** Cached from the machine after every event it gets (read per packet). */
-  mode: ConnMode;
-  protected: boolean;
-  closeLogged: boolean;
-  /** R5.2: the application's stored close and its position (original space), from CloseLogged. */
-  close: LoggedClose | undefined;
-  /** R5.8: the SSW recorded this connection's close itself (unrecorded application). */
-  closeRecorded: boolean;
-  connId: number | undefined;
-  clientIsn: number;
-  clientOpts: SynOpts;
-  serverIsn: number;
-  serverOpts: SynOpts | undefined;
-  synTimeMs: number;
-  kernelIsn: number;
-  kernelOpts: SynOpts | undefined;
-  /** Scale the client applies to the windows it receives (R1.3). */
-  clientWs: number;
-  /** Scale the current kernel applies to its own window field. */
-  kernelWs: number;
-  tsOk: boolean;
-  t: Translation;
-  loggedSeq: number;
-  stableSeq: number;
-  finLogged: boolean;
-  /** LogData not yet covered by DataStored: resent after a reconnect (messages.md). */
-  pendingLog: MessageOf<'LogData'>[];
-  queuedBytes: number;
-  ooo: StreamPiece[];
-  oooBytes: number;
-  kernelAck: number;
-  kernelAckValid: boolean;
-  kernelWinField: number;
-  /** The kernel's receive right edge (client space), for injection (R6.5). */
-  kernelRcvEdge: number;
-  /** Original space, excluding a FIN the kernel sent. */
-  kernelSndNxt: number;
-  lastKernelTsVal: number;
-  sentAck: number;
-  rightEdge: number;
-  clientAck: number;
-  /** R6.9: re-created with no sign the client ever got the SYN-ACK (no clientAck, no bytes). */
-  synAckUnconfirmed: boolean;
-  tsRecent: number;
-  tsValSent: number | undefined;
-  clientWindow: number;
-  heldSynAck: Uint8Array | undefined;
-  heldFinSeq: number | undefined;
-  heldRst: Uint8Array | undefined;
-  /** Original space; set with `heldRst`. */
-  heldRstSeq: number | undefined;
-  /** R6.5: the logged client stream from clientIsn + 1, for injection. */
-  stream: StreamPiece[];
-  streamBytes: number;
-  streamFin: boolean;
-  injectSeq: number;
-  finInjected: boolean;
-  recreateAtMs: number;
-  closingSinceMs: number;
-  /** Last clientAck sent to the logger as ClientAcked (lazy, per tick). */
-  reportedClientAck: number;
-  /** R6.5: when the kernel last acked injected bytes (re-injection after `reinjectMs`). */
-  injectProgressMs: number;
-  /** Where each side's FIN sits (original / client space), once it was let through. */
-  serverFinSeq: number | undefined;
-  clientFinSeq: number | undefined;
-  /** W.1: end of the highest client sequence space seen (data + FIN), client space. */
-  clientSndMax: number;
-  /** R5.7: a client ack of `serverFinSeq` was forwarded to the kernel. */
-  serverFinAckForwarded: boolean;
+/** A.3: remember a client's MAC; the oldest entry goes when the table is full. */
+function learn(ctx: SswCtx, table: NeighborTable, addr: number, mac: Uint8Array): void {
+  const known = table.macs.get(addr);
+  if (known !== undefined && macEquals(known, mac)) return;
+  if (known === undefined && table.macs.size >= ctx.limits.maxNeighbors) {
+    const oldest = table.macs.keys().next();
+    if (!oldest.done) table.macs.delete(oldest.value);
+  }
+  table.macs.set(addr, mac.slice());
+  const waiting = table.awaiting.get(addr);
+  if (waiting !== undefined) {
+    table.awaiting.delete(addr);
+    for (const f of waiting.frames) frameToNeighbor(ctx, table, f.frame, addr, false, f.vnet);
+  }
 }
 
+/** A.3: the source MAC of an IPv4 frame from `src`. Per packet: compared in place; only a new
+ * or moved MAC costs a view and a copy. */
+function learnFromFrame(ctx: SswCtx, table: NeighborTable, src: number, frame: Uint8Array): void {
+  const known = table.macs.get(src);
+  if (
+    known === undefined ||
+    known[0] !== frame[6] ||
+    known[1] !== frame[7] ||
+    known[2] !== frame[8] ||
+    known[3] !== frame[9] ||
+    known[4] !== frame[10] ||
+    known[5] !== frame[11]
+  ) {
+    learn(ctx, table, src, frame.subarray(6, 12));
+  }
+}
+
+/** A.1 / A.3: an ARP frame on the LAN of an active SSW: learn the sender, answer for us. */
+function handleArp(ctx: SswCtx, table: NeighborTable, frame: Uint8Array): void {
+  const res = parseArpBytes(frame.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + ARP_LEN));
+  if (!res.ok) {
+    ctx.stats.dropMalformed++;
+    return;
+  }
+  const arp = res.value;
+  const service = ctx.config.serviceAddr;
+  if (arp.senderIp !== 0 && arp.senderIp !== service)
+    learn(ctx, table, arp.senderIp, arp.senderMac);
+  if (arp.operation === 'request' && arp.targetIp === service && arp.senderIp !== arp.targetIp) {
+    // A.1: only an active SSW gets here.
+    ctx.stats.arpReplies++;
+    ctx.emit({
+      to: 'lan',
+      frame: buildArpFrame(arpReply(ctx.config.serviceMac, service, arp.senderMac, arp.senderIp)),
+    });
+  }
+}
+
+/** A.2: the takeover's gratuitous ARPs, so clients and switches move to this MAC at once. */
+function announceTakeover(ctx: SswCtx): void {
+  ctx.event('A.2', 'takeover: gratuitous ARP');
+  const n = ctx.config.gratuitousArps ?? DEFAULT_GRATUITOUS_ARPS;
+  for (let i = 0; i < n; i++) {
+    ctx.emit({
+      to: 'lan',
+      frame: buildArpFrame(arpGratuitous(ctx.config.serviceMac, ctx.config.serviceAddr)),
+    });
+  }
+}
+
+// =======================================================================================
+// Segments the SSW builds or wraps (spec/ssw.md R1.4, R5.2, R5.4, R6.2-R6.9): IPv4/TCP packets
+// to the kernel (fake SYN and ACK, injected bytes, local acks, abort RST) and to the client
+// (pure ACKs, released FINs, go-live prompts), the SYN options read and written once, and the
+// Ethernet wrapping of the kernel's own packets for the LAN.
+
+const EMPTY = new Uint8Array(0);
+
+/** The SYN options assumed when a SYN's options cannot be parsed (RFC 9293 default MSS). */
 const NO_OPTS: SynOpts = { mss: 536, wscale: null, sackOk: false, tsVal: null, tsEcr: null };
 
+/** The options of a SYN or SYN-ACK as the log records them. */
 function synOptsOf(options: readonly TcpOption[]): SynOpts {
   let mss = 536;
   let wscale: number | null = null;
@@ -277,340 +284,1843 @@ function synOptsOf(options: readonly TcpOption[]): SynOpts {
   return { mss, wscale, sackOk, tsVal, tsEcr };
 }
 
-const addrString = (a: number): string =>
-  `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+/** A segment's SYN options, `NO_OPTS` when they do not parse. */
+function synOptsOfSegment(tcp: TcpPacket): SynOpts {
+  const opts = parseTcpOptions(tcp.options);
+  return opts.ok ? synOptsOf(opts.value) : NO_OPTS;
+}
+
+/**
+ * The options of a SYN the SSW builds from logged ones (R6.2 the fake SYN, R6.9 the logged
+ * SYN-ACK), in the order Linux writes them: MSS, SACK permitted, timestamps (when `ts` is
+ * given), window scale.
+ */
+function synOptions(o: SynOpts, ts: { tsVal: number; tsEcr: number } | undefined): TcpOption[] {
+  const options: TcpOption[] = [{ kind: 'mss', mss: o.mss }];
+  if (o.sackOk) options.push({ kind: 'sackPermitted' });
+  if (ts !== undefined) options.push({ kind: 'timestamps', tsVal: ts.tsVal, tsEcr: ts.tsEcr });
+  if (o.wscale !== null) options.push({ kind: 'nop' }, { kind: 'wscale', shift: o.wscale });
+  return options;
+}
+
+/** NOP NOP TS, as on every segment of a connection with timestamps. */
+const tsOptions = (tsVal: number, tsEcr: number): TcpOption[] => [
+  { kind: 'nop' },
+  { kind: 'nop' },
+  { kind: 'timestamps', tsVal, tsEcr },
+];
+
+/** The timestamps of a segment the SSW sends the kernel as the client (none without TS). */
+const toKernelTsOptions = (c: Conn): TcpOption[] =>
+  c.tsOk ? tsOptions(c.client.tsRecent, c.kernel.lastTsVal) : [];
+
+/** An Ethernet frame (header left for the neighbour table) holding an IPv4/TCP segment. */
+function buildPacket(
+  ctx: SswCtx,
+  src: number,
+  dst: number,
+  srcPort: number,
+  dstPort: number,
+  seq: number,
+  ack: number | undefined,
+  flags: number,
+  window: number,
+  options: readonly TcpOption[],
+  payload: Uint8Array,
+): Uint8Array {
+  const optLen = tcpOptionsLength(options);
+  const tcpLen = TCP_HEADER_LEN + ((optLen + 3) & ~3) + payload.length;
+  const total = 20 + tcpLen;
+  const frame = new Uint8Array(ETHERNET_HEADER_LEN + total);
+  const ipBuf = frame.subarray(ETHERNET_HEADER_LEN);
+  const ip = emitIpv4(
+    {
+      src,
+      dst,
+      protocol: IP_PROTO_TCP,
+      ttl: 64,
+      ident: ctx.nextIpIdent(),
+      dscp: 0,
+      ecn: 0,
+      dontFragment: true,
+      options: EMPTY,
+      payloadLength: tcpLen,
+    },
+    ipBuf,
+  );
+  emitTcp(
+    {
+      srcPort,
+      dstPort,
+      seq,
+      ack,
+      flags: ack === undefined ? flags & ~TCP_ACK : flags | TCP_ACK,
+      window,
+      urgent: 0,
+      options,
+      payload,
+    },
+    ip.payload,
+    src,
+    dst,
+  );
+  return frame;
+}
+
+/** Client -> kernel (fake SYN, fake ACK, injected data, local ack, abort RST). */
+function sendToKernel(
+  ctx: SswCtx,
+  c: Conn,
+  seq: number,
+  ack: number | undefined,
+  flags: number,
+  window: number,
+  options: readonly TcpOption[],
+  payload: Uint8Array = EMPTY,
+): void {
+  const frame = buildPacket(
+    ctx,
+    c.clientAddr,
+    ctx.config.serviceAddr,
+    c.clientPort,
+    c.serverPort,
+    seq,
+    ack,
+    flags,
+    window,
+    options,
+    payload,
+  );
+  ctx.toTun(frame.subarray(ETHERNET_HEADER_LEN));
+}
+
+/**
+ * Server -> client (pure ACK, released FIN, go-live prompt), in original space: the R1.4 form,
+ * its ack clamped (R1.2) while protected, its window by R1.3, seq `max(kernelSndNxt, clientAck)`
+ * (or the held FIN's), TSval on the current kernel's translated clock and never below what the
+ * client has seen (PAWS).
+ */
+function sendToClient(ctx: SswCtx, c: Conn, flags: number, seqOverride?: number): void {
+  const k = c.kernel;
+  const cl = c.client;
+  const ack = c.protected
+    ? clampAck(k.ack, c.log.stableSeq, cl.sentAck)
+    : seqMax(k.ack, cl.sentAck);
+  const w = adjustWindow({
+    ack,
+    kernelAck: k.ack,
+    kernelField: k.winField,
+    kernelWscale: k.ws,
+    clientWscale: cl.ws,
+    rightEdge: cl.rightEdge,
+  });
+  cl.rightEdge = w.rightEdge;
+  if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
+  const base = c.held.finSeq ?? k.sndNxt;
+  const seq = seqOverride ?? (seqGt(cl.ack, base) ? cl.ack : base);
+  let options: TcpOption[] = [];
+  if (c.tsOk) {
+    const now = toClientTs(k.lastTsVal, c.t);
+    const tsVal = cl.tsValSent === undefined ? now : seqMax(cl.tsValSent, now);
+    cl.tsValSent = tsVal;
+    options = tsOptions(tsVal, cl.tsRecent);
+  }
+  const frame = buildPacket(
+    ctx,
+    ctx.config.serviceAddr,
+    c.clientAddr,
+    c.serverPort,
+    c.clientPort,
+    seq,
+    ack,
+    flags,
+    w.field,
+    options,
+    EMPTY,
+  );
+  ctx.toNeighbor(frame, c.clientAddr, false);
+}
+
+/** How in-place rewrites keep the checksum of a packet that came with `vnet`. */
+const csumFor = (ctx: SswCtx, vnet: VnetHdr): ChecksumMode =>
+  vnetNeedsCsum(vnet) ? 'partial' : ctx.csum;
+
+/**
+ * A kernel packet about to be kept (held SYN-ACK or RST): complete a partial checksum so the
+ * copy needs no offload when it is released, whatever packet is being handled then. Such
+ * packets carry no GSO burst. Returns the header the packet has now.
+ */
+function standAlone(tcp: TcpPacket, vnet: VnetHdr): VnetHdr {
+  if (!vnetNeedsCsum(vnet)) return vnet;
+  tcp.completePartialChecksum();
+  return NO_OFFLOAD;
+}
+
+/** Wraps a kernel packet in Ethernet for the client; in place when headroom allows. `vnet`
+ * is the packet's (offsets from the IP header). */
+function kernelToLan(
+  ctx: SswCtx,
+  packet: Uint8Array,
+  dstAddr: number,
+  headroom: boolean,
+  vnet: VnetHdr = NO_OFFLOAD,
+): void {
+  let frame: Uint8Array;
+  let aliased = false;
+  if (headroom && packet.byteOffset >= ETHERNET_HEADER_LEN) {
+    frame = new Uint8Array(
+      packet.buffer,
+      packet.byteOffset - ETHERNET_HEADER_LEN,
+      packet.length + ETHERNET_HEADER_LEN,
+    );
+    aliased = true;
+  } else {
+    frame = new Uint8Array(packet.length + ETHERNET_HEADER_LEN);
+    frame.set(packet, ETHERNET_HEADER_LEN);
+  }
+  ctx.toNeighbor(frame, dstAddr, aliased, shiftVnetHdr(vnet, ETHERNET_HEADER_LEN));
+}
+
+// =======================================================================================
+// R2 connection record first (spec/ssw.md "R2 Connection record first"): a new connection is
+// taken only when the host can protect it or knowingly cannot (R2.5, R2.6, L.3); the first
+// kernel SYN-ACK fixes the connection record, which goes to the logger (LogSyn) while the
+// SYN-ACK is held until SynStored (R2.1-R2.3). A re-created incarnation's SYN-ACK (R6.3) is
+// read by the same function.
+
+/** R2.5 / R2.6 / L.3: a new connection, or undefined (dropped) when the host cannot take one. */
+function newConnection(ctx: SswCtx, clientAddr: number, tcp: TcpPacket): Conn | undefined {
+  const host = ctx.host();
+  if (host.app !== 'appRunning' || host.logger === 'awaitingLogger') {
+    // No listener to answer (app dead or replaying), or no lease yet: the client retries.
+    ctx.stats.dropNotReady++;
+    return undefined;
+  }
+  if (ctx.conns.size >= ctx.limits.maxConnections) {
+    ctx.stats.dropConnLimit++;
+    return undefined;
+  }
+  const c = ctx.createConn({
+    clientAddr,
+    clientPort: tcp.srcPort,
+    serverPort: tcp.dstPort,
+    clientIsn: tcp.seqNumber,
+    clientOpts: synOptsOfSegment(tcp),
+    isProtected: host.logger === 'protected' || host.logger === 'colocated',
+  });
+  c.client.window = tcp.window;
+  return c;
+}
+
+/** The first (R2.1) or a re-created incarnation's (R6.3) SYN-ACK. */
+function recordSynAck(ctx: SswCtx, c: Conn, tcp: TcpPacket, first: boolean): void {
+  const o = synOptsOfSegment(tcp);
+  const bothScale = c.client.opts.wscale !== null && o.wscale !== null;
+  const k = c.kernel;
+  k.isn = tcp.seqNumber;
+  k.opts = o;
+  k.ws = bothScale ? (o.wscale ?? 0) : 0;
+  k.ack = tcp.ackNumber;
+  k.ackValid = true;
+  k.winField = kernelWindowField(tcp.window, true, k.ws);
+  // SYN-ACK windows are never scaled (RFC 7323 §2.2).
+  k.rcvEdge = seqAdd(tcp.ackNumber, tcp.window);
+  k.lastTsVal = o.tsVal ?? 0;
+  if (!first) return;
+  // The first incarnation numbers the server's stream: its space is the original one (the
+  // translation is the identity until a re-creation, R6.3).
+  c.server.isn = toOriginalSeq(k.isn, c.t);
+  c.server.opts = o;
+  c.server.synTimeMs = ctx.wallMs();
+  c.client.ws = k.ws;
+  c.tsOk = c.client.opts.tsVal !== null && o.tsVal !== null;
+  k.sndNxt = seqAdd(c.server.isn, 1);
+  c.client.ack = seqAdd(c.server.isn, 1);
+  c.client.sentAck = tcp.ackNumber;
+  c.client.rightEdge = seqAdd(tcp.ackNumber, tcp.window);
+  if (c.connId === undefined) ctx.conns.assignConnId(c);
+}
+
+/**
+ * R2.1 (kernel action `firstSynAck`): the record is fixed and the SYN-ACK held while the
+ * machine logs it; an unprotected connection (L.3) lets it go at once.
+ */
+function firstSynAck(
+  ctx: SswCtx,
+  c: Conn,
+  tcp: TcpPacket,
+  datagram: Uint8Array,
+  headroom: boolean,
+  vnet: VnetHdr,
+): void {
+  recordSynAck(ctx, c, tcp, true);
+  c.held.synAck = datagram.slice();
+  ctx.stats.heldSynAcks++;
+  ctx.sendConn(c, { type: 'KERNEL_SYN_ACK' });
+  if (c.mode !== 'awaitingSynStored') {
+    c.held.synAck = undefined;
+    kernelToLan(ctx, datagram, c.clientAddr, headroom, vnet);
+  }
+}
+
+/** R2.2 (kernel action `holdSynAck`): a retransmitted SYN-ACK replaces the held one. */
+function holdSynAck(ctx: SswCtx, c: Conn, datagram: Uint8Array): void {
+  c.held.synAck = datagram.slice();
+  ctx.sendConn(c, { type: 'KERNEL_SYN_ACK' });
+}
+
+/** R2.1 (machine action `logSyn`, and R1.7's resend): the connection record to the logger. */
+function sendLogSyn(ctx: SswCtx, c: Conn): void {
+  if (c.connId === undefined || c.server.opts === undefined) return;
+  ctx.toLogger({
+    kind: 'LogSyn',
+    conn: c.connId,
+    clientAddr: c.clientAddr,
+    clientPort: c.clientPort,
+    serverAddr: ctx.config.serviceAddr,
+    serverPort: c.serverPort,
+    clientIsn: c.client.isn,
+    serverIsn: c.server.isn,
+    clientOpts: c.client.opts,
+    serverOpts: c.server.opts,
+    synTimeMs: c.server.synTimeMs,
+  });
+}
+
+/** R2.3 / L.2 (machine action `releaseHeldSynAck`): the held SYN-ACK to the client. */
+function releaseHeldSynAck(ctx: SswCtx, c: Conn): void {
+  const held = c.held.synAck;
+  c.held.synAck = undefined;
+  if (held === undefined) return;
+  ctx.event('R2.3', 'release SYN-ACK', c);
+  kernelToLan(ctx, held, c.clientAddr, false);
+}
+
+// =======================================================================================
+// R6.5-R6.7 injection (spec/ssw.md "R6 Re-creation"): the logged client stream goes into the
+// re-created kernel within its receive window, again from the kernel's ack when it stalls
+// (R6.5); server bytes the replayed application regenerates are acked locally when the client
+// has them, else sent on (R6.6). Re-creation itself and go-live are in recreate.ts.
+
+/** Most segments one call injects; the next kernel ack continues (bounded work per packet). */
+const INJECT_BUDGET = 64;
 
 // ---------------------------------------------------------------------------------------
+// The injection stream: the logged client bytes from clientIsn + 1 (client space)
 
-export class SswEngine {
-  readonly config: SswConfig;
-  readonly limits: SswLimits;
-  private readonly timing: SswTimings;
-  readonly stats: SswStats = {
-    lanFrames: 0,
-    tunPackets: 0,
-    dropNotActive: 0,
-    dropMalformed: 0,
-    dropBadChecksum: 0,
-    lanPartialChecksums: 0,
-    lanOffloaded: 0,
-    tunOffloaded: 0,
-    dropFragment: 0,
-    dropNotForService: 0,
-    dropNoNeighbor: 0,
-    dropConnLimit: 0,
-    dropNotReady: 0,
-    dropBackpressure: 0,
-    dropHoldLimit: 0,
-    dropByRule: 0,
-    arpReplies: 0,
-    loggedBytes: 0,
-    heldSynAcks: 0,
-    heldFins: 0,
-    heldRsts: 0,
-    suppressedCrash: 0,
-    pureAcks: 0,
-    fakeSyns: 0,
-    injectedBytes: 0,
-    localAcks: 0,
-    answeredAfterClose: 0,
-    leaseGrantsRefused: 0,
-    recreated: 0,
-    keptHandedOver: 0,
-    closesRecorded: 0,
-    closesNotRecorded: 0,
+/** Where the stream's bytes end (its FIN, if any, comes after). */
+const streamDataEnd = (c: Conn): number => seqAdd(seqAdd(c.client.isn, 1), c.inject.streamBytes);
+
+/** Where the stream ends, FIN included. */
+const streamEnd = (c: Conn): number => seqAdd(streamDataEnd(c), c.inject.streamFin ? 1 : 0);
+
+/** The stored bytes starting at `seq`, up to the end of the piece holding it. */
+function streamAt(c: Conn, seq: number): Uint8Array | undefined {
+  for (const p of c.inject.stream) {
+    const d = seqSub(seq, p.seq);
+    if (d >= 0 && d < p.bytes.length) return p.bytes.subarray(d);
+  }
+  return undefined;
+}
+
+/** Appends logged bytes at `seq` (their part past the stream's end) and maybe the FIN. */
+function appendStream(c: Conn, seq: number, bytes: Uint8Array, fin: boolean): void {
+  const inj = c.inject;
+  const end = streamDataEnd(c);
+  const d = seqSub(end, seq);
+  if (d < 0) return; // a gap: cannot happen for in-order logging, and would not be injectable
+  if (d < bytes.length) {
+    const fresh = bytes.subarray(d);
+    inj.stream.push({ seq: end, bytes: fresh });
+    inj.streamBytes += fresh.length;
+  }
+  if (fin) inj.streamFin = true;
+}
+
+/** Starts the stream over (R6.1: from the replay). */
+function clearStream(c: Conn): void {
+  c.inject.stream = [];
+  c.inject.streamBytes = 0;
+  c.inject.streamFin = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// Into the kernel
+
+/** R6.5: logged bytes into the new kernel, within its receive window. */
+function tryInject(ctx: SswCtx, c: Conn): void {
+  if (c.mode !== 'injecting') return;
+  const inj = c.inject;
+  const mss = Math.max(1, Math.min(c.kernel.opts?.mss ?? 536, c.client.opts.mss || 536));
+  // R7.4: the client's ack in kernel space, never past what this kernel sent.
+  const ack = toKernelSeq(clampInboundAck(c.client.ack, c.kernel.sndNxt), c.t);
+  let budget = INJECT_BUDGET;
+  while (budget-- > 0) {
+    const room = seqSub(c.kernel.rcvEdge, inj.seq);
+    const piece = streamAt(c, inj.seq);
+    if (piece === undefined) break;
+    if (room <= 0) break;
+    const n = Math.min(mss, room, piece.length);
+    const options = toKernelTsOptions(c);
+    sendToKernel(
+      ctx,
+      c,
+      inj.seq,
+      ack,
+      TCP_ACK | TCP_PSH,
+      c.client.window,
+      options,
+      piece.subarray(0, n),
+    );
+    ctx.stats.injectedBytes += n;
+    inj.seq = seqAdd(inj.seq, n);
+  }
+  if (inj.streamFin && !inj.finInjected && inj.seq === streamDataEnd(c)) {
+    sendToKernel(ctx, c, inj.seq, ack, TCP_ACK | TCP_FIN, c.client.window, toKernelTsOptions(c));
+    inj.finInjected = true;
+    inj.seq = seqAdd(inj.seq, 1);
+  }
+}
+
+/** R6.5 per tick: the kernel's ack has not moved for `reinjectMs` while injected bytes are
+ * unacknowledged (the kernel may drop them under memory pressure): go back to its ack. */
+function reinjectTick(ctx: SswCtx, c: Conn): void {
+  const inj = c.inject;
+  const k = c.kernel;
+  if (!k.ackValid || !seqLt(k.ack, inj.seq) || ctx.now - inj.progressMs < ctx.timing.reinjectMs)
+    return;
+  ctx.event('R6.5', 're-inject from the kernel ack', c, { from: k.ack });
+  inj.seq = k.ack;
+  if (inj.finInjected && seqLe(k.ack, streamDataEnd(c))) inj.finInjected = false;
+  inj.progressMs = ctx.now;
+  tryInject(ctx, c);
+}
+
+/** R6.6: a fake ACK telling the kernel the client holds its bytes up to `kernelEnd`. */
+function sendKernelAck(ctx: SswCtx, c: Conn, kernelEnd: number): void {
+  const want = toKernelSeq(c.client.ack, c.t);
+  const ack = seqLe(want, kernelEnd) ? want : kernelEnd;
+  const seq = c.kernel.ackValid ? c.kernel.ack : c.inject.seq;
+  sendToKernel(ctx, c, seq, ack, TCP_ACK, c.client.window, toKernelTsOptions(c));
+}
+
+/** R6.6: regenerated server bytes: ack locally what the client has, send the rest. */
+function handleRegenerated(
+  ctx: SswCtx,
+  c: Conn,
+  tcp: TcpPacket,
+  datagram: Uint8Array,
+  headroom: boolean,
+  vnet: VnetHdr,
+): void {
+  const len = tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0);
+  if (len === 0) return;
+  const kernelEnd = seqAdd(tcp.seqNumber, len);
+  if (regeneratedHandling(toOriginalSeq(kernelEnd, c.t), c.client.ack) === 'ackLocally') {
+    ctx.stats.localAcks++;
+    sendKernelAck(ctx, c, kernelEnd);
+    return;
+  }
+  rewriteOutbound(c, tcp, c.protected, csumFor(ctx, vnet));
+  kernelToLan(ctx, datagram, c.clientAddr, headroom, vnet);
+}
+
+// =======================================================================================
+// R1 log before ack (spec/ssw.md "R1 Log before ack"): client bytes go to the logger in order
+// before the kernel gets them (R1.1), within the host-wide queue bound (R1.6); the logger's
+// DataStored raises `stableSeq` (believed only up to `loggedSeq`, R1.8) and owes the client a
+// pure ACK when nothing else will carry it (R1.4); what the logger has not acknowledged is
+// resent after a reconnect (R1.7), and changed client acks are reported lazily. What the
+// client may be told (R1.2-R1.5) is in clamp.ts.
+
+/** Marks a held FIN in the out-of-order list (identity-compared). */
+const FIN_MARK = new Uint8Array(0);
+
+/**
+ * R1.1 / R1.6: hands the segment's new in-order bytes (and FIN) to the logger. Returns false
+ * if the segment must be dropped (a hold limit or the log queue bound was reached).
+ */
+function logClientBytes(ctx: SswCtx, c: Conn, tcp: TcpPacket): boolean {
+  const payload = tcp.payload;
+  const fin = tcp.fin;
+  const seq = tcp.seqNumber;
+  const len = payload.length + (fin ? 1 : 0);
+  if (len === 0) return true;
+  const log = c.log;
+  if (isAfterHole(seq, log.loggedSeq)) {
+    // A hole before it: hold a copy until the hole fills (the logger refuses gaps).
+    if (log.oooBytes + len > ctx.limits.maxHeldBytes) {
+      ctx.stats.dropHoldLimit++;
+      return false;
+    }
+    if (!log.ooo.some((p) => p.seq === seq && p.bytes.length >= payload.length)) {
+      log.ooo.push({ seq, bytes: payload.slice() });
+      log.oooBytes += payload.length;
+      if (fin) log.ooo.push({ seq: seqAdd(seq, payload.length), bytes: FIN_MARK });
+    }
+    return true;
+  }
+  const span = newLogSpan(seq, len, log.loggedSeq);
+  if (span.count === 0) return true; // a duplicate: already logged
+  const dataCount = Math.max(0, Math.min(span.count, payload.length - span.offset));
+  if (ctx.queuedLogBytes + dataCount > ctx.limits.maxQueuedLogBytes) {
+    // R1.6: the logger is behind; the client will retransmit, acks stall meanwhile.
+    ctx.stats.dropBackpressure++;
+    return false;
+  }
+  appendLog(ctx, c, payload.subarray(span.offset, span.offset + dataCount), fin);
+  drainOoo(ctx, c);
+  return true;
+}
+
+/** Logs bytes at exactly loggedSeq (and a FIN right after them). */
+function appendLog(ctx: SswCtx, c: Conn, bytes: Uint8Array, fin: boolean): void {
+  const log = c.log;
+  if (c.connId === undefined || log.finLogged || (c.inject.streamFin && isRecreating(c))) return;
+  const copy = bytes.slice();
+  const msg: MessageOf<'LogData'> = {
+    kind: 'LogData',
+    conn: c.connId,
+    seq: log.loggedSeq,
+    payload: copy,
+    fin,
   };
+  log.pending.push(msg);
+  log.queuedBytes += copy.length;
+  ctx.queuedLogBytes += copy.length;
+  ctx.stats.loggedBytes += copy.length;
+  ctx.toLogger(msg);
+  if (isRecreating(c)) appendStream(c, log.loggedSeq, copy, fin);
+  log.loggedSeq = seqAdd(log.loggedSeq, copy.length + (fin ? 1 : 0));
+  if (fin) log.finLogged = true;
+}
 
-  private readonly sink: SswSink | undefined;
-  private readonly batch: SswEffect[] = [];
-  private static readonly EMPTY: readonly SswEffect[] = [];
-  private now = 0;
-  private startMs: number | undefined;
-  private started = false;
-  private nextConnId: number;
-  private ipIdent = 1;
-  private queuedLogBytes = 0;
-  private lastClientAckedMs = Number.NEGATIVE_INFINITY;
-  private welcomed = false;
-  /** L.1: heartbeat seq -> local send time, in send order (bounded). */
-  private readonly heartbeatSent = new Map<number, number>();
-  private heartbeatSendsNoted = false;
-  private warnedLeaseFromArrival = false;
-  /** clientAddr -> (clientPort << 16 | serverPort) -> conn: no string per packet. */
-  private readonly conns = new Map<number, Map<number, Conn>>();
-  private readonly byKey = new Map<string, Conn>();
-  private readonly byConnId = new Map<number, Conn>();
-  private readonly neighbors = new Map<number, Uint8Array>();
-  private readonly awaitingArp = new Map<
-    number,
-    { frames: { frame: Uint8Array; vnet: VnetHdr }[]; askedAtMs: number }
-  >();
-  private readonly host: Actor<typeof sswHostMachine>;
-  private readonly connMachine;
-  private replayBuffer: LoggerMessage[] = [];
-  private pendingRecords: readonly LoggerMessage[] = [];
-  private deferredRecords: readonly LoggerMessage[] | undefined;
-  private readonly csum: ChecksumMode;
+/** R1.1: the held out-of-order pieces the log now reaches, in order. */
+function drainOoo(ctx: SswCtx, c: Conn): void {
+  const log = c.log;
+  let progressed = true;
+  while (progressed && log.ooo.length > 0) {
+    progressed = false;
+    for (let i = 0; i < log.ooo.length; i++) {
+      const p = log.ooo[i] as StreamPiece;
+      if (seqGt(p.seq, log.loggedSeq)) continue;
+      log.ooo.splice(i, 1);
+      if (p.bytes !== FIN_MARK) log.oooBytes -= p.bytes.length;
+      if (p.bytes === FIN_MARK) {
+        if (p.seq === log.loggedSeq) appendLog(ctx, c, EMPTY, true);
+      } else {
+        const span = newLogSpan(p.seq, p.bytes.length, log.loggedSeq);
+        if (span.count > 0) appendLog(ctx, c, p.bytes.subarray(span.offset), false);
+      }
+      progressed = true;
+      break;
+    }
+  }
+}
+
+/**
+ * R1.4 / R1.8: the logger stored the client stream up to `reported`. Believed only up to
+ * `loggedSeq`; a raised stableSeq owes the client a pure ACK if nothing else will carry it.
+ */
+function dataStored(ctx: SswCtx, c: Conn, reported: number, finLogged: boolean): void {
+  const log = c.log;
+  // I1 must not rest on the logger being right: it cannot have stored bytes this SSW never
+  // sent it (after a local recovery those are re-logged from the client's retransmission).
+  const stableSeq = seqGt(reported, log.loggedSeq) ? log.loggedSeq : reported;
+  if (!seqGt(stableSeq, log.stableSeq)) return;
+  log.stableSeq = stableSeq;
+  dropStoredPending(ctx, c);
+  if (finLogged) log.finLogged = true;
+  if (
+    isLive(c) &&
+    c.protected &&
+    c.kernel.ackValid &&
+    pureAckOwed(c.kernel.ack, log.stableSeq, c.client.sentAck)
+  ) {
+    ctx.stats.pureAcks++;
+    sendToClient(ctx, c, TCP_ACK);
+  }
+}
+
+/** Forgets the pending LogData wholly at or below stableSeq (DataStored, or a replay). */
+function dropStoredPending(ctx: SswCtx, c: Conn): void {
+  const log = c.log;
+  while (log.pending.length > 0) {
+    const m = log.pending[0] as MessageOf<'LogData'>;
+    const end = seqAdd(m.seq, m.payload.length + (m.fin ? 1 : 0));
+    if (!seqLe(end, log.stableSeq)) break;
+    log.pending.shift();
+    log.queuedBytes -= m.payload.length;
+    ctx.queuedLogBytes -= m.payload.length;
+  }
+}
+
+/** Nothing more of this connection will be logged (unprotected, or the log restarts at the
+ * replay's end): what it held against R1.6 is released, its pending and held pieces dropped. */
+function dropLog(ctx: SswCtx, c: Conn): void {
+  const log = c.log;
+  ctx.queuedLogBytes -= log.queuedBytes;
+  log.queuedBytes = 0;
+  log.pending = [];
+  log.ooo = [];
+  log.oooBytes = 0;
+}
+
+/** R1.7, messages.md "Resending after a reconnect": unacked records and data, in order. */
+function resendUnacked(ctx: SswCtx): void {
+  for (const c of ctx.conns.values()) {
+    if (c.mode === 'awaitingSynStored') sendLogSyn(ctx, c);
+    for (const m of c.log.pending) ctx.toLogger(m);
+  }
+}
+
+/** R1.7: ClientAcked for a live protected connection whose client ack moved (lazily, per tick;
+ * the logger gives it to a failover as ReplaySyn.clientAck, R6.6). */
+function reportClientAck(ctx: SswCtx, c: Conn): void {
+  if (!isLive(c) || !c.protected || c.connId === undefined) return;
+  if (c.client.ack === c.log.reportedClientAck) return;
+  c.log.reportedClientAck = c.client.ack;
+  ctx.toLogger({ kind: 'ClientAcked', conn: c.connId, clientAck: c.client.ack });
+}
+
+// =======================================================================================
+// R5 a crash is silent (spec/ssw.md "R5 A crash is silent"): a kernel FIN or RST passes only
+// where the application's logged close puts it (R5.1-R5.3), else it is held, and dropped if
+// the application died (R5.4, with the fake RST that frees the dead socket); after both FINs
+// the SSW answers the client for a kernel that is done (R5.7); an unrecorded application's
+// closes are recorded by the SSW (R5.8).
+
+// ---------------------------------------------------------------------------------------
+// Kernel FIN and RST (R5.1-R5.3, R5.8)
+
+/** R5.2: a kernel FIN or RST sits where the logged close puts it. The FIN's own sequence number
+ * follows its payload; both are taken to original space (R7.1). */
+function kernelEndAtClose(c: Conn, kind: SegmentKind, tcp: TcpPacket): boolean {
+  if (kind !== 'fin' && kind !== 'rst') return false;
+  const len = kind === 'fin' ? tcp.buffer.length - tcp.headerLength : 0;
+  return atLoggedClose(c.close.logged, kind, toOriginalSeq(seqAdd(tcp.seqNumber, len), c.t));
+}
+
+/** R5.1: clear the FIN in place (the rest goes on), remember where it was. One FIN is held. */
+function holdFin(ctx: SswCtx, c: Conn, tcp: TcpPacket, mode: ChecksumMode): void {
+  const dataEnd = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
+  const finSeq = toOriginalSeq(dataEnd, c.t);
+  c.held.finSeq = finSeq;
+  rewriteFlags(tcp, tcp.flags & ~TCP_FIN, mode);
+  ctx.stats.heldFins++;
+  ctx.event('R5.1', 'hold kernel FIN until CloseLogged', c, { finSeq });
+  recordOwnClose(ctx, c, 'end', finSeq);
+}
+
+/** R5.3: keep a copy of a kernel RST (standalone: completed checksum) until a close allows it. */
+function holdRst(ctx: SswCtx, c: Conn, datagram: Uint8Array, tcp: TcpPacket): void {
+  c.held.rst = datagram.slice();
+  const rstSeq = toOriginalSeq(tcp.seqNumber, c.t);
+  c.held.rstSeq = rstSeq;
+  ctx.stats.heldRsts++;
+  ctx.event('R5.3', 'hold kernel RST until CloseLogged', c, { rstSeq });
+  recordOwnClose(ctx, c, 'destroy', rstSeq);
+}
+
+/** A kernel FIN let through (after `rewriteOutbound` put the segment in original space). */
+function notePassedFin(c: Conn, tcp: TcpPacket): void {
+  c.close.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
+}
+
+/**
+ * R5.8: an unrecorded application's FIN (`end`, at the FIN's own sequence number) or RST
+ * (`destroy`, at its sequence number), original space, on a connection it serves: recorded
+ * as the NSW would record the close, so that the CloseLogged that follows releases it (R5.2).
+ * Once per connection, and never over a close already logged. Not while re-creating: that
+ * FIN stays held, and the kernel's retransmission after go-live is recorded.
+ */
+function recordOwnClose(ctx: SswCtx, c: Conn, how: CloseHow, seq: number): void {
+  const rec = ctx.recorder;
+  if (rec === undefined || c.close.recorded || c.close.logged !== undefined) return;
+  if (c.connId === undefined) return;
+  if (c.mode !== 'protected' && c.mode !== 'translated') return;
+  // The close determinant's offset: bytes written before it (spec/messages.md); mod 2^32 is
+  // all R5.2 uses (loggedCloseOf).
+  const offset = seqSub(seq, seqAdd(c.server.isn, 1)) >>> 0;
+  const sent = rec.record([
+    { kind: 'accept', conn: c.connId, clientAddr: c.clientAddr, clientPort: c.clientPort },
+    { kind: 'close', conn: c.connId, how, offset },
+  ]);
+  if (sent === 'refused') {
+    ctx.stats.closesNotRecorded++;
+    ctx.event('R5.8', 'close not recorded: recorder full or failed; held', c, {
+      how,
+      state: rec.status,
+      pending: rec.pending,
+    });
+    return;
+  }
+  c.close.recorded = true;
+  ctx.stats.closesRecorded++;
+  ctx.event('R5.8', 'record the close of an unrecorded application', c, { how, closeSeq: seq });
+  for (const m of sent) ctx.emit({ to: 'recorder', msg: m });
+}
+
+/**
+ * R5.2: the application's close is stored, at `offset` bytes into its output. A held FIN/RST
+ * is released only if it sits where that close puts it; from now on a kernel FIN/RST passes
+ * only there (`atLoggedClose`). Idempotent: the logger repeats it after Welcome and FetchLog.
+ */
+function noteCloseLogged(ctx: SswCtx, c: Conn, msg: MessageOf<'CloseLogged'>): void {
+  // Before the first SYN-ACK there is no serverIsn to place the close against; the
+  // application cannot have accepted (hence closed) such a connection anyway.
+  if (c.mode === 'listenSynSeen') return;
+  const close = loggedCloseOf(c.server.isn, msg.how, msg.offset);
+  c.close.logged = close;
+  ctx.event('R5.2', 'close logged', c, { how: msg.how, closeSeq: close.seq });
+  const held = c.held;
+  ctx.sendConn(c, {
+    type: 'CLOSE_LOGGED',
+    finAtClose: held.finSeq !== undefined && atLoggedClose(close, 'fin', held.finSeq),
+    rstAtClose: held.rstSeq !== undefined && atLoggedClose(close, 'rst', held.rstSeq),
+  });
+}
+
+/** R5.2 (machine action `releaseHeldFin`): the held FIN, as a FIN+ACK the SSW builds. */
+function releaseHeldFin(ctx: SswCtx, c: Conn): void {
+  const finSeq = c.held.finSeq;
+  if (finSeq === undefined) return;
+  ctx.event('R5.2', 'release FIN: close logged', c, { finSeq });
+  sendToClient(ctx, c, TCP_ACK | TCP_FIN, finSeq);
+  c.held.finSeq = undefined;
+  c.close.serverFinSeq = finSeq;
+  c.kernel.sndNxt = seqMax(c.kernel.sndNxt, seqAdd(finSeq, 1));
+  c.close.closingSinceMs = ctx.now;
+}
+
+/** R5.3 (machine action `releaseHeldRst`): the held RST, translated, never clamped. */
+function releaseHeldRst(ctx: SswCtx, c: Conn): void {
+  const held = c.held.rst;
+  c.held.rst = undefined;
+  c.held.rstSeq = undefined;
+  if (held === undefined) return;
+  ctx.event('R5.3', 'release RST: close logged', c);
+  const tcp = new TcpPacket(held.subarray(((held[0] ?? 0x45) & 0x0f) * 4));
+  // Held copies stand alone (completed checksum, no offload).
+  rewriteOutbound(c, tcp, false, ctx.csum);
+  kernelToLan(ctx, held, c.clientAddr, false);
+}
+
+/** R5.4 (machine action `abortKernelSocket`): a fake RST from the client frees the dead
+ * incarnation's socket. RFC 5961: only an RST at exactly rcv.nxt resets at once (else a
+ * challenge ACK), so its seq is `kernelAck`. */
+function abortKernelSocket(ctx: SswCtx, c: Conn): void {
+  if (!c.kernel.ackValid) return;
+  ctx.event('R5.4', 'abort dead kernel socket (fake RST)', c, { seq: c.kernel.ack });
+  sendToKernel(ctx, c, c.kernel.ack, undefined, TCP_RST, 0, []);
+}
+
+// ---------------------------------------------------------------------------------------
+// After both FINs (R5.7)
+
+/** R5.7: a client segment that acks the server's FIN (read before R7.4 rewrites the ack). */
+const acksServerFin = (c: Conn, tcp: TcpPacket): boolean =>
+  tcp.ack && c.close.serverFinSeq !== undefined && seqGt(tcp.ackNumber, c.close.serverFinSeq);
+
+/** R5.7: a client segment of a closing connection whose kernel is done with it. */
+const kernelDone = (c: Conn): boolean =>
+  c.mode === 'closing' &&
+  kernelDoneWith(
+    c.close.clientFinSeq,
+    c.kernel.ackValid ? c.kernel.ack : undefined,
+    c.close.serverFinAckForwarded,
+  );
+
+/**
+ * R5.7: the kernel is done with this connection (its socket may be closed: it would answer
+ * with an RST). Everything the client sends now is a retransmission of what the kernel
+ * already has and the log holds or will hold: a segment that occupies sequence space gets
+ * the ACK the kernel would have sent (R1.4 form, so still clamped at stableSeq: I1); a pure
+ * ACK needs no answer.
+ */
+function answerAfterClose(ctx: SswCtx, c: Conn, kind: SegmentKind): void {
+  ctx.stats.answeredAfterClose++;
+  if (kind === 'data' || kind === 'fin') sendToClient(ctx, c, TCP_ACK);
+}
+
+/**
+ * R5.7: both FINs are through and acknowledged, and the client has been *told* of the ack of
+ * its FIN (`sentAck`: R1.2 may have held it back after the kernel acked it, when the logger
+ * had not stored the last bytes yet). Only then nothing of this connection can still need the
+ * SSW (a late retransmission of an unknown connection goes to the kernel, which answers as
+ * TCP does). Forgetting it then keeps short connections from filling `maxConnections`.
+ */
+function bothFinsAcked(c: Conn): boolean {
+  const { serverFinSeq, clientFinSeq } = c.close;
+  return (
+    serverFinSeq !== undefined &&
+    clientFinSeq !== undefined &&
+    seqGt(c.client.ack, serverFinSeq) &&
+    c.kernel.ackValid &&
+    seqGt(c.kernel.ack, clientFinSeq) &&
+    seqGt(c.client.sentAck, clientFinSeq)
+  );
+}
+
+/** R5.7 per tick: a closing connection is done when both FINs are acked, or after the linger. */
+function closingTick(ctx: SswCtx, c: Conn): void {
+  if (bothFinsAcked(c)) ctx.sendConn(c, { type: 'CONN_DONE' });
+  else if (c.close.closingSinceMs === 0) c.close.closingSinceMs = ctx.now;
+  else if (ctx.now - c.close.closingSinceMs >= ctx.timing.closeLingerMs)
+    ctx.sendConn(c, { type: 'CONN_DONE' });
+}
+
+// =======================================================================================
+// R6 re-creation (spec/ssw.md "R6 Re-creation"): from the log's records (R6.1) every logged
+// connection gets a new incarnation: a fake SYN (R6.2), its SYN-ACK captured and the
+// translation fixed (R6.3), a fake ACK (R6.4), the logged stream injected (inject.ts, R6.5-R6.7)
+// and, in one place, go-live with the client's prompt (R6.8, with R6.9's logged SYN-ACK). What
+// a standby saw before it is handed over here too (R6.10).
+
+/** What the engine keeps between a recovery's steps. */
+interface RecoveryState {
+  /** Replay* messages from the logger link, until ReplayEnd. */
+  replayBuffer: LoggerMessage[];
+  /** The records of the START_RECOVERY being handled (read by `recreateConnections`). */
+  pendingRecords: readonly LoggerMessage[];
+  /** Records that reached a standby: used at its takeover. */
+  deferredRecords: readonly LoggerMessage[] | undefined;
   /** R6.10: from standby until the first re-creation after the takeover. */
-  private standbyKeep: StandbyKeep | undefined;
-  /** R5.8: only for an unrecorded application. */
-  private readonly recorder: CloseRecorder | undefined;
+  standbyKeep: StandbyKeep | undefined;
+}
 
-  constructor(config: SswConfig, sink?: SswSink) {
-    const bad = checkSswConfig(config);
-    if (bad !== undefined) throw new SswConfigInvalid(bad);
-    this.config = config;
-    this.timing = timingsOf(config);
+const newRecoveryState = (config: SswConfig, limits: SswLimits): RecoveryState => ({
+  replayBuffer: [],
+  pendingRecords: [],
+  deferredRecords: undefined,
+  standbyKeep:
+    config.role === 'standby'
+      ? new StandbyKeep({ maxKept: limits.maxStandbyKept, maxAgeMs: limits.standbyKeptMaxAgeMs })
+      : undefined,
+});
+
+/** A LAN frame handler (the engine's), for segments a standby kept. */
+type LanHandler = (frame: Uint8Array, vnet: VnetHdr) => void;
+
+/**
+ * R6.1 entry. Only an active SSW may put fake SYNs into its kernel; records that reach a
+ * standby wait for its takeover, and a fenced one drops them.
+ */
+function recover(
+  ctx: SswCtx,
+  rs: RecoveryState,
+  records: readonly LoggerMessage[],
+  handleLan: LanHandler,
+): void {
+  const role = ctx.host().role;
+  if (role !== 'active') {
+    if (role === 'standby') rs.deferredRecords = records;
+    ctx.event('R6.1', `recovery records held: host is ${role}`, undefined, {
+      records: records.length,
+    });
+    return;
+  }
+  rs.pendingRecords = records;
+  ctx.sendHost({ type: 'START_RECOVERY' });
+  rs.pendingRecords = [];
+  maybeRecoveryDone(ctx);
+  handOverKept(ctx, rs, handleLan);
+}
+
+/**
+ * R6.10: the connections the log holds exist again (re-creating): the client segments a
+ * standby kept for them are handled now, as late arrivals. Only for a connection that now
+ * exists, or a SYN (a new connection): any other segment belongs to a connection the log
+ * does not know, and a kernel would answer it with an RST (R5.6).
+ */
+function handOverKept(ctx: SswCtx, rs: RecoveryState, handleLan: LanHandler): void {
+  const keep = rs.standbyKeep;
+  if (keep === undefined) return;
+  rs.standbyKeep = undefined;
+  const { segments, kept } = keep.take(ctx.now);
+  let handed = 0;
+  for (const s of segments) {
+    const key = keptKeyOf(s.frame, ctx.config.serviceAddr);
+    if (key === undefined) continue;
+    if (!key.syn && ctx.conns.lookup(key.clientAddr, key.clientPort, key.serverPort) === undefined)
+      continue;
+    handed++;
+    handleLan(s.frame, s.vnet);
+  }
+  ctx.stats.keptHandedOver += handed;
+  if (kept > 0)
+    ctx.event('R6.10', 'segments seen before re-creation handed over', undefined, {
+      kept,
+      handed,
+    });
+}
+
+/** R6.8: the host's recovery is done once no connection is still being re-created. */
+function maybeRecoveryDone(ctx: SswCtx): void {
+  if (ctx.host().app !== 'recovering') return;
+  for (const c of ctx.conns.values())
+    if (c.mode === 'awaitSynAck' || c.mode === 'injecting') return;
+  ctx.event('R6.8', 'recovery done');
+  ctx.sendHost({ type: 'RECOVERY_DONE' });
+}
+
+// ---------------------------------------------------------------------------------------
+// R6.1 from the records
+
+/** R6.1 (host action `recreateConnections`): every orphan the log holds gets re-created. */
+function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): void {
+  const restored = new Map<number, Conn>();
+  for (const r of records) {
+    if (r.kind === 'ReplaySyn') {
+      const c = restoreFromLog(ctx, r);
+      // An orphan of a local recovery knows what the client acked (noteClient).
+      if (c === undefined || c.mode !== 'orphaned') continue;
+      clearStream(c);
+      restored.set(r.conn, c);
+    } else if (r.kind === 'ReplayData') {
+      const c = restored.get(r.conn);
+      if (c === undefined) continue;
+      if (c.inject.streamBytes + r.payload.length > ctx.limits.maxReplayBytes) {
+        ctx.event('R6.1', 'replay stream over maxReplayBytes: connection given up', c);
+        ctx.sendConn(c, { type: 'CLIENT_RST' });
+        restored.delete(r.conn);
+        continue;
+      }
+      appendStream(c, r.seq, r.payload, r.fin);
+    }
+  }
+  for (const c of restored.values()) restartFromReplay(ctx, c);
+  // Orphans the log does not know (never stored) cannot be re-created.
+  for (const c of ctx.conns.all()) {
+    if (c.mode === 'orphaned' && !restored.has(c.connId ?? -1)) {
+      ctx.event('R6.1', 'orphan absent from the log: forgotten', c);
+      ctx.sendConn(c, { type: 'CLIENT_RST' });
+    }
+  }
+}
+
+/**
+ * R6.1: the connection a ReplaySyn names: the orphan this SSW still has (local recovery; its
+ * clientAck raised if the log knows more), or a new record restored from the log (failover).
+ * Undefined when the connection limit is reached.
+ */
+function restoreFromLog(ctx: SswCtx, r: MessageOf<'ReplaySyn'>): Conn | undefined {
+  ctx.conns.reserveConnId(r.conn);
+  const known = ctx.conns.lookup(r.clientAddr, r.clientPort, r.serverPort);
+  if (known !== undefined) {
+    if (r.clientAck !== null && seqGt(r.clientAck, known.client.ack))
+      known.client.ack = r.clientAck;
+    return known;
+  }
+  if (ctx.conns.size >= ctx.limits.maxConnections) {
+    ctx.stats.dropConnLimit++;
+    return undefined;
+  }
+  const c = ctx.createConn({
+    clientAddr: r.clientAddr,
+    clientPort: r.clientPort,
+    serverPort: r.serverPort,
+    clientIsn: r.clientIsn,
+    clientOpts: r.clientOpts,
+    isProtected: true,
+  });
+  ctx.conns.adoptConnId(c, r.conn);
+  c.server.isn = r.serverIsn;
+  c.server.opts = r.serverOpts;
+  c.server.synTimeMs = r.synTimeMs;
+  const both = r.clientOpts.wscale !== null && r.serverOpts.wscale !== null;
+  c.client.ws = both ? (r.serverOpts.wscale ?? 0) : 0;
+  c.tsOk = r.clientOpts.tsVal !== null && r.serverOpts.tsVal !== null;
+  c.client.ack = r.clientAck ?? seqAdd(r.serverIsn, 1);
+  c.client.synAckUnconfirmed = r.clientAck === null;
+  c.client.sentAck = seqAdd(r.clientIsn, 1);
+  c.client.rightEdge = c.client.sentAck;
+  ctx.sendConn(c, { type: 'RESTORE' });
+  return c;
+}
+
+/** R6.1 / R6.5: a restored connection starts its new incarnation from the replay's end. */
+function restartFromReplay(ctx: SswCtx, c: Conn): void {
+  // Everything in the replay is stored, so stableSeq moves to its end.
+  const end = streamEnd(c);
+  // Client bytes in the log: the client was established, it had the SYN-ACK.
+  if (c.inject.streamBytes > 0 || c.inject.streamFin) c.client.synAckUnconfirmed = false;
+  c.log.stableSeq = end;
+  if (lateLogContinues(c, end)) {
+    // R6.5 (local recovery): what this SSW handed the logger past the replay's end
+    // (logged after the FetchLog snapshot, or not yet stored when it was taken) is on its
+    // way to the logger in order on the same link, or resent after a reconnect (R1.7): it
+    // will be stored. Inject it with the replay instead of waiting for the client's
+    // retransmission. loggedSeq, the pending log and ooo stay: nothing is logged twice and
+    // the logger sees no gap; the acks still wait for its DataStored (R1.2, I1).
+    for (const m of c.log.pending) appendStream(c, m.seq, m.payload, m.fin);
+    dropStoredPending(ctx, c);
+  } else {
+    // Nothing pending past the replay (a failover's fresh connection, or pending bytes
+    // the replay already covers): the log's end is where logging resumes.
+    c.log.loggedSeq = end;
+    dropLog(ctx, c);
+  }
+  c.log.finLogged = c.inject.streamFin;
+  c.inject.seq = seqAdd(c.client.isn, 1);
+  c.inject.finInjected = false;
+  c.kernel.ackValid = false;
+  c.kernel.sndNxt = seqAdd(c.server.isn, 1);
+  c.t = IDENTITY;
+  c.held.finSeq = undefined;
+  c.held.rst = undefined;
+  c.held.rstSeq = undefined;
+  c.inject.recreateAtMs = ctx.now + ctx.timing.recreateRetryMs;
+  ctx.stats.recreated++;
+  ctx.sendConn(c, { type: 'RECOVER' });
+}
+
+/**
+ * R6.5: does this orphan's pending log (handed to the logger, not yet acknowledged) continue
+ * the replay that ends at `end`, without a gap, up to `loggedSeq`? It does whenever the
+ * logger and this SSW agree (the logger stores in order what this link sent it); anything
+ * else falls back to resuming the log at the replay's end.
+ */
+function lateLogContinues(c: Conn, end: number): boolean {
+  const first = c.log.pending[0];
+  if (first === undefined || c.inject.streamFin) return false;
+  if (!seqLe(first.seq, end) || !seqGt(c.log.loggedSeq, end)) return false;
+  let at = first.seq;
+  for (const m of c.log.pending) {
+    if (m.seq !== at) return false;
+    at = seqAdd(at, m.payload.length + (m.fin ? 1 : 0));
+  }
+  return at === c.log.loggedSeq;
+}
+
+// ---------------------------------------------------------------------------------------
+// R6.2-R6.4 the new incarnation's handshake (machine actions and the tick's retry)
+
+/** R6.2 (machine action `sendFakeSyn`): the client's logged SYN into the kernel. */
+function sendFakeSyn(ctx: SswCtx, c: Conn): void {
+  const o = c.client.opts;
+  const options = synOptions(
+    o,
+    o.tsVal !== null ? { tsVal: c.client.tsRecent, tsEcr: 0 } : undefined,
+  );
+  ctx.stats.fakeSyns++;
+  ctx.event('R6.2', 'fake SYN', c);
+  sendToKernel(ctx, c, c.client.isn, undefined, TCP_SYN, 65535, options);
+}
+
+/** R6.3 (machine action `dropKernelReply`): an RST to the fake SYN; a later tick retries. */
+function dropKernelReply(ctx: SswCtx, c: Conn): void {
+  c.inject.recreateAtMs = ctx.now + ctx.timing.recreateRetryMs;
+  ctx.event('R6.3', 'kernel refused the fake SYN; retry later', c);
+}
+
+/** R6.3 per tick: the fake SYN again once `recreateRetryMs` passed. */
+function recreateRetryTick(ctx: SswCtx, c: Conn): void {
+  if (ctx.now < c.inject.recreateAtMs) return;
+  c.inject.recreateAtMs = ctx.now + ctx.timing.recreateRetryMs;
+  ctx.sendConn(c, { type: 'RECREATE_RETRY' });
+}
+
+/** R6.3 (machine action `captureSynAckAndTranslate`): the translation of this incarnation. */
+function captureSynAckAndTranslate(ctx: SswCtx, c: Conn): void {
+  const deltaSeq = computeDeltaSeq(c.server.isn, c.kernel.isn);
+  const kernelTs = c.kernel.opts?.tsVal ?? null;
+  const tsDelta =
+    c.tsOk && kernelTs !== null
+      ? computeTsDelta({
+          loggedSynAckTsVal: c.server.opts?.tsVal ?? 0,
+          synTimeMs: c.server.synTimeMs,
+          nowMs: ctx.wallMs(),
+          marginMs: ctx.timing.tsMarginMs,
+          kernelTsVal: kernelTs,
+          tsValSent: c.client.tsValSent,
+        })
+      : 0;
+  c.t = { deltaSeq, tsDelta };
+  c.kernel.sndNxt = seqAdd(c.server.isn, 1);
+  c.inject.progressMs = ctx.now;
+  // The new kernel's scale may differ; R7.3 re-encodes every window with clientWs.
+  ctx.event('R6.3', 'captured SYN-ACK', c, {
+    deltaSeq,
+    tsDelta,
+    kernelWs: c.kernel.ws,
+    clientWs: c.client.ws,
+  });
+}
+
+/** R6.4 (machine action `sendFakeAck`): the handshake's last ACK, as the client. */
+function sendFakeAck(ctx: SswCtx, c: Conn): void {
+  ctx.event('R6.4', 'fake ACK', c);
+  sendToKernel(
+    ctx,
+    c,
+    seqAdd(c.client.isn, 1),
+    seqAdd(c.kernel.isn, 1),
+    TCP_ACK,
+    c.client.window,
+    toKernelTsOptions(c),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// R6.8 go-live, R6.9 the logged SYN-ACK
+
+/** Injection progress and go-live (R6.8) after every kernel segment of a re-creation. */
+function afterKernelSegment(ctx: SswCtx, c: Conn): void {
+  if (c.mode !== 'injecting') return;
+  // The client may hold more than the kernel has regenerated yet; ack locally what the
+  // kernel has sent and the client holds (covers a pure retransmission burst too).
+  tryInject(ctx, c);
+  const end = streamEnd(c);
+  if (c.inject.seq === end && c.kernel.ackValid && seqGe(c.kernel.ack, end)) {
+    ctx.sendConn(c, { type: 'INJECTION_DONE' });
+    // The kernel holds the whole stream now; the copies are no longer needed.
+    c.inject.stream = [];
+    maybeRecoveryDone(ctx);
+  }
+}
+
+/** R6.8 (machine action `promptClient`): the new incarnation is live; tell the client. */
+function promptClient(ctx: SswCtx, c: Conn): void {
+  const acks = ctx.config.promptAcks ?? DEFAULT_PROMPT_ACKS;
+  ctx.event('R6.8', 'go live: prompt the client', c, { acks });
+  // R6.9: a client that may still wait for the SYN-ACK gets it now rather than on its
+  // next SYN retry (1 s, 3 s, 7 s ... after the first); one already established just
+  // answers with an ACK.
+  if (c.client.synAckUnconfirmed) {
+    ctx.event('R6.9', 'go live: resend the logged SYN-ACK (client ack unknown)', c);
+    sendLoggedSynAck(ctx, c);
+  }
+  for (let i = 0; i < acks; i++) sendToClient(ctx, c, TCP_ACK);
+}
+
+/** R6.9 (client action `answerSyn`): a retry of the logged SYN gets the logged SYN-ACK. */
+function answerSynRetry(ctx: SswCtx, c: Conn, tcp: TcpPacket): void {
+  // Only a retry of the logged SYN; another ISN on the same 4-tuple is not this one.
+  if (tcp.seqNumber !== c.client.isn) {
+    ctx.stats.dropByRule++;
+    return;
+  }
+  const ts = findTimestamps(tcp);
+  if (ts !== undefined && seqGe(ts.tsVal, c.client.tsRecent)) c.client.tsRecent = ts.tsVal;
+  ctx.event('R6.9', 'client retries its SYN: answer with the logged SYN-ACK', c);
+  sendLoggedSynAck(ctx, c);
+}
+
+/**
+ * R6.9: the SYN-ACK the log holds, in original space, as the first incarnation sent it:
+ * seq serverIsn, ack clientIsn + 1, its options (the client negotiated against them), TSval
+ * on the translated clock and never below what the client saw (PAWS). The window is 65535
+ * unscaled, as in any SYN-ACK; the right edge it opens is remembered (R1.3 never shrinks it).
+ */
+function sendLoggedSynAck(ctx: SswCtx, c: Conn): void {
+  const so = c.server.opts;
+  if (so === undefined) return;
+  const cl = c.client;
+  let ts: { tsVal: number; tsEcr: number } | undefined;
+  if (c.tsOk) {
+    let tsVal = cl.tsValSent ?? so.tsVal ?? 0;
+    if (c.kernel.opts !== undefined) tsVal = seqMax(tsVal, toClientTs(c.kernel.lastTsVal, c.t));
+    cl.tsValSent = tsVal;
+    ts = { tsVal, tsEcr: cl.tsRecent };
+  }
+  const options = synOptions(so, ts);
+  const ack = seqAdd(cl.isn, 1);
+  const window = 0xffff;
+  if (seqGt(seqAdd(ack, window), cl.rightEdge)) cl.rightEdge = seqAdd(ack, window);
+  if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
+  const frame = buildPacket(
+    ctx,
+    ctx.config.serviceAddr,
+    c.clientAddr,
+    c.serverPort,
+    c.clientPort,
+    c.server.isn,
+    ack,
+    TCP_SYN | TCP_ACK,
+    window,
+    options,
+    EMPTY,
+  );
+  ctx.toNeighbor(frame, c.clientAddr, false);
+}
+
+// =======================================================================================
+// Logger loss, SSW side (spec/ssw.md "Logger loss (R9, SSW side)", L.1-L.6): the lease from the
+// logger's Welcome and from each HeartbeatAck, counted from the send of the heartbeat it
+// answers (L.1); the stall and then unprotected service when it runs out (L.2, L.3); fencing
+// (L.5); the co-located logger after a takeover (L.6).
+
+/** What L.1 remembers between messages. */
+interface LeaseState {
+  /** Heartbeat seq -> local send time, in send order (bounded). */
+  readonly heartbeatSent: Map<number, number>;
+  /** The runtime reports heartbeat sends (else a lease counts from the ack's arrival). */
+  heartbeatSendsNoted: boolean;
+  warnedLeaseFromArrival: boolean;
+  /** A Welcome came before: the next one is a reconnect (R1.7 resends). */
+  welcomed: boolean;
+  /** L.2: when the engine first saw time (the start-up grace counts from it). */
+  startMs: number | undefined;
+}
+
+const newLeaseState = (): LeaseState => ({
+  heartbeatSent: new Map(),
+  heartbeatSendsNoted: false,
+  warnedLeaseFromArrival: false,
+  welcomed: false,
+  startMs: undefined,
+});
+
+/** L.1: the runtime sent heartbeat `seq` at `sentMs` (the engine's clock). */
+function noteHeartbeatSent(ls: LeaseState, seq: number, sentMs: number): void {
+  ls.heartbeatSendsNoted = true;
+  ls.heartbeatSent.delete(seq);
+  ls.heartbeatSent.set(seq, sentMs);
+  if (ls.heartbeatSent.size > MAX_OUTSTANDING_HEARTBEATS) {
+    const oldest = ls.heartbeatSent.keys().next();
+    if (!oldest.done) ls.heartbeatSent.delete(oldest.value);
+  }
+}
+
+/** The send time of heartbeat `seq`; forgets it and every heartbeat sent before it. */
+function takeHeartbeatSent(ls: LeaseState, seq: number): number | undefined {
+  const sentMs = ls.heartbeatSent.get(seq);
+  if (sentMs === undefined) return undefined;
+  for (const k of [...ls.heartbeatSent.keys()]) {
+    ls.heartbeatSent.delete(k);
+    if (k === seq) break;
+  }
+  return sentMs;
+}
+
+/** L.1: lease until `sentMs + leaseMs - margin`; never shortened (the host machine keeps the max). */
+function grantLease(ctx: SswCtx, sentMs: number, leaseMs: number, from: string): void {
+  if (!Number.isFinite(sentMs) || sentMs > ctx.now) {
+    // A send after the ack arrived is a clock mix-up (two clocks): trusting it would stretch
+    // the lease past what the detector granted.
+    ctx.stats.leaseGrantsRefused++;
+    ctx.event('L.1', `${from}: heartbeat send time in the future: no lease`, undefined, {
+      sentMs,
+      nowMs: ctx.now,
+    });
+    return;
+  }
+  const margin = ctx.timing.leaseMarginMs;
+  if (leaseMs <= margin) {
+    refuseLease(ctx, from, leaseMs);
+    return;
+  }
+  ctx.sendHost({ type: 'LEASE_RENEWED', leaseUntil: sentMs + leaseMs - margin });
+}
+
+function refuseLease(ctx: SswCtx, from: string, leaseMs: number): void {
+  ctx.stats.leaseGrantsRefused++;
+  ctx.event('L.1', `${from}: lease not longer than the margin`, undefined, {
+    leaseMs,
+    leaseMarginMs: ctx.timing.leaseMarginMs,
+  });
+}
+
+/** L.1 / L.4: the logger welcomed this SSW. Returns whether it is a reconnect (R1.7 resends). */
+function welcome(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'Welcome'>): boolean {
+  const reconnect = ls.welcomed;
+  ls.welcomed = true;
+  // The engine does not see the Hello this answers: the lease runs from the arrival.
+  const margin = ctx.timing.leaseMarginMs;
+  const leaseUntil = ctx.now + msg.leaseMs - margin;
+  if (msg.leaseMs <= margin) refuseLease(ctx, 'Welcome', msg.leaseMs);
+  ctx.sendHost({ type: 'LOGGER_WELCOME', epoch: msg.epoch, leaseUntil });
+  return reconnect;
+}
+
+/** L.1: a HeartbeatAck renews the lease from the send of the heartbeat it answers. */
+function heartbeatAcked(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'HeartbeatAck'>): void {
+  const sentMs = takeHeartbeatSent(ls, msg.seq);
+  if (sentMs !== undefined) grantLease(ctx, sentMs, msg.leaseMs, 'HeartbeatAck');
+  else if (ls.heartbeatSendsNoted) {
+    // Not a heartbeat this SSW (still) remembers sending: no send time, no lease.
+    ctx.stats.leaseGrantsRefused++;
+    ctx.event('L.1', 'HeartbeatAck for an unknown heartbeat: no lease', undefined, {
+      seq: msg.seq,
+    });
+  } else {
+    // A runtime that reports no heartbeat sends: the ack's arrival is all there is.
+    if (!ls.warnedLeaseFromArrival) {
+      ls.warnedLeaseFromArrival = true;
+      ctx.event('L.1', 'lease counted from the ack: no heartbeat send times reported');
+    }
+    grantLease(ctx, ctx.now, msg.leaseMs, 'HeartbeatAck');
+  }
+}
+
+/** L.5 / L.6: a logger Error. */
+function loggerError(ctx: SswCtx, msg: MessageOf<'Error'>): void {
+  if (msg.code === 'staleEpoch' && ctx.host().logger === 'colocated') {
+    // L.6: the logger is on this host, so the only coordinator that can fence it is
+    // this host's own, for a local recovery (F.1): not a newer incarnation elsewhere.
+    // Nothing this link sends is stored until the runtime rejoins at that epoch, so
+    // stableSeq stands still and acks stay clamped (I1) meanwhile.
+    ctx.event('L.6', 'logger at a newer epoch: local recovery; wait for its epoch', undefined, {
+      message: msg.message,
+    });
+  } else if (msg.code === 'staleEpoch') {
+    ctx.event('L.5', 'fenced by the logger', undefined, { message: msg.message });
+    ctx.sendHost({ type: 'FENCED' });
+  } else ctx.event('logger', `logger error ${msg.code}`, undefined, { message: msg.message });
+}
+
+/** L.2 per tick: a lease past its grace, or no logger at start-up, ends protection. */
+function leaseTick(ctx: SswCtx, ls: LeaseState): void {
+  const v = ctx.host();
+  if (
+    v.logger === 'protected' &&
+    ctx.now > ctx.hostContext().leaseUntil + ctx.timing.unprotectAfterMs
+  ) {
+    ctx.event('L.2', 'lease expired and the grace passed: unprotected');
+    ctx.sendHost({ type: 'LEASE_EXPIRED' });
+  } else if (
+    // A standby joins the logger only at takeover (L.6): it is not waiting for one.
+    v.role === 'active' &&
+    v.logger === 'awaitingLogger' &&
+    ctx.now - (ls.startMs ?? ctx.now) > ctx.timing.startupGraceMs
+  ) {
+    ctx.event('L.2', 'no logger at start-up: unprotected');
+    ctx.sendHost({ type: 'LEASE_EXPIRED' });
+  }
+}
+
+/** L.2 (host action `degradeConnections`): every connection to unprotected. */
+function degradeConnections(ctx: SswCtx): void {
+  for (const c of ctx.conns.all()) {
+    ctx.sendConn(c, { type: 'LOGGER_LOST' });
+    // Nothing of an unprotected connection will be logged again: release what it held
+    // against R1.6, or connections protected later would stall behind it.
+    if (!c.protected) dropLog(ctx, c);
+  }
+}
+
+/** L.2 (machine action `liftClamps`): held FIN and RST go; no clamp from now on. */
+function liftClamps(ctx: SswCtx, c: Conn): void {
+  ctx.event('L.2', 'connection unprotected', c);
+  if (c.held.finSeq !== undefined) {
+    const finSeq = c.held.finSeq;
+    c.protected = false;
+    sendToClient(ctx, c, TCP_ACK | TCP_FIN, finSeq);
+    c.held.finSeq = undefined;
+  }
+  if (c.held.rst !== undefined) {
+    const held = c.held.rst;
+    c.held.rst = undefined;
+    c.held.rstSeq = undefined;
+    kernelToLan(ctx, held, c.clientAddr, false);
+  }
+  // L.2: what the kernel acked and the clamp held back is told at once (R1.4 form). No kernel
+  // segment may come to carry it: the client, in RTO back-off since the logger went silent,
+  // would wait for its next retransmission (found by W.1).
+  if (c.kernel.ackValid && seqGt(c.kernel.ack, c.client.sentAck)) {
+    c.protected = false;
+    sendToClient(ctx, c, TCP_ACK);
+  }
+}
+
+/** L.2 (machine action `resetClient`): an orphan cannot be recovered without the logger. */
+function resetClient(ctx: SswCtx, c: Conn): void {
+  ctx.event('L.2', 'cannot recover without the logger: reset the client', c);
+  sendToClient(ctx, c, TCP_RST | TCP_ACK);
+}
+
+// =======================================================================================
+// Inbound: client -> kernel, LAN -> TUN (spec/ssw.md "Spaces and directions", "Modes"). An
+// Ethernet frame is parsed (parsers never throw; anything malformed is counted and dropped),
+// an ARP frame goes to the neighbour table (A.1, A.3), a TCP segment to the service address is
+// looked up and handled as its connection's mode says (classify.ts `clientActionOf`): logged
+// (R1), translated (R7.4), answered (R5.7, R6.9), or dropped (R5.6).
+
+/** An Ethernet frame from the LAN (`frameVnet` offsets from the frame). */
+function handleLanFrame(
+  ctx: SswCtx,
+  neighbors: NeighborTable,
+  frame: Uint8Array,
+  frameVnet: VnetHdr,
+): void {
+  if (frame.length < ETHERNET_HEADER_LEN) {
+    ctx.stats.dropMalformed++;
+    return;
+  }
+  if (ctx.host().role !== 'active') {
+    // A.1: a standby or fenced SSW neither answers nor forwards (a standby keeps, R6.10).
+    ctx.stats.dropNotActive++;
+    return;
+  }
+  const ethertype = get16(frame, 12);
+  if (ethertype === ETHERTYPE_ARP) {
+    handleArp(ctx, neighbors, frame);
+    return;
+  }
+  if (ethertype !== ETHERTYPE_IPV4) {
+    ctx.stats.dropNotForService++;
+    return;
+  }
+  const ipRes = Ipv4Packet.checked(frame.subarray(ETHERNET_HEADER_LEN));
+  if (!ipRes.ok) {
+    ctx.stats.dropMalformed++;
+    return;
+  }
+  const ip = ipRes.value;
+  if (ip.dst !== ctx.config.serviceAddr) {
+    ctx.stats.dropNotForService++;
+    return;
+  }
+  if (ip.isFragment) {
+    ctx.stats.dropFragment++;
+    return;
+  }
+  learnFromFrame(ctx, neighbors, ip.src, frame);
+  // Trim Ethernet padding: the kernel gets exactly the datagram.
+  const datagram = ip.buffer.subarray(0, ip.totalLength);
+  const vnet = shiftVnetHdr(frameVnet, -ETHERNET_HEADER_LEN);
+  if (ctx.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP) {
+    ctx.toTun(datagram, vnet);
+    return;
+  }
+  const tcpRes = TcpPacket.checked(ip.payload);
+  if (!tcpRes.ok) {
+    ctx.stats.dropMalformed++;
+    return;
+  }
+  const tcp = tcpRes.value;
+  if (!checksumUsable(ctx, ip, tcp, vnet)) return;
+  handleClientSegment(ctx, ip.src, datagram, tcp, vnet);
+}
+
+/**
+ * A corrupt byte must never reach the log (the kernel would drop it, the log would not). A
+ * partial checksum (the sender's kernel left it to the device) or one the receiving device
+ * verified is vouched for by the kernel that handed it over: no sum over 64 KB.
+ */
+function checksumUsable(ctx: SswCtx, ip: Ipv4Packet, tcp: TcpPacket, vnet: VnetHdr): boolean {
+  if (ctx.config.verifyLanChecksums === false || vnetChecksumTrusted(vnet)) return true;
+  if (tcp.verifyChecksum(ip.src, ip.dst)) return true;
+  // A sender on the same host or behind a veth with checksum offload leaves the field as
+  // the pseudo-header sum (CHECKSUM_PARTIAL): complete it, since the TUN side verifies.
+  if (tcp.checksumStatus(ip.src, ip.dst) === 'partial') {
+    tcp.completePartialChecksum();
+    ctx.stats.lanPartialChecksums++;
+    return true;
+  }
+  ctx.stats.dropBadChecksum++;
+  return false;
+}
+
+/** A client segment to the service address: lookup, then its connection mode's action. */
+function handleClientSegment(
+  ctx: SswCtx,
+  clientAddr: number,
+  datagram: Uint8Array,
+  tcp: TcpPacket,
+  vnet: VnetHdr,
+): void {
+  const c = ctx.conns.lookup(clientAddr, tcp.srcPort, tcp.dstPort);
+  const kind = segmentKindOfBits(tcp.flags, tcp.buffer.length - tcp.headerLength);
+  if (c === undefined) {
+    if (kind !== 'syn') {
+      // R5.6: while no incarnation serves (app dead, recovering, or a backup before its
+      // replay) an unknown connection may be one the log will re-create: the kernel would
+      // answer with a RST the client must never see (I4). Drop; the client retransmits.
+      if (ctx.host().app !== 'appRunning') {
+        ctx.stats.dropNotReady++;
+        return;
+      }
+      // Not ours (or forgotten): the kernel answers as it would without the SSW.
+      ctx.toTun(datagram, vnet);
+      return;
+    }
+    if (newConnection(ctx, clientAddr, tcp) !== undefined) ctx.toTun(datagram, vnet);
+    return;
+  }
+  switch (clientActionOf(c.mode, kind)) {
+    case 'forwardSyn':
+      ctx.toTun(datagram, vnet);
+      return;
+    case 'answerSyn':
+      answerSynRetry(ctx, c, tcp);
+      return;
+    case 'drop':
+      ctx.stats.dropByRule++;
+      return;
+    case 'forwardRst':
+      forwardToKernel(ctx, c, tcp, datagram, vnet);
+      ctx.sendConn(c, { type: 'CLIENT_RST' });
+      return;
+    case 'forwardRaw':
+      forwardToKernel(ctx, c, tcp, datagram, vnet);
+      return;
+    case 'logAndForward': {
+      noteClient(c, tcp);
+      if (kernelDone(c)) {
+        answerAfterClose(ctx, c, kind);
+        return;
+      }
+      if (!logClientBytes(ctx, c, tcp)) return;
+      const acksFin = acksServerFin(c, tcp);
+      translateInbound(ctx, c, tcp, vnet);
+      ctx.toTun(datagram, vnet);
+      if (acksFin) c.close.serverFinAckForwarded = true;
+      return;
+    }
+    case 'logOnly':
+      noteClient(c, tcp);
+      logClientBytes(ctx, c, tcp);
+      return;
+    case 'logAndInject':
+      noteClient(c, tcp);
+      logClientBytes(ctx, c, tcp);
+      tryInject(ctx, c);
+      return;
+  }
+}
+
+/** Noted, translated (R7.4) and passed to the kernel, nothing logged. */
+function forwardToKernel(
+  ctx: SswCtx,
+  c: Conn,
+  tcp: TcpPacket,
+  datagram: Uint8Array,
+  vnet: VnetHdr,
+): void {
+  noteClient(c, tcp);
+  translateInbound(ctx, c, tcp, vnet);
+  ctx.toTun(datagram, vnet);
+}
+
+/** R7.4 in place; the ack is capped at the kernel's snd.nxt once a SYN-ACK fixed it. */
+function translateInbound(ctx: SswCtx, c: Conn, tcp: TcpPacket, vnet: VnetHdr): void {
+  const ackCap = c.server.opts !== undefined ? c.kernel.sndNxt : undefined;
+  translateInboundSegment(tcp, c.t, ackCap, csumFor(ctx, vnet));
+}
+
+/** What the client tells us regardless of mode: its ack, window, FIN position and TSval. */
+function noteClient(c: Conn, tcp: TcpPacket): void {
+  const cl = c.client;
+  if (tcp.ack) {
+    const ack = tcp.ackNumber;
+    if (cl.ack === 0 || seqGt(ack, cl.ack)) cl.ack = ack;
+    cl.synAckUnconfirmed = false;
+  }
+  cl.window = tcp.window;
+  const end = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0));
+  if (seqGt(end, cl.sndMax)) cl.sndMax = end;
+  if (tcp.fin) c.close.clientFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
+  if (c.tsOk || cl.opts.tsVal !== null) {
+    const ts = findTimestamps(tcp);
+    if (ts !== undefined && seqGe(ts.tsVal, cl.tsRecent)) cl.tsRecent = ts.tsVal;
+  }
+}
+
+// =======================================================================================
+// Outbound: kernel -> client, TUN -> LAN (spec/ssw.md "Spaces and directions", "Modes"). An
+// IPv4 packet from the server's kernel is parsed (parsers never throw), looked up, and handled
+// as its connection's mode and the segment's kind say (classify.ts `kernelActionOf`): the
+// SYN-ACK held or captured (R2, R6.3), the segment clamped and translated (R1.2-R1.5, R7), a
+// FIN or RST held or let through at the logged close (R5), regenerated bytes acked locally
+// (R6.6). Anything not TCP, or not of a known connection, goes to the LAN as the kernel sent it.
+
+/** An IPv4 packet the server's kernel wrote to the TUN device (vnet offsets from the packet). */
+function handleTunPacket(ctx: SswCtx, packet: Uint8Array, arrivedVnet: VnetHdr): void {
+  if (ctx.host().role !== 'active') {
+    ctx.stats.dropNotActive++;
+    return;
+  }
+  const ipRes = Ipv4Packet.checked(packet);
+  if (!ipRes.ok) {
+    ctx.stats.dropMalformed++;
+    return;
+  }
+  const ip = ipRes.value;
+  const datagram = packet.subarray(0, ip.totalLength);
+  const headroom = ctx.config.tunHeadroom === true;
+  if (ip.src !== ctx.config.serviceAddr) {
+    ctx.stats.dropNotForService++;
+    return;
+  }
+  if (ctx.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP || ip.isFragment) {
+    kernelToLan(ctx, datagram, ip.dst, headroom, arrivedVnet);
+    return;
+  }
+  const tcpRes = TcpPacket.checked(ip.payload);
+  if (!tcpRes.ok) {
+    ctx.stats.dropMalformed++;
+    return;
+  }
+  const tcp = tcpRes.value;
+  // Segments without payload, and SYN/RST (the ones that may be held), are made to stand
+  // alone at once; they are small. Data keeps its offload: summing 64 KB is the device's job.
+  const vnet =
+    (tcp.flags & (TCP_SYN | TCP_RST)) !== 0 || tcp.buffer.length === tcp.headerLength
+      ? standAlone(tcp, arrivedVnet)
+      : arrivedVnet;
+  const c = ctx.conns.lookup(ip.dst, tcp.dstPort, tcp.srcPort);
+  if (c === undefined) {
+    kernelToLan(ctx, datagram, ip.dst, headroom, vnet);
+    return;
+  }
+  kernelSegment(ctx, c, tcp, datagram, headroom, vnet);
+}
+
+/** A kernel segment of a known connection: its mode's action (R2, R5, R6, R1 + R7). */
+function kernelSegment(
+  ctx: SswCtx,
+  c: Conn,
+  tcp: TcpPacket,
+  datagram: Uint8Array,
+  headroom: boolean,
+  vnet: VnetHdr,
+): void {
+  const kind = segmentKindOfBits(tcp.flags, tcp.buffer.length - tcp.headerLength);
+  const atClose = kernelEndAtClose(c, kind, tcp);
+  const mode = csumFor(ctx, vnet);
+  switch (kernelActionOf(c.mode, kind, atClose)) {
+    case 'firstSynAck':
+      firstSynAck(ctx, c, tcp, datagram, headroom, vnet);
+      return;
+    case 'holdSynAck':
+      holdSynAck(ctx, c, datagram);
+      return;
+    case 'forward':
+      forwardToClient(ctx, c, tcp, kind, atClose, c.protected, datagram, headroom, vnet, mode);
+      return;
+    case 'forwardUnclamped':
+      forwardToClient(ctx, c, tcp, kind, atClose, false, datagram, headroom, vnet, mode);
+      if (kind === 'fin' && c.mode === 'closing' && c.close.closingSinceMs === 0)
+        c.close.closingSinceMs = ctx.now;
+      return;
+    case 'holdFin':
+      holdFin(ctx, c, tcp, mode);
+      noteKernel(ctx, c, tcp);
+      if (c.mode === 'injecting') handleRegenerated(ctx, c, tcp, datagram, headroom, vnet);
+      else {
+        rewriteOutbound(c, tcp, true, mode);
+        kernelToLan(ctx, datagram, c.clientAddr, headroom, vnet);
+      }
+      ctx.sendConn(c, { type: 'KERNEL_FIN', atClose });
+      afterKernelSegment(ctx, c);
+      return;
+    case 'holdRst':
+      holdRst(ctx, c, datagram, tcp);
+      ctx.sendConn(c, { type: 'KERNEL_RST', atClose });
+      return;
+    case 'suppressCrash':
+      ctx.stats.suppressedCrash++;
+      ctx.sendConn(c, { type: kind === 'rst' ? 'KERNEL_RST' : 'KERNEL_FIN', atClose });
+      return;
+    case 'captureSynAck':
+      recordSynAck(ctx, c, tcp, false);
+      ctx.sendConn(c, { type: 'KERNEL_SYN_ACK' });
+      afterKernelSegment(ctx, c);
+      return;
+    case 'captureRst':
+      ctx.sendConn(c, { type: 'KERNEL_RST', atClose: false });
+      return;
+    case 'regenerated':
+      noteKernel(ctx, c, tcp);
+      handleRegenerated(ctx, c, tcp, datagram, headroom, vnet);
+      afterKernelSegment(ctx, c);
+      return;
+    case 'absorb':
+      noteKernel(ctx, c, tcp);
+      afterKernelSegment(ctx, c);
+      return;
+    case 'drop':
+      ctx.stats.dropByRule++;
+      return;
+  }
+}
+
+/** R1.2-R1.5 + R7 and out to the client; a FIN or RST let through tells the machine. */
+function forwardToClient(
+  ctx: SswCtx,
+  c: Conn,
+  tcp: TcpPacket,
+  kind: SegmentKind,
+  atClose: boolean,
+  clamp: boolean,
+  datagram: Uint8Array,
+  headroom: boolean,
+  vnet: VnetHdr,
+  mode: ChecksumMode,
+): void {
+  noteKernel(ctx, c, tcp);
+  rewriteOutbound(c, tcp, clamp, mode);
+  if (kind === 'fin') notePassedFin(c, tcp);
+  kernelToLan(ctx, datagram, c.clientAddr, headroom, vnet);
+  if (kind === 'fin') ctx.sendConn(c, { type: 'KERNEL_FIN', atClose });
+  else if (kind === 'rst') ctx.sendConn(c, { type: 'KERNEL_RST', atClose });
+}
+
+/** What every kernel segment tells us about the kernel's side (R1.2 kernelAck, R6.5). */
+function noteKernel(ctx: SswCtx, c: Conn, tcp: TcpPacket): void {
+  const k = c.kernel;
+  if (tcp.ack) {
+    const ack = tcp.ackNumber;
+    if (!k.ackValid || seqGe(ack, k.ack)) {
+      if (!k.ackValid || seqGt(ack, k.ack)) c.inject.progressMs = ctx.now;
+      k.ack = ack;
+      k.ackValid = true;
+    }
+    k.winField = kernelWindowField(tcp.window, tcp.syn, k.ws);
+    const edge = seqAdd(ack, tcp.syn ? tcp.window : tcp.window * 2 ** k.ws);
+    if (seqGt(edge, k.rcvEdge)) k.rcvEdge = edge;
+  }
+  // A FIN counts once it is let through (a held FIN was cleared before we get here), so the
+  // client's ack of it passes the R7.4 cap and reaches the kernel.
+  const dataEnd = seqAdd(
+    tcp.seqNumber,
+    tcp.buffer.length - tcp.headerLength + (tcp.syn ? 1 : 0) + (tcp.fin ? 1 : 0),
+  );
+  const sndNxt = toOriginalSeq(dataEnd, c.t);
+  if (seqGt(sndNxt, k.sndNxt)) k.sndNxt = sndNxt;
+  if (c.tsOk) {
+    const ts = findTimestamps(tcp);
+    if (ts !== undefined) k.lastTsVal = ts.tsVal;
+  }
+}
+
+// =======================================================================================
+// The statecharts' effects (spec/ssw.md: R2, R5, R6, L.2 for a connection; A.2, L.2, L.4, L.6,
+// R5.4, R6.1 for the host). connection.machine.ts and host.machine.ts name their actions after
+// the rules and do no I/O; here each named action is given its rule's function. Nothing else.
+
+/** The connection statechart with the engine's effects. */
+function provideConnectionMachine(ctx: SswCtx) {
+  const conn = (key: string): Conn => {
+    const c = ctx.conns.byKey(key);
+    if (c === undefined) throw new Error(`ssw: effect for unknown connection ${key}`);
+    return c;
+  };
+  type A = { context: { connKey: string } };
+  return sswConnectionMachine.provide({
+    actions: {
+      logSyn: ({ context }: A) => sendLogSyn(ctx, conn(context.connKey)),
+      holdSynAckUntilSynStored: ({ context }: A) =>
+        ctx.event('R2.1', 'hold SYN-ACK until SynStored', conn(context.connKey)),
+      releaseHeldSynAck: ({ context }: A) => releaseHeldSynAck(ctx, conn(context.connKey)),
+      dropHeldSynAck: ({ context }: A) => {
+        conn(context.connKey).held.synAck = undefined;
+      },
+      releaseHeldFin: ({ context }: A) => releaseHeldFin(ctx, conn(context.connKey)),
+      releaseHeldRst: ({ context }: A) => releaseHeldRst(ctx, conn(context.connKey)),
+      suppressCrashFin: ({ context }: A) =>
+        ctx.event('R5.4', 'suppress FIN/RST of a dead incarnation', conn(context.connKey)),
+      abortKernelSocket: ({ context }: A) => abortKernelSocket(ctx, conn(context.connKey)),
+      liftClamps: ({ context }: A) => liftClamps(ctx, conn(context.connKey)),
+      sendFakeSyn: ({ context }: A) => sendFakeSyn(ctx, conn(context.connKey)),
+      dropKernelReply: ({ context }: A) => dropKernelReply(ctx, conn(context.connKey)),
+      captureSynAckAndTranslate: ({ context }: A) =>
+        captureSynAckAndTranslate(ctx, conn(context.connKey)),
+      sendFakeAck: ({ context }: A) => sendFakeAck(ctx, conn(context.connKey)),
+      injectLoggedStream: () => {
+        // R6.5 runs once the machine is in `injecting` (recreate.ts `afterKernelSegment`).
+      },
+      promptClient: ({ context }: A) => promptClient(ctx, conn(context.connKey)),
+      resetClient: ({ context }: A) => resetClient(ctx, conn(context.connKey)),
+      reportConnClosed: ({ context }: A) => {
+        const c = conn(context.connKey);
+        if (c.connId !== undefined && c.server.opts !== undefined)
+          ctx.toLogger({ kind: 'ConnClosed', conn: c.connId });
+      },
+    },
+  });
+}
+
+/** The host statechart with the engine's effects. */
+function provideHostMachine(ctx: SswCtx, rs: RecoveryState) {
+  return sswHostMachine.provide({
+    actions: {
+      sendGratuitousArp: () => announceTakeover(ctx),
+      dropAllTraffic: () => {
+        for (const c of ctx.conns.all()) ctx.forget(c);
+        rs.standbyKeep = undefined;
+      },
+      degradeConnections: () => degradeConnections(ctx),
+      orphanConnections: () => {
+        for (const c of ctx.conns.all()) ctx.sendConn(c, { type: 'APP_EXIT' });
+      },
+      recreateConnections: () => recreateAll(ctx, rs.pendingRecords),
+      announceProtected: () => ctx.event('L.4', 'logger welcomed us: new connections protected'),
+      announceColocated: () =>
+        ctx.event('L.6', 'takeover: the logger is on this host: protected, no lease'),
+    },
+  });
+}
+
+const NO_EFFECTS: readonly SswEffect[] = [];
+
+/** The engine's state and the context the rule modules are handed. */
+class EngineContext implements SswCtx {
+  readonly limits: SswLimits;
+  readonly timing: SswTimings;
+  readonly stats: SswStats = newSswStats();
+  readonly csum: ChecksumMode;
+  readonly conns: ConnTable;
+  readonly recorder: CloseRecorder | undefined;
+  readonly neighbors = newNeighborTable();
+  readonly lease = newLeaseState();
+  readonly recovery: RecoveryState;
+  readonly hostActor: Actor<typeof sswHostMachine>;
+  now = 0;
+  queuedLogBytes = 0;
+  /** R1.7: when changed client acks were last reported. */
+  lastClientAckedMs = Number.NEGATIVE_INFINITY;
+  private started = false;
+  private ipIdent = 1;
+  private readonly batch: SswEffect[] = [];
+  private readonly connMachine: ReturnType<typeof provideConnectionMachine>;
+
+  constructor(
+    readonly config: SswConfig,
+    private readonly sink: SswSink | undefined,
+  ) {
     this.limits = { ...DEFAULT_SSW_LIMITS, ...config.limits };
-    this.sink = sink;
-    this.nextConnId = config.firstConnId ?? 1;
+    this.timing = timingsOf(config);
     this.csum = config.checksum ?? 'full';
-    this.startMs = undefined;
-    this.connMachine = this.provideConnectionMachine();
+    this.conns = new ConnTable(config.firstConnId ?? 1);
+    this.connMachine = provideConnectionMachine(this);
     this.recorder =
       config.appRecorded === false ? new CloseRecorder(this.limits.maxRecorderPending) : undefined;
-    this.standbyKeep =
-      config.role === 'standby'
-        ? new StandbyKeep({
-            maxKept: this.limits.maxStandbyKept,
-            maxAgeMs: this.limits.standbyKeptMaxAgeMs,
-          })
-        : undefined;
-    this.host = createActor(this.provideHostMachine()).start();
-    // A primary from the start has its logger on the backup host: leased (L.1).
-    if (config.role === 'active') this.host.send({ type: 'TAKEOVER', loggerRemote: true });
-    // A backup has no incarnation of the application until recovery builds one: it starts as
-    // after a death, so that the same rules (R2.6, no RST for unknown connections) hold.
-    else this.host.send({ type: 'APP_EXIT' });
+    this.recovery = newRecoveryState(config, this.limits);
+    this.hostActor = createActor(provideHostMachine(this, this.recovery)).start();
   }
 
-  // -------------------------------------------------------------------------------------
-  // Public API
+  /** The engine's LAN frame handler (R6.10 hands kept frames to it). */
+  readonly handleLan = (frame: Uint8Array, vnet: VnetHdr): void =>
+    handleLanFrame(this, this.neighbors, frame, vnet);
 
-  /** An Ethernet frame from the LAN, with what the device left undone (offsets from the frame). */
-  onLanFrame(frame: Uint8Array, nowMs: number, vnet: VnetHdr = NO_OFFLOAD): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.stats.lanFrames++;
-    if (vnet !== NO_OFFLOAD) this.stats.lanOffloaded++;
-    // R6.10: a copy, taken before the handling below may rewrite the frame in place.
-    this.standbyKeep?.offer(frame, vnet, nowMs, this.config.serviceAddr);
-    this.handleLanFrame(frame, vnet);
-    return this.end();
-  }
-
-  /** An IPv4 packet the server's kernel wrote to the TUN device (vnet offsets from the packet). */
-  onTunPacket(packet: Uint8Array, nowMs: number, vnet: VnetHdr = NO_OFFLOAD): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.stats.tunPackets++;
-    if (vnet !== NO_OFFLOAD) this.stats.tunOffloaded++;
-    this.handleTunPacket(packet, vnet);
-    return this.end();
-  }
-
-  /** A decoded message from the logger link (Welcome, SynStored, DataStored, Replay*, ...). */
-  onLoggerMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.handleLoggerMessage(msg);
-    return this.end();
-  }
-
-  /**
-   * L.1: the runtime sent heartbeat `seq` at local time `sentMs` (the engine's clock). Its
-   * `HeartbeatAck` then renews the lease from that send, not from the ack's arrival: the
-   * detector granted it no earlier than the send, so the primary's lease ends first (P2).
-   */
-  noteHeartbeatSent(seq: number, sentMs: number): void {
-    this.heartbeatSendsNoted = true;
-    this.heartbeatSent.delete(seq);
-    this.heartbeatSent.set(seq, sentMs);
-    if (this.heartbeatSent.size > MAX_OUTSTANDING_HEARTBEATS) {
-      const oldest = this.heartbeatSent.keys().next();
-      if (!oldest.done) this.heartbeatSent.delete(oldest.value);
-    }
-  }
-
-  /**
-   * L.1 for a runtime that matches acks to its own heartbeat sends: the detector granted
-   * `leaseMs` for a heartbeat sent at `sentMs` (the engine's clock).
-   */
-  onHeartbeatAcked(sentMs: number, leaseMs: number, nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.grantLease(sentMs, leaseMs, 'HeartbeatAck');
-    return this.end();
-  }
-
-  /**
-   * R5.8: a message from the recorder link (the logger link of role `nsw` an SSW with
-   * `appRecorded: false` keeps): Welcome, DetStored, the FetchLog 'nsw' stream, Error.
-   * CloseLogged comes on the SSW's own link (onLoggerMessage) as for any stored close.
-   */
-  onRecorderMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    const rec = this.recorder;
-    if (rec !== undefined) {
-      const before = rec.status;
-      for (const m of rec.onMessage(msg)) this.emit({ to: 'recorder', msg: m });
-      if (msg.kind === 'Error')
-        this.event('R5.8', `recorder link: logger error ${msg.code}`, undefined, {
-          message: msg.message,
-          state: rec.status,
-        });
-      else if (rec.status !== before)
-        this.event('R5.8', `recorder ${rec.status}`, undefined, { pending: rec.pending });
-    }
-    return this.end();
-  }
-
-  /** R5.8: the recorder link is down; its sends wait for the next Welcome. */
-  onRecorderDown(): void {
-    this.recorder?.linkDown();
-  }
-
-  /** Time passes: leases, fake-SYN retries, closing connections (all timeouts are here). */
-  onTick(nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.handleTick();
-    return this.end();
-  }
-
-  /** The server application process exited (R5.4). */
-  onAppExit(nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.event('R5.4', 'app exit');
-    this.host.send({ type: 'APP_EXIT' });
-    return this.end();
-  }
-
-  /**
-   * The restarted application is listening; re-create every logged connection (R6) from the
-   * FetchLog answer (ReplaySyn / ReplayData; other kinds are ignored). Replay messages that
-   * arrive through onLoggerMessage are collected and passed here on ReplayEnd automatically.
-   */
-  startRecovery(records: readonly LoggerMessage[], nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.recover(records);
-    return this.end();
-  }
-
-  /**
-   * The coordinator made this host the server: announce the address (A.2). Only a standby
-   * takes over, and a standby runs on the backup host, beside the logger (protocol.md): from
-   * now on the logger is co-located and no lease is needed (L.6, spec/recovery.md T.2).
-   */
-  takeover(nowMs: number): readonly SswEffect[] {
-    this.begin(nowMs);
-    this.host.send({ type: 'TAKEOVER', loggerRemote: false });
-    const deferred = this.deferredRecords;
-    this.deferredRecords = undefined;
-    if (deferred !== undefined && this.hostValue().role === 'active') this.recover(deferred);
-    return this.end();
-  }
-
-  /** The host machine's state (role, logger, app), for status output and tests. */
-  hostState(): { role: string; logger: string; app: string } {
-    return this.host.getSnapshot().value as { role: string; logger: string; app: string };
-  }
-
-  /** One connection's view, for status output and tests; undefined if not tracked. */
-  connection(
-    clientAddr: number,
-    clientPort: number,
-    serverPort: number,
-  ): SswConnectionView | undefined {
-    const c = this.lookup(clientAddr, clientPort, serverPort);
-    return c === undefined ? undefined : this.viewOf(c);
-  }
-
-  /**
-   * W.1 (watchdog.ts): a view of every tracked connection, made as the iterator is read. The
-   * stall watchdog reads a bounded slice per tick; like the Map's own iterator it stays valid
-   * while connections come and go (new ones are visited, forgotten ones skipped).
-   */
-  *connectionViews(): Generator<SswConnectionView, void, undefined> {
-    for (const c of this.byKey.values()) yield this.viewOf(c);
-  }
-
-  /** W.2: the host as the stall watchdog judges it (`leaseUntil` on the engine's clock, L.1). */
-  watchdogHost() {
-    const { value, context } = this.host.getSnapshot();
-    return {
-      role: value.role,
-      logger: value.logger,
-      app: value.app,
-      leaseUntil: context.leaseUntil,
-    };
-  }
-
-  private viewOf(c: Conn): SswConnectionView {
-    return {
-      key: c.key,
-      clientAddr: c.clientAddr,
-      clientPort: c.clientPort,
-      serverPort: c.serverPort,
-      connId: c.connId,
-      mode: c.mode,
-      protected: c.protected,
-      closeLogged: c.closeLogged,
-      closeSeq: c.close?.seq,
-      stableSeq: c.stableSeq,
-      loggedSeq: c.loggedSeq,
-      finLogged: c.finLogged,
-      kernelAck: c.kernelAck,
-      kernelAckValid: c.kernelAckValid,
-      kernelWindow: c.kernelWinField * 2 ** c.kernelWs,
-      kernelSndNxt: c.kernelSndNxt,
-      sentAck: c.sentAck,
-      rightEdge: c.rightEdge,
-      clientAck: c.clientAck,
-      clientSndMax: c.clientSndMax,
-      clientFinSeq: c.clientFinSeq,
-      deltaSeq: c.t.deltaSeq,
-      tsDelta: c.t.tsDelta,
-      injectSeq: c.injectSeq,
-      heldSynAck: c.heldSynAck !== undefined,
-      heldFin: c.heldFinSeq !== undefined,
-      heldRst: c.heldRst !== undefined,
-      oooBytes: c.oooBytes,
-      pendingLogBytes: c.queuedBytes,
-    };
-  }
-
-  connectionCount(): number {
-    return this.byKey.size;
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Effects plumbing
-
-  private begin(nowMs: number): void {
+  /** Starts an entry point's call: its time, an empty batch. */
+  begin(nowMs: number): void {
     this.now = nowMs;
     if (!this.started) {
       this.started = true;
-      this.startMs = nowMs;
+      this.lease.startMs = nowMs;
     }
     this.batch.length = 0;
   }
 
-  /** Wall-clock ms now (see `SswConfig.wallClockOffsetMs`). */
-  private wallMs(): number {
+  /** The call's effects (none when a sink took them one by one). */
+  end(): readonly SswEffect[] {
+    return this.sink === undefined ? this.batch : NO_EFFECTS;
+  }
+
+  wallMs(): number {
     return this.now + (this.config.wallClockOffsetMs ?? 0);
   }
 
-  private end(): readonly SswEffect[] {
-    return this.sink === undefined ? this.batch : SswEngine.EMPTY;
-  }
-
-  private emit(e: SswEffect): void {
+  emit(e: SswEffect): void {
     if (this.sink !== undefined) this.sink(e);
     else this.batch.push(e);
   }
 
-  private event(
-    rule: string,
-    what: string,
-    c?: Conn,
-    detail?: Record<string, number | string | boolean>,
-  ): void {
+  event(rule: string, what: string, c?: Conn, detail?: EventDetail): void {
     const base: { atMs: number; rule: string; what: string } = { atMs: this.now, rule, what };
     const ev: SswLogEvent = {
       ...base,
@@ -621,1227 +2131,281 @@ export class SswEngine {
     this.emit({ to: 'log', event: ev });
   }
 
-  private toLogger(msg: LoggerMessage): void {
+  toLogger(msg: LoggerMessage): void {
     this.emit({ to: 'logger', msg });
   }
 
-  private toTun(packet: Uint8Array, vnet: VnetHdr = NO_OFFLOAD): void {
+  toTun(packet: Uint8Array, vnet: VnetHdr = NO_OFFLOAD): void {
     this.emit(vnet === NO_OFFLOAD ? { to: 'tun', packet } : { to: 'tun', packet, vnet });
   }
 
-  /** How in-place rewrites keep the checksum of a packet that came with `vnet`. */
-  private csumFor(vnet: VnetHdr): ChecksumMode {
-    return vnetNeedsCsum(vnet) ? 'partial' : this.csum;
+  toNeighbor(frame: Uint8Array, dstAddr: number, aliased: boolean, vnet?: VnetHdr): void {
+    frameToNeighbor(this, this.neighbors, frame, dstAddr, aliased, vnet);
   }
 
-  /**
-   * A kernel packet about to be kept (held SYN-ACK or RST): complete a partial checksum so the
-   * copy needs no offload when it is released, whatever packet is being handled then. Such
-   * packets carry no GSO burst. Returns the header the packet has now.
-   */
-  private standAlone(tcp: TcpPacket, vnet: VnetHdr): VnetHdr {
-    if (!vnetNeedsCsum(vnet)) return vnet;
-    tcp.completePartialChecksum();
-    return NO_OFFLOAD;
+  nextIpIdent(): number {
+    const ident = this.ipIdent;
+    this.ipIdent = (ident + 1) & 0xffff;
+    return ident;
   }
 
-  /** Wraps a kernel packet in Ethernet for the client; in place when headroom allows. `vnet`
-   * is the packet's (offsets from the IP header). */
-  private kernelToLan(
-    packet: Uint8Array,
-    dstAddr: number,
-    headroom: boolean,
-    vnet: VnetHdr = NO_OFFLOAD,
-  ): void {
-    let frame: Uint8Array;
-    let aliased = false;
-    if (headroom && packet.byteOffset >= ETHERNET_HEADER_LEN) {
-      frame = new Uint8Array(
-        packet.buffer,
-        packet.byteOffset - ETHERNET_HEADER_LEN,
-        packet.length + ETHERNET_HEADER_LEN,
-      );
-      aliased = true;
-    } else {
-      frame = new Uint8Array(packet.length + ETHERNET_HEADER_LEN);
-      frame.set(packet, ETHERNET_HEADER_LEN);
-    }
-    this.frameToNeighbor(frame, dstAddr, aliased, shiftVnetHdr(vnet, ETHERNET_HEADER_LEN));
+  host(): SswHostValue {
+    return this.hostActor.getSnapshot().value as SswHostValue;
   }
 
-  /**
-   * Sends an IPv4 frame (header space at the front) to `dstAddr` on the LAN. A.3: with no MAC
-   * known the frame waits (a few per address, a copy if it aliases a caller's buffer) while an
-   * ARP request asks; the answer releases it. After a takeover this matters: clients updated
-   * their caches from the gratuitous ARP and have no reason to ARP us, and the go-live prompt
-   * (R6.8) must not be lost for want of their MAC.
-   */
-  private frameToNeighbor(
-    frame: Uint8Array,
-    dstAddr: number,
-    aliased: boolean,
-    vnet: VnetHdr = NO_OFFLOAD,
-  ): void {
-    const mac = this.neighbors.get(dstAddr);
-    if (mac !== undefined) {
-      emitEthernet({ dst: mac, src: this.config.serviceMac, ethertype: ETHERTYPE_IPV4 }, frame);
-      this.emit(vnet === NO_OFFLOAD ? { to: 'lan', frame } : { to: 'lan', frame, vnet });
-      return;
-    }
-    let waiting = this.awaitingArp.get(dstAddr);
-    if (waiting === undefined) {
-      if (this.awaitingArp.size >= this.limits.maxNeighbors) {
-        this.stats.dropNoNeighbor++;
-        return;
-      }
-      waiting = { frames: [], askedAtMs: Number.NEGATIVE_INFINITY };
-      this.awaitingArp.set(dstAddr, waiting);
-    }
-    if (waiting.frames.length >= MAX_FRAMES_AWAITING_ARP) {
-      waiting.frames.shift();
-      this.stats.dropNoNeighbor++;
-    }
-    waiting.frames.push({ frame: aliased ? frame.slice() : frame, vnet });
-    if (this.now - waiting.askedAtMs >= this.timing.arpRetryMs) {
-      waiting.askedAtMs = this.now;
-      this.emit({
-        to: 'lan',
-        frame: buildArpFrame(arpRequest(this.config.serviceMac, this.config.serviceAddr, dstAddr)),
-      });
-    }
+  hostContext(): SswHostContext {
+    return this.hostActor.getSnapshot().context;
   }
 
-  // -------------------------------------------------------------------------------------
-  // Host state helpers
-
-  private hostValue(): { role: string; logger: string; app: string } {
-    return this.host.getSnapshot().value as { role: string; logger: string; app: string };
+  sendHost(ev: SswHostEvent): void {
+    this.hostActor.send(ev);
   }
 
-  private lookup(clientAddr: number, clientPort: number, serverPort: number): Conn | undefined {
-    return this.conns.get(clientAddr)?.get(((clientPort << 16) | serverPort) >>> 0);
-  }
-
-  // -------------------------------------------------------------------------------------
-  // LAN side
-
-  private handleLanFrame(frame: Uint8Array, frameVnet: VnetHdr): void {
-    if (frame.length < ETHERNET_HEADER_LEN) {
-      this.stats.dropMalformed++;
-      return;
-    }
-    const role = this.hostValue().role;
-    if (role !== 'active') {
-      // A.1: a standby or fenced SSW neither answers nor forwards (a standby keeps, R6.10).
-      this.stats.dropNotActive++;
-      return;
-    }
-    const ethertype = get16(frame, 12);
-    if (ethertype === ETHERTYPE_ARP) {
-      this.handleArp(frame);
-      return;
-    }
-    if (ethertype !== ETHERTYPE_IPV4) {
-      this.stats.dropNotForService++;
-      return;
-    }
-    const ipRes = Ipv4Packet.checked(frame.subarray(ETHERNET_HEADER_LEN));
-    if (!ipRes.ok) {
-      this.stats.dropMalformed++;
-      return;
-    }
-    const ip = ipRes.value;
-    if (ip.dst !== this.config.serviceAddr) {
-      this.stats.dropNotForService++;
-      return;
-    }
-    if (ip.isFragment) {
-      this.stats.dropFragment++;
-      return;
-    }
-    // Per packet: compare in place; only a new or moved MAC costs a view and a copy.
-    const known = this.neighbors.get(ip.src);
-    if (
-      known === undefined ||
-      known[0] !== frame[6] ||
-      known[1] !== frame[7] ||
-      known[2] !== frame[8] ||
-      known[3] !== frame[9] ||
-      known[4] !== frame[10] ||
-      known[5] !== frame[11]
-    ) {
-      this.learn(ip.src, frame.subarray(6, 12));
-    }
-    // Trim Ethernet padding: the kernel gets exactly the datagram.
-    const datagram = ip.buffer.subarray(0, ip.totalLength);
-    const vnet = shiftVnetHdr(frameVnet, -ETHERNET_HEADER_LEN);
-    if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP) {
-      this.toTun(datagram, vnet);
-      return;
-    }
-    const tcpRes = TcpPacket.checked(ip.payload);
-    if (!tcpRes.ok) {
-      this.stats.dropMalformed++;
-      return;
-    }
-    const tcp = tcpRes.value;
-    // A partial checksum (the sender's kernel left it to the device) or one the receiving
-    // device verified is vouched for by the kernel that handed it over: no sum over 64 KB.
-    if (
-      this.config.verifyLanChecksums !== false &&
-      !vnetChecksumTrusted(vnet) &&
-      !tcp.verifyChecksum(ip.src, ip.dst)
-    ) {
-      // A sender on the same host or behind a veth with checksum offload leaves the field as
-      // the pseudo-header sum (CHECKSUM_PARTIAL): complete it, since the TUN side verifies.
-      if (tcp.checksumStatus(ip.src, ip.dst) === 'partial') {
-        tcp.completePartialChecksum();
-        this.stats.lanPartialChecksums++;
-      } else {
-        // A corrupt byte must never reach the log: the kernel would drop it, the log would not.
-        this.stats.dropBadChecksum++;
-        return;
-      }
-    }
-    this.handleClientSegment(ip.src, datagram, tcp, vnet);
-  }
-
-  private handleArp(frame: Uint8Array): void {
-    const res = parseArpBytes(frame.subarray(ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + ARP_LEN));
-    if (!res.ok) {
-      this.stats.dropMalformed++;
-      return;
-    }
-    const arp = res.value;
-    if (arp.senderIp !== 0 && arp.senderIp !== this.config.serviceAddr)
-      this.learn(arp.senderIp, arp.senderMac);
-    if (
-      arp.operation === 'request' &&
-      arp.targetIp === this.config.serviceAddr &&
-      arp.senderIp !== arp.targetIp
-    ) {
-      // A.1: only an active SSW gets here.
-      this.stats.arpReplies++;
-      this.emit({
-        to: 'lan',
-        frame: buildArpFrame(
-          arpReply(this.config.serviceMac, this.config.serviceAddr, arp.senderMac, arp.senderIp),
-        ),
-      });
-    }
-  }
-
-  /** A.3: remember a client's MAC; the oldest entry goes when the table is full. */
-  private learn(addr: number, mac: Uint8Array): void {
-    const known = this.neighbors.get(addr);
-    if (known !== undefined && macEquals(known, mac)) return;
-    if (known === undefined && this.neighbors.size >= this.limits.maxNeighbors) {
-      const oldest = this.neighbors.keys().next();
-      if (!oldest.done) this.neighbors.delete(oldest.value);
-    }
-    this.neighbors.set(addr, mac.slice());
-    const waiting = this.awaitingArp.get(addr);
-    if (waiting !== undefined) {
-      this.awaitingArp.delete(addr);
-      for (const f of waiting.frames) this.frameToNeighbor(f.frame, addr, false, f.vnet);
-    }
-  }
-
-  private handleClientSegment(
-    clientAddr: number,
-    datagram: Uint8Array,
-    tcp: TcpPacket,
-    vnet: VnetHdr,
-  ): void {
-    let c = this.lookup(clientAddr, tcp.srcPort, tcp.dstPort);
-    const flags = tcp.flags;
-    const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
-    if (c === undefined) {
-      if (kind !== 'syn') {
-        // While no incarnation serves (app dead, recovering, or a backup before its replay)
-        // an unknown connection may be one the log will re-create: the kernel would answer
-        // with a RST the client must never see (I4). Drop; the client retransmits.
-        if (this.hostValue().app !== 'appRunning') {
-          this.stats.dropNotReady++;
-          return;
-        }
-        // Not ours (or forgotten): the kernel answers as it would without the SSW.
-        this.toTun(datagram, vnet);
-        return;
-      }
-      c = this.newConnection(clientAddr, tcp);
-      if (c === undefined) return;
-      this.toTun(datagram, vnet);
-      return;
-    }
-    const action = clientActionOf(c.mode, kind);
-    switch (action) {
-      case 'forwardSyn':
-        this.toTun(datagram, vnet);
-        return;
-      case 'answerSyn':
-        // Only a retry of the logged SYN; another ISN on the same 4-tuple is not this one.
-        if (tcp.seqNumber !== c.clientIsn) {
-          this.stats.dropByRule++;
-          return;
-        }
-        this.noteSynTimestamp(c, tcp);
-        this.event('R6.9', 'client retries its SYN: answer with the logged SYN-ACK', c);
-        this.sendLoggedSynAck(c);
-        return;
-      case 'drop':
-        this.stats.dropByRule++;
-        return;
-      case 'forwardRst':
-        this.noteClient(c, tcp);
-        this.translateInbound(c, tcp, this.csumFor(vnet));
-        this.toTun(datagram, vnet);
-        this.sendConn(c, { type: 'CLIENT_RST' });
-        return;
-      case 'forwardRaw':
-        this.noteClient(c, tcp);
-        this.translateInbound(c, tcp, this.csumFor(vnet));
-        this.toTun(datagram, vnet);
-        return;
-      case 'logAndForward': {
-        this.noteClient(c, tcp);
-        if (
-          c.mode === 'closing' &&
-          kernelDoneWith(
-            c.clientFinSeq,
-            c.kernelAckValid ? c.kernelAck : undefined,
-            c.serverFinAckForwarded,
-          )
-        ) {
-          this.answerAfterClose(c, kind);
-          return;
-        }
-        if (!this.logClientBytes(c, tcp)) return;
-        // Read before R7.4 rewrites the ack into kernel space.
-        const acksServerFin =
-          tcp.ack && c.serverFinSeq !== undefined && seqGt(tcp.ackNumber, c.serverFinSeq);
-        this.translateInbound(c, tcp, this.csumFor(vnet));
-        this.toTun(datagram, vnet);
-        if (acksServerFin) c.serverFinAckForwarded = true;
-        return;
-      }
-      case 'logOnly':
-        this.noteClient(c, tcp);
-        this.logClientBytes(c, tcp);
-        return;
-      case 'logAndInject':
-        this.noteClient(c, tcp);
-        this.logClientBytes(c, tcp);
-        this.tryInject(c);
-        return;
-    }
-  }
-
-  /**
-   * R5.7: the kernel is done with this connection (its socket may be closed: it would answer
-   * with an RST). Everything the client sends now is a retransmission of what the kernel
-   * already has and the log holds or will hold: a segment that occupies sequence space gets
-   * the ACK the kernel would have sent (R1.4 form, so still clamped at stableSeq: I1); a pure
-   * ACK needs no answer.
-   */
-  private answerAfterClose(c: Conn, kind: SegmentKind): void {
-    this.stats.answeredAfterClose++;
-    if (kind === 'data' || kind === 'fin') this.sendToClient(c, TCP_ACK);
-  }
-
-  /** R2.5 / L.3: a new connection, or undefined (dropped) when the host cannot take one. */
-  private newConnection(clientAddr: number, tcp: TcpPacket): Conn | undefined {
-    const host = this.hostValue();
-    if (host.app !== 'appRunning' || host.logger === 'awaitingLogger') {
-      // No listener to answer (app dead or replaying), or no lease yet: the client retries.
-      this.stats.dropNotReady++;
-      return undefined;
-    }
-    if (this.byKey.size >= this.limits.maxConnections) {
-      this.stats.dropConnLimit++;
-      return undefined;
-    }
-    const opts = parseTcpOptions(tcp.options);
-    const clientOpts = opts.ok ? synOptsOf(opts.value) : NO_OPTS;
-    const c = this.createConn(
-      clientAddr,
-      tcp.srcPort,
-      tcp.dstPort,
-      tcp.seqNumber,
-      clientOpts,
-      host.logger === 'protected' || host.logger === 'colocated',
-    );
-    c.clientWindow = tcp.window;
-    return c;
-  }
-
-  private createConn(
-    clientAddr: number,
-    clientPort: number,
-    serverPort: number,
-    clientIsn: number,
-    clientOpts: SynOpts,
-    isProtected: boolean,
-  ): Conn {
-    const key = `${addrString(clientAddr)}:${clientPort}>${serverPort}`;
-    const next = seqAdd(clientIsn, 1);
-    const c: Conn = {
-      key,
-      clientAddr,
-      clientPort,
-      serverPort,
-      actor: undefined as unknown as Actor<typeof sswConnectionMachine>,
-      mode: 'listenSynSeen',
-      protected: isProtected,
-      closeLogged: false,
-      close: undefined,
-      closeRecorded: false,
-      connId: undefined,
-      clientIsn,
-      clientOpts,
-      serverIsn: 0,
-      serverOpts: undefined,
-      synTimeMs: this.wallMs(),
-      kernelIsn: 0,
-      kernelOpts: undefined,
-      clientWs: 0,
-      kernelWs: 0,
-      tsOk: false,
-      t: { deltaSeq: 0, tsDelta: 0 },
-      loggedSeq: next,
-      stableSeq: next,
-      finLogged: false,
-      pendingLog: [],
-      queuedBytes: 0,
-      ooo: [],
-      oooBytes: 0,
-      kernelAck: next,
-      kernelAckValid: false,
-      kernelWinField: 0,
-      kernelRcvEdge: next,
-      kernelSndNxt: 0,
-      lastKernelTsVal: 0,
-      sentAck: next,
-      rightEdge: next,
-      clientAck: 0,
-      synAckUnconfirmed: false,
-      tsRecent: clientOpts.tsVal ?? 0,
-      tsValSent: undefined,
-      clientWindow: 65535,
-      heldSynAck: undefined,
-      heldFinSeq: undefined,
-      heldRst: undefined,
-      heldRstSeq: undefined,
-      stream: [],
-      streamBytes: 0,
-      streamFin: false,
-      injectSeq: next,
-      finInjected: false,
-      recreateAtMs: 0,
-      closingSinceMs: 0,
-      reportedClientAck: 0,
-      serverFinSeq: undefined,
-      clientFinSeq: undefined,
-      clientSndMax: next,
-      serverFinAckForwarded: false,
-      injectProgressMs: 0,
-    };
-    let inner = this.conns.get(clientAddr);
-    if (inner === undefined) {
-      inner = new Map();
-      this.conns.set(clientAddr, inner);
-    }
-    inner.set(((clientPort << 16) | serverPort) >>> 0, c);
-    this.byKey.set(key, c);
-    c.actor = createActor(this.connMachine, { input: { connKey: key, protected: isProtected } });
-    c.actor.start();
-    return c;
-  }
-
-  private forget(c: Conn): void {
-    this.conns.get(c.clientAddr)?.delete(((c.clientPort << 16) | c.serverPort) >>> 0);
-    if (this.conns.get(c.clientAddr)?.size === 0) this.conns.delete(c.clientAddr);
-    this.byKey.delete(c.key);
-    if (c.connId !== undefined) this.byConnId.delete(c.connId);
-    this.queuedLogBytes -= c.queuedBytes;
-    c.queuedBytes = 0;
-    c.actor.stop();
-  }
-
-  /** Sends a control event to a connection's machine and refreshes the cached mode. */
-  private sendConn(c: Conn, ev: Parameters<Conn['actor']['send']>[0]): void {
+  sendConn(c: Conn, ev: SswConnectionEvent): void {
     c.actor.send(ev);
     const snap = c.actor.getSnapshot();
     c.mode = connModeOf(snap.value);
     c.protected = snap.context.protected;
     c.closeLogged = snap.context.closeLogged;
-    if (snap.status === 'done' && this.byKey.get(c.key) === c) this.forget(c);
+    if (snap.status === 'done' && this.conns.byKey(c.key) === c) this.forget(c);
   }
 
-  /** What the client tells us regardless of mode: its ack, TSval and window. */
-  private noteClient(c: Conn, tcp: TcpPacket): void {
-    if (tcp.ack) {
-      const ack = tcp.ackNumber;
-      if (c.clientAck === 0 || seqGt(ack, c.clientAck)) c.clientAck = ack;
-      c.synAckUnconfirmed = false;
-    }
-    c.clientWindow = tcp.window;
-    const end = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0));
-    if (seqGt(end, c.clientSndMax)) c.clientSndMax = end;
-    if (tcp.fin) c.clientFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-    if (c.tsOk || c.clientOpts.tsVal !== null) {
-      const ts = findTimestamps(tcp);
-      if (ts !== undefined && seqGe(ts.tsVal, c.tsRecent)) c.tsRecent = ts.tsVal;
-    }
-  }
-
-  /**
-   * R1.1 / R1.6: hands the segment's new in-order bytes (and FIN) to the logger. Returns false
-   * if the segment must be dropped (a hold limit or the log queue bound was reached).
-   */
-  private logClientBytes(c: Conn, tcp: TcpPacket): boolean {
-    const payload = tcp.payload;
-    const fin = tcp.fin;
-    const seq = tcp.seqNumber;
-    const len = payload.length + (fin ? 1 : 0);
-    if (len === 0) return true;
-    if (seqGt(seq, c.loggedSeq)) {
-      // A hole before it: hold a copy until the hole fills (the logger refuses gaps).
-      if (c.oooBytes + len > this.limits.maxHeldBytes) {
-        this.stats.dropHoldLimit++;
-        return false;
-      }
-      if (!c.ooo.some((p) => p.seq === seq && p.bytes.length >= payload.length)) {
-        c.ooo.push({ seq, bytes: payload.slice() });
-        c.oooBytes += payload.length;
-        if (fin) c.ooo.push({ seq: seqAdd(seq, payload.length), bytes: FIN_MARK });
-      }
-      return true;
-    }
-    const span = newLogSpan(seq, len, c.loggedSeq);
-    if (span.count === 0) return true; // a duplicate: already logged
-    const dataCount = Math.max(0, Math.min(span.count, payload.length - span.offset));
-    if (this.queuedLogBytes + dataCount > this.limits.maxQueuedLogBytes) {
-      // R1.6: the logger is behind; the client will retransmit, acks stall meanwhile.
-      this.stats.dropBackpressure++;
-      return false;
-    }
-    this.appendLog(c, payload.subarray(span.offset, span.offset + dataCount), fin);
-    this.drainOoo(c);
-    return true;
-  }
-
-  /** Logs bytes at exactly loggedSeq (and a FIN right after them). */
-  private appendLog(c: Conn, bytes: Uint8Array, fin: boolean): void {
-    if (c.connId === undefined || c.finLogged || (c.streamFin && this.isRecreating(c))) return;
-    const copy = bytes.slice();
-    const msg: MessageOf<'LogData'> = {
-      kind: 'LogData',
-      conn: c.connId,
-      seq: c.loggedSeq,
-      payload: copy,
-      fin,
-    };
-    c.pendingLog.push(msg);
-    c.queuedBytes += copy.length;
-    this.queuedLogBytes += copy.length;
-    this.stats.loggedBytes += copy.length;
-    this.toLogger(msg);
-    if (this.isRecreating(c)) this.appendStream(c, c.loggedSeq, copy, fin);
-    c.loggedSeq = seqAdd(c.loggedSeq, copy.length + (fin ? 1 : 0));
-    if (fin) c.finLogged = true;
-  }
-
-  private drainOoo(c: Conn): void {
-    let progressed = true;
-    while (progressed && c.ooo.length > 0) {
-      progressed = false;
-      for (let i = 0; i < c.ooo.length; i++) {
-        const p = c.ooo[i] as StreamPiece;
-        if (seqGt(p.seq, c.loggedSeq)) continue;
-        c.ooo.splice(i, 1);
-        if (p.bytes !== FIN_MARK) c.oooBytes -= p.bytes.length;
-        if (p.bytes === FIN_MARK) {
-          if (p.seq === c.loggedSeq) this.appendLog(c, EMPTY, true);
-        } else {
-          const span = newLogSpan(p.seq, p.bytes.length, c.loggedSeq);
-          if (span.count > 0) this.appendLog(c, p.bytes.subarray(span.offset), false);
-        }
-        progressed = true;
-        break;
-      }
-    }
-  }
-
-  private isRecreating(c: Conn): boolean {
-    return c.mode === 'awaitSynAck' || c.mode === 'injecting' || c.mode === 'orphaned';
-  }
-
-  /** R7.4 in place: ack (capped at the kernel's snd.nxt), SACK edges, TSecr. */
-  private translateInbound(c: Conn, tcp: TcpPacket, mode: ChecksumMode): void {
-    const t = c.t;
-    if (tcp.ack && c.serverOpts !== undefined) {
-      const ack = clampInboundAck(tcp.ackNumber, c.kernelSndNxt);
-      const k = seqAdd(ack, -t.deltaSeq);
-      if (k !== tcp.ackNumber) rewriteAck(tcp, k, mode);
-    }
-    if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => seqAdd(edge, -t.deltaSeq), mode);
-    if (t.tsDelta !== 0) {
-      const ts = findTimestamps(tcp);
-      if (ts !== undefined) rewriteTimestamps(tcp, ts.tsVal, seqAdd(ts.tsEcr, -t.tsDelta), mode);
-    }
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Kernel side
-
-  private handleTunPacket(packet: Uint8Array, arrivedVnet: VnetHdr): void {
-    if (this.hostValue().role !== 'active') {
-      this.stats.dropNotActive++;
-      return;
-    }
-    const ipRes = Ipv4Packet.checked(packet);
-    if (!ipRes.ok) {
-      this.stats.dropMalformed++;
-      return;
-    }
-    const ip = ipRes.value;
-    const datagram = packet.subarray(0, ip.totalLength);
-    const headroom = this.config.tunHeadroom === true;
-    if (ip.src !== this.config.serviceAddr) {
-      this.stats.dropNotForService++;
-      return;
-    }
-    if (this.config.mode === 'forward' || ip.protocol !== IP_PROTO_TCP || ip.isFragment) {
-      this.kernelToLan(datagram, ip.dst, headroom, arrivedVnet);
-      return;
-    }
-    const tcpRes = TcpPacket.checked(ip.payload);
-    if (!tcpRes.ok) {
-      this.stats.dropMalformed++;
-      return;
-    }
-    const tcp = tcpRes.value;
-    const flags = tcp.flags;
-    // Segments without payload, and SYN/RST (the ones that may be held), are made to stand
-    // alone at once; they are small. Data keeps its offload: summing 64 KB is the device's job.
-    const vnet =
-      (flags & (TCP_SYN | TCP_RST)) !== 0 || tcp.buffer.length === tcp.headerLength
-        ? this.standAlone(tcp, arrivedVnet)
-        : arrivedVnet;
-    const mode = this.csumFor(vnet);
-    const c = this.lookup(ip.dst, tcp.dstPort, tcp.srcPort);
-    if (c === undefined) {
-      this.kernelToLan(datagram, ip.dst, headroom, vnet);
-      return;
-    }
-    const kind = segmentKindOfBits(flags, tcp.buffer.length - tcp.headerLength);
-    // R5.2: a FIN/RST is the application's only where its logged close puts it. The FIN's own
-    // sequence number follows the payload; both are taken to original space (R7.1).
-    const atClose =
-      (kind === 'fin' || kind === 'rst') &&
-      atLoggedClose(
-        c.close,
-        kind,
-        seqAdd(
-          tcp.seqNumber,
-          (kind === 'fin' ? tcp.buffer.length - tcp.headerLength : 0) + c.t.deltaSeq,
-        ),
-      );
-    const action = kernelActionOf(c.mode, kind, atClose);
-    switch (action) {
-      case 'firstSynAck': {
-        this.recordSynAck(c, tcp, true);
-        c.heldSynAck = datagram.slice();
-        this.stats.heldSynAcks++;
-        this.sendConn(c, { type: 'KERNEL_SYN_ACK' });
-        // Unprotected (L.3): the machine did not hold it; let the original go now.
-        if (c.mode !== 'awaitingSynStored') {
-          c.heldSynAck = undefined;
-          this.kernelToLan(datagram, ip.dst, headroom, vnet);
-        }
-        return;
-      }
-      case 'holdSynAck':
-        c.heldSynAck = datagram.slice();
-        this.sendConn(c, { type: 'KERNEL_SYN_ACK' });
-        return;
-      case 'forward':
-        this.noteKernel(c, tcp);
-        this.rewriteOutbound(c, tcp, c.protected, mode);
-        if (kind === 'fin')
-          c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-        this.kernelToLan(datagram, ip.dst, headroom, vnet);
-        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN', atClose });
-        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST', atClose });
-        return;
-      case 'forwardUnclamped':
-        this.noteKernel(c, tcp);
-        this.rewriteOutbound(c, tcp, false, mode);
-        if (kind === 'fin')
-          c.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-        this.kernelToLan(datagram, ip.dst, headroom, vnet);
-        if (kind === 'fin') this.sendConn(c, { type: 'KERNEL_FIN', atClose });
-        else if (kind === 'rst') this.sendConn(c, { type: 'KERNEL_RST', atClose });
-        if (kind === 'fin' && c.mode === 'closing' && c.closingSinceMs === 0)
-          c.closingSinceMs = this.now;
-        return;
-      case 'holdFin': {
-        // R5.1: clear the FIN, let the rest through, remember where the FIN was.
-        const dataEnd = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-        c.heldFinSeq = seqAdd(dataEnd, c.t.deltaSeq);
-        rewriteFlags(tcp, flags & ~TCP_FIN, mode);
-        this.stats.heldFins++;
-        this.event('R5.1', 'hold kernel FIN until CloseLogged', c, { finSeq: c.heldFinSeq });
-        this.recordOwnClose(c, 'end', c.heldFinSeq);
-        this.noteKernel(c, tcp);
-        if (c.mode === 'injecting')
-          this.handleRegenerated(c, tcp, datagram, ip.dst, headroom, vnet);
-        else {
-          this.rewriteOutbound(c, tcp, true, mode);
-          this.kernelToLan(datagram, ip.dst, headroom, vnet);
-        }
-        this.sendConn(c, { type: 'KERNEL_FIN', atClose });
-        this.afterKernelSegment(c);
-        return;
-      }
-      case 'holdRst':
-        c.heldRst = datagram.slice();
-        c.heldRstSeq = seqAdd(tcp.seqNumber, c.t.deltaSeq);
-        this.stats.heldRsts++;
-        this.event('R5.3', 'hold kernel RST until CloseLogged', c, { rstSeq: c.heldRstSeq });
-        this.recordOwnClose(c, 'destroy', c.heldRstSeq);
-        this.sendConn(c, { type: 'KERNEL_RST', atClose });
-        return;
-      case 'suppressCrash':
-        this.stats.suppressedCrash++;
-        this.sendConn(c, { type: kind === 'rst' ? 'KERNEL_RST' : 'KERNEL_FIN', atClose });
-        return;
-      case 'captureSynAck':
-        this.recordSynAck(c, tcp, false);
-        this.sendConn(c, { type: 'KERNEL_SYN_ACK' });
-        this.afterKernelSegment(c);
-        return;
-      case 'captureRst':
-        this.sendConn(c, { type: 'KERNEL_RST', atClose: false });
-        return;
-      case 'regenerated':
-        this.noteKernel(c, tcp);
-        this.handleRegenerated(c, tcp, datagram, ip.dst, headroom, vnet);
-        this.afterKernelSegment(c);
-        return;
-      case 'absorb':
-        this.noteKernel(c, tcp);
-        this.afterKernelSegment(c);
-        return;
-      case 'drop':
-        this.stats.dropByRule++;
-        return;
-    }
-  }
-
-  /**
-   * R5.8: an unrecorded application's FIN (`end`, at the FIN's own sequence number) or RST
-   * (`destroy`, at its sequence number), original space, on a connection it serves: recorded
-   * as the NSW would record the close, so that the CloseLogged that follows releases it (R5.2).
-   * Once per connection, and never over a close already logged. Not while re-creating: that
-   * FIN stays held, and the kernel's retransmission after go-live is recorded.
-   */
-  private recordOwnClose(c: Conn, how: CloseHow, seq: number): void {
-    const rec = this.recorder;
-    if (rec === undefined || c.closeRecorded || c.close !== undefined || c.connId === undefined)
-      return;
-    if (c.mode !== 'protected' && c.mode !== 'translated') return;
-    // The close determinant's offset: bytes written before it (spec/messages.md); mod 2^32 is
-    // all R5.2 uses (loggedCloseOf).
-    const offset = seqSub(seq, seqAdd(c.serverIsn, 1)) >>> 0;
-    const sent = rec.record([
-      { kind: 'accept', conn: c.connId, clientAddr: c.clientAddr, clientPort: c.clientPort },
-      { kind: 'close', conn: c.connId, how, offset },
-    ]);
-    if (sent === 'refused') {
-      this.stats.closesNotRecorded++;
-      this.event('R5.8', 'close not recorded: recorder full or failed; held', c, {
-        how,
-        state: rec.status,
-        pending: rec.pending,
-      });
-      return;
-    }
-    c.closeRecorded = true;
-    this.stats.closesRecorded++;
-    this.event('R5.8', 'record the close of an unrecorded application', c, { how, closeSeq: seq });
-    for (const m of sent) this.emit({ to: 'recorder', msg: m });
-  }
-
-  /** The first (R2.1) or a re-created incarnation's (R6.3) SYN-ACK. */
-  private recordSynAck(c: Conn, tcp: TcpPacket, first: boolean): void {
-    const opts = parseTcpOptions(tcp.options);
-    const o = opts.ok ? synOptsOf(opts.value) : NO_OPTS;
-    const bothScale = c.clientOpts.wscale !== null && o.wscale !== null;
-    c.kernelIsn = tcp.seqNumber;
-    c.kernelOpts = o;
-    c.kernelWs = bothScale ? (o.wscale ?? 0) : 0;
-    c.kernelAck = tcp.ackNumber;
-    c.kernelAckValid = true;
-    c.kernelWinField = kernelWindowField(tcp.window, true, c.kernelWs);
-    // SYN-ACK windows are never scaled (RFC 7323 §2.2).
-    c.kernelRcvEdge = seqAdd(tcp.ackNumber, tcp.window);
-    c.lastKernelTsVal = o.tsVal ?? 0;
-    if (first) {
-      c.serverIsn = tcp.seqNumber;
-      c.serverOpts = o;
-      c.synTimeMs = this.wallMs();
-      c.clientWs = c.kernelWs;
-      c.tsOk = c.clientOpts.tsVal !== null && o.tsVal !== null;
-      c.kernelSndNxt = seqAdd(c.serverIsn, 1);
-      c.clientAck = seqAdd(c.serverIsn, 1);
-      c.sentAck = tcp.ackNumber;
-      c.rightEdge = seqAdd(tcp.ackNumber, tcp.window);
-      if (c.connId === undefined) {
-        c.connId = this.nextConnId;
-        this.nextConnId = (this.nextConnId + 1) >>> 0;
-        this.byConnId.set(c.connId, c);
-      }
-    }
-  }
-
-  /** What every kernel segment tells us about the kernel's side (R1.2 kernelAck, R6.5). */
-  private noteKernel(c: Conn, tcp: TcpPacket): void {
-    if (tcp.ack) {
-      const ack = tcp.ackNumber;
-      if (!c.kernelAckValid || seqGe(ack, c.kernelAck)) {
-        if (!c.kernelAckValid || seqGt(ack, c.kernelAck)) c.injectProgressMs = this.now;
-        c.kernelAck = ack;
-        c.kernelAckValid = true;
-      }
-      c.kernelWinField = kernelWindowField(tcp.window, tcp.syn, c.kernelWs);
-      const edge = seqAdd(ack, tcp.syn ? tcp.window : tcp.window * 2 ** c.kernelWs);
-      if (seqGt(edge, c.kernelRcvEdge)) c.kernelRcvEdge = edge;
-    }
-    // A FIN counts once it is let through (a held FIN was cleared before we get here), so the
-    // client's ack of it passes the R7.4 cap and reaches the kernel.
-    const dataEnd = seqAdd(
-      tcp.seqNumber,
-      tcp.buffer.length - tcp.headerLength + (tcp.syn ? 1 : 0) + (tcp.fin ? 1 : 0),
-    );
-    const orig = seqAdd(dataEnd, c.t.deltaSeq);
-    if (seqGt(orig, c.kernelSndNxt)) c.kernelSndNxt = orig;
-    if (c.tsOk) {
-      const ts = findTimestamps(tcp);
-      if (ts !== undefined) c.lastKernelTsVal = ts.tsVal;
-    }
-  }
-
-  /**
-   * R1.2-R1.5 and R7.1-R7.3 in place, then records what the client has been told. `clamp`
-   * false (unprotected) translates only.
-   */
-  private rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: ChecksumMode): void {
-    const t = c.t;
-    if (t.deltaSeq !== 0) rewriteSeq(tcp, seqAdd(tcp.seqNumber, t.deltaSeq), mode);
-    if (tcp.ack) {
-      const kernelAck = tcp.ackNumber;
-      const ack = clamp ? clampAck(kernelAck, c.stableSeq, c.sentAck) : kernelAck;
-      if (ack !== kernelAck) rewriteAck(tcp, ack, mode);
-      if (!tcp.syn) {
-        const w = adjustWindow({
-          ack,
-          kernelAck,
-          kernelField: tcp.window,
-          kernelWscale: c.kernelWs,
-          clientWscale: c.clientWs,
-          rightEdge: c.rightEdge,
-        });
-        if (w.field !== tcp.window) rewriteWindow(tcp, w.field, mode);
-        c.rightEdge = w.rightEdge;
-      }
-      if (seqGt(ack, c.sentAck)) c.sentAck = ack;
-      if (clamp) {
-        const stable = c.stableSeq;
-        if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), mode) > 0)
-          keepSackBlocks(tcp, (l, r, i) => sackBlockSendable(l, r, i, ack), mode);
-      }
-    }
-    if (c.tsOk) {
-      const ts = findTimestamps(tcp);
-      if (ts !== undefined) {
-        const v = seqAdd(ts.tsVal, t.tsDelta);
-        if (t.tsDelta !== 0) rewriteTimestamps(tcp, v, ts.tsEcr, mode);
-        if (c.tsValSent === undefined || seqGt(v, c.tsValSent)) c.tsValSent = v;
-      }
-    }
-  }
-
-  /** R6.6: regenerated server bytes: ack locally what the client has, send the rest. */
-  private handleRegenerated(
-    c: Conn,
-    tcp: TcpPacket,
-    datagram: Uint8Array,
-    dst: number,
-    headroom: boolean,
-    vnet: VnetHdr,
-  ): void {
-    const len = tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0);
-    if (len === 0) return;
-    const kernelEnd = seqAdd(tcp.seqNumber, len);
-    const origEnd = seqAdd(kernelEnd, c.t.deltaSeq);
-    if (regeneratedHandling(origEnd, c.clientAck) === 'ackLocally') {
-      this.stats.localAcks++;
-      this.sendKernelAck(c, kernelEnd);
-      return;
-    }
-    this.rewriteOutbound(c, tcp, c.protected, this.csumFor(vnet));
-    this.kernelToLan(datagram, dst, headroom, vnet);
-  }
-
-  /** Injection progress and go-live after every kernel segment of a re-creation. */
-  private afterKernelSegment(c: Conn): void {
-    if (c.mode !== 'injecting') return;
-    // The client may hold more than the kernel has regenerated yet; ack locally what the
-    // kernel has sent and the client holds (covers a pure retransmission burst too).
-    this.tryInject(c);
-    const end = this.streamEnd(c);
-    if (c.injectSeq === end && c.kernelAckValid && seqGe(c.kernelAck, end)) {
-      this.sendConn(c, { type: 'INJECTION_DONE' });
-      // The kernel holds the whole stream now; the copies are no longer needed.
-      c.stream = [];
-      this.maybeRecoveryDone();
-    }
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Segments the SSW builds
-
-  private buildPacket(
-    src: number,
-    dst: number,
-    srcPort: number,
-    dstPort: number,
-    seq: number,
-    ack: number | undefined,
-    flags: number,
-    window: number,
-    options: readonly TcpOption[],
-    payload: Uint8Array,
-  ): Uint8Array {
-    const optLen = tcpOptionsLength(options);
-    const tcpLen = TCP_HEADER_LEN + ((optLen + 3) & ~3) + payload.length;
-    const total = 20 + tcpLen;
-    const frame = new Uint8Array(ETHERNET_HEADER_LEN + total);
-    const ipBuf = frame.subarray(ETHERNET_HEADER_LEN);
-    const ip = emitIpv4(
-      {
-        src,
-        dst,
-        protocol: IP_PROTO_TCP,
-        ttl: 64,
-        ident: this.ipIdent,
-        dscp: 0,
-        ecn: 0,
-        dontFragment: true,
-        options: EMPTY,
-        payloadLength: tcpLen,
-      },
-      ipBuf,
-    );
-    this.ipIdent = (this.ipIdent + 1) & 0xffff;
-    emitTcp(
-      {
-        srcPort,
-        dstPort,
-        seq,
-        ack,
-        flags: ack === undefined ? flags & ~TCP_ACK : flags | TCP_ACK,
-        window,
-        urgent: 0,
-        options,
-        payload,
-      },
-      ip.payload,
-      src,
-      dst,
-    );
-    return frame;
-  }
-
-  /** Client -> kernel (fake SYN, fake ACK, injected data, local ack, abort RST). */
-  private sendToKernel(
-    c: Conn,
-    seq: number,
-    ack: number | undefined,
-    flags: number,
-    window: number,
-    options: readonly TcpOption[],
-    payload: Uint8Array = EMPTY,
-  ): void {
-    const frame = this.buildPacket(
-      c.clientAddr,
-      this.config.serviceAddr,
-      c.clientPort,
-      c.serverPort,
-      seq,
-      ack,
-      flags,
-      window,
-      options,
-      payload,
-    );
-    this.toTun(frame.subarray(ETHERNET_HEADER_LEN));
-  }
-
-  /** Server -> client (pure ACK, released FIN, go-live prompt), in original space. */
-  private sendToClient(c: Conn, flags: number, seqOverride?: number): void {
-    const ack = c.protected
-      ? clampAck(c.kernelAck, c.stableSeq, c.sentAck)
-      : seqMax(c.kernelAck, c.sentAck);
-    const w = adjustWindow({
-      ack,
-      kernelAck: c.kernelAck,
-      kernelField: c.kernelWinField,
-      kernelWscale: c.kernelWs,
-      clientWscale: c.clientWs,
-      rightEdge: c.rightEdge,
+  createConn(n: Omit<NewConn, 'wallMs'>): Conn {
+    const c = newConn({ ...n, wallMs: this.wallMs() });
+    this.conns.add(c);
+    c.actor = createActor(this.connMachine, {
+      input: { connKey: c.key, protected: n.isProtected },
     });
-    c.rightEdge = w.rightEdge;
-    if (seqGt(ack, c.sentAck)) c.sentAck = ack;
-    const base = c.heldFinSeq ?? c.kernelSndNxt;
-    const seq = seqOverride ?? (seqGt(c.clientAck, base) ? c.clientAck : base);
-    const options: TcpOption[] = [];
-    if (c.tsOk) {
-      // The current kernel's clock, translated; never below what the client has seen (PAWS).
-      const now = seqAdd(c.lastKernelTsVal, c.t.tsDelta);
-      const tsVal = c.tsValSent === undefined ? now : seqMax(c.tsValSent, now);
-      c.tsValSent = tsVal;
-      options.push(
-        { kind: 'nop' },
-        { kind: 'nop' },
-        { kind: 'timestamps', tsVal, tsEcr: c.tsRecent },
-      );
-    }
-    const frame = this.buildPacket(
-      this.config.serviceAddr,
-      c.clientAddr,
-      c.serverPort,
-      c.clientPort,
-      seq,
-      ack,
-      flags,
-      w.field,
-      options,
-      EMPTY,
-    );
-    this.frameToNeighbor(frame, c.clientAddr, false);
+    c.actor.start();
+    return c;
   }
 
-  private noteSynTimestamp(c: Conn, tcp: TcpPacket): void {
-    const ts = findTimestamps(tcp);
-    if (ts !== undefined && seqGe(ts.tsVal, c.tsRecent)) c.tsRecent = ts.tsVal;
+  forget(c: Conn): void {
+    this.conns.remove(c);
+    this.queuedLogBytes -= c.log.queuedBytes;
+    c.log.queuedBytes = 0;
+    c.actor.stop();
   }
+}
 
-  /**
-   * R6.9: the SYN-ACK the log holds, in original space, as the first incarnation sent it:
-   * seq serverIsn, ack clientIsn + 1, its options (the client negotiated against them), TSval
-   * on the translated clock and never below what the client saw (PAWS). The window is 65535
-   * unscaled, as in any SYN-ACK; the right edge it opens is remembered (R1.3 never shrinks it).
-   */
-  private sendLoggedSynAck(c: Conn): void {
-    const so = c.serverOpts;
-    if (so === undefined) return;
-    const options: TcpOption[] = [{ kind: 'mss', mss: so.mss }];
-    if (so.sackOk) options.push({ kind: 'sackPermitted' });
-    if (c.tsOk) {
-      let tsVal = c.tsValSent ?? so.tsVal ?? 0;
-      if (c.kernelOpts !== undefined) tsVal = seqMax(tsVal, seqAdd(c.lastKernelTsVal, c.t.tsDelta));
-      c.tsValSent = tsVal;
-      options.push({ kind: 'timestamps', tsVal, tsEcr: c.tsRecent });
-    }
-    if (so.wscale !== null) options.push({ kind: 'nop' }, { kind: 'wscale', shift: so.wscale });
-    const ack = seqAdd(c.clientIsn, 1);
-    const window = 0xffff;
-    if (seqGt(seqAdd(ack, window), c.rightEdge)) c.rightEdge = seqAdd(ack, window);
-    if (seqGt(ack, c.sentAck)) c.sentAck = ack;
-    const frame = this.buildPacket(
-      this.config.serviceAddr,
-      c.clientAddr,
-      c.serverPort,
-      c.clientPort,
-      c.serverIsn,
-      ack,
-      TCP_SYN | TCP_ACK,
-      window,
-      options,
-      EMPTY,
-    );
-    this.frameToNeighbor(frame, c.clientAddr, false);
-  }
+export class SswEngine {
+  readonly config: SswConfig;
+  readonly limits: SswLimits;
+  readonly stats: SswStats;
+  private readonly ctx: EngineContext;
 
-  private tsOption(c: Conn): TcpOption[] {
-    return c.tsOk
-      ? [
-          { kind: 'nop' },
-          { kind: 'nop' },
-          { kind: 'timestamps', tsVal: c.tsRecent, tsEcr: c.lastKernelTsVal },
-        ]
-      : [];
-  }
-
-  /** R6.6: a fake ACK telling the kernel the client holds its bytes up to `kernelEnd`. */
-  private sendKernelAck(c: Conn, kernelEnd: number): void {
-    const want = seqAdd(c.clientAck, -c.t.deltaSeq);
-    const ack = seqLe(want, kernelEnd) ? want : kernelEnd;
-    this.sendToKernel(
-      c,
-      c.kernelAckValid ? c.kernelAck : c.injectSeq,
-      ack,
-      TCP_ACK,
-      c.clientWindow,
-      this.tsOption(c),
-    );
-  }
-
-  /** R6.5: logged bytes into the new kernel, within its receive window. */
-  private tryInject(c: Conn): void {
-    if (c.mode !== 'injecting') return;
-    const mss = Math.max(1, Math.min(c.kernelOpts?.mss ?? 536, c.clientOpts.mss || 536));
-    const ackOrig = clampInboundAck(c.clientAck, c.kernelSndNxt);
-    const ack = seqAdd(ackOrig, -c.t.deltaSeq);
-    let budget = 64; // bounded work per call; the next kernel ack continues
-    while (budget-- > 0) {
-      const room = seqSub(c.kernelRcvEdge, c.injectSeq);
-      const piece = this.streamAt(c, c.injectSeq);
-      if (piece === undefined) break;
-      if (room <= 0) break;
-      const n = Math.min(mss, room, piece.length);
-      this.sendToKernel(
-        c,
-        c.injectSeq,
-        ack,
-        TCP_ACK | TCP_PSH,
-        c.clientWindow,
-        this.tsOption(c),
-        piece.subarray(0, n),
-      );
-      this.stats.injectedBytes += n;
-      c.injectSeq = seqAdd(c.injectSeq, n);
-    }
-    const dataEnd = this.streamDataEnd(c);
-    if (c.streamFin && !c.finInjected && c.injectSeq === dataEnd) {
-      this.sendToKernel(c, c.injectSeq, ack, TCP_ACK | TCP_FIN, c.clientWindow, this.tsOption(c));
-      c.finInjected = true;
-      c.injectSeq = seqAdd(c.injectSeq, 1);
-    }
-  }
-
-  private streamDataEnd(c: Conn): number {
-    return seqAdd(seqAdd(c.clientIsn, 1), c.streamBytes);
-  }
-
-  private streamEnd(c: Conn): number {
-    return seqAdd(this.streamDataEnd(c), c.streamFin ? 1 : 0);
-  }
-
-  /** The stored bytes starting at `seq`, up to the end of the piece holding it. */
-  private streamAt(c: Conn, seq: number): Uint8Array | undefined {
-    for (const p of c.stream) {
-      const d = seqSub(seq, p.seq);
-      if (d >= 0 && d < p.bytes.length) return p.bytes.subarray(d);
-    }
-    return undefined;
-  }
-
-  private appendStream(c: Conn, seq: number, bytes: Uint8Array, fin: boolean): void {
-    const end = this.streamDataEnd(c);
-    const d = seqSub(end, seq);
-    if (d < 0) return; // a gap: cannot happen for in-order logging, and would not be injectable
-    if (d < bytes.length) {
-      const fresh = bytes.subarray(d);
-      c.stream.push({ seq: end, bytes: fresh });
-      c.streamBytes += fresh.length;
-    }
-    if (fin) c.streamFin = true;
+  constructor(config: SswConfig, sink?: SswSink) {
+    const bad = checkSswConfig(config);
+    if (bad !== undefined) throw new SswConfigInvalid(bad);
+    this.config = config;
+    this.ctx = new EngineContext(config, sink);
+    this.limits = this.ctx.limits;
+    this.stats = this.ctx.stats;
+    // A primary from the start has its logger on the backup host: leased (L.1).
+    if (config.role === 'active') this.ctx.sendHost({ type: 'TAKEOVER', loggerRemote: true });
+    // A backup has no incarnation of the application until recovery builds one: it starts as
+    // after a death, so that the same rules (R2.6, no RST for unknown connections) hold.
+    else this.ctx.sendHost({ type: 'APP_EXIT' });
   }
 
   // -------------------------------------------------------------------------------------
-  // Logger side
+  // Entry points (spec/ssw.md "Engine contract")
 
-  private handleLoggerMessage(msg: LoggerMessage): void {
+  /** An Ethernet frame from the LAN, with what the device left undone (offsets from the frame). */
+  onLanFrame(frame: Uint8Array, nowMs: number, vnet: VnetHdr = NO_OFFLOAD): readonly SswEffect[] {
+    const ctx = this.ctx;
+    ctx.begin(nowMs);
+    ctx.stats.lanFrames++;
+    if (vnet !== NO_OFFLOAD) ctx.stats.lanOffloaded++;
+    // R6.10: a copy, taken before the handling below may rewrite the frame in place.
+    ctx.recovery.standbyKeep?.offer(frame, vnet, nowMs, this.config.serviceAddr);
+    ctx.handleLan(frame, vnet);
+    return ctx.end();
+  }
+
+  /** An IPv4 packet the server's kernel wrote to the TUN device (vnet offsets from the packet). */
+  onTunPacket(packet: Uint8Array, nowMs: number, vnet: VnetHdr = NO_OFFLOAD): readonly SswEffect[] {
+    const ctx = this.ctx;
+    ctx.begin(nowMs);
+    ctx.stats.tunPackets++;
+    if (vnet !== NO_OFFLOAD) ctx.stats.tunOffloaded++;
+    handleTunPacket(ctx, packet, vnet);
+    return ctx.end();
+  }
+
+  /** A decoded message from the logger link (Welcome, SynStored, DataStored, Replay*, ...). */
+  onLoggerMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
+    this.ctx.begin(nowMs);
+    this.loggerMessage(msg);
+    return this.ctx.end();
+  }
+
+  /**
+   * L.1: the runtime sent heartbeat `seq` at local time `sentMs` (the engine's clock). Its
+   * `HeartbeatAck` then renews the lease from that send, not from the ack's arrival: the
+   * detector granted it no earlier than the send, so the primary's lease ends first (P2).
+   */
+  noteHeartbeatSent(seq: number, sentMs: number): void {
+    noteHeartbeatSent(this.ctx.lease, seq, sentMs);
+  }
+
+  /**
+   * L.1 for a runtime that matches acks to its own heartbeat sends: the detector granted
+   * `leaseMs` for a heartbeat sent at `sentMs` (the engine's clock).
+   */
+  onHeartbeatAcked(sentMs: number, leaseMs: number, nowMs: number): readonly SswEffect[] {
+    this.ctx.begin(nowMs);
+    grantLease(this.ctx, sentMs, leaseMs, 'HeartbeatAck');
+    return this.ctx.end();
+  }
+
+  /**
+   * R5.8: a message from the recorder link (the logger link of role `nsw` an SSW with
+   * `appRecorded: false` keeps): Welcome, DetStored, the FetchLog 'nsw' stream, Error.
+   * CloseLogged comes on the SSW's own link (onLoggerMessage) as for any stored close.
+   */
+  onRecorderMessage(msg: LoggerMessage, nowMs: number): readonly SswEffect[] {
+    const ctx = this.ctx;
+    ctx.begin(nowMs);
+    const rec = ctx.recorder;
+    if (rec !== undefined) {
+      const before = rec.status;
+      for (const m of rec.onMessage(msg)) ctx.emit({ to: 'recorder', msg: m });
+      if (msg.kind === 'Error')
+        ctx.event('R5.8', `recorder link: logger error ${msg.code}`, undefined, {
+          message: msg.message,
+          state: rec.status,
+        });
+      else if (rec.status !== before)
+        ctx.event('R5.8', `recorder ${rec.status}`, undefined, { pending: rec.pending });
+    }
+    return ctx.end();
+  }
+
+  /** R5.8: the recorder link is down; its sends wait for the next Welcome. */
+  onRecorderDown(): void {
+    this.ctx.recorder?.linkDown();
+  }
+
+  /** Time passes: leases, fake-SYN retries, closing connections (all timeouts are here). */
+  onTick(nowMs: number): readonly SswEffect[] {
+    this.ctx.begin(nowMs);
+    this.tick();
+    return this.ctx.end();
+  }
+
+  /** The server application process exited (R5.4). */
+  onAppExit(nowMs: number): readonly SswEffect[] {
+    this.ctx.begin(nowMs);
+    this.ctx.event('R5.4', 'app exit');
+    this.ctx.sendHost({ type: 'APP_EXIT' });
+    return this.ctx.end();
+  }
+
+  /**
+   * The restarted application is listening; re-create every logged connection (R6) from the
+   * FetchLog answer (ReplaySyn / ReplayData; other kinds are ignored). Replay messages that
+   * arrive through onLoggerMessage are collected and passed here on ReplayEnd automatically.
+   */
+  startRecovery(records: readonly LoggerMessage[], nowMs: number): readonly SswEffect[] {
+    const ctx = this.ctx;
+    ctx.begin(nowMs);
+    recover(ctx, ctx.recovery, records, ctx.handleLan);
+    return ctx.end();
+  }
+
+  /**
+   * The coordinator made this host the server: announce the address (A.2). Only a standby
+   * takes over, and a standby runs on the backup host, beside the logger (protocol.md): from
+   * now on the logger is co-located and no lease is needed (L.6, spec/recovery.md T.2).
+   */
+  takeover(nowMs: number): readonly SswEffect[] {
+    const ctx = this.ctx;
+    ctx.begin(nowMs);
+    ctx.sendHost({ type: 'TAKEOVER', loggerRemote: false });
+    const deferred = ctx.recovery.deferredRecords;
+    ctx.recovery.deferredRecords = undefined;
+    if (deferred !== undefined && ctx.host().role === 'active')
+      recover(ctx, ctx.recovery, deferred, ctx.handleLan);
+    return ctx.end();
+  }
+
+  /** The host machine's state (role, logger, app), for status output and tests. */
+  hostState(): { role: string; logger: string; app: string } {
+    return this.ctx.host();
+  }
+
+  /** One connection's view, for status output and tests; undefined if not tracked. */
+  connection(
+    clientAddr: number,
+    clientPort: number,
+    serverPort: number,
+  ): SswConnectionView | undefined {
+    const c = this.ctx.conns.lookup(clientAddr, clientPort, serverPort);
+    return c === undefined ? undefined : viewOf(c);
+  }
+
+  /**
+   * W.1 (watchdog.ts): a view of every tracked connection, made as the iterator is read. The
+   * stall watchdog reads a bounded slice per tick; like the Map's own iterator it stays valid
+   * while connections come and go (new ones are visited, forgotten ones skipped).
+   */
+  *connectionViews(): Generator<SswConnectionView, void, undefined> {
+    for (const c of this.ctx.conns.values()) yield viewOf(c);
+  }
+
+  /** W.2: the host as the stall watchdog judges it (`leaseUntil` on the engine's clock, L.1). */
+  watchdogHost() {
+    const { value, context } = this.ctx.hostActor.getSnapshot();
+    return {
+      role: value.role,
+      logger: value.logger,
+      app: value.app,
+      leaseUntil: context.leaseUntil,
+    };
+  }
+
+  connectionCount(): number {
+    return this.ctx.conns.size;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Routing of the logger's messages and of time
+
+  private loggerMessage(msg: LoggerMessage): void {
+    const ctx = this.ctx;
     switch (msg.kind) {
-      case 'Welcome': {
-        const reconnect = this.welcomed;
-        this.welcomed = true;
-        // The engine does not see the Hello this answers: the lease runs from the arrival.
-        const leaseUntil = this.now + msg.leaseMs - this.timing.leaseMarginMs;
-        if (msg.leaseMs <= this.timing.leaseMarginMs) this.refuseLease('Welcome', msg.leaseMs);
-        this.host.send({ type: 'LOGGER_WELCOME', epoch: msg.epoch, leaseUntil });
-        if (reconnect) this.resendUnacked();
+      case 'Welcome':
+        if (welcome(ctx, ctx.lease, msg)) resendUnacked(ctx);
         return;
-      }
-      case 'HeartbeatAck': {
-        const sentMs = this.takeHeartbeatSent(msg.seq);
-        if (sentMs !== undefined) this.grantLease(sentMs, msg.leaseMs, 'HeartbeatAck');
-        else if (this.heartbeatSendsNoted) {
-          // Not a heartbeat this SSW (still) remembers sending: no send time, no lease.
-          this.stats.leaseGrantsRefused++;
-          this.event('L.1', 'HeartbeatAck for an unknown heartbeat: no lease', undefined, {
-            seq: msg.seq,
-          });
-        } else {
-          // A runtime that reports no heartbeat sends: the ack's arrival is all there is.
-          if (!this.warnedLeaseFromArrival) {
-            this.warnedLeaseFromArrival = true;
-            this.event('L.1', 'lease counted from the ack: no heartbeat send times reported');
-          }
-          this.grantLease(this.now, msg.leaseMs, 'HeartbeatAck');
-        }
+      case 'HeartbeatAck':
+        heartbeatAcked(ctx, ctx.lease, msg);
         return;
-      }
       case 'SynStored': {
-        const c = this.byConnId.get(msg.conn);
-        if (c !== undefined) this.sendConn(c, { type: 'SYN_STORED' });
+        const c = ctx.conns.byConnId(msg.conn);
+        if (c !== undefined) ctx.sendConn(c, { type: 'SYN_STORED' });
         return;
       }
       case 'DataStored': {
-        const c = this.byConnId.get(msg.conn);
-        if (c !== undefined) this.dataStored(c, msg.stableSeq, msg.finLogged);
+        const c = ctx.conns.byConnId(msg.conn);
+        if (c !== undefined) dataStored(ctx, c, msg.stableSeq, msg.finLogged);
         return;
       }
-      case 'CloseLogged': {
-        const inner = this.conns.get(msg.clientAddr);
-        if (inner === undefined) return;
-        for (const c of inner.values()) {
-          if (c.clientPort === msg.clientPort) this.noteCloseLogged(c, msg);
-        }
+      case 'CloseLogged':
+        for (const c of ctx.conns.ofClient(msg.clientAddr) ?? [])
+          if (c.clientPort === msg.clientPort) noteCloseLogged(ctx, c, msg);
         return;
-      }
       case 'Error':
-        if (msg.code === 'staleEpoch' && this.hostValue().logger === 'colocated') {
-          // L.6: the logger is on this host, so the only coordinator that can fence it is
-          // this host's own, for a local recovery (F.1): not a newer incarnation elsewhere.
-          // Nothing this link sends is stored until the runtime rejoins at that epoch, so
-          // stableSeq stands still and acks stay clamped (I1) meanwhile.
-          this.event(
-            'L.6',
-            'logger at a newer epoch: local recovery; wait for its epoch',
-            undefined,
-            {
-              message: msg.message,
-            },
-          );
-        } else if (msg.code === 'staleEpoch') {
-          this.event('L.5', 'fenced by the logger', undefined, { message: msg.message });
-          this.host.send({ type: 'FENCED' });
-        } else
-          this.event('logger', `logger error ${msg.code}`, undefined, { message: msg.message });
+        loggerError(ctx, msg);
         return;
       case 'ReplaySyn':
       case 'ReplayData':
-        this.replayBuffer.push(msg);
+        ctx.recovery.replayBuffer.push(msg);
         return;
       case 'ReplayEnd': {
-        const records = this.replayBuffer;
-        this.replayBuffer = [];
-        this.recover(records);
+        const records = ctx.recovery.replayBuffer;
+        ctx.recovery.replayBuffer = [];
+        recover(ctx, ctx.recovery, records, ctx.handleLan);
         return;
       }
       default:
@@ -1849,630 +2413,20 @@ export class SswEngine {
     }
   }
 
-  /** The send time of heartbeat `seq`; forgets it and every heartbeat sent before it. */
-  private takeHeartbeatSent(seq: number): number | undefined {
-    const sentMs = this.heartbeatSent.get(seq);
-    if (sentMs === undefined) return undefined;
-    for (const k of [...this.heartbeatSent.keys()]) {
-      this.heartbeatSent.delete(k);
-      if (k === seq) break;
-    }
-    return sentMs;
-  }
-
-  /** L.1: lease until `sentMs + leaseMs - margin`; never shortened (the host machine keeps the max). */
-  private grantLease(sentMs: number, leaseMs: number, from: string): void {
-    if (!Number.isFinite(sentMs) || sentMs > this.now) {
-      // A send after the ack arrived is a clock mix-up (two clocks): trusting it would stretch
-      // the lease past what the detector granted.
-      this.stats.leaseGrantsRefused++;
-      this.event('L.1', `${from}: heartbeat send time in the future: no lease`, undefined, {
-        sentMs,
-        nowMs: this.now,
-      });
-      return;
-    }
-    if (leaseMs <= this.timing.leaseMarginMs) {
-      this.refuseLease(from, leaseMs);
-      return;
-    }
-    this.host.send({
-      type: 'LEASE_RENEWED',
-      leaseUntil: sentMs + leaseMs - this.timing.leaseMarginMs,
-    });
-  }
-
-  private refuseLease(from: string, leaseMs: number): void {
-    this.stats.leaseGrantsRefused++;
-    this.event('L.1', `${from}: lease not longer than the margin`, undefined, {
-      leaseMs,
-      leaseMarginMs: this.timing.leaseMarginMs,
-    });
-  }
-
-  /** R1.4: stableSeq advanced; owe the client a pure ACK if nothing else will carry it. */
-  /**
-   * R5.2: the application's close is stored, at `offset` bytes into its output. A held FIN/RST
-   * is released only if it sits where that close puts it; from now on a kernel FIN/RST passes
-   * only there (`atLoggedClose`). Idempotent: the logger repeats it after Welcome and FetchLog.
-   */
-  private noteCloseLogged(c: Conn, msg: MessageOf<'CloseLogged'>): void {
-    // Before the first SYN-ACK there is no serverIsn to place the close against; the
-    // application cannot have accepted (hence closed) such a connection anyway.
-    if (c.mode === 'listenSynSeen') return;
-    c.close = loggedCloseOf(c.serverIsn, msg.how, msg.offset);
-    this.event('R5.2', 'close logged', c, { how: msg.how, closeSeq: c.close.seq });
-    this.sendConn(c, {
-      type: 'CLOSE_LOGGED',
-      finAtClose: c.heldFinSeq !== undefined && atLoggedClose(c.close, 'fin', c.heldFinSeq),
-      rstAtClose: c.heldRstSeq !== undefined && atLoggedClose(c.close, 'rst', c.heldRstSeq),
-    });
-  }
-
-  private dataStored(c: Conn, reported: number, finLogged: boolean): void {
-    // I1 must not rest on the logger being right: it cannot have stored bytes this SSW never
-    // sent it (after a local recovery those are re-logged from the client's retransmission).
-    const stableSeq = seqGt(reported, c.loggedSeq) ? c.loggedSeq : reported;
-    if (!seqGt(stableSeq, c.stableSeq)) return;
-    c.stableSeq = stableSeq;
-    this.dropStoredPending(c);
-    if (finLogged) c.finLogged = true;
-    const live = c.mode === 'protected' || c.mode === 'translated' || c.mode === 'closing';
-    if (
-      live &&
-      c.protected &&
-      c.kernelAckValid &&
-      pureAckOwed(c.kernelAck, c.stableSeq, c.sentAck)
-    ) {
-      this.stats.pureAcks++;
-      this.sendToClient(c, TCP_ACK);
-    }
-  }
-
-  /** messages.md "Resending after a reconnect": unacked records and data, in order. */
-  private resendUnacked(): void {
-    for (const c of this.byKey.values()) {
-      if (c.mode === 'awaitingSynStored') this.sendLogSyn(c);
-      for (const m of c.pendingLog) this.toLogger(m);
-    }
-  }
-
-  private sendLogSyn(c: Conn): void {
-    if (c.connId === undefined || c.serverOpts === undefined) return;
-    this.toLogger({
-      kind: 'LogSyn',
-      conn: c.connId,
-      clientAddr: c.clientAddr,
-      clientPort: c.clientPort,
-      serverAddr: this.config.serviceAddr,
-      serverPort: c.serverPort,
-      clientIsn: c.clientIsn,
-      serverIsn: c.serverIsn,
-      clientOpts: c.clientOpts,
-      serverOpts: c.serverOpts,
-      synTimeMs: c.synTimeMs,
-    });
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Time
-
-  private handleTick(): void {
-    const host = this.host.getSnapshot();
-    const v = host.value as { role: string; logger: string; app: string };
-    const grace = this.timing.unprotectAfterMs;
-    if (v.logger === 'protected' && this.now > host.context.leaseUntil + grace) {
-      this.event('L.2', 'lease expired and the grace passed: unprotected');
-      this.host.send({ type: 'LEASE_EXPIRED' });
-    } else if (
-      // A standby joins the logger only at takeover (L.6): it is not waiting for one.
-      v.role === 'active' &&
-      v.logger === 'awaitingLogger' &&
-      this.now - (this.startMs ?? this.now) > this.timing.startupGraceMs
-    ) {
-      this.event('L.2', 'no logger at start-up: unprotected');
-      this.host.send({ type: 'LEASE_EXPIRED' });
-    }
+  /** Every timeout: L.2 leases, R1.7 ClientAcked, R6.3 fake-SYN retries, R6.5 re-injection,
+   * R5.7 closing connections. */
+  private tick(): void {
+    const ctx = this.ctx;
+    leaseTick(ctx, ctx.lease);
     // ClientAcked is lazy (R1.7): at most every `clientAckedEveryMs` per connection; the logger
     // uses it for ReplaySyn.clientAck at failover (R6.6 acks regenerated bytes locally with it).
-    const reportAcks = this.now - this.lastClientAckedMs >= this.timing.clientAckedEveryMs;
-    if (reportAcks) this.lastClientAckedMs = this.now;
-    for (const c of [...this.byKey.values()]) {
-      const live = c.mode === 'protected' || c.mode === 'translated' || c.mode === 'closing';
-      if (
-        reportAcks &&
-        live &&
-        c.protected &&
-        c.connId !== undefined &&
-        c.clientAck !== c.reportedClientAck
-      ) {
-        c.reportedClientAck = c.clientAck;
-        this.toLogger({ kind: 'ClientAcked', conn: c.connId, clientAck: c.clientAck });
-      }
-      if (c.mode === 'awaitSynAck' && this.now >= c.recreateAtMs) {
-        c.recreateAtMs = this.now + this.timing.recreateRetryMs;
-        this.sendConn(c, { type: 'RECREATE_RETRY' });
-      } else if (
-        c.mode === 'injecting' &&
-        c.kernelAckValid &&
-        seqLt(c.kernelAck, c.injectSeq) &&
-        this.now - c.injectProgressMs >= this.timing.reinjectMs
-      ) {
-        // R6.5: the kernel may drop what we injected (memory pressure): go back to its ack.
-        this.event('R6.5', 're-inject from the kernel ack', c, { from: c.kernelAck });
-        c.injectSeq = c.kernelAck;
-        if (c.finInjected && seqLe(c.kernelAck, this.streamDataEnd(c))) c.finInjected = false;
-        c.injectProgressMs = this.now;
-        this.tryInject(c);
-      } else if (c.mode === 'closing') {
-        if (this.bothFinsAcked(c)) this.sendConn(c, { type: 'CONN_DONE' });
-        else if (c.closingSinceMs === 0) c.closingSinceMs = this.now;
-        else if (this.now - c.closingSinceMs >= this.timing.closeLingerMs)
-          this.sendConn(c, { type: 'CONN_DONE' });
-      }
+    const reportAcks = ctx.now - ctx.lastClientAckedMs >= ctx.timing.clientAckedEveryMs;
+    if (reportAcks) ctx.lastClientAckedMs = ctx.now;
+    for (const c of ctx.conns.all()) {
+      if (reportAcks) reportClientAck(ctx, c);
+      if (c.mode === 'awaitSynAck') recreateRetryTick(ctx, c);
+      else if (c.mode === 'injecting') reinjectTick(ctx, c);
+      else if (c.mode === 'closing') closingTick(ctx, c);
     }
-  }
-
-  /**
-   * R5.7: both FINs are through and acknowledged, and the client has been *told* of the ack of
-   * its FIN (`sentAck`: R1.2 may have held it back after the kernel acked it, when the logger
-   * had not stored the last bytes yet). Only then nothing of this connection can still need the
-   * SSW (a late retransmission of an unknown connection goes to the kernel, which answers as
-   * TCP does). Forgetting it then keeps short connections from filling `maxConnections`.
-   */
-  private bothFinsAcked(c: Conn): boolean {
-    return (
-      c.serverFinSeq !== undefined &&
-      c.clientFinSeq !== undefined &&
-      seqGt(c.clientAck, c.serverFinSeq) &&
-      c.kernelAckValid &&
-      seqGt(c.kernelAck, c.clientFinSeq) &&
-      seqGt(c.sentAck, c.clientFinSeq)
-    );
-  }
-
-  /**
-   * R6.1 entry. Only an active SSW may put fake SYNs into its kernel; records that reach a
-   * standby wait for its takeover, and a fenced one drops them.
-   */
-  private recover(records: readonly LoggerMessage[]): void {
-    const role = this.hostValue().role;
-    if (role !== 'active') {
-      if (role === 'standby') this.deferredRecords = records;
-      this.event('R6.1', `recovery records held: host is ${role}`, undefined, {
-        records: records.length,
-      });
-      return;
-    }
-    this.pendingRecords = records;
-    this.host.send({ type: 'START_RECOVERY' });
-    this.pendingRecords = [];
-    this.maybeRecoveryDone();
-    this.handOverKept();
-  }
-
-  /**
-   * R6.10: the connections the log holds exist again (re-creating): the client segments a
-   * standby kept for them are handled now, as late arrivals. Only for a connection that now
-   * exists, or a SYN (a new connection): any other segment belongs to a connection the log
-   * does not know, and a kernel would answer it with an RST (R5.6).
-   */
-  private handOverKept(): void {
-    const keep = this.standbyKeep;
-    if (keep === undefined) return;
-    this.standbyKeep = undefined;
-    const { segments, kept } = keep.take(this.now);
-    let handed = 0;
-    for (const s of segments) {
-      const key = keptKeyOf(s.frame, this.config.serviceAddr);
-      if (key === undefined) continue;
-      if (!key.syn && this.lookup(key.clientAddr, key.clientPort, key.serverPort) === undefined)
-        continue;
-      handed++;
-      this.handleLanFrame(s.frame, s.vnet);
-    }
-    this.stats.keptHandedOver += handed;
-    if (kept > 0)
-      this.event('R6.10', 'segments seen before re-creation handed over', undefined, {
-        kept,
-        handed,
-      });
-  }
-
-  private maybeRecoveryDone(): void {
-    if (this.hostValue().app !== 'recovering') return;
-    for (const c of this.byKey.values())
-      if (c.mode === 'awaitSynAck' || c.mode === 'injecting') return;
-    this.event('R6.8', 'recovery done');
-    this.host.send({ type: 'RECOVERY_DONE' });
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Recovery (R6.1)
-
-  private recreateAll(records: readonly LoggerMessage[]): void {
-    const restored = new Map<number, Conn>();
-    for (const r of records) {
-      if (r.kind === 'ReplaySyn') {
-        if (r.conn >= this.nextConnId) this.nextConnId = (r.conn + 1) >>> 0;
-        let c = this.lookup(r.clientAddr, r.clientPort, r.serverPort);
-        if (c === undefined) {
-          if (this.byKey.size >= this.limits.maxConnections) {
-            this.stats.dropConnLimit++;
-            continue;
-          }
-          c = this.createConn(
-            r.clientAddr,
-            r.clientPort,
-            r.serverPort,
-            r.clientIsn,
-            r.clientOpts,
-            true,
-          );
-          c.connId = r.conn;
-          this.byConnId.set(r.conn, c);
-          c.serverIsn = r.serverIsn;
-          c.serverOpts = r.serverOpts;
-          c.synTimeMs = r.synTimeMs;
-          const both = r.clientOpts.wscale !== null && r.serverOpts.wscale !== null;
-          c.clientWs = both ? (r.serverOpts.wscale ?? 0) : 0;
-          c.tsOk = r.clientOpts.tsVal !== null && r.serverOpts.tsVal !== null;
-          c.clientAck = r.clientAck ?? seqAdd(r.serverIsn, 1);
-          c.synAckUnconfirmed = r.clientAck === null;
-          c.sentAck = seqAdd(r.clientIsn, 1);
-          c.rightEdge = c.sentAck;
-          this.sendConn(c, { type: 'RESTORE' });
-        } else if (r.clientAck !== null && seqGt(r.clientAck, c.clientAck)) {
-          c.clientAck = r.clientAck;
-        }
-        // An orphan of a local recovery knows what the client acked (noteClient).
-        if (c.mode !== 'orphaned') continue;
-        c.stream = [];
-        c.streamBytes = 0;
-        c.streamFin = false;
-        restored.set(r.conn, c);
-      } else if (r.kind === 'ReplayData') {
-        const c = restored.get(r.conn);
-        if (c === undefined) continue;
-        if (c.streamBytes + r.payload.length > this.limits.maxReplayBytes) {
-          this.event('R6.1', 'replay stream over maxReplayBytes: connection given up', c);
-          this.sendConn(c, { type: 'CLIENT_RST' });
-          restored.delete(r.conn);
-          continue;
-        }
-        this.appendStream(c, r.seq, r.payload, r.fin);
-      }
-    }
-    for (const c of restored.values()) {
-      // Everything in the replay is stored, so stableSeq moves to its end.
-      const end = this.streamEnd(c);
-      // Client bytes in the log: the client was established, it had the SYN-ACK.
-      if (c.streamBytes > 0 || c.streamFin) c.synAckUnconfirmed = false;
-      c.stableSeq = end;
-      if (this.lateLogContinues(c, end)) {
-        // R6.5 (local recovery): what this SSW handed the logger past the replay's end
-        // (logged after the FetchLog snapshot, or not yet stored when it was taken) is on its
-        // way to the logger in order on the same link, or resent after a reconnect (R1.7): it
-        // will be stored. Inject it with the replay instead of waiting for the client's
-        // retransmission. loggedSeq, pendingLog and ooo stay: nothing is logged twice and the
-        // logger sees no gap; the acks still wait for its DataStored (R1.2, I1).
-        for (const m of c.pendingLog) this.appendStream(c, m.seq, m.payload, m.fin);
-        this.dropStoredPending(c);
-      } else {
-        // Nothing pending past the replay (a failover's fresh connection, or pending bytes
-        // the replay already covers): the log's end is where logging resumes.
-        c.loggedSeq = end;
-        this.queuedLogBytes -= c.queuedBytes;
-        c.queuedBytes = 0;
-        c.pendingLog = [];
-        c.ooo = [];
-        c.oooBytes = 0;
-      }
-      c.finLogged = c.streamFin;
-      c.injectSeq = seqAdd(c.clientIsn, 1);
-      c.finInjected = false;
-      c.kernelAckValid = false;
-      c.kernelSndNxt = seqAdd(c.serverIsn, 1);
-      c.t = { deltaSeq: 0, tsDelta: 0 };
-      c.heldFinSeq = undefined;
-      c.heldRst = undefined;
-      c.heldRstSeq = undefined;
-      c.recreateAtMs = this.now + this.timing.recreateRetryMs;
-      this.stats.recreated++;
-      this.sendConn(c, { type: 'RECOVER' });
-    }
-    // Orphans the log does not know (never stored) cannot be re-created.
-    for (const c of [...this.byKey.values()]) {
-      if (c.mode === 'orphaned' && !restored.has(c.connId ?? -1)) {
-        this.event('R6.1', 'orphan absent from the log: forgotten', c);
-        this.sendConn(c, { type: 'CLIENT_RST' });
-      }
-    }
-  }
-
-  /**
-   * R6.5: does this orphan's pending log (handed to the logger, not yet acknowledged) continue
-   * the replay that ends at `end`, without a gap, up to `loggedSeq`? It does whenever the
-   * logger and this SSW agree (the logger stores in order what this link sent it); anything
-   * else falls back to resuming the log at the replay's end.
-   */
-  private lateLogContinues(c: Conn, end: number): boolean {
-    const first = c.pendingLog[0];
-    if (first === undefined || c.streamFin) return false;
-    if (!seqLe(first.seq, end) || !seqGt(c.loggedSeq, end)) return false;
-    let at = first.seq;
-    for (const m of c.pendingLog) {
-      if (m.seq !== at) return false;
-      at = seqAdd(at, m.payload.length + (m.fin ? 1 : 0));
-    }
-    return at === c.loggedSeq;
-  }
-
-  /** Forgets the pending LogData wholly at or below stableSeq (DataStored, or a replay). */
-  private dropStoredPending(c: Conn): void {
-    while (c.pendingLog.length > 0) {
-      const m = c.pendingLog[0] as MessageOf<'LogData'>;
-      const end = seqAdd(m.seq, m.payload.length + (m.fin ? 1 : 0));
-      if (!seqLe(end, c.stableSeq)) break;
-      c.pendingLog.shift();
-      c.queuedBytes -= m.payload.length;
-      this.queuedLogBytes -= m.payload.length;
-    }
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Machine effects
-
-  private provideConnectionMachine() {
-    const conn = (key: string): Conn => {
-      const c = this.byKey.get(key);
-      if (c === undefined) throw new Error(`ssw: effect for unknown connection ${key}`);
-      return c;
-    };
-    type A = { context: { connKey: string } };
-    return sswConnectionMachine.provide({
-      actions: {
-        logSyn: ({ context }: A) => this.sendLogSyn(conn(context.connKey)),
-        holdSynAckUntilSynStored: ({ context }: A) =>
-          this.event('R2.1', 'hold SYN-ACK until SynStored', conn(context.connKey)),
-        releaseHeldSynAck: ({ context }: A) => {
-          const c = conn(context.connKey);
-          const held = c.heldSynAck;
-          c.heldSynAck = undefined;
-          if (held === undefined) return;
-          this.event('R2.3', 'release SYN-ACK', c);
-          this.kernelToLan(held, c.clientAddr, false);
-        },
-        dropHeldSynAck: ({ context }: A) => {
-          conn(context.connKey).heldSynAck = undefined;
-        },
-        releaseHeldFin: ({ context }: A) => {
-          const c = conn(context.connKey);
-          const finSeq = c.heldFinSeq;
-          if (finSeq === undefined) return;
-          this.event('R5.2', 'release FIN: close logged', c, { finSeq });
-          this.sendToClient(c, TCP_ACK | TCP_FIN, finSeq);
-          c.heldFinSeq = undefined;
-          c.serverFinSeq = finSeq;
-          c.kernelSndNxt = seqMax(c.kernelSndNxt, seqAdd(finSeq, 1));
-          c.closingSinceMs = this.now;
-        },
-        releaseHeldRst: ({ context }: A) => {
-          const c = conn(context.connKey);
-          const held = c.heldRst;
-          c.heldRst = undefined;
-          c.heldRstSeq = undefined;
-          if (held === undefined) return;
-          this.event('R5.3', 'release RST: close logged', c);
-          const tcp = new TcpPacket(held.subarray(((held[0] ?? 0x45) & 0x0f) * 4));
-          // Held copies stand alone (completed checksum, no offload).
-          this.rewriteOutbound(c, tcp, false, this.csum);
-          this.kernelToLan(held, c.clientAddr, false);
-        },
-        suppressCrashFin: ({ context }: A) =>
-          this.event('R5.4', 'suppress FIN/RST of a dead incarnation', conn(context.connKey)),
-        abortKernelSocket: ({ context }: A) => {
-          const c = conn(context.connKey);
-          if (!c.kernelAckValid) return;
-          // RFC 5961: only an RST at exactly rcv.nxt resets at once (else a challenge ACK).
-          this.event('R5.4', 'abort dead kernel socket (fake RST)', c, { seq: c.kernelAck });
-          this.sendToKernel(c, c.kernelAck, undefined, TCP_RST, 0, []);
-        },
-        liftClamps: ({ context }: A) => {
-          const c = conn(context.connKey);
-          this.event('L.2', 'connection unprotected', c);
-          if (c.heldFinSeq !== undefined) {
-            const finSeq = c.heldFinSeq;
-            c.protected = false;
-            this.sendToClient(c, TCP_ACK | TCP_FIN, finSeq);
-            c.heldFinSeq = undefined;
-          }
-          if (c.heldRst !== undefined) {
-            const held = c.heldRst;
-            c.heldRst = undefined;
-            c.heldRstSeq = undefined;
-            this.kernelToLan(held, c.clientAddr, false);
-          }
-          // L.2: what the kernel acked and the clamp held back is told at once (R1.4 form).
-          // No kernel segment may come to carry it: the client, in RTO back-off since the
-          // logger went silent, would wait for its next retransmission (found by W.1).
-          if (c.kernelAckValid && seqGt(c.kernelAck, c.sentAck)) {
-            c.protected = false;
-            this.sendToClient(c, TCP_ACK);
-          }
-        },
-        sendFakeSyn: ({ context }: A) => {
-          const c = conn(context.connKey);
-          const o = c.clientOpts;
-          const options: TcpOption[] = [{ kind: 'mss', mss: o.mss }];
-          if (o.sackOk) options.push({ kind: 'sackPermitted' });
-          if (o.tsVal !== null) options.push({ kind: 'timestamps', tsVal: c.tsRecent, tsEcr: 0 });
-          if (o.wscale !== null) options.push({ kind: 'nop' }, { kind: 'wscale', shift: o.wscale });
-          this.stats.fakeSyns++;
-          this.event('R6.2', 'fake SYN', c);
-          this.sendToKernel(c, c.clientIsn, undefined, TCP_SYN, 65535, options);
-        },
-        dropKernelReply: ({ context }: A) => {
-          const c = conn(context.connKey);
-          c.recreateAtMs = this.now + this.timing.recreateRetryMs;
-          this.event('R6.3', 'kernel refused the fake SYN; retry later', c);
-        },
-        captureSynAckAndTranslate: ({ context }: A) => {
-          const c = conn(context.connKey);
-          const deltaSeq = computeDeltaSeq(c.serverIsn, c.kernelIsn);
-          const kernelTs = c.kernelOpts?.tsVal ?? null;
-          const tsDelta =
-            c.tsOk && kernelTs !== null
-              ? computeTsDelta({
-                  loggedSynAckTsVal: c.serverOpts?.tsVal ?? 0,
-                  synTimeMs: c.synTimeMs,
-                  nowMs: this.wallMs(),
-                  marginMs: this.timing.tsMarginMs,
-                  kernelTsVal: kernelTs,
-                  tsValSent: c.tsValSent,
-                })
-              : 0;
-          c.t = { deltaSeq, tsDelta };
-          c.kernelSndNxt = seqAdd(c.serverIsn, 1);
-          c.injectProgressMs = this.now;
-          // The new kernel's scale may differ; R7.3 re-encodes every window with clientWs.
-          this.event('R6.3', 'captured SYN-ACK', c, {
-            deltaSeq,
-            tsDelta,
-            kernelWs: c.kernelWs,
-            clientWs: c.clientWs,
-          });
-        },
-        sendFakeAck: ({ context }: A) => {
-          const c = conn(context.connKey);
-          this.event('R6.4', 'fake ACK', c);
-          this.sendToKernel(
-            c,
-            seqAdd(c.clientIsn, 1),
-            seqAdd(c.kernelIsn, 1),
-            TCP_ACK,
-            c.clientWindow,
-            this.tsOption(c),
-          );
-        },
-        injectLoggedStream: () => {
-          // tryInject runs after the machine is in `injecting` (afterKernelSegment).
-        },
-        promptClient: ({ context }: A) => {
-          const c = conn(context.connKey);
-          this.event('R6.8', 'go live: prompt the client', c, {
-            acks: this.config.promptAcks ?? DEFAULT_PROMPT_ACKS,
-          });
-          // R6.9: a client that may still wait for the SYN-ACK gets it now rather than on its
-          // next SYN retry (1 s, 3 s, 7 s ... after the first); one already established just
-          // answers with an ACK.
-          if (c.synAckUnconfirmed) {
-            this.event('R6.9', 'go live: resend the logged SYN-ACK (client ack unknown)', c);
-            this.sendLoggedSynAck(c);
-          }
-          for (let i = 0; i < (this.config.promptAcks ?? DEFAULT_PROMPT_ACKS); i++)
-            this.sendToClient(c, TCP_ACK);
-        },
-        resetClient: ({ context }: A) => {
-          const c = conn(context.connKey);
-          this.event('L.2', 'cannot recover without the logger: reset the client', c);
-          this.sendToClient(c, TCP_RST | TCP_ACK);
-        },
-        reportConnClosed: ({ context }: A) => {
-          const c = conn(context.connKey);
-          if (c.connId !== undefined && c.serverOpts !== undefined)
-            this.toLogger({ kind: 'ConnClosed', conn: c.connId });
-        },
-      },
-    });
-  }
-
-  private provideHostMachine() {
-    return sswHostMachine.provide({
-      actions: {
-        sendGratuitousArp: () => {
-          this.event('A.2', 'takeover: gratuitous ARP');
-          const n = this.config.gratuitousArps ?? DEFAULT_GRATUITOUS_ARPS;
-          for (let i = 0; i < n; i++) {
-            this.emit({
-              to: 'lan',
-              frame: buildArpFrame(arpGratuitous(this.config.serviceMac, this.config.serviceAddr)),
-            });
-          }
-        },
-        dropAllTraffic: () => {
-          for (const c of [...this.byKey.values()]) this.forget(c);
-          this.standbyKeep = undefined;
-        },
-        degradeConnections: () => {
-          for (const c of [...this.byKey.values()]) {
-            this.sendConn(c, { type: 'LOGGER_LOST' });
-            // Nothing of an unprotected connection will be logged again: release what it held
-            // against R1.6, or connections protected later would stall behind it.
-            if (!c.protected) {
-              this.queuedLogBytes -= c.queuedBytes;
-              c.queuedBytes = 0;
-              c.pendingLog = [];
-              c.ooo = [];
-              c.oooBytes = 0;
-            }
-          }
-        },
-        orphanConnections: () => {
-          for (const c of [...this.byKey.values()]) this.sendConn(c, { type: 'APP_EXIT' });
-        },
-        recreateConnections: () => this.recreateAll(this.pendingRecords),
-        announceProtected: () => this.event('L.4', 'logger welcomed us: new connections protected'),
-        announceColocated: () =>
-          this.event('L.6', 'takeover: the logger is on this host: protected, no lease'),
-      },
-    });
   }
 }
-
-/** A read-only view of one connection's SSW state (client space unless said otherwise). */
-export interface SswConnectionView {
-  /** `clientAddr:clientPort>serverPort`, unique among tracked connections */
-  readonly key: string;
-  readonly clientAddr: number;
-  readonly clientPort: number;
-  readonly serverPort: number;
-  readonly connId: number | undefined;
-  readonly mode: ConnMode;
-  readonly protected: boolean;
-  readonly closeLogged: boolean;
-  /** R5.2: where the logged close puts the FIN (original space), once CloseLogged came. */
-  readonly closeSeq: number | undefined;
-  readonly stableSeq: number;
-  readonly loggedSeq: number;
-  readonly finLogged: boolean;
-  readonly kernelAck: number;
-  /** false until the current kernel incarnation acked anything (and again on re-creation) */
-  readonly kernelAckValid: boolean;
-  /** the kernel's last window, in bytes (its field scaled by its own wscale) */
-  readonly kernelWindow: number;
-  /** original space */
-  readonly kernelSndNxt: number;
-  readonly sentAck: number;
-  readonly rightEdge: number;
-  /** original space */
-  readonly clientAck: number;
-  /** W.1: end of the highest client sequence space the SSW has seen (data + FIN) */
-  readonly clientSndMax: number;
-  /** where the client's FIN sits, once one was seen */
-  readonly clientFinSeq: number | undefined;
-  readonly deltaSeq: number;
-  readonly tsDelta: number;
-  readonly injectSeq: number;
-  readonly heldSynAck: boolean;
-  readonly heldFin: boolean;
-  readonly heldRst: boolean;
-  /** R1.1: out-of-order client bytes held for logging */
-  readonly oooBytes: number;
-  /** R1.6: client bytes handed to the logger and not yet stored */
-  readonly pendingLogBytes: number;
-}
-
-const EMPTY = new Uint8Array(0);
-/** Marks a held FIN in the out-of-order list (identity-compared). */
-const FIN_MARK = new Uint8Array(0);

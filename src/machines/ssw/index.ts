@@ -15,6 +15,7 @@ export {
   type SswTimings,
   timingsOf,
 } from './config.ts';
+export type { SswConnectionView } from './conn.ts';
 export {
   connModeOf,
   type SswConnectionContext,
@@ -23,14 +24,8 @@ export {
   type SswConnectionMachine,
   sswConnectionMachine,
 } from './connection.machine.ts';
-export {
-  type SswConnectionView,
-  type SswEffect,
-  SswEngine,
-  type SswLogEvent,
-  type SswSink,
-  type SswStats,
-} from './engine.ts';
+export type { SswEffect, SswLogEvent, SswSink, SswStats } from './context.ts';
+export { SswEngine } from './engine.ts';
 export { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
 export { CloseRecorder, type RecorderState } from './recorder.ts';
 export {

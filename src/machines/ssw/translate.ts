@@ -3,7 +3,16 @@
 // the original ones the client sees. Both deltas are 0 in a connection's first incarnation,
 // so this is one code path that is the identity until a re-creation.
 
+import type { ChecksumMode } from '../../wire/checksum.ts';
 import { seqAdd, seqMax, seqMin } from '../../wire/seq.ts';
+import {
+  findTimestamps,
+  rewriteAck,
+  rewriteSackBlocks,
+  rewriteSeq,
+  rewriteTimestamps,
+  type TcpPacket,
+} from '../../wire/tcp.ts';
 
 export interface Translation {
   /** serverIsn - kernelIsn mod 2^32 (R6.3). */
@@ -13,35 +22,6 @@ export interface Translation {
 }
 
 export const IDENTITY: Translation = { deltaSeq: 0, tsDelta: 0 };
-
-/** Server-side fields of an outbound segment that translation touches. */
-export interface OutboundFields {
-  readonly seq: number;
-  readonly tsVal: number | undefined;
-}
-
-/** Client-side fields of an inbound segment that translation touches. */
-export interface InboundFields {
-  readonly ack: number;
-  readonly tsEcr: number | undefined;
-  readonly sack: readonly { readonly left: number; readonly right: number }[];
-}
-
-/** R7.1, R7.2: kernel space -> original space. */
-export const translateOutbound = (f: OutboundFields, t: Translation): OutboundFields => ({
-  seq: seqAdd(f.seq, t.deltaSeq),
-  tsVal: f.tsVal === undefined ? undefined : seqAdd(f.tsVal, t.tsDelta),
-});
-
-/** R7.4: original space -> kernel space (the exact inverse of `translateOutbound`). */
-export const translateInbound = (f: InboundFields, t: Translation): InboundFields => ({
-  ack: seqAdd(f.ack, -t.deltaSeq),
-  tsEcr: f.tsEcr === undefined ? undefined : seqAdd(f.tsEcr, -t.tsDelta),
-  sack: f.sack.map((b) => ({
-    left: seqAdd(b.left, -t.deltaSeq),
-    right: seqAdd(b.right, -t.deltaSeq),
-  })),
-});
 
 /** The original-space image of a kernel-space sequence number and back (scalar forms). */
 export const toOriginalSeq = (kernelSeq: number, t: Translation): number =>
@@ -83,3 +63,49 @@ export const computeTsDelta = (a: {
 /** R6.3: deltaSeq = serverIsn - kernelIsn mod 2^32. */
 export const computeDeltaSeq = (serverIsn: number, kernelIsn: number): number =>
   seqAdd(serverIsn, -kernelIsn);
+
+// ---------------------------------------------------------------------------------------
+// In place, on the segment (incremental checksums, or none with a partial one: ChecksumMode)
+
+/** R7.1: a kernel segment's seq, to original space. */
+export function translateOutboundSeq(tcp: TcpPacket, t: Translation, mode: ChecksumMode): void {
+  if (t.deltaSeq !== 0) rewriteSeq(tcp, toOriginalSeq(tcp.seqNumber, t), mode);
+}
+
+/**
+ * R7.2: a kernel segment's TSval, onto the clock the client knows (TSecr echoes the client and
+ * stays). Returns the TSval the segment now carries; undefined without the option.
+ */
+export function translateOutboundTs(
+  tcp: TcpPacket,
+  t: Translation,
+  mode: ChecksumMode,
+): number | undefined {
+  const ts = findTimestamps(tcp);
+  if (ts === undefined) return undefined;
+  const tsVal = toClientTs(ts.tsVal, t);
+  if (t.tsDelta !== 0) rewriteTimestamps(tcp, tsVal, ts.tsEcr, mode);
+  return tsVal;
+}
+
+/**
+ * R7.4: a client segment into kernel space: its ack, capped first at the kernel's snd.nxt
+ * (`ackCap`, original space; undefined before the first SYN-ACK, when the ack is left alone),
+ * its SACK edges and its TSecr. seq, TSval and window stay.
+ */
+export function translateInboundSegment(
+  tcp: TcpPacket,
+  t: Translation,
+  ackCap: number | undefined,
+  mode: ChecksumMode,
+): void {
+  if (tcp.ack && ackCap !== undefined) {
+    const ack = toKernelSeq(clampInboundAck(tcp.ackNumber, ackCap), t);
+    if (ack !== tcp.ackNumber) rewriteAck(tcp, ack, mode);
+  }
+  if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => toKernelSeq(edge, t), mode);
+  if (t.tsDelta !== 0) {
+    const ts = findTimestamps(tcp);
+    if (ts !== undefined) rewriteTimestamps(tcp, ts.tsVal, toKernelTs(ts.tsEcr, t), mode);
+  }
+}

@@ -7,53 +7,129 @@ import {
   computeDeltaSeq,
   computeTsDelta,
   IDENTITY,
+  toClientTs,
   toKernelSeq,
+  toKernelTs,
   toOriginalSeq,
-  translateInbound,
-  translateOutbound,
+  translateInboundSegment,
+  translateOutboundSeq,
+  translateOutboundTs,
 } from '../../../src/machines/ssw/translate.ts';
 import { seqAdd, seqSub } from '../../../src/wire/seq.ts';
+import {
+  emitTcp,
+  findSackBlocks,
+  findTimestamps,
+  TCP_ACK,
+  type TcpOption,
+  type TcpPacket,
+  type TcpRepr,
+  tcpBufferLen,
+} from '../../../src/wire/tcp.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const params = { seed, numRuns: 300 };
 const u32 = fc.nat({ max: 0xffff_ffff });
 const span = fc.nat({ max: 1 << 29 });
+const SRC = 0xc612_0001;
+const DST = 0xc612_000a;
 
 describe('R7 translation', () => {
   const t = fc.record({ deltaSeq: u32, tsDelta: u32 });
-  const sack = fc.array(fc.record({ left: u32, right: u32 }), { maxLength: 4 });
+  // With NOP NOP TS, at most 3 SACK blocks fit in the 40 bytes of options.
+  const sack = fc.array(fc.record({ left: u32, right: u32 }), { maxLength: 3 });
 
-  it('R7.5 inbound undoes outbound for seq and timestamps (bijection mod 2^32)', () => {
+  /** A segment as the kernel (or the client) sends it: NOP NOP TS, SACK blocks when given. */
+  const segment = (
+    seq: number,
+    ack: number,
+    tsVal: number,
+    tsEcr: number,
+    blocks: readonly { left: number; right: number }[],
+  ): TcpPacket => {
+    const options: TcpOption[] = [
+      { kind: 'nop' },
+      { kind: 'nop' },
+      { kind: 'timestamps', tsVal, tsEcr },
+    ];
+    if (blocks.length > 0) options.push({ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks });
+    const r: TcpRepr = {
+      srcPort: 7000,
+      dstPort: 40000,
+      seq,
+      ack,
+      flags: TCP_ACK,
+      window: 500,
+      urgent: 0,
+      options,
+      payload: new Uint8Array([1, 2, 3]),
+    };
+    return emitTcp(r, new Uint8Array(tcpBufferLen(r)), SRC, DST);
+  };
+
+  it('R7.5 inbound undoes outbound for seq, SACK edges and timestamps, in place (bijection)', () => {
     fc.assert(
-      fc.property(t, u32, fc.option(u32, { nil: undefined }), (tr, seq, tsVal) => {
-        const out = translateOutbound({ seq, tsVal }, tr);
-        // What the client echoes back is the translated value: ack = seq', TSecr = TSval'.
-        const back = translateInbound({ ack: out.seq, tsEcr: out.tsVal, sack: [] }, tr);
-        expect(back.ack).toBe(seq);
-        expect(back.tsEcr).toBe(tsVal);
+      fc.property(t, u32, u32, u32, sack, (tr, seq, tsVal, tsEcr, blocks) => {
+        // The kernel's segment goes out: seq and TSval move to the client's view.
+        const out = segment(seq, 0, tsVal, tsEcr, []);
+        translateOutboundSeq(out, tr, 'full');
+        const sent = translateOutboundTs(out, tr, 'full');
+        expect(out.seqNumber).toBe(toOriginalSeq(seq, tr));
+        expect(sent).toBe(toClientTs(tsVal, tr));
+        expect(findTimestamps(out)).toEqual({ tsVal: sent, tsEcr });
+        expect(out.verifyChecksum(SRC, DST)).toBe(true);
+        // The client echoes it: ack = seq', TSecr = TSval', SACK in the same (original) space.
+        const echo = segment(
+          1,
+          out.seqNumber,
+          9,
+          sent ?? 0,
+          blocks.map((b) => ({
+            left: toOriginalSeq(b.left, tr),
+            right: toOriginalSeq(b.right, tr),
+          })),
+        );
+        translateInboundSegment(echo, tr, undefined, 'full');
+        expect(echo.ackNumber).toBe(out.seqNumber); // no SYN-ACK yet: the ack is left alone
+        const back = segment(
+          1,
+          out.seqNumber,
+          9,
+          sent ?? 0,
+          blocks.map((b) => ({
+            left: toOriginalSeq(b.left, tr),
+            right: toOriginalSeq(b.right, tr),
+          })),
+        );
+        translateInboundSegment(back, tr, seqAdd(out.seqNumber, 1), 'full');
+        expect(back.ackNumber).toBe(seq);
+        expect(findTimestamps(back)).toEqual({ tsVal: 9, tsEcr: tsVal });
+        expect(findSackBlocks(back)).toEqual(blocks);
+        expect(back.verifyChecksum(SRC, DST)).toBe(true);
         expect(toKernelSeq(toOriginalSeq(seq, tr), tr)).toBe(seq);
+        expect(toKernelTs(toClientTs(tsVal, tr), tr)).toBe(tsVal);
       }),
       params,
     );
   });
 
-  it('R7.5 translation is injective and the identity with zero deltas', () => {
+  it('R7.5 translation is injective and, with zero deltas, leaves every byte alone', () => {
     fc.assert(
       fc.property(t, u32, u32, sack, (tr, a, b, blocks) => {
-        const ta = translateOutbound({ seq: a, tsVal: a }, tr);
-        const tb = translateOutbound({ seq: b, tsVal: b }, tr);
-        expect(ta.seq === tb.seq).toBe(a === b);
-        expect(translateInbound({ ack: a, tsEcr: b, sack: blocks }, IDENTITY)).toEqual({
-          ack: a,
-          tsEcr: b,
-          sack: blocks,
-        });
-        const moved = translateInbound({ ack: a, tsEcr: b, sack: blocks }, tr);
-        moved.sack.forEach((blk, i) => {
-          expect(toOriginalSeq(blk.left, tr)).toBe(blocks[i]?.left);
-          expect(toOriginalSeq(blk.right, tr)).toBe(blocks[i]?.right);
-          // Block width is preserved: a translated SACK covers the same bytes.
+        expect(toOriginalSeq(a, tr) === toOriginalSeq(b, tr)).toBe(a === b);
+        expect(toClientTs(a, tr) === toClientTs(b, tr)).toBe(a === b);
+        const p = segment(a, b, a, b, blocks);
+        const before = p.buffer.slice();
+        translateOutboundSeq(p, IDENTITY, 'full');
+        translateOutboundTs(p, IDENTITY, 'full');
+        translateInboundSegment(p, IDENTITY, b, 'full');
+        expect(p.buffer).toEqual(before);
+        // A translated SACK block covers the same bytes: its width is kept.
+        const q = segment(a, b, a, b, blocks);
+        translateInboundSegment(q, tr, undefined, 'full');
+        findSackBlocks(q).forEach((blk, i) => {
           const orig = blocks[i] ?? { left: 0, right: 0 };
+          expect(toOriginalSeq(blk.left, tr)).toBe(orig.left);
           expect(seqSub(blk.right, blk.left)).toBe(seqSub(orig.right, orig.left));
         });
       }),
