@@ -26,13 +26,7 @@ import { type Actor, createActor } from 'xstate';
 import type { ChecksumMode } from '../../wire/checksum.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import { NO_OFFLOAD, type VnetHdr } from '../../wire/vnet.ts';
-import {
-  abortKernelSocket,
-  closingTick,
-  noteCloseLogged,
-  releaseHeldFin,
-  releaseHeldRst,
-} from './closes.ts';
+import { closingTick, noteCloseLogged } from './closes.ts';
 import {
   checkSswConfig,
   DEFAULT_SSW_LIMITS,
@@ -51,7 +45,7 @@ import {
   type SswConnectionView,
   viewOf,
 } from './conn.ts';
-import { connModeOf, type SswConnectionEvent, sswConnectionMachine } from './connection.machine.ts';
+import { connModeOf, type SswConnectionEvent } from './connection.machine.ts';
 import {
   type EventDetail,
   newSswStats,
@@ -62,106 +56,24 @@ import {
   type SswSink,
   type SswStats,
 } from './context.ts';
-import { releaseHeldSynAck, sendLogSyn } from './handshake.ts';
-import { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
+import { provideConnectionMachine, provideHostMachine } from './effects.ts';
+import type { SswHostContext, SswHostEvent, sswHostMachine } from './host.machine.ts';
 import { handleLanFrame } from './inbound.ts';
 import { reinjectTick } from './inject.ts';
 import {
-  degradeConnections,
   grantLease,
   heartbeatAcked,
   leaseTick,
-  liftClamps,
   loggerError,
   newLeaseState,
   noteHeartbeatSent,
-  resetClient,
   welcome,
 } from './lease.ts';
 import { dataStored, reportClientAck, resendUnacked } from './logBeforeAck.ts';
-import { announceTakeover, frameToNeighbor, newNeighborTable } from './neighbors.ts';
+import { frameToNeighbor, newNeighborTable } from './neighbors.ts';
 import { handleTunPacket } from './outbound.ts';
 import { CloseRecorder } from './recorder.ts';
-import {
-  captureSynAckAndTranslate,
-  dropKernelReply,
-  newRecoveryState,
-  promptClient,
-  type RecoveryState,
-  recover,
-  recreateAll,
-  recreateRetryTick,
-  sendFakeAck,
-  sendFakeSyn,
-} from './recreate.ts';
-
-// =======================================================================================
-// The statecharts' effects (spec/ssw.md: R2, R5, R6, L.2 for a connection; A.2, L.2, L.4, L.6,
-// R5.4, R6.1 for the host). connection.machine.ts and host.machine.ts name their actions after
-// the rules and do no I/O; here each named action is given its rule's function. Nothing else.
-
-/** The connection statechart with the engine's effects. */
-function provideConnectionMachine(ctx: SswCtx) {
-  const conn = (key: string): Conn => {
-    const c = ctx.conns.byKey(key);
-    if (c === undefined) throw new Error(`ssw: effect for unknown connection ${key}`);
-    return c;
-  };
-  type A = { context: { connKey: string } };
-  return sswConnectionMachine.provide({
-    actions: {
-      logSyn: ({ context }: A) => sendLogSyn(ctx, conn(context.connKey)),
-      holdSynAckUntilSynStored: ({ context }: A) =>
-        ctx.event('R2.1', 'hold SYN-ACK until SynStored', conn(context.connKey)),
-      releaseHeldSynAck: ({ context }: A) => releaseHeldSynAck(ctx, conn(context.connKey)),
-      dropHeldSynAck: ({ context }: A) => {
-        conn(context.connKey).held.synAck = undefined;
-      },
-      releaseHeldFin: ({ context }: A) => releaseHeldFin(ctx, conn(context.connKey)),
-      releaseHeldRst: ({ context }: A) => releaseHeldRst(ctx, conn(context.connKey)),
-      suppressCrashFin: ({ context }: A) =>
-        ctx.event('R5.4', 'suppress FIN/RST of a dead incarnation', conn(context.connKey)),
-      abortKernelSocket: ({ context }: A) => abortKernelSocket(ctx, conn(context.connKey)),
-      liftClamps: ({ context }: A) => liftClamps(ctx, conn(context.connKey)),
-      sendFakeSyn: ({ context }: A) => sendFakeSyn(ctx, conn(context.connKey)),
-      dropKernelReply: ({ context }: A) => dropKernelReply(ctx, conn(context.connKey)),
-      captureSynAckAndTranslate: ({ context }: A) =>
-        captureSynAckAndTranslate(ctx, conn(context.connKey)),
-      sendFakeAck: ({ context }: A) => sendFakeAck(ctx, conn(context.connKey)),
-      injectLoggedStream: () => {
-        // R6.5 runs once the machine is in `injecting` (recreate.ts `afterKernelSegment`).
-      },
-      promptClient: ({ context }: A) => promptClient(ctx, conn(context.connKey)),
-      resetClient: ({ context }: A) => resetClient(ctx, conn(context.connKey)),
-      reportConnClosed: ({ context }: A) => {
-        const c = conn(context.connKey);
-        if (c.connId !== undefined && c.server.opts !== undefined)
-          ctx.toLogger({ kind: 'ConnClosed', conn: c.connId });
-      },
-    },
-  });
-}
-
-/** The host statechart with the engine's effects. */
-function provideHostMachine(ctx: SswCtx, rs: RecoveryState) {
-  return sswHostMachine.provide({
-    actions: {
-      sendGratuitousArp: () => announceTakeover(ctx),
-      dropAllTraffic: () => {
-        for (const c of ctx.conns.all()) ctx.forget(c);
-        rs.standbyKeep = undefined;
-      },
-      degradeConnections: () => degradeConnections(ctx),
-      orphanConnections: () => {
-        for (const c of ctx.conns.all()) ctx.sendConn(c, { type: 'APP_EXIT' });
-      },
-      recreateConnections: () => recreateAll(ctx, rs.pendingRecords),
-      announceProtected: () => ctx.event('L.4', 'logger welcomed us: new connections protected'),
-      announceColocated: () =>
-        ctx.event('L.6', 'takeover: the logger is on this host: protected, no lease'),
-    },
-  });
-}
+import { newRecoveryState, type RecoveryState, recover, recreateRetryTick } from './recreate.ts';
 
 const NO_EFFECTS: readonly SswEffect[] = [];
 
