@@ -14,6 +14,7 @@ import {
   type TcpPacket,
 } from '../../wire/tcp.ts';
 import type { Conn } from './conn.ts';
+import { type ClientSeq, clientSeq } from './spaces.ts';
 import { translateOutboundSeq, translateOutboundTs } from './translate.ts';
 
 /** Largest value of the 16-bit window field. */
@@ -27,26 +28,29 @@ const pow2 = (n: number): number => 2 ** Math.min(Math.max(n, 0), MAX_WSCALE);
  * R1.2: the ack the client may see. Never above `stableSeq` (I1), never above what the kernel
  * acked (the SSW does not invent receipt), never below `sentAck` (acks do not go backwards).
  */
-export const clampAck = (kernelAck: number, stableSeq: number, sentAck: number): number =>
-  seqMax(sentAck, seqMin(kernelAck, stableSeq));
+export const clampAck = (
+  kernelAck: ClientSeq,
+  stableSeq: ClientSeq,
+  sentAck: ClientSeq,
+): ClientSeq => seqMax(sentAck, seqMin(kernelAck, stableSeq));
 
 export interface WindowInput {
   /** The ack this segment will carry (after `clampAck`). */
-  readonly ack: number;
+  readonly ack: ClientSeq;
   /** The kernel's own ack and window field, and the scale the kernel applies to it. */
-  readonly kernelAck: number;
+  readonly kernelAck: ClientSeq;
   readonly kernelField: number;
   readonly kernelWscale: number;
   /** The scale the client applies to the field it receives (serverOpts.wscale or 0). */
   readonly clientWscale: number;
   /** The right edge the client was last told (client space). */
-  readonly rightEdge: number;
+  readonly rightEdge: ClientSeq;
 }
 
 export interface WindowOutput {
   readonly field: number;
   /** The right edge the client is told now. */
-  readonly rightEdge: number;
+  readonly rightEdge: ClientSeq;
 }
 
 /**
@@ -96,7 +100,8 @@ export const kernelWindowField = (window: number, syn: boolean, kernelWscale: nu
  * to [stableSeq, stableSeq], which `sackBlockSendable` then removes. Mapping edges one by one
  * keeps the rewrite in place.
  */
-export const clampSackEdge = (edge: number, stableSeq: number): number => seqMin(edge, stableSeq);
+export const clampSackEdge = (edge: ClientSeq, stableSeq: ClientSeq): ClientSeq =>
+  seqMin(edge, stableSeq);
 
 /**
  * R1.5: may a (clamped) SACK block at position `index` go out in a segment carrying `ack`? A
@@ -105,15 +110,18 @@ export const clampSackEdge = (edge: number, stableSeq: number): number => seqMin
  * §4: the kernel reports a duplicate it received).
  */
 export const sackBlockSendable = (
-  left: number,
-  right: number,
+  left: ClientSeq,
+  right: ClientSeq,
   index: number,
-  ack: number,
+  ack: ClientSeq,
 ): boolean => seqLt(left, right) && (index === 0 || seqGt(right, ack));
 
 /** R1.4: a pure ACK is owed when the clamped ack would now exceed what the client has. */
-export const pureAckOwed = (kernelAck: number, stableSeq: number, sentAck: number): boolean =>
-  seqGt(seqMin(kernelAck, stableSeq), sentAck);
+export const pureAckOwed = (
+  kernelAck: ClientSeq,
+  stableSeq: ClientSeq,
+  sentAck: ClientSeq,
+): boolean => seqGt(seqMin(kernelAck, stableSeq), sentAck);
 
 /**
  * R1.2-R1.5 and R7.1-R7.3 in place on a kernel segment going to the client, then records what
@@ -124,7 +132,8 @@ export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: C
   translateOutboundSeq(tcp, c.t, mode);
   const cl = c.client;
   if (tcp.ack) {
-    const kernelAck = tcp.ackNumber;
+    // A kernel segment acks the client's bytes: client space.
+    const kernelAck = clientSeq(tcp.ackNumber);
     const ack = clamp ? clampAck(kernelAck, c.log.stableSeq, cl.sentAck) : kernelAck;
     if (ack !== kernelAck) rewriteAck(tcp, ack, mode);
     if (!tcp.syn) {
@@ -142,8 +151,12 @@ export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: C
     if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
     if (clamp) {
       const stable = c.log.stableSeq;
-      if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(edge, stable), mode) > 0)
-        keepSackBlocks(tcp, (l, r, i) => sackBlockSendable(l, r, i, ack), mode);
+      if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(clientSeq(edge), stable), mode) > 0)
+        keepSackBlocks(
+          tcp,
+          (l, r, i) => sackBlockSendable(clientSeq(l), clientSeq(r), i, ack),
+          mode,
+        );
     }
   }
   if (c.tsOk) {

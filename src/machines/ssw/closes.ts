@@ -6,26 +6,39 @@
 
 import type { ChecksumMode } from '../../wire/checksum.ts';
 import type { CloseHow, MessageOf } from '../../wire/logmsg.ts';
-import { type SeqNumber, seqAdd, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/seq.ts';
+import { seqAdd, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/seq.ts';
 import { rewriteFlags, TCP_ACK, TCP_FIN, TCP_RST, TcpPacket } from '../../wire/tcp.ts';
 import { rewriteOutbound } from './clamp.ts';
 import type { SegmentKind } from './classify.ts';
 import type { Conn, LoggedClose } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { kernelToLan, sendToClient, sendToKernel } from './segments.ts';
+import {
+  type ClientSeq,
+  kernelSeq,
+  type OrigSeq,
+  origSeq,
+  type StreamOffset,
+  streamOffset,
+} from './spaces.ts';
 import { toOriginalSeq } from './translate.ts';
 
 /** R5.2: the close position from the close determinant's `offset` (bytes written before it). */
 export const loggedCloseOf = (
-  serverIsn: SeqNumber,
+  serverIsn: OrigSeq,
   how: CloseHow,
-  offset: number,
+  offset: StreamOffset,
 ): LoggedClose => ({
   how,
   // offset is a u53: reduced mod 2^32 first, since serverIsn + 1 + offset could pass 2^53,
   // where a double no longer holds every integer.
   seq: seqAdd(serverIsn, 1 + (offset % 0x1_0000_0000)),
 });
+
+/** R5.8: the offset in the server's output of a close at `seq` (original space), mod 2^32:
+ * all R5.2 uses (`loggedCloseOf`, its inverse there). */
+export const closeOffsetOf = (serverIsn: OrigSeq, seq: OrigSeq): StreamOffset =>
+  streamOffset(seqSub(seq, seqAdd(serverIsn, 1)) >>> 0);
 
 /**
  * R5.2 / R5.3: is a kernel FIN (at `seq`, original space: the FIN's own sequence number) or RST
@@ -43,7 +56,7 @@ export const loggedCloseOf = (
 export const atLoggedClose = (
   close: LoggedClose | undefined,
   kind: 'fin' | 'rst',
-  seq: SeqNumber,
+  seq: OrigSeq,
 ): boolean => {
   if (close === undefined) return false;
   if (close.how === 'destroy') return seqLe(seq, close.seq);
@@ -58,8 +71,8 @@ export const atLoggedClose = (
  * bytes or FIN (the logger has not stored them yet), so the SSW answers those itself.
  */
 export const kernelDoneWith = (
-  clientFinSeq: SeqNumber | undefined,
-  kernelAck: SeqNumber | undefined,
+  clientFinSeq: ClientSeq | undefined,
+  kernelAck: ClientSeq | undefined,
   serverFinAckForwarded: boolean,
 ): boolean =>
   serverFinAckForwarded &&
@@ -70,18 +83,21 @@ export const kernelDoneWith = (
 // ---------------------------------------------------------------------------------------
 // Kernel FIN and RST (R5.1-R5.3, R5.8)
 
-/** R5.2: a kernel FIN or RST sits where the logged close puts it. The FIN's own sequence number
- * follows its payload; both are taken to original space (R7.1). */
+/** A kernel FIN's own sequence number (after its payload), original space (R7.1). Read before
+ * the segment is rewritten (it is in kernel space until then). */
+export const kernelFinSeqOf = (c: Conn, tcp: TcpPacket): OrigSeq =>
+  toOriginalSeq(seqAdd(kernelSeq(tcp.seqNumber), tcp.buffer.length - tcp.headerLength), c.t);
+
+/** R5.2: a kernel FIN or RST sits where the logged close puts it (original space). */
 export function kernelEndAtClose(c: Conn, kind: SegmentKind, tcp: TcpPacket): boolean {
-  if (kind !== 'fin' && kind !== 'rst') return false;
-  const len = kind === 'fin' ? tcp.buffer.length - tcp.headerLength : 0;
-  return atLoggedClose(c.close.logged, kind, toOriginalSeq(seqAdd(tcp.seqNumber, len), c.t));
+  if (kind === 'fin') return atLoggedClose(c.close.logged, 'fin', kernelFinSeqOf(c, tcp));
+  if (kind !== 'rst') return false;
+  return atLoggedClose(c.close.logged, 'rst', toOriginalSeq(kernelSeq(tcp.seqNumber), c.t));
 }
 
 /** R5.1: clear the FIN in place (the rest goes on), remember where it was. One FIN is held. */
 export function holdFin(ctx: SswCtx, c: Conn, tcp: TcpPacket, mode: ChecksumMode): void {
-  const dataEnd = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
-  const finSeq = toOriginalSeq(dataEnd, c.t);
+  const finSeq = kernelFinSeqOf(c, tcp);
   c.held.finSeq = finSeq;
   rewriteFlags(tcp, tcp.flags & ~TCP_FIN, mode);
   ctx.stats.heldFins++;
@@ -92,16 +108,11 @@ export function holdFin(ctx: SswCtx, c: Conn, tcp: TcpPacket, mode: ChecksumMode
 /** R5.3: keep a copy of a kernel RST (standalone: completed checksum) until a close allows it. */
 export function holdRst(ctx: SswCtx, c: Conn, datagram: Uint8Array, tcp: TcpPacket): void {
   c.held.rst = datagram.slice();
-  const rstSeq = toOriginalSeq(tcp.seqNumber, c.t);
+  const rstSeq = toOriginalSeq(kernelSeq(tcp.seqNumber), c.t);
   c.held.rstSeq = rstSeq;
   ctx.stats.heldRsts++;
   ctx.event('R5.3', 'hold kernel RST until CloseLogged', c, { rstSeq });
   recordOwnClose(ctx, c, 'destroy', rstSeq);
-}
-
-/** A kernel FIN let through (after `rewriteOutbound` put the segment in original space). */
-export function notePassedFin(c: Conn, tcp: TcpPacket): void {
-  c.close.serverFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
 }
 
 /**
@@ -111,14 +122,13 @@ export function notePassedFin(c: Conn, tcp: TcpPacket): void {
  * Once per connection, and never over a close already logged. Not while re-creating: that
  * FIN stays held, and the kernel's retransmission after go-live is recorded.
  */
-export function recordOwnClose(ctx: SswCtx, c: Conn, how: CloseHow, seq: number): void {
+export function recordOwnClose(ctx: SswCtx, c: Conn, how: CloseHow, seq: OrigSeq): void {
   const rec = ctx.recorder;
   if (rec === undefined || c.close.recorded || c.close.logged !== undefined) return;
   if (c.connId === undefined) return;
   if (c.mode !== 'protected' && c.mode !== 'translated') return;
-  // The close determinant's offset: bytes written before it (spec/messages.md); mod 2^32 is
-  // all R5.2 uses (loggedCloseOf).
-  const offset = seqSub(seq, seqAdd(c.server.isn, 1)) >>> 0;
+  // The close determinant's offset: bytes written before it (spec/messages.md).
+  const offset = closeOffsetOf(c.server.isn, seq);
   const sent = rec.record([
     { kind: 'accept', conn: c.connId, clientAddr: c.clientAddr, clientPort: c.clientPort },
     { kind: 'close', conn: c.connId, how, offset },
@@ -147,7 +157,7 @@ export function noteCloseLogged(ctx: SswCtx, c: Conn, msg: MessageOf<'CloseLogge
   // Before the first SYN-ACK there is no serverIsn to place the close against; the
   // application cannot have accepted (hence closed) such a connection anyway.
   if (c.mode === 'listenSynSeen') return;
-  const close = loggedCloseOf(c.server.isn, msg.how, msg.offset);
+  const close = loggedCloseOf(c.server.isn, msg.how, streamOffset(msg.offset));
   c.close.logged = close;
   ctx.event('R5.2', 'close logged', c, { how: msg.how, closeSeq: close.seq });
   const held = c.held;
@@ -197,7 +207,9 @@ export function abortKernelSocket(ctx: SswCtx, c: Conn): void {
 
 /** R5.7: a client segment that acks the server's FIN (read before R7.4 rewrites the ack). */
 export const acksServerFin = (c: Conn, tcp: TcpPacket): boolean =>
-  tcp.ack && c.close.serverFinSeq !== undefined && seqGt(tcp.ackNumber, c.close.serverFinSeq);
+  tcp.ack &&
+  c.close.serverFinSeq !== undefined &&
+  seqGt(origSeq(tcp.ackNumber), c.close.serverFinSeq);
 
 /** R5.7: a client segment of a closing connection whose kernel is done with it. */
 export const kernelDone = (c: Conn): boolean =>

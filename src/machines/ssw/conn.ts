@@ -10,24 +10,28 @@ import type { CloseHow, MessageOf, SynOpts } from '../../wire/logmsg.ts';
 import { seqAdd } from '../../wire/seq.ts';
 import type { ConnMode } from './classify.ts';
 import type { sswConnectionMachine } from './connection.machine.ts';
+import { type ClientSeq, type KernelSeq, kernelSeq, type OrigSeq, origSeq } from './spaces.ts';
 import { IDENTITY, type Translation } from './translate.ts';
 
 /** A run of client bytes at `seq` (client space): an out-of-order piece or an injection piece. */
 export interface StreamPiece {
-  readonly seq: number;
+  readonly seq: ClientSeq;
   readonly bytes: Uint8Array;
 }
+
+/** A LogData of this SSW: its `seq` is in client space (R1.1). */
+export type LogDataMsg = MessageOf<'LogData'> & { readonly seq: ClientSeq };
 
 /** R5.2: the application's stored close of a connection (CloseLogged), in original space. */
 export interface LoggedClose {
   readonly how: CloseHow;
   /** `serverIsn + 1 + offset`: where the FIN of this close sits in the server's stream. */
-  readonly seq: number;
+  readonly seq: OrigSeq;
 }
 
 /** R2.1: the connection record as the first incarnation's SYN-ACK fixed it (original space). */
 export interface ServerRecord {
-  isn: number;
+  isn: OrigSeq;
   opts: SynOpts | undefined;
   /** Wall-clock ms of the first SYN-ACK (R6.3 estimates the first incarnation's TS clock). */
   synTimeMs: number;
@@ -35,62 +39,62 @@ export interface ServerRecord {
 
 /** The client: what its SYN and segments said, and what it has been told (R1.2, R1.3, R6.3). */
 export interface ClientSide {
-  readonly isn: number;
+  readonly isn: ClientSeq;
   readonly opts: SynOpts;
   /** Scale the client applies to the windows it receives (R1.3). */
   ws: number;
   /** `clientAck`: highest ack from the client (original space). */
-  ack: number;
+  ack: OrigSeq;
   /** Last window field from the client (its own scale). */
   window: number;
   /** Latest client TSval (echoed in segments the SSW builds). */
   tsRecent: number;
   /** R1.2 `sentAck`: the ack the client has been told (client space); never moves backwards. */
-  sentAck: number;
+  sentAck: ClientSeq;
   /** R1.3: highest right edge advertised to the client (client space). */
-  rightEdge: number;
+  rightEdge: ClientSeq;
   /** Highest TSval the client has been sent (original space). */
   tsValSent: number | undefined;
   /** R6.9: re-created with no sign the client ever got the SYN-ACK (no clientAck, no bytes). */
   synAckUnconfirmed: boolean;
   /** W.1: end of the highest client sequence space seen (data + FIN), client space. */
-  sndMax: number;
+  sndMax: ClientSeq;
 }
 
 /** The current kernel incarnation, as its segments showed it. */
 export interface KernelSide {
-  isn: number;
+  isn: KernelSeq;
   opts: SynOpts | undefined;
   /** Scale the current kernel applies to its own window field. */
   ws: number;
   /** `kernelAck`: latest ack the kernel emitted (client space); valid once `ackValid`. */
-  ack: number;
+  ack: ClientSeq;
   ackValid: boolean;
   winField: number;
   /** The kernel's receive right edge (client space), for injection (R6.5). */
-  rcvEdge: number;
+  rcvEdge: ClientSeq;
   /** `kernelSndNxt`: highest kernel seq + length (+SYN/FIN) seen, original space; a held FIN is
    * not counted. */
-  sndNxt: number;
+  sndNxt: OrigSeq;
   lastTsVal: number;
 }
 
 /** R1: the client stream on its way to the logger. */
 export interface LogState {
   /** Next client byte not yet handed to the logger (`stableSeq <= loggedSeq`). */
-  loggedSeq: number;
+  loggedSeq: ClientSeq;
   /** Next client byte the logger has not stored (from DataStored, R1.8). */
-  stableSeq: number;
+  stableSeq: ClientSeq;
   finLogged: boolean;
   /** LogData not yet covered by DataStored: resent after a reconnect (R1.7, messages.md). */
-  pending: MessageOf<'LogData'>[];
+  pending: LogDataMsg[];
   /** Payload bytes of `pending` (R1.6). */
   queuedBytes: number;
   /** R1.1: out-of-order client bytes held until the hole before them fills. */
   ooo: StreamPiece[];
   oooBytes: number;
   /** R1.7: last clientAck reported to the logger as ClientAcked (lazily, per tick). */
-  reportedClientAck: number;
+  reportedClientAck: OrigSeq;
 }
 
 /** What R2 / R5 hold back, at most one of each. */
@@ -98,10 +102,10 @@ export interface HeldSegments {
   /** R2.1 / R2.2: the kernel's SYN-ACK until SynStored. */
   synAck: Uint8Array | undefined;
   /** R5.1: where a held kernel FIN sits (original space). */
-  finSeq: number | undefined;
+  finSeq: OrigSeq | undefined;
   /** R5.3: a held kernel RST (a standalone copy) and its seq (original space). */
   rst: Uint8Array | undefined;
-  rstSeq: number | undefined;
+  rstSeq: OrigSeq | undefined;
 }
 
 /** The end of the connection (R5). */
@@ -113,8 +117,8 @@ export interface CloseState {
   /** Since when the connection is `closing` (R5.7 `closeLingerMs`); 0 before. */
   closingSinceMs: number;
   /** Where each side's FIN sits (original / client space), once it was let through. */
-  serverFinSeq: number | undefined;
-  clientFinSeq: number | undefined;
+  serverFinSeq: OrigSeq | undefined;
+  clientFinSeq: ClientSeq | undefined;
   /** R5.7: a client ack of `serverFinSeq` was forwarded to the kernel. */
   serverFinAckForwarded: boolean;
 }
@@ -125,7 +129,7 @@ export interface InjectState {
   streamBytes: number;
   streamFin: boolean;
   /** `injectSeq`: next client byte to inject (client space). */
-  seq: number;
+  seq: ClientSeq;
   finInjected: boolean;
   /** When the kernel last acked injected bytes (re-injection after `reinjectMs`). */
   progressMs: number;
@@ -166,7 +170,7 @@ export interface NewConn {
   readonly clientAddr: number;
   readonly clientPort: number;
   readonly serverPort: number;
-  readonly clientIsn: number;
+  readonly clientIsn: ClientSeq;
   readonly clientOpts: SynOpts;
   readonly isProtected: boolean;
   /** Wall-clock ms now (`synTimeMs` until the first SYN-ACK sets it). */
@@ -188,12 +192,12 @@ export function newConn(n: NewConn): Conn {
     connId: undefined,
     tsOk: false,
     t: IDENTITY,
-    server: { isn: 0, opts: undefined, synTimeMs: n.wallMs },
+    server: { isn: origSeq(0), opts: undefined, synTimeMs: n.wallMs },
     client: {
       isn: n.clientIsn,
       opts: n.clientOpts,
       ws: 0,
-      ack: 0,
+      ack: origSeq(0),
       window: 65535,
       tsRecent: n.clientOpts.tsVal ?? 0,
       sentAck: next,
@@ -203,14 +207,14 @@ export function newConn(n: NewConn): Conn {
       sndMax: next,
     },
     kernel: {
-      isn: 0,
+      isn: kernelSeq(0),
       opts: undefined,
       ws: 0,
       ack: next,
       ackValid: false,
       winField: 0,
       rcvEdge: next,
-      sndNxt: 0,
+      sndNxt: origSeq(0),
       lastTsVal: 0,
     },
     log: {
@@ -221,7 +225,7 @@ export function newConn(n: NewConn): Conn {
       queuedBytes: 0,
       ooo: [],
       oooBytes: 0,
-      reportedClientAck: 0,
+      reportedClientAck: origSeq(0),
     },
     held: { synAck: undefined, finSeq: undefined, rst: undefined, rstSeq: undefined },
     close: {
@@ -347,28 +351,28 @@ export interface SswConnectionView {
   readonly protected: boolean;
   readonly closeLogged: boolean;
   /** R5.2: where the logged close puts the FIN (original space), once CloseLogged came. */
-  readonly closeSeq: number | undefined;
-  readonly stableSeq: number;
-  readonly loggedSeq: number;
+  readonly closeSeq: OrigSeq | undefined;
+  readonly stableSeq: ClientSeq;
+  readonly loggedSeq: ClientSeq;
   readonly finLogged: boolean;
-  readonly kernelAck: number;
+  readonly kernelAck: ClientSeq;
   /** false until the current kernel incarnation acked anything (and again on re-creation) */
   readonly kernelAckValid: boolean;
   /** the kernel's last window, in bytes (its field scaled by its own wscale) */
   readonly kernelWindow: number;
   /** original space */
-  readonly kernelSndNxt: number;
-  readonly sentAck: number;
-  readonly rightEdge: number;
+  readonly kernelSndNxt: OrigSeq;
+  readonly sentAck: ClientSeq;
+  readonly rightEdge: ClientSeq;
   /** original space */
-  readonly clientAck: number;
+  readonly clientAck: OrigSeq;
   /** W.1: end of the highest client sequence space the SSW has seen (data + FIN) */
-  readonly clientSndMax: number;
+  readonly clientSndMax: ClientSeq;
   /** where the client's FIN sits, once one was seen */
-  readonly clientFinSeq: number | undefined;
+  readonly clientFinSeq: ClientSeq | undefined;
   readonly deltaSeq: number;
   readonly tsDelta: number;
-  readonly injectSeq: number;
+  readonly injectSeq: ClientSeq;
   readonly heldSynAck: boolean;
   readonly heldFin: boolean;
   readonly heldRst: boolean;

@@ -74,6 +74,7 @@ import { frameToNeighbor, newNeighborTable } from './neighbors.ts';
 import { handleTunPacket } from './outbound.ts';
 import { CloseRecorder } from './recorder.ts';
 import { newRecoveryState, type RecoveryState, recover, recreateRetryTick } from './recreate.ts';
+import { clientSeq } from './spaces.ts';
 
 const NO_EFFECTS: readonly SswEffect[] = [];
 
@@ -409,7 +410,7 @@ export class SswEngine {
       }
       case 'DataStored': {
         const c = ctx.conns.byConnId(msg.conn);
-        if (c !== undefined) dataStored(ctx, c, msg.stableSeq, msg.finLogged);
+        if (c !== undefined) dataStored(ctx, c, clientSeq(msg.stableSeq), msg.finLogged);
         return;
       }
       case 'CloseLogged':

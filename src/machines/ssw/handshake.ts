@@ -11,6 +11,7 @@ import { kernelWindowField } from './clamp.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { kernelToLan, synOptsOfSegment } from './segments.ts';
+import { clientSeq, kernelSeq } from './spaces.ts';
 import { toOriginalSeq } from './translate.ts';
 
 /** R2.5 / R2.6 / L.3: a new connection, or undefined (dropped) when the host cannot take one. */
@@ -29,7 +30,7 @@ export function newConnection(ctx: SswCtx, clientAddr: number, tcp: TcpPacket): 
     clientAddr,
     clientPort: tcp.srcPort,
     serverPort: tcp.dstPort,
-    clientIsn: tcp.seqNumber,
+    clientIsn: clientSeq(tcp.seqNumber),
     clientOpts: synOptsOfSegment(tcp),
     isProtected: host.logger === 'protected' || host.logger === 'colocated',
   });
@@ -42,14 +43,15 @@ export function recordSynAck(ctx: SswCtx, c: Conn, tcp: TcpPacket, first: boolea
   const o = synOptsOfSegment(tcp);
   const bothScale = c.client.opts.wscale !== null && o.wscale !== null;
   const k = c.kernel;
-  k.isn = tcp.seqNumber;
+  k.isn = kernelSeq(tcp.seqNumber);
   k.opts = o;
   k.ws = bothScale ? (o.wscale ?? 0) : 0;
-  k.ack = tcp.ackNumber;
+  // The kernel's SYN-ACK acks the client's SYN: client space.
+  k.ack = clientSeq(tcp.ackNumber);
   k.ackValid = true;
   k.winField = kernelWindowField(tcp.window, true, k.ws);
   // SYN-ACK windows are never scaled (RFC 7323 §2.2).
-  k.rcvEdge = seqAdd(tcp.ackNumber, tcp.window);
+  k.rcvEdge = seqAdd(k.ack, tcp.window);
   k.lastTsVal = o.tsVal ?? 0;
   if (!first) return;
   // The first incarnation numbers the server's stream: its space is the original one (the
@@ -61,8 +63,8 @@ export function recordSynAck(ctx: SswCtx, c: Conn, tcp: TcpPacket, first: boolea
   c.tsOk = c.client.opts.tsVal !== null && o.tsVal !== null;
   k.sndNxt = seqAdd(c.server.isn, 1);
   c.client.ack = seqAdd(c.server.isn, 1);
-  c.client.sentAck = tcp.ackNumber;
-  c.client.rightEdge = seqAdd(tcp.ackNumber, tcp.window);
+  c.client.sentAck = k.ack;
+  c.client.rightEdge = seqAdd(k.ack, tcp.window);
   if (c.connId === undefined) ctx.conns.assignConnId(c);
 }
 

@@ -20,6 +20,7 @@ import { logClientBytes } from './logBeforeAck.ts';
 import { handleArp, learnFromFrame, type NeighborTable } from './neighbors.ts';
 import { answerSynRetry } from './recreate.ts';
 import { csumFor } from './segments.ts';
+import { clientSeq, origSeq } from './spaces.ts';
 import { translateInboundSegment } from './translate.ts';
 
 /** An Ethernet frame from the LAN (`frameVnet` offsets from the frame). */
@@ -189,14 +190,19 @@ function translateInbound(ctx: SswCtx, c: Conn, tcp: TcpPacket, vnet: VnetHdr): 
 function noteClient(c: Conn, tcp: TcpPacket): void {
   const cl = c.client;
   if (tcp.ack) {
-    const ack = tcp.ackNumber;
+    // A client segment acks the server's stream as the client knows it: original space.
+    const ack = origSeq(tcp.ackNumber);
     if (cl.ack === 0 || seqGt(ack, cl.ack)) cl.ack = ack;
     cl.synAckUnconfirmed = false;
   }
   cl.window = tcp.window;
-  const end = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0));
+  const end = seqAdd(
+    clientSeq(tcp.seqNumber),
+    tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0),
+  );
   if (seqGt(end, cl.sndMax)) cl.sndMax = end;
-  if (tcp.fin) c.close.clientFinSeq = seqAdd(tcp.seqNumber, tcp.buffer.length - tcp.headerLength);
+  if (tcp.fin)
+    c.close.clientFinSeq = seqAdd(clientSeq(tcp.seqNumber), tcp.buffer.length - tcp.headerLength);
   if (c.tsOk || cl.opts.tsVal !== null) {
     const ts = findTimestamps(tcp);
     if (ts !== undefined && seqGe(ts.tsVal, cl.tsRecent)) cl.tsRecent = ts.tsVal;

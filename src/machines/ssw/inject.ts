@@ -10,6 +10,7 @@ import { rewriteOutbound } from './clamp.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { csumFor, kernelToLan, sendToKernel, toKernelTsOptions } from './segments.ts';
+import { type ClientSeq, type KernelSeq, kernelSeq, type OrigSeq } from './spaces.ts';
 import { clampInboundAck, toKernelSeq, toOriginalSeq } from './translate.ts';
 
 /** Most segments one call injects; the next kernel ack continues (bounded work per packet). */
@@ -20,22 +21,23 @@ const INJECT_BUDGET = 64;
  * carries only bytes the client already holds: ack it locally. Otherwise it goes out whole.
  */
 export const regeneratedHandling = (
-  origSeqEnd: number,
-  clientAck: number,
+  origSeqEnd: OrigSeq,
+  clientAck: OrigSeq,
 ): 'ackLocally' | 'send' => (seqLe(origSeqEnd, clientAck) ? 'ackLocally' : 'send');
 
 // ---------------------------------------------------------------------------------------
 // The injection stream: the logged client bytes from clientIsn + 1 (client space)
 
 /** Where the stream's bytes end (its FIN, if any, comes after). */
-export const streamDataEnd = (c: Conn): number =>
+export const streamDataEnd = (c: Conn): ClientSeq =>
   seqAdd(seqAdd(c.client.isn, 1), c.inject.streamBytes);
 
 /** Where the stream ends, FIN included. */
-export const streamEnd = (c: Conn): number => seqAdd(streamDataEnd(c), c.inject.streamFin ? 1 : 0);
+export const streamEnd = (c: Conn): ClientSeq =>
+  seqAdd(streamDataEnd(c), c.inject.streamFin ? 1 : 0);
 
 /** The stored bytes starting at `seq`, up to the end of the piece holding it. */
-function streamAt(c: Conn, seq: number): Uint8Array | undefined {
+function streamAt(c: Conn, seq: ClientSeq): Uint8Array | undefined {
   for (const p of c.inject.stream) {
     const d = seqSub(seq, p.seq);
     if (d >= 0 && d < p.bytes.length) return p.bytes.subarray(d);
@@ -44,7 +46,7 @@ function streamAt(c: Conn, seq: number): Uint8Array | undefined {
 }
 
 /** Appends logged bytes at `seq` (their part past the stream's end) and maybe the FIN. */
-export function appendStream(c: Conn, seq: number, bytes: Uint8Array, fin: boolean): void {
+export function appendStream(c: Conn, seq: ClientSeq, bytes: Uint8Array, fin: boolean): void {
   const inj = c.inject;
   const end = streamDataEnd(c);
   const d = seqSub(end, seq);
@@ -117,7 +119,7 @@ export function reinjectTick(ctx: SswCtx, c: Conn): void {
 }
 
 /** R6.6: a fake ACK telling the kernel the client holds its bytes up to `kernelEnd`. */
-function sendKernelAck(ctx: SswCtx, c: Conn, kernelEnd: number): void {
+function sendKernelAck(ctx: SswCtx, c: Conn, kernelEnd: KernelSeq): void {
   const want = toKernelSeq(c.client.ack, c.t);
   const ack = seqLe(want, kernelEnd) ? want : kernelEnd;
   const seq = c.kernel.ackValid ? c.kernel.ack : c.inject.seq;
@@ -135,7 +137,7 @@ export function handleRegenerated(
 ): void {
   const len = tcp.buffer.length - tcp.headerLength + (tcp.fin ? 1 : 0);
   if (len === 0) return;
-  const kernelEnd = seqAdd(tcp.seqNumber, len);
+  const kernelEnd = seqAdd(kernelSeq(tcp.seqNumber), len);
   if (regeneratedHandling(toOriginalSeq(kernelEnd, c.t), c.client.ack) === 'ackLocally') {
     ctx.stats.localAcks++;
     sendKernelAck(ctx, c, kernelEnd);

@@ -5,15 +5,15 @@
 // resent after a reconnect (R1.7), and changed client acks are reported lazily. What the
 // client may be told (R1.2-R1.5) is in clamp.ts.
 
-import type { MessageOf } from '../../wire/logmsg.ts';
 import { seqAdd, seqGt, seqLe, seqSub } from '../../wire/seq.ts';
 import { TCP_ACK, type TcpPacket } from '../../wire/tcp.ts';
 import { pureAckOwed } from './clamp.ts';
-import { type Conn, isLive, isRecreating, type StreamPiece } from './conn.ts';
+import { type Conn, isLive, isRecreating, type LogDataMsg, type StreamPiece } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { sendLogSyn } from './handshake.ts';
 import { appendStream } from './inject.ts';
 import { EMPTY, sendToClient } from './segments.ts';
+import { type ClientSeq, clientSeq } from './spaces.ts';
 
 /** Marks a held FIN in the out-of-order list (identity-compared). */
 const FIN_MARK = new Uint8Array(0);
@@ -24,9 +24,9 @@ const FIN_MARK = new Uint8Array(0);
  * count 0 means nothing new in order (a duplicate, or a segment past a hole).
  */
 export const newLogSpan = (
-  seq: number,
+  seq: ClientSeq,
   len: number,
-  loggedSeq: number,
+  loggedSeq: ClientSeq,
 ): { offset: number; count: number } => {
   const d = seqSub(loggedSeq, seq);
   if (d < 0 || d >= len) return { offset: 0, count: 0 };
@@ -34,7 +34,7 @@ export const newLogSpan = (
 };
 
 /** R1.1: the segment starts past `loggedSeq`: there is a hole before it. */
-export const isAfterHole = (seq: number, loggedSeq: number): boolean => seqGt(seq, loggedSeq);
+export const isAfterHole = (seq: ClientSeq, loggedSeq: ClientSeq): boolean => seqGt(seq, loggedSeq);
 
 /**
  * R1.1 / R1.6: hands the segment's new in-order bytes (and FIN) to the logger. Returns false
@@ -43,7 +43,7 @@ export const isAfterHole = (seq: number, loggedSeq: number): boolean => seqGt(se
 export function logClientBytes(ctx: SswCtx, c: Conn, tcp: TcpPacket): boolean {
   const payload = tcp.payload;
   const fin = tcp.fin;
-  const seq = tcp.seqNumber;
+  const seq = clientSeq(tcp.seqNumber);
   const len = payload.length + (fin ? 1 : 0);
   if (len === 0) return true;
   const log = c.log;
@@ -78,7 +78,7 @@ function appendLog(ctx: SswCtx, c: Conn, bytes: Uint8Array, fin: boolean): void 
   const log = c.log;
   if (c.connId === undefined || log.finLogged || (c.inject.streamFin && isRecreating(c))) return;
   const copy = bytes.slice();
-  const msg: MessageOf<'LogData'> = {
+  const msg: LogDataMsg = {
     kind: 'LogData',
     conn: c.connId,
     seq: log.loggedSeq,
@@ -122,7 +122,7 @@ function drainOoo(ctx: SswCtx, c: Conn): void {
  * R1.4 / R1.8: the logger stored the client stream up to `reported`. Believed only up to
  * `loggedSeq`; a raised stableSeq owes the client a pure ACK if nothing else will carry it.
  */
-export function dataStored(ctx: SswCtx, c: Conn, reported: number, finLogged: boolean): void {
+export function dataStored(ctx: SswCtx, c: Conn, reported: ClientSeq, finLogged: boolean): void {
   const log = c.log;
   // I1 must not rest on the logger being right: it cannot have stored bytes this SSW never
   // sent it (after a local recovery those are re-logged from the client's retransmission).
@@ -146,7 +146,7 @@ export function dataStored(ctx: SswCtx, c: Conn, reported: number, finLogged: bo
 export function dropStoredPending(ctx: SswCtx, c: Conn): void {
   const log = c.log;
   while (log.pending.length > 0) {
-    const m = log.pending[0] as MessageOf<'LogData'>;
+    const m = log.pending[0] as LogDataMsg;
     const end = seqAdd(m.seq, m.payload.length + (m.fin ? 1 : 0));
     if (!seqLe(end, log.stableSeq)) break;
     log.pending.shift();

@@ -12,13 +12,14 @@ import { findTimestamps, TCP_RST, TCP_SYN, TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import { kernelWindowField, rewriteOutbound } from './clamp.ts';
 import { kernelActionOf, type SegmentKind, segmentKindOfBits } from './classify.ts';
-import { holdFin, holdRst, kernelEndAtClose, notePassedFin } from './closes.ts';
+import { holdFin, holdRst, kernelEndAtClose, kernelFinSeqOf } from './closes.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { firstSynAck, holdSynAck, recordSynAck } from './handshake.ts';
 import { handleRegenerated } from './inject.ts';
 import { afterKernelSegment } from './recreate.ts';
 import { csumFor, kernelToLan, standAlone } from './segments.ts';
+import { clientSeq, kernelSeq } from './spaces.ts';
 import { toOriginalSeq } from './translate.ts';
 
 /** An IPv4 packet the server's kernel wrote to the TUN device (vnet offsets from the packet). */
@@ -146,8 +147,10 @@ function forwardToClient(
   mode: ChecksumMode,
 ): void {
   noteKernel(ctx, c, tcp);
+  // Where the FIN sits, read while the segment is still in kernel space.
+  const finSeq = kind === 'fin' ? kernelFinSeqOf(c, tcp) : undefined;
   rewriteOutbound(c, tcp, clamp, mode);
-  if (kind === 'fin') notePassedFin(c, tcp);
+  if (finSeq !== undefined) c.close.serverFinSeq = finSeq;
   kernelToLan(ctx, datagram, c.clientAddr, headroom, vnet);
   if (kind === 'fin') ctx.sendConn(c, { type: 'KERNEL_FIN', atClose });
   else if (kind === 'rst') ctx.sendConn(c, { type: 'KERNEL_RST', atClose });
@@ -157,7 +160,8 @@ function forwardToClient(
 function noteKernel(ctx: SswCtx, c: Conn, tcp: TcpPacket): void {
   const k = c.kernel;
   if (tcp.ack) {
-    const ack = tcp.ackNumber;
+    // A kernel segment acks the client's bytes: client space.
+    const ack = clientSeq(tcp.ackNumber);
     if (!k.ackValid || seqGe(ack, k.ack)) {
       if (!k.ackValid || seqGt(ack, k.ack)) c.inject.progressMs = ctx.now;
       k.ack = ack;
@@ -170,7 +174,7 @@ function noteKernel(ctx: SswCtx, c: Conn, tcp: TcpPacket): void {
   // A FIN counts once it is let through (a held FIN was cleared before we get here), so the
   // client's ack of it passes the R7.4 cap and reaches the kernel.
   const dataEnd = seqAdd(
-    tcp.seqNumber,
+    kernelSeq(tcp.seqNumber),
     tcp.buffer.length - tcp.headerLength + (tcp.syn ? 1 : 0) + (tcp.fin ? 1 : 0),
   );
   const sndNxt = toOriginalSeq(dataEnd, c.t);

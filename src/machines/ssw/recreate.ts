@@ -21,6 +21,7 @@ import {
   synOptions,
   toKernelTsOptions,
 } from './segments.ts';
+import { type ClientSeq, clientSeq, origSeq } from './spaces.ts';
 import { keptKeyOf, StandbyKeep } from './standby.ts';
 import { computeDeltaSeq, computeTsDelta, IDENTITY, toClientTs } from './translate.ts';
 
@@ -133,7 +134,7 @@ export function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): voi
         restored.delete(r.conn);
         continue;
       }
-      appendStream(c, r.seq, r.payload, r.fin);
+      appendStream(c, clientSeq(r.seq), r.payload, r.fin);
     }
   }
   for (const c of restored.values()) restartFromReplay(ctx, c);
@@ -154,9 +155,11 @@ export function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): voi
 function restoreFromLog(ctx: SswCtx, r: MessageOf<'ReplaySyn'>): Conn | undefined {
   ctx.conns.reserveConnId(r.conn);
   const known = ctx.conns.lookup(r.clientAddr, r.clientPort, r.serverPort);
+  // The log's numbers: the client's ISN (client space), the server's and what the client
+  // acked of its stream (original space).
+  const clientAck = r.clientAck === null ? undefined : origSeq(r.clientAck);
   if (known !== undefined) {
-    if (r.clientAck !== null && seqGt(r.clientAck, known.client.ack))
-      known.client.ack = r.clientAck;
+    if (clientAck !== undefined && seqGt(clientAck, known.client.ack)) known.client.ack = clientAck;
     return known;
   }
   if (ctx.conns.size >= ctx.limits.maxConnections) {
@@ -167,20 +170,20 @@ function restoreFromLog(ctx: SswCtx, r: MessageOf<'ReplaySyn'>): Conn | undefine
     clientAddr: r.clientAddr,
     clientPort: r.clientPort,
     serverPort: r.serverPort,
-    clientIsn: r.clientIsn,
+    clientIsn: clientSeq(r.clientIsn),
     clientOpts: r.clientOpts,
     isProtected: true,
   });
   ctx.conns.adoptConnId(c, r.conn);
-  c.server.isn = r.serverIsn;
+  c.server.isn = origSeq(r.serverIsn);
   c.server.opts = r.serverOpts;
   c.server.synTimeMs = r.synTimeMs;
   const both = r.clientOpts.wscale !== null && r.serverOpts.wscale !== null;
   c.client.ws = both ? (r.serverOpts.wscale ?? 0) : 0;
   c.tsOk = r.clientOpts.tsVal !== null && r.serverOpts.tsVal !== null;
-  c.client.ack = r.clientAck ?? seqAdd(r.serverIsn, 1);
-  c.client.synAckUnconfirmed = r.clientAck === null;
-  c.client.sentAck = seqAdd(r.clientIsn, 1);
+  c.client.ack = clientAck ?? seqAdd(c.server.isn, 1);
+  c.client.synAckUnconfirmed = clientAck === undefined;
+  c.client.sentAck = seqAdd(c.client.isn, 1);
   c.client.rightEdge = c.client.sentAck;
   ctx.sendConn(c, { type: 'RESTORE' });
   return c;
@@ -228,7 +231,7 @@ function restartFromReplay(ctx: SswCtx, c: Conn): void {
  * logger and this SSW agree (the logger stores in order what this link sent it); anything
  * else falls back to resuming the log at the replay's end.
  */
-function lateLogContinues(c: Conn, end: number): boolean {
+function lateLogContinues(c: Conn, end: ClientSeq): boolean {
   const first = c.log.pending[0];
   if (first === undefined || c.inject.streamFin) return false;
   if (!seqLe(first.seq, end) || !seqGt(c.log.loggedSeq, end)) return false;
@@ -344,7 +347,7 @@ export function promptClient(ctx: SswCtx, c: Conn): void {
 /** R6.9 (client action `answerSyn`): a retry of the logged SYN gets the logged SYN-ACK. */
 export function answerSynRetry(ctx: SswCtx, c: Conn, tcp: TcpPacket): void {
   // Only a retry of the logged SYN; another ISN on the same 4-tuple is not this one.
-  if (tcp.seqNumber !== c.client.isn) {
+  if (clientSeq(tcp.seqNumber) !== c.client.isn) {
     ctx.stats.dropByRule++;
     return;
   }

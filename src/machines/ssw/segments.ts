@@ -21,6 +21,7 @@ import { NO_OFFLOAD, shiftVnetHdr, type VnetHdr, vnetNeedsCsum } from '../../wir
 import { adjustWindow, clampAck } from './clamp.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
+import type { ClientSeq, KernelSeq, OrigSeq } from './spaces.ts';
 import { toClientTs } from './translate.ts';
 
 export const EMPTY = new Uint8Array(0);
@@ -137,8 +138,8 @@ export function buildPacket(
 export function sendToKernel(
   ctx: SswCtx,
   c: Conn,
-  seq: number,
-  ack: number | undefined,
+  seq: ClientSeq,
+  ack: KernelSeq | undefined,
   flags: number,
   window: number,
   options: readonly TcpOption[],
@@ -166,7 +167,7 @@ export function sendToKernel(
  * (or the held FIN's), TSval on the current kernel's translated clock and never below what the
  * client has seen (PAWS).
  */
-export function sendToClient(ctx: SswCtx, c: Conn, flags: number, seqOverride?: number): void {
+export function sendToClient(ctx: SswCtx, c: Conn, flags: number, seqOverride?: OrigSeq): void {
   const k = c.kernel;
   const cl = c.client;
   const ack = c.protected

@@ -13,6 +13,7 @@ import {
   rewriteTimestamps,
   type TcpPacket,
 } from '../../wire/tcp.ts';
+import { type KernelSeq, kernelSeq, type OrigSeq, origSeq } from './spaces.ts';
 
 export interface Translation {
   /** serverIsn - kernelIsn mod 2^32 (R6.3). */
@@ -23,11 +24,13 @@ export interface Translation {
 
 export const IDENTITY: Translation = { deltaSeq: 0, tsDelta: 0 };
 
-/** The original-space image of a kernel-space sequence number and back (scalar forms). */
-export const toOriginalSeq = (kernelSeq: number, t: Translation): number =>
-  seqAdd(kernelSeq, t.deltaSeq);
-export const toKernelSeq = (originalSeq: number, t: Translation): number =>
-  seqAdd(originalSeq, -t.deltaSeq);
+/** R7.1: the original-space image of a kernel-space sequence number: the only way across. */
+export const toOriginalSeq = (seq: KernelSeq, t: Translation): OrigSeq =>
+  origSeq(seqAdd<number>(seq, t.deltaSeq));
+/** R7.4: the kernel-space image of an original-space sequence number: the only way back. */
+export const toKernelSeq = (seq: OrigSeq, t: Translation): KernelSeq =>
+  kernelSeq(seqAdd<number>(seq, -t.deltaSeq));
+/** R7.2 / R7.4: a TSval of the kernel's clock on the clock the client knows, and back. */
 export const toClientTs = (kernelTs: number, t: Translation): number => seqAdd(kernelTs, t.tsDelta);
 export const toKernelTs = (clientTs: number, t: Translation): number =>
   seqAdd(clientTs, -t.tsDelta);
@@ -36,7 +39,7 @@ export const toKernelTs = (clientTs: number, t: Translation): number =>
  * R7.4: Linux discards a segment (payload included) whose ack covers bytes it never sent, so
  * an inbound ack is capped at the kernel's snd.nxt (original space) before translation.
  */
-export const clampInboundAck = (ack: number, kernelSndNxt: number): number =>
+export const clampInboundAck = (ack: OrigSeq, kernelSndNxt: OrigSeq): OrigSeq =>
   seqMin(ack, kernelSndNxt);
 
 /**
@@ -61,15 +64,16 @@ export const computeTsDelta = (a: {
 };
 
 /** R6.3: deltaSeq = serverIsn - kernelIsn mod 2^32. */
-export const computeDeltaSeq = (serverIsn: number, kernelIsn: number): number =>
-  seqAdd(serverIsn, -kernelIsn);
+export const computeDeltaSeq = (serverIsn: OrigSeq, kernelIsn: KernelSeq): number =>
+  seqAdd<number>(serverIsn, -kernelIsn);
 
 // ---------------------------------------------------------------------------------------
 // In place, on the segment (incremental checksums, or none with a partial one: ChecksumMode)
 
 /** R7.1: a kernel segment's seq, to original space. */
 export function translateOutboundSeq(tcp: TcpPacket, t: Translation, mode: ChecksumMode): void {
-  if (t.deltaSeq !== 0) rewriteSeq(tcp, toOriginalSeq(tcp.seqNumber, t), mode);
+  // A kernel segment's seq numbers the server's stream as this kernel does.
+  if (t.deltaSeq !== 0) rewriteSeq(tcp, toOriginalSeq(kernelSeq(tcp.seqNumber), t), mode);
 }
 
 /**
@@ -96,14 +100,15 @@ export function translateOutboundTs(
 export function translateInboundSegment(
   tcp: TcpPacket,
   t: Translation,
-  ackCap: number | undefined,
+  ackCap: OrigSeq | undefined,
   mode: ChecksumMode,
 ): void {
   if (tcp.ack && ackCap !== undefined) {
-    const ack = toKernelSeq(clampInboundAck(tcp.ackNumber, ackCap), t);
+    // A client segment's ack and SACK edges number the server's stream as the client knows it.
+    const ack = toKernelSeq(clampInboundAck(origSeq(tcp.ackNumber), ackCap), t);
     if (ack !== tcp.ackNumber) rewriteAck(tcp, ack, mode);
   }
-  if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => toKernelSeq(edge, t), mode);
+  if (t.deltaSeq !== 0) rewriteSackBlocks(tcp, (edge) => toKernelSeq(origSeq(edge), t), mode);
   if (t.tsDelta !== 0) {
     const ts = findTimestamps(tcp);
     if (ts !== undefined) rewriteTimestamps(tcp, ts.tsVal, toKernelTs(ts.tsEcr, t), mode);

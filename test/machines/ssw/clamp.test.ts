@@ -11,6 +11,7 @@ import {
   pureAckOwed,
   sackBlockSendable,
 } from '../../../src/machines/ssw/clamp.ts';
+import { clientSeq } from '../../../src/machines/ssw/spaces.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from '../../../src/wire/seq.ts';
 import {
   emitTcp,
@@ -27,13 +28,15 @@ import {
 const seed = Number(process.env.FC_SEED ?? 20261127);
 const params = { seed, numRuns: 300 };
 const u32 = fc.nat({ max: 0xffff_ffff });
+/** A client-space sequence number (the space every R1 clamp works in). */
+const cseq = u32.map((n) => clientSeq(n));
 const span = fc.nat({ max: 1 << 29 });
 const wscale = fc.integer({ min: 0, max: 14 });
 
 describe('R1.2 clampAck', () => {
   it('never acks an unlogged byte, never goes backwards, never invents receipt', () => {
     fc.assert(
-      fc.property(u32, span, span, (sentAck, s, k) => {
+      fc.property(cseq, span, span, (sentAck, s, k) => {
         const stableSeq = seqAdd(sentAck, s);
         const kernelAck = seqAdd(sentAck, k);
         const ack = clampAck(kernelAck, stableSeq, sentAck);
@@ -48,7 +51,7 @@ describe('R1.2 clampAck', () => {
 
   it('R1.4 a pure ACK is owed exactly when the clamped ack would move', () => {
     fc.assert(
-      fc.property(u32, span, span, (sentAck, s, k) => {
+      fc.property(cseq, span, span, (sentAck, s, k) => {
         const stableSeq = seqAdd(sentAck, s);
         const kernelAck = seqAdd(sentAck, k);
         expect(pureAckOwed(kernelAck, stableSeq, sentAck)).toBe(
@@ -70,7 +73,7 @@ describe('R1.3 adjustWindow', () => {
   it('over any run, the advertised edge never passes the kernel edge and falls short of it by less than a unit (the cap aside)', () => {
     fc.assert(
       fc.property(
-        u32,
+        cseq,
         wscale,
         wscale,
         fc.array(step, { minLength: 1, maxLength: 40 }),
@@ -120,7 +123,7 @@ describe('R1.3 adjustWindow', () => {
     });
     fc.assert(
       fc.property(
-        u32,
+        cseq,
         fc.integer({ min: 0, max: 10 }),
         fc.integer({ min: 0, max: 10 }),
         fc.array(grow, { minLength: 1, maxLength: 40 }),
@@ -159,7 +162,7 @@ describe('R1.3 adjustWindow', () => {
 
   it('a zero window from the kernel reaches the client as zero when the ack is not clamped, whatever edge was offered before', () => {
     fc.assert(
-      fc.property(u32, span, wscale, wscale, (ack, before, kws, cws) => {
+      fc.property(cseq, span, wscale, wscale, (ack, before, kws, cws) => {
         const out = adjustWindow({
           ack,
           kernelAck: ack,
@@ -177,7 +180,7 @@ describe('R1.3 adjustWindow', () => {
   it("while a re-created kernel catches up (its ack behind the client's), the edge the client was told stays", () => {
     fc.assert(
       fc.property(
-        u32,
+        cseq,
         fc.integer({ min: 1, max: 200_000 }),
         span,
         fc.nat({ max: 65535 }),
@@ -221,7 +224,7 @@ describe('R1.3 adjustWindow', () => {
 
   it('unscaled (SYN-ACK) windows pass through unchanged when nothing is clamped', () => {
     fc.assert(
-      fc.property(u32, fc.nat({ max: 65535 }), (ack, field) => {
+      fc.property(cseq, fc.nat({ max: 65535 }), (ack, field) => {
         const out = adjustWindow({
           ack,
           kernelAck: ack,
@@ -242,7 +245,7 @@ describe('R1.5 SACK blocks on the wire (clampSackEdge, then sackBlockSendable)',
   it('no block with left >= right, none past stableSeq, none stale; the checksum stays valid', () => {
     fc.assert(
       fc.property(
-        u32,
+        cseq,
         fc.nat({ max: 48 }),
         fc.array(fc.tuple(fc.integer({ min: -80, max: 80 }), fc.nat({ max: 40 })), {
           minLength: 1,
@@ -269,8 +272,12 @@ describe('R1.5 SACK blocks on the wire (clampSackEdge, then sackBlockSendable)',
             payload: new Uint8Array([1, 2, 3]),
           };
           const p = emitTcp(r, new Uint8Array(tcpBufferLen(r)), 7, 9, { checksum: mode });
-          rewriteSackBlocks(p, (edge) => clampSackEdge(edge, stable), mode);
-          keepSackBlocks(p, (l, rt, i) => sackBlockSendable(l, rt, i, ack), mode);
+          rewriteSackBlocks(p, (edge) => clampSackEdge(clientSeq(edge), stable), mode);
+          keepSackBlocks(
+            p,
+            (l, rt, i) => sackBlockSendable(clientSeq(l), clientSeq(rt), i, ack),
+            mode,
+          );
           if (mode === 'partial') p.completePartialChecksum();
           expect(p.verifyChecksum(7, 9)).toBe(true);
           const out = findSackBlocks(p);
@@ -298,7 +305,7 @@ describe('R1.5 clampSackEdge', () => {
   it('no block the client sees covers a byte at or past stableSeq', () => {
     fc.assert(
       fc.property(
-        u32,
+        cseq,
         span,
         span,
         fc.integer({ min: -(1 << 20), max: 1 << 20 }),
