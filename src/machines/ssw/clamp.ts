@@ -5,7 +5,7 @@
 // segment in place on its way to the client.
 
 import type { ChecksumMode } from '../../wire/checksum.ts';
-import { seqAdd, seqGe, seqGt, seqLt, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
 import {
   keepSackBlocks,
   rewriteAck,
@@ -13,6 +13,7 @@ import {
   rewriteWindow,
   type TcpPacket,
 } from '../../wire/tcp.ts';
+import { assert } from './assert.ts';
 import type { Conn } from './conn.ts';
 import { type ClientSeq, clientSeq } from './spaces.ts';
 import { translateOutboundSeq, translateOutboundTs } from './translate.ts';
@@ -148,7 +149,7 @@ export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: C
       if (w.field !== tcp.window) rewriteWindow(tcp, w.field, mode);
       cl.rightEdge = w.rightEdge;
     }
-    if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
+    noteToldAck(c, ack, clamp, clamp);
     if (clamp) {
       const stable = c.log.stableSeq;
       if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(clientSeq(edge), stable), mode) > 0)
@@ -164,4 +165,22 @@ export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: C
     if (tsVal !== undefined && (cl.tsValSent === undefined || seqGt(tsVal, cl.tsValSent)))
       cl.tsValSent = tsVal;
   }
+}
+
+/**
+ * The client is told `ack` (R1.2 `sentAck` follows it). Asserted where it holds by
+ * construction: on a `clamped` (protected) segment an ack that tells the client more than it
+ * knew is at most `stableSeq` (I1); a `monotonic` one never moves backwards (R1.2; a logged
+ * SYN-ACK, R6.9, acks the SYN alone and is the exception).
+ */
+export function noteToldAck(c: Conn, ack: ClientSeq, clamped: boolean, monotonic: boolean): void {
+  const cl = c.client;
+  assert(!monotonic || seqGe(ack, cl.sentAck), 'R1.2', () => ({ ack, sentAck: cl.sentAck }));
+  if (!seqGt(ack, cl.sentAck)) return;
+  assert(!clamped || seqLe(ack, c.log.stableSeq), 'I1', () => ({
+    ack,
+    stableSeq: c.log.stableSeq,
+    sentAck: cl.sentAck,
+  }));
+  cl.sentAck = ack;
 }

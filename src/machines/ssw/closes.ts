@@ -8,6 +8,7 @@ import type { ChecksumMode } from '../../wire/checksum.ts';
 import type { CloseHow, MessageOf } from '../../wire/logmsg.ts';
 import { seqAdd, seqGt, seqLe, seqLt, seqMax, seqSub } from '../../wire/seq.ts';
 import { rewriteFlags, TCP_ACK, TCP_FIN, TCP_RST, TcpPacket } from '../../wire/tcp.ts';
+import { assert } from './assert.ts';
 import { rewriteOutbound } from './clamp.ts';
 import type { SegmentKind } from './classify.ts';
 import type { Conn, LoggedClose } from './conn.ts';
@@ -172,6 +173,12 @@ export function noteCloseLogged(ctx: SswCtx, c: Conn, msg: MessageOf<'CloseLogge
 export function releaseHeldFin(ctx: SswCtx, c: Conn): void {
   const finSeq = c.held.finSeq;
   if (finSeq === undefined) return;
+  // I4: a FIN reaches the client only at the position of a logged close (R5.2).
+  const logged = c.close.logged;
+  assert(logged !== undefined && atLoggedClose(logged, 'fin', finSeq), 'I4', () => ({
+    finSeq,
+    closeSeq: logged?.seq,
+  }));
   ctx.event('R5.2', 'release FIN: close logged', c, { finSeq });
   sendToClient(ctx, c, TCP_ACK | TCP_FIN, finSeq);
   c.held.finSeq = undefined;
@@ -183,9 +190,17 @@ export function releaseHeldFin(ctx: SswCtx, c: Conn): void {
 /** R5.3 (machine action `releaseHeldRst`): the held RST, translated, never clamped. */
 export function releaseHeldRst(ctx: SswCtx, c: Conn): void {
   const held = c.held.rst;
+  const rstSeq = c.held.rstSeq;
   c.held.rst = undefined;
   c.held.rstSeq = undefined;
   if (held === undefined) return;
+  // I4: an RST reaches the client only where a logged close allows it (R5.3).
+  const logged = c.close.logged;
+  assert(
+    rstSeq !== undefined && logged !== undefined && atLoggedClose(logged, 'rst', rstSeq),
+    'I4',
+    () => ({ rstSeq, closeSeq: logged?.seq, how: logged?.how }),
+  );
   ctx.event('R5.3', 'release RST: close logged', c);
   const tcp = new TcpPacket(held.subarray(((held[0] ?? 0x45) & 0x0f) * 4));
   // Held copies stand alone (completed checksum, no offload).

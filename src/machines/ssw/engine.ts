@@ -69,7 +69,7 @@ import {
   noteHeartbeatSent,
   welcome,
 } from './lease.ts';
-import { dataStored, reportClientAck, resendUnacked } from './logBeforeAck.ts';
+import { assertQueued, dataStored, reportClientAck, resendUnacked } from './logBeforeAck.ts';
 import { frameToNeighbor, newNeighborTable } from './neighbors.ts';
 import { handleTunPacket } from './outbound.ts';
 import { CloseRecorder } from './recorder.ts';
@@ -111,7 +111,12 @@ class EngineContext implements SswCtx {
     this.recorder =
       config.appRecorded === false ? new CloseRecorder(this.limits.maxRecorderPending) : undefined;
     this.recovery = newRecoveryState(config, this.limits);
-    this.hostActor = createActor(provideHostMachine(this, this.recovery)).start();
+    this.hostActor = createActor(provideHostMachine(this, this.recovery));
+    // An action that throws (a failed invariant assertion) puts the actor in its error state;
+    // `sendHost` / `sendConn` rethrow it to the caller at once. Observed here so that xstate
+    // does not also throw it later, out of context.
+    this.hostActor.subscribe({ error: () => {} });
+    this.hostActor.start();
   }
 
   /** The engine's LAN frame handler (R6.10 hands kept frames to it). */
@@ -181,11 +186,14 @@ class EngineContext implements SswCtx {
 
   sendHost(ev: SswHostEvent): void {
     this.hostActor.send(ev);
+    const snap = this.hostActor.getSnapshot();
+    if (snap.status === 'error') throw snap.error;
   }
 
   sendConn(c: Conn, ev: SswConnectionEvent): void {
     c.actor.send(ev);
     const snap = c.actor.getSnapshot();
+    if (snap.status === 'error') throw snap.error;
     c.mode = connModeOf(snap.value);
     c.protected = snap.context.protected;
     c.closeLogged = snap.context.closeLogged;
@@ -198,6 +206,7 @@ class EngineContext implements SswCtx {
     c.actor = createActor(this.connMachine, {
       input: { connKey: c.key, protected: n.isProtected },
     });
+    c.actor.subscribe({ error: () => {} });
     c.actor.start();
     return c;
   }
@@ -206,6 +215,7 @@ class EngineContext implements SswCtx {
     this.conns.remove(c);
     this.queuedLogBytes -= c.log.queuedBytes;
     c.log.queuedBytes = 0;
+    assertQueued(this, c);
     c.actor.stop();
   }
 }
@@ -228,6 +238,14 @@ export class SswEngine {
     // A backup has no incarnation of the application until recovery builds one: it starts as
     // after a death, so that the same rules (R2.6, no RST for unknown connections) hold.
     else this.ctx.sendHost({ type: 'APP_EXIT' });
+  }
+
+  /**
+   * The engine's context, for tests that forge a state no input can produce, to show that an
+   * invariant assertion stops it (test/machines/ssw/invariants.test.ts). Nothing else needs it.
+   */
+  static contextOf(engine: SswEngine): SswCtx {
+    return engine.ctx;
   }
 
   // -------------------------------------------------------------------------------------

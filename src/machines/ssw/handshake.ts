@@ -7,6 +7,7 @@
 import { seqAdd } from '../../wire/seq.ts';
 import type { TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
+import { assert } from './assert.ts';
 import { kernelWindowField } from './clamp.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
@@ -56,6 +57,7 @@ export function recordSynAck(ctx: SswCtx, c: Conn, tcp: TcpPacket, first: boolea
   if (!first) return;
   // The first incarnation numbers the server's stream: its space is the original one (the
   // translation is the identity until a re-creation, R6.3).
+  assert(c.t.deltaSeq === 0 && c.t.tsDelta === 0, 'R6.3', () => ({ ...c.t }));
   c.server.isn = toOriginalSeq(k.isn, c.t);
   c.server.opts = o;
   c.server.synTimeMs = ctx.wallMs();

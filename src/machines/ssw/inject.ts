@@ -6,6 +6,7 @@
 import { seqAdd, seqLe, seqLt, seqSub } from '../../wire/seq.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, type TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
+import { assert } from './assert.ts';
 import { rewriteOutbound } from './clamp.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
@@ -102,6 +103,11 @@ export function tryInject(ctx: SswCtx, c: Conn): void {
     inj.finInjected = true;
     inj.seq = seqAdd(inj.seq, 1);
   }
+  // R6.5: nothing is injected that the log does not hold.
+  assert(seqLe(inj.seq, streamEnd(c)), 'R6.5', () => ({
+    injectSeq: inj.seq,
+    streamEnd: streamEnd(c),
+  }));
 }
 
 /** R6.5 per tick: the kernel's ack has not moved for `reinjectMs` while injected bytes are

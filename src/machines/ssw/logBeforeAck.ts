@@ -7,6 +7,7 @@
 
 import { seqAdd, seqGt, seqLe, seqSub } from '../../wire/seq.ts';
 import { TCP_ACK, type TcpPacket } from '../../wire/tcp.ts';
+import { assert } from './assert.ts';
 import { pureAckOwed } from './clamp.ts';
 import { type Conn, isLive, isRecreating, type LogDataMsg, type StreamPiece } from './conn.ts';
 import type { SswCtx } from './context.ts';
@@ -124,6 +125,10 @@ function drainOoo(ctx: SswCtx, c: Conn): void {
  */
 export function dataStored(ctx: SswCtx, c: Conn, reported: ClientSeq, finLogged: boolean): void {
   const log = c.log;
+  assert(seqLe(log.stableSeq, log.loggedSeq), 'R1.8', () => ({
+    stableSeq: log.stableSeq,
+    loggedSeq: log.loggedSeq,
+  }));
   // I1 must not rest on the logger being right: it cannot have stored bytes this SSW never
   // sent it (after a local recovery those are re-logged from the client's retransmission).
   const stableSeq = seqGt(reported, log.loggedSeq) ? log.loggedSeq : reported;
@@ -153,6 +158,15 @@ export function dropStoredPending(ctx: SswCtx, c: Conn): void {
     log.queuedBytes -= m.payload.length;
     ctx.queuedLogBytes -= m.payload.length;
   }
+  assertQueued(ctx, c);
+}
+
+/** R1.6: the log queue's byte counts are the pending LogData's; they never go negative. */
+export function assertQueued(ctx: SswCtx, c: Conn): void {
+  assert(ctx.queuedLogBytes >= 0 && c.log.queuedBytes >= 0, 'R1.6', () => ({
+    queuedLogBytes: ctx.queuedLogBytes,
+    connQueuedBytes: c.log.queuedBytes,
+  }));
 }
 
 /** Nothing more of this connection will be logged (unprotected, or the log restarts at the
@@ -161,6 +175,7 @@ export function dropLog(ctx: SswCtx, c: Conn): void {
   const log = c.log;
   ctx.queuedLogBytes -= log.queuedBytes;
   log.queuedBytes = 0;
+  assertQueued(ctx, c);
   log.pending = [];
   log.ooo = [];
   log.oooBytes = 0;

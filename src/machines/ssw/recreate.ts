@@ -8,6 +8,7 @@ import type { LoggerMessage, MessageOf } from '../../wire/logmsg.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqMax } from '../../wire/seq.ts';
 import { findTimestamps, TCP_ACK, TCP_SYN, type TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
+import { noteToldAck } from './clamp.ts';
 import { DEFAULT_PROMPT_ACKS, type SswConfig, type SswLimits } from './config.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
@@ -378,7 +379,8 @@ function sendLoggedSynAck(ctx: SswCtx, c: Conn): void {
   const ack = seqAdd(cl.isn, 1);
   const window = 0xffff;
   if (seqGt(seqAdd(ack, window), cl.rightEdge)) cl.rightEdge = seqAdd(ack, window);
-  if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
+  // A SYN-ACK acks the SYN alone: below sentAck once the client sent bytes (not R1.2's order).
+  noteToldAck(c, ack, c.protected, false);
   const frame = buildPacket(
     ctx,
     ctx.config.serviceAddr,

@@ -18,7 +18,7 @@ import {
   tcpOptionsLength,
 } from '../../wire/tcp.ts';
 import { NO_OFFLOAD, shiftVnetHdr, type VnetHdr, vnetNeedsCsum } from '../../wire/vnet.ts';
-import { adjustWindow, clampAck } from './clamp.ts';
+import { adjustWindow, clampAck, noteToldAck } from './clamp.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import type { ClientSeq, KernelSeq, OrigSeq } from './spaces.ts';
@@ -182,7 +182,7 @@ export function sendToClient(ctx: SswCtx, c: Conn, flags: number, seqOverride?: 
     rightEdge: cl.rightEdge,
   });
   cl.rightEdge = w.rightEdge;
-  if (seqGt(ack, cl.sentAck)) cl.sentAck = ack;
+  noteToldAck(c, ack, c.protected, true);
   const base = c.held.finSeq ?? k.sndNxt;
   const seq = seqOverride ?? (seqGt(cl.ack, base) ? cl.ack : base);
   let options: TcpOption[] = [];
