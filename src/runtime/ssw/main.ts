@@ -62,14 +62,9 @@ const isEpoch = (v: unknown): v is number =>
 /** How long the primary waits for its detector before joining the logger anyway. */
 const HEARTBEAT_FIRST_ACK_WAIT_MS = 5000;
 
-/** The daemon's command line (exits 2 on a bad one, as commander and `usage` do), and the
- * application watch it asks for (R10.2-R10.4; undefined: none). */
-function parseOptions(): {
-  o: Opts;
-  params: RecoveryParams;
-  appLiveness: AppLivenessParams | undefined;
-} {
-  const program = new Command('ssw')
+/** The daemon's flags (the timing flags of spec/recovery.md are added by `parseOptions`). */
+function sswProgram(): Command {
+  return new Command('ssw')
     .description('FT-TCP south-side wrapper daemon for one server host')
     .requiredOption('--host-id <id>', 'host name for logs (primary, backup)')
     .option('--tun <name>', 'TUN device of this host (in the current netns)', 'ftl-tun0')
@@ -143,6 +138,16 @@ function parseOptions(): {
       cliBounded(1, 60_000),
       25,
     );
+}
+
+/** The daemon's command line (exits 2 on a bad one, as commander and `usage` do), and the
+ * application watch it asks for (R10.2-R10.4; undefined: none). */
+function parseOptions(): {
+  o: Opts;
+  params: RecoveryParams;
+  appLiveness: AppLivenessParams | undefined;
+} {
+  const program = sswProgram();
   // The timing of spec/recovery.md (heartbeat period, lease, L.1 margin = driftMarginMs, L.2
   // grace), with the same flags and checks as the recovery daemon's: the lab hands both one set.
   addRecoveryParamOptions(program).parse();
