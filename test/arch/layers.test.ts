@@ -64,6 +64,41 @@ function layerViolations(base = root): string[] {
   return bad;
 }
 
+/**
+ * Import cycles among the files of one directory (relative imports, type-only ones included:
+ * a type cycle is still two modules that cannot be read apart). Each cycle once, as the path
+ * of file names from its smallest member, in a stable order.
+ */
+function cyclesIn(dir: string): string[] {
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir).filter((n) => n.endsWith('.ts'));
+  } catch {
+    return [];
+  }
+  const edges = new Map<string, string[]>();
+  for (const f of files) {
+    const targets = importsOf(join(dir, f))
+      .filter((spec) => spec.startsWith('./'))
+      .map((spec) => relative(dir, resolve(dir, spec)))
+      .filter((t) => files.includes(t));
+    edges.set(f, [...new Set(targets)].sort());
+  }
+  const found = new Set<string>();
+  const walk = (start: string, at: string, path: string[]): void => {
+    for (const next of edges.get(at) ?? []) {
+      if (next === start) found.add([...path, start].join(' -> '));
+      // Only paths through members larger than the start: each cycle is reported once.
+      else if (next > start && !path.includes(next)) walk(start, next, [...path, next]);
+    }
+  };
+  for (const f of [...files].sort()) walk(f, f, [f]);
+  return [...found].sort();
+}
+
+/** Directories whose files must not import each other in a circle. */
+const ACYCLIC = ['src/machines/ssw'];
+
 describe('layering', () => {
   it('imports point one way: wire <- machines <- runtime', () => {
     expect(layerViolations()).toEqual([]);
@@ -83,6 +118,25 @@ describe('layering', () => {
         if (io.test(spec)) bad.push(`${relative(root, file)}: ${spec}`);
     }
     expect(bad).toEqual([]);
+  });
+
+  it.each(ACYCLIC)('no import cycle among the files of %s', (dir) => {
+    expect(cyclesIn(join(root, dir))).toEqual([]);
+  });
+
+  it('the cycle finder sees a cycle when one exists', () => {
+    const base = mkdtempSync(join(tmpdir(), 'fttcp-arch-'));
+    try {
+      // a -> b -> c -> a (type-only on one edge), d -> a (no cycle through d), e -> e.
+      writeFileSync(join(base, 'a.ts'), "import { b } from './b.ts';\n");
+      writeFileSync(join(base, 'b.ts'), "import type { C } from './c.ts';\n");
+      writeFileSync(join(base, 'c.ts'), "export { a } from './a.ts';\n");
+      writeFileSync(join(base, 'd.ts'), "import { a } from './a.ts';\n");
+      writeFileSync(join(base, 'e.ts'), "import { e } from './e.ts';\n");
+      expect(cyclesIn(base)).toEqual(['a.ts -> b.ts -> c.ts -> a.ts', 'e.ts -> e.ts']);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 
   it('the import scanner sees a violation when one exists', () => {

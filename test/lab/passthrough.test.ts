@@ -1,7 +1,7 @@
 // The pass-through core (the SSW's I/O floor in the benchmark), without any I/O: ARP answers
 // only when active, client MACs learned, Ethernet framing both ways, frame padding trimmed.
 import { describe, expect, it } from 'vitest';
-import type { SswOut } from '../../src/runtime/ssw/core.ts';
+import type { SswOut } from '../../src/runtime/ssw/dataThread.protocol.ts';
 import { PassThroughCore } from '../../src/runtime/ssw/passthrough.ts';
 
 const MAC = new Uint8Array([2, 0xf7, 0, 0, 1, 0x64]);

@@ -1,11 +1,11 @@
 // Per-connection control of the SSW (spec/ssw.md). The statechart decides the connection's
-// mode; the engine maps the mode to a data-path function (datapath.ts `ConnMode`) for every
+// mode; the engine maps the mode to a data-path function (classify.ts `ConnMode`) for every
 // packet, and sends this machine only the control events: SYN-ACK, FIN, RST, logger answers,
 // application death, recovery steps. No I/O and no clock here: every effect is a named action
 // that the engine provides (`machine.provide`), every timeout an event.
 
 import { assign, setup } from 'xstate';
-import type { ConnMode } from './datapath.ts';
+import type { ConnMode } from './classify.ts';
 
 export interface SswConnectionContext {
   /** The engine's key for this connection (its 4-tuple); lets provided actions find it. */
@@ -28,7 +28,7 @@ export type SswConnectionEvent =
   | { type: 'KERNEL_SYN_ACK' } // the kernel sent a SYN-ACK (R2.1, R2.2, R6.3)
   | { type: 'SYN_STORED' } // the logger stored the connection record (R2.3)
   // The kernel sent a FIN (R5.1) / RST (R5.3, R6.3). `atClose`: the engine found it where the
-  // logged close puts it (datapath.ts `atLoggedClose`); anywhere else it is a crash's.
+  // logged close puts it (closes.ts `atLoggedClose`); anywhere else it is a crash's.
   | { type: 'KERNEL_FIN'; atClose: boolean }
   | { type: 'KERNEL_RST'; atClose: boolean }
   // The application's close is stored (R5.2). `finAtClose` / `rstAtClose`: the FIN / RST being
@@ -198,7 +198,7 @@ export const sswConnectionMachine = setup({
         CLIENT_RST: { target: 'closed', actions: 'reportConnClosed' },
         KERNEL_RST: { target: 'closed', actions: 'reportConnClosed' },
         // FIN retransmissions and the death of an app that already closed change nothing:
-        // the data path forwards them (datapath.ts, mode 'closing').
+        // the data path forwards them (classify.ts, mode 'closing').
         CLOSE_LOGGED: { actions: 'markCloseLogged' },
         LOGGER_LOST: { actions: 'markUnprotected' },
       },
@@ -266,7 +266,7 @@ export const sswConnectionMachine = setup({
 export type SswConnectionMachine = typeof sswConnectionMachine;
 
 /**
- * The data-path mode of a connection snapshot (datapath.ts). Exhaustive over the leaf states;
+ * The data-path mode of a connection snapshot (classify.ts). Exhaustive over the leaf states;
  * the engine calls this per packet, so it reads the state value without allocating.
  */
 export function connModeOf(value: unknown): ConnMode {

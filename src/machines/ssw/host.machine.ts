@@ -4,6 +4,7 @@
 // (`hostView`) to pick the data path; effects are named actions the engine provides.
 
 import { and, assign, setup, stateIn } from 'xstate';
+import { assert } from './assert.ts';
 
 export interface SswHostContext {
   /** Epoch of the logger that last welcomed us (R8); 0 before any. */
@@ -39,8 +40,16 @@ export const sswHostMachine = setup({
   },
   actions: {
     recordEpoch: assign({
-      epoch: ({ context, event }) =>
-        event.type === 'LOGGER_WELCOME' ? event.epoch : context.epoch,
+      epoch: ({ context, event }) => {
+        if (event.type !== 'LOGGER_WELCOME') return context.epoch;
+        // R8: the epoch this host knows never goes back (`welcomeIsCurrent` lets no older
+        // Welcome through; an SSW that took an old one for current would serve a fenced log).
+        assert(event.epoch >= context.epoch, 'R8', () => ({
+          welcome: event.epoch,
+          known: context.epoch,
+        }));
+        return event.epoch;
+      },
     }),
     /** L.1: a welcome or heartbeat ack extends the lease; nothing shortens it. */
     extendLease: assign({

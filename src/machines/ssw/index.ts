@@ -1,6 +1,22 @@
 // The SSW's public surface for the runtime (src/runtime/ssw) and for diagrams/traceability.
 
 export {
+  checkSswConfig,
+  DEFAULT_GRATUITOUS_ARPS,
+  DEFAULT_LEASE_MARGIN_MS,
+  DEFAULT_PROMPT_ACKS,
+  DEFAULT_SSW_LIMITS,
+  DEFAULT_SSW_TIMINGS,
+  MAX_OUTSTANDING_HEARTBEATS,
+  type SswConfig,
+  type SswConfigError,
+  SswConfigInvalid,
+  type SswLimits,
+  type SswTimings,
+  timingsOf,
+} from './config.ts';
+export type { SswConnectionView } from './conn.ts';
+export {
   connModeOf,
   type SswConnectionContext,
   type SswConnectionEvent,
@@ -8,22 +24,8 @@ export {
   type SswConnectionMachine,
   sswConnectionMachine,
 } from './connection.machine.ts';
-export {
-  checkSswConfig,
-  DEFAULT_LEASE_MARGIN_MS,
-  DEFAULT_SSW_LIMITS,
-  MAX_OUTSTANDING_HEARTBEATS,
-  type SswConfig,
-  type SswConfigError,
-  SswConfigInvalid,
-  type SswConnectionView,
-  type SswEffect,
-  SswEngine,
-  type SswLimits,
-  type SswLogEvent,
-  type SswSink,
-  type SswStats,
-} from './engine.ts';
+export type { SswEffect, SswLogEvent, SswSink, SswStats } from './context.ts';
+export { SswEngine } from './engine.ts';
 export { type SswHostContext, type SswHostEvent, sswHostMachine } from './host.machine.ts';
 export { CloseRecorder, type RecorderState } from './recorder.ts';
 export {

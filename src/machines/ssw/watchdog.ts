@@ -12,7 +12,7 @@
 import { match, P } from 'ts-pattern';
 import { seqGe, seqGt, seqSub } from '../../wire/seq.ts';
 import type { RecoveryParams } from '../recovery/params.ts';
-import type { ConnMode } from './datapath.ts';
+import type { ConnMode } from './classify.ts';
 
 // ---------------------------------------------------------------------------------------
 // Budget

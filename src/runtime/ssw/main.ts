@@ -9,7 +9,8 @@
 // `status`, `takeover`, `app-crashed`, `app-started` (with the epoch of a local recovery the
 // coordinator fenced); events (`recreated`, `live`, `error`) pushed without id.
 // Stdout: NDJSON timeline (ssw-up, takeover, app-exit, app-start, recreated, live, stall,
-// stall-over (spec/ssw.md W.5), ... and the application's own timeline lines passed through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
+// stall-over (spec/ssw.md W.5), app-hung, ... and the application's own timeline lines passed
+// through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
 import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -27,7 +28,8 @@ import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from 
 import { MAX_CONTROL_LINE } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
-import { SswDatapath } from './datapath.ts';
+import type { CoreSpec, DatapathEvent } from './dataThread.protocol.ts';
+import { SswDataThread } from './dataThread.ts';
 import { SswLinks } from './links.ts';
 import { AppSupervisor, checkPreloadPath } from './supervisor.ts';
 
@@ -60,8 +62,9 @@ const isEpoch = (v: unknown): v is number =>
 /** How long the primary waits for its detector before joining the logger anyway. */
 const HEARTBEAT_FIRST_ACK_WAIT_MS = 5000;
 
-const main = async (): Promise<void> => {
-  const program = new Command('ssw')
+/** The daemon's flags (the timing flags of spec/recovery.md are added by `parseOptions`). */
+function sswProgram(): Command {
+  return new Command('ssw')
     .description('FT-TCP south-side wrapper daemon for one server host')
     .requiredOption('--host-id <id>', 'host name for logs (primary, backup)')
     .option('--tun <name>', 'TUN device of this host (in the current netns)', 'ftl-tun0')
@@ -135,22 +138,22 @@ const main = async (): Promise<void> => {
       cliBounded(1, 60_000),
       25,
     );
+}
+
+/** The daemon's command line (exits 2 on a bad one, as commander and `usage` do), and the
+ * application watch it asks for (R10.2-R10.4; undefined: none). */
+function parseOptions(): {
+  o: Opts;
+  params: RecoveryParams;
+  appLiveness: AppLivenessParams | undefined;
+} {
+  const program = sswProgram();
   // The timing of spec/recovery.md (heartbeat period, lease, L.1 margin = driftMarginMs, L.2
   // grace), with the same flags and checks as the recovery daemon's: the lab hands both one set.
   addRecoveryParamOptions(program).parse();
   const o = program.opts<Opts>();
   const timing = recoveryParamsFromOpts(o);
-  if (!timing.ok) {
-    process.stderr.write(`ssw: ${timing.message}\n`);
-    process.exit(2);
-  }
-  const params = timing.value;
-  const log = new Log({ component: 'ssw', hostId: o.hostId });
-  const timeline = new Timeline(`ssw@${o.hostId}`);
-  const usage = (m: string): never => {
-    process.stderr.write(`ssw: ${m}\n`);
-    process.exit(2);
-  };
+  if (!timing.ok) usage(timing.message);
   if (o.mode === 'fttcp' && o.logger === undefined) usage('--mode fttcp needs --logger');
   if (o.appUnrecorded && o.mode !== 'fttcp') usage('--app-unrecorded applies to --mode fttcp only');
   const liveness = checkAppLivenessParams({
@@ -166,89 +169,132 @@ const main = async (): Promise<void> => {
     usage(
       '--app-hang-ms needs an NSW application (--mode fttcp without --app-unrecorded); 0 turns it off',
     );
-  const appLiveness: AppLivenessParams | undefined =
-    watchable && liveness.ok ? liveness.value : undefined;
-  const serviceIp = ipv4FromString(o.service);
+  const appLiveness = watchable ? liveness.value : undefined;
+  return { o, params: timing.value, appLiveness };
+}
 
-  const controlClients = new Set<net.Socket>();
-  const pushEvent = (e: Record<string, unknown>): void => {
-    for (const c of controlClients) c.write(`${JSON.stringify(e)}\n`);
+function usage(m: string): never {
+  process.stderr.write(`ssw: ${m}\n`);
+  process.exit(2);
+}
+
+/** What the data-path thread runs, once the raw socket's MAC is known. */
+const coreSpec =
+  (o: Opts, params: RecoveryParams, serviceIp: number) =>
+  (mac: Uint8Array): CoreSpec => {
+    if (o.mode === 'passthrough')
+      return { kind: 'passthrough', mac: [...mac], serviceIp, active: !o.standby };
+    return {
+      kind: 'engine',
+      mode: o.mode === 'fttcp' ? 'ftTcp' : 'forward',
+      mac: [...mac],
+      serviceIp,
+      active: !o.standby,
+      hostId: o.hostId,
+      epoch: o.epoch,
+      leaseMarginMs: params.driftMarginMs,
+      recreateRetryMs: o.recreateRetryMs,
+      unprotectAfterMs: params.unprotectAfterMs,
+      stallBudgetMs: o.stallBudgetMs ?? stallBudgetMs(params),
+      ...(o.appUnrecorded ? { appRecorded: false } : {}),
+    };
   };
 
-  let links: SswLinks | undefined;
+/** A control-channel request, as parsed (fields checked where they are used). */
+interface ControlRequest {
+  id?: unknown;
+  cmd?: unknown;
+  epoch?: unknown;
+  pid?: unknown;
+}
+type Reply = (r: Record<string, unknown>) => void;
+
+/** The daemon's main-thread state: the data path, the links, the control clients. */
+class SswDaemon {
+  role: 'active' | 'standby';
+  links: SswLinks | undefined;
+  readonly dp: SswDataThread;
+  /** Numbers the logger link's connections; frames framed for another are dropped. */
+  loggerGen = 0;
+  readonly controlClients = new Set<net.Socket>();
   // T.2: a control `takeover` is answered once the data path has sent the gratuitous ARP (its
   // `takeover` timeline event), not when the log is re-created: the coordinator starts the
   // application's replay then, while this SSW still fetches and re-creates (V.1).
-  const takeoverWaiters: Array<(r: Record<string, unknown>) => void> = [];
+  private readonly takeoverWaiters: Reply[] = [];
   // The last ReplayEnd's counts, reported to the coordinator with the `live` event.
-  let sswReplay: Record<string, unknown> = {};
-  const dp = new SswDatapath({
-    tunName: o.tun,
-    nicNetns: o.nicNetns,
-    nicIf: o.nicIf,
-    tickMs: 10,
-    core: (mac) =>
-      o.mode === 'passthrough'
-        ? { kind: 'passthrough', mac: [...mac], serviceIp, active: !o.standby }
-        : {
-            kind: 'engine',
-            mode: o.mode === 'fttcp' ? 'ftTcp' : 'forward',
-            mac: [...mac],
-            serviceIp,
-            active: !o.standby,
-            hostId: o.hostId,
-            epoch: o.epoch,
-            leaseMarginMs: params.driftMarginMs,
-            recreateRetryMs: o.recreateRetryMs,
-            unprotectAfterMs: params.unprotectAfterMs,
-            stallBudgetMs: o.stallBudgetMs ?? stallBudgetMs(params),
-            ...(o.appUnrecorded ? { appRecorded: false } : {}),
-          },
-    onEvent: (e) => {
-      if (e.kind === 'timeline') {
-        timeline.event(e.event, e.fields);
-        if (e.event === 'takeover')
-          for (const w of takeoverWaiters.splice(0)) w({ ok: true, ...e.fields });
-        if (e.event === 'replay-ssw') sswReplay = e.fields;
-        if (e.push)
-          pushEvent({ event: e.event, ...(e.event === 'live' ? sswReplay : {}), ...e.fields });
-      } else if (e.kind === 'recorderFrames') {
-        if (links?.writeRecorderFrames(e.bytes) !== true)
-          log.debug('recorder not connected: left to the engine to resend', { lost: e.count });
-      } else if (e.kind === 'loggerFrames') {
-        // Frames the data path framed for an earlier connection could overtake the engine's
-        // resend after the next Welcome (R1.7) and reach the logger past a gap: dropped, they
-        // are part of that resend.
-        if (e.gen !== loggerGen)
-          log.debug('frames for an earlier logger connection: left to the resend', {
-            lost: e.count,
-          });
-        else if (links?.writeFrames(e.bytes) !== true)
-          log.debug('logger not connected: messages left to the engine to resend', {
-            lost: e.count,
-          });
-      }
-    },
-    onError: (e) => {
-      log.error('data-path thread failed', { error: e });
-      process.exit(1);
-    },
-  });
-  let role = o.standby ? 'standby' : 'active';
-  let loggerGen = 0;
+  private sswReplay: Record<string, unknown> = {};
 
-  if (o.logger !== undefined) {
-    links = new SswLinks({
+  constructor(
+    readonly o: Opts,
+    readonly params: RecoveryParams,
+    readonly log: Log,
+    readonly timeline: Timeline,
+    serviceIp: number,
+  ) {
+    this.role = o.standby ? 'standby' : 'active';
+    this.dp = new SswDataThread({
+      tunName: o.tun,
+      nicNetns: o.nicNetns,
+      nicIf: o.nicIf,
+      tickMs: 10,
+      core: coreSpec(o, params, serviceIp),
+      onEvent: (e) => this.onDataEvent(e),
+      onError: (e) => {
+        log.error('data-path thread failed', { error: e });
+        process.exit(1);
+      },
+    });
+  }
+
+  pushEvent(e: Record<string, unknown>): void {
+    for (const c of this.controlClients) c.write(`${JSON.stringify(e)}\n`);
+  }
+
+  /** An event from the data-path thread (timeline lines, frames for the links). */
+  onDataEvent(e: DatapathEvent): void {
+    if (e.kind === 'timeline') {
+      this.timeline.event(e.event, e.fields);
+      if (e.event === 'takeover')
+        for (const w of this.takeoverWaiters.splice(0)) w({ ok: true, ...e.fields });
+      if (e.event === 'replay-ssw') this.sswReplay = e.fields;
+      if (e.push)
+        this.pushEvent({
+          event: e.event,
+          ...(e.event === 'live' ? this.sswReplay : {}),
+          ...e.fields,
+        });
+    } else if (e.kind === 'recorderFrames') {
+      if (this.links?.writeRecorderFrames(e.bytes) !== true)
+        this.log.debug('recorder not connected: left to the engine to resend', { lost: e.count });
+    } else if (e.kind === 'loggerFrames') {
+      // Frames the data path framed for an earlier connection could overtake the engine's
+      // resend after the next Welcome (R1.7) and reach the logger past a gap: dropped, they
+      // are part of that resend.
+      if (e.gen !== this.loggerGen)
+        this.log.debug('frames for an earlier logger connection: left to the resend', {
+          lost: e.count,
+        });
+      else if (this.links?.writeFrames(e.bytes) !== true)
+        this.log.debug('logger not connected: messages left to the engine to resend', {
+          lost: e.count,
+        });
+    }
+  }
+
+  /** The logger link (and the recorder and heartbeat links): fttcp, or forward with a logger. */
+  startLinks(logger: HostPort): void {
+    const { o, log, dp } = this;
+    const links = new SswLinks({
       hostId: o.hostId,
       epoch: o.epoch,
-      logger: o.logger,
+      logger,
       recorder: o.mode === 'fttcp' && o.appUnrecorded,
       ...(o.heartbeat !== undefined ? { heartbeat: o.heartbeat } : {}),
-      heartbeatMs: params.heartbeatIntervalMs,
+      heartbeatMs: this.params.heartbeatIntervalMs,
       log,
       sink: {
         loggerMessages: (msgs) => dp.send({ cmd: 'logger', msgs }),
-        loggerConnected: () => dp.send({ cmd: 'loggerConnected', gen: ++loggerGen }),
+        loggerConnected: () => dp.send({ cmd: 'loggerConnected', gen: ++this.loggerGen }),
         loggerDisconnected: (reason) => {
           log.warn('logger link down', { reason });
           dp.send({ cmd: 'loggerDisconnected' });
@@ -266,52 +312,153 @@ const main = async (): Promise<void> => {
         },
       },
     });
+    this.links = links;
     // A standby joins the logger only at takeover, with the epoch the coordinator gives it.
-    if (!o.standby) {
-      // Heartbeats first: the logger's Welcome starts a short lease that only HeartbeatAcks
-      // renew, so join the logger once the detector answers (or after a bound, without one).
-      if (o.heartbeat !== undefined) {
-        links.startHeartbeat();
-        void links.firstHeartbeatAck(HEARTBEAT_FIRST_ACK_WAIT_MS).then(() => links?.startLogger());
-      } else {
-        links.startLogger();
-      }
+    if (o.standby) return;
+    // Heartbeats first: the logger's Welcome starts a short lease that only HeartbeatAcks
+    // renew, so join the logger once the detector answers (or after a bound, without one).
+    if (o.heartbeat !== undefined) {
+      links.startHeartbeat();
+      void links.firstHeartbeatAck(HEARTBEAT_FIRST_ACK_WAIT_MS).then(() => links.startLogger());
+    } else {
+      links.startLogger();
     }
   }
 
-  const app =
-    o.appCmd === undefined
-      ? undefined
-      : new AppSupervisor({
-          cmd: o.appCmd,
-          env: {
-            FTTCP_HOST_ID: o.hostId,
-            FTTCP_EPOCH: String(o.epoch),
-            ...(o.logger !== undefined ? { FTTCP_LOGGER: formatHostPort(o.logger) } : {}),
-          },
-          log,
-          maxRestarts: 20,
-          warmSpare: o.warmSpare,
-          preload: o.appPreload,
-          restartWindowMs: 60_000,
-          ...(appLiveness !== undefined ? { liveness: appLiveness } : {}),
-          // R10.2/R10.3: why the kill comes, before the exit it causes ('app-exit' below).
-          onHung: (info) => timeline.event('app-hung', { ...info }),
-          onExit: (info) => {
-            timeline.event('app-exit', { ...info });
-            dp.send({ cmd: 'appExit' });
-            // Local recovery (R10): the next incarnation replays at once; the engine re-creates
-            // its connections when told it started (and retries fake SYNs until it listens).
-            try {
-              const pid = app?.start('replay', { FTTCP_EPOCH: String(links?.epoch ?? o.epoch) });
-              timeline.event('app-start', { pid, mode: 'replay' });
-              dp.send({ cmd: 'appStarted' });
-            } catch (e) {
-              log.error('cannot restart the application', { error: e });
-              timeline.event('error', { error: String(e) });
-            }
-          },
+  /** The supervised application: restarted in replay when it dies (local recovery, R10), and
+   * killed into that path when its heartbeats stop (`liveness`, R10.2). */
+  supervise(cmd: string, liveness: AppLivenessParams | undefined): AppSupervisor {
+    const { o, log, timeline, dp } = this;
+    const app: AppSupervisor = new AppSupervisor({
+      cmd,
+      env: {
+        FTTCP_HOST_ID: o.hostId,
+        FTTCP_EPOCH: String(o.epoch),
+        ...(o.logger !== undefined ? { FTTCP_LOGGER: formatHostPort(o.logger) } : {}),
+      },
+      log,
+      maxRestarts: 20,
+      warmSpare: o.warmSpare,
+      preload: o.appPreload,
+      restartWindowMs: 60_000,
+      ...(liveness !== undefined ? { liveness } : {}),
+      // R10.2/R10.3: why the kill comes, before the exit it causes ('app-exit' below).
+      onHung: (info) => timeline.event('app-hung', { ...info }),
+      onExit: (info) => {
+        timeline.event('app-exit', { ...info });
+        dp.send({ cmd: 'appExit' });
+        // Local recovery (R10): the next incarnation replays at once; the engine re-creates
+        // its connections when told it started (and retries fake SYNs until it listens).
+        try {
+          const pid = app.start('replay', { FTTCP_EPOCH: String(this.links?.epoch ?? o.epoch) });
+          timeline.event('app-start', { pid, mode: 'replay' });
+          dp.send({ cmd: 'appStarted' });
+        } catch (e) {
+          log.error('cannot restart the application', { error: e });
+          timeline.event('error', { error: String(e) });
+        }
+      },
+    });
+    return app;
+  }
+
+  /** One control request; `reply` answers it (with its id). */
+  control(req: ControlRequest, reply: Reply): void {
+    const { dp, links } = this;
+    switch (req.cmd) {
+      case 'status':
+        void dp.request({ cmd: 'status' }).then((b) => reply({ ok: true, role: this.role, ...b }));
+        return;
+      case 'takeover':
+        this.takeover(typeof req.epoch === 'number' ? req.epoch : this.o.epoch, reply);
+        return;
+      case 'app-crashed':
+        // R10 local recovery driven by the recovery daemon (after a failover it, not this
+        // daemon, supervises the application): the engine orphans the connections (R5.4).
+        dp.send({ cmd: 'appExit' });
+        reply({ ok: true });
+        return;
+      case 'app-started': {
+        // The coordinator fenced the logger at a new epoch for this incarnation (F.1): the
+        // logger link and the data path's frames move to it (spec/ssw.md L.6).
+        const epoch = req.epoch;
+        if (epoch !== undefined && !isEpoch(epoch)) {
+          reply({ ok: false, error: 'bad-epoch' });
+        } else if (epoch !== undefined && links !== undefined && epoch > links.epoch) {
+          links.restartLogger(epoch);
+          dp.send({ cmd: 'appStarted', epoch });
+          reply({ ok: true });
+        } else {
+          dp.send({ cmd: 'appStarted' });
+          reply({ ok: true });
+        }
+        return;
+      }
+      default:
+        reply({ ok: false, error: 'unknown-cmd' });
+    }
+  }
+
+  private takeover(epoch: number, reply: Reply): void {
+    this.links?.restartLogger(epoch);
+    let answered = false;
+    const answer = (b: Record<string, unknown>): void => {
+      if (answered) return;
+      answered = true;
+      if (b.ok === true) this.role = 'active';
+      reply(b);
+    };
+    this.takeoverWaiters.push(answer);
+    // The data path's own reply (at ReplayEnd) answers only if no ARP event came first
+    // (a core that answers at once, or a refusal).
+    void this.dp.request({ cmd: 'takeover', epoch }).then(answer);
+  }
+
+  /** The control channel: NDJSON requests on a unix socket; a malformed or endless line
+   * closes that client. */
+  controlServer(): net.Server {
+    return net.createServer((sock) => this.controlClient(sock));
+  }
+
+  private controlClient(sock: net.Socket): void {
+    this.controlClients.add(sock);
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('close', () => this.controlClients.delete(sock));
+    sock.on('error', () => this.controlClients.delete(sock));
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > MAX_CONTROL_LINE && !buf.includes('\n')) {
+        sock.destroy();
+        return;
+      }
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        i = buf.indexOf('\n');
+        let req: ControlRequest;
+        try {
+          req = JSON.parse(line) as ControlRequest;
+        } catch {
+          sock.destroy();
+          return;
+        }
+        this.control(req, (r) => {
+          if (!sock.destroyed) sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
         });
+      }
+    });
+  }
+}
+
+const main = async (): Promise<void> => {
+  const { o, params, appLiveness } = parseOptions();
+  const log = new Log({ component: 'ssw', hostId: o.hostId });
+  const timeline = new Timeline(`ssw@${o.hostId}`);
+  const d = new SswDaemon(o, params, log, timeline, ipv4FromString(o.service));
+  if (o.logger !== undefined) d.startLinks(o.logger);
+  const app = o.appCmd === undefined ? undefined : d.supervise(o.appCmd, appLiveness);
 
   let server: net.Server | undefined;
   let statsTimer: ReturnType<typeof setInterval> | undefined;
@@ -319,10 +466,10 @@ const main = async (): Promise<void> => {
     log.info('stopping', { signal: sig });
     if (statsTimer) clearInterval(statsTimer);
     app?.stop();
-    links?.stop();
+    d.links?.stop();
     server?.close();
-    for (const c of controlClients) c.destroy();
-    await dp.close();
+    for (const c of d.controlClients) c.destroy();
+    await d.dp.close();
     process.exit(0);
   };
   // Before 'ssw-up': whoever reads that line may signal us at once, and a SIGTERM that lands
@@ -330,95 +477,27 @@ const main = async (): Promise<void> => {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  log.info('up', { mode: o.mode, role, tun: o.tun, nic: `${o.nicNetns}/${o.nicIf}` });
-  timeline.event('ssw-up', { mode: o.mode, role });
+  log.info('up', { mode: o.mode, role: d.role, tun: o.tun, nic: `${o.nicNetns}/${o.nicIf}` });
+  timeline.event('ssw-up', { mode: o.mode, role: d.role });
   if (app !== undefined && !o.standby) {
     const pid = app.start('record');
     timeline.event('app-start', { pid, mode: 'record' });
-    dp.send({ cmd: 'appStarted' });
+    d.dp.send({ cmd: 'appStarted' });
   }
-
   if (o.control !== undefined) {
     const path = o.control;
     if (existsSync(path)) unlinkSync(path);
-    server = net.createServer((sock) => {
-      controlClients.add(sock);
-      let buf = '';
-      sock.setEncoding('utf8');
-      sock.on('close', () => controlClients.delete(sock));
-      sock.on('error', () => controlClients.delete(sock));
-      sock.on('data', (chunk: string) => {
-        buf += chunk;
-        if (buf.length > MAX_CONTROL_LINE && !buf.includes('\n')) {
-          sock.destroy();
-          return;
-        }
-        let i = buf.indexOf('\n');
-        while (i >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          i = buf.indexOf('\n');
-          let req: { id?: unknown; cmd?: unknown; epoch?: unknown; pid?: unknown };
-          try {
-            req = JSON.parse(line) as typeof req;
-          } catch {
-            sock.destroy();
-            return;
-          }
-          const reply = (r: Record<string, unknown>): void => {
-            if (!sock.destroyed) sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
-          };
-          if (req.cmd === 'status') {
-            void dp.request({ cmd: 'status' }).then((b) => reply({ ok: true, role, ...b }));
-          } else if (req.cmd === 'takeover') {
-            const epoch = typeof req.epoch === 'number' ? req.epoch : o.epoch;
-            links?.restartLogger(epoch);
-            let answered = false;
-            const answer = (b: Record<string, unknown>): void => {
-              if (answered) return;
-              answered = true;
-              if (b.ok === true) role = 'active';
-              reply(b);
-            };
-            takeoverWaiters.push(answer);
-            // The data path's own reply (at ReplayEnd) answers only if no ARP event came first
-            // (a core that answers at once, or a refusal).
-            void dp.request({ cmd: 'takeover', epoch }).then(answer);
-          } else if (req.cmd === 'app-crashed') {
-            // R10 local recovery driven by the recovery daemon (after a failover it, not this
-            // daemon, supervises the application): the engine orphans the connections (R5.4).
-            dp.send({ cmd: 'appExit' });
-            reply({ ok: true });
-          } else if (req.cmd === 'app-started') {
-            // The coordinator fenced the logger at a new epoch for this incarnation (F.1): the
-            // logger link and the data path's frames move to it (spec/ssw.md L.6).
-            const epoch = req.epoch;
-            if (epoch !== undefined && !isEpoch(epoch)) {
-              reply({ ok: false, error: 'bad-epoch' });
-            } else if (epoch !== undefined && links !== undefined && epoch > links.epoch) {
-              links.restartLogger(epoch);
-              dp.send({ cmd: 'appStarted', epoch });
-              reply({ ok: true });
-            } else {
-              dp.send({ cmd: 'appStarted' });
-              reply({ ok: true });
-            }
-          } else {
-            reply({ ok: false, error: 'unknown-cmd' });
-          }
-        }
-      });
-    });
+    const listening = d.controlServer();
+    server = listening;
     await new Promise<void>((res, rej) => {
-      server?.once('error', rej);
-      server?.listen(path, () => res());
+      listening.once('error', rej);
+      listening.listen(path, () => res());
     });
   }
-
   statsTimer =
     o.statsMs > 0
       ? setInterval(() => {
-          void dp.request({ cmd: 'status' }).then((b) => log.info('counters', b));
+          void d.dp.request({ cmd: 'status' }).then((b) => log.info('counters', b));
         }, o.statsMs)
       : undefined;
 };

@@ -1,10 +1,16 @@
-// Stand-in core for the SSW daemon until the I/O-free engine (src/machines/ssw/engine.ts) is
-// bound: plain layer-2 <-> layer-3 pass-through, nothing FT-TCP about it. It answers ARP for
+// The pass-through core of the SSW daemon (`--mode passthrough`): plain layer-2 <-> layer-3
+// pass-through, nothing FT-TCP about it (the engine is engineCore.ts's). It answers ARP for
 // the service address (when active), learns client MACs, strips/adds Ethernet headers. It is
 // the runtime's I/O floor in the benchmark ("how fast can the SSW's fds move packets") and
 // must not grow protocol logic: everything FT-TCP lives in the engine.
 import { NO_OFFLOAD, shiftVnetHdr, type VnetHdr } from '../../wire/vnet.ts';
-import type { SswCore, SswOut } from './core.ts';
+import type { SswOut } from './dataThread.protocol.ts';
+
+/** A core that writes to the fds itself (the engine instead returns effects, engineCore.ts). */
+export interface SswCore {
+  onLanFrame(frame: Uint8Array, out: SswOut, vnet?: VnetHdr): void;
+  onTunPacket(packet: Uint8Array, out: SswOut, vnet?: VnetHdr): void;
+}
 
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;

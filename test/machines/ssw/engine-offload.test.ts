@@ -2,7 +2,7 @@
 // logged and forwarded as one packet, its header moved by the Ethernet header, and in-place
 // rewrites leave the partial field alone; segments the engine may keep stand alone.
 import { describe, expect, it } from 'vitest';
-import { type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import { pseudoHeaderSum } from '../../../src/wire/checksum.ts';
 import { ETHERNET_HEADER_LEN } from '../../../src/wire/ethernet.ts';
 import { IP_PROTO_TCP, Ipv4Packet } from '../../../src/wire/ipv4.ts';

@@ -2,7 +2,7 @@
 // habit: the checker does not trust the system's own state). Seeded; FC_SEED=<n> replays.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
 import { seqAdd, seqGe, seqLe, seqSub } from '../../../src/wire/seq.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';

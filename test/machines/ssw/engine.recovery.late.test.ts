@@ -5,7 +5,7 @@
 // client's ack never passes what the logger has stored (I1). Seeded; FC_SEED=<n> replays.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
 import { seqAdd, seqGe, seqGt, seqLe } from '../../../src/wire/seq.ts';
 import { TCP_ACK, TCP_RST, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';

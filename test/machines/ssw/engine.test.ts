@@ -10,7 +10,7 @@ import {
   SswConfigInvalid,
   type SswEffect,
   SswEngine,
-} from '../../../src/machines/ssw/engine.ts';
+} from '../../../src/machines/ssw/index.ts';
 import { arpReply, arpRequest, buildArpFrame, parseArpBytes } from '../../../src/wire/arp.ts';
 import { pseudoHeaderSum } from '../../../src/wire/checksum.ts';
 import { ETHERNET_HEADER_LEN } from '../../../src/wire/ethernet.ts';

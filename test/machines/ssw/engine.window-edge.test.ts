@@ -6,7 +6,7 @@
 // client's RTO back-off, instead of probing a zero window. Scales as Linux sets them in the lab
 // (10 on both sides), so one unit is 1024 bytes.
 import { describe, expect, it } from 'vitest';
-import { type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import { arpRequest, buildArpFrame } from '../../../src/wire/arp.ts';
 import { seqAdd, seqLe, seqSub } from '../../../src/wire/seq.ts';
 import { TCP_ACK, TCP_PSH, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';

@@ -2,7 +2,7 @@
 // segment the engine emits is parsed with checksum verification, so an incremental checksum
 // slip fails the test that caused it.
 
-import type { SswEffect } from '../../../src/machines/ssw/engine.ts';
+import type { SswEffect } from '../../../src/machines/ssw/index.ts';
 import { ipv4FromString, macFromString } from '../../../src/wire/addr.ts';
 import { ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, emitEthernet } from '../../../src/wire/ethernet.ts';
 import { emitIpv4, IP_PROTO_TCP, Ipv4Packet } from '../../../src/wire/ipv4.ts';

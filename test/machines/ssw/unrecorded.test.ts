@@ -6,7 +6,7 @@
 // position, and only after the logger stored the close the SSW recorded (CloseLogged).
 import { describe, expect, it } from 'vitest';
 import { LoggerCore, type LoggerEffect } from '../../../src/machines/logger/core.ts';
-import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.ts';
 import {

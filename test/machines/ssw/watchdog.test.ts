@@ -6,8 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RECOVERY_PARAMS } from '../../../src/machines/recovery/params.ts';
-import { CONN_MODES, type ConnMode } from '../../../src/machines/ssw/datapath.ts';
-import { type SswConfig, SswEngine } from '../../../src/machines/ssw/engine.ts';
+import { CONN_MODES, type ConnMode } from '../../../src/machines/ssw/classify.ts';
+import { type SswConfig, SswEngine } from '../../../src/machines/ssw/index.ts';
 import {
   connPhaseOf,
   type HostApp,

@@ -5,8 +5,8 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { EFD_NONBLOCK, setNonBlocking, sysClose, sysEventfd, sysWrite } from '../sys/libc.ts';
 import { openPacketSocket, type PacketSocket } from '../sys/packet.ts';
 import { openTun } from '../sys/tun.ts';
-import type { CoreSpec, DatapathCommand, DatapathEvent } from './datapath.protocol.ts';
-import type { DatapathData } from './datapath.worker.ts';
+import type { CoreSpec, DatapathCommand, DatapathEvent } from './dataThread.protocol.ts';
+import type { DatapathData } from './dataThread.worker.ts';
 
 export interface DatapathOptions {
   tunName: string;
@@ -24,7 +24,7 @@ export interface DatapathOptions {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-export class SswDatapath {
+export class SswDataThread {
   readonly tunFd: number;
   readonly packet: PacketSocket;
   private readonly evFd: number;
@@ -59,7 +59,7 @@ export class SswDatapath {
       tickMs: o.tickMs,
       offload,
     };
-    this.worker = new Worker(new URL('./datapath.boot.mjs', import.meta.url), {
+    this.worker = new Worker(new URL('./dataThread.boot.mjs', import.meta.url), {
       workerData: data,
       transferList: [port2],
       name: 'ssw-datapath',

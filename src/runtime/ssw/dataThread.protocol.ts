@@ -1,10 +1,22 @@
-// Messages between the SSW daemon's main thread and its data-path thread, and the uniform
-// face of a core as the data-path thread drives it. A packet view handed to a core is valid
-// only during the call (the thread reuses its read buffer); a core that keeps a packet copies it.
+// Messages between the SSW daemon's main thread and its data-path thread (dataThread.ts,
+// dataThread.worker.ts), and the uniform face of a core as the data-path thread drives it: the
+// pass-through relay (passthrough.ts) or the FT-TCP engine (engineCore.ts). A packet view
+// handed to a core is valid only during the call (the thread reuses its read buffer); a core
+// that keeps a packet copies it.
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
-import type { SswOut } from './core.ts';
 import { PassThroughCore } from './passthrough.ts';
+
+/**
+ * Where a core writes packets: the LAN (AF_PACKET socket) and the TUN device. `vnet` is what
+ * the device said is still to be done to a packet (src/wire/vnet.ts: a partial checksum, a GSO
+ * burst); a core hands it on with the packet it forwards, and nothing with a packet it built.
+ * Offsets in it count from the start of the buffer passed alongside.
+ */
+export interface SswOut {
+  lan(frame: Uint8Array, vnet?: VnetHdr): void;
+  tun(packet: Uint8Array, vnet?: VnetHdr): void;
+}
 
 export type CoreSpec =
   | { kind: 'passthrough'; mac: number[]; serviceIp: number; active: boolean }

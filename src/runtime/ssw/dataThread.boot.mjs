@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./datapath.worker.ts');
+await import('./dataThread.worker.ts');

@@ -1,11 +1,11 @@
-// The data-path thread's binding of the FT-TCP engine (src/runtime/ssw/cores.ts) across a
+// The data-path thread's binding of the FT-TCP engine (src/runtime/ssw/engineCore.ts) across a
 // failover and then a local recovery the coordinator fenced at a new epoch (spec/ssw.md L.6):
 // the log is fetched once welcomed in each new epoch, frames carry the epoch the main thread's
 // link joined with, and the expected staleEpoch refusal of the co-located logger does not fence
 // the new primary.
 import { describe, expect, it } from 'vitest';
-import { createCore } from '../../src/runtime/ssw/cores.ts';
-import type { DatapathEvent } from '../../src/runtime/ssw/datapath.protocol.ts';
+import type { DatapathEvent } from '../../src/runtime/ssw/dataThread.protocol.ts';
+import { createCore } from '../../src/runtime/ssw/engineCore.ts';
 import { FrameDecoder } from '../../src/wire/frame.ts';
 import { decodeMessage, type LoggerMessage } from '../../src/wire/logmsg.ts';
 import { TCP_ACK, TCP_SYN } from '../../src/wire/tcp.ts';

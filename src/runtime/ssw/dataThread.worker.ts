@@ -21,9 +21,8 @@ import {
   type VnetHdr,
 } from '../../wire/vnet.ts';
 import { pollFds, pollRevents, sysPoll, sysReadNb, sysWriteSoft } from '../sys/libc.ts';
-import type { SswOut } from './core.ts';
-import { createCore } from './cores.ts';
-import type { CoreSpec, DatapathCommand, DatapathEmit } from './datapath.protocol.ts';
+import type { CoreSpec, DatapathCommand, DatapathEmit, SswOut } from './dataThread.protocol.ts';
+import { createCore } from './engineCore.ts';
 
 export interface DatapathData {
   tunFd: number;
