@@ -5,11 +5,13 @@
 // (./loggerLink.ts), schedules deliveries (one per macrotask, R3.3; batched in replay,
 // ./replayBatch.ts) and performs the core's effects.
 
+import { writeSync } from 'node:fs';
 import type net from 'node:net';
 import { NswCore, type NswEffect } from '../../machines/nsw/index.ts';
 import { ipv4ToString } from '../../wire/addr.ts';
 import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
 import type { Log } from '../common/log.ts';
+import { type TestHookPoint, testHook } from '../common/testhook.ts';
 import {
   clientAddrOf,
   type NswBinding,
@@ -24,6 +26,17 @@ import { NswLoggerLink } from './loggerLink.ts';
 import { ReplayBatcher } from './replayBatch.ts';
 import type { NswServer } from './server.ts';
 import { NswSocket, type SocketHooks } from './socket.ts';
+
+/** A test hook (../common/testhook.ts; off unless FTTCP_TEST_HOOKS is set). The announcement
+ * is written synchronously: the process freezes right after it. */
+const hook = (point: TestHookPoint, details: Record<string, unknown> = {}): void =>
+  testHook(
+    point,
+    (event, fields) => {
+      writeSync(1, `${JSON.stringify({ component: 'nsw', event, ...fields })}\n`);
+    },
+    details,
+  );
 
 /** A socket as the core knows it: a kernel connection, or a ghost (closed before the failure). */
 interface SockRec {
@@ -65,7 +78,12 @@ export class FtBinding implements NswBinding {
       cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {},
     );
     this.batcher = new ReplayBatcher({
-      step: () => this.core.mode === 'replaying' && this.listening() && this.deliverOne(),
+      step: () => {
+        if (this.core.mode !== 'replaying' || !this.listening() || !this.deliverOne()) return false;
+        // Hook nsw.mid-replay: one logged event replayed, the incarnation still replaying.
+        if (this.core.mode === 'replaying') hook('nsw.mid-replay', { detSeq: this.core.detSeq });
+        return true;
+      },
       end: (full) => this.replayBatchEnded(full),
     });
     this.link = new NswLoggerLink({
@@ -81,7 +99,14 @@ export class FtBinding implements NswBinding {
           this.perform(this.core.linkDown());
           if (!this.core.fenced) this.o.log.debug('logger link down; determinants will be re-sent');
         },
-        detStored: (stableDet) => this.perform(this.core.detStored(stableDet)),
+        detStored: (stableDet) => {
+          const effects = this.core.detStored(stableDet);
+          // Hook nsw.stored-unreleased: the determinant is stored, the output it held not
+          // released.
+          if (effects.some((e) => e.kind === 'release'))
+            hook('nsw.stored-unreleased', { stableDet });
+          this.perform(effects);
+        },
         fetched: (records, end) => this.startReplay(records, end),
         fenced: () => this.perform(this.core.fence()),
         failed: (e) => this.o.owner.fail(e),
@@ -439,7 +464,12 @@ export class FtBinding implements NswBinding {
       closedConns: this.replayInfo.conns,
       closedBytes: this.replayInfo.bytes,
     });
+    // Hook nsw.mid-replay once more, for a log whose one event ended the replay at once (the
+    // hook fires once per arming, so an incarnation held mid-replay before does not stop here).
+    hook('nsw.mid-replay', { detSeq: this.core.detSeq, last: true });
     this.o.cfg.timeline?.event('live', { detSeq: this.core.detSeq });
+    // Hook nsw.live: live, and nothing new taken yet.
+    hook('nsw.live', { detSeq: this.core.detSeq });
     queueMicrotask(() => this.o.owner.live());
     this.scheduleDeliver();
   }

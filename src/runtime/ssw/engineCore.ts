@@ -17,6 +17,7 @@ import { type SswEffect, SswEngine } from '../../machines/ssw/index.ts';
 import { StallWatchdog, watchdogEvent } from '../../machines/ssw/watchdog.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
+import { type TestHookPoint, testHook } from '../common/testhook.ts';
 import {
   type CoreSpec,
   type DatapathCommand,
@@ -216,6 +217,14 @@ class EngineCore implements DatapathCore {
     this.links.flushRecorder();
   }
 
+  /**
+   * A test hook (../common/testhook.ts, off unless FTTCP_TEST_HOOKS is set): the announcement
+   * is posted to the main thread, which prints it while this thread is frozen.
+   */
+  private hook(point: TestHookPoint, details: Record<string, unknown> = {}): void {
+    testHook(point, (event, fields) => this.emit({ kind: 'timeline', event, fields }), details);
+  }
+
   /** Carries out the engine's effects. */
   private apply(effects: readonly SswEffect[]): void {
     for (const e of effects) {
@@ -233,6 +242,12 @@ class EngineCore implements DatapathCore {
           this.links.record(e.msg);
           break;
         case 'log':
+          if (e.event.rule === 'R2.1') {
+            // Hook ssw.synack-held: the SYN-ACK is held (R2.1); its record goes to the logger
+            // first, so a crash here leaves a stored record and a client in SYN-SENT (R6.9).
+            this.links.flushLogger();
+            this.hook('ssw.synack-held', { conn: e.event.conn });
+          }
           this.emit({
             kind: 'timeline',
             event: 'engine',
@@ -253,6 +268,10 @@ class EngineCore implements DatapathCore {
   private loggerMessages(msgs: readonly LoggerMessage[], now: number): void {
     for (const m of msgs) {
       if (m.kind === 'Welcome') this.links.welcomed = true;
+      // Hook ssw.logged-unacked: the logger stored the client's bytes; the engine has not
+      // released the ack that says so.
+      if (m.kind === 'DataStored')
+        this.hook('ssw.logged-unacked', { conn: m.conn, stableSeq: m.stableSeq });
       if (m.kind === 'ReplaySyn') this.replayConns++;
       else if (m.kind === 'ReplayData') this.replayBytes += m.payload.length;
       this.apply(this.engine.onLoggerMessage(m, now));
@@ -282,6 +301,9 @@ class EngineCore implements DatapathCore {
     // resends what is unacknowledged after Welcome): cut it off before switching.
     this.links.switchEpoch(epoch);
     this.apply(this.engine.takeover(now));
+    // Hook ssw.takeover-arp: the gratuitous ARP is out; the takeover is not acknowledged and
+    // the log not fetched.
+    this.hook('ssw.takeover-arp', { epoch });
     this.emit({ kind: 'timeline', event: 'takeover', fields: { epoch } });
     this.takeoverReplyId = id;
     // The main thread reconnects with the new epoch; fetch once welcomed.
