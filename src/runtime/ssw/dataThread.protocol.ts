@@ -5,6 +5,7 @@
 // that keeps a packet copies it.
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
+import type { ImpairSpec } from './impair.ts';
 import { PassThroughCore } from './passthrough.ts';
 
 /**
@@ -62,7 +63,9 @@ export type DatapathCommand =
   | { cmd: 'appStarted'; epoch?: number }
   /** R5.8: what arrived on the recorder link (a logger link of role 'nsw'), and its loss */
   | { cmd: 'recorder'; msgs: LoggerMessage[] }
-  | { cmd: 'recorderDown' };
+  | { cmd: 'recorderDown' }
+  /** test hooks only (./impair.ts): duplicate / reorder LAN frames both ways for a while */
+  | { cmd: 'impair'; spec: ImpairSpec };
 
 export type DatapathEvent =
   | { kind: 'reply'; id: number; body: Record<string, unknown> }

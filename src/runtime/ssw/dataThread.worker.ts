@@ -23,6 +23,7 @@ import {
 import { pollFds, pollRevents, sysPoll, sysReadNb, sysWriteSoft } from '../sys/libc.ts';
 import type { CoreSpec, DatapathCommand, DatapathEmit, SswOut } from './dataThread.protocol.ts';
 import { createCore } from './engineCore.ts';
+import { type Deliver, LanImpairer } from './impair.ts';
 
 export interface DatapathData {
   tunFd: number;
@@ -88,11 +89,20 @@ const withVnet = (p: Uint8Array, h: VnetHdr, at: number): Uint8Array => {
   return scratch.subarray(0, VNET_HDR_LEN + p.length);
 };
 
+const writeLan: Deliver = (f, h) => {
+  const bytes = d.offload ? withVnet(f, h, FRAME_AT) : f;
+  if (sysWriteSoft(d.lanFd, bytes) < 0) counters.lanOutErr++;
+  else counters.lanOut++;
+};
+// Test impairment of the LAN, one per direction (./impair.ts; idle unless asked for).
+const impairIn = new LanImpairer();
+const impairOut = new LanImpairer();
+
 const out: SswOut = {
   lan: (f, h = NO_OFFLOAD) => {
-    const bytes = d.offload ? withVnet(f, h, FRAME_AT) : f;
-    if (sysWriteSoft(d.lanFd, bytes) < 0) counters.lanOutErr++;
-    else counters.lanOut++;
+    const now = performance.now();
+    if (impairOut.busy(now)) impairOut.pass(f, h, now, writeLan);
+    else writeLan(f, h);
   },
   tun: (p, h = NO_OFFLOAD) => {
     const bytes = d.offload ? withVnet(p, h, IP_AT) : p;
@@ -118,6 +128,7 @@ const packetLen = (r: Uint8Array, n: number): number => {
 };
 
 let running = true;
+const toEngine: Deliver = (f, h) => core.onLanFrame(f, performance.now(), h);
 
 const handle = (c: DatapathCommand): void => {
   if (c.cmd === 'stop') {
@@ -126,6 +137,13 @@ const handle = (c: DatapathCommand): void => {
   }
   if (c.cmd === 'status') {
     emit({ kind: 'reply', id: c.id, body: { counters, core: core.status() } });
+    return;
+  }
+  if (c.cmd === 'impair') {
+    const now = performance.now();
+    impairIn.set(c.spec, now);
+    impairOut.set({ ...c.spec, seed: (c.spec.seed ^ 0x9e3779b9) >>> 0 }, now);
+    emit({ kind: 'timeline', event: 'test-impair', fields: { ...c.spec } });
     return;
   }
   core.command(c, performance.now());
@@ -155,7 +173,10 @@ while (running) {
         const len = packetLen(lanRead, got);
         if (len < 0) continue;
         if (readVnet.gsoSize !== 0) counters.lanInGso++;
-        core.onLanFrame(buf.subarray(FRAME_AT, FRAME_AT + len), performance.now(), readVnet);
+        const now = performance.now();
+        if (impairIn.busy(now))
+          impairIn.pass(buf.subarray(FRAME_AT, FRAME_AT + len), readVnet, now, toEngine);
+        else core.onLanFrame(buf.subarray(FRAME_AT, FRAME_AT + len), now, readVnet);
       }
     }
     if (pollRevents(pfd, 2) !== 0) {
@@ -169,7 +190,10 @@ while (running) {
       }
     }
   }
-  core.maybeTick(performance.now());
+  const now = performance.now();
+  if (impairIn.busy(now)) impairIn.tick(now, toEngine);
+  if (impairOut.busy(now)) impairOut.tick(now, writeLan);
+  core.maybeTick(now);
   core.flush();
 }
 emit({ kind: 'stopped' });

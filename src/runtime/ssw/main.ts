@@ -27,9 +27,11 @@ import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { MAX_CONTROL_LINE } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
+import { testHooksEnabled } from '../common/testhook.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
 import type { CoreSpec, DatapathEvent } from './dataThread.protocol.ts';
 import { SswDataThread } from './dataThread.ts';
+import { checkImpairSpec, type ImpairSpec } from './impair.ts';
 import { SswLinks } from './links.ts';
 import { AppSupervisor, checkPreloadPath } from './supervisor.ts';
 
@@ -206,6 +208,7 @@ interface ControlRequest {
   cmd?: unknown;
   epoch?: unknown;
   pid?: unknown;
+  spec?: unknown;
 }
 type Reply = (r: Record<string, unknown>) => void;
 
@@ -390,6 +393,16 @@ class SswDaemon {
           reply({ ok: true });
         } else {
           dp.send({ cmd: 'appStarted' });
+          reply({ ok: true });
+        }
+        return;
+      }
+      case 'test-impair': {
+        // Tests only (FTTCP_TEST_HOOKS): duplicate / reorder LAN frames for a while.
+        const why = testHooksEnabled() ? checkImpairSpec(req.spec) : 'test hooks are off';
+        if (why !== undefined) reply({ ok: false, error: why });
+        else {
+          dp.send({ cmd: 'impair', spec: req.spec as ImpairSpec });
           reply({ ok: true });
         }
         return;
