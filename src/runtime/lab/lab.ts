@@ -2,6 +2,7 @@
 // their logs. Tests, the demo, the benchmark and the CLI all drive the lab through this class,
 // so they start daemons with the same command lines.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   checkRecoveryParams,
@@ -145,6 +146,16 @@ const closedLabs: Lab[] = [];
 /** Hands over the labs closed since the last call (bounded: a process closes few labs). */
 export const takeClosedLabs = (): Lab[] => closedLabs.splice(0);
 
+export interface LabOptions {
+  /**
+   * Test hooks on (src/runtime/common/testhook.ts): every process of the lab gets
+   * FTTCP_TEST_HOOKS=<runDir>/hooks, where the test arms hook points.
+   */
+  readonly testHooks?: boolean;
+  /** The run directory to use (created if needed) instead of a fresh `runs/<stamp>-<label>`. */
+  readonly runDir?: string;
+}
+
 export class Lab {
   readonly procs: LabProc[] = [];
   /** W.7: the failures injected into this lab so far (spec/ssw.md; src/runtime/lab/stalls.ts) */
@@ -152,14 +163,26 @@ export class Lab {
   /** the timing handed to the daemons (the last FT-TCP start), which sets the stall budget */
   private params: RecoveryParams = DEFAULT_RECOVERY_PARAMS;
   private closed = false;
+  /** Environment every process of this lab gets (test hooks). */
+  private readonly env: Record<string, string>;
+  /** The test-hook directory, when hooks are on. */
+  readonly hookDir: string | undefined;
 
-  private constructor(readonly runDir: string) {}
+  private constructor(
+    readonly runDir: string,
+    o: LabOptions,
+  ) {
+    this.hookDir = o.testHooks === true ? join(runDir, 'hooks') : undefined;
+    if (this.hookDir !== undefined) mkdirSync(this.hookDir, { recursive: true });
+    this.env = this.hookDir !== undefined ? { FTTCP_TEST_HOOKS: this.hookDir } : {};
+  }
 
   /** Tears down whatever lab exists, builds a fresh one and opens a run directory. */
-  static async create(label: string): Promise<Lab> {
+  static async create(label: string, o: LabOptions = {}): Promise<Lab> {
     labDown();
     labUp();
-    return new Lab(newRunDir(label));
+    if (o.runDir !== undefined) mkdirSync(o.runDir, { recursive: true });
+    return new Lab(o.runDir ?? newRunDir(label), o);
   }
 
   /** W.1: the recovery budget of this lab's timing; the daemons' and clients' stall budget. */
@@ -196,8 +219,9 @@ export class Lab {
     name: string,
     argv: readonly string[],
     env: Record<string, string> = {},
+    o: { stdin?: boolean } = {},
   ): LabProc {
-    const p = spawnInNs(ns, name, argv, this.runDir, env);
+    const p = spawnInNs(ns, name, argv, this.runDir, { ...this.env, ...env }, o);
     this.procs.push(p);
     return p;
   }
@@ -484,7 +508,22 @@ export class Lab {
     );
     const pid = spare.child.pid;
     if (pid === undefined) throw new LabError('warm spare did not start');
-    return `printf '{"FTTCP_EPOCH":"%s"}\\n' "$FTTCP_EPOCH" > ${fifo} && exec tail -n +1 --pid=${pid} -f ${spare.outPath}`;
+    // The relay is the process the daemon supervises, but `tail --pid` notices the spare's
+    // death only at its next poll (once a second): the daemon, and through it the SSW, would
+    // learn of the crash up to a second late. The lab is the spare's parent and hears of its
+    // death at once, so it ends the relay then (the relay leaves its pid next to the FIFO).
+    const relayPidFile = `${fifo}.relay`;
+    spare.child.on('exit', () => {
+      try {
+        process.kill(Number(readFileSync(relayPidFile, 'utf8')), 'SIGTERM');
+      } catch {
+        // never released, or the relay is gone already
+      }
+    });
+    // The spare serves one incarnation (mkdir is the atomic "taken" mark); a later recovery on
+    // this host (an application crash after the failover, or during its replay) starts the
+    // application cold, as the daemon does without a spare.
+    return `if mkdir ${fifo}.taken 2>/dev/null; then echo $$ > ${relayPidFile} && printf '{"FTTCP_EPOCH":"%s"}\\n' "$FTTCP_EPOCH" > ${fifo} && exec tail -n +1 --pid=${pid} -f ${spare.outPath}; else exec ${appCommand(app)}; fi`;
   }
 
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */

@@ -64,13 +64,14 @@ export const spawnInNs = (
   argv: readonly string[],
   runDir: string,
   env: Record<string, string> = {},
+  o: { stdin?: boolean } = {},
 ): LabProc => {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new LabError(`empty command for ${name}`);
   const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [o.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   const outPath = join(runDir, `${name}.out`);
   const errPath = join(runDir, `${name}.err`);
