@@ -1,0 +1,677 @@
+// The failure model on the real lab: one FailureRig per path (or chaos schedule) owns a fresh
+// lab (primary + backup + the client driver + a client capture) and carries out the model's
+// events one by one: client actions through the driver, faults by killing processes, cutting
+// or impairing the LAN, and crash points inside the protocol through test hooks
+// (src/runtime/common/testhook.ts), never by timing luck. After each event it waits, bounded,
+// for what the target state promises and asks the client-side oracle (./oracle.ts); a
+// violation stops the run with its evidence kept in the run directory (daemon logs, the
+// client capture, the engines' state, the client's view, the steps).
+//
+// Every recovery is held at the same points so that the model's states are reached on
+// purpose: a crash arms `nsw.mid-replay` and `nsw.live` (and `ssw.takeover-arp` for a host
+// crash), so the next incarnation freezes mid-replay (REPLAYING), then right after going live
+// (LIVE), and VERIFY releases it.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { heldPath, type TestHookPoint } from '../../common/testhook.ts';
+import { SswControlClient } from '../../recovery/control.ts';
+import type { ConnStatus } from '../clientdriver.ts';
+import {
+  APP_PORT,
+  type FailoverTiming,
+  Lab,
+  ROBUST_TIMING,
+  type ServerHost,
+  sswControlPath,
+} from '../lab.ts';
+import { type Capture, clientView, startCapture, stopCapture } from '../pcap.ts';
+import { type LabProc, tail, tsxArgv, waitEvent } from '../procs.ts';
+import { ADDR, IF, NS, nsExec } from '../topology.ts';
+import { FAILURE_EVENTS, type FailureEventType, failureModel, type OracleName } from './model.ts';
+import {
+  type ConnIntent,
+  captureViolations,
+  hasProgressed,
+  isSettled,
+  oracleViolations,
+  unsettled,
+} from './oracle.ts';
+import { type ExecutedStep, step as modelStep } from './paths.ts';
+
+/** Bounds on every wait (explicit: a wait that runs out is a finding, not a retry). */
+export const RIG_LIMITS = {
+  /** a driver command's answer */
+  driverReplyMs: 5_000,
+  /** the echo moves on in a state with no failure in progress */
+  progressMs: 5_000,
+  /** everything sent comes back, with no failure in progress */
+  settleMs: 10_000,
+  /** detection, fencing, takeover, a replay reaching its hook, going live */
+  systemMs: 20_000,
+  /** an armed hook fires while traffic flows */
+  hookMs: 5_000,
+  /** bytes every open connection sends at VERIFY */
+  verifyBytes: 20_000,
+} as const;
+
+/** A check beside the oracle, run after every step (e.g. a stall watchdog's). Returns
+ * violations; empty when all is well. */
+export type ExtraCheck = (rig: FailureRig) => string[] | Promise<string[]>;
+
+export interface RigOptions {
+  readonly label: string;
+  /** evidence directory (default: a fresh runs/<stamp>-<label>) */
+  readonly runDir?: string;
+  readonly timing?: FailoverTiming;
+  readonly extraChecks?: readonly ExtraCheck[];
+  /** progress lines (one per step) */
+  readonly log?: (line: string) => void;
+}
+
+/** A step's knob, 0..99: chaos draws it, paths use the middle. Sizes and durations scale with it. */
+export type Knob = number;
+export const MID_KNOB: Knob = 50;
+
+export class RigFailure extends Error {
+  override readonly name = 'RigFailure';
+  constructor(
+    message: string,
+    readonly violations: readonly string[],
+    readonly evidence: string,
+  ) {
+    super(`${message}\n  ${violations.join('\n  ')}\n  evidence: ${evidence}`);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const ECHO_PORT = APP_PORT.echo;
+
+export class FailureRig {
+  /** the model state the system is in */
+  state = 'init';
+  /** steps carried out with their oracle satisfied (what coverage counts) */
+  readonly executed: ExecutedStep[] = [];
+  private lab: Lab | undefined;
+  private capture: Capture | undefined;
+  private driver: LabProc | undefined;
+  private primary: LabProc | undefined;
+  private recovery: LabProc | undefined;
+  private nextReq = 1;
+  private nextConn = 1;
+  private current = '';
+  private readonly intents = new Map<string, ConnIntent>();
+  /** hook points a process holds now -> its pid */
+  private readonly held = new Map<TestHookPoint, number>();
+  /** held files already taken (a killed process may leave one behind) */
+  private readonly seenHeld = new Set<string>();
+  private active: ServerHost = 'primary';
+  private iptables: string[][] = [];
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly o: RigOptions) {
+    this.log = o.log ?? (() => undefined);
+  }
+
+  get runDir(): string {
+    if (!this.lab) throw new Error('rig: no lab');
+    return this.lab.runDir;
+  }
+
+  /** The client's view now (the driver's report of every connection). */
+  async conns(): Promise<ConnStatus[]> {
+    const r = await this.cmd({ cmd: 'status' });
+    return r.conns as ConnStatus[];
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Running a step
+
+  /** Carries out `event` from the current state, waits for the target state, checks it. */
+  async run(event: FailureEventType, knob: Knob = MID_KNOB): Promise<void> {
+    const from = this.state;
+    const next = modelStep(failureModel, from, { type: event });
+    if (next === undefined) throw new Error(`rig: the model has no ${event} in ${from}`);
+    const t0 = performance.now();
+    try {
+      await this.perform(event, knob);
+    } catch (e) {
+      if (e instanceof RigFailure) throw e;
+      await this.fail(`${from} --${event}--> ${next.to}`, [(e as Error).message]);
+    }
+    const oracle = oracleOf(next.to);
+    const violations = await this.check(oracle, from, event);
+    if (violations.length > 0) await this.fail(`${from} --${event}--> ${next.to}`, violations);
+    this.state = next.to;
+    this.executed.push({ from, event });
+    this.log(
+      `  ${event.padEnd(24)} -> ${next.to.padEnd(24)} ${Math.round(performance.now() - t0)} ms`,
+    );
+  }
+
+  private async check(
+    oracle: OracleName,
+    _from: string,
+    _event: FailureEventType,
+  ): Promise<string[]> {
+    const conns = await this.conns();
+    const out = oracleViolations(oracle, conns, this.current, this.intents);
+    for (const x of this.o.extraChecks ?? []) out.push(...(await x(this)));
+    return out;
+  }
+
+  /** The last check of a run: stop writing, everything echoed, the capture clean. */
+  async finish(): Promise<void> {
+    const conns = await this.conns();
+    for (const c of conns) if (c.streaming) await this.cmd({ cmd: 'stop-stream', conn: c.conn });
+    await this.waitSettled('the end of the run');
+    const final = await this.conns();
+    const v = oracleViolations('settled', final, this.current, this.intents);
+    await this.cmd({ cmd: 'quit' }).catch(() => undefined);
+    if (this.capture) {
+      await stopCapture(this.capture);
+      v.push(...captureViolations(clientView(this.capture.path, ADDR.service)));
+      this.capture = undefined;
+    }
+    if (v.length > 0) await this.fail('end of run', v);
+    this.log(
+      `  end: ${final.length} connections, ${final.reduce((n, c) => n + c.received, 0)} bytes echoed, capture clean`,
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const args of this.iptables.splice(0)) this.iptablesRun('-D', args);
+    if (this.capture) await stopCapture(this.capture).catch(() => undefined);
+    await this.lab?.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Events
+
+  private async perform(event: FailureEventType, knob: Knob): Promise<void> {
+    switch (event) {
+      case 'SETUP':
+        return this.setup();
+      case 'STREAM':
+        await this.stream(this.current, knob);
+        return this.waitProgress(this.current);
+      case 'QUIESCE':
+        await this.cmd({ cmd: 'stop-stream', conn: this.current });
+        return this.waitSettled('QUIESCE');
+      case 'STOP_READING':
+        await this.cmd({ cmd: 'pause-read', conn: this.current });
+        // A burst the client does not read fills its receive buffer: its window closes.
+        await this.cmd({ cmd: 'send', conn: this.current, bytes: 256 * 1024 + knob * 8192 });
+        return sleep(300);
+      case 'RESUME_READING':
+        await this.cmd({ cmd: 'resume-read', conn: this.current });
+        return this.waitProgress(this.current);
+      case 'CONNECT_HELD': {
+        this.arm('ssw.synack-held');
+        const c = await this.open();
+        this.intents.set(c, { handshakeHeld: true });
+        await this.waitHeld('ssw.synack-held', RIG_LIMITS.hookMs);
+        return;
+      }
+      case 'RELEASE_HANDSHAKE': {
+        this.release('ssw.synack-held');
+        const c = [...this.intents].find(([, i]) => i.handshakeHeld)?.[0];
+        if (c === undefined) throw new Error('no held handshake');
+        this.intents.delete(c);
+        await this.waitConnected(c);
+        this.current = c;
+        await this.stream(c, knob);
+        return this.waitProgress(c);
+      }
+      case 'HALF_CLOSE':
+        this.arm('nsw.stored-unreleased');
+        await this.cmd({ cmd: 'half-close', conn: this.current });
+        this.intents.set(this.current, { closeHeld: true });
+        await this.waitHeld('nsw.stored-unreleased', RIG_LIMITS.hookMs);
+        return;
+      case 'RELEASE_CLOSE': {
+        this.release('nsw.stored-unreleased');
+        const c = this.current;
+        this.intents.delete(c);
+        await this.waitConns(
+          (cs) => cs.some((x) => x.conn === c && x.serverFin),
+          RIG_LIMITS.settleMs,
+          `server FIN on ${c}`,
+        );
+        return;
+      }
+      case 'CONNECT': {
+        const c = await this.open();
+        await this.waitConnected(c);
+        this.current = c;
+        return;
+      }
+      case 'CONNECT_DURING_TAKEOVER':
+        await this.open();
+        return;
+      case 'VERIFY':
+        return this.verify(knob);
+      case 'APP_CRASH':
+        this.armRecovery(false);
+        return this.kill(this.appPid());
+      case 'CRASH_STORED_UNRELEASED': {
+        this.arm('nsw.stored-unreleased');
+        const pid = await this.waitHeld('nsw.stored-unreleased', RIG_LIMITS.hookMs);
+        this.armRecovery(false);
+        return this.kill(pid);
+      }
+      case 'HOST_CRASH':
+        this.armRecovery(true);
+        return this.crashPrimary();
+      case 'CRASH_LOGGED_UNACKED':
+        this.arm('ssw.logged-unacked');
+        await this.waitHeld('ssw.logged-unacked', RIG_LIMITS.hookMs);
+        this.armRecovery(true);
+        return this.crashPrimary();
+      case 'CRASH_MID_REPLAY': {
+        const pid = this.heldPid('nsw.mid-replay');
+        this.armRecovery(false);
+        return this.kill(pid);
+      }
+      case 'CRASH_AFTER_LIVE': {
+        const pid = this.heldPid('nsw.live');
+        this.armRecovery(false);
+        return this.kill(pid);
+      }
+      case 'LOSS_BURST': {
+        const prob = (0.05 + knob / 500).toFixed(3);
+        const rules = [
+          [
+            'INPUT',
+            '-s',
+            ADDR.service,
+            '-m',
+            'statistic',
+            '--mode',
+            'random',
+            '--probability',
+            prob,
+            '-j',
+            'DROP',
+          ],
+          [
+            'OUTPUT',
+            '-d',
+            ADDR.service,
+            '-m',
+            'statistic',
+            '--mode',
+            'random',
+            '--probability',
+            prob,
+            '-j',
+            'DROP',
+          ],
+        ];
+        for (const r of rules) this.iptablesAdd(r);
+        await sleep(300 + knob * 10);
+        for (const r of rules) this.iptablesDel(r);
+        return this.waitProgress(this.current);
+      }
+      case 'DUP_BURST':
+      case 'REORDER_BURST': {
+        const durationMs = 300 + knob * 10;
+        const pct = 10 + Math.floor(knob / 2);
+        const spec = {
+          dupPct: event === 'DUP_BURST' ? pct : 0,
+          reorderPct: event === 'REORDER_BURST' ? pct : 0,
+          durationMs,
+          seed: (knob * 2654435761) >>> 0,
+        };
+        await this.control(this.active, 'test-impair', { spec });
+        await sleep(durationMs + 50);
+        return this.waitProgress(this.current);
+      }
+      case 'PARTITION':
+        this.iptablesAdd(['INPUT', '-s', ADDR.service, '-j', 'DROP']);
+        this.iptablesAdd(['OUTPUT', '-d', ADDR.service, '-j', 'DROP']);
+        return sleep(300 + knob * 10);
+      case 'HEAL':
+        this.iptablesDel(['INPUT', '-s', ADDR.service, '-j', 'DROP']);
+        this.iptablesDel(['OUTPUT', '-d', ADDR.service, '-j', 'DROP']);
+        return this.waitProgress(this.current, RIG_LIMITS.settleMs);
+      case 'REPLAYING':
+        if (this.state === 'failover.takingOver') this.release('ssw.takeover-arp');
+        await this.waitHeld('nsw.mid-replay', RIG_LIMITS.systemMs);
+        return;
+      case 'LIVE':
+        this.release('nsw.mid-replay');
+        await this.waitHeld('nsw.live', RIG_LIMITS.systemMs);
+        return;
+      case 'DETECTED':
+        await waitEvent(
+          this.need(this.recovery),
+          (e) => e.event === 'detected',
+          RIG_LIMITS.systemMs,
+          'detected',
+        );
+        return;
+      case 'FENCED': {
+        const r = this.need(this.recovery);
+        await waitEvent(r, (e) => e.event === 'fenced', RIG_LIMITS.systemMs, 'fenced');
+        await waitEvent(r, (e) => e.event === 'power-fenced', RIG_LIMITS.systemMs, 'power-fenced');
+        return;
+      }
+      case 'TAKEOVER':
+        await this.waitHeld('ssw.takeover-arp', RIG_LIMITS.systemMs);
+        return;
+    }
+  }
+
+  private async setup(): Promise<void> {
+    const t0 = performance.now();
+    const lap = (what: string): void =>
+      this.log(`    setup: ${what} at ${Math.round(performance.now() - t0)} ms`);
+    this.lab = await Lab.create(this.o.label, {
+      testHooks: true,
+      ...(this.o.runDir !== undefined ? { runDir: this.o.runDir } : {}),
+    });
+    const { primary, recovery } = await this.lab.startFtTcpPair('echo', {
+      timing: this.o.timing ?? ROBUST_TIMING,
+    });
+    lap('pair up');
+    this.primary = primary;
+    this.recovery = recovery;
+    this.capture = await startCapture(
+      NS.client,
+      IF.client,
+      this.lab.runDir,
+      'client',
+      this.lab.runDir,
+    );
+    this.driver = this.lab.spawn(
+      NS.client,
+      'clientdriver',
+      tsxArgv('src/runtime/lab/clientdriver.ts', '--connect', `${ADDR.service}:${ECHO_PORT}`),
+      {},
+      { stdin: true },
+    );
+    await waitEvent(this.driver, (e) => e.event === 'driver-up', 20_000, 'driver-up');
+    lap('client up');
+    const c = await this.open();
+    await this.waitConnected(c);
+    this.current = c;
+  }
+
+  private async verify(knob: Knob): Promise<void> {
+    this.release('nsw.live');
+    this.intents.clear();
+    // A client that stopped reading before the failure reads again: the check is that every
+    // byte comes back.
+    for (const c of await this.conns())
+      if (!c.reading && c.state !== 'closed') await this.cmd({ cmd: 'resume-read', conn: c.conn });
+    // New traffic on every connection that can still carry it, and every connection the
+    // client opened meanwhile completes its handshake.
+    await this.waitConns(
+      (cs) => cs.every((c) => c.state !== 'connecting'),
+      RIG_LIMITS.systemMs,
+      'handshakes complete after recovery',
+    );
+    for (const c of await this.conns())
+      if (c.state === 'open' && !c.halfClosed)
+        await this.cmd({ cmd: 'send', conn: c.conn, bytes: RIG_LIMITS.verifyBytes });
+    await this.waitSettled('VERIFY');
+    const open = (await this.conns()).filter((c) => c.state === 'open' && !c.halfClosed);
+    const last = open.at(-1);
+    if (last === undefined) {
+      // Every connection is closed: new traffic means a new connection.
+      const c = await this.open();
+      await this.waitConnected(c);
+      this.current = c;
+    } else if (!open.some((c) => c.conn === this.current)) this.current = last.conn;
+    await this.stream(this.current, knob);
+    await this.waitProgress(this.current);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Client driver
+
+  private async cmd(c: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const d = this.need(this.driver);
+    const id = this.nextReq++;
+    d.child.stdin?.write(`${JSON.stringify({ id, ...c })}\n`);
+    const r = await waitEvent(
+      d,
+      (e) => e.event === 'reply' && e.id === id,
+      RIG_LIMITS.driverReplyMs,
+      `driver reply ${id}`,
+    );
+    if (r.ok !== true)
+      throw new Error(`client driver refused ${JSON.stringify(c)}: ${String(r.error)}`);
+    // Keep the driver's event list short: replies are taken once.
+    d.events.splice(d.events.indexOf(r), 1);
+    return r;
+  }
+
+  private async open(): Promise<string> {
+    const conn = `c${this.nextConn++}`;
+    await this.cmd({ cmd: 'open', conn, seed: this.nextConn * 7919 });
+    return conn;
+  }
+
+  private stream(conn: string, knob: Knob): Promise<Record<string, unknown>> {
+    // 25-75 KB/s: enough to keep data in flight each way, small enough that a path's log (no
+    // checkpoints: every recovery replays it whole) stays a few MB.
+    return this.cmd({ cmd: 'stream', conn, chunk: 250 + knob * 10, intervalMs: 10 });
+  }
+
+  private async waitConns(
+    pred: (cs: ConnStatus[]) => boolean,
+    ms: number,
+    what: string,
+  ): Promise<ConnStatus[]> {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const cs = await this.conns();
+      // A broken rule ends the wait at once: no point waiting for bytes after a RST.
+      const bad = oracleViolations('open', cs, this.current, this.intents);
+      if (bad.length > 0) throw new Error(`${what}: ${bad.join('; ')}`);
+      if (pred(cs)) return cs;
+      if (performance.now() > deadline)
+        throw new Error(
+          `no ${what} within ${ms} ms: ${unsettled(cs).join('; ') || JSON.stringify(cs)}`,
+        );
+      await sleep(25);
+    }
+  }
+
+  private async waitConnected(conn: string): Promise<void> {
+    await this.waitConns(
+      (cs) => cs.some((c) => c.conn === conn && c.state === 'open'),
+      RIG_LIMITS.settleMs,
+      `${conn} connected`,
+    );
+  }
+
+  private async waitSettled(what: string): Promise<void> {
+    await this.waitConns(isSettled, RIG_LIMITS.settleMs, `settled (${what})`);
+  }
+
+  private async waitProgress(conn: string, ms: number = RIG_LIMITS.progressMs): Promise<void> {
+    const before = (await this.conns()).find((c) => c.conn === conn);
+    await this.waitConns(
+      (cs) => {
+        const now = cs.find((c) => c.conn === conn);
+        return now !== undefined && hasProgressed(before, now);
+      },
+      ms,
+      `progress on ${conn}`,
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Hooks, processes, the LAN
+
+  private hookDir(): string {
+    const d = this.lab?.hookDir;
+    if (d === undefined) throw new Error('rig: test hooks are off');
+    return d;
+  }
+
+  private arm(point: TestHookPoint): void {
+    writeFileSync(join(this.hookDir(), point), '');
+  }
+
+  /** Arms the points every recovery is held at (see the header). */
+  private armRecovery(hostCrash: boolean): void {
+    if (hostCrash) this.arm('ssw.takeover-arp');
+    this.arm('nsw.mid-replay');
+    this.arm('nsw.live');
+  }
+
+  /** Waits until a process holds `point` (a held file not seen before); returns its pid. */
+  private async waitHeld(point: TestHookPoint, ms: number): Promise<number> {
+    const dir = this.hookDir();
+    const deadline = performance.now() + ms;
+    const prefix = `${point}.held.`;
+    for (;;) {
+      for (const f of readdirSync(dir)) {
+        if (!f.startsWith(prefix) || this.seenHeld.has(f)) continue;
+        this.seenHeld.add(f);
+        const pid = Number(f.slice(prefix.length));
+        this.held.set(point, pid);
+        return pid;
+      }
+      if (performance.now() > deadline)
+        throw new Error(`hook ${point} not reached within ${ms} ms`);
+      await sleep(10);
+    }
+  }
+
+  private heldPid(point: TestHookPoint): number {
+    const pid = this.held.get(point);
+    if (pid === undefined) throw new Error(`nothing holds ${point}`);
+    return pid;
+  }
+
+  private release(point: TestHookPoint): void {
+    const pid = this.held.get(point);
+    if (pid === undefined) return;
+    this.held.delete(point);
+    try {
+      unlinkSync(heldPath(this.hookDir(), point, pid));
+    } catch {
+      // released itself (hold bound) or died
+    }
+  }
+
+  private async kill(pid: number): Promise<void> {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      throw new Error(`process ${pid} to kill is gone already`);
+    }
+    for (const [point, p] of this.held) if (p === pid) this.release(point);
+    const deadline = performance.now() + 5000;
+    while (existsSync(`/proc/${pid}`) && !isZombie(pid)) {
+      if (performance.now() > deadline) throw new Error(`process ${pid} survived SIGKILL`);
+      await sleep(5);
+    }
+  }
+
+  private async crashPrimary(): Promise<void> {
+    const pids = this.lab?.crashHost('primary') ?? [];
+    for (const [point, p] of this.held) if (pids.includes(p)) this.release(point);
+    this.active = 'backup';
+  }
+
+  /** The application serving now (not a held warm spare, not the relay in front of one). */
+  private appPid(): number {
+    if (this.active === 'primary') {
+      const pid = this.need(this.primary)
+        .events.filter((e) => e.event === 'app-start')
+        .at(-1)?.pid;
+      if (typeof pid !== 'number') throw new Error('the primary SSW started no application');
+      return pid;
+    }
+    const pid = this.need(this.recovery)
+      .events.filter((e) => e.event === 'app-started')
+      .at(-1)?.pid;
+    if (typeof pid !== 'number') throw new Error('the recovery daemon started no application');
+    // The lab's warm spare is released by a relay (tail) that the daemon sees as the app.
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.startsWith('tail')) return pid;
+    const spare = this.lab?.procs.find((p) => p.name === 'app-backup')?.child.pid;
+    if (spare === undefined) throw new Error('no warm spare behind the relay');
+    return spare;
+  }
+
+  private iptablesRun(op: '-A' | '-D', rule: readonly string[]): void {
+    const [chain, ...rest] = rule;
+    nsExec(NS.client, 'iptables-legacy', '-w', op, chain as string, '-p', 'tcp', ...rest);
+  }
+
+  private iptablesAdd(rule: string[]): void {
+    this.iptablesRun('-A', rule);
+    this.iptables.push(rule);
+  }
+
+  private iptablesDel(rule: string[]): void {
+    this.iptablesRun('-D', rule);
+    const i = this.iptables.findIndex((r) => r.join(' ') === rule.join(' '));
+    if (i >= 0) this.iptables.splice(i, 1);
+  }
+
+  private async control(
+    host: ServerHost,
+    cmd: string,
+    fields: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const c = new SswControlClient(sswControlPath(this.runDir, host));
+    c.start();
+    try {
+      const r = await c.request(cmd, fields, 3000);
+      if (!r.ok) throw new Error(`ssw-${host} refused ${cmd}: ${String(r.error)}`);
+      return r;
+    } finally {
+      c.stop();
+    }
+  }
+
+  private need<T>(x: T | undefined): T {
+    if (x === undefined) throw new Error('rig: lab not set up');
+    return x;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Evidence
+
+  /** Keeps the evidence in the run directory and throws the failure. */
+  private async fail(where: string, violations: string[]): Promise<never> {
+    const dir = this.lab?.runDir ?? '(no lab)';
+    if (this.lab !== undefined) {
+      const engines: Record<string, unknown> = {};
+      for (const host of ['primary', 'backup'] as const)
+        engines[host] = await this.control(host, 'status', {}).catch((e: Error) => ({
+          unreachable: e.message,
+        }));
+      const client = await this.conns().catch((e: Error) => ({ unreachable: e.message }));
+      const hooks = existsSync(this.hookDir()) ? readdirSync(this.hookDir()) : [];
+      writeFileSync(
+        join(dir, 'failure.json'),
+        `${JSON.stringify({ where, violations, state: this.state, executed: this.executed, engines, client, hooks, logs: Object.fromEntries((this.lab.procs ?? []).map((p) => [p.name, tail(p.errPath, 3)])) }, null, 2)}\n`,
+      );
+    }
+    throw new RigFailure(`failure model: ${where}`, violations, dir);
+  }
+}
+
+/** The oracle a state's `meta` names. */
+export const oracleOf = (state: string): OracleName => {
+  const node = failureModel.getStateNodeById(`ft.${state}`);
+  const o = (node.meta as { oracle?: OracleName } | undefined)?.oracle;
+  if (o === undefined) throw new Error(`failure model: state ${state} has no oracle`);
+  return o;
+};
+
+const isZombie = (pid: number): boolean => {
+  const r = spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' });
+  return r.stdout.trim().startsWith('Z') || r.stdout.trim() === '';
+};
+
+export { FAILURE_EVENTS };
