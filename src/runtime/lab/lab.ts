@@ -417,10 +417,13 @@ export class Lab {
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
     const t = labRecoveryParams(o.timing ?? FAST_TIMING);
     this.params = t;
-    const logger = await this.startLogger(['--lease-ms', String(t.leaseMs)]);
+    // The backup host's three daemons start together: none needs another to start (the
+    // recovery daemon's logger link and control channel reconnect until their peer listens;
+    // a standby SSW joins the logger only at takeover). Only the primary waits for them.
+    const loggerUp = this.startLogger(['--lease-ms', String(t.leaseMs)]);
     const control = sswControlPath(this.runDir, 'backup');
     const appCmd = o.warmSpare === false ? appCommand(app) : this.backupSpare(app);
-    const backup = await this.startSsw('backup', {
+    const backupUp = this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
       extraArgs: [
@@ -452,12 +455,16 @@ export class Lab {
         ...recoveryParamsArgv(t),
       ),
     );
-    await waitEvent(
-      recovery,
-      (e) => e.event === 'ready',
-      LAB_WAITS.serviceUpMs,
-      'recovery daemon ready',
-    );
+    const [logger, backup] = await Promise.all([
+      loggerUp,
+      backupUp,
+      waitEvent(
+        recovery,
+        (e) => e.event === 'ready',
+        LAB_WAITS.serviceUpMs,
+        'recovery daemon ready',
+      ),
+    ]);
     const primary = await this.startFtTcpPrimary({
       app,
       heartbeat: true,

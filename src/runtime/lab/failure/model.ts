@@ -243,5 +243,11 @@ export type FailureModel = typeof failureModel;
  */
 export type OracleName = 'open' | 'flowing' | 'settled' | 'handshakeHeld' | 'closeHeld';
 
-/** States a path may end in: no recovery under way, so its last check sees the outcome. */
-export const isRestState = (state: string): boolean => /^(protected|failedOver)\./.test(state);
+/**
+ * States a path may end in: no recovery under way and nothing held by a hook, so its last
+ * check (the client reads again, the LAN heals, every byte comes back) sees the outcome.
+ */
+export const isRestState = (state: string): boolean =>
+  /^(protected|failedOver)\./.test(state) &&
+  state !== 'protected.handshake' &&
+  state !== 'protected.halfClosed';

@@ -160,10 +160,15 @@ export class FailureRig {
     return out;
   }
 
-  /** The last check of a run: stop writing, everything echoed, the capture clean. */
+  /** The last check of a run: the LAN heals, the client reads again and stops writing,
+   * everything is echoed, the capture is clean. */
   async finish(): Promise<void> {
+    for (const args of this.iptables.splice(0)) this.iptablesRun('-D', args);
     const conns = await this.conns();
-    for (const c of conns) if (c.streaming) await this.cmd({ cmd: 'stop-stream', conn: c.conn });
+    for (const c of conns) {
+      if (c.streaming) await this.cmd({ cmd: 'stop-stream', conn: c.conn });
+      if (!c.reading && c.state !== 'closed') await this.cmd({ cmd: 'resume-read', conn: c.conn });
+    }
     await this.waitSettled('the end of the run');
     const final = await this.conns();
     const v = oracleViolations('settled', final, this.current, this.intents);
@@ -371,28 +376,27 @@ export class FailureRig {
       testHooks: true,
       ...(this.o.runDir !== undefined ? { runDir: this.o.runDir } : {}),
     });
-    const { primary, recovery } = await this.lab.startFtTcpPair('echo', {
-      timing: this.o.timing ?? ROBUST_TIMING,
-    });
+    const lab = this.lab;
+    // The client's side (capture, driver) starts while the servers do.
+    const clientUp = (async (): Promise<void> => {
+      this.capture = await startCapture(NS.client, IF.client, lab.runDir, 'client', lab.runDir);
+      this.driver = lab.spawn(
+        NS.client,
+        'clientdriver',
+        tsxArgv('src/runtime/lab/clientdriver.ts', '--connect', `${ADDR.service}:${ECHO_PORT}`),
+        {},
+        { stdin: true },
+      );
+      await waitEvent(this.driver, (e) => e.event === 'driver-up', 20_000, 'driver-up');
+      lap('client up');
+    })();
+    const [{ primary, recovery }] = await Promise.all([
+      lab.startFtTcpPair('echo', { timing: this.o.timing ?? ROBUST_TIMING }),
+      clientUp,
+    ]);
     lap('pair up');
     this.primary = primary;
     this.recovery = recovery;
-    this.capture = await startCapture(
-      NS.client,
-      IF.client,
-      this.lab.runDir,
-      'client',
-      this.lab.runDir,
-    );
-    this.driver = this.lab.spawn(
-      NS.client,
-      'clientdriver',
-      tsxArgv('src/runtime/lab/clientdriver.ts', '--connect', `${ADDR.service}:${ECHO_PORT}`),
-      {},
-      { stdin: true },
-    );
-    await waitEvent(this.driver, (e) => e.event === 'driver-up', 20_000, 'driver-up');
-    lap('client up');
     const c = await this.open();
     await this.waitConnected(c);
     this.current = c;
