@@ -70,7 +70,9 @@ const wayToRest = (g: Graph, from: string): Edge[] => {
 export const scheduleOf = (g: Graph, draws: readonly Draw[]): ChaosStep[] => {
   const out = outgoing(g);
   const steps: ChaosStep[] = [{ event: 'SETUP', knob: MID_KNOB }];
-  let at = (out.get(g.initial)?.[0] as Edge).to;
+  const setup = out.get(g.initial)?.[0];
+  if (setup === undefined) throw new Error('chaos: the model has no way out of its initial state');
+  let at = setup.to;
   for (const d of draws) {
     const choices = out.get(at) ?? [];
     const e = choices[d.pick % choices.length];
