@@ -175,9 +175,9 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosResult> => {
       shrinkRuns++;
     }
     const steps = scheduleOf(g, draws);
-    const label = failures > 0 ? `shrink-${shrinkRuns}` : `run-${index}`;
     // fast-check's path of a run of the first phase is its index; a replay of `--path` runs it.
     const path = o.path ?? String(index);
+    const label = failures > 0 ? `shrink-${shrinkRuns}` : `run-${path}`;
     const replay = failures > 0 ? '(shrinking)' : replayCommand(o.seed, path);
     o.log(`chaos ${label} seed=${o.seed} ${formatSchedule(steps)}`);
     o.log(`  replay: ${replay}`);

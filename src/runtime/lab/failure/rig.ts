@@ -103,8 +103,6 @@ export class FailureRig {
   private readonly intents = new Map<string, ConnIntent>();
   /** hook points a process holds now -> its pid */
   private readonly held = new Map<TestHookPoint, number>();
-  /** held files already taken (a killed process may leave one behind) */
-  private readonly seenHeld = new Set<string>();
   private active: ServerHost = 'primary';
   private iptables: string[][] = [];
   private readonly log: (line: string) => void;
@@ -528,15 +526,18 @@ export class FailureRig {
     this.arm('nsw.live');
   }
 
-  /** Waits until a process holds `point` (a held file not seen before); returns its pid. */
+  /**
+   * Waits until a process holds `point`; returns its pid. Held files of processes the rig
+   * released or killed are gone (release and kill delete them), so any one present is new,
+   * even with the name of an earlier hold of the same process.
+   */
   private async waitHeld(point: TestHookPoint, ms: number): Promise<number> {
     const dir = this.hookDir();
     const deadline = performance.now() + ms;
     const prefix = `${point}.held.`;
     for (;;) {
       for (const f of readdirSync(dir)) {
-        if (!f.startsWith(prefix) || this.seenHeld.has(f)) continue;
-        this.seenHeld.add(f);
+        if (!f.startsWith(prefix)) continue;
         const pid = Number(f.slice(prefix.length));
         this.held.set(point, pid);
         return pid;
