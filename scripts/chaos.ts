@@ -9,7 +9,8 @@
 import { Command } from 'commander';
 import { cliBounded } from '../src/runtime/common/args.ts';
 import { CHAOS_LIMITS, runChaos } from '../src/runtime/lab/failure/chaos.ts';
-import { requireRoot } from '../src/runtime/lab/topology.ts';
+import { FAILURE_TOOLS } from '../src/runtime/lab/failure/rig.ts';
+import { requirePrereqs } from '../src/runtime/prereq.ts';
 
 const o = new Command('chaos')
   .description('seeded chaos schedules on the real lab, judged from the client side')
@@ -47,7 +48,7 @@ if (o.path !== undefined && o.seed === undefined) {
   process.stderr.write('chaos: --path needs the --seed it came with\n');
   process.exit(2);
 }
-requireRoot();
+requirePrereqs({ what: 'npm run chaos', tools: FAILURE_TOOLS, lab: true });
 const seed = o.seed ?? Date.now() % 2 ** 31;
 process.stdout.write(
   `chaos: seed ${seed}, ${o.path !== undefined ? `path ${o.path}` : `${o.runs} schedules`}\n`,

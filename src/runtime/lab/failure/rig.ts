@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { heldPath, type TestHookPoint } from '../../common/testhook.ts';
+import type { Tool } from '../../prereq.ts';
 import { SswControlClient } from '../../recovery/control.ts';
 import type { ConnStatus } from '../clientdriver.ts';
 import {
@@ -25,9 +26,9 @@ import {
   type ServerHost,
   sswControlPath,
 } from '../lab.ts';
-import { type Capture, clientView, startCapture, stopCapture } from '../pcap.ts';
+import { CAPTURE_TOOLS, type Capture, clientView, startCapture, stopCapture } from '../pcap.ts';
 import { type LabProc, tail, tsxArgv, waitEvent } from '../procs.ts';
-import { ADDR, IF, NS, nsExec } from '../topology.ts';
+import { ADDR, IF, LAB_TOOLS, NS, nsExec } from '../topology.ts';
 import { FAILURE_EVENTS, type FailureEventType, failureModel, type OracleName } from './model.ts';
 import {
   type ConnIntent,
@@ -38,6 +39,10 @@ import {
   unsettled,
 } from './oracle.ts';
 import { type ExecutedStep, step as modelStep } from './paths.ts';
+
+/** Outside programs a rig runs (src/runtime/prereq.ts): the lab's, the capture's, and
+ * iptables for loss and partitions in the client's namespace. */
+export const FAILURE_TOOLS: readonly Tool[] = [...LAB_TOOLS, ...CAPTURE_TOOLS, 'iptables-legacy'];
 
 /** Bounds on every wait (explicit: a wait that runs out is a finding, not a retry). */
 export const RIG_LIMITS = {
