@@ -1,7 +1,7 @@
 // One lab session: the topology, the processes started in it, and the run directory that keeps
 // their logs. Tests, the demo, the benchmark and the CLI all drive the lab through this class,
 // so they start daemons with the same command lines.
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -155,6 +155,44 @@ export interface LabOptions {
   /** The run directory to use (created if needed) instead of a fresh `runs/<stamp>-<label>`. */
   readonly runDir?: string;
 }
+
+/** Where the backup spare's stdout relay leaves its pid (next to the spare's FIFO). */
+const relayPidPath = (fifo: string): string => `${fifo}.relay`;
+
+/**
+ * The command the recovery daemon runs to start the backup's application in replay, given a
+ * warm spare held on `fifo`: the first run releases the spare with the daemon's epoch and
+ * becomes the relay of its stdout (the NSW's timeline, which the daemon reads) until it exits;
+ * it leaves its pid next to the FIFO (see endRelayWithSpare). The spare serves one incarnation
+ * (mkdir is the atomic "taken" mark): every later run (an application crash after the
+ * failover, or during its replay) starts `coldCmd`, as the daemon does without a spare. Before,
+ * a second run wrote to the spent spare's FIFO, which nobody read any more, and the recovery
+ * waited there for good.
+ */
+export const spareReleaseCommand = (o: {
+  fifo: string;
+  sparePid: number;
+  spareOut: string;
+  coldCmd: string;
+}): string =>
+  `if mkdir ${o.fifo}.taken 2>/dev/null; then echo $$ > ${relayPidPath(o.fifo)} && printf '{"FTTCP_EPOCH":"%s"}\\n' "$FTTCP_EPOCH" > ${o.fifo} && exec tail -n +1 --pid=${o.sparePid} -f ${o.spareOut}; else exec ${o.coldCmd}; fi`;
+
+/**
+ * Ends the relay of `spareReleaseCommand` as soon as the spare dies. The relay is the process
+ * the daemon supervises, but `tail --pid` notices the spare's death only at its next poll (once
+ * a second), so the daemon, and through it the SSW, learned of a crash up to a second late
+ * (and the SSW forwarded the kernel's RST to new SYNs meanwhile). The spare's parent hears of
+ * its death at once.
+ */
+export const endRelayWithSpare = (spare: ChildProcess, fifo: string): void => {
+  spare.on('exit', () => {
+    try {
+      process.kill(Number(readFileSync(relayPidPath(fifo), 'utf8')), 'SIGTERM');
+    } catch {
+      // never released, or the relay is gone already
+    }
+  });
+};
 
 export class Lab {
   readonly procs: LabProc[] = [];
@@ -515,22 +553,14 @@ export class Lab {
     );
     const pid = spare.child.pid;
     if (pid === undefined) throw new LabError('warm spare did not start');
-    // The relay is the process the daemon supervises, but `tail --pid` notices the spare's
-    // death only at its next poll (once a second): the daemon, and through it the SSW, would
-    // learn of the crash up to a second late. The lab is the spare's parent and hears of its
-    // death at once, so it ends the relay then (the relay leaves its pid next to the FIFO).
-    const relayPidFile = `${fifo}.relay`;
-    spare.child.on('exit', () => {
-      try {
-        process.kill(Number(readFileSync(relayPidFile, 'utf8')), 'SIGTERM');
-      } catch {
-        // never released, or the relay is gone already
-      }
+    const cmd = spareReleaseCommand({
+      fifo,
+      sparePid: pid,
+      spareOut: spare.outPath,
+      coldCmd: appCommand(app),
     });
-    // The spare serves one incarnation (mkdir is the atomic "taken" mark); a later recovery on
-    // this host (an application crash after the failover, or during its replay) starts the
-    // application cold, as the daemon does without a spare.
-    return `if mkdir ${fifo}.taken 2>/dev/null; then echo $$ > ${relayPidFile} && printf '{"FTTCP_EPOCH":"%s"}\\n' "$FTTCP_EPOCH" > ${fifo} && exec tail -n +1 --pid=${pid} -f ${spare.outPath}; else exec ${appCommand(app)}; fi`;
+    endRelayWithSpare(spare.child, fifo);
+    return cmd;
   }
 
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */
