@@ -13,8 +13,9 @@
 //
 // Each schedule prints its seed and a one-line replay command (fast-check's seed and path);
 // a failing one keeps its evidence under runs/chaos-<seed>/ (daemon logs, the client capture,
-// the engines' state and the client's view at the failure: the rig's failure.json).
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// the engines' state and the client's view at the failure: the rig's failure.json); the folder
+// of an earlier invocation with the same seed is renamed aside, not overwritten.
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { RUNS_DIR } from '../procs.ts';
@@ -159,6 +160,9 @@ export const runSchedule = async (
 export const runChaos = async (o: ChaosOptions): Promise<ChaosResult> => {
   const g = modelGraph(failureModel);
   const dir = join(RUNS_DIR, `chaos-${o.seed}`);
+  // An earlier invocation with this seed (a replay) keeps its evidence beside this one's.
+  if (existsSync(dir))
+    renameSync(dir, `${dir}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   const maxShrink = o.maxShrinkRuns ?? CHAOS_LIMITS.maxShrinkRuns;
   let labRuns = 0;
