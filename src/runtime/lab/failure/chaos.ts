@@ -86,9 +86,12 @@ export const scheduleOf = (g: Graph, draws: readonly Draw[]): ChaosStep[] => {
 };
 
 export const drawsArb = (maxSteps: number = CHAOS_LIMITS.maxSteps): fc.Arbitrary<Draw[]> =>
+  // `size: 'max'`: lengths spread over the whole range (fast-check's default bias keeps early
+  // runs tiny, and a lab run is too dear to spend on one-step schedules).
   fc.array(fc.record({ pick: fc.nat({ max: 999 }), knob: fc.integer({ min: 0, max: 99 }) }), {
-    minLength: 1,
+    minLength: 2,
     maxLength: maxSteps,
+    size: 'max',
   });
 
 export const formatSchedule = (s: readonly ChaosStep[]): string =>
