@@ -164,8 +164,7 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosResult> => {
   const g = modelGraph(failureModel);
   const dir = join(RUNS_DIR, `chaos-${o.seed}`);
   // An earlier invocation with this seed (a replay) keeps its evidence beside this one's.
-  if (existsSync(dir))
-    renameSync(dir, `${dir}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  if (existsSync(dir)) renameSync(dir, `${dir}.${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   const maxShrink = o.maxShrinkRuns ?? CHAOS_LIMITS.maxShrinkRuns;
   let labRuns = 0;
