@@ -319,7 +319,9 @@ export class FailureRig {
         for (const r of rules) this.iptablesAdd(r);
         await sleep(300 + knob * 10);
         for (const r of rules) this.iptablesDel(r);
-        return this.waitProgress(this.current);
+        // After induced loss TCP's own retransmission back-off may hold the next byte for
+        // seconds (RTO doubling per lost retransmission): the settle bound, not the progress one.
+        return this.waitProgress(this.current, RIG_LIMITS.settleMs);
       }
       case 'DUP_BURST':
       case 'REORDER_BURST': {
@@ -333,7 +335,9 @@ export class FailureRig {
         };
         await this.control(this.active, 'test-impair', { spec });
         await sleep(durationMs + 50);
-        return this.waitProgress(this.current);
+        // Duplicates and reordering make the client's stack see losses (dup ACKs, SACK holes)
+        // and back off, like LOSS_BURST.
+        return this.waitProgress(this.current, RIG_LIMITS.settleMs);
       }
       case 'PARTITION':
         this.iptablesAdd(['INPUT', '-s', ADDR.service, '-j', 'DROP']);
