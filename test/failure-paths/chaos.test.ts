@@ -3,7 +3,6 @@
 // evidence under runs/chaos-<seed>/; the test prints the command that replays it.
 import { describe, expect, it } from 'vitest';
 import { runChaos } from '../../src/runtime/lab/failure/chaos.ts';
-import { LAB_CHECKS } from './checks.ts';
 
 /** Fixed in CI so a red run is replayed by the same command; `npm run chaos` draws new seeds. */
 const CI_SEED = 20261203;
@@ -16,7 +15,6 @@ describe('chaos on the real lab', () => {
     const r = await runChaos({
       runs: CI_RUNS,
       seed: CI_SEED,
-      extraChecks: LAB_CHECKS,
       log: (l) => {
         lines.push(l);
         process.stdout.write(`${l}\n`);

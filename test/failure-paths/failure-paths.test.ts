@@ -15,7 +15,6 @@ import {
   modelGraph,
 } from '../../src/runtime/lab/failure/paths.ts';
 import { FailureRig } from '../../src/runtime/lab/failure/rig.ts';
-import { LAB_CHECKS } from './checks.ts';
 
 /** The longest path: a path is one lab set-up, so fewer longer paths cost less. */
 const MAX_STEPS = 40;
@@ -36,7 +35,6 @@ describe('failure model on the real lab', () => {
       const lines: string[] = [];
       const rig = new FailureRig({
         label: `failure-path-${i + 1}`,
-        extraChecks: LAB_CHECKS,
         log: (l) => lines.push(l),
       });
       try {

@@ -111,6 +111,44 @@ describe('client driver', () => {
     expect(status(d).badFin).toMatch(/before the whole echo \(10 of 50\)/);
   });
 
+  it('reports a stall (W.6) when the echo is outstanding past its budget, not while it does not read', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => {
+      for (const l of String(chunk).split('\n'))
+        if (l.startsWith('{')) lines.push(JSON.parse(l) as Record<string, unknown>);
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      let echo = true;
+      const port = await serve((s) =>
+        s.on('data', (b: Buffer) => {
+          if (echo) s.write(b);
+        }),
+      );
+      const d = new ClientDriver({ host: '127.0.0.1', port }, 80);
+      ok(d, { cmd: 'open', conn: 'c1', seed: 1 });
+      await waitFor('connected', () => status(d).state === 'open');
+      // Not reading: the client's own silence, no stall however long.
+      ok(d, { cmd: 'pause-read', conn: 'c1' });
+      echo = false;
+      ok(d, { cmd: 'send', conn: 'c1', bytes: 100 });
+      await new Promise((r) => setTimeout(r, 250));
+      expect(lines.filter((l) => l.event === 'stall')).toEqual([]);
+      // Reading again, the unanswered echo is a stall after the budget.
+      ok(d, { cmd: 'resume-read', conn: 'c1' });
+      await waitFor('a stall', () => lines.some((l) => l.event === 'stall'), 2000);
+      expect(lines.find((l) => l.event === 'stall')).toMatchObject({
+        rule: 'W.6',
+        client: 'c1',
+        waitingFor: 'echo',
+        outstanding: 100,
+      });
+    } finally {
+      process.stdout.write = write;
+    }
+  });
+
   it('answers a bad command with an error, never silence', () => {
     const d = new ClientDriver({ host: '127.0.0.1', port: 9 });
     expect(d.handle({ cmd: 'dance' })).toMatchObject({ ok: false, error: /unknown cmd/ });

@@ -15,13 +15,17 @@
 //   status       {}                         every connection's `ConnStatus`
 //   quit         {}                         destroy every socket and exit 0
 // Answers: `{ "event": "reply", "id": n, "ok": true, ... }` or `ok: false, error`. Events
-// without id: connected, conn-error, server-fin, mismatch. A malformed line is answered with
+// without id: connected, conn-error, server-fin, mismatch, and the W.6 stall / stall-over
+// (--stall-ms) when the handshake, an echo or the server's FIN is outstanding too long while
+// the client reads (spec/ssw.md; the lab's stall check judges them against the failures the
+// run injected). A malformed line is answered with
 // an error (id -1 when it has none), never ignored.
 import { createHash, type Hash } from 'node:crypto';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
-import { cliHostPort, type HostPort, runMain } from '../common/args.ts';
+import { cliBounded, cliHostPort, type HostPort, runMain } from '../common/args.ts';
+import { StallWatch } from './stallwatch.ts';
 import { patternBytes } from './streamclient.ts';
 
 /** Bounds on what one command may ask (explicit limits, TigerBeetle-style). */
@@ -75,6 +79,8 @@ interface Conn {
   badFin: string | undefined;
   lastProgress: number;
   maxStallMs: number;
+  /** W.6: reports `stall` when an answer is outstanding longer than the budget */
+  readonly watch: StallWatch;
 }
 
 type Req = Record<string, unknown> & { id?: unknown; cmd?: unknown };
@@ -87,7 +93,23 @@ const out = (o: Record<string, unknown>): void => {
 export class ClientDriver {
   private readonly conns = new Map<string, Conn>();
 
-  constructor(private readonly target: HostPort) {}
+  /** `stallMs`: the W.6 budget (spec/ssw.md); 0 turns the stall watch off. */
+  constructor(
+    private readonly target: HostPort,
+    private readonly stallMs = 0,
+  ) {}
+
+  /**
+   * W.6: what the client waits for the server to answer: the handshake, the echo of what it
+   * sent, the server's FIN after its own. Not while it does not read: then the silence is the
+   * client's own doing.
+   */
+  private waitingFor(c: Conn): 'connect' | 'echo' | 'fin' | undefined {
+    if (!c.reading || c.state === 'closed') return undefined;
+    if (c.state === 'connecting') return 'connect';
+    if (c.received < c.sent) return 'echo';
+    return c.halfClosed && !c.serverFin ? 'fin' : undefined;
+  }
 
   private status(c: Conn): ConnStatus {
     const now = performance.now();
@@ -118,6 +140,7 @@ export class ClientDriver {
     c.sentHash.update(b);
     if (c.received === c.sent) c.lastProgress = performance.now(); // nothing outstanding before
     c.sent += n;
+    if (this.waitingFor(c) !== undefined) c.watch.waiting();
     c.sock.write(b);
   }
 
@@ -127,6 +150,18 @@ export class ClientDriver {
       return { ok: false, error: `at most ${DRIVER_LIMITS.conns} connections` };
     const sock = net.connect({ host: this.target.host, port: this.target.port });
     sock.setNoDelay(true);
+    const watch = new StallWatch({
+      budgetMs: this.stallMs,
+      write: (e) => out({ ...e, client: name }),
+      endpoint: () =>
+        sock.localPort === undefined
+          ? undefined
+          : `${sock.localAddress}:${sock.localPort}>${this.target.host}:${this.target.port}`,
+      describe: () => ({
+        waitingFor: this.waitingFor(c) ?? 'nothing',
+        detail: { sent: c.sent, received: c.received, outstanding: c.sent - c.received },
+      }),
+    });
     const c: Conn = {
       name,
       seed,
@@ -145,11 +180,14 @@ export class ClientDriver {
       badFin: undefined,
       lastProgress: performance.now(),
       maxStallMs: 0,
+      watch,
     };
+    watch.waiting();
     this.conns.set(name, c);
     sock.on('connect', () => {
       c.state = 'open';
       c.lastProgress = performance.now();
+      watch.progress(this.waitingFor(c) !== undefined);
       out({ event: 'connected', conn: name });
     });
     sock.on('data', (d: Buffer) => {
@@ -165,6 +203,7 @@ export class ClientDriver {
       }
       c.recvHash.update(d);
       c.received += d.length;
+      watch.progress(this.waitingFor(c) !== undefined);
     });
     sock.on('end', () => {
       c.serverFin = true;
@@ -172,6 +211,7 @@ export class ClientDriver {
         c.badFin = `server FIN before the client's (at ${c.received} of ${c.sent})`;
       else if (c.received < c.sent)
         c.badFin = `server FIN before the whole echo (${c.received} of ${c.sent})`;
+      watch.progress(this.waitingFor(c) !== undefined);
       out({ event: 'server-fin', conn: name, ...(c.badFin ? { badFin: c.badFin } : {}) });
     });
     sock.on('error', (e) => {
@@ -179,6 +219,7 @@ export class ClientDriver {
       out({ event: 'conn-error', conn: name, error: c.error });
     });
     sock.on('close', () => {
+      watch.stop();
       if (c.timer) clearInterval(c.timer);
       c.timer = undefined;
       c.state = 'closed';
@@ -204,6 +245,7 @@ export class ClientDriver {
     if (req.cmd === 'quit') {
       for (const x of this.conns.values()) {
         if (x.timer) clearInterval(x.timer);
+        x.watch.stop();
         x.sock.destroy();
       }
       setImmediate(() => process.exit(0));
@@ -237,12 +279,16 @@ export class ClientDriver {
         c.reading = req.cmd === 'resume-read';
         if (c.reading) c.sock.resume();
         else c.sock.pause();
+        // Not reading, the client waits for nothing; reading again, its wait starts now.
+        c.watch.progress(false);
+        if (this.waitingFor(c) !== undefined) c.watch.waiting();
         return { ok: true };
       case 'half-close':
         if (c.timer) clearInterval(c.timer);
         c.timer = undefined;
         c.halfClosed = true;
         c.sock.end();
+        if (this.waitingFor(c) !== undefined) c.watch.waiting();
         return { ok: true };
       default:
         return { ok: false, error: `unknown cmd ${JSON.stringify(req.cmd)}` };
@@ -254,10 +300,16 @@ const main = async (): Promise<void> => {
   const o = new Command('clientdriver')
     .description('lab client driven over stdin (see the header of this file)')
     .requiredOption('--connect <host:port>', 'echo server', cliHostPort)
+    .option(
+      '--stall-ms <ms>',
+      'report stall when an answer is outstanding this long (spec/ssw.md W.6; 0: never)',
+      cliBounded(0, 3_600_000),
+      0,
+    )
     .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2))
     .parse()
-    .opts<{ connect: HostPort }>();
-  const driver = new ClientDriver(o.connect);
+    .opts<{ connect: HostPort; stallMs: number }>();
+  const driver = new ClientDriver(o.connect, o.stallMs);
   const rl = createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     let req: Req;

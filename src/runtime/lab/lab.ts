@@ -12,6 +12,7 @@ import {
   type RecoveryParams,
 } from '../../machines/recovery/params.ts';
 import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
+import { BUSY_ON_SIGUSR2_ENV } from '../examples/testhooks.ts';
 import type { Tool } from '../prereq.ts';
 import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import { HOLD_MODULE } from '../ssw/supervisor.ts';
@@ -149,7 +150,8 @@ export const takeClosedLabs = (): Lab[] => closedLabs.splice(0);
 export interface LabOptions {
   /**
    * Test hooks on (src/runtime/common/testhook.ts): every process of the lab gets
-   * FTTCP_TEST_HOOKS=<runDir>/hooks, where the test arms hook points.
+   * FTTCP_TEST_HOOKS=<runDir>/hooks, where the test arms hook points, and the example servers'
+   * busy-loop hook (FTTCP_TEST_BUSY_ON_SIGUSR2).
    */
   readonly testHooks?: boolean;
   /** The run directory to use (created if needed) instead of a fresh `runs/<stamp>-<label>`. */
@@ -212,7 +214,12 @@ export class Lab {
   ) {
     this.hookDir = o.testHooks === true ? join(runDir, 'hooks') : undefined;
     if (this.hookDir !== undefined) mkdirSync(this.hookDir, { recursive: true });
-    this.env = this.hookDir !== undefined ? { FTTCP_TEST_HOOKS: this.hookDir } : {};
+    // With hooks on, the example servers' busy-loop hook is armed too (SIGUSR2 spins their
+    // event loop: src/runtime/examples/testhooks.ts).
+    this.env =
+      this.hookDir !== undefined
+        ? { FTTCP_TEST_HOOKS: this.hookDir, [BUSY_ON_SIGUSR2_ENV]: '1' }
+        : {};
   }
 
   /** Tears down whatever lab exists, builds a fresh one and opens a run directory. */

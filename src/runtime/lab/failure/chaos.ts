@@ -21,7 +21,7 @@ import fc from 'fast-check';
 import { RUNS_DIR } from '../procs.ts';
 import { type FailureEventType, failureModel, isRestState } from './model.ts';
 import { type Edge, type Graph, modelGraph } from './paths.ts';
-import { type ExtraCheck, FailureRig, MID_KNOB } from './rig.ts';
+import { FailureRig, MID_KNOB } from './rig.ts';
 
 /** Bounds of one schedule (explicit: a schedule is small and finishes). */
 export const CHAOS_LIMITS = {
@@ -109,7 +109,6 @@ export interface ChaosOptions {
   readonly maxShrinkRuns?: number;
   /** keep the evidence of passing schedules too */
   readonly keep?: boolean;
-  readonly extraChecks?: readonly ExtraCheck[];
   readonly log: (line: string) => void;
 }
 
@@ -129,7 +128,6 @@ export const runSchedule = async (
   o: {
     label: string;
     runDir: string;
-    extraChecks?: readonly ExtraCheck[];
     log: (l: string) => void;
   },
 ): Promise<string | undefined> => {
@@ -137,7 +135,6 @@ export const runSchedule = async (
     label: o.label,
     runDir: o.runDir,
     log: o.log,
-    ...(o.extraChecks !== undefined ? { extraChecks: o.extraChecks } : {}),
   });
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<string>((resolve) => {
@@ -194,7 +191,6 @@ export const runChaos = async (o: ChaosOptions): Promise<ChaosResult> => {
       label,
       runDir,
       log: o.log,
-      ...(o.extraChecks !== undefined ? { extraChecks: o.extraChecks } : {}),
     });
     const ms = Math.round(performance.now() - t0);
     summary.push({ label, schedule: formatSchedule(steps), ok: error === undefined, ms, error });

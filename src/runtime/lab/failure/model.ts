@@ -46,6 +46,14 @@ export const FAILURE_EVENTS = {
   },
   // -- faults
   APP_CRASH: { kind: 'fault', what: 'kill -9 of the application' },
+  APP_HANG: {
+    kind: 'fault',
+    what: 'the application stops (SIGSTOP): alive, but its event loop stands still',
+  },
+  APP_SPIN: {
+    kind: 'fault',
+    what: 'the application spins in a busy loop (SIGUSR2 with FTTCP_TEST_BUSY_ON_SIGUSR2)',
+  },
   CRASH_STORED_UNRELEASED: {
     kind: 'fault',
     what: 'kill -9 of the application with a determinant stored and its output not released (hook nsw.stored-unreleased)',
@@ -69,6 +77,10 @@ export const FAILURE_EVENTS = {
   PARTITION: { kind: 'fault', what: 'the client is cut off the LAN' },
   HEAL: { kind: 'fault', what: 'the partition ends' },
   // -- the system's own steps (a path waits for them; each is seen on a timeline or a hook)
+  HANG_DETECTED: {
+    kind: 'system',
+    what: 'the SSW finds the application hung (no NSW heartbeat, R10.2) and kills it',
+  },
   REPLAYING: { kind: 'system', what: 'the next incarnation replays (held mid-replay)' },
   LIVE: { kind: 'system', what: 'the replay ends and the application goes live (held there)' },
   DETECTED: { kind: 'system', what: 'the failure detector declares the primary dead' },
@@ -94,8 +106,8 @@ export const EXCLUDED: readonly { fault: string; why: string }[] = [
     why: 'the SSW goes unprotected after the L.2 grace and acks the client again, but the NSW has no unprotected mode: it holds every reply for a DetStored that never comes, so the echo freezes for good (issue 12 item 3)',
   },
   {
-    fault: 'application hang',
-    why: 'no detection of a hung application yet: only an exit triggers recovery (issue 9 item 2)',
+    fault: 'application hang after a failover',
+    why: "the recovery daemon that supervises the backup's application does not watch its heartbeat (R10 runs in the SSW-supervised primary only)",
   },
   {
     fault: 'any crash after a failover other than the application',
@@ -141,6 +153,8 @@ export const failureModel = setup({
             REORDER_BURST: 'flowing',
             PARTITION: 'partitioned',
             APP_CRASH: '#ft.local.appCrashed',
+            APP_HANG: '#ft.local.appHung',
+            APP_SPIN: '#ft.local.appHung',
             CRASH_STORED_UNRELEASED: '#ft.local.appCrashed',
             HOST_CRASH: '#ft.failover.hostCrashed',
             CRASH_LOGGED_UNACKED: '#ft.failover.hostCrashed',
@@ -162,10 +176,12 @@ export const failureModel = setup({
         closed: { meta: { oracle: 'settled' }, on: { CONNECT: 'idle' } },
       },
     },
-    // Local recovery on the primary host (R10): the SSW restarts the application in replay.
+    // Local recovery on the primary host (R10): the SSW restarts the application in replay,
+    // after it died or after the SSW found it hung and killed it (R10.2).
     local: {
       initial: 'appCrashed',
       states: {
+        appHung: { meta: { oracle: 'open' }, on: { HANG_DETECTED: 'appCrashed' } },
         appCrashed: { meta: { oracle: 'open' }, on: { REPLAYING: 'replaying' } },
         replaying: {
           meta: { oracle: 'open' },

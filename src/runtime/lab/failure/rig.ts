@@ -14,6 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stallBudgetMs } from '../../../machines/ssw/watchdog.ts';
 import { heldPath, type TestHookPoint } from '../../common/testhook.ts';
 import type { Tool } from '../../prereq.ts';
 import { SswControlClient } from '../../recovery/control.ts';
@@ -21,13 +22,16 @@ import type { ConnStatus } from '../clientdriver.ts';
 import {
   APP_PORT,
   type FailoverTiming,
+  type FaultHandle,
   Lab,
+  labRecoveryParams,
   ROBUST_TIMING,
   type ServerHost,
   sswControlPath,
 } from '../lab.ts';
 import { CAPTURE_TOOLS, type Capture, clientView, startCapture, stopCapture } from '../pcap.ts';
 import { type LabProc, tail, tsxArgv, waitEvent } from '../procs.ts';
+import { formatStallViolations } from '../stalls.ts';
 import { ADDR, IF, LAB_TOOLS, NS, nsExec } from '../topology.ts';
 import { FAILURE_EVENTS, type FailureEventType, failureModel, type OracleName } from './model.ts';
 import {
@@ -43,6 +47,9 @@ import { type ExecutedStep, step as modelStep } from './paths.ts';
 /** Outside programs a rig runs (src/runtime/prereq.ts): the lab's, the capture's, and
  * iptables for loss and partitions in the client's namespace. */
 export const FAILURE_TOOLS: readonly Tool[] = [...LAB_TOOLS, ...CAPTURE_TOOLS, 'iptables-legacy'];
+
+/** The rig's default hang limit for the primary (see RigOptions.appHangMs). */
+export const RIG_APP_HANG_MS = 2_500;
 
 /** Bounds on every wait (explicit: a wait that runs out is a finding, not a retry). */
 export const RIG_LIMITS = {
@@ -60,16 +67,17 @@ export const RIG_LIMITS = {
   verifyBytes: 20_000,
 } as const;
 
-/** A check beside the oracle, run after every step (e.g. a stall watchdog's). Returns
- * violations; empty when all is well. */
-export type ExtraCheck = (rig: FailureRig) => string[] | Promise<string[]>;
-
 export interface RigOptions {
   readonly label: string;
   /** evidence directory (default: a fresh runs/<stamp>-<label>) */
   readonly runDir?: string;
   readonly timing?: FailoverTiming;
-  readonly extraChecks?: readonly ExtraCheck[];
+  /**
+   * The primary SSW's hang limit (R10.2). The rig's hooks freeze the application on purpose
+   * between two steps (milliseconds apart); on a loaded machine two steps may be further
+   * apart, so the default gives them 2.5 s (APP_HANG is detected within that).
+   */
+  readonly appHangMs?: number;
   /** progress lines (one per step) */
   readonly log?: (line: string) => void;
 }
@@ -109,6 +117,11 @@ export class FailureRig {
   /** hook points a process holds now -> its pid */
   private readonly held = new Map<TestHookPoint, number>();
   private active: ServerHost = 'primary';
+  /** W.7 windows of what the run holds or cuts on purpose, ended when it lets go */
+  private holdFault: FaultHandle | undefined;
+  private partition: FaultHandle | undefined;
+  /** the application the run stopped or set spinning (APP_HANG, APP_SPIN) */
+  private hungPid = 0;
   private iptables: string[][] = [];
   private readonly log: (line: string) => void;
 
@@ -143,7 +156,7 @@ export class FailureRig {
       await this.fail(`${from} --${event}--> ${next.to}`, [(e as Error).message]);
     }
     const oracle = oracleOf(next.to);
-    const violations = await this.check(oracle, from, event);
+    const violations = await this.check(oracle);
     if (violations.length > 0) await this.fail(`${from} --${event}--> ${next.to}`, violations);
     this.state = next.to;
     this.executed.push({ from, event });
@@ -152,15 +165,19 @@ export class FailureRig {
     );
   }
 
-  private async check(
-    oracle: OracleName,
-    _from: string,
-    _event: FailureEventType,
-  ): Promise<string[]> {
+  private async check(oracle: OracleName): Promise<string[]> {
     const conns = await this.conns();
-    const out = oracleViolations(oracle, conns, this.current, this.intents);
-    for (const x of this.o.extraChecks ?? []) out.push(...(await x(this)));
-    return out;
+    return [...oracleViolations(oracle, conns, this.current, this.intents), ...this.stalls()];
+  }
+
+  /**
+   * W.7 (spec/ssw.md): every `stall` the SSWs' watchdogs and the client driver (W.6) wrote so
+   * far, judged against the failures this run injected (each declared with `Lab.fault`).
+   */
+  stalls(): string[] {
+    if (this.lab === undefined) return [];
+    const c = this.lab.stallCheck();
+    return c.violations.length === 0 ? [] : [formatStallViolations(c, this.lab.runDir)];
   }
 
   /** The last check of a run: the LAN heals, the client reads again and stops writing,
@@ -181,6 +198,7 @@ export class FailureRig {
       v.push(...captureViolations(clientView(this.capture.path, ADDR.service)));
       this.capture = undefined;
     }
+    v.push(...this.stalls());
     if (v.length > 0) await this.fail('end of run', v);
     this.log(
       `  end: ${final.length} connections, ${final.reduce((n, c) => n + c.received, 0)} bytes echoed, capture clean`,
@@ -215,6 +233,7 @@ export class FailureRig {
         await this.cmd({ cmd: 'resume-read', conn: this.current });
         return this.waitProgress(this.current);
       case 'CONNECT_HELD': {
+        this.holdFault = this.need(this.lab).fault('SYN-ACK held (hook ssw.synack-held)');
         this.arm('ssw.synack-held');
         const c = await this.open();
         this.intents.set(c, { handshakeHeld: true });
@@ -223,6 +242,7 @@ export class FailureRig {
       }
       case 'RELEASE_HANDSHAKE': {
         this.release('ssw.synack-held');
+        this.endHoldFault();
         const c = [...this.intents].find(([, i]) => i.handshakeHeld)?.[0];
         if (c === undefined) throw new Error('no held handshake');
         this.intents.delete(c);
@@ -232,6 +252,9 @@ export class FailureRig {
         return this.waitProgress(c);
       }
       case 'HALF_CLOSE':
+        this.holdFault = this.need(this.lab).fault(
+          "server's FIN held (hook nsw.stored-unreleased)",
+        );
         this.arm('nsw.stored-unreleased');
         await this.cmd({ cmd: 'half-close', conn: this.current });
         this.intents.set(this.current, { closeHeld: true });
@@ -239,6 +262,7 @@ export class FailureRig {
         return;
       case 'RELEASE_CLOSE': {
         this.release('nsw.stored-unreleased');
+        this.endHoldFault();
         const c = this.current;
         this.intents.delete(c);
         await this.waitConns(
@@ -261,11 +285,33 @@ export class FailureRig {
         return this.verify(knob);
       case 'APP_CRASH':
         this.armRecovery(false);
+        this.appFault('application crash');
         return this.kill(this.appPid());
+      case 'APP_HANG':
+      case 'APP_SPIN': {
+        // R10.2: the SSW finds it hung and kills it; the crash path recovers it.
+        const pid = this.appPid();
+        this.armRecovery(false);
+        this.appFault(event === 'APP_HANG' ? 'application stopped' : 'application spinning');
+        this.hungPid = pid;
+        process.kill(pid, event === 'APP_HANG' ? 'SIGSTOP' : 'SIGUSR2');
+        return;
+      }
+      case 'HANG_DETECTED': {
+        const pid = this.hungPid;
+        await waitEvent(
+          this.need(this.primary),
+          (e) => e.event === 'app-hung' && e.pid === pid,
+          (this.o.appHangMs ?? RIG_APP_HANG_MS) + RIG_LIMITS.systemMs,
+          `app-hung of ${pid}`,
+        );
+        return;
+      }
       case 'CRASH_STORED_UNRELEASED': {
         this.arm('nsw.stored-unreleased');
         const pid = await this.waitHeld('nsw.stored-unreleased', RIG_LIMITS.hookMs);
         this.armRecovery(false);
+        this.appFault('application crash, output stored not released');
         return this.kill(pid);
       }
       case 'HOST_CRASH':
@@ -279,11 +325,13 @@ export class FailureRig {
       case 'CRASH_MID_REPLAY': {
         const pid = this.heldPid('nsw.mid-replay');
         this.armRecovery(false);
+        this.appFault('application crash mid-replay');
         return this.kill(pid);
       }
       case 'CRASH_AFTER_LIVE': {
         const pid = this.heldPid('nsw.live');
         this.armRecovery(false);
+        this.appFault('application crash right after going live');
         return this.kill(pid);
       }
       case 'LOSS_BURST': {
@@ -316,9 +364,11 @@ export class FailureRig {
             'DROP',
           ],
         ];
+        const f = this.need(this.lab).fault(`LAN loss ${prob}`);
         for (const r of rules) this.iptablesAdd(r);
         await sleep(300 + knob * 10);
         for (const r of rules) this.iptablesDel(r);
+        f.end();
         // After induced loss TCP's own retransmission back-off may hold the next byte for
         // seconds (RTO doubling per lost retransmission): the settle bound, not the progress one.
         return this.waitProgress(this.current, RIG_LIMITS.settleMs);
@@ -333,19 +383,26 @@ export class FailureRig {
           durationMs,
           seed: (knob * 2654435761) >>> 0,
         };
+        const f = this.need(this.lab).fault(
+          `LAN ${event === 'DUP_BURST' ? 'duplication' : 'reordering'} ${pct}%`,
+        );
         await this.control(this.active, 'test-impair', { spec });
         await sleep(durationMs + 50);
+        f.end();
         // Duplicates and reordering make the client's stack see losses (dup ACKs, SACK holes)
         // and back off, like LOSS_BURST.
         return this.waitProgress(this.current, RIG_LIMITS.settleMs);
       }
       case 'PARTITION':
+        this.partition = this.need(this.lab).fault('LAN partition');
         this.iptablesAdd(['INPUT', '-s', ADDR.service, '-j', 'DROP']);
         this.iptablesAdd(['OUTPUT', '-d', ADDR.service, '-j', 'DROP']);
         return sleep(300 + knob * 10);
       case 'HEAL':
         this.iptablesDel(['INPUT', '-s', ADDR.service, '-j', 'DROP']);
         this.iptablesDel(['OUTPUT', '-d', ADDR.service, '-j', 'DROP']);
+        this.partition?.end();
+        this.partition = undefined;
         return this.waitProgress(this.current, RIG_LIMITS.settleMs);
       case 'REPLAYING':
         if (this.state === 'failover.takingOver') this.release('ssw.takeover-arp');
@@ -390,7 +447,13 @@ export class FailureRig {
       this.driver = lab.spawn(
         NS.client,
         'clientdriver',
-        tsxArgv('src/runtime/lab/clientdriver.ts', '--connect', `${ADDR.service}:${ECHO_PORT}`),
+        tsxArgv(
+          'src/runtime/lab/clientdriver.ts',
+          '--connect',
+          `${ADDR.service}:${ECHO_PORT}`,
+          '--stall-ms',
+          String(stallBudgetMs(labRecoveryParams(this.o.timing ?? ROBUST_TIMING))),
+        ),
         {},
         { stdin: true },
       );
@@ -398,7 +461,10 @@ export class FailureRig {
       lap('client up');
     })();
     const [{ primary, recovery }] = await Promise.all([
-      lab.startFtTcpPair('echo', { timing: this.o.timing ?? ROBUST_TIMING }),
+      lab.startFtTcpPair('echo', {
+        timing: this.o.timing ?? ROBUST_TIMING,
+        appHangMs: this.o.appHangMs ?? RIG_APP_HANG_MS,
+      }),
       clientUp,
     ]);
     lap('pair up');
@@ -517,6 +583,16 @@ export class FailureRig {
 
   // ---------------------------------------------------------------------------------------
   // Hooks, processes, the LAN
+
+  /** W.7: an application fault, until the system reports live again. */
+  private appFault(what: string): void {
+    this.need(this.lab).fault(`${what} (${this.active})`, { until: 'live' });
+  }
+
+  private endHoldFault(): void {
+    this.holdFault?.end();
+    this.holdFault = undefined;
+  }
 
   private hookDir(): string {
     const d = this.lab?.hookDir;
