@@ -667,6 +667,11 @@ export class FailureRig {
   private async crashPrimary(): Promise<void> {
     const pids = this.lab?.crashHost('primary') ?? [];
     for (const [point, p] of this.held) if (pids.includes(p)) this.release(point);
+    // What the primary held on purpose (a SYN-ACK, a FIN) died with it: the backup answers in
+    // its own time now (its replay may send the FIN before VERIFY), and the crash's own window
+    // covers the wait.
+    this.intents.clear();
+    this.endHoldFault();
     this.active = 'backup';
   }
 
