@@ -283,10 +283,17 @@ export class FailureRig {
         return;
       case 'VERIFY':
         return this.verify(knob);
-      case 'APP_CRASH':
+      case 'APP_CRASH': {
+        const pid = this.appPid();
         this.armRecovery(false);
         this.appFault('application crash');
-        return this.kill(this.appPid());
+        // A close the application held on purpose dies with it, as with a host crash.
+        if (this.held.get('nsw.stored-unreleased') === pid) {
+          this.intents.clear();
+          this.endHoldFault();
+        }
+        return this.kill(pid);
+      }
       case 'APP_HANG':
       case 'APP_SPIN': {
         // R10.2: the SSW finds it hung and kills it; the crash path recovers it.
@@ -405,7 +412,7 @@ export class FailureRig {
         this.partition = undefined;
         return this.waitProgress(this.current, RIG_LIMITS.settleMs);
       case 'REPLAYING':
-        if (this.state === 'failover.takingOver') this.release('ssw.takeover-arp');
+        if (this.state.endsWith('.takingOver')) this.release('ssw.takeover-arp');
         await this.waitHeld('nsw.mid-replay', RIG_LIMITS.systemMs);
         return;
       case 'LIVE':
