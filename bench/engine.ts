@@ -6,6 +6,7 @@
 //   npm run bench:engine              table, then one JSON line
 //   npm run bench:engine -- --json    the JSON line only
 //   options: --rounds N (default 7)  --ms M (target duration of one round, default 300)
+//            --case NAME (one case only)
 //
 // Cases (each on its own engine, driven through the public API only):
 //   client-data      LAN frame with new bytes: R1.1 logged (LogData) and forwarded to the TUN;
@@ -49,6 +50,7 @@ const flag = (name: string, dflt: number): number => {
   return v;
 };
 const jsonOnly = args.includes('--json');
+const only = args.includes('--case') ? args[args.indexOf('--case') + 1] : undefined;
 const ROUNDS = flag('--rounds', 7);
 const ROUND_MS = flag('--ms', 300);
 
@@ -283,6 +285,7 @@ interface Row {
 
 const rows: Row[] = [];
 for (const c of cases) {
+  if (only !== undefined && c.name !== only) continue;
   const fn = c.make();
   let done = 0;
   // Warm-up: at least 200 ms and 50k calls, then size rounds from the observed speed.
