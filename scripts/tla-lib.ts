@@ -4,7 +4,7 @@
 // raw text for the report when something does not match.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,16 +12,36 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const tlaDir = join(repoRoot, 'tla');
 
-/** TLC's jar: `TLA2TOOLS_JAR` if set, else the git-ignored copy in `tla/.tools`. */
-export function tlcJarPath(): string {
-  return process.env.TLA2TOOLS_JAR ?? join(tlaDir, '.tools', 'tla2tools.jar');
+/**
+ * Where TLC's jar is looked for, in order: `TLA2TOOLS_JAR`; the read-only copy every developer
+ * and CI machine of this project has beside the clone (`../shared/tools/tla2tools.jar`); the
+ * git-ignored `tla/.tools/tla2tools.jar`. The project never downloads or commits a jar.
+ */
+export function tlcJarCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [
+    ...(env.TLA2TOOLS_JAR ? [env.TLA2TOOLS_JAR] : []),
+    join(repoRoot, '..', 'shared', 'tools', 'tla2tools.jar'),
+    join(tlaDir, '.tools', 'tla2tools.jar'),
+  ];
+}
+
+/**
+ * TLC's jar: the first candidate that exists; when none does, the first candidate (so the
+ * error names what was asked for). A set `TLA2TOOLS_JAR` that does not exist is an error, not
+ * a reason to fall back: the caller asked for that jar.
+ */
+export function tlcJarPath(env: NodeJS.ProcessEnv = process.env): string {
+  const candidates = tlcJarCandidates(env);
+  if (env.TLA2TOOLS_JAR) return env.TLA2TOOLS_JAR;
+  return candidates.find((c) => existsSync(c)) ?? (candidates[0] as string);
 }
 
 export class TlcMissingError extends Error {
   constructor(readonly jar: string) {
     super(
-      `TLC not found: ${jar} does not exist. Put tla2tools.jar there or set TLA2TOOLS_JAR ` +
-        '(https://github.com/tlaplus/tlaplus/releases).',
+      `TLC not found: ${jar} does not exist. Looked for TLA2TOOLS_JAR, then ` +
+        `${tlcJarCandidates({}).join(', then ')}. Set TLA2TOOLS_JAR to a tla2tools.jar ` +
+        '(https://github.com/tlaplus/tlaplus/releases); the project never downloads one.',
     );
     this.name = 'TlcMissingError';
   }
@@ -191,6 +211,41 @@ export function readExpectation(cfgPath: string): Expectation {
   if (m[2]) return { kind: 'violated', invariant: m[2] };
   if (m[3]) return { kind: 'temporal', property: m[3] };
   return { kind: 'ok' };
+}
+
+/**
+ * A model CI runs, and what it must find: `\* ci: distinct N` (a positive model: exactly N
+ * distinct states, since a drop means the model lost behaviour and a rise means it gained some
+ * nobody looked at) or `\* ci: violated` (a negative model: its expectation line alone).
+ * TLC runs with one worker, a breadth-first search whose counts repeat exactly. Models without
+ * the line are too slow for CI on a 2-core machine and run under `npm run check:tla`.
+ */
+export type CiPin =
+  | { readonly kind: 'distinct'; readonly states: number }
+  | { readonly kind: 'violated' };
+
+export function readCiPin(cfgPath: string): CiPin | null {
+  const text = readFileSync(cfgPath, 'utf8');
+  const m = /^\\\*\s*ci:\s*(?:distinct\s+(\d+)|(violated))\s*$/m.exec(text);
+  if (!m) {
+    if (/^\\\*\s*ci:/m.test(text)) {
+      throw new Error(`${cfgPath}: a "\\* ci:" line must be "ci: distinct N" or "ci: violated"`);
+    }
+    return null;
+  }
+  return m[1] !== undefined ? { kind: 'distinct', states: Number(m[1]) } : { kind: 'violated' };
+}
+
+/** Does a result meet a config's CI pin (after its expectation was met)? */
+export function judgeCiPin(result: TlcResult, pin: CiPin, expect: Expectation): string | null {
+  if (pin.kind === 'violated') {
+    return expect.kind === 'ok' ? '"ci: violated" on a model that expects no error' : null;
+  }
+  if (expect.kind !== 'ok') return '"ci: distinct" on a negative model (pin it "ci: violated")';
+  if (result.distinctStates !== pin.states) {
+    return `expected ${pin.states} distinct states, found ${String(result.distinctStates)} (update the pin only after reading why the state space changed)`;
+  }
+  return null;
 }
 
 /** Does a TLC result meet the expectation? Returns the reason when it does not. */
@@ -541,4 +596,86 @@ export function traceConfig(): string {
     ...TRACE_INVARIANTS.map((n) => `    ${n}`),
     '',
   ].join('\n');
+}
+
+/** One model's outcome, as check:tla prints it. */
+export interface CheckRow {
+  readonly model: string;
+  readonly expect: string;
+  readonly result: string;
+  readonly distinctStates: number | null;
+  readonly depth: number | null;
+  readonly wallMs: number;
+  readonly pass: boolean;
+  readonly reason: string | null;
+}
+
+export function describeResult(r: TlcResult): string {
+  if (r.timedOut) return 'timeout';
+  if (r.errors.length > 0) return 'error';
+  if (r.noError) return 'no error';
+  if (r.violatedInvariants.length > 0) return `violated ${r.violatedInvariants.join(',')}`;
+  if (r.temporalViolated) return 'temporal violated';
+  if (r.deadlock) return 'deadlock';
+  return 'unfinished';
+}
+
+export const describeExpect = (e: Expectation): string =>
+  e.kind === 'ok'
+    ? 'ok'
+    : e.kind === 'violated'
+      ? `violated ${e.invariant}`
+      : `violated ${e.property}`;
+
+/** The models in tla/ (MC*.cfg), positive ones first; with `ci`, those with a CI pin only. */
+export function listModels(opts: { ci: boolean }): string[] {
+  return readdirSync(tlaDir)
+    .filter((f) => /^MC\w+\.cfg$/.test(f))
+    .map((f) => f.slice(0, -'.cfg'.length))
+    .filter((m) => !opts.ci || readCiPin(join(tlaDir, `${m}.cfg`)) !== null)
+    .sort(
+      (a, b) => Number(a.startsWith('MCBug')) - Number(b.startsWith('MCBug')) || a.localeCompare(b),
+    );
+}
+
+/**
+ * Runs TLC on each model, `jobs` at a time (each TLC has one worker, so its counts repeat),
+ * judging the expectation and, with `ci`, the pin. Rows come back in the models' order.
+ */
+export async function checkModels(
+  models: readonly string[],
+  opts: { timeoutMs: number; jobs: number; ci: boolean },
+  onDone?: (row: CheckRow, result: TlcResult) => void,
+): Promise<CheckRow[]> {
+  const rows: CheckRow[] = new Array(models.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < models.length; i = next++) {
+      const model = models[i] as string;
+      const cfg = join(tlaDir, `${model}.cfg`);
+      const expect = readExpectation(cfg);
+      const pin = opts.ci ? readCiPin(cfg) : null;
+      const r = await runTlc({
+        dir: tlaDir,
+        module: `${model}.tla`,
+        config: `${model}.cfg`,
+        timeoutMs: opts.timeoutMs,
+      });
+      const reason = judge(r, expect) ?? (pin ? judgeCiPin(r, pin, expect) : null);
+      const row: CheckRow = {
+        model,
+        expect: describeExpect(expect),
+        result: describeResult(r),
+        distinctStates: r.distinctStates,
+        depth: r.depth,
+        wallMs: r.wallMs,
+        pass: reason === null,
+        reason,
+      };
+      rows[i] = row;
+      onDone?.(row, r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.jobs, models.length) }, worker));
+  return rows;
 }

@@ -15,6 +15,7 @@ const TEST_TOOLS: readonly Tool[] = [
   'socat', // test/wire/tshark.root.test.ts: the unmodified client and server
   'ss', // test/wire/tshark.root.test.ts: waits for socat to listen
   'pgrep', // test/lab/failover-then-local.test.ts
+  'java', // test/tla/tlc.root.test.ts: TLC on the CI models
   // The unit project's test/runtime/kv.test.ts, run by the same `npm test`.
   'redis-cli',
 ];

@@ -2,16 +2,23 @@
 // error must never pass for an expected violation), the configs' expectations, and the NDJSON
 // trace converter with its typed errors.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   judge,
+  judgeCiPin,
+  listModels,
   parseTlcOutput,
   parseTrace,
+  readCiPin,
   readExpectation,
+  TlcMissingError,
   TRACE_ACTIONS,
   TraceFormatError,
+  tlcJarCandidates,
+  tlcJarPath,
   toTla,
   traceConfig,
   traceModule,
@@ -192,5 +199,60 @@ describe('NDJSON trace conversion', () => {
       expect(spec, a).toMatch(new RegExp(`^${a}(\\(|\\s*==)`, 'm'));
       expect(trace, a).toContain(`e.action = "${a}"`);
     }
+  });
+});
+
+describe('CI pins (issue 14 item 2)', () => {
+  const ok = parseTlcOutput(SUCCESS, meta);
+  const violated = parseTlcOutput(VIOLATION, meta);
+
+  it('a positive model passes only at its exact distinct state count', () => {
+    expect(judgeCiPin(ok, { kind: 'distinct', states: 227285 }, { kind: 'ok' })).toBeNull();
+    expect(judgeCiPin(ok, { kind: 'distinct', states: 227284 }, { kind: 'ok' })).toMatch(
+      /expected 227284 distinct states, found 227285/,
+    );
+    expect(judgeCiPin(ok, { kind: 'distinct', states: 300000 }, { kind: 'ok' })).not.toBeNull();
+  });
+
+  it('a pin that contradicts the expectation fails', () => {
+    const inv = { kind: 'violated', invariant: 'NoAckOfUnloggedByte' } as const;
+    expect(judgeCiPin(violated, { kind: 'violated' }, inv)).toBeNull();
+    expect(judgeCiPin(violated, { kind: 'distinct', states: 21 }, inv)).toMatch(/negative model/);
+    expect(judgeCiPin(ok, { kind: 'violated' }, { kind: 'ok' })).toMatch(/expects no error/);
+  });
+
+  it('every config has a well-formed pin or none, and CI runs every negative model', () => {
+    const tla = join(root, 'tla');
+    const cfgs = readdirSync(tla).filter((f) => /^MC\w+\.cfg$/.test(f));
+    for (const f of cfgs) {
+      const pin = readCiPin(join(tla, f));
+      const expectation = readExpectation(join(tla, f));
+      if (f.startsWith('MCBug')) expect(pin, f).toEqual({ kind: 'violated' });
+      if (pin?.kind === 'distinct') expect(expectation.kind, f).toBe('ok');
+    }
+    expect(listModels({ ci: true }).length).toBeGreaterThan(
+      cfgs.filter((f) => f.startsWith('MCBug')).length,
+    );
+  });
+
+  it('a malformed pin is an error, not a model left out of CI', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fttcp-pin-'));
+    const cfg = join(dir, 'MCX.cfg');
+    writeFileSync(cfg, '\\* expect: ok\n\\* ci: distinct many\nINIT Init\n');
+    expect(() => readCiPin(cfg)).toThrow(/ci: distinct N/);
+    writeFileSync(cfg, '\\* expect: ok\nINIT Init\n');
+    expect(readCiPin(cfg)).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the jar: TLA2TOOLS_JAR when set (even if absent), else the first that exists', () => {
+    expect(tlcJarPath({ TLA2TOOLS_JAR: '/nowhere/tla2tools.jar' })).toBe('/nowhere/tla2tools.jar');
+    const c = tlcJarCandidates({});
+    expect(c).toEqual([
+      join(root, '..', 'shared', 'tools', 'tla2tools.jar'),
+      join(root, 'tla', '.tools', 'tla2tools.jar'),
+    ]);
+    expect(c).toContain(tlcJarPath({}));
+    expect(new TlcMissingError('/x.jar').message).toMatch(/never downloads/);
   });
 });
