@@ -79,6 +79,9 @@ const inArea = (path: string, areas: readonly string[]): boolean =>
 
 const CODE_AREAS = ['src/', 'examples/'];
 const TEST_AREAS = ['test/'];
+// The checker's own test builds small trees that cite rule IDs (D.1, R13.4) as fixtures: it
+// checks the checker, not those rules, so it names none of them.
+const NOT_RULE_TESTS = new Set(['test/spec/traceability.test.ts']);
 
 /** The rules listed as not implemented: rows of the table under "## Not implemented". */
 export function notImplemented(traceability: string): Map<string, string> {
@@ -217,7 +220,9 @@ export function checkTraceability(tree: Tree): Problem[] {
   const pending = notImplemented(traceability);
   const problems: Problem[] = [];
   const code = [...tree.files].filter(([p]) => inArea(p, CODE_AREAS)).map(([, t]) => t);
-  const tests = [...tree.files].filter(([p]) => inArea(p, TEST_AREAS)).map(([, t]) => t);
+  const tests = [...tree.files]
+    .filter(([p]) => inArea(p, TEST_AREAS) && !NOT_RULE_TESTS.has(p))
+    .map(([, t]) => t);
   for (const id of [...rules.keys()].sort()) {
     const inCode = code.some((t) => namesRule(t, id));
     const inTests = tests.some((t) => namesRule(t, id));

@@ -29,15 +29,15 @@ export type FailureDetectorEvent =
 
 // Guards, exported so that they can be unit-tested as the plain functions they are.
 
-/** Newer than anything seen: duplicates and reordered heartbeats grant nothing. */
+/** D.1: newer than anything seen: duplicates and reordered heartbeats grant nothing. */
 export const isFreshHeartbeat = (ctx: FailureDetectorContext, e: FailureDetectorEvent): boolean =>
   e.type === 'HEARTBEAT' && Number.isInteger(e.seq) && e.seq > ctx.lastSeq;
 
-/** The timer was armed after the newest heartbeat; an older timer lost a race and means nothing. */
+/** D.2: the timer was armed after the newest heartbeat; an older timer lost a race and means nothing. */
 export const timeoutIsCurrent = (ctx: FailureDetectorContext, e: FailureDetectorEvent): boolean =>
   e.type === 'HEARTBEAT_TIMEOUT' && e.afterSeq === ctx.lastSeq;
 
-/** The expiring lease is the newest one granted (older leases are superseded, not expired). */
+/** D.2: the expiring lease is the newest one granted (older leases are superseded, not expired). */
 export const expiresCurrentLease = (
   ctx: FailureDetectorContext,
   e: FailureDetectorEvent,
@@ -99,7 +99,8 @@ export const failureDetectorMachine = setup({
             { type: 'grantLease', params: ({ context }) => ({ seq: context.lastSeq }) },
           ],
         },
-        // A lease running out alone proves nothing (heartbeats may just be late); remember it.
+        // D.3: a lease running out alone proves nothing (heartbeats may just be late); remember
+        // it. A current timeout then confirms death if that lease is over, else only suspects.
         LEASE_EXPIRED: { guard: 'expiresCurrentLease', actions: 'markLeaseExpired' },
         HEARTBEAT_TIMEOUT: [
           {
@@ -110,7 +111,7 @@ export const failureDetectorMachine = setup({
         ],
       },
     },
-    // Suspecting: no lease is granted from here on, so the primary's last lease only runs
+    // D.4 suspecting: no lease is granted from here on, so the primary's last lease only runs
     // down. A fresh heartbeat withdraws the suspicion: nobody has acted on it yet.
     suspecting: {
       on: {
@@ -130,7 +131,7 @@ export const failureDetectorMachine = setup({
         },
       },
     },
-    // The old primary can no longer commit anything (its lease is over): the coordinator may
+    // D.5: the old primary can no longer commit anything (its lease is over): the coordinator may
     // fence and take over. Final: heartbeats from the old primary are ignored and grant no
     // lease, because the coordinator is about to power-fence it.
     confirmedDead: {

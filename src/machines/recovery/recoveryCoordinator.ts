@@ -72,7 +72,10 @@ export type RecoveryCoordinatorEvent =
 
 export const isBackupHost = (ctx: RecoveryCoordinatorContext): boolean => ctx.role === 'backup';
 export const servesHere = (ctx: RecoveryCoordinatorContext): boolean => ctx.role === 'primary';
-/** Only the answer to the Fence of this attempt counts; a late answer to an earlier one is stale. */
+/**
+ * F.2: only the answer to the Fence of this attempt counts; a late answer to an earlier one is
+ * stale.
+ */
 export const fenceIsCurrent = (
   ctx: RecoveryCoordinatorContext,
   e: RecoveryCoordinatorEvent,
@@ -82,7 +85,7 @@ export const attemptsLeft = (ctx: RecoveryCoordinatorContext): boolean =>
   ctx.attempt < ctx.maxAttempts;
 export const loggerIsRemote = (ctx: RecoveryCoordinatorContext): boolean =>
   servesHere(ctx) && ctx.loggerRemote;
-/** Replay counts from the logger's ReplayEnd are sizes: anything else is a runtime bug. */
+/** V.2: replay counts from the logger's ReplayEnd are sizes: anything else is a runtime bug. */
 export const replayCountsValid = (
   _ctx: RecoveryCoordinatorContext,
   e: RecoveryCoordinatorEvent,
@@ -115,16 +118,17 @@ export const recoveryCoordinatorMachine = setup({
     beginLocal: assign({ path: 'local', attempt: 1 }),
     beginFailover: assign({ path: 'failover', attempt: 1 }),
     nextAttempt: assign(({ context }) => ({ attempt: context.attempt + 1 })),
-    // A new epoch per attempt: a Fence of a crashed attempt may still be in flight, and the
+    // F.1: a new epoch per attempt: a Fence of a crashed attempt may still be in flight, and the
     // new incarnation must be told apart from every earlier one (I5).
     chooseFenceEpoch: assign(({ context }) => ({
       fenceEpoch: Math.max(context.epoch, context.fenceEpoch) + 1,
     })),
+    // F.2: the new incarnation talks to the logger at the epoch the logger acknowledged.
     adoptEpoch: assign(({ event, context }) =>
       event.type === 'FENCED' ? { epoch: event.epoch } : { epoch: context.epoch },
     ),
-    // After a failover this host serves, and the logger (on this same host) can no longer be
-    // lost without this host (A3).
+    // T.2: after a failover this host serves, and the logger (on this same host) can no longer
+    // be lost without this host (A3).
     becomeServer: assign({ role: 'primary', loggerRemote: false }),
     endRecovery: assign({ path: null, attempt: 0 }),
     // Effects, provided by the runtime.
@@ -132,22 +136,22 @@ export const recoveryCoordinatorMachine = setup({
     sendFence: () => {},
     /** R5 on the local path: abort the dead incarnation's sockets locally, emit nothing. */
     silenceDeadIncarnation: () => {},
-    /** STONITH: kill the old primary's processes and take its links down. */
+    /** F.3 STONITH: kill the old primary's processes and take its links down. */
     powerFencePrimary: () => {},
-    /** Gratuitous ARP for the service address; start answering ARP for it. */
+    /** T.1: gratuitous ARP for the service address; start answering ARP for it. */
     claimServiceAddress: () => {},
-    /** Start the application in replay and the SSW re-creation (FetchLog) at `context.epoch`. */
+    /** V.1: start the application in replay and the SSW re-creation (FetchLog) at `context.epoch`. */
     startReplay: () => {},
-    /** SSW and NSW leave replay: new client bytes and new output flow normally. */
+    /** V.2: SSW and NSW leave replay: new client bytes and new output flow normally. */
     switchToLive: () => {},
-    /** R9 logger lost: stop holding acks and output for the logger; serve unprotected. */
+    /** R9 logger lost (G.2): stop holding acks and output for the logger; serve unprotected. */
     goUnprotected: () => {},
     /**
      * No log to recover from: the connections are lost. Silently: no RST, no FIN, so that a
      * takeover by the backup (if it is alive after all) still finds the clients waiting.
      */
     abandonConnections: () => {},
-    /** A newer incarnation owns the connections: stop sending anything, release the address. */
+    /** F.5: a newer incarnation owns the connections: stop sending anything, release the address. */
     stopServing: () => {},
     timeline: (_, _params: TimelineEvent) => {},
   },
@@ -181,8 +185,8 @@ export const recoveryCoordinatorMachine = setup({
             { type: 'timeline', params: { kind: 'crash', what: 'app' } },
           ],
         },
-        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'stalled' },
-        FENCED_OUT: { guard: 'servesHere', target: 'fencedOut' },
+        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'stalled' }, // G.1
+        FENCED_OUT: { guard: 'servesHere', target: 'fencedOut' }, // F.5
       },
     },
     recovering: {
@@ -246,7 +250,7 @@ export const recoveryCoordinatorMachine = setup({
           entry: 'powerFencePrimary',
           on: {
             POWER_FENCED: { target: 'takingOver' },
-            // Too late: the old primary may have outlived its unprotect grace and acked bytes the
+            // F.4: too late: the old primary may have outlived its unprotect grace and acked bytes the
             // log lacks. Taking over now could lose them; give up instead (spec/recovery.md).
             STONITH_TIMEOUT: { target: '#recoveryCoordinator.failed' },
           },
@@ -298,19 +302,22 @@ export const recoveryCoordinatorMachine = setup({
             { type: 'timeline', params: { kind: 'crash', what: 'app' } },
           ],
         },
-        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'stalled' },
-        FENCED_OUT: { guard: 'servesHere', target: 'fencedOut' },
+        LEASE_EXPIRED: { guard: 'loggerIsRemote', target: 'stalled' }, // G.1
+        FENCED_OUT: { guard: 'servesHere', target: 'fencedOut' }, // F.5
       },
     },
-    // Lease over: the logger (or the link to it) is gone, or the backup stopped granting leases
+    // G.1: lease over: the logger (or the link to it) is gone, or the backup stopped granting leases
     // because it suspects us. Acks and output stay clamped to what is stored, so nothing is
     // committed that a takeover could lose. Waiting out the grace decides between the two.
     stalled: {
       entry: { type: 'timeline', params: { kind: 'stalled' } },
       on: {
         LEASE_RENEWED: { target: 'live' },
+        // G.2: the grace is over and this host is still alive, so no takeover can follow (G.3).
         UNPROTECT_TIMEOUT: { target: 'unprotected' },
+        // G.5: fenced while stalled, as while serving (F.5).
         FENCED_OUT: { target: 'fencedOut' },
+        // G.4: no usable log behind a crash here.
         APP_CRASHED: {
           target: 'failed',
           actions: { type: 'timeline', params: { kind: 'crash', what: 'app' } },
@@ -318,12 +325,13 @@ export const recoveryCoordinatorMachine = setup({
       },
     },
     // R9: the logger is gone; serving continues without protection rather than stalling. A
-    // crash now has no log behind it.
+    // crash now has no log behind it (G.4).
     unprotected: {
       entry: ['goUnprotected', { type: 'timeline', params: { kind: 'unprotected' } }],
       on: { APP_CRASHED: { target: 'failed' } },
     },
-    // A zombie: fenced while alive (a false suspicion). It sends nothing more; STONITH follows.
+    // F.5: a zombie, fenced while alive (a false suspicion). It sends nothing more; STONITH
+    // follows.
     fencedOut: {
       type: 'final',
       entry: ['stopServing', { type: 'timeline', params: { kind: 'fencedOut' } }],

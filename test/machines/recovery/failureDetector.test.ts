@@ -5,6 +5,7 @@
 // and never grants a lease afterwards.
 
 import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
 import {
   expiresCurrentLease,
   type FailureDetectorContext,
@@ -101,19 +102,19 @@ describe('failure detector guards', () => {
     lastSeq,
     leaseExpired,
   });
-  it('isFreshHeartbeat accepts only newer integer seqs', () => {
+  it('D.1 isFreshHeartbeat accepts only newer integer seqs', () => {
     expect(isFreshHeartbeat(ctx(-1), { type: 'HEARTBEAT', seq: 0, sentMs: 0 })).toBe(true);
     expect(isFreshHeartbeat(ctx(3), { type: 'HEARTBEAT', seq: 3, sentMs: 0 })).toBe(false);
     expect(isFreshHeartbeat(ctx(3), { type: 'HEARTBEAT', seq: 2, sentMs: 0 })).toBe(false);
     expect(isFreshHeartbeat(ctx(3), { type: 'HEARTBEAT', seq: 3.5, sentMs: 0 })).toBe(false);
     expect(isFreshHeartbeat(ctx(3), { type: 'LEASE_EXPIRED', seq: 4 })).toBe(false);
   });
-  it('timeoutIsCurrent ignores timers armed before the newest heartbeat', () => {
+  it('D.2 timeoutIsCurrent ignores timers armed before the newest heartbeat', () => {
     expect(timeoutIsCurrent(ctx(5), { type: 'HEARTBEAT_TIMEOUT', afterSeq: 5 })).toBe(true);
     expect(timeoutIsCurrent(ctx(5), { type: 'HEARTBEAT_TIMEOUT', afterSeq: 4 })).toBe(false);
     expect(timeoutIsCurrent(ctx(5), { type: 'LEASE_EXPIRED', seq: 5 })).toBe(false);
   });
-  it('expiresCurrentLease ignores superseded leases', () => {
+  it('D.2 expiresCurrentLease ignores superseded leases', () => {
     expect(expiresCurrentLease(ctx(5), { type: 'LEASE_EXPIRED', seq: 5 })).toBe(true);
     expect(expiresCurrentLease(ctx(5), { type: 'LEASE_EXPIRED', seq: 4 })).toBe(false);
     expect(expiresCurrentLease(ctx(5), { type: 'HEARTBEAT_TIMEOUT', afterSeq: 5 })).toBe(false);
@@ -121,5 +122,82 @@ describe('failure detector guards', () => {
   it('lastLeaseExpired reads the flag', () => {
     expect(lastLeaseExpired(ctx(1, true))).toBe(true);
     expect(lastLeaseExpired(ctx(1, false))).toBe(false);
+  });
+});
+
+// The rules of spec/recovery.md "R9 Failure detection" as concrete runs: each names the events
+// and the effects the rule asks for.
+describe('failure detector rules', () => {
+  const run = (events: FailureDetectorEvent[]) => {
+    const effects: string[] = [];
+    const actor = createActor(
+      failureDetectorMachine.provide({
+        actions: {
+          grantLease: (_, p) => effects.push(`grant ${p.seq}`),
+          reportPrimaryDead: () => effects.push('dead'),
+          reportSuspect: () => effects.push('suspect'),
+          withdrawSuspicion: () => effects.push('withdraw'),
+          timeline: (_, p) => effects.push(`timeline ${p.kind}`),
+        },
+      }),
+    ).start();
+    for (const e of events) actor.send(e);
+    const { value: state, status } = actor.getSnapshot();
+    actor.stop();
+    return status === 'done' ? { state, effects, done: true } : { state, effects };
+  };
+  const hb = (seq: number): FailureDetectorEvent => ({ type: 'HEARTBEAT', seq, sentMs: seq });
+
+  it('D.1 a fresh heartbeat is answered by a lease; duplicates and reordered ones grant nothing', () => {
+    expect(run([hb(1), hb(3), hb(3), hb(2)]).effects).toEqual(['grant 1', 'grant 3']);
+  });
+
+  it('D.2 a timer armed before the newest heartbeat is stale and ignored', () => {
+    const r = run([
+      hb(1),
+      hb(2),
+      { type: 'LEASE_EXPIRED', seq: 1 },
+      { type: 'HEARTBEAT_TIMEOUT', afterSeq: 1 },
+    ]);
+    expect(r).toEqual({ state: 'trusting', effects: ['grant 1', 'grant 2'] });
+  });
+
+  it('D.3 in trusting a lease expiry is only remembered; the timeout then confirms death', () => {
+    expect(run([hb(1), { type: 'LEASE_EXPIRED', seq: 1 }]).state).toBe('trusting');
+    expect(
+      run([hb(1), { type: 'LEASE_EXPIRED', seq: 1 }, { type: 'HEARTBEAT_TIMEOUT', afterSeq: 1 }])
+        .state,
+    ).toBe('confirmedDead');
+    // A timeout while the last lease still runs only suspects.
+    expect(run([hb(1), { type: 'HEARTBEAT_TIMEOUT', afterSeq: 1 }])).toEqual({
+      state: 'suspecting',
+      effects: ['grant 1', 'suspect'],
+    });
+  });
+
+  it('D.4 a fresh heartbeat withdraws a suspicion; the last lease expiring confirms it', () => {
+    const suspect: FailureDetectorEvent[] = [hb(1), { type: 'HEARTBEAT_TIMEOUT', afterSeq: 1 }];
+    expect(run([...suspect, hb(2)])).toEqual({
+      state: 'trusting',
+      effects: ['grant 1', 'suspect', 'withdraw', 'grant 2'],
+    });
+    expect(run([...suspect, hb(1), { type: 'LEASE_EXPIRED', seq: 1 }])).toEqual({
+      state: 'confirmedDead',
+      effects: ['grant 1', 'suspect', 'dead', 'timeline detected'],
+      done: true,
+    });
+  });
+
+  it('D.5 death is reported with the timeline event, in a final state that grants nothing', () => {
+    const r = run([
+      hb(1),
+      { type: 'HEARTBEAT_TIMEOUT', afterSeq: 1 },
+      { type: 'LEASE_EXPIRED', seq: 1 },
+    ]);
+    expect(r).toEqual({
+      state: 'confirmedDead',
+      effects: ['grant 1', 'suspect', 'dead', 'timeline detected'],
+      done: true,
+    });
   });
 });

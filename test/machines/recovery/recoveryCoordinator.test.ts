@@ -10,6 +10,7 @@ import { createActor } from 'xstate';
 import {
   attemptsLeft,
   fenceIsCurrent,
+  formatTimeline,
   isBackupHost,
   isFailover,
   loggerIsRemote,
@@ -281,5 +282,147 @@ describe('recovery coordinator guards', () => {
       false,
     );
     expect(replayCountsValid(base, { type: 'APP_CRASHED' })).toBe(false);
+  });
+});
+
+// The rules of spec/recovery.md (fencing F, takeover T, switch to live V, logger lost G) as
+// concrete runs: each names the events and the effects and states the rule asks for.
+describe('recovery coordinator rules', () => {
+  const run = (role: 'primary' | 'backup', events: RecoveryCoordinatorEvent[]) => {
+    const effects: string[] = [];
+    const effect =
+      (name: string) =>
+      ({ context }: { context: RecoveryCoordinatorContext }) =>
+        effects.push(name === 'sendFence' ? `sendFence ${context.fenceEpoch}` : name);
+    const actor = createActor(
+      recoveryCoordinatorMachine.provide({
+        actions: {
+          sendFence: effect('sendFence'),
+          silenceDeadIncarnation: effect('silenceDeadIncarnation'),
+          powerFencePrimary: effect('powerFencePrimary'),
+          claimServiceAddress: effect('claimServiceAddress'),
+          startReplay: effect('startReplay'),
+          switchToLive: effect('switchToLive'),
+          goUnprotected: effect('goUnprotected'),
+          abandonConnections: effect('abandonConnections'),
+          stopServing: effect('stopServing'),
+          timeline: (_, p) => effects.push(`timeline ${formatTimeline(p)}`),
+        },
+      }),
+      { input: { role, epoch: 1 } },
+    ).start();
+    for (const e of events) actor.send(e);
+    const { value, context } = actor.getSnapshot();
+    actor.stop();
+    return { state: JSON.stringify(value), context, effects };
+  };
+
+  it('F.1 every attempt fences at a new epoch above everything held or asked', () => {
+    const r = run('primary', [{ type: 'APP_CRASHED' }, { type: 'APP_CRASHED' }]);
+    expect(r.effects.filter((e) => e.startsWith('sendFence'))).toEqual([
+      'sendFence 2',
+      'sendFence 3',
+    ]);
+  });
+
+  it('F.2 only the answer to the Fence in flight counts; the epoch is adopted from it', () => {
+    const crashes: RecoveryCoordinatorEvent[] = [{ type: 'APP_CRASHED' }, { type: 'APP_CRASHED' }];
+    const late = run('primary', [...crashes, { type: 'FENCED', epoch: 2 }]);
+    expect(late.state).toBe('{"recovering":"fencing"}');
+    expect(late.context.epoch).toBe(1);
+    const current = run('primary', [...crashes, { type: 'FENCED', epoch: 3 }]);
+    expect(current.state).toBe('{"recovering":"replaying"}');
+    expect(current.context.epoch).toBe(3);
+  });
+
+  it('F.3, T.1, T.2, V.1 failover: STONITH, then the address, then the replay as primary', () => {
+    const r = run('backup', [
+      { type: 'PRIMARY_DEAD' },
+      { type: 'FENCED', epoch: 2 },
+      { type: 'ADDRESS_TAKEN' }, // before STONITH: ignored
+      { type: 'POWER_FENCED' },
+      { type: 'ADDRESS_TAKEN' },
+    ]);
+    expect(r.effects.filter((e) => !e.startsWith('timeline'))).toEqual([
+      'sendFence 2',
+      'powerFencePrimary',
+      'claimServiceAddress',
+      'startReplay',
+    ]);
+    expect(r.state).toBe('{"recovering":"replaying"}');
+    // T.2: this host serves now, beside its own logger.
+    expect(r.context.role).toBe('primary');
+    expect(r.context.loggerRemote).toBe(false);
+  });
+
+  it('F.4 a STONITH not confirmed in time abandons the failover: the address is never claimed', () => {
+    const r = run('backup', [
+      { type: 'PRIMARY_DEAD' },
+      { type: 'FENCED', epoch: 2 },
+      { type: 'STONITH_TIMEOUT' },
+      { type: 'POWER_FENCED' },
+    ]);
+    expect(r.state).toBe('"failed"');
+    expect(r.effects).toContain('abandonConnections');
+    expect(r.effects).not.toContain('claimServiceAddress');
+  });
+
+  it('F.5 a serving primary told it is fenced stops serving', () => {
+    const r = run('primary', [{ type: 'FENCED_OUT' }]);
+    expect(r.state).toBe('"fencedOut"');
+    expect(r.effects).toEqual(['stopServing', 'timeline fenced-out']);
+    // A backup (it serves nothing) is not a zombie.
+    expect(run('backup', [{ type: 'FENCED_OUT' }]).state).toBe('"idle"');
+  });
+
+  it('V.2 live only after valid replay counts: replay, switchToLive, live at the epoch', () => {
+    const toReplay: RecoveryCoordinatorEvent[] = [
+      { type: 'APP_CRASHED' },
+      { type: 'FENCED', epoch: 2 },
+    ];
+    const bad = run('primary', [...toReplay, { type: 'REPLAY_DONE', bytes: -1, determinants: 0 }]);
+    expect(bad.state).toBe('{"recovering":"replaying"}');
+    const r = run('primary', [...toReplay, { type: 'REPLAY_DONE', bytes: 10, determinants: 2 }]);
+    expect(r.state).toBe('"live"');
+    expect(r.effects.slice(-3)).toEqual([
+      'timeline replay 10 bytes / 2 determinants',
+      'switchToLive',
+      'timeline live epoch=2',
+    ]);
+  });
+
+  it('G.1 a lease expiry stalls a primary whose logger is remote; a renewal returns to live', () => {
+    const stalled = run('primary', [{ type: 'LEASE_EXPIRED' }]);
+    expect(stalled.state).toBe('"stalled"');
+    expect(stalled.effects).toEqual(['timeline stalled']);
+    expect(run('primary', [{ type: 'LEASE_EXPIRED' }, { type: 'LEASE_RENEWED' }]).state).toBe(
+      '"live"',
+    );
+  });
+
+  it('G.2 unprotected only after the grace past the lease, never at the lease expiry', () => {
+    const r = run('primary', [{ type: 'LEASE_EXPIRED' }, { type: 'UNPROTECT_TIMEOUT' }]);
+    expect(r.state).toBe('"unprotected"');
+    expect(r.effects).toEqual(['timeline stalled', 'goUnprotected', 'timeline unprotected']);
+    expect(run('primary', [{ type: 'UNPROTECT_TIMEOUT' }]).state).toBe('"idle"');
+  });
+
+  it('G.4 an application crash while stalled or unprotected has no log behind it: failed', () => {
+    const stalled = run('primary', [{ type: 'LEASE_EXPIRED' }, { type: 'APP_CRASHED' }]);
+    expect(stalled.state).toBe('"failed"');
+    expect(stalled.effects).not.toContain('sendFence 2');
+    const unprotected = run('primary', [
+      { type: 'LEASE_EXPIRED' },
+      { type: 'UNPROTECT_TIMEOUT' },
+      { type: 'APP_CRASHED' },
+    ]);
+    expect(unprotected.state).toBe('"failed"');
+    expect(unprotected.effects).toContain('abandonConnections');
+  });
+
+  it('G.5 fenced while stalled: fencedOut, as while serving', () => {
+    const r = run('primary', [{ type: 'LEASE_EXPIRED' }, { type: 'FENCED_OUT' }]);
+    expect(r.state).toBe('"fencedOut"');
+    expect(r.effects).toContain('stopServing');
   });
 });
