@@ -119,6 +119,7 @@ const LIMIT_FLAG: Record<LimitName, string> = {
 const parkedSize = (m: LoggerMessage): number => 64 + (m.kind === 'LogData' ? m.payload.length : 0);
 
 export class LoggerCore {
+  /** R8.4: one store for every epoch: a new epoch recovers from it and continues its logs. */
   readonly store: LoggerStore;
   private readonly leaseMs: number;
   private readonly checkpointWaitMs: number;

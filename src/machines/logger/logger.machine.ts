@@ -11,11 +11,11 @@
 //   serving.awaitingCheckpoint --CHECKPOINT_STORED / _TIMEOUT / _REFUSED--> ...     (R15.3)
 //   serving.* --FRAME Fence(newEpoch > epoch)--> fencing --LINKS_CLOSED--> serving
 //
-// R8: the epoch moves only on a Fence from the coordinator. It moves on *entering* fencing,
+// R8.2: the epoch moves only on a Fence from the coordinator. It moves on *entering* fencing,
 // so from that instant every frame of an older epoch is refused (`staleEpoch`), before the old
 // links are even closed; `Fenced` is sent only once the runtime reports them closed, so when
 // the coordinator hears `Fenced` nothing of the old epoch can be stored or acknowledged any
-// more: the old primary can neither log nor commit output.
+// more: the old primary can neither log nor commit output (R8.3).
 //
 // R15: a limit never stalls the service without end. The machine decides between waiting
 // (bounded) for a checkpoint, giving one connection up, giving the application's log up, and
@@ -235,6 +235,7 @@ const wrong = (role: Role, msg: LoggerMessage): FrameVerdict =>
     `${role} may not send ${msg.kind}${msg.kind === 'FetchLog' ? ` '${msg.what}'` : ''}`,
   );
 
+/** R8.1: one epoch; older is fenced out, newer was never fenced to, and fencing is in progress. */
 function checkEpoch(
   ctx: Pick<LoggerContext, 'epoch'>,
   fencing: boolean,
@@ -382,6 +383,7 @@ export const loggerMachine = setup({
       initial: 'accepting',
       on: {
         FRAME: [
+          // R8.2: the epoch moves at once; `Fenced` waits for the old links to be closed.
           {
             guard: 'fenceToNewerEpoch',
             target: 'fencing',

@@ -34,11 +34,11 @@ export const isPushed = (d: Determinant): boolean => PUSHED_KINDS.has(d.kind);
 
 /** The NSW's view of its own log: what it appended and what output must wait for. */
 export interface DetLogState {
-  /** sequence number of the next determinant to append */
+  /** sequence number of the next determinant to append (R3.4: from 0, across incarnations) */
   readonly detSeq: number;
   /**
    * Output made now depends on every determinant below this: one past the last determinant
-   * the application could have observed (everything but outputHash).
+   * the application could have observed (everything but outputHash, R4.4).
    */
   readonly gateDet: number;
 }

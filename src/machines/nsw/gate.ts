@@ -2,10 +2,13 @@
 // (bytes, FIN, RST) is queued with `needDet`: the determinants it may depend on are those
 // below it. It is released to the kernel socket only once `stableDet >= needDet`.
 //
-// One FIFO for all connections: `needDet` never decreases along the queue (it is the log
+// R4.2: one FIFO for all connections: `needDet` never decreases along the queue (it is the log
 // position when the action was made), so the releasable actions are always a prefix and the
 // release order is the order the application acted in; a connection's bytes and then its FIN
 // stay in order without per-connection bookkeeping.
+//
+// R4.5: the gate is here and not in the SSW because only the NSW sees each write when it is
+// made and knows the log position then; the SSW's per-packet path holds no determinant.
 
 export type OutputAction =
   | { readonly kind: 'write'; readonly bytes: Uint8Array }

@@ -150,7 +150,7 @@ export function loadLog(s: NswState, log: readonly Determinant[]): void {
   s.log = log;
   s.pos = 0;
   // Everything in a fetched log is stored at the logger by definition; new determinants
-  // continue the numbering after it.
+  // continue the numbering after it (R3.4).
   s.detLog = { detSeq: log.length, gateDet: log.length };
   s.stable = log.length;
 }

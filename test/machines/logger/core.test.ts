@@ -154,7 +154,7 @@ describe('LoggerCore', () => {
     expect(core.mode).toBe('accepting');
   });
 
-  it('Fence: old links closed, Fenced after they are gone, old epoch refused, new epoch served', () => {
+  it('R8.2 Fence: old links closed, Fenced after they are gone, old epoch refused, new epoch served', () => {
     const core = new LoggerCore({ epoch: 1, leaseMs: 500 });
     const s = hello(core, 'ssw', 1);
     const c = hello(core, 'coordinator', 0);
@@ -168,6 +168,38 @@ describe('LoggerCore', () => {
     expect(sends(core.frame(c.link, 0, { kind: 'Fence', newEpoch: 2 }))).toEqual([
       { kind: 'Fenced', epoch: 2 },
     ]);
+  });
+
+  it('R8.4 the store spans epochs: the fenced-to epoch continues the same logs', () => {
+    const core = new LoggerCore({ epoch: 1, leaseMs: 500 });
+    const ssw = hello(core, 'ssw', 1);
+    const nsw = hello(core, 'nsw', 1);
+    core.frame(ssw.link, 1, { kind: 'LogSyn', ...syn(3, 4000) });
+    const data = (seq: number, bytes: number[]) =>
+      ({ kind: 'LogData', conn: 3, seq, payload: new Uint8Array(bytes), fin: false }) as const;
+    core.frame(ssw.link, 1, data(101, [1, 2]));
+    const read = (detSeq: number): LoggerMessage => ({
+      kind: 'LogDeterminant',
+      detSeq,
+      det: { kind: 'read', conn: 0, len: 1 },
+    });
+    core.frame(nsw.link, 1, read(0));
+    const c = hello(core, 'coordinator', 0);
+    core.frame(c.link, 0, { kind: 'Fence', newEpoch: 2 });
+    core.linkClosed(ssw.link);
+    core.linkClosed(nsw.link);
+    expect(core.epoch).toBe(2);
+    const ssw2 = hello(core, 'ssw', 2);
+    const nsw2 = hello(core, 'nsw', 2);
+    // Same connId, same stream: the next byte of epoch 2 follows those of epoch 1.
+    expect(sends(core.frame(ssw2.link, 2, data(103, [3])))).toEqual([
+      { kind: 'DataStored', conn: 3, stableSeq: 104, finLogged: false },
+    ]);
+    // detSeq goes on from the log's length.
+    expect(sends(core.frame(nsw2.link, 2, read(1)), nsw2.link)).toEqual([
+      { kind: 'DetStored', stableDet: 2 },
+    ]);
+    expect(core.store.stableDet).toBe(2);
   });
 
   it('FetchLog streams the recovery log as an iterable, without building it in memory', () => {

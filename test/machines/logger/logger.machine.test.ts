@@ -266,7 +266,7 @@ describe('classifyFrame', () => {
     hostId: 'h',
     epoch,
   });
-  it('Hello: the frame epoch must equal the body epoch and the logger epoch', () => {
+  it('R8.1 Hello: the frame epoch must equal the body epoch and the logger epoch', () => {
     expect(
       classifyFrame(ctx, false, {
         type: 'FRAME',

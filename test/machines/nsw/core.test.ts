@@ -32,7 +32,7 @@ function recordSession(): Harness {
 }
 
 describe('NswCore recording (R3, R4)', () => {
-  it('logs each app-visible result in the order the application saw it', () => {
+  it('R3.1, R3.2, R3.4 logs each app-visible result in the order the application saw it', () => {
     const h = recordSession();
     expect(h.logged.map((r) => r.detSeq)).toEqual(h.logged.map((_, i) => i));
     const kinds = dets(h)
@@ -66,7 +66,7 @@ describe('NswCore recording (R3, R4)', () => {
     ]);
   });
 
-  it('holds output until DetStored covers what it depends on; FIN after its close determinant', () => {
+  it('R4.1, R4.3 holds output until DetStored covers what it depends on; FIN after its close determinant', () => {
     const h = recordSession();
     expect(h.released).toEqual([]);
     // Everything up to and including conn 1's read is stored: conn 0's greeting and data
@@ -99,7 +99,7 @@ describe('NswCore recording (R3, R4)', () => {
     expect(lastHash).toMatchObject({ offset: 12 });
   });
 
-  it('outputHash determinants do not gate later output', () => {
+  it('R4.4 outputHash determinants do not gate later output', () => {
     const h = new Harness({ mode: 'recording' });
     h.perform(h.core.kernelAccept(1, A, 1));
     h.pump();
@@ -111,7 +111,7 @@ describe('NswCore recording (R3, R4)', () => {
     expect(releasedText(h).get(0)).toBe('hi0;more');
   });
 
-  it('ignores acks beyond what it appended; pauses input while too much output is held', () => {
+  it('R4.1, R4.6 ignores acks beyond what it appended; pauses input while too much output is held', () => {
     const h = new Harness({ mode: 'recording', limits: { maxHeldBytes: 4 } });
     h.perform(h.core.kernelAccept(1, A, 1));
     h.pump();
@@ -165,7 +165,7 @@ describe('NswCore timers, limits, misuse', () => {
 });
 
 describe('NswCore replay (R11, R12)', () => {
-  it('replays the session from re-chunked, reordered kernel input and goes live', () => {
+  it('R11.1, R11.2, R11.6 replays the session from re-chunked, reordered kernel input and goes live', () => {
     const rec = recordSession();
     const h = new Harness({ mode: 'replaying', log: dets(rec) }, 5000);
     // The re-created connections come back in the other order, bytes in other chunks.
@@ -198,7 +198,7 @@ describe('NswCore replay (R11, R12)', () => {
     });
   });
 
-  it('connections closed before the failure are replayed from the logger (ghosts), output dropped', () => {
+  it('R11.3, R11.5 connections closed before the failure are replayed from the logger (ghosts), output dropped', () => {
     const rec = recordSession();
     const h = new Harness({ mode: 'replaying', log: dets(rec) });
     h.perform(h.core.kernelAccept(30, A, 5000, true));
@@ -262,7 +262,7 @@ describe('NswCore replay (R11, R12)', () => {
     expect(h.core.mode).toBe('live');
   });
 
-  it('a call the log does not have stops the application; so does a stream shorter than the log', () => {
+  it('R11.4, R12.2, R12.3 a call the log does not have stops the application; a stream shorter than the log stops its connection', () => {
     const log: Determinant[] = [
       { kind: 'accept', conn: 0, clientAddr: A, clientPort: 1 },
       { kind: 'random', bytes: new Uint8Array([1, 2]) },
@@ -296,7 +296,7 @@ describe('NswCore replay (R11, R12)', () => {
     expect(short.appStalled()[0]).toMatchObject({ kind: 'stop', conn: null });
   });
 
-  it('random values come from the log; a different size is divergence', () => {
+  it('R11.4 random values come from the log; a different size is divergence', () => {
     const core = new NswCore({
       mode: 'replaying',
       log: [
@@ -381,7 +381,7 @@ function feed(h: Harness, ev: KernelEv, sockBase: number): void {
 }
 
 describe('NswCore properties', () => {
-  it('output is never released before every determinant it depends on is stored', () => {
+  it('R4.1, R4.2 output is never released before every determinant it depends on is stored', () => {
     fc.assert(
       fc.property(
         worldArb,
@@ -420,7 +420,7 @@ describe('NswCore properties', () => {
     );
   });
 
-  it('replay delivers exactly the logged chunks whatever order and chunking the kernel uses', () => {
+  it('R11.1 replay delivers exactly the logged chunks whatever order and chunking the kernel uses', () => {
     fc.assert(
       fc.property(
         worldArb,

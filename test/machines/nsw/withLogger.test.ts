@@ -73,7 +73,7 @@ function sync(h: Harness, nsw: Link): LoggerEffect[] {
 }
 
 describe('NSW with the logger, through the codec', () => {
-  it('records, fences, fetches and replays; FIN and CloseLogged on the same ack', () => {
+  it('R8.3 records, fences, fetches and replays; FIN and CloseLogged on the same ack', () => {
     const logger = new LoggerCore({ epoch: 1, leaseMs: 1000 });
     const ssw = hello(logger, 'ssw', 1);
     const nsw = hello(logger, 'nsw', 1);
