@@ -114,6 +114,7 @@ export const classifyKernelSegment = (
     )
     .with(['closing', 'syn'], () => 'drop' as const)
     .with(['unprotected', 'syn'], () => 'drop' as const)
+    // R5.5: no suppression, the client learns of a death from the kernel's FIN/RST.
     .with(
       ['unprotected', 'synAck'],
       ['unprotected', 'rst'],
@@ -139,6 +140,8 @@ export const classifyKernelSegment = (
       ['awaitSynAck', 'pureAck'],
       () => 'drop' as const,
     )
+    // R6.7: no bare kernel segment during injection (the client gets the go-live prompt); a FIN
+    // off the logged close is held as in R5.1.
     .with(['injecting', 'data'], () => 'regenerated' as const)
     .with(['injecting', 'fin'], () => (atClose ? ('regenerated' as const) : ('holdFin' as const)))
     .with(['injecting', 'rst'], () => 'holdRst' as const)
@@ -207,7 +210,7 @@ export const classifyClientSegment = (mode: ConnMode, kind: SegmentKind): Client
       ['unprotected', 'rst'],
       () => 'forwardRst' as const,
     )
-    // The client lost the SYN-ACK and retries: the kernel (SYN_RECV) answers with another.
+    // R2.4: the client lost the SYN-ACK and retries: the kernel (SYN_RECV) answers with another.
     .with(['protected', 'syn'], () => 'forwardSyn' as const)
     // A re-created connection's kernel is past SYN_RECV: the SSW answers for it (R6.9).
     .with(
