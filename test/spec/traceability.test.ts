@@ -59,6 +59,16 @@ describe('the check finds each kind of problem', () => {
     expect(namesRule('R130 here', 'R13')).toBe(false);
   });
 
+  it("the checker's own test names no rule: its fixtures are not tests of the rules they cite", () => {
+    expect(
+      kinds({
+        ...good,
+        'test/a.test.ts': "it('R1.1 logs first')\n",
+        'test/spec/traceability.test.ts': "const fixture = '- **R1.2 Ack later.**';\n",
+      }),
+    ).toEqual(['noTest R1.2']);
+  });
+
   it('a family with no row', () => {
     expect(
       kinds({
