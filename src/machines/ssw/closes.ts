@@ -273,3 +273,30 @@ export function closingTick(ctx: SswCtx, c: Conn): void {
   else if (ctx.now - c.close.closingSinceMs >= ctx.timing.closeLingerMs)
     ctx.sendConn(c, { type: 'CONN_DONE' });
 }
+
+// ---------------------------------------------------------------------------------------
+// ConnClosed: the log's set of open connections (R5.10)
+
+/** R5.10 (machine action `reportConnClosed`): the SSW is done with this logged connection. */
+export function reportConnClosed(ctx: SswCtx, c: Conn): void {
+  // Never logged (no SYN-ACK fixed its record): the logger has nothing to close.
+  if (c.connId === undefined || c.server.opts === undefined) return;
+  const running = ctx.host().app === 'appRunning';
+  ctx.connClosed.note(c.connId, running);
+  if (running) ctx.toLogger({ kind: 'ConnClosed', conn: c.connId });
+  else
+    ctx.event(
+      'R5.10',
+      'ConnClosed withheld: no incarnation runs (the log decides at the fetch)',
+      c,
+    );
+}
+
+/** R5.10: after a Welcome (a reconnect) or at go-live, what may have been lost or was withheld. */
+export function sendOwedConnClosed(ctx: SswCtx, why: 'welcome' | 'live'): void {
+  if (ctx.host().app !== 'appRunning') return;
+  const ids = ctx.connClosed.release(why === 'welcome');
+  if (ids.length === 0) return;
+  ctx.event('R5.10', `ConnClosed sent again (${why})`, undefined, { conns: ids.length });
+  for (const conn of ids) ctx.toLogger({ kind: 'ConnClosed', conn });
+}

@@ -17,6 +17,8 @@ export interface SswConnectionContext {
   /** R5.1 / R5.3: a kernel FIN / RST is being held back. */
   readonly finHeld: boolean;
   readonly rstHeld: boolean;
+  /** R6.7: the re-created kernel's FIN at the logged close went by while injecting. */
+  readonly finPassed: boolean;
 }
 
 export interface SswConnectionInput {
@@ -63,6 +65,8 @@ export const sswConnectionMachine = setup({
       context.finHeld && event.type === 'CLOSE_LOGGED' && event.finAtClose,
     heldRstAtClose: ({ context, event }) =>
       context.rstHeld && event.type === 'CLOSE_LOGGED' && event.rstAtClose,
+    /** R6.7: the close was completed while injecting: go-live goes on to `closing`. */
+    finPassed: ({ context }) => context.finPassed,
   },
   actions: {
     // Context updates (pure).
@@ -70,6 +74,8 @@ export const sswConnectionMachine = setup({
     markFinHeld: assign({ finHeld: true }),
     markRstHeld: assign({ rstHeld: true }),
     clearHeld: assign({ finHeld: false, rstHeld: false }),
+    markFinPassed: assign({ finPassed: true }),
+    clearFinPassed: assign({ finPassed: false }),
     markUnprotected: assign({ protected: false }),
     // Effects: the engine provides these. Defaults do nothing so the bare machine can be
     // traversed by xstate/graph; tests provide recording fakes.
@@ -100,6 +106,7 @@ export const sswConnectionMachine = setup({
     closeLogged: false,
     finHeld: false,
     rstHeld: false,
+    finPassed: false,
   }),
   states: {
     // The client's SYN went to the kernel; no SYN-ACK yet.
@@ -194,6 +201,15 @@ export const sswConnectionMachine = setup({
     // Both sides may still exchange data; FIN retransmissions pass.
     closing: {
       on: {
+        // R5.9: the incarnation dies after its FIN passed. The dying kernel's FIN/RST must not
+        // reach the client (R5.4), and the log, not this SSW, says whether the connection is
+        // still open: the next recovery re-creates it if the log lists it (its replay completes
+        // the close again), else forgets it (R6.1). Unprotected: no log, R5.5 as before.
+        APP_EXIT: {
+          guard: 'isProtected',
+          target: 'orphaned',
+          actions: ['clearHeld', 'abortKernelSocket'],
+        },
         CONN_DONE: { target: 'closed', actions: 'reportConnClosed' },
         CLIENT_RST: { target: 'closed', actions: 'reportConnClosed' },
         KERNEL_RST: { target: 'closed', actions: 'reportConnClosed' },
@@ -208,7 +224,7 @@ export const sswConnectionMachine = setup({
       on: {
         KERNEL_FIN: { actions: 'suppressCrashFin' },
         KERNEL_RST: { actions: 'suppressCrashFin' },
-        RECOVER: { target: 'recreating', actions: 'sendFakeSyn' },
+        RECOVER: { target: 'recreating', actions: ['clearFinPassed', 'sendFakeSyn'] },
         CLIENT_RST: { target: 'closed', actions: 'reportConnClosed' },
         // A second failure (A6 excluded): no log to recover from. Say so rather than hang.
         LOGGER_LOST: {
@@ -234,6 +250,8 @@ export const sswConnectionMachine = setup({
         injecting: {
           on: {
             INJECTION_DONE: [
+              // R6.7: the replayed application's FIN at the close already went by.
+              { guard: 'finPassed', target: '#sswConnection.closing', actions: 'promptClient' },
               {
                 guard: 'isProtected',
                 target: '#sswConnection.established.translated',
@@ -243,8 +261,12 @@ export const sswConnectionMachine = setup({
             ],
             // Only a fake ACK lost in the kernel would cause this; answer it again.
             KERNEL_SYN_ACK: { actions: 'sendFakeAck' },
-            // The new incarnation already closes (the replayed app closes it): hold as in R5.
-            KERNEL_FIN: { actions: 'markFinHeld' },
+            // The new incarnation already closes (the replayed app closes it): at the logged
+            // close it went on as regenerated output (R6.7), elsewhere it is held as in R5.
+            KERNEL_FIN: [
+              { guard: 'atLoggedClose', actions: 'markFinPassed' },
+              { actions: 'markFinHeld' },
+            ],
             KERNEL_RST: { actions: 'markRstHeld' },
             CLOSE_LOGGED: { actions: 'markCloseLogged' },
           },

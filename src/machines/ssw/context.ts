@@ -8,6 +8,7 @@ import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import type { SswConfig, SswLimits, SswTimings } from './config.ts';
 import type { Conn, ConnTable, NewConn } from './conn.ts';
+import type { ConnClosedLedger } from './connClosed.ts';
 import type { SswConnectionEvent } from './connection.machine.ts';
 import type { SswHostContext, SswHostEvent } from './host.machine.ts';
 import type { CloseRecorder } from './recorder.ts';
@@ -131,6 +132,8 @@ export interface SswCtx {
   readonly conns: ConnTable;
   /** R5.8: only for an unrecorded application. */
   readonly recorder: CloseRecorder | undefined;
+  /** R5.10: ConnClosed withheld during a recovery or sent since the last fetch. */
+  readonly connClosed: ConnClosedLedger;
   /** The local monotonic time of the call being handled (ms). */
   readonly now: number;
   /** R1.6: client bytes handed to the logger and not yet stored, host-wide. */

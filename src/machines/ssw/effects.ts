@@ -2,7 +2,7 @@
 // R5.4, R6.1 for the host). connection.machine.ts and host.machine.ts name their actions after
 // the rules and do no I/O; here each named action is given its rule's function. Nothing else.
 
-import { abortKernelSocket, releaseHeldFin, releaseHeldRst } from './closes.ts';
+import { abortKernelSocket, releaseHeldFin, releaseHeldRst, reportConnClosed } from './closes.ts';
 import type { Conn } from './conn.ts';
 import { sswConnectionMachine } from './connection.machine.ts';
 import type { SswCtx } from './context.ts';
@@ -53,11 +53,7 @@ export function provideConnectionMachine(ctx: SswCtx) {
       },
       promptClient: ({ context }: A) => promptClient(ctx, conn(context.connKey)),
       resetClient: ({ context }: A) => resetClient(ctx, conn(context.connKey)),
-      reportConnClosed: ({ context }: A) => {
-        const c = conn(context.connKey);
-        if (c.connId !== undefined && c.server.opts !== undefined)
-          ctx.toLogger({ kind: 'ConnClosed', conn: c.connId });
-      },
+      reportConnClosed: ({ context }: A) => reportConnClosed(ctx, conn(context.connKey)),
     },
   });
 }

@@ -26,7 +26,7 @@ import { type Actor, createActor } from 'xstate';
 import type { ChecksumMode } from '../../wire/checksum.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import { NO_OFFLOAD, type VnetHdr } from '../../wire/vnet.ts';
-import { closingTick, noteCloseLogged } from './closes.ts';
+import { closingTick, noteCloseLogged, sendOwedConnClosed } from './closes.ts';
 import {
   checkSswConfig,
   DEFAULT_SSW_LIMITS,
@@ -45,6 +45,7 @@ import {
   type SswConnectionView,
   viewOf,
 } from './conn.ts';
+import { ConnClosedLedger } from './connClosed.ts';
 import { connModeOf, type SswConnectionEvent } from './connection.machine.ts';
 import {
   type EventDetail,
@@ -86,6 +87,7 @@ class EngineContext implements SswCtx {
   readonly csum: ChecksumMode;
   readonly conns: ConnTable;
   readonly recorder: CloseRecorder | undefined;
+  readonly connClosed = new ConnClosedLedger();
   readonly neighbors = newNeighborTable();
   readonly lease = newLeaseState();
   readonly recovery: RecoveryState;
@@ -416,7 +418,10 @@ export class SswEngine {
     const ctx = this.ctx;
     switch (msg.kind) {
       case 'Welcome':
-        if (welcome(ctx, ctx.lease, msg)) resendUnacked(ctx);
+        if (welcome(ctx, ctx.lease, msg)) {
+          resendUnacked(ctx);
+          sendOwedConnClosed(ctx, 'welcome');
+        }
         return;
       case 'HeartbeatAck':
         heartbeatAcked(ctx, ctx.lease, msg);

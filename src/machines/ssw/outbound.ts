@@ -118,11 +118,19 @@ function kernelSegment(
     case 'captureRst':
       ctx.sendConn(c, { type: 'KERNEL_RST', atClose: false });
       return;
-    case 'regenerated':
+    case 'regenerated': {
+      // R6.7: a FIN here sits at the logged close (else it is held); read before R6.6
+      // rewrites the segment.
+      const finSeq = kind === 'fin' ? kernelFinSeqOf(c, tcp) : undefined;
       noteKernel(ctx, c, tcp);
       handleRegenerated(ctx, c, tcp, datagram, headroom, vnet);
+      if (finSeq !== undefined) {
+        c.close.serverFinSeq = finSeq;
+        ctx.sendConn(c, { type: 'KERNEL_FIN', atClose: true });
+      }
       afterKernelSegment(ctx, c);
       return;
+    }
     case 'absorb':
       noteKernel(ctx, c, tcp);
       afterKernelSegment(ctx, c);

@@ -9,10 +9,11 @@ import { seqAdd, seqGe, seqGt, seqLe, seqMax } from '../../wire/seq.ts';
 import { findTimestamps, TCP_ACK, TCP_SYN, type TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import { noteToldAck } from './clamp.ts';
+import { sendOwedConnClosed } from './closes.ts';
 import { DEFAULT_PROMPT_ACKS, type SswConfig, type SswLimits } from './config.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
-import { appendStream, clearStream, streamEnd, tryInject } from './inject.ts';
+import { appendStream, clearStream, streamDataEnd, streamEnd, tryInject } from './inject.ts';
 import { dropLog, dropStoredPending } from './logBeforeAck.ts';
 import {
   buildPacket,
@@ -111,6 +112,8 @@ export function maybeRecoveryDone(ctx: SswCtx): void {
     if (c.mode === 'awaitSynAck' || c.mode === 'injecting') return;
   ctx.event('R6.8', 'recovery done');
   ctx.sendHost({ type: 'RECOVERY_DONE' });
+  // R5.10: what was withheld since the fetch may change the log's open set now.
+  sendOwedConnClosed(ctx, 'live');
 }
 
 // ---------------------------------------------------------------------------------------
@@ -118,6 +121,11 @@ export function maybeRecoveryDone(ctx: SswCtx): void {
 
 /** R6.1 (host action `recreateConnections`): every orphan the log holds gets re-created. */
 export function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): void {
+  // R5.10: the records are the logger's open set: a connection whose ConnClosed was withheld
+  // or maybe lost is either listed (re-created below) or closed there already.
+  const settled = ctx.connClosed.settledByLog();
+  if (settled > 0)
+    ctx.event('R5.10', 'ConnClosed kept: settled by the log', undefined, { settled });
   const restored = new Map<number, Conn>();
   for (const r of records) {
     if (r.kind === 'ReplaySyn') {
@@ -213,6 +221,13 @@ function restartFromReplay(ctx: SswCtx, c: Conn): void {
     dropLog(ctx, c);
   }
   c.log.finLogged = c.inject.streamFin;
+  // R5.7 for the new incarnation: the client's FIN is where the log has it (a failover's
+  // record never saw it go by, and without it the connection would stay `closing` after both
+  // FINs are acked); what the previous incarnation's FIN did is history.
+  if (c.inject.streamFin) c.close.clientFinSeq = streamDataEnd(c);
+  c.close.serverFinSeq = undefined;
+  c.close.serverFinAckForwarded = false;
+  c.close.closingSinceMs = 0;
   c.inject.seq = seqAdd(c.client.isn, 1);
   c.inject.finInjected = false;
   c.kernel.ackValid = false;
