@@ -115,11 +115,6 @@ export const EXCLUDED: readonly { fault: string; why: string }[] = [
   },
   {
     fault:
-      "an application crash soon after a re-created connection's close completed (a failover or local recovery whose replay sends the held FIN, then a crash of the new incarnation)",
-    why: "the SSW keeps such a connection in 'closing' (R5.7) instead of forgetting it at once: the dying incarnation's kernel RST reaches the client (RST after both FINs), and across a fenced epoch its ConnClosed is lost, so the logger serves the connection as open while the SSW will not re-create it: the next replay waits for it for good (runs: chaos seed 20261203 path 3)",
-  },
-  {
-    fault:
       'a crash while the client has a large burst in flight (the zero-window state: a client that stopped reading, after a burst)',
     why: "after go-live the SSW holds the burst's tail out of order behind the hole the crash left and prompts the client with three duplicate ACKs without SACK blocks; a SACK sender does not retransmit on those and waits out its backed-off RTO (2 s after a 2.2 s outage): a stall past the budget with no failure in progress (W.7), runs/2026-12-03T16-33-50-127Z-failure-path-2",
   },
@@ -221,8 +216,9 @@ export const failureModel = setup({
       },
     },
     // A failover with a close in flight (the primary died holding the server's FIN): the
-    // backup's replay completes the close. No crash of the backup's application follows in
-    // this branch (EXCLUDED: a re-created connection whose close a replay completed).
+    // backup's replay completes the close, and the backup's application may crash then, in
+    // its replay or right after going live (chaos seed 20261203 path 3: the re-created
+    // connection whose close completed, spec/ssw.md R5.7, R5.9, R5.10).
     closeFailover: {
       initial: 'hostCrashed',
       states: {
@@ -230,8 +226,15 @@ export const failureModel = setup({
         detected: { meta: { oracle: 'open' }, on: { FENCED: 'fenced' } },
         fenced: { meta: { oracle: 'open' }, on: { TAKEOVER: 'takingOver' } },
         takingOver: { meta: { oracle: 'open' }, on: { REPLAYING: 'replaying' } },
-        replaying: { meta: { oracle: 'open' }, on: { LIVE: 'recovered' } },
-        recovered: { meta: { oracle: 'open' }, on: { VERIFY: 'verified' } },
+        appCrashed: { meta: { oracle: 'open' }, on: { REPLAYING: 'replaying' } },
+        replaying: {
+          meta: { oracle: 'open' },
+          on: { LIVE: 'recovered', CRASH_MID_REPLAY: 'appCrashed' },
+        },
+        recovered: {
+          meta: { oracle: 'open' },
+          on: { VERIFY: 'verified', CRASH_AFTER_LIVE: 'appCrashed' },
+        },
         verified: { meta: { oracle: 'flowing' } },
       },
     },
