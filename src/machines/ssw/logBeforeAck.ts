@@ -169,16 +169,32 @@ export function assertQueued(ctx: SswCtx, c: Conn): void {
   }));
 }
 
-/** Nothing more of this connection will be logged (unprotected, or the log restarts at the
- * replay's end): what it held against R1.6 is released, its pending and held pieces dropped. */
+/** Nothing more of this connection will be logged (unprotected): what it held against R1.6
+ * is released, its pending and held pieces dropped. */
 export function dropLog(ctx: SswCtx, c: Conn): void {
+  dropPending(ctx, c);
+  c.log.ooo = [];
+  c.log.oooBytes = 0;
+}
+
+/** The pending LogData are forgotten and what they held against R1.6 released (R6.1: the log
+ * restarts at the replay's end). Out-of-order pieces stay: the hole before them is still one. */
+export function dropPending(ctx: SswCtx, c: Conn): void {
   const log = c.log;
   ctx.queuedLogBytes -= log.queuedBytes;
   log.queuedBytes = 0;
   assertQueued(ctx, c);
   log.pending = [];
-  log.ooo = [];
-  log.oooBytes = 0;
+}
+
+/** R6.1: out-of-order pieces wholly at or below `end` (a replay that holds them) are dropped. */
+export function dropOooBelow(c: Conn, end: ClientSeq): void {
+  const log = c.log;
+  log.ooo = log.ooo.filter((p) => {
+    const keep = seqGt(seqAdd(p.seq, p.bytes === FIN_MARK ? 1 : p.bytes.length), end);
+    if (!keep && p.bytes !== FIN_MARK) log.oooBytes -= p.bytes.length;
+    return keep;
+  });
 }
 
 /** R1.7, messages.md "Resending after a reconnect": unacked records and data, in order. */
