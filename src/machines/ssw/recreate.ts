@@ -156,6 +156,8 @@ export function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): voi
  */
 function restoreFromLog(ctx: SswCtx, r: MessageOf<'ReplaySyn'>): Conn | undefined {
   ctx.conns.reserveConnId(r.conn);
+  // R2.8: the logged application served this port.
+  ctx.served.note(r.serverPort);
   const known = ctx.conns.lookup(r.clientAddr, r.clientPort, r.serverPort);
   // The log's numbers: the client's ISN (client space), the server's and what the client
   // acked of its stream (original space).
