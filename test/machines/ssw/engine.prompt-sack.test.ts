@@ -209,6 +209,52 @@ describe('a SACK sender waits out its RTO after go-live (R6.13)', () => {
     expect(e.connection(CLIENT, CPORT, SPORT)?.loggedSeq).toBe(at(4000));
   });
 
+  it("then the kernel's duplicate ACKs keep their SACK blocks for held bytes (R1.9): a client in loss recovery that sends new data first (F-RTO) learns the hole from them", () => {
+    const { e, now } = crashWithHeldTail({
+      sack: true,
+      ts: false,
+      tail: [
+        [2000, 3000],
+        [3000, 4000],
+      ],
+      goLiveWindow: 65535,
+    });
+    // The client's answer to the prompts' new ack (Linux F-RTO, RFC 5682 step 2b) is new data,
+    // past the hole like the tail: held and forwarded.
+    const fx = [
+      ...e.onLanFrame(
+        clientFrame({
+          seq: at(4000),
+          ack: seqAdd(S_ISN, 1),
+          flags: TCP_ACK,
+          payload: bytesAt(4000, MSS),
+        }),
+        now + 1,
+      ),
+    ];
+    expect(handedToKernel(fx)).toEqual([[4000, 5000]]);
+    // The new kernel's duplicate ACK SACKs what it holds past the hole; the client gets it whole
+    // (the ack is not clamped: everything up to the hole is stored).
+    const dup = lanSegs([
+      ...e.onTunPacket(
+        kernelPacket({
+          seq: seqAdd(K_ISN, 1),
+          ack: at(MSS),
+          flags: TCP_ACK,
+          options: [
+            { kind: 'nop' },
+            { kind: 'nop' },
+            { kind: 'sack', blocks: [{ left: at(2000), right: at(5000) }] },
+          ],
+        }),
+        now + 2,
+      ),
+    ]);
+    expect(dup).toHaveLength(1);
+    expect(dup[0]?.tcp.ack).toBe(at(MSS));
+    expect(offsetsOf(sackOf(dup[0] as ParsedSeg))).toEqual([[2000, 5000]]);
+  });
+
   it('no SACK blocks when the connection did not negotiate SACK (the held bytes still go to the kernel)', () => {
     const { goLive } = crashWithHeldTail({
       sack: false,
