@@ -4,6 +4,7 @@
 // objects; and `rewriteOutbound`, which applies them (with R7's translation) to a kernel
 // segment in place on its way to the client.
 
+import { match } from 'ts-pattern';
 import type { ChecksumMode } from '../../wire/checksum.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
 import {
@@ -141,6 +142,17 @@ export function heldRange(log: LogState, left: ClientSeq, right: ClientSeq): boo
 }
 
 /**
+ * R1.5 / R1.9 decision table: a kernel SACK block goes to the client `whole` only when the
+ * segment's ack is not clamped and the SSW holds every byte the block names; otherwise it is
+ * `cut` at `stableSeq` (R1.5; `sackBlockSendable` then drops what the cut emptied).
+ */
+export const sackBlockFate = (ackClamped: boolean, held: boolean): 'whole' | 'cut' =>
+  match([ackClamped, held] as const)
+    .with([false, true], () => 'whole' as const)
+    .with([false, false], [true, true], [true, false], () => 'cut' as const)
+    .exhaustive();
+
+/**
  * R1.9: for each SACK block of a kernel segment, whether it names bytes past `stableSeq` that
  * the SSW holds (`heldRange`): such a block reaches the client whole. Undefined when no block
  * can be (no SACK option, or nothing held past `stableSeq`): every block is cut (R1.5).
@@ -189,12 +201,13 @@ export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: C
     if (clamp) {
       const stable = c.log.stableSeq;
       // R1.9: with the ack not clamped, a block of bytes the SSW holds past the hole stays.
-      const held = ack === kernelAck ? heldSackBlocks(c, tcp) : undefined;
+      const clamped = ack !== kernelAck;
+      const held = clamped ? undefined : heldSackBlocks(c, tcp);
       if (
         rewriteSackBlocks(
           tcp,
           (edge, i) =>
-            held !== undefined && held[i >> 1] === true
+            sackBlockFate(clamped, held?.[i >> 1] === true) === 'whole'
               ? edge
               : clampSackEdge(clientSeq(edge), stable),
           mode,
