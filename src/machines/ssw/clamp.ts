@@ -4,9 +4,11 @@
 // objects; and `rewriteOutbound`, which applies them (with R7's translation) to a kernel
 // segment in place on its way to the client.
 
+import { match } from 'ts-pattern';
 import type { ChecksumMode } from '../../wire/checksum.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../../wire/seq.ts';
 import {
+  findSackBlocks,
   keepSackBlocks,
   rewriteAck,
   rewriteSackBlocks,
@@ -14,7 +16,7 @@ import {
   type TcpPacket,
 } from '../../wire/tcp.ts';
 import { assert } from './assert.ts';
-import type { Conn } from './conn.ts';
+import type { Conn, LogState, StreamPiece } from './conn.ts';
 import { type ClientSeq, clientSeq } from './spaces.ts';
 import { translateOutboundSeq, translateOutboundTs } from './translate.ts';
 
@@ -117,6 +119,52 @@ export const sackBlockSendable = (
   ack: ClientSeq,
 ): boolean => seqLt(left, right) && (index === 0 || seqGt(right, ack));
 
+/** R1.9: most held pieces looked at for one SACK block (beyond: not held, the block is cut). */
+export const MAX_HELD_SCAN = 1024;
+
+/**
+ * R1.9: does the SSW hold every client byte of [left, right)? Bytes below `loggedSeq` are
+ * logged (stored, or pending and kept until stored, R1.7); past it, the `ooo` pieces (held
+ * until the hole before them fills, and forwarded to the kernel, R1.1) must cover the rest.
+ * Pieces may overlap (retransmissions of other sizes): the walk keeps the furthest end.
+ */
+export function heldRange(log: LogState, left: ClientSeq, right: ClientSeq): boolean {
+  if (!seqLt(left, right)) return false;
+  let at = seqMax(left, log.loggedSeq);
+  const ooo = log.ooo;
+  for (let i = 0; i < ooo.length && i < MAX_HELD_SCAN && seqLt(at, right); i++) {
+    const p = ooo[i] as StreamPiece;
+    if (seqGt(p.seq, at)) return false; // a gap before this piece (they are in order)
+    const end = seqAdd(p.seq, p.bytes.length);
+    if (seqGt(end, at)) at = end;
+  }
+  return !seqLt(at, right);
+}
+
+/**
+ * R1.5 / R1.9 decision table: a kernel SACK block goes to the client `whole` only when the
+ * segment's ack is not clamped and the SSW holds every byte the block names; otherwise it is
+ * `cut` at `stableSeq` (R1.5; `sackBlockSendable` then drops what the cut emptied).
+ */
+export const sackBlockFate = (ackClamped: boolean, held: boolean): 'whole' | 'cut' =>
+  match([ackClamped, held] as const)
+    .with([false, true], () => 'whole' as const)
+    .with([false, false], [true, true], [true, false], () => 'cut' as const)
+    .exhaustive();
+
+/**
+ * R1.9: for each SACK block of a kernel segment, whether it names bytes past `stableSeq` that
+ * the SSW holds (`heldRange`): such a block reaches the client whole. Undefined when no block
+ * can be (no SACK option, or nothing held past `stableSeq`): every block is cut (R1.5).
+ */
+function heldSackBlocks(c: Conn, tcp: TcpPacket): boolean[] | undefined {
+  const log = c.log;
+  if (log.ooo.length === 0 && log.loggedSeq === log.stableSeq) return undefined;
+  const blocks = findSackBlocks(tcp);
+  if (blocks.length === 0) return undefined;
+  return blocks.map((b) => heldRange(log, clientSeq(b.left), clientSeq(b.right)));
+}
+
 /** R1.4: a pure ACK is owed when the clamped ack would now exceed what the client has. */
 export const pureAckOwed = (
   kernelAck: ClientSeq,
@@ -152,7 +200,19 @@ export function rewriteOutbound(c: Conn, tcp: TcpPacket, clamp: boolean, mode: C
     noteToldAck(c, ack, clamp, clamp);
     if (clamp) {
       const stable = c.log.stableSeq;
-      if (rewriteSackBlocks(tcp, (edge) => clampSackEdge(clientSeq(edge), stable), mode) > 0)
+      // R1.9: with the ack not clamped, a block of bytes the SSW holds past the hole stays.
+      const clamped = ack !== kernelAck;
+      const held = clamped ? undefined : heldSackBlocks(c, tcp);
+      if (
+        rewriteSackBlocks(
+          tcp,
+          (edge, i) =>
+            sackBlockFate(clamped, held?.[i >> 1] === true) === 'whole'
+              ? edge
+              : clampSackEdge(clientSeq(edge), stable),
+          mode,
+        ) > 0
+      )
         keepSackBlocks(
           tcp,
           (l, r, i) => sackBlockSendable(clientSeq(l), clientSeq(r), i, ack),

@@ -49,6 +49,7 @@ export type KernelAction =
   | 'forward' // rewrite (R1.2-R1.5, R7.1-R7.3) and send to the client
   | 'forwardUnclamped' // unprotected: translate only (R7), no clamp (L.2)
   | 'firstSynAck' // R2.1: log the record, hold the SYN-ACK
+  | 'refusal' // R2.8: the kernel refuses a SYN: withheld while the app may have died, else forwarded
   | 'holdSynAck' // R2.2: replace the held SYN-ACK
   | 'holdFin' // R5.1: clear FIN, forward the rest, remember where the FIN was
   | 'holdRst' // R5.3
@@ -71,7 +72,7 @@ export const classifyKernelSegment = (
 ): KernelAction =>
   match([mode, kind] as const)
     .with(['listenSynSeen', 'synAck'], () => 'firstSynAck' as const)
-    .with(['listenSynSeen', 'rst'], () => 'forwardUnclamped' as const)
+    .with(['listenSynSeen', 'rst'], () => 'refusal' as const)
     .with(
       ['listenSynSeen', 'syn'],
       ['listenSynSeen', 'fin'],

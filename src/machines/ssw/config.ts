@@ -24,6 +24,8 @@ export interface SswLimits {
   readonly standbyKeptMaxAgeMs: number;
   /** R5.8: determinants the recorder link may hold unacknowledged (or queued) at once. */
   readonly maxRecorderPending: number;
+  /** R2.8: server ports remembered as served (a kernel SYN-ACK or a logged record seen). */
+  readonly maxServedPorts: number;
 }
 
 export const DEFAULT_SSW_LIMITS: SswLimits = {
@@ -35,6 +37,7 @@ export const DEFAULT_SSW_LIMITS: SswLimits = {
   maxStandbyKept: 1024,
   standbyKeptMaxAgeMs: 2000,
   maxRecorderPending: 4096,
+  maxServedPorts: 1024,
 };
 
 export interface SswConfig {
@@ -80,6 +83,14 @@ export interface SswConfig {
   readonly recreateRetryMs?: number;
   /** How long a closing connection whose FINs are not both acked is kept. Default 10 000 ms. */
   readonly closeLingerMs?: number;
+  /**
+   * R2.8: how long after the first kernel refusal of a SYN it withheld on a served port the
+   * SSW, still not told of an application death, keeps withholding refusals there. Default
+   * 800 ms: far longer than the runtime takes to report an exit, and shorter than the client's
+   * first SYN retry (1 s, RFC 6298 §2), which then gets the refusal of an application that is
+   * alive and really does not listen.
+   */
+  readonly refusalGraceMs?: number;
   /** R6.8: duplicate ACKs sent at go-live. Default 3 (the client's fast-retransmit trigger). */
   readonly promptAcks?: number;
   /** A.2: gratuitous ARPs at takeover. Default 3. */
@@ -175,6 +186,8 @@ export interface SswTimings {
   readonly closeLingerMs: number;
   /** A.3: how often an unanswered ARP request for a client is repeated. */
   readonly arpRetryMs: number;
+  /** R2.8: how long refusals of SYNs on a served port are withheld before the SSW believes them. */
+  readonly refusalGraceMs: number;
 }
 
 export const DEFAULT_SSW_TIMINGS: SswTimings = {
@@ -187,6 +200,7 @@ export const DEFAULT_SSW_TIMINGS: SswTimings = {
   recreateRetryMs: 200,
   closeLingerMs: 10_000,
   arpRetryMs: 1000,
+  refusalGraceMs: 800,
 };
 
 /** The configured durations, defaults filled in (`arpRetryMs` is not configurable). */
@@ -202,6 +216,7 @@ export const timingsOf = (config: SswConfig): SswTimings => {
     recreateRetryMs: config.recreateRetryMs ?? d.recreateRetryMs,
     closeLingerMs: config.closeLingerMs ?? d.closeLingerMs,
     arpRetryMs: d.arpRetryMs,
+    refusalGraceMs: config.refusalGraceMs ?? d.refusalGraceMs,
   };
 };
 

@@ -338,6 +338,40 @@ export class ConnTable {
   }
 }
 
+/**
+ * R2.8: the server ports this SSW has seen served in its life (a kernel SYN-ACK, R2.1 / R6.3,
+ * or a logged record, R6.1), at most `max` of them, and per port when the first kernel refusal
+ * of a SYN there was withheld since the application was last reported dead (`clearRefusals`).
+ */
+export class ServedPorts {
+  /** port -> ms of the first refusal withheld there (undefined: none since the last death). */
+  private readonly ports = new Map<number, number | undefined>();
+
+  constructor(private readonly max: number) {}
+
+  note(port: number): void {
+    if (!this.ports.has(port) && this.ports.size < this.max) this.ports.set(port, undefined);
+  }
+
+  has(port: number): boolean {
+    return this.ports.has(port);
+  }
+
+  /** When the first refusal on `port` was withheld, if one was since the last death. */
+  firstWithheldMs(port: number): number | undefined {
+    return this.ports.get(port);
+  }
+
+  noteWithheld(port: number, nowMs: number): void {
+    if (this.ports.has(port) && this.ports.get(port) === undefined) this.ports.set(port, nowMs);
+  }
+
+  /** The application was reported dead: its next incarnation listens afresh. */
+  clearRefusals(): void {
+    for (const port of this.ports.keys()) this.ports.set(port, undefined);
+  }
+}
+
 /** A read-only view of one connection's SSW state (spec names; client space unless said
  * otherwise). */
 export interface SswConnectionView {

@@ -7,7 +7,7 @@ import type { ChecksumMode } from '../../wire/checksum.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import type { SswConfig, SswLimits, SswTimings } from './config.ts';
-import type { Conn, ConnTable, NewConn } from './conn.ts';
+import type { Conn, ConnTable, NewConn, ServedPorts } from './conn.ts';
 import type { ConnClosedLedger } from './connClosed.ts';
 import type { SswConnectionEvent } from './connection.machine.ts';
 import type { SswHostContext, SswHostEvent } from './host.machine.ts';
@@ -75,6 +75,8 @@ export interface SswStats {
   /** R5.8: closes of an unrecorded application recorded by the SSW / refused (bound, failed) */
   closesRecorded: number;
   closesNotRecorded: number;
+  /** R2.8: kernel refusals of a SYN withheld (the application may have died) */
+  withheldRefusals: number;
 }
 
 export const newSswStats = (): SswStats => ({
@@ -110,6 +112,7 @@ export const newSswStats = (): SswStats => ({
   keptHandedOver: 0,
   closesRecorded: 0,
   closesNotRecorded: 0,
+  withheldRefusals: 0,
 });
 
 /** The host statechart's three regions (host.machine.ts), as read per packet. */
@@ -130,6 +133,8 @@ export interface SswCtx {
   /** How rewritten checksums are kept when no offload says otherwise (`config.checksum`). */
   readonly csum: ChecksumMode;
   readonly conns: ConnTable;
+  /** R2.8: the server ports seen served, and the refusals withheld on them. */
+  readonly served: ServedPorts;
   /** R5.8: only for an unrecorded application. */
   readonly recorder: CloseRecorder | undefined;
   /** R5.10: ConnClosed withheld during a recovery or sent since the last fetch. */

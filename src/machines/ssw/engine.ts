@@ -42,6 +42,7 @@ import {
   ConnTable,
   type NewConn,
   newConn,
+  ServedPorts,
   type SswConnectionView,
   viewOf,
 } from './conn.ts';
@@ -86,6 +87,7 @@ class EngineContext implements SswCtx {
   readonly stats: SswStats = newSswStats();
   readonly csum: ChecksumMode;
   readonly conns: ConnTable;
+  readonly served: ServedPorts;
   readonly recorder: CloseRecorder | undefined;
   readonly connClosed = new ConnClosedLedger();
   readonly neighbors = newNeighborTable();
@@ -109,6 +111,7 @@ class EngineContext implements SswCtx {
     this.timing = timingsOf(config);
     this.csum = config.checksum ?? 'full';
     this.conns = new ConnTable(config.firstConnId ?? 1);
+    this.served = new ServedPorts(this.limits.maxServedPorts);
     this.connMachine = provideConnectionMachine(this);
     this.recorder =
       config.appRecorded === false ? new CloseRecorder(this.limits.maxRecorderPending) : undefined;
@@ -340,6 +343,8 @@ export class SswEngine {
   onAppExit(nowMs: number): readonly SswEffect[] {
     this.ctx.begin(nowMs);
     this.ctx.event('R5.4', 'app exit');
+    // R2.8: the death is known now; the next incarnation's listener starts afresh.
+    this.ctx.served.clearRefusals();
     this.ctx.sendHost({ type: 'APP_EXIT' });
     return this.ctx.end();
   }

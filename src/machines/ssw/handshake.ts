@@ -4,6 +4,7 @@
 // SYN-ACK is held until SynStored (R2.1-R2.3). A re-created incarnation's SYN-ACK (R6.3) is
 // read by the same function.
 
+import { match, P } from 'ts-pattern';
 import { seqAdd } from '../../wire/seq.ts';
 import type { TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
@@ -54,6 +55,8 @@ export function recordSynAck(ctx: SswCtx, c: Conn, tcp: TcpPacket, first: boolea
   // SYN-ACK windows are never scaled (RFC 7323 §2.2).
   k.rcvEdge = seqAdd(k.ack, tcp.window);
   k.lastTsVal = o.tsVal ?? 0;
+  // R2.8: a listener answered on this port.
+  ctx.served.note(c.serverPort);
   if (!first) return;
   // The first incarnation numbers the server's stream: its space is the original one (the
   // translation is the identity until a re-creation, R6.3).
@@ -123,4 +126,77 @@ export function releaseHeldSynAck(ctx: SswCtx, c: Conn): void {
   if (held === undefined) return;
   ctx.event('R2.3', 'release SYN-ACK', c);
   kernelToLan(ctx, held, c.clientAddr, false);
+}
+
+// ---------------------------------------------------------------------------------------
+// R2.8 a refused SYN while the application may have died
+
+/**
+ * R2.8: what the SSW knows of the application when the kernel refuses a SYN: `dead` (reported
+ * dead or recovering), `unreported` (running as far as the SSW knows, and the first refusal
+ * withheld on this port since the last death is younger than `refusalGraceMs`, or this is
+ * it), `alive` (running, and refusing for longer than any death report takes).
+ */
+export type AppAtRefusal = 'dead' | 'unreported' | 'alive';
+
+/**
+ * R2.8 decision table. A kernel RST that answers a client's SYN (`answersSyn`) on a port this
+ * SSW has seen served (`served`), while the host protects its connections (`protectedHost`:
+ * a restarted application will replay and listen again), is withheld unless the application
+ * is known `alive`: the client's SYN retry then reaches the restarted listener. Anything else
+ * goes to the client as today: a port nobody served, an unprotected host, an RST that does not
+ * answer a SYN, an application that really does not listen.
+ */
+export const refusalAction = (
+  protectedHost: boolean,
+  served: boolean,
+  answersSyn: boolean,
+  app: AppAtRefusal,
+): 'withhold' | 'forward' =>
+  match([protectedHost, served, answersSyn, app] as const)
+    .with([true, true, true, 'dead'], [true, true, true, 'unreported'], () => 'withhold' as const)
+    .with([true, true, true, 'alive'], () => 'forward' as const)
+    .with([false, P._, P._, P._], () => 'forward' as const)
+    .with([true, false, P._, P._], () => 'forward' as const)
+    .with([true, true, false, P._], () => 'forward' as const)
+    .exhaustive();
+
+/**
+ * R2.8: does a kernel RST to `port` get withheld? `c` is the connection in `listenSynSeen`
+ * whose SYN it answers (ack = clientIsn + 1), or undefined for a client the SSW no longer
+ * tracks (its record was dropped when the application's death was reported, R2.6, between the
+ * SYN and the kernel's answer): then it answers a SYN when it is RST+ACK with seq 0 (Linux,
+ * `tcp_v4_send_reset` for a segment without ACK), and only a dead application counts.
+ */
+export function withholdRefusal(
+  ctx: SswCtx,
+  port: number,
+  tcp: TcpPacket,
+  c: Conn | undefined,
+): boolean {
+  const host = ctx.host();
+  const protectedHost =
+    c?.protected !== false && (host.logger === 'protected' || host.logger === 'colocated');
+  const answersSyn =
+    tcp.rst &&
+    tcp.ack &&
+    (c !== undefined ? clientSeq(tcp.ackNumber) === seqAdd(c.client.isn, 1) : tcp.seqNumber === 0);
+  const first = ctx.served.firstWithheldMs(port);
+  const app: AppAtRefusal =
+    host.app !== 'appRunning'
+      ? 'dead'
+      : c === undefined
+        ? 'alive'
+        : first === undefined || ctx.now - first < ctx.timing.refusalGraceMs
+          ? 'unreported'
+          : 'alive';
+  if (refusalAction(protectedHost, ctx.served.has(port), answersSyn, app) === 'forward')
+    return false;
+  ctx.served.noteWithheld(port, ctx.now);
+  ctx.stats.withheldRefusals++;
+  ctx.event('R2.8', 'kernel refusal of a SYN withheld: the application may have died', c, {
+    port,
+    app,
+  });
+  return true;
 }

@@ -17,6 +17,15 @@ import { clampInboundAck, toKernelSeq, toOriginalSeq } from './translate.ts';
 /** Most segments one call injects; the next kernel ack continues (bounded work per packet). */
 const INJECT_BUDGET = 64;
 
+/** R6.13: most held out-of-order segments handed to a new kernel at go-live. */
+export const GO_LIVE_OOO_BUDGET = 64;
+
+/** A run of client sequence space `[left, right)` (client space). */
+export interface ClientRange {
+  readonly left: ClientSeq;
+  readonly right: ClientSeq;
+}
+
 /**
  * R6.6: a regenerated kernel segment whose end (original space) is at or below `clientAck`
  * carries only bytes the client already holds: ack it locally. Otherwise it goes out whole.
@@ -108,6 +117,57 @@ export function tryInject(ctx: SswCtx, c: Conn): void {
     injectSeq: inj.seq,
     streamEnd: streamEnd(c),
   }));
+}
+
+/**
+ * R6.13 (go-live): the out-of-order client bytes the SSW holds (R1.1 `ooo`: received past a
+ * hole, while orphaned or re-creating, or before the crash by a dead kernel) were never given
+ * to this incarnation. They go into it now, in MSS-sized segments within its receive window
+ * (at most `GO_LIVE_OOO_BUDGET`), as R1.1 forwards them on a live connection, so that the
+ * client's retransmission of the hole is all the kernel needs to ack the lot. Returns what was
+ * handed over, merged, in ascending order: the bytes the receiving side now holds past the
+ * hole, which the go-live prompts may SACK (R6.13). Nothing held: nothing sent, no range.
+ */
+export function forwardHeldPieces(ctx: SswCtx, c: Conn): ClientRange[] {
+  const from = c.log.loggedSeq;
+  // Offsets past the hole's start; a piece at or below it was drained already (R1.1).
+  const pieces = c.log.ooo
+    .filter((p) => p.bytes.length > 0 && seqSub(p.seq, from) > 0)
+    .sort((a, b) => seqSub(a.seq, from) - seqSub(b.seq, from));
+  if (pieces.length === 0) return [];
+  const mss = Math.max(1, Math.min(c.kernel.opts?.mss ?? 536, c.client.opts.mss || 536));
+  const ack = toKernelSeq(clampInboundAck(c.client.ack, c.kernel.sndNxt), c.t);
+  const room = seqSub(c.kernel.rcvEdge, from);
+  const ranges: { left: number; right: number }[] = [];
+  let sentTo = 0; // offset past `from` up to which the kernel has been handed bytes
+  let budget = GO_LIVE_OOO_BUDGET;
+  for (const p of pieces) {
+    const start = seqSub(p.seq, from);
+    let at = Math.max(start, sentTo);
+    const end = start + p.bytes.length;
+    while (at < end && budget > 0) {
+      const n = Math.min(mss, end - at, room - at);
+      if (n <= 0) break;
+      sendToKernel(
+        ctx,
+        c,
+        seqAdd(from, at),
+        ack,
+        TCP_ACK | TCP_PSH,
+        c.client.window,
+        toKernelTsOptions(c),
+        p.bytes.subarray(at - start, at - start + n),
+      );
+      budget--;
+      const last = ranges.at(-1);
+      if (last !== undefined && last.right >= at) last.right = at + n;
+      else ranges.push({ left: at, right: at + n });
+      at += n;
+      sentTo = at;
+    }
+    if (budget === 0 || at < end) break;
+  }
+  return ranges.map((r) => ({ left: seqAdd(from, r.left), right: seqAdd(from, r.right) }));
 }
 
 /** R6.5 per tick: the kernel's ack has not moved for `reinjectMs` while injected bytes are

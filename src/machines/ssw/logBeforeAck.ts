@@ -9,7 +9,14 @@ import { seqAdd, seqGt, seqLe, seqSub } from '../../wire/seq.ts';
 import { TCP_ACK, type TcpPacket } from '../../wire/tcp.ts';
 import { assert } from './assert.ts';
 import { pureAckOwed } from './clamp.ts';
-import { type Conn, isLive, isRecreating, type LogDataMsg, type StreamPiece } from './conn.ts';
+import {
+  type Conn,
+  isLive,
+  isRecreating,
+  type LogDataMsg,
+  type LogState,
+  type StreamPiece,
+} from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { sendLogSyn } from './handshake.ts';
 import { appendStream } from './inject.ts';
@@ -55,9 +62,9 @@ export function logClientBytes(ctx: SswCtx, c: Conn, tcp: TcpPacket): boolean {
       return false;
     }
     if (!log.ooo.some((p) => p.seq === seq && p.bytes.length >= payload.length)) {
-      log.ooo.push({ seq, bytes: payload.slice() });
+      insertOoo(log, { seq, bytes: payload.slice() });
       log.oooBytes += payload.length;
-      if (fin) log.ooo.push({ seq: seqAdd(seq, payload.length), bytes: FIN_MARK });
+      if (fin) insertOoo(log, { seq: seqAdd(seq, payload.length), bytes: FIN_MARK });
     }
     return true;
   }
@@ -72,6 +79,22 @@ export function logClientBytes(ctx: SswCtx, c: Conn, tcp: TcpPacket): boolean {
   appendLog(ctx, c, payload.subarray(span.offset, span.offset + dataCount), fin);
   drainOoo(ctx, c);
   return true;
+}
+
+/**
+ * R1.1: `ooo` is kept in sequence order (every piece lies past `loggedSeq`, so their order
+ * relative to it is their order), so R1.9 finds what covers a SACK block in one walk.
+ */
+function insertOoo(log: LogState, piece: StreamPiece): void {
+  const key = seqSub(piece.seq, log.loggedSeq);
+  let lo = 0;
+  let hi = log.ooo.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (seqSub((log.ooo[mid] as StreamPiece).seq, log.loggedSeq) <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  log.ooo.splice(lo, 0, piece);
 }
 
 /** Logs bytes at exactly loggedSeq (and a FIN right after them). */
@@ -169,16 +192,32 @@ export function assertQueued(ctx: SswCtx, c: Conn): void {
   }));
 }
 
-/** Nothing more of this connection will be logged (unprotected, or the log restarts at the
- * replay's end): what it held against R1.6 is released, its pending and held pieces dropped. */
+/** Nothing more of this connection will be logged (unprotected): what it held against R1.6
+ * is released, its pending and held pieces dropped. */
 export function dropLog(ctx: SswCtx, c: Conn): void {
+  dropPending(ctx, c);
+  c.log.ooo = [];
+  c.log.oooBytes = 0;
+}
+
+/** The pending LogData are forgotten and what they held against R1.6 released (R6.1: the log
+ * restarts at the replay's end). Out-of-order pieces stay: the hole before them is still one. */
+export function dropPending(ctx: SswCtx, c: Conn): void {
   const log = c.log;
   ctx.queuedLogBytes -= log.queuedBytes;
   log.queuedBytes = 0;
   assertQueued(ctx, c);
   log.pending = [];
-  log.ooo = [];
-  log.oooBytes = 0;
+}
+
+/** R6.1: out-of-order pieces wholly at or below `end` (a replay that holds them) are dropped. */
+export function dropOooBelow(c: Conn, end: ClientSeq): void {
+  const log = c.log;
+  log.ooo = log.ooo.filter((p) => {
+    const keep = seqGt(seqAdd(p.seq, p.bytes === FIN_MARK ? 1 : p.bytes.length), end);
+    if (!keep && p.bytes !== FIN_MARK) log.oooBytes -= p.bytes.length;
+    return keep;
+  });
 }
 
 /** R1.7, messages.md "Resending after a reconnect": unacked records and data, in order. */

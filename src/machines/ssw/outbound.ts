@@ -15,7 +15,7 @@ import { kernelActionOf, type SegmentKind, segmentKindOfBits } from './classify.
 import { holdFin, holdRst, kernelEndAtClose, kernelFinSeqOf } from './closes.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
-import { firstSynAck, holdSynAck, recordSynAck } from './handshake.ts';
+import { firstSynAck, holdSynAck, recordSynAck, withholdRefusal } from './handshake.ts';
 import { handleRegenerated } from './inject.ts';
 import { afterKernelSegment } from './recreate.ts';
 import { csumFor, kernelToLan, standAlone } from './segments.ts';
@@ -58,6 +58,8 @@ export function handleTunPacket(ctx: SswCtx, packet: Uint8Array, arrivedVnet: Vn
       : arrivedVnet;
   const c = ctx.conns.lookup(ip.dst, tcp.dstPort, tcp.srcPort);
   if (c === undefined) {
+    // R2.8: a refusal of a SYN the SSW passed before it was told the application died.
+    if (tcp.rst && withholdRefusal(ctx, tcp.srcPort, tcp, undefined)) return;
     kernelToLan(ctx, datagram, ip.dst, headroom, vnet);
     return;
   }
@@ -82,6 +84,15 @@ function kernelSegment(
       return;
     case 'holdSynAck':
       holdSynAck(ctx, c, datagram);
+      return;
+    case 'refusal':
+      if (withholdRefusal(ctx, c.serverPort, tcp, c)) {
+        // The record goes (the machine's KERNEL_RST): the client's SYN retry is a new one,
+        // which R2.6 drops until the restarted application listens.
+        ctx.sendConn(c, { type: 'KERNEL_RST', atClose });
+        return;
+      }
+      forwardToClient(ctx, c, tcp, kind, atClose, false, datagram, headroom, vnet, mode);
       return;
     case 'forward':
       forwardToClient(ctx, c, tcp, kind, atClose, c.protected, datagram, headroom, vnet, mode);

@@ -5,7 +5,7 @@
 // a standby saw before it is handed over here too (R6.10).
 
 import type { LoggerMessage, MessageOf } from '../../wire/logmsg.ts';
-import { seqAdd, seqGe, seqGt, seqLe, seqMax } from '../../wire/seq.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqMax, seqSub } from '../../wire/seq.ts';
 import { findTimestamps, TCP_ACK, TCP_SYN, type TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import { noteToldAck } from './clamp.ts';
@@ -13,11 +13,19 @@ import { sendOwedConnClosed } from './closes.ts';
 import { DEFAULT_PROMPT_ACKS, type SswConfig, type SswLimits } from './config.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
-import { appendStream, clearStream, streamDataEnd, streamEnd, tryInject } from './inject.ts';
-import { dropLog, dropStoredPending } from './logBeforeAck.ts';
+import {
+  appendStream,
+  clearStream,
+  forwardHeldPieces,
+  streamDataEnd,
+  streamEnd,
+  tryInject,
+} from './inject.ts';
+import { dropOooBelow, dropPending, dropStoredPending } from './logBeforeAck.ts';
 import {
   buildPacket,
   EMPTY,
+  sackNegotiated,
   sendToClient,
   sendToKernel,
   synOptions,
@@ -163,6 +171,8 @@ export function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): voi
  */
 function restoreFromLog(ctx: SswCtx, r: MessageOf<'ReplaySyn'>): Conn | undefined {
   ctx.conns.reserveConnId(r.conn);
+  // R2.8: the logged application served this port.
+  ctx.served.note(r.serverPort);
   const known = ctx.conns.lookup(r.clientAddr, r.clientPort, r.serverPort);
   // The log's numbers: the client's ISN (client space), the server's and what the client
   // acked of its stream (original space).
@@ -216,9 +226,11 @@ function restartFromReplay(ctx: SswCtx, c: Conn): void {
     dropStoredPending(ctx, c);
   } else {
     // Nothing pending past the replay (a failover's fresh connection, or pending bytes
-    // the replay already covers): the log's end is where logging resumes.
+    // the replay already covers): the log's end is where logging resumes. Bytes held past a
+    // hole (R1.1 `ooo`) stay held: R6.13 hands them to the new kernel at go-live.
     c.log.loggedSeq = end;
-    dropLog(ctx, c);
+    dropPending(ctx, c);
+    dropOooBelow(c, end);
   }
   c.log.finLogged = c.inject.streamFin;
   // R5.7 for the new incarnation: the client's FIN is where the log has it (a failover's
@@ -357,7 +369,17 @@ export function promptClient(ctx: SswCtx, c: Conn): void {
     ctx.event('R6.9', 'go live: resend the logged SYN-ACK (client ack unknown)', c);
     sendLoggedSynAck(ctx, c);
   }
-  for (let i = 0; i < acks; i++) sendToClient(ctx, c, TCP_ACK);
+  // R6.13: bytes held past a hole go into the new kernel, and the prompts SACK them: a SACK
+  // sender does not count duplicate ACKs without SACK blocks, and would wait out its RTO
+  // (backed off by the outage) before resending the hole.
+  const held = forwardHeldPieces(ctx, c);
+  if (held.length > 0)
+    ctx.event('R6.13', 'go live: held out-of-order bytes into the kernel', c, {
+      ranges: held.length,
+      bytes: held.reduce((n, r) => n + seqSub(r.right, r.left), 0),
+      sacked: sackNegotiated(c),
+    });
+  for (let i = 0; i < acks; i++) sendToClient(ctx, c, TCP_ACK, undefined, held);
 }
 
 /** R6.9 (client action `answerSyn`): a retry of the logged SYN gets the logged SYN-ACK. */

@@ -7,7 +7,7 @@ import type { ChecksumMode } from '../../wire/checksum.ts';
 import { ETHERNET_HEADER_LEN } from '../../wire/ethernet.ts';
 import { emitIpv4, IP_PROTO_TCP } from '../../wire/ipv4.ts';
 import type { SynOpts } from '../../wire/logmsg.ts';
-import { seqGt, seqMax } from '../../wire/seq.ts';
+import { seqGe, seqGt, seqLt, seqMax } from '../../wire/seq.ts';
 import {
   emitTcp,
   parseTcpOptions,
@@ -69,6 +69,19 @@ export function synOptions(
   if (o.wscale !== null) options.push({ kind: 'nop' }, { kind: 'wscale', shift: o.wscale });
   return options;
 }
+
+/**
+ * SACK was negotiated on the connection: both SYNs of its first incarnation carried SACK
+ * permitted (the client's logged options and the server's logged SYN-ACK, R2.1 / R6.1), so the
+ * client may be sent SACK blocks (RFC 2018 §2) and, being a SACK sender, counts only duplicate
+ * ACKs that carry them towards a fast retransmit (Linux: `sacked_out` grows with SACKed
+ * segments alone once SACK is on; see R6.13).
+ */
+export const sackNegotiated = (c: Conn): boolean =>
+  c.client.opts.sackOk && c.server.opts?.sackOk === true;
+
+/** Most SACK blocks a segment the SSW builds may carry: 40 option bytes, less NOP NOP TS. */
+export const maxSackBlocks = (c: Conn): number => (c.tsOk ? 3 : 4);
 
 /** NOP NOP TS, as on every segment of a connection with timestamps. */
 export const tsOptions = (tsVal: number, tsEcr: number): TcpOption[] => [
@@ -165,9 +178,16 @@ export function sendToKernel(
  * Server -> client (pure ACK, released FIN, go-live prompt), in original space: the R1.4 form,
  * its ack clamped (R1.2) while protected, its window by R1.3, seq `max(kernelSndNxt, clientAck)`
  * (or the held FIN's), TSval on the current kernel's translated clock and never below what the
- * client has seen (PAWS).
+ * client has seen (PAWS). `sack` (R6.13 only: ranges the receiving side holds past a hole) goes
+ * out as SACK blocks when SACK was negotiated, those above the ack, at most `maxSackBlocks`.
  */
-export function sendToClient(ctx: SswCtx, c: Conn, flags: number, seqOverride?: OrigSeq): void {
+export function sendToClient(
+  ctx: SswCtx,
+  c: Conn,
+  flags: number,
+  seqOverride?: OrigSeq,
+  sack: readonly { left: ClientSeq; right: ClientSeq }[] = [],
+): void {
   const k = c.kernel;
   const cl = c.client;
   const ack = c.protected
@@ -191,6 +211,12 @@ export function sendToClient(ctx: SswCtx, c: Conn, flags: number, seqOverride?: 
     const tsVal = cl.tsValSent === undefined ? now : seqMax(cl.tsValSent, now);
     cl.tsValSent = tsVal;
     options = tsOptions(tsVal, cl.tsRecent);
+  }
+  if (sack.length > 0 && sackNegotiated(c)) {
+    const blocks = sack
+      .filter((b) => seqLt(b.left, b.right) && seqGe(b.left, ack))
+      .slice(0, maxSackBlocks(c));
+    if (blocks.length > 0) options.push({ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks });
   }
   const frame = buildPacket(
     ctx,

@@ -29,6 +29,9 @@ export const TEST_HOOK_POINTS = [
   'ssw.synack-held',
   /** SSW data path (takeover): the gratuitous ARP is out, the takeover not yet acknowledged */
   'ssw.takeover-arp',
+  /** SSW daemon (main thread): the supervised application exited; the data path is not yet
+   * told (its listener is gone while the engine still counts it running, spec/ssw.md R2.8) */
+  'ssw.app-exit-untold',
   /** NSW: DetStored arrived and would release output; nothing released yet */
   'nsw.stored-unreleased',
   /** NSW replay: one logged event delivered, the rest of the log still to replay */

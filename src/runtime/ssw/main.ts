@@ -11,7 +11,7 @@
 // Stdout: NDJSON timeline (ssw-up, takeover, app-exit, app-start, recreated, live, stall,
 // stall-over (spec/ssw.md W.5), app-hung, ... and the application's own timeline lines passed
 // through). Exit: 0 on SIGTERM, 1 fatal, 2 bad usage.
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
@@ -27,7 +27,7 @@ import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { MAX_CONTROL_LINE } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
-import { testHooksEnabled } from '../common/testhook.ts';
+import { testHook, testHooksEnabled } from '../common/testhook.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
 import type { CoreSpec, DatapathEvent } from './dataThread.protocol.ts';
 import { SswDataThread } from './dataThread.ts';
@@ -349,6 +349,11 @@ class SswDaemon {
       onHung: (info) => timeline.event('app-hung', { ...info }),
       onExit: (info) => {
         timeline.event('app-exit', { ...info });
+        // Hook ssw.app-exit-untold: the application's listener is gone, the engine not yet
+        // told (R2.8). The announcement is written at once: this thread freezes right after.
+        testHook('ssw.app-exit-untold', (event, fields) =>
+          writeSync(1, `${JSON.stringify({ component: `ssw@${o.hostId}`, event, ...fields })}\n`),
+        );
         dp.send({ cmd: 'appExit' });
         // Local recovery (R10): the next incarnation replays at once; the engine re-creates
         // its connections when told it started (and retries fake SYNs until it listens).

@@ -42,13 +42,24 @@ describe('classification (R2, R5, R6)', () => {
       if (k !== 'fin' && k !== 'rst') return;
       const a = classifyKernelSegment(m, k, atClose);
       const reaches =
-        a === 'forward' || a === 'forwardUnclamped' || (k === 'fin' && a === 'regenerated');
+        a === 'forward' ||
+        a === 'forwardUnclamped' ||
+        a === 'refusal' ||
+        (k === 'fin' && a === 'regenerated');
       if (reaches)
         expect(atClose || m === 'unprotected' || m === 'closing' || m === 'listenSynSeen').toBe(
           true,
         );
       if (m === 'orphaned') expect(a).toBe('suppressCrash');
     });
+  });
+
+  it('R2.8 a kernel RST before any SYN-ACK is a refusal of the SYN (withheld or forwarded by handshake.ts)', () => {
+    expect(classifyKernelSegment('listenSynSeen', 'rst', false)).toBe('refusal');
+    for (const m of MODES)
+      for (const k of KINDS)
+        if (m !== 'listenSynSeen' || k !== 'rst')
+          expect(classifyKernelSegment(m, k, false)).not.toBe('refusal');
   });
 
   it('R2 / R6.3 SYN-ACKs before SynStored and during re-creation never reach the client', () => {

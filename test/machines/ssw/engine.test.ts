@@ -320,11 +320,8 @@ describe('SSW engine: R1 log before ack', () => {
   });
 
   it('R1.5 a SACK block wholly above stableSeq is removed, not sent empty', () => {
+    // A block of bytes the SSW does not hold (none arrived there): R1.9 does not apply.
     const { e } = established();
-    e.onLanFrame(
-      clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'world' }),
-      4,
-    );
     const sack: TcpOption[] = [
       { kind: 'nop' },
       { kind: 'nop' },
@@ -342,6 +339,54 @@ describe('SSW engine: R1 log before ack', () => {
     // The option's 10 bytes become NOPs: same header length, no block with left >= right.
     expect(out[0]?.tcp.options.find((o) => o.kind === 'sack')).toBeUndefined();
     expect(out[0]?.tcp.options.filter((o) => o.kind === 'nop')).toHaveLength(12);
+  });
+
+  it('R1.9 a block of bytes held past the hole reaches the client whole while the ack is not clamped', () => {
+    const { e, conn } = established();
+    // 'hello' is lost on the LAN; 'world' arrives past the hole: held (R1.1), forwarded.
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 6, ack: S_ISN + 1, flags: TCP_ACK, payload: 'world' }),
+      4,
+    );
+    const dupAck = (ack: number, blocks: { left: number; right: number }[], at: number) =>
+      lanSegs(
+        copy(
+          e.onTunPacket(
+            kernelPacket({
+              seq: S_ISN + 1,
+              ack,
+              flags: TCP_ACK,
+              options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks }],
+            }),
+            at,
+          ),
+        ),
+      )[0]?.tcp.options.find((o) => o.kind === 'sack');
+    // Not clamped (the kernel's ack C_ISN + 1 is stored): the held block goes whole; one the
+    // SSW does not hold wholly (past 'world') is cut at stableSeq as R1.5 says: removed.
+    expect(
+      dupAck(
+        C_ISN + 1,
+        [
+          { left: C_ISN + 6, right: C_ISN + 11 },
+          { left: C_ISN + 6, right: C_ISN + 12 },
+        ],
+        5,
+      ),
+    ).toEqual({ kind: 'sack', blocks: [{ left: C_ISN + 6, right: C_ISN + 11 }] });
+    // The hole fills; the kernel acks all, the logger has stored only 'hello': the ack is
+    // clamped at C_ISN + 6, and a block above a clamped ack is cut (the client would resend
+    // what the logger has not stored yet): here, removed.
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK, payload: 'hello' }),
+      6,
+    );
+    e.onLoggerMessage({ kind: 'DataStored', conn, stableSeq: C_ISN + 6, finLogged: false }, 7);
+    e.onLanFrame(
+      clientFrame({ seq: C_ISN + 16, ack: S_ISN + 1, flags: TCP_ACK, payload: 'later' }),
+      8,
+    );
+    expect(dupAck(C_ISN + 11, [{ left: C_ISN + 16, right: C_ISN + 21 }], 9)).toBeUndefined();
   });
 
   it('R1.5 SACK: a block past stableSeq is cut, empty and stale blocks removed, a D-SACK kept', () => {

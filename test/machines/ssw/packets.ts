@@ -68,8 +68,8 @@ function ipPacket(src: number, dst: number, sport: number, dport: number, s: Seg
 }
 
 /** A client segment as an Ethernet frame on the LAN. */
-export function clientFrame(s: Seg, sport = CPORT): Uint8Array {
-  const ip = ipPacket(CLIENT, SERVICE, sport, SPORT, s);
+export function clientFrame(s: Seg, sport = CPORT, serverPort = SPORT): Uint8Array {
+  const ip = ipPacket(CLIENT, SERVICE, sport, serverPort, s);
   const frame = new Uint8Array(ETHERNET_HEADER_LEN + ip.length);
   emitEthernet({ dst: SERVICE_MAC, src: CLIENT_MAC, ethertype: ETHERTYPE_IPV4 }, frame);
   frame.set(ip, ETHERNET_HEADER_LEN);
@@ -77,8 +77,8 @@ export function clientFrame(s: Seg, sport = CPORT): Uint8Array {
 }
 
 /** A kernel segment as the TUN device delivers it (bare IPv4). */
-export function kernelPacket(s: Seg, dport = CPORT): Uint8Array {
-  return ipPacket(SERVICE, CLIENT, SPORT, dport, s);
+export function kernelPacket(s: Seg, dport = CPORT, serverPort = SPORT): Uint8Array {
+  return ipPacket(SERVICE, CLIENT, serverPort, dport, s);
 }
 
 export interface ParsedSeg {
