@@ -194,6 +194,11 @@ export class NswCore {
   get replayPosition(): number {
     return this.s.pos;
   }
+  /** kernel events queued for delivery in recording/live (an upper bound: some may turn out
+   * to need no delivery), so that the runtime schedules that many at once */
+  get pendingInput(): number {
+    return this.s.inbox.length;
+  }
   /** in replay: what the next logged determinant waits for, for diagnostics */
   get waiting(): ReplayStep | null {
     return this.modeNow === 'replaying'
