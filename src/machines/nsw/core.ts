@@ -225,7 +225,7 @@ export class NswCore {
       paused: false,
     });
     // Also in replay: the replay matches logged accepts against these (R11.2).
-    this.s.inbox.push({ kind: 'accept', sock });
+    this.s.inbox.pushAccept(sock, clientAddr, clientPort);
     return this.drain();
   }
 
