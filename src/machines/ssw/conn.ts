@@ -261,11 +261,23 @@ export const isLive = (c: Conn): boolean =>
  * and by connId for the logger's answers. Also hands out connIds (R2.1), above every one the
  * log holds (R6.1).
  */
+/** Modes whose connections the engine's tick has work for (R6.3 fake-SYN retries, R6.5
+ * re-injection, R5.7 closing); every other mode waits for packets or the logger only. */
+export const TIMED_MODES: ReadonlySet<ConnMode> = new Set<ConnMode>([
+  'awaitSynAck',
+  'injecting',
+  'closing',
+]);
+
 export class ConnTable {
   /** clientAddr -> (clientPort << 16 | serverPort) -> conn. */
   private readonly byAddr = new Map<number, Map<number, Conn>>();
   private readonly byKeyMap = new Map<string, Conn>();
   private readonly byId = new Map<number, Conn>();
+  /** The connections in a TIMED_MODES mode, with their place in the table's order (`add`). */
+  private readonly timedConns = new Map<Conn, number>();
+  private readonly order = new Map<Conn, number>();
+  private added = 0;
   private nextConnId: number;
 
   constructor(firstConnId: number) {
@@ -302,6 +314,20 @@ export class ConnTable {
     return [...this.byKeyMap.values()];
   }
 
+  /** A copy of the connections in a TIMED_MODES mode, in table order (as `all()` has them):
+   * the tick visits these between two ClientAcked rounds, not every connection. */
+  timed(): Conn[] {
+    if (this.timedConns.size === 0) return [];
+    return [...this.timedConns].sort((a, b) => a[1] - b[1]).map(([c]) => c);
+  }
+
+  /** The connection's mode changed (the engine calls it after every event of its machine). */
+  noteMode(c: Conn): void {
+    const at = this.order.get(c);
+    if (at !== undefined && TIMED_MODES.has(c.mode)) this.timedConns.set(c, at);
+    else this.timedConns.delete(c);
+  }
+
   add(c: Conn): void {
     let inner = this.byAddr.get(c.clientAddr);
     if (inner === undefined) {
@@ -310,6 +336,8 @@ export class ConnTable {
     }
     inner.set(((c.clientPort << 16) | c.serverPort) >>> 0, c);
     this.byKeyMap.set(c.key, c);
+    this.order.set(c, this.added++);
+    this.noteMode(c);
   }
 
   remove(c: Conn): void {
@@ -317,6 +345,8 @@ export class ConnTable {
     if (this.byAddr.get(c.clientAddr)?.size === 0) this.byAddr.delete(c.clientAddr);
     this.byKeyMap.delete(c.key);
     if (c.connId !== undefined) this.byId.delete(c.connId);
+    this.timedConns.delete(c);
+    this.order.delete(c);
   }
 
   /** R2.1: the next connId, for a connection logged for the first time. */
