@@ -277,6 +277,8 @@ export class ConnTable {
   /** The connections in a TIMED_MODES mode, with their place in the table's order (`add`). */
   private readonly timedConns = new Map<Conn, number>();
   private readonly order = new Map<Conn, number>();
+  /** The connections being re-created (`awaitSynAck`, `injecting`): R6.8 asks how many. */
+  private readonly recreatingConns = new Set<Conn>();
   private added = 0;
   private nextConnId: number;
 
@@ -326,6 +328,15 @@ export class ConnTable {
     const at = this.order.get(c);
     if (at !== undefined && TIMED_MODES.has(c.mode)) this.timedConns.set(c, at);
     else this.timedConns.delete(c);
+    if (at !== undefined && (c.mode === 'awaitSynAck' || c.mode === 'injecting'))
+      this.recreatingConns.add(c);
+    else this.recreatingConns.delete(c);
+  }
+
+  /** R6.8: connections whose new incarnation is not live yet (a count, not a walk: it is
+   * asked after every connection that goes live). */
+  get recreating(): number {
+    return this.recreatingConns.size;
   }
 
   add(c: Conn): void {
@@ -346,6 +357,7 @@ export class ConnTable {
     this.byKeyMap.delete(c.key);
     if (c.connId !== undefined) this.byId.delete(c.connId);
     this.timedConns.delete(c);
+    this.recreatingConns.delete(c);
     this.order.delete(c);
   }
 

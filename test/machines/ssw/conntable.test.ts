@@ -40,7 +40,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 describe('SSW connection table', () => {
-  it('timed() is every connection in a timed mode, in table order', () => {
+  it('timed() is every connection in a timed mode, in table order; recreating counts R6 ones', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 80 }), (ops) => {
         const t = new ConnTable(1);
@@ -56,6 +56,9 @@ describe('SSW connection table', () => {
             } else t.remove(c);
           }
           expect(t.timed()).toEqual(t.all().filter((c) => TIMED_MODES.has(c.mode)));
+          expect(t.recreating).toBe(
+            t.all().filter((c) => c.mode === 'awaitSynAck' || c.mode === 'injecting').length,
+          );
         }
       }),
       { seed: SEED, numRuns: RUNS },
