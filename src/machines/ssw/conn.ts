@@ -269,6 +269,10 @@ export const TIMED_MODES: ReadonlySet<ConnMode> = new Set<ConnMode>([
   'closing',
 ]);
 
+/** One number per client address and port (exact in a double: at most 2^48). */
+const clientPortKey = (clientAddr: number, clientPort: number): number =>
+  (clientAddr >>> 0) * 65536 + clientPort;
+
 export class ConnTable {
   /** clientAddr -> (clientPort << 16 | serverPort) -> conn. */
   private readonly byAddr = new Map<number, Map<number, Conn>>();
@@ -277,6 +281,8 @@ export class ConnTable {
   /** The connections in a TIMED_MODES mode, with their place in the table's order (`add`). */
   private readonly timedConns = new Map<Conn, number>();
   private readonly order = new Map<Conn, number>();
+  /** clientAddr and clientPort (clientPortKey) -> its connections, in table order. */
+  private readonly byClientPort = new Map<number, Conn[]>();
   /** The connections being re-created (`awaitSynAck`, `injecting`): R6.8 asks how many. */
   private readonly recreatingConns = new Set<Conn>();
   private added = 0;
@@ -305,6 +311,15 @@ export class ConnTable {
   /** The connections of one client address (R5.2: CloseLogged names address and port). */
   ofClient(clientAddr: number): Iterable<Conn> | undefined {
     return this.byAddr.get(clientAddr)?.values();
+  }
+
+  /**
+   * R5.2: the connections of one client address and port (one per server port), in table
+   * order, as a copy. CloseLogged names no server port; picking them out of every connection
+   * of the address made each close O(n) when one client holds many connections.
+   */
+  ofClientPort(clientAddr: number, clientPort: number): readonly Conn[] {
+    return [...(this.byClientPort.get(clientPortKey(clientAddr, clientPort)) ?? [])];
   }
 
   values(): IterableIterator<Conn> {
@@ -349,6 +364,10 @@ export class ConnTable {
     this.byKeyMap.set(c.key, c);
     this.order.set(c, this.added++);
     this.noteMode(c);
+    const k = clientPortKey(c.clientAddr, c.clientPort);
+    const same = this.byClientPort.get(k);
+    if (same === undefined) this.byClientPort.set(k, [c]);
+    else same.push(c);
   }
 
   remove(c: Conn): void {
@@ -359,6 +378,10 @@ export class ConnTable {
     this.timedConns.delete(c);
     this.recreatingConns.delete(c);
     this.order.delete(c);
+    const k = clientPortKey(c.clientAddr, c.clientPort);
+    const same = this.byClientPort.get(k)?.filter((x) => x !== c) ?? [];
+    if (same.length === 0) this.byClientPort.delete(k);
+    else this.byClientPort.set(k, same);
   }
 
   /** R2.1: the next connId, for a connection logged for the first time. */

@@ -433,8 +433,8 @@ export class SswEngine {
         return;
       }
       case 'CloseLogged':
-        for (const c of ctx.conns.ofClient(msg.clientAddr) ?? [])
-          if (c.clientPort === msg.clientPort) noteCloseLogged(ctx, c, msg);
+        for (const c of ctx.conns.ofClientPort(msg.clientAddr, msg.clientPort))
+          noteCloseLogged(ctx, c, msg);
         return;
       case 'Error':
         loggerError(ctx, msg);

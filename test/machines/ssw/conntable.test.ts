@@ -56,6 +56,10 @@ describe('SSW connection table', () => {
             } else t.remove(c);
           }
           expect(t.timed()).toEqual(t.all().filter((c) => TIMED_MODES.has(c.mode)));
+          for (const port of [30000, 30007, 30030])
+            expect(t.ofClientPort(0xc612000a, port)).toEqual(
+              [...(t.ofClient(0xc612000a) ?? [])].filter((c) => c.clientPort === port),
+            );
           expect(t.recreating).toBe(
             t.all().filter((c) => c.mode === 'awaitSynAck' || c.mode === 'injecting').length,
           );
