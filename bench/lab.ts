@@ -72,6 +72,12 @@ const p = new Command('bench-lab')
   )
   .option('--scale-only', 'only the scale figures', false)
   .option(
+    '--scale-rounds <n>',
+    'scale: repeat every row this many times, interleaved (the table shows medians)',
+    (s) => Number(s),
+    1,
+  )
+  .option(
     '--baseline-root <dir>',
     "another checkout whose daemons run the scale figures' FT-TCP rows again (before/after)",
   )
@@ -89,6 +95,7 @@ const o = p.opts<{
   scaleCrash: boolean;
   scaleConcurrency: number;
   scaleOnly: boolean;
+  scaleRounds: number;
   baselineRoot?: string;
   json: boolean;
   install: boolean;
@@ -105,6 +112,10 @@ if (scaleNs.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000)) {
 }
 if (!Number.isInteger(o.scaleSeconds) || o.scaleSeconds < 1 || o.scaleSeconds > 600) {
   process.stderr.write(`bench-lab: --scale-seconds must be an integer in 1..600\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(o.scaleRounds) || o.scaleRounds < 1 || o.scaleRounds > 20) {
+  process.stderr.write(`bench-lab: --scale-rounds must be an integer in 1..20\n`);
   process.exit(2);
 }
 if (!Number.isInteger(o.scaleConcurrency) || o.scaleConcurrency < 1) {
@@ -571,6 +582,43 @@ const scaleRun = async (
   }
 };
 
+/** One row per (N, path, failure): the median of each figure over the rounds. */
+const scaleMedians = (all: readonly ScaleFigures[]): ScaleFigures[] => {
+  const groups = new Map<string, ScaleFigures[]>();
+  for (const f of all) {
+    const k = `${f.conns}/${f.path}/${f.crash}`;
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [f]);
+    else g.push(f);
+  }
+  const med = (xs: number[]): number => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)] ?? Number.NaN;
+  };
+  const q = (fs: ScaleFigures[], pick: (f: ScaleFigures) => ManyResult['silenceMs']) => ({
+    p50: med(fs.map((f) => pick(f).p50)),
+    p99: med(fs.map((f) => pick(f).p99)),
+    max: med(fs.map((f) => pick(f).max)),
+  });
+  return [...groups.values()].map((fs) => {
+    const first = fs[0] as ScaleFigures;
+    const cpu: Record<string, number> = {};
+    for (const k of ['ssw', 'app', 'logger'])
+      if (fs.some((f) => f.cpuMsPerS[k] !== undefined))
+        cpu[k] = med(fs.map((f) => f.cpuMsPerS[k] ?? Number.NaN));
+    return {
+      ...first,
+      ok: fs.every((f) => f.ok),
+      failed: Math.max(...fs.map((f) => f.failed)),
+      connectMs: med(fs.map((f) => f.connectMs)),
+      handshakeMs: q(fs, (f) => f.handshakeMs),
+      silenceMs: q(fs, (f) => f.silenceMs),
+      waitMs: q(fs, (f) => f.waitMs),
+      cpuMsPerS: cpu,
+    };
+  });
+};
+
 const scaleFigures = async (): Promise<ScaleFigures[]> => {
   const out: ScaleFigures[] = [];
   const runs: [string, boolean, string | undefined][] = [];
@@ -579,31 +627,34 @@ const scaleFigures = async (): Promise<ScaleFigures[]> => {
     if (baselineRoot !== undefined) runs.push(['fttcp@baseline', crash, baselineRoot]);
     runs.push(['fttcp', crash, undefined]);
   }
-  for (const n of scaleNs)
-    for (const [path, crash, root] of runs) {
-      const f = await scaleRun(path, n, crash, root).catch(
-        (e: unknown): ScaleFigures => ({
-          path,
-          conns: n,
-          crash,
-          ok: false,
-          error: `lab error: ${String(e).slice(0, 300)}`,
-          failed: n,
-          failures: [],
-          connectMs: Number.NaN,
-          handshakeMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
-          silenceMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
-          waitMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
-          cpuMsPerS: {},
-          runDir: '',
-        }),
-      );
-      out.push(f);
-      if (!o.json)
-        process.stderr.write(
-          `  scale ${path} N=${n}${crash ? ' crash' : ''}: silence p50 ${f.silenceMs.p50} p99 ${f.silenceMs.p99} max ${f.silenceMs.max} ms, connect ${f.connectMs} ms${f.ok ? '' : ` FAILED ${f.error ?? ''} ${f.failures.join('; ')}`}\n`,
+  // Rounds interleave the rows (plain, baseline, this tree, plain, ...): on a shared machine
+  // the load drifts, and the same row run back to back would carry the drift as a difference.
+  for (let round = 0; round < o.scaleRounds; round++)
+    for (const n of scaleNs)
+      for (const [path, crash, root] of runs) {
+        const f = await scaleRun(path, n, crash, root).catch(
+          (e: unknown): ScaleFigures => ({
+            path,
+            conns: n,
+            crash,
+            ok: false,
+            error: `lab error: ${String(e).slice(0, 300)}`,
+            failed: n,
+            failures: [],
+            connectMs: Number.NaN,
+            handshakeMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+            silenceMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+            waitMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+            cpuMsPerS: {},
+            runDir: '',
+          }),
         );
-    }
+        out.push(f);
+        if (!o.json)
+          process.stderr.write(
+            `  scale ${path} N=${n}${crash ? ' crash' : ''} round ${round + 1}: silence p50 ${f.silenceMs.p50} p99 ${f.silenceMs.p99} max ${f.silenceMs.max} ms, connect ${f.connectMs} ms${f.ok ? '' : ` FAILED ${f.error ?? ''} ${f.failures.join('; ')}`}\n`,
+          );
+      }
   return out;
 };
 
@@ -684,8 +735,14 @@ const main = async (): Promise<void> => {
       `scale: N connections, 100 B every 200 ms each, ${o.scaleSeconds} s${o.scaleCrash ? ' (crash runs: +10 s, primary host crash 3 s in)' : ''}; silence = a connection's longest gap between two echoes\n`,
     );
     const plainP50 = new Map(
-      scale.filter((f) => f.path === 'plain').map((f) => [f.conns, f.silenceMs.p50]),
+      scaleMedians(scale)
+        .filter((f) => f.path === 'plain')
+        .map((f) => [f.conns, f.silenceMs.p50]),
     );
+    if (o.scaleRounds > 1)
+      process.stdout.write(
+        `(each row: the median over ${o.scaleRounds} interleaved rounds of every figure; ok: every round ok)\n`,
+      );
     table([
       [
         'N',
@@ -699,7 +756,7 @@ const main = async (): Promise<void> => {
         'cpu ms/s ssw,app,logger',
         'ok',
       ],
-      ...scale.map((f) => [
+      ...scaleMedians(scale).map((f) => [
         String(f.conns),
         f.path,
         f.crash ? 'host crash' : 'none',
