@@ -14,6 +14,9 @@
 //   kernel-data      TUN packet with server bytes: R1.2-R1.5 clamps, R1.3 window, out on the LAN
 //   kernel-ack       TUN pure ACK: the same rewrite on a 52-byte segment
 //   translated-data  as kernel-data on a re-created connection (R7: deltaSeq and tsDelta != 0)
+//   tick-1000        the engine's tick with 1000 idle connections (per-tick work that grows
+//                    with the table shows here; calls/s, not packets)
+//   watchdog-1000    the stall watchdog's check (128 visits) over 1000 connections (calls/s)
 //
 // Client checksums are not verified (`verifyLanChecksums: false`, as when the device vouches
 // for them) and TUN packets come with Ethernet headroom (`tunHeadroom`), as in the runtime, so
@@ -22,6 +25,7 @@
 // bench/wire.ts: untimed warm-up, then `rounds` timed rounds; the median is reported.
 import { cpus } from 'node:os';
 import { type SswEffect, SswEngine } from '../src/machines/ssw/index.ts';
+import { StallWatchdog } from '../src/machines/ssw/watchdog.ts';
 import {
   ETHERNET_HEADER_LEN,
   ETHERTYPE_IPV4,
@@ -239,6 +243,70 @@ function translatedCase(): (i: number) => number {
   return kernelCase(PAYLOAD, e, K2);
 }
 
+/** MANY connections established on one engine (client ports from CPORT up). */
+const MANY = 1000;
+function manyEstablished(): SswEngine {
+  const e = new SswEngine({
+    serviceAddr: SERVICE,
+    serviceMac: SERVICE_MAC,
+    mode: 'ftTcp',
+    role: 'active',
+    verifyLanChecksums: false,
+    tunHeadroom: true,
+  });
+  e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 3_600_000 }, 0);
+  for (let k = 0; k < MANY; k++) {
+    const cport = CPORT + k;
+    const syn = ipPacket(CLIENT, SERVICE, cport, SPORT, {
+      seq: C_ISN,
+      flags: TCP_SYN,
+      options: SYN_OPTS(100, 0),
+    });
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + syn.length);
+    emitEthernet({ dst: SERVICE_MAC, src: CLIENT_MAC, ethertype: ETHERTYPE_IPV4 }, frame);
+    frame.set(syn, ETHERNET_HEADER_LEN);
+    e.onLanFrame(frame, 1);
+    const fx = e.onTunPacket(
+      ipPacket(
+        SERVICE,
+        CLIENT,
+        SPORT,
+        cport,
+        { seq: S_ISN, ack: C_ISN + 1, flags: TCP_SYN | TCP_ACK, options: SYN_OPTS(7000, 100) },
+        ETHERNET_HEADER_LEN,
+      ),
+      2,
+    );
+    const logSyn = fx.find((x) => x.to === 'logger')?.msg;
+    if (logSyn?.kind !== 'LogSyn') throw new Error('bench: no LogSyn');
+    e.onLoggerMessage({ kind: 'SynStored', conn: logSyn.conn }, 3);
+  }
+  if (e.connectionCount() !== MANY) throw new Error('bench: connections missing');
+  return e;
+}
+
+/** The engine's tick (every 10 ms in the runtime) with MANY idle connections. */
+function manyTickCase(): (i: number) => number {
+  const e = manyEstablished();
+  let now = 10;
+  return () => {
+    now += 10;
+    return fold(e.onTick(now));
+  };
+}
+
+/** The stall watchdog's check (every tick in the runtime) with MANY connections. */
+function manyWatchdogCase(): (i: number) => number {
+  const e = manyEstablished();
+  const w = new StallWatchdog({ budgetMs: 1200 });
+  const host = { ...e.watchdogHost(), loggerLinkUp: true };
+  let now = 10;
+  return () => {
+    now += 10;
+    return w.check(now, host, () => e.connectionViews()).length;
+  };
+}
+
 const cases: { name: string; what: string; make: () => (i: number) => number }[] = [
   {
     name: 'client-data',
@@ -255,6 +323,16 @@ const cases: { name: string; what: string; make: () => (i: number) => number }[]
     name: 'translated-data',
     what: 'as kernel-data on a re-created connection (R7 seq + TSval)',
     make: translatedCase,
+  },
+  {
+    name: 'tick-1000',
+    what: `engine tick (calls/s) with ${MANY} idle protected connections`,
+    make: manyTickCase,
+  },
+  {
+    name: 'watchdog-1000',
+    what: `stall watchdog check (calls/s, W.4: 128 visits) with ${MANY} connections`,
+    make: manyWatchdogCase,
   },
 ];
 

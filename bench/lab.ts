@@ -10,12 +10,20 @@
 // streams through the echo server, the application (local) or the primary host (failover) is
 // killed, and the client's longest silence is the stall; each kill's daemon timelines give a
 // per-phase breakdown (median and max of each step, see PHASES).
+// Scale figures (--scale N,...; 0 skips; --scale-only skips everything else): N connections from
+// one client process (src/runtime/lab/manyclient.ts), 100 bytes every 200 ms each, against the
+// echo application: plain (the same application, `--mode plain`, on ftl-plain) and through
+// FT-TCP (primary + backup pair), with no failure and, with --scale-crash, through one primary
+// host crash; each connection's longest silence (p50/p99/max), connect time, and the CPU the
+// daemons spent. --baseline-root DIR runs the FT-TCP rows a second time with the daemons of
+// another checkout (e.g. `git archive main`), in the same run, for before/after tables.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 
 import { APP_PORT, FAST_TIMING, Lab, labRecoveryParams } from '../src/runtime/lab/lab.ts';
+import type { ManyResult } from '../src/runtime/lab/manyclient.ts';
 import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/runtime/lab/procs.ts';
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
 import { ADDR, LAB_TOOLS, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
@@ -44,6 +52,35 @@ const p = new Command('bench-lab')
     5,
   )
   .option('--stalls-only', 'skip the throughput and latency paths; only the stall figures', false)
+  .option(
+    '--scale <list>',
+    'comma-separated connection counts for the scale figures (0: skip)',
+    '1000',
+  )
+  .option(
+    '--scale-seconds <n>',
+    'seconds each scale run lasts once connected',
+    (s) => Number(s),
+    10,
+  )
+  .option('--scale-crash', 'scale figures also through one primary host crash', false)
+  .option(
+    '--scale-concurrency <n>',
+    'scale client: handshakes in flight at a time (1: one after the other)',
+    (s) => Number(s),
+    1,
+  )
+  .option('--scale-only', 'only the scale figures', false)
+  .option(
+    '--scale-rounds <n>',
+    'scale: repeat every row this many times, interleaved (the table shows medians)',
+    (s) => Number(s),
+    1,
+  )
+  .option(
+    '--baseline-root <dir>',
+    "another checkout whose daemons run the scale figures' FT-TCP rows again (before/after)",
+  )
   .option('--json', 'print JSON only', false)
   .option('--no-install', NO_INSTALL_HELP)
   .parse();
@@ -53,9 +90,43 @@ const o = p.opts<{
   paths: string;
   kills: number;
   stallsOnly: boolean;
+  scale: string;
+  scaleSeconds: number;
+  scaleCrash: boolean;
+  scaleConcurrency: number;
+  scaleOnly: boolean;
+  scaleRounds: number;
+  baselineRoot?: string;
   json: boolean;
   install: boolean;
 }>();
+const scaleNs = o.scale
+  .split(',')
+  .map((x) => Number(x.trim()))
+  .filter((n) => n !== 0);
+if (scaleNs.some((n) => !Number.isInteger(n) || n < 1 || n > 20_000)) {
+  process.stderr.write(
+    `bench-lab: --scale must list integers in 1..20000 (or 0), got ${o.scale}\n`,
+  );
+  process.exit(2);
+}
+if (!Number.isInteger(o.scaleSeconds) || o.scaleSeconds < 1 || o.scaleSeconds > 600) {
+  process.stderr.write(`bench-lab: --scale-seconds must be an integer in 1..600\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(o.scaleRounds) || o.scaleRounds < 1 || o.scaleRounds > 20) {
+  process.stderr.write(`bench-lab: --scale-rounds must be an integer in 1..20\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(o.scaleConcurrency) || o.scaleConcurrency < 1) {
+  process.stderr.write(`bench-lab: --scale-concurrency must be a positive integer\n`);
+  process.exit(2);
+}
+const baselineRoot = o.baselineRoot === undefined ? undefined : resolve(o.baselineRoot);
+if (baselineRoot !== undefined && !existsSync(join(baselineRoot, 'src/runtime/ssw/main.ts'))) {
+  process.stderr.write(`bench-lab: --baseline-root ${baselineRoot} is not a checkout of fttcp\n`);
+  process.exit(2);
+}
 if (!Number.isInteger(o.kills) || o.kills < 0 || o.kills > 1000) {
   process.stderr.write(`bench-lab: --kills must be an integer in 0..1000, got ${o.kills}\n`);
   process.exit(2);
@@ -376,8 +447,219 @@ const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures> =
   };
 };
 
+// ---------------------------------------------------------------------------------------
+// Scale: many light connections
+
+/** CPU time (ms, user + system, every thread) a process has used so far; NaN if gone. */
+const cpuMsOf = (pid: number | undefined): number => {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+};
+
+interface ScaleFigures {
+  /** `plain`, `fttcp`, or `fttcp@baseline` */
+  path: string;
+  conns: number;
+  crash: boolean;
+  ok: boolean;
+  error?: string;
+  failed: number;
+  failures: string[];
+  connectMs: number;
+  handshakeMs: ManyResult['handshakeMs'];
+  silenceMs: ManyResult['silenceMs'];
+  waitMs: ManyResult['waitMs'];
+  /** CPU ms per second of the run, per daemon (ssw, app, logger; plain: app) */
+  cpuMsPerS: Record<string, number>;
+  /** crash only: ms after the crash of each recovery mark (see MARKS.failover) */
+  marks?: Record<string, number>;
+  runDir: string;
+}
+
+/** One scale run on a fresh lab: `path` plain or FT-TCP (with this tree's daemons or those of
+ * `codeRoot`), N connections, optionally one primary host crash three seconds in. */
+const scaleRun = async (
+  path: string,
+  conns: number,
+  crash: boolean,
+  codeRoot?: string,
+): Promise<ScaleFigures> => {
+  const lab = await Lab.create(`scale-${path.replace('@', '-')}-${conns}`, {
+    ...(codeRoot !== undefined ? { codeRoot } : {}),
+  });
+  try {
+    const pids: Record<string, number | undefined> = {};
+    let target: string;
+    if (path === 'plain') {
+      const app = lab.spawn(
+        NS.plain,
+        'echo-plain',
+        tsxArgv(
+          'src/runtime/examples/echo.ts',
+          '--listen',
+          `${ADDR.plain}:${APP_PORT.echo}`,
+          '--mode',
+          'plain',
+        ),
+      );
+      await waitEvent(app, (e) => e.event === 'listening', 20_000, 'plain echo listening');
+      pids.app = app.child.pid;
+      target = `${ADDR.plain}:${APP_PORT.echo}`;
+    } else {
+      const pair = await lab.startFtTcpPair('echo');
+      pids.ssw = pair.primary.child.pid;
+      pids.logger = pair.logger.child.pid;
+      const start = pair.primary.events.filter((e) => e.event === 'app-start').at(-1);
+      pids.app = typeof start?.pid === 'number' ? start.pid : undefined;
+      target = `${ADDR.service}:${APP_PORT.echo}`;
+    }
+    const seconds = o.scaleSeconds + (crash ? 10 : 0);
+    const client = lab.spawn(
+      NS.client,
+      'manyclient',
+      tsxArgv(
+        'src/runtime/lab/manyclient.ts',
+        '--connect',
+        target,
+        '--conns',
+        String(conns),
+        '--seconds',
+        String(seconds),
+        '--connect-concurrency',
+        String(o.scaleConcurrency),
+      ),
+    );
+    await waitEvent(client, (e) => e.event === 'connected-all', 120_000, 'every connection open');
+    const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMsOf(pid)]));
+    const t0 = performance.now();
+    let killWallMs: number | undefined;
+    if (crash) {
+      await new Promise((r) => setTimeout(r, 3000));
+      killWallMs = Date.now();
+      lab.crashHost('primary');
+    }
+    // CPU is read before the run ends (the client's end closes every connection).
+    await new Promise((r) =>
+      setTimeout(r, Math.max(0, seconds * 1000 - 500 - (performance.now() - t0))),
+    );
+    const cpuMsPerS: Record<string, number> = {};
+    const elapsedS = (performance.now() - t0) / 1000;
+    for (const [k, pid] of Object.entries(pids)) {
+      const used = cpuMsOf(pid) - (cpu0[k] ?? Number.NaN);
+      if (Number.isFinite(used)) cpuMsPerS[k] = Math.round(used / elapsedS);
+    }
+    await waitExit(client, seconds * 1000 + 130_000);
+    const r = client.events.at(-1) as unknown as ManyResult | undefined;
+    if (r === undefined || typeof r.ok !== 'boolean')
+      throw new LabError(`scale client on ${path} gave no result (exit ${client.exitCode})`);
+    return {
+      path,
+      conns,
+      crash,
+      ok: r.ok,
+      ...(r.error !== undefined ? { error: r.error } : {}),
+      failed: r.failed,
+      failures: r.failures,
+      connectMs: r.connectMs,
+      handshakeMs: r.handshakeMs,
+      silenceMs: r.silenceMs,
+      waitMs: r.waitMs,
+      cpuMsPerS,
+      ...(killWallMs !== undefined
+        ? { marks: phaseMarks('failover', lab.runDir, killWallMs, r.silenceMs.max) }
+        : {}),
+      runDir: lab.runDir,
+    };
+  } finally {
+    await lab.close();
+  }
+};
+
+/** One row per (N, path, failure): the median of each figure over the rounds. */
+const scaleMedians = (all: readonly ScaleFigures[]): ScaleFigures[] => {
+  const groups = new Map<string, ScaleFigures[]>();
+  for (const f of all) {
+    const k = `${f.conns}/${f.path}/${f.crash}`;
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [f]);
+    else g.push(f);
+  }
+  const med = (xs: number[]): number => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)] ?? Number.NaN;
+  };
+  const q = (fs: ScaleFigures[], pick: (f: ScaleFigures) => ManyResult['silenceMs']) => ({
+    p50: med(fs.map((f) => pick(f).p50)),
+    p99: med(fs.map((f) => pick(f).p99)),
+    max: med(fs.map((f) => pick(f).max)),
+  });
+  return [...groups.values()].map((fs) => {
+    const first = fs[0] as ScaleFigures;
+    const cpu: Record<string, number> = {};
+    for (const k of ['ssw', 'app', 'logger'])
+      if (fs.some((f) => f.cpuMsPerS[k] !== undefined))
+        cpu[k] = med(fs.map((f) => f.cpuMsPerS[k] ?? Number.NaN));
+    return {
+      ...first,
+      ok: fs.every((f) => f.ok),
+      failed: Math.max(...fs.map((f) => f.failed)),
+      connectMs: med(fs.map((f) => f.connectMs)),
+      handshakeMs: q(fs, (f) => f.handshakeMs),
+      silenceMs: q(fs, (f) => f.silenceMs),
+      waitMs: q(fs, (f) => f.waitMs),
+      cpuMsPerS: cpu,
+    };
+  });
+};
+
+const scaleFigures = async (): Promise<ScaleFigures[]> => {
+  const out: ScaleFigures[] = [];
+  const runs: [string, boolean, string | undefined][] = [];
+  for (const crash of o.scaleCrash ? [false, true] : [false]) {
+    if (!crash) runs.push(['plain', false, undefined]);
+    if (baselineRoot !== undefined) runs.push(['fttcp@baseline', crash, baselineRoot]);
+    runs.push(['fttcp', crash, undefined]);
+  }
+  // Rounds interleave the rows (plain, baseline, this tree, plain, ...): on a shared machine
+  // the load drifts, and the same row run back to back would carry the drift as a difference.
+  for (let round = 0; round < o.scaleRounds; round++)
+    for (const n of scaleNs)
+      for (const [path, crash, root] of runs) {
+        const f = await scaleRun(path, n, crash, root).catch(
+          (e: unknown): ScaleFigures => ({
+            path,
+            conns: n,
+            crash,
+            ok: false,
+            error: `lab error: ${String(e).slice(0, 300)}`,
+            failed: n,
+            failures: [],
+            connectMs: Number.NaN,
+            handshakeMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+            silenceMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+            waitMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+            cpuMsPerS: {},
+            runDir: '',
+          }),
+        );
+        out.push(f);
+        if (!o.json)
+          process.stderr.write(
+            `  scale ${path} N=${n}${crash ? ' crash' : ''} round ${round + 1}: silence p50 ${f.silenceMs.p50} p99 ${f.silenceMs.p99} max ${f.silenceMs.max} ms, connect ${f.connectMs} ms${f.ok ? '' : ` FAILED ${f.error ?? ''} ${f.failures.join('; ')}`}\n`,
+          );
+      }
+  return out;
+};
+
 const main = async (): Promise<void> => {
-  const paths = o.stallsOnly ? [] : o.paths.split(',').map((s) => s.trim());
+  const paths = o.stallsOnly || o.scaleOnly ? [] : o.paths.split(',').map((s) => s.trim());
   const lab = await Lab.create('bench');
   const figures: PathFigures[] = [];
   try {
@@ -402,22 +684,30 @@ const main = async (): Promise<void> => {
     await lab.close();
   }
   const stalls: StallFigures[] = [];
-  if (o.kills > 0) {
+  if (o.kills > 0 && !o.scaleOnly) {
     stalls.push(await stallFigures('local'));
     stalls.push(await stallFigures('failover'));
   }
+  const scale = o.stallsOnly ? [] : await scaleFigures();
   const out = {
     date: new Date().toISOString(),
     seconds: o.seconds,
     rrCount: o.rrCount,
     figures,
     stalls,
+    scale,
+    ...(baselineRoot !== undefined ? { baselineRoot } : {}),
   };
   writeFileSync(join(lab.runDir, 'bench.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(out)}\n`);
     return;
   }
+  const table = (rows: string[][]): void => {
+    const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+    for (const r of rows)
+      process.stdout.write(`${r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ')}\n`);
+  };
   const rows = [
     ['path', 'upload Mbit/s', 'download Mbit/s', 'rr p50 us', 'rr p99 us'],
     ...figures.map((f) => [
@@ -428,9 +718,7 @@ const main = async (): Promise<void> => {
       String(f.rr.p99Us),
     ]),
   ];
-  const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  for (const r of rows)
-    process.stdout.write(`${r.map((c, i) => c.padStart(w[i] ?? 0)).join('  ')}\n`);
+  if (figures.length > 0) table(rows);
   for (const f of figures)
     if (f.note?.includes('failed') === true) process.stdout.write(`${f.path}: ${f.note}\n`);
   for (const st of stalls) {
@@ -440,6 +728,52 @@ const main = async (): Promise<void> => {
     for (const ph of st.phases)
       process.stdout.write(
         `  ${ph.phase.padEnd(36)} median ${String(ph.medianMs).padStart(4)} ms  max ${String(ph.maxMs).padStart(4)} ms  (n ${ph.n})\n`,
+      );
+  }
+  if (scale.length > 0) {
+    process.stdout.write(
+      `scale: N connections, 100 B every 200 ms each, ${o.scaleSeconds} s${o.scaleCrash ? ' (crash runs: +10 s, primary host crash 3 s in)' : ''}; silence = a connection's longest gap between two echoes\n`,
+    );
+    const plainP50 = new Map(
+      scaleMedians(scale)
+        .filter((f) => f.path === 'plain')
+        .map((f) => [f.conns, f.silenceMs.p50]),
+    );
+    if (o.scaleRounds > 1)
+      process.stdout.write(
+        `(each row: the median over ${o.scaleRounds} interleaved rounds of every figure; ok: every round ok)\n`,
+      );
+    table([
+      [
+        'N',
+        'path',
+        'failure',
+        'silence p50/p99/max ms',
+        'x plain p50',
+        'wait p99 ms',
+        'connect ms',
+        'handshake p50/p99 ms',
+        'cpu ms/s ssw,app,logger',
+        'ok',
+      ],
+      ...scaleMedians(scale).map((f) => [
+        String(f.conns),
+        f.path,
+        f.crash ? 'host crash' : 'none',
+        `${f.silenceMs.p50}/${f.silenceMs.p99}/${f.silenceMs.max}`,
+        (f.silenceMs.p50 / (plainP50.get(f.conns) ?? Number.NaN)).toFixed(2),
+        String(f.waitMs.p99),
+        String(f.connectMs),
+        `${f.handshakeMs.p50}/${f.handshakeMs.p99}`,
+        ['ssw', 'app', 'logger'].map((k) => String(f.cpuMsPerS[k] ?? '-')).join(','),
+        f.ok ? 'yes' : `NO (${f.failed} failed)`,
+      ]),
+    ]);
+    for (const f of scale.filter((x) => x.marks !== undefined))
+      process.stdout.write(
+        `  ${f.path} N=${f.conns} crash marks (ms after the kill): ${Object.entries(f.marks ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}\n`,
       );
   }
   process.stdout.write(`(json: ${join(lab.runDir, 'bench.json')})\n`);

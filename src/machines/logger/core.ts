@@ -37,7 +37,7 @@ import {
   isCheckpointFrame,
   type StoredCheckpoint,
 } from './checkpoint.ts';
-import { classifyFrame, type LinkCaps, type LoggerEvent, loggerMachine } from './logger.machine.ts';
+import { frameVerdict, type LinkCaps, type LoggerEvent, loggerMachine } from './logger.machine.ts';
 import { type LoggerLimits, LoggerStore, type TruncationReport } from './store.ts';
 
 /** Something an operator must see (the runtime logs it; R15 ones also go on the timeline). */
@@ -281,17 +281,13 @@ export class LoggerCore {
 
   private feed(link: number, l: Link, epoch: number, msg: LoggerMessage): void {
     const snap = this.actor.getSnapshot();
+    // One event object for the check below and the actor's guards: its verdict is computed
+    // once (frameVerdict).
+    const frame = { type: 'FRAME' as const, link, role: l.role, caps: l.caps, epoch, msg };
     if (
       (msg.kind === 'LogData' || msg.kind === 'LogDeterminant') &&
       (snap.matches({ serving: 'accepting' }) || snap.matches({ serving: 'checkpointAsked' })) &&
-      classifyFrame(snap.context, false, {
-        type: 'FRAME',
-        link,
-        role: l.role,
-        caps: l.caps,
-        epoch,
-        msg,
-      }).kind === 'store'
+      frameVerdict(snap.context, false, frame).kind === 'store'
     ) {
       // The data path: in serving.accepting and serving.checkpointAsked the machine's
       // transition for a storable frame is a self-transition whose only effect is
@@ -300,7 +296,7 @@ export class LoggerCore {
       this.storeMessage(link, msg);
       this.settle();
     } else {
-      this.send({ type: 'FRAME', link, role: l.role, caps: l.caps, epoch, msg });
+      this.send(frame);
     }
     // A Fence with no old links left to close completes at once.
     this.maybeFenced();

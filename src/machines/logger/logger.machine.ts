@@ -159,6 +159,31 @@ export function classifyFrame(
   const bad = checkEpoch(ctx, fencing, e.epoch);
   if (bad !== null) return bad;
   const role = e.role;
+  if (!BY_ROLE_AND_KIND.has(msg.kind)) return verdictByKind(role, e, msg);
+  // The data path's frames (every LogData, LogDeterminant, ClientAcked, ...): their verdict
+  // depends on the role and the kind only, so the table below is consulted once per pair.
+  const key = `${role}/${msg.kind}`;
+  let v = verdictsByRoleAndKind.get(key);
+  if (v === undefined) {
+    v = verdictByKind(role, e, msg);
+    verdictsByRoleAndKind.set(key, v);
+  }
+  return v;
+}
+
+/** Kinds whose verdict (after the epoch check) is a function of the link's role alone. */
+const BY_ROLE_AND_KIND: ReadonlySet<LoggerMessage['kind']> = new Set<LoggerMessage['kind']>([
+  'LogSyn',
+  'LogData',
+  'ClientAcked',
+  'ConnClosed',
+  'ConnEstablished',
+  'LogDeterminant',
+]);
+const verdictsByRoleAndKind = new Map<string, FrameVerdict>();
+
+/** The decision table of a welcomed ssw or nsw link's frames (after the epoch check). */
+function verdictByKind(role: Role, e: FrameEvent, msg: LoggerMessage): FrameVerdict {
   return match(msg)
     .with({ kind: P.union('LogSyn', 'LogData') }, () => (role === 'ssw' ? store : wrong(role, msg)))
     .with({ kind: P.union('ClientAcked', 'ConnClosed', 'ConnEstablished') }, () =>
@@ -247,8 +272,42 @@ function checkEpoch(
   return null;
 }
 
+/** The last frame classified, with the context and its verdicts (not fencing, fencing). */
+let lastFrame:
+  | {
+      e: FrameEvent;
+      ctx: Pick<LoggerContext, 'epoch'>;
+      v: [FrameVerdict | undefined, FrameVerdict | undefined];
+    }
+  | undefined;
+
+/**
+ * `classifyFrame`, once per frame event and context: the machine's guards each ask it of the
+ * same event (a dozen for a frame that is not stored, e.g. every ClientAcked hint), and
+ * `LoggerCore.feed` asks it first with the same event and context. Pure inputs (xstate
+ * contexts are replaced, never mutated), so the answer cannot go stale.
+ */
+export const frameVerdict = (
+  ctx: Pick<LoggerContext, 'epoch'>,
+  fencing: boolean,
+  e: FrameEvent,
+): FrameVerdict => {
+  let memo = lastFrame;
+  if (memo === undefined || memo.e !== e || memo.ctx !== ctx) {
+    memo = { e, ctx, v: [undefined, undefined] };
+    lastFrame = memo;
+  }
+  const i = fencing ? 1 : 0;
+  let v = memo.v[i];
+  if (v === undefined) {
+    v = classifyFrame(ctx, fencing, e);
+    memo.v[i] = v;
+  }
+  return v;
+};
+
 const verdictOf = (ctx: LoggerContext, fencing: boolean, e: LoggerEvent): FrameVerdict | null =>
-  e.type === 'FRAME' ? classifyFrame(ctx, fencing, e) : null;
+  e.type === 'FRAME' ? frameVerdict(ctx, fencing, e) : null;
 
 const is =
   (kind: FrameVerdict['kind'], fencing: boolean) =>
@@ -389,7 +448,7 @@ export const loggerMachine = setup({
             target: 'fencing',
             actions: [
               assign(({ context, event }) => {
-                const v = classifyFrame(context, false, frameOf(event));
+                const v = frameVerdict(context, false, frameOf(event));
                 return {
                   epoch: v.kind === 'fence' ? v.newEpoch : context.epoch,
                   fencer: frameOf(event).link,
@@ -445,7 +504,7 @@ export const loggerMachine = setup({
             actions: {
               type: 'refuse',
               params: ({ context, event }) =>
-                refusal(classifyFrame(context, false, frameOf(event)), frameOf(event).link),
+                refusal(frameVerdict(context, false, frameOf(event)), frameOf(event).link),
             },
           },
         ],

@@ -194,6 +194,11 @@ export class NswCore {
   get replayPosition(): number {
     return this.s.pos;
   }
+  /** kernel events queued for delivery in recording/live (an upper bound: some may turn out
+   * to need no delivery), so that the runtime schedules that many at once */
+  get pendingInput(): number {
+    return this.s.inbox.length;
+  }
   /** in replay: what the next logged determinant waits for, for diagnostics */
   get waiting(): ReplayStep | null {
     return this.modeNow === 'replaying'
@@ -220,7 +225,7 @@ export class NswCore {
       paused: false,
     });
     // Also in replay: the replay matches logged accepts against these (R11.2).
-    this.s.inbox.push({ kind: 'accept', sock });
+    this.s.inbox.pushAccept(sock, clientAddr, clientPort);
     return this.drain();
   }
 

@@ -4,6 +4,7 @@
 export * from './core.ts';
 export * from './determinants.ts';
 export * from './gate.ts';
+export * from './inbox.ts';
 export * from './nsw.machine.ts';
 export * from './recordPath.ts';
 export * from './replay.ts';

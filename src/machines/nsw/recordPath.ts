@@ -36,8 +36,7 @@ function deliverRead(s: NswState, k: Sock, conn: number): void {
 
 /** R3.1, R3.3: deliver the oldest kernel event, logging its determinant. */
 function next(s: NswState): void {
-  while (s.inbox.length > 0) {
-    const item = s.inbox.shift()!;
+  for (let item = s.inbox.shift(); item !== undefined; item = s.inbox.shift()) {
     if (item.kind === 'timer') {
       if (!s.timers.has(item.timerId)) continue; // cancelled, or fired by the replay
       append(s, { kind: 'timer', timerId: item.timerId });

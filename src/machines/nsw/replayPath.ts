@@ -111,8 +111,7 @@ function next(s: NswState): void {
       s.pos++;
       fire(s, step.timerId);
       // The real expiry of this firing, if it came, must not fire it again when live.
-      const i = s.inbox.findIndex((x) => x.kind === 'timer' && x.timerId === step.timerId);
-      if (i >= 0) s.inbox.splice(i, 1);
+      s.inbox.forgetTimer(step.timerId);
       break;
     }
     case 'diverged':

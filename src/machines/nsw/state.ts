@@ -14,6 +14,7 @@ import {
   OutputHasher,
 } from './determinants.ts';
 import { type OutputAction, OutputGate } from './gate.ts';
+import { Inbox } from './inbox.ts';
 import type { NswDivergence, NswEvent, NswMode } from './nsw.machine.ts';
 import type { KernelView } from './replay.ts';
 
@@ -83,10 +84,7 @@ export interface Conn {
   stopped: boolean;
 }
 
-/** Recording/live delivery order: kernel events in arrival order. */
-export type InboxItem =
-  | { readonly kind: 'accept' | 'data' | 'eof'; readonly sock: number }
-  | { readonly kind: 'timer'; readonly timerId: number };
+export type { InboxItem } from './inbox.ts';
 
 export interface NswState {
   readonly limits: NswLimits;
@@ -103,7 +101,7 @@ export interface NswState {
   readonly socks: Map<number, Sock>;
   readonly conns: Map<number, Conn>;
   nextConn: number;
-  inbox: InboxItem[];
+  readonly inbox: Inbox;
   readonly timers: Map<number, { readonly repeat: boolean }>;
   nextTimer: number;
   /** effects for the runtime, in order; taken by `drain` */
@@ -130,7 +128,7 @@ export function newState(limits: NswLimits, control: (e: NswEvent) => void): Nsw
     socks: new Map(),
     conns: new Map(),
     nextConn: 0,
-    inbox: [],
+    inbox: new Inbox(),
     timers: new Map(),
     nextTimer: 0,
     out: [],
@@ -160,21 +158,14 @@ export function loadLog(s: NswState, log: readonly Determinant[]): void {
  * closures per step was a measurable share of the replay's CPU (thousands of steps).
  */
 function kernelView(s: NswState): KernelView {
+  const unmatched = (sock: number): boolean => s.socks.get(sock)?.conn === null;
   return {
     get nextConn(): number {
       return s.nextConn;
     },
-    pendingAccept: (addr, port) => {
-      // The oldest unmatched one: a ghost (closed before the failure) precedes a live
-      // connection that reuses its port, as it did in the first run.
-      for (const item of s.inbox) {
-        if (item.kind !== 'accept') continue;
-        const k = s.socks.get(item.sock);
-        if (k !== undefined && k.conn === null && k.clientAddr === addr && k.clientPort === port)
-          return k.id;
-      }
-      return undefined;
-    },
+    // The oldest unmatched one: a ghost (closed before the failure) precedes a live
+    // connection that reuses its port, as it did in the first run.
+    pendingAccept: (addr, port) => s.inbox.oldestAccept(addr, port, unmatched),
     sockOf: (conn) => s.conns.get(conn)?.sock.id,
     buffered: (sock) => s.socks.get(sock)?.buffered ?? 0,
     eof: (sock) => s.socks.get(sock)?.eof ?? false,

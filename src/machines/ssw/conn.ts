@@ -261,11 +261,31 @@ export const isLive = (c: Conn): boolean =>
  * and by connId for the logger's answers. Also hands out connIds (R2.1), above every one the
  * log holds (R6.1).
  */
+/** Modes whose connections the engine's tick has work for (R6.3 fake-SYN retries, R6.5
+ * re-injection, R5.7 closing); every other mode waits for packets or the logger only. */
+export const TIMED_MODES: ReadonlySet<ConnMode> = new Set<ConnMode>([
+  'awaitSynAck',
+  'injecting',
+  'closing',
+]);
+
+/** One number per client address and port (exact in a double: at most 2^48). */
+const clientPortKey = (clientAddr: number, clientPort: number): number =>
+  (clientAddr >>> 0) * 65536 + clientPort;
+
 export class ConnTable {
   /** clientAddr -> (clientPort << 16 | serverPort) -> conn. */
   private readonly byAddr = new Map<number, Map<number, Conn>>();
   private readonly byKeyMap = new Map<string, Conn>();
   private readonly byId = new Map<number, Conn>();
+  /** The connections in a TIMED_MODES mode, with their place in the table's order (`add`). */
+  private readonly timedConns = new Map<Conn, number>();
+  private readonly order = new Map<Conn, number>();
+  /** clientAddr and clientPort (clientPortKey) -> its connections, in table order. */
+  private readonly byClientPort = new Map<number, Conn[]>();
+  /** The connections being re-created (`awaitSynAck`, `injecting`): R6.8 asks how many. */
+  private readonly recreatingConns = new Set<Conn>();
+  private added = 0;
   private nextConnId: number;
 
   constructor(firstConnId: number) {
@@ -293,6 +313,15 @@ export class ConnTable {
     return this.byAddr.get(clientAddr)?.values();
   }
 
+  /**
+   * R5.2: the connections of one client address and port (one per server port), in table
+   * order, as a copy. CloseLogged names no server port; picking them out of every connection
+   * of the address made each close O(n) when one client holds many connections.
+   */
+  ofClientPort(clientAddr: number, clientPort: number): readonly Conn[] {
+    return [...(this.byClientPort.get(clientPortKey(clientAddr, clientPort)) ?? [])];
+  }
+
   values(): IterableIterator<Conn> {
     return this.byKeyMap.values();
   }
@@ -300,6 +329,29 @@ export class ConnTable {
   /** A copy, for loops that may forget connections as they go. */
   all(): Conn[] {
     return [...this.byKeyMap.values()];
+  }
+
+  /** A copy of the connections in a TIMED_MODES mode, in table order (as `all()` has them):
+   * the tick visits these between two ClientAcked rounds, not every connection. */
+  timed(): Conn[] {
+    if (this.timedConns.size === 0) return [];
+    return [...this.timedConns].sort((a, b) => a[1] - b[1]).map(([c]) => c);
+  }
+
+  /** The connection's mode changed (the engine calls it after every event of its machine). */
+  noteMode(c: Conn): void {
+    const at = this.order.get(c);
+    if (at !== undefined && TIMED_MODES.has(c.mode)) this.timedConns.set(c, at);
+    else this.timedConns.delete(c);
+    if (at !== undefined && (c.mode === 'awaitSynAck' || c.mode === 'injecting'))
+      this.recreatingConns.add(c);
+    else this.recreatingConns.delete(c);
+  }
+
+  /** R6.8: connections whose new incarnation is not live yet (a count, not a walk: it is
+   * asked after every connection that goes live). */
+  get recreating(): number {
+    return this.recreatingConns.size;
   }
 
   add(c: Conn): void {
@@ -310,6 +362,12 @@ export class ConnTable {
     }
     inner.set(((c.clientPort << 16) | c.serverPort) >>> 0, c);
     this.byKeyMap.set(c.key, c);
+    this.order.set(c, this.added++);
+    this.noteMode(c);
+    const k = clientPortKey(c.clientAddr, c.clientPort);
+    const same = this.byClientPort.get(k);
+    if (same === undefined) this.byClientPort.set(k, [c]);
+    else same.push(c);
   }
 
   remove(c: Conn): void {
@@ -317,6 +375,13 @@ export class ConnTable {
     if (this.byAddr.get(c.clientAddr)?.size === 0) this.byAddr.delete(c.clientAddr);
     this.byKeyMap.delete(c.key);
     if (c.connId !== undefined) this.byId.delete(c.connId);
+    this.timedConns.delete(c);
+    this.recreatingConns.delete(c);
+    this.order.delete(c);
+    const k = clientPortKey(c.clientAddr, c.clientPort);
+    const same = this.byClientPort.get(k)?.filter((x) => x !== c) ?? [];
+    if (same.length === 0) this.byClientPort.delete(k);
+    else this.byClientPort.set(k, same);
   }
 
   /** R2.1: the next connId, for a connection logged for the first time. */

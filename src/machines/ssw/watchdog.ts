@@ -111,7 +111,7 @@ export interface WatchedConnection {
 /** Where a connection is in its life, as far as the watchdog cares. */
 export type ConnPhase = 'handshake' | 'dataPath' | 'recreating' | 'closed';
 
-export const connPhaseOf = (mode: ConnMode): ConnPhase =>
+const phaseOfMode = (mode: ConnMode): ConnPhase =>
   match(mode)
     .with('listenSynSeen', 'awaitingSynStored', () => 'handshake' as const)
     .with('protected', 'translated', 'closing', 'unprotected', () => 'dataPath' as const)
@@ -119,6 +119,26 @@ export const connPhaseOf = (mode: ConnMode): ConnPhase =>
     .with('orphaned', 'awaitSynAck', 'injecting', () => 'recreating' as const)
     .with('closed', () => 'closed' as const)
     .exhaustive();
+
+/**
+ * The decision table above, evaluated once per mode: the watchdog asks it for every visit
+ * (128 per tick), and a ts-pattern match per call (a matcher object and its closures) was a
+ * third of the watchdog's CPU with a thousand connections.
+ */
+const PHASE_OF_MODE: Readonly<Record<ConnMode, ConnPhase>> = {
+  listenSynSeen: phaseOfMode('listenSynSeen'),
+  awaitingSynStored: phaseOfMode('awaitingSynStored'),
+  protected: phaseOfMode('protected'),
+  translated: phaseOfMode('translated'),
+  unprotected: phaseOfMode('unprotected'),
+  closing: phaseOfMode('closing'),
+  orphaned: phaseOfMode('orphaned'),
+  awaitSynAck: phaseOfMode('awaitSynAck'),
+  injecting: phaseOfMode('injecting'),
+  closed: phaseOfMode('closed'),
+};
+
+export const connPhaseOf = (mode: ConnMode): ConnPhase => PHASE_OF_MODE[mode];
 
 /**
  * W.1: what the client waits for. `synAck`: its SYN is unanswered. `data` / `fin`: client
@@ -130,15 +150,20 @@ export const connPhaseOf = (mode: ConnMode): ConnPhase =>
 export type Pending = 'none' | 'synAck' | 'data' | 'fin' | 'serverClose';
 
 export const pendingOf = (c: WatchedConnection): Pending =>
-  match(connPhaseOf(c.mode))
-    .with('handshake', () => 'synAck' as const)
-    .with('recreating', 'closed', () => 'none' as const)
-    .with('dataPath', (): Pending => {
-      if (seqGt(c.clientSndMax, c.sentAck))
-        return c.clientFinSeq !== undefined && c.sentAck === c.clientFinSeq ? 'fin' : 'data';
-      return c.heldFin || c.heldRst ? 'serverClose' : 'none';
-    })
-    .exhaustive();
+  PENDING_BY_PHASE[connPhaseOf(c.mode)](c);
+
+/** W.1 per phase, as a table the type checker holds exhaustive (the per-visit path: no
+ * matcher built per call, see PHASE_OF_MODE). */
+const PENDING_BY_PHASE: Readonly<Record<ConnPhase, (c: WatchedConnection) => Pending>> = {
+  handshake: () => 'synAck',
+  recreating: () => 'none',
+  closed: () => 'none',
+  dataPath: (c) => {
+    if (seqGt(c.clientSndMax, c.sentAck))
+      return c.clientFinSeq !== undefined && c.sentAck === c.clientFinSeq ? 'fin' : 'data';
+    return c.heldFin || c.heldRst ? 'serverClose' : 'none';
+  },
+};
 
 /**
  * W.3: `ssw` when FT-TCP is the one holding what the client waits for; `kernel` when the

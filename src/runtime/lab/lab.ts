@@ -15,7 +15,6 @@ import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { BUSY_ON_SIGUSR2_ENV } from '../examples/testhooks.ts';
 import type { Tool } from '../prereq.ts';
 import { recoveryParamsArgv } from '../recovery/params-cli.ts';
-import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import {
   cpuProfArgs,
   LAB_WAITS,
@@ -25,6 +24,7 @@ import {
   spawnInNs,
   stopProc,
   tsxArgv,
+  tsxArgvAt,
   waitEvent,
   waitExit,
 } from './procs.ts';
@@ -63,12 +63,12 @@ export type AppName = keyof typeof APP_PORT;
 
 /** The example server's command line (mode, logger and epoch come from FTTCP_* variables that
  * the SSW's supervisor or the recovery daemon set). */
-export const appCommand = (app: AppName): string =>
+export const appCommand = (app: AppName, root = REPO_ROOT): string =>
   [
     process.execPath,
     '--import',
     'tsx',
-    join(REPO_ROOT, 'src/runtime/examples', `${app}.ts`),
+    join(root, 'src/runtime/examples', `${app}.ts`),
     '--listen',
     `${ADDR.service}:${APP_PORT[app]}`,
   ].join(' ');
@@ -119,12 +119,14 @@ export const labRecoveryParams = (t: FailoverTiming): RecoveryParams => {
  * only the main module, ~15 ms instead of ~100-200 ms on this machine.
  */
 export const APP_PRELOAD: Record<AppName, readonly string[]> = {
-  echo: [join(REPO_ROOT, 'src/runtime/examples/appcli.ts')],
-  kv: [
-    join(REPO_ROOT, 'src/runtime/examples/appcli.ts'),
-    join(REPO_ROOT, 'src/runtime/examples/kvserver.ts'),
-  ],
+  echo: ['src/runtime/examples/appcli.ts'],
+  kv: ['src/runtime/examples/appcli.ts', 'src/runtime/examples/kvserver.ts'],
 };
+const appPreload = (app: AppName, root: string): string[] =>
+  APP_PRELOAD[app].map((m) => join(root, m));
+
+/** The warm spare's hold module (src/runtime/ssw/supervisor.ts HOLD_MODULE) under `root`. */
+const holdModule = (root: string): string => join(root, 'src/runtime/ssw/hold.mjs');
 
 /** R6.3 fake-SYN retry while the restarted application is not listening yet: the engine's
  * tick period, since a warm spare listens within a few ms of its release. */
@@ -156,6 +158,12 @@ export interface LabOptions {
   readonly testHooks?: boolean;
   /** The run directory to use (created if needed) instead of a fresh `runs/<stamp>-<label>`. */
   readonly runDir?: string;
+  /**
+   * Another checkout of the project whose daemons (logger, SSW, recovery daemon, example
+   * applications) this lab runs instead of this tree's: the benchmark's baseline rows. Clients
+   * and the lab itself stay this tree's. Default: this tree.
+   */
+  readonly codeRoot?: string;
 }
 
 /** Where the backup spare's stdout relay leaves its pid (next to the spare's FIFO). */
@@ -207,12 +215,15 @@ export class Lab {
   private readonly env: Record<string, string>;
   /** The test-hook directory, when hooks are on. */
   readonly hookDir: string | undefined;
+  /** Where the daemons' code comes from (LabOptions.codeRoot). */
+  readonly codeRoot: string;
 
   private constructor(
     readonly runDir: string,
     o: LabOptions,
   ) {
     this.hookDir = o.testHooks === true ? join(runDir, 'hooks') : undefined;
+    this.codeRoot = o.codeRoot ?? REPO_ROOT;
     if (this.hookDir !== undefined) mkdirSync(this.hookDir, { recursive: true });
     // With hooks on, the example servers' busy-loop hook is armed too (SIGUSR2 spins their
     // event loop: src/runtime/examples/testhooks.ts).
@@ -290,7 +301,7 @@ export class Lab {
     const p = this.spawn(
       HOST_NS[host],
       `ssw-${host}`,
-      tsxArgv('src/runtime/ssw/main.ts', ...args),
+      tsxArgvAt(this.codeRoot, 'src/runtime/ssw/main.ts', ...args),
       s.env ?? {},
     );
     await waitEvent(p, (e) => e.event === 'ssw-up', LAB_WAITS.daemonUpMs, 'ssw-up');
@@ -377,7 +388,7 @@ export class Lab {
     const p = this.spawn(
       NS.backup,
       'logger',
-      tsxArgv('src/runtime/logger/main.ts', '--listen', LOGGER_ADDR, ...extraArgs),
+      tsxArgvAt(this.codeRoot, 'src/runtime/logger/main.ts', '--listen', LOGGER_ADDR, ...extraArgs),
     );
     await waitEvent(p, (e) => e.event === 'listening', LAB_WAITS.daemonUpMs, 'logger listening');
     return p;
@@ -406,8 +417,8 @@ export class Lab {
     ];
     if (o.heartbeat) args.push('--heartbeat', HEARTBEAT_ADDR);
     if (o.app !== undefined) {
-      args.push('--app-cmd', appCommand(o.app));
-      for (const m of APP_PRELOAD[o.app]) args.push('--app-preload', m);
+      args.push('--app-cmd', appCommand(o.app, this.codeRoot));
+      for (const m of appPreload(o.app, this.codeRoot)) args.push('--app-preload', m);
     }
     const ssw = await this.startSsw('primary', {
       mode: 'fttcp',
@@ -467,7 +478,7 @@ export class Lab {
     // a standby SSW joins the logger only at takeover). Only the primary waits for them.
     const loggerUp = this.startLogger(['--lease-ms', String(t.leaseMs)]);
     const control = sswControlPath(this.runDir, 'backup');
-    const appCmd = o.warmSpare === false ? appCommand(app) : this.backupSpare(app);
+    const appCmd = o.warmSpare === false ? appCommand(app, this.codeRoot) : this.backupSpare(app);
     const backupUp = this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
@@ -482,7 +493,8 @@ export class Lab {
     const recovery = this.spawn(
       NS.backup,
       'recovery',
-      tsxArgv(
+      tsxArgvAt(
+        this.codeRoot,
         'src/runtime/recovery/main.ts',
         '--heartbeat-listen',
         HEARTBEAT_ADDR,
@@ -544,10 +556,10 @@ export class Lab {
         ...cpuProfArgs(),
         '--import',
         'tsx',
-        ...APP_PRELOAD[app].flatMap((m) => ['--import', m]),
+        ...appPreload(app, this.codeRoot).flatMap((m) => ['--import', m]),
         '--import',
-        HOLD_MODULE,
-        join(REPO_ROOT, 'src/runtime/examples', `${app}.ts`),
+        holdModule(this.codeRoot),
+        join(this.codeRoot, 'src/runtime/examples', `${app}.ts`),
         '--listen',
         `${ADDR.service}:${APP_PORT[app]}`,
       ],
@@ -564,7 +576,7 @@ export class Lab {
       fifo,
       sparePid: pid,
       spareOut: spare.outPath,
-      coldCmd: appCommand(app),
+      coldCmd: appCommand(app, this.codeRoot),
     });
     endRelayWithSpare(spare.child, fifo);
     return cmd;

@@ -37,12 +37,17 @@ export const cpuProfArgs = (): string[] => {
 };
 
 /** `node --import tsx <repo-relative script>`: runs a TypeScript entry without npx's extra processes. */
-export const tsxArgv = (script: string, ...args: string[]): string[] => [
+export const tsxArgv = (script: string, ...args: string[]): string[] =>
+  tsxArgvAt(REPO_ROOT, script, ...args);
+
+/** `tsxArgv` with the script taken from another checkout of the project (`root`): the
+ * benchmark runs the daemons of a baseline revision beside this one's, in the same lab. */
+export const tsxArgvAt = (root: string, script: string, ...args: string[]): string[] => [
   process.execPath,
   ...cpuProfArgs(),
   '--import',
   'tsx',
-  join(REPO_ROOT, script),
+  join(root, script),
   ...args,
 ];
 

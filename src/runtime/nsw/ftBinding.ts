@@ -38,6 +38,9 @@ const hook = (point: TestHookPoint, details: Record<string, unknown> = {}): void
     details,
   );
 
+/** Recording/live deliveries scheduled in one event-loop turn at most (each its own macrotask). */
+export const RECORD_BATCH = 256;
+
 /** A socket as the core knows it: a kernel connection, or a ghost (closed before the failure). */
 interface SockRec {
   readonly k: net.Socket | undefined;
@@ -361,14 +364,24 @@ export class FtBinding implements NswBinding {
       this.batcher.run();
       return;
     }
+    // Recording/live: one immediate per delivery waiting now (R3.3 still holds: Node runs them
+    // all in this turn's check phase, draining the microtasks between two). One immediate that
+    // rescheduled itself delivered one event per event-loop turn, so a thousand connections'
+    // input waited behind as many turns (a poll each, a logger write each) before its
+    // determinants left; now they leave together, in one write at the turn's end.
+    const n = Math.min(RECORD_BATCH, Math.max(1, this.core.pendingInput));
+    const b = { done: false };
+    for (let i = 0; i < n; i++) {
+      setImmediate(() => {
+        if (!b.done && (!this.listening() || !this.deliverOne())) b.done = true;
+      });
+    }
     setImmediate(() => {
       this.deliverScheduled = false;
       if (!this.listening()) return;
-      if (this.deliverOne()) {
-        this.scheduleDeliver();
-        return;
-      }
-      if (this.core.mode === 'replaying') this.checkStalled();
+      // Every immediate delivered: more may be waiting.
+      if (!b.done) this.scheduleDeliver();
+      else if (this.core.mode === 'replaying') this.checkStalled();
     });
   }
 

@@ -37,7 +37,8 @@ type EngineSpec = Extract<CoreSpec, { kind: 'engine' }>;
 
 /**
  * The logger and recorder links as the data-path thread sees them: messages framed with the
- * epoch the main thread's link joined with, batched per poll round, and (R1.7 on the wire)
+ * epoch the main thread's link joined with, batched per poll round (or run of back-to-back
+ * rounds, dataThread.worker.ts), and (R1.7 on the wire)
  * nothing sent to the logger from a (re)connect until its Welcome has reached the engine: the
  * engine resends everything unacknowledged, in order, when it sees the Welcome, and a fresh
  * LogData sent in between would reach the logger ahead of that resend, past the end it stored,
