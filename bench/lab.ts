@@ -10,6 +10,9 @@
 // streams through the echo server, the application (local) or the primary host (failover) is
 // killed, and the client's longest silence is the stall; each kill's daemon timelines give a
 // per-phase breakdown (median and max of each step, see PHASES).
+// Checkpoint figures (--history MB,MB,...; --long-mb N; --history-only skips the rest): the
+// stall against the connection's history with and without checkpoints, and one long stream
+// with the logger's default limits (bench/checkpoint.ts).
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +23,13 @@ import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/run
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
 import { ADDR, LAB_TOOLS, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
 import { NO_INSTALL_HELP, requirePrereqs } from '../src/runtime/prereq.ts';
+import {
+  type HistoryStall,
+  historyStall,
+  historyTable,
+  type LongStream,
+  longStream,
+} from './checkpoint.ts';
 
 interface PathFigures {
   path: string;
@@ -44,6 +54,18 @@ const p = new Command('bench-lab')
     5,
   )
   .option('--stalls-only', 'skip the throughput and latency paths; only the stall figures', false)
+  .option(
+    '--history <mb-list>',
+    'stall against history: MB through one echo connection before each kill (e.g. 1,100)',
+    '',
+  )
+  .option(
+    '--long-mb <n>',
+    'one long echo stream with default limits, MB (0: skip)',
+    (s) => Number(s),
+    0,
+  )
+  .option('--history-only', 'only the checkpoint figures (--history, --long-mb)', false)
   .option('--json', 'print JSON only', false)
   .option('--no-install', NO_INSTALL_HELP)
   .parse();
@@ -53,11 +75,23 @@ const o = p.opts<{
   paths: string;
   kills: number;
   stallsOnly: boolean;
+  history: string;
+  longMb: number;
+  historyOnly: boolean;
   json: boolean;
   install: boolean;
 }>();
 if (!Number.isInteger(o.kills) || o.kills < 0 || o.kills > 1000) {
   process.stderr.write(`bench-lab: --kills must be an integer in 0..1000, got ${o.kills}\n`);
+  process.exit(2);
+}
+const historyMb = o.history === '' ? [] : o.history.split(',').map((x) => Number(x.trim()));
+if (historyMb.some((x) => !Number.isFinite(x) || x <= 0 || x > 100_000)) {
+  process.stderr.write(`bench-lab: --history must be MB values in (0, 100000], got ${o.history}\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(o.longMb) || o.longMb < 0 || o.longMb > 100_000) {
+  process.stderr.write(`bench-lab: --long-mb must be an integer in 0..100000, got ${o.longMb}\n`);
   process.exit(2);
 }
 // iperf3 is the unmodified server and client of the throughput rows; the rest is the lab's own.
@@ -377,7 +411,7 @@ const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures> =
 };
 
 const main = async (): Promise<void> => {
-  const paths = o.stallsOnly ? [] : o.paths.split(',').map((s) => s.trim());
+  const paths = o.stallsOnly || o.historyOnly ? [] : o.paths.split(',').map((s) => s.trim());
   const lab = await Lab.create('bench');
   const figures: PathFigures[] = [];
   try {
@@ -401,8 +435,23 @@ const main = async (): Promise<void> => {
   } finally {
     await lab.close();
   }
+  const history: HistoryStall[] = [];
+  for (const path of ['local', 'failover'] as const) {
+    for (const mb of historyMb) {
+      for (const ckpt of [true, false]) {
+        const r = await historyStall(path, Math.round(mb * 1e6), ckpt);
+        if (!o.json)
+          process.stderr.write(
+            `  history ${path} ${mb} MB ${ckpt ? 'checkpoints' : 'no checkpoints'}: ${r.error ?? `stall ${r.stallMs} ms, replayed ${r.replayedDets} dets from ${r.fromDet}`}\n`,
+          );
+        history.push(r);
+      }
+    }
+  }
+  let long: LongStream | undefined;
+  if (o.longMb > 0) long = await longStream(o.longMb * 1e6);
   const stalls: StallFigures[] = [];
-  if (o.kills > 0) {
+  if (o.kills > 0 && !o.historyOnly) {
     stalls.push(await stallFigures('local'));
     stalls.push(await stallFigures('failover'));
   }
@@ -412,6 +461,8 @@ const main = async (): Promise<void> => {
     rrCount: o.rrCount,
     figures,
     stalls,
+    history,
+    ...(long !== undefined ? { long } : {}),
   };
   writeFileSync(join(lab.runDir, 'bench.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (o.json) {
@@ -442,6 +493,11 @@ const main = async (): Promise<void> => {
         `  ${ph.phase.padEnd(36)} median ${String(ph.medianMs).padStart(4)} ms  max ${String(ph.maxMs).padStart(4)} ms  (n ${ph.n})\n`,
       );
   }
+  if (history.length > 0) for (const l of historyTable(history)) process.stdout.write(`${l}\n`);
+  if (long !== undefined)
+    process.stdout.write(
+      `long stream ${long.bytes / 1e6} MB, default limits: ${long.ok ? 'whole' : `FAILED ${long.error}`} in ${long.ms} ms (${long.mbPerS} MB/s); ${long.checkpointsStored} checkpoints stored, ${long.truncatedBytes} bytes truncated, unprotected ${long.unprotected}, stalled ${long.stalled}; pause per checkpoint p50 ${long.pauseP50Ms} ms p99 ${long.pauseP99Ms} ms max ${long.pauseMaxMs} ms (n ${long.pauses})\n`,
+    );
   process.stdout.write(`(json: ${join(lab.runDir, 'bench.json')})\n`);
 };
 

@@ -3,7 +3,9 @@
 // checkpoint (R14.5) and the application killed (-9) mid-stream comes back from the latest
 // checkpoint: restored, its connections re-created at their positions, only the suffix
 // replayed. Judged from the client's side: its byte stream by hash, its capture clean.
+import { existsSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { armPath, heldPath } from '../../src/runtime/common/testhook.ts';
 import { ADDR, APP_PORT, Lab } from '../../src/runtime/lab/lab.ts';
 import type { LabProc } from '../../src/runtime/lab/procs.ts';
 import {
@@ -36,7 +38,9 @@ describe('R13 local recovery from a checkpoint, echo', () => {
   let ssw: LabProc | undefined;
   let logger: LabProc | undefined;
   beforeEach(async (ctx) => {
-    lab = await Lab.create(`ckpt-local-${ctx.task.name.replace(/[^a-z]+/gi, '-').slice(0, 24)}`);
+    lab = await Lab.create(`ckpt-local-${ctx.task.name.replace(/[^a-z]+/gi, '-').slice(0, 24)}`, {
+      testHooks: true,
+    });
     logger = await lab.startLogger(['--lease-ms', '60000']);
     ssw = await lab.startFtTcpPrimary({
       app: 'echo',
@@ -110,6 +114,39 @@ describe('R13 local recovery from a checkpoint, echo', () => {
     await killAppAndWaitLive(lab, ssw);
     const start = events(ssw, 'replay-start').at(-1);
     expect(start?.checkpoint, JSON.stringify(start)).toBeGreaterThanOrEqual(1);
+    const r = await s.result;
+    expectStreamIntact(r, bytes);
+    await expectCaptureClean(cap);
+  });
+
+  it('R14.2 app killed in the middle of sending a checkpoint: recovery uses the previous one', async () => {
+    const { lab, ssw, logger } = up();
+    const cap = await clientCapture(lab, 'ckpt-kill-mid');
+    const bytes = 6_000_000;
+    const s = lab.startStream('ckpt-kill-mid', [
+      '--connect',
+      ECHO,
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      '16384',
+      '--interval-ms',
+      '2',
+      '--timeout-ms',
+      '90000',
+    ]);
+    await waitFor(s.proc, 'connected');
+    await waitFor(logger, 'checkpoint-stored', 60_000);
+    const dir = lab.hookDir!;
+    const pid = appPid(ssw);
+    // The next checkpoint freezes half sent (hook nsw.mid-checkpoint); it dies there.
+    writeFileSync(armPath(dir, 'nsw.mid-checkpoint'), '');
+    await until(() => existsSync(heldPath(dir, 'nsw.mid-checkpoint', pid)), 30_000, 'the hook');
+    const storedBefore = events(logger, 'checkpoint-stored').at(-1)?.ckptId as number;
+    await killAppAndWaitLive(lab, ssw);
+    const start = events(ssw, 'replay-start').at(-1);
+    // The half-sent checkpoint was never stored (R14.2): recovery starts from the one before.
+    expect(start?.checkpoint, JSON.stringify(start)).toBe(storedBefore);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);

@@ -346,10 +346,15 @@ export class FtBinding implements NswBinding {
           this.inputPaused = e.kind === 'pauseInput';
           for (const r of this.socks.values()) this.applyPause(r);
           break;
-        case 'checkpoint':
-          this.link.sendMessages(e.frames);
+        case 'checkpoint': {
+          // Hook nsw.mid-checkpoint: half of a checkpoint's frames are out, the rest not.
+          const half = e.frames[0]?.kind === 'CheckpointBegin' ? e.frames.length >> 1 : 0;
+          this.link.sendMessages(e.frames.slice(0, half));
+          if (half > 0) hook('nsw.mid-checkpoint', { frames: e.frames.length, sent: half });
+          this.link.sendMessages(e.frames.slice(half));
           if (e.frames[0]?.kind === 'CheckpointRefused') this.ckpt.refused++;
           break;
+        }
         case 'restored':
           this.socks.set(e.sock, {
             k: undefined,
