@@ -590,14 +590,20 @@ export class FtBinding implements NswBinding {
       conns.set(e.conn, sock);
     }
     const timers = [...this.timers.keys()].map((timerId) => ({ timerId }));
-    this.app.restore(p.snapshot, {
-      conns,
-      timers,
-      attachTimer: (t, fn) => {
-        const rec = this.timers.get(t.timerId);
-        if (rec !== undefined) rec.fn = fn;
-      },
-    });
+    try {
+      this.app.restore(p.snapshot, {
+        conns,
+        timers,
+        attachTimer: (t, fn) => {
+          const rec = this.timers.get(t.timerId);
+          if (rec !== undefined) rec.fn = fn;
+        },
+      });
+    } catch (e) {
+      // Nothing can be delivered to an application that is not in its checkpoint's state.
+      this.o.owner.fail(new Error(`the application's restore() threw: ${(e as Error).message}`));
+      return;
+    }
     this.o.log.info('application restored from checkpoint', { conns: conns.size });
   }
 
