@@ -14,6 +14,7 @@ import {
   expectCaptureClean,
   expectStreamIntact,
   killAppAndWaitLive,
+  resumeStream,
   sleep,
   waitFor,
 } from './helpers.ts';
@@ -21,6 +22,8 @@ import {
 const ECHO = `${ADDR.service}:${APP_PORT.echo}`;
 /** R13.3: small, so that a test of a few MB crosses several checkpoints. */
 const EVERY_BYTES = 1_000_000;
+/** R13.3: and every half second when anything was logged since. */
+const EVERY_MS = 500;
 
 const events = (p: LabProc, name: string) => p.events.filter((e) => e.event === name);
 
@@ -44,7 +47,10 @@ describe('R13 local recovery from a checkpoint, echo', () => {
     logger = await lab.startLogger(['--lease-ms', '60000']);
     ssw = await lab.startFtTcpPrimary({
       app: 'echo',
-      env: { FTTCP_CHECKPOINT_EVERY_BYTES: String(EVERY_BYTES) },
+      env: {
+        FTTCP_CHECKPOINT_EVERY_BYTES: String(EVERY_BYTES),
+        FTTCP_CHECKPOINT_EVERY_MS: String(EVERY_MS),
+      },
     });
   });
   afterEach(async () => {
@@ -90,7 +96,7 @@ describe('R13 local recovery from a checkpoint, echo', () => {
     await expectCaptureClean(cap);
   });
 
-  it('R13.6 app killed while idle right after a checkpoint: the unacknowledged tail is re-sent', async () => {
+  it('R13.3 R13.6 app killed while the client is idle, after a checkpoint taken on time', async () => {
     const { lab, ssw, logger } = up();
     const cap = await clientCapture(lab, 'ckpt-idle');
     const bytes = 3_000_000;
@@ -103,17 +109,22 @@ describe('R13 local recovery from a checkpoint, echo', () => {
       '65536',
       '--pause-at',
       '2500000',
-      '--pause-ms',
-      '3000',
+      '--pause-until-signal',
       '--timeout-ms',
       '90000',
     ]);
-    await waitFor(s.proc, 'connected');
-    await waitFor(logger, 'checkpoint-stored', 60_000);
-    await sleep(200);
+    // Idle for sure: every byte sent came back; then a checkpoint on the time schedule
+    // (R13.3: something was logged since the last one).
+    await waitFor(s.proc, 'drained');
+    const n = events(logger, 'checkpoint-stored').length;
+    await until(() => events(logger, 'checkpoint-stored').length > n, 10_000, 'a timed checkpoint');
+    const last = events(logger, 'checkpoint-stored').at(-1)?.ckptId;
     await killAppAndWaitLive(lab, ssw);
     const start = events(ssw, 'replay-start').at(-1);
-    expect(start?.checkpoint, JSON.stringify(start)).toBeGreaterThanOrEqual(1);
+    expect(start?.checkpoint, JSON.stringify(start)).toBe(last);
+    // Nothing after the checkpoint: the replay has nothing to do but the restore.
+    expect(start?.dets).toBe(0);
+    resumeStream(s.proc);
     const r = await s.result;
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);
