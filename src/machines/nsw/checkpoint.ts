@@ -167,7 +167,7 @@ function heldWrites(s: NswState, conn: number): Uint8Array[] {
 }
 
 /** R13.1: drop the tail copies below `from` (never needed again: `outputFrom` only grows). */
-function trimTail(c: Conn, from: number): void {
+export function trimTail(c: Conn, from: number): void {
   let at = c.tailFrom;
   while (c.tail.length > 0 && at + c.tail[0]!.length <= from) at += c.tail.shift()!.length;
   if (c.tail.length > 0 && at < from) {

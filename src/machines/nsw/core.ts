@@ -60,6 +60,7 @@ import {
   restoreCheckpoint,
   restoredSockFor,
   takeCheckpoint,
+  trimTail,
 } from './checkpoint.ts';
 import { modeOf, type NswEvent, type NswMode, nswMachine } from './nsw.machine.ts';
 import { RECORD_PATH } from './recordPath.ts';
@@ -81,6 +82,7 @@ import {
   newState,
   sockOrThrow,
   stopConn,
+  TAIL_TRIM_BYTES,
 } from './state.ts';
 
 export type NswCoreOptions = {
@@ -439,6 +441,17 @@ export class NswCore {
 
   checkpointRejected(ckptId: number): boolean {
     return checkpointAnswered(this.s, ckptId, false).known;
+  }
+
+  /**
+   * R13.1 (after a `tailOver`): `unacked` released bytes of `conn` its client may not have;
+   * the tail copies below them are dropped.
+   */
+  outputAcked(conn: number, unacked: number): void {
+    const c = this.s.conns.get(conn);
+    if (c === undefined) return;
+    trimTail(c, Math.max(c.tailFrom, c.released - Math.max(0, Math.min(c.released, unacked))));
+    c.trimAbove = Math.max(c.trimAbove / 2, 2 * (c.released - c.tailFrom), TAIL_TRIM_BYTES);
   }
 
   /** R13.1: ConnDone: nothing of `conn` is owed to its client any more. */

@@ -59,6 +59,8 @@ export type NswEffect =
     }
   /** R13.6: a restored connection has its kernel socket (or ghost) again */
   | { readonly kind: 'adopted'; readonly conn: number; readonly sock: number }
+  /** R13.1: this connection's tail copies grew: call `outputAcked` with its unacknowledged bytes */
+  | { readonly kind: 'tailOver'; readonly conn: number }
   /** R13.6: re-arm a restored timer with the time it had left */
   | { readonly kind: 'rearm'; readonly timerId: number; readonly ms: number };
 
@@ -115,6 +117,8 @@ export interface Conn {
   /** R13.1: copies of released bytes from `tailFrom` (kept only while checkpoints are on) */
   tail: Uint8Array[];
   tailFrom: number;
+  /** R13.1: tail bytes above which the runtime is asked what the client acknowledged */
+  trimAbove: number;
   /** R12.1: its output left the log; nothing more is released on it */
   stopped: boolean;
 }
@@ -309,6 +313,13 @@ export function append(s: NswState, det: Determinant): void {
   s.out.push({ kind: 'log', record });
 }
 
+/**
+ * R13.1: a connection's tail copies past this many bytes make the core ask the runtime what
+ * the client has acknowledged (`tailOver`), so that between two checkpoints the copies stay
+ * near what the client has not acknowledged rather than a whole checkpoint interval.
+ */
+export const TAIL_TRIM_BYTES = 4 << 20;
+
 /** R13.3: what one determinant counts towards `checkpointEveryBytes` (about its frame size). */
 export const DET_COST = 24;
 
@@ -326,6 +337,7 @@ export function newConn(conn: number, k: Sock, hasher = new OutputHasher()): Con
     released: hasher.offset,
     tail: [],
     tailFrom: hasher.offset,
+    trimAbove: TAIL_TRIM_BYTES,
   };
 }
 
@@ -395,8 +407,14 @@ export function emitRelease(s: NswState, conn: number, action: OutputAction): vo
   if (action.kind === 'write') {
     c.released += action.bytes.length;
     // R13.1: the copy a checkpoint's output tail is cut from (the client may not have it yet).
-    if (s.keepTails) c.tail.push(action.bytes);
-    else c.tailFrom = c.released;
+    if (s.keepTails) {
+      c.tail.push(action.bytes);
+      if (c.released - c.tailFrom > c.trimAbove) {
+        // Asked once per doubling: a client that acknowledges nothing costs O(log) asks.
+        c.trimAbove = 2 * (c.released - c.tailFrom);
+        s.out.push({ kind: 'tailOver', conn });
+      }
+    } else c.tailFrom = c.released;
   }
   if (c.sock.ghost) return;
   s.out.push({ kind: 'release', conn, sock: c.sock.id, action });

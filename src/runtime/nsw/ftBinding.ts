@@ -374,6 +374,11 @@ export class FtBinding implements NswBinding {
         case 'rearm':
           this.rearm(e.timerId, e.ms);
           break;
+        case 'tailOver': {
+          const k = this.connKernel.get(e.conn);
+          if (k !== undefined) this.core.outputAcked(e.conn, unackedBytes(k));
+          break;
+        }
       }
     }
     return delivered;

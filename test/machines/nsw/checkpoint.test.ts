@@ -217,6 +217,32 @@ describe('R13.1, R13.4 taking a checkpoint', () => {
   });
 });
 
+describe('R13.1 tail copies between checkpoints', () => {
+  it('past TAIL_TRIM_BYTES the core asks what the client acknowledged and drops the copies below it', () => {
+    const h = new Harness({ mode: 'recording' });
+    h.core.enableCheckpoints(NEVER, 0);
+    h.perform(h.core.kernelAccept(1, A, 5000));
+    h.pump();
+    h.ack(h.core.detSeq);
+    const big = 'a'.repeat(1 << 20);
+    const asks: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      h.perform(h.core.kernelData(1, enc(big)));
+      const fx = h.core.next();
+      h.perform(fx);
+      const fx2 = h.core.detStored(h.core.detSeq);
+      h.perform(fx2);
+      for (const e of [...fx, ...fx2]) if (e.kind === 'tailOver') asks.push(e.conn);
+    }
+    expect(asks).toEqual([0]);
+    // The client has all but 1000 bytes: the next checkpoint's tail is those 1000 bytes only.
+    h.core.outputAcked(0, 1000);
+    const fs = frames(h.core.takeCheckpoint(h.snapshot(), () => 5000, 0));
+    const entry = fs[1] as { outputFrom: number; writeOffset: number };
+    expect(entry.writeOffset - entry.outputFrom).toBe(1000);
+  });
+});
+
 describe('R13.6 restoring', () => {
   it('restored connections wait for their socket; the tail and the recorded close go first; not offered again', () => {
     const h = new Harness({ mode: 'recording' });
