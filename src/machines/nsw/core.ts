@@ -371,6 +371,22 @@ export class NswCore {
     this.s.keepTails = true;
   }
 
+  /**
+   * No more checkpoints, and no more tail copies (the hook for R13.9: an NSW told `Unprotected`
+   * takes none). A checkpoint in flight is forgotten.
+   */
+  disableCheckpoints(): void {
+    const k = this.s.ckpt;
+    k.enabled = false;
+    k.wanted = false;
+    k.inFlight = null;
+    this.s.keepTails = false;
+    for (const c of this.s.conns.values()) {
+      c.tail = [];
+      c.tailFrom = c.released;
+    }
+  }
+
   get checkpointsEnabled(): boolean {
     return this.s.ckpt.enabled;
   }

@@ -169,6 +169,16 @@ describe('R13.2, R13.3 when a checkpoint is due', () => {
     expect(() => r.core.takeCheckpoint(enc(''), () => 0, 0)).toThrow(/R13.2/);
   });
 
+  it('disableCheckpoints (the R13.9 hook): never due again, CheckpointWanted refused', () => {
+    const h = new Harness({ mode: 'recording' });
+    h.core.enableCheckpoints(NEVER, 0);
+    h.core.checkpointWanted();
+    expect(h.core.checkpointDue(0)).toBe(true);
+    h.core.disableCheckpoints();
+    expect(h.core.checkpointDue(0)).toBe(false);
+    expect(frames(h.core.checkpointWanted())[0]).toMatchObject({ kind: 'CheckpointRefused' });
+  });
+
   it('a link that drops loses the checkpoint in flight (R14.2): another may be taken', () => {
     const h = new Harness({ mode: 'recording' });
     h.core.enableCheckpoints(NEVER, 0);
