@@ -647,11 +647,12 @@ export class FtBinding implements NswBinding {
       },
       now,
     );
-    const pauseMs = performance.now() - t0;
     const begin = effects.flatMap((e) =>
       e.kind === 'checkpoint' && e.frames[0]?.kind === 'CheckpointBegin' ? [e.frames[0]] : [],
     )[0];
     this.perform(effects);
+    // The application's pause: its snapshot, the NSW's part, and handing the frames to the link.
+    const pauseMs = performance.now() - t0;
     this.ckpt.taken++;
     this.ckpt.pausesMs.push(pauseMs);
     if (this.ckpt.pausesMs.length > 10_000) this.ckpt.pausesMs.shift();
