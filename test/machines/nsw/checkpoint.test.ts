@@ -445,7 +445,6 @@ describe('R13.6 property (I2/I6)', () => {
             );
             const D = h.core.detSeq;
             h.ack(D);
-            h.core.checkpointStored(h.core.checkpoints.stored?.ckptId ?? 0);
             const fs = frames(fx);
             h.core.checkpointStored((fs[0] as { ckptId: number }).ckptId);
             stored = { ck: served(fs), D };
