@@ -104,7 +104,7 @@ async function kvNsw(
 }
 
 describe('NSW checkpoints with the logger daemon (R13)', () => {
-  it('R13.3-R13.6: the KV store checkpoints, the log is truncated, a new incarnation restores and serves it', async () => {
+  it('R13.3, R13.4, R13.5, R13.6: the KV store declares checkpoints (Capabilities), checkpoints, the log is truncated, a new incarnation restores and serves it', async () => {
     const logger = new LoggerServer({
       listen: { host: '127.0.0.1', port: 0 },
       epoch: 1,

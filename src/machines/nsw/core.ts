@@ -372,8 +372,8 @@ export class NswCore {
   }
 
   /**
-   * No more checkpoints, and no more tail copies (the hook for R13.9: an NSW told `Unprotected`
-   * takes none). A checkpoint in flight is forgotten.
+   * No more checkpoints, and no more tail copies: the hook for an NSW told `Unprotected`
+   * (spec/nsw.md, not implemented yet), which takes none. A checkpoint in flight is forgotten.
    */
   disableCheckpoints(): void {
     const k = this.s.ckpt;

@@ -169,7 +169,7 @@ describe('R13.2, R13.3 when a checkpoint is due', () => {
     expect(() => r.core.takeCheckpoint(enc(''), () => 0, 0)).toThrow(/R13.2/);
   });
 
-  it('disableCheckpoints (the R13.9 hook): never due again, CheckpointWanted refused', () => {
+  it('disableCheckpoints (the hook for Unprotected, not implemented yet): never due again, CheckpointWanted refused', () => {
     const h = new Harness({ mode: 'recording' });
     h.core.enableCheckpoints(NEVER, 0);
     h.core.checkpointWanted();

@@ -1943,6 +1943,28 @@ describe('SSW engine: R6.11 re-creation at a checkpoint (ReplayResume)', () => {
     expect(fx3.find((s) => s.tcp.payload.length > 0)?.tcp.seq).toBe(S_ISN + 1 + 250);
   });
 
+  it('R6.12 a record the checkpoint does not cover (readOffset 0, outputFrom 0) is re-created as before', () => {
+    const e = standby();
+    e.onLoggerMessage(replaySyn(S_ISN + 1), 3);
+    e.onLoggerMessage({ kind: 'ReplayResume', conn: 7, readOffset: 0, outputFrom: 0, end: 0 }, 3);
+    const fx = copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 0 }, 4));
+    expect(tunSegs(fx)[0]?.tcp).toMatchObject({ seq: C_ISN, flags: TCP_SYN });
+    const live = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 77,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: KERNEL_SYNACK,
+          }),
+          5,
+        ),
+      ),
+    );
+    expect(live[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 1 });
+  });
+
   it('stored end below readOffset: logging resumes at the stored end, the client retransmits the gap', () => {
     const e = standby();
     e.onLoggerMessage(replaySyn(S_ISN + 1), 3);
