@@ -17,6 +17,10 @@
 // host crash; each connection's longest silence (p50/p99/max), connect time, and the CPU the
 // daemons spent. --baseline-root DIR runs the FT-TCP rows a second time with the daemons of
 // another checkout (e.g. `git archive main`), in the same run, for before/after tables.
+//
+// Checkpoint figures (--history MB,MB,...; --long-mb N; --history-only skips the rest): the
+// stall against the connection's history with and without checkpoints, and one long stream
+// with the logger's default limits (bench/checkpoint.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,6 +32,13 @@ import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/run
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
 import { ADDR, LAB_TOOLS, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
 import { NO_INSTALL_HELP, requirePrereqs } from '../src/runtime/prereq.ts';
+import {
+  type HistoryStall,
+  historyStall,
+  historyTable,
+  type LongStream,
+  longStream,
+} from './checkpoint.ts';
 
 interface PathFigures {
   path: string;
@@ -81,6 +92,18 @@ const p = new Command('bench-lab')
     '--baseline-root <dir>',
     "another checkout whose daemons run the scale figures' FT-TCP rows again (before/after)",
   )
+  .option(
+    '--history <mb-list>',
+    'stall against history: MB through one echo connection before each kill (e.g. 1,100)',
+    '',
+  )
+  .option(
+    '--long-mb <n>',
+    'one long echo stream with default limits, MB (0: skip)',
+    (s) => Number(s),
+    0,
+  )
+  .option('--history-only', 'only the checkpoint figures (--history, --long-mb)', false)
   .option('--json', 'print JSON only', false)
   .option('--no-install', NO_INSTALL_HELP)
   .parse();
@@ -97,6 +120,9 @@ const o = p.opts<{
   scaleOnly: boolean;
   scaleRounds: number;
   baselineRoot?: string;
+  history: string;
+  longMb: number;
+  historyOnly: boolean;
   json: boolean;
   install: boolean;
 }>();
@@ -129,6 +155,15 @@ if (baselineRoot !== undefined && !existsSync(join(baselineRoot, 'src/runtime/ss
 }
 if (!Number.isInteger(o.kills) || o.kills < 0 || o.kills > 1000) {
   process.stderr.write(`bench-lab: --kills must be an integer in 0..1000, got ${o.kills}\n`);
+  process.exit(2);
+}
+const historyMb = o.history === '' ? [] : o.history.split(',').map((x) => Number(x.trim()));
+if (historyMb.some((x) => !Number.isFinite(x) || x <= 0 || x > 100_000)) {
+  process.stderr.write(`bench-lab: --history must be MB values in (0, 100000], got ${o.history}\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(o.longMb) || o.longMb < 0 || o.longMb > 100_000) {
+  process.stderr.write(`bench-lab: --long-mb must be an integer in 0..100000, got ${o.longMb}\n`);
   process.exit(2);
 }
 // iperf3 is the unmodified server and client of the throughput rows; the rest is the lab's own.
@@ -659,7 +694,8 @@ const scaleFigures = async (): Promise<ScaleFigures[]> => {
 };
 
 const main = async (): Promise<void> => {
-  const paths = o.stallsOnly || o.scaleOnly ? [] : o.paths.split(',').map((s) => s.trim());
+  const paths =
+    o.stallsOnly || o.scaleOnly || o.historyOnly ? [] : o.paths.split(',').map((s) => s.trim());
   const lab = await Lab.create('bench');
   const figures: PathFigures[] = [];
   try {
@@ -683,12 +719,27 @@ const main = async (): Promise<void> => {
   } finally {
     await lab.close();
   }
+  const history: HistoryStall[] = [];
+  for (const path of ['local', 'failover'] as const) {
+    for (const mb of historyMb) {
+      for (const ckpt of [true, false]) {
+        const r = await historyStall(path, Math.round(mb * 1e6), ckpt);
+        if (!o.json)
+          process.stderr.write(
+            `  history ${path} ${mb} MB ${ckpt ? 'checkpoints' : 'no checkpoints'}: ${r.error ?? `stall ${r.stallMs} ms, replayed ${r.replayedDets} dets from ${r.fromDet}`}\n`,
+          );
+        history.push(r);
+      }
+    }
+  }
+  let long: LongStream | undefined;
+  if (o.longMb > 0) long = await longStream(o.longMb * 1e6);
   const stalls: StallFigures[] = [];
-  if (o.kills > 0 && !o.scaleOnly) {
+  if (o.kills > 0 && !o.scaleOnly && !o.historyOnly) {
     stalls.push(await stallFigures('local'));
     stalls.push(await stallFigures('failover'));
   }
-  const scale = o.stallsOnly ? [] : await scaleFigures();
+  const scale = o.stallsOnly || o.historyOnly ? [] : await scaleFigures();
   const out = {
     date: new Date().toISOString(),
     seconds: o.seconds,
@@ -697,6 +748,8 @@ const main = async (): Promise<void> => {
     stalls,
     scale,
     ...(baselineRoot !== undefined ? { baselineRoot } : {}),
+    history,
+    ...(long !== undefined ? { long } : {}),
   };
   writeFileSync(join(lab.runDir, 'bench.json'), `${JSON.stringify(out, null, 2)}\n`);
   if (o.json) {
@@ -776,6 +829,11 @@ const main = async (): Promise<void> => {
           .join(', ')}\n`,
       );
   }
+  if (history.length > 0) for (const l of historyTable(history)) process.stdout.write(`${l}\n`);
+  if (long !== undefined)
+    process.stdout.write(
+      `long stream ${long.bytes / 1e6} MB, default limits: ${long.ok ? 'whole' : `FAILED ${long.error}`} in ${long.ms} ms (${long.mbPerS} MB/s); ${long.checkpointsStored} checkpoints stored, ${long.truncatedBytes} bytes truncated, unprotected ${long.unprotected}, stalled ${long.stalled}; pause per checkpoint p50 ${long.pauseP50Ms} ms p99 ${long.pauseP99Ms} ms max ${long.pauseMaxMs} ms (n ${long.pauses})\n`,
+    );
   process.stdout.write(`(json: ${join(lab.runDir, 'bench.json')})\n`);
 };
 

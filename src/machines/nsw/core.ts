@@ -49,7 +49,19 @@
 
 import { match } from 'ts-pattern';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
-import type { CloseHow, Determinant } from '../../wire/logmsg.ts';
+import type { CloseHow, Determinant, LoggerMessage } from '../../wire/logmsg.ts';
+import type { Result } from '../../wire/result.ts';
+import {
+  adopt,
+  type CheckpointSchedule,
+  checkpointAnswered,
+  checkpointDue,
+  type FetchedCheckpoint,
+  restoreCheckpoint,
+  restoredSockFor,
+  takeCheckpoint,
+  trimTail,
+} from './checkpoint.ts';
 import { modeOf, type NswEvent, type NswMode, nswMachine } from './nsw.machine.ts';
 import { RECORD_PATH } from './recordPath.ts';
 import { nextReplayStep, type ReplayStep } from './replay.ts';
@@ -70,6 +82,7 @@ import {
   newState,
   sockOrThrow,
   stopConn,
+  TAIL_TRIM_BYTES,
 } from './state.ts';
 
 export type NswCoreOptions = {
@@ -210,12 +223,20 @@ export class NswCore {
 
   kernelAccept(sock: number, clientAddr: number, clientPort: number, ghost = false): NswEffect[] {
     if (this.path.input === 'refused') refused(`kernel connection ${sock}`);
-    if (this.s.socks.has(sock)) throw new NswUsageError(`socket ${sock} accepted twice`);
+    const restored = this.s.socks.get(sock);
+    if (restored?.awaiting === true) {
+      // R13.6: a connection of the restored checkpoint is back; never offered as a new one.
+      adopt(this.s, restored, ghost, emitRelease);
+      return this.drain();
+    }
+    if (restored !== undefined) throw new NswUsageError(`socket ${sock} accepted twice`);
     this.s.socks.set(sock, {
       id: sock,
       clientAddr,
       clientPort,
       ghost,
+      awaiting: false,
+      deferred: [],
       conn: null,
       chunks: [],
       off: 0,
@@ -265,9 +286,10 @@ export class NswCore {
 
   // --- application -> core -----------------------------------------------------------------
 
-  armTimer(repeat = false): number {
+  /** `ms` and `nowMs` (the live clock) let a checkpoint carry the time it has left (R13.1). */
+  armTimer(repeat = false, ms = 0, nowMs = 0): number {
     const id = this.s.nextTimer++;
-    this.s.timers.set(id, { repeat });
+    this.s.timers.set(id, { repeat, ms, dueAt: nowMs + ms });
     return id;
   }
 
@@ -280,10 +302,13 @@ export class NswCore {
       this.s,
       'clock',
       'the application read the clock',
-      () => ({ kind: 'clock', value: liveMs }),
+      // R13.6: never below the last value before the restored checkpoint.
+      () => ({ kind: 'clock', value: Math.max(liveMs, this.s.clockFloor) }),
       (l) => l.kind === 'clock',
     );
-    return d?.kind === 'clock' ? d.value : liveMs;
+    const v = d?.kind === 'clock' ? d.value : liveMs;
+    this.s.lastClock = v;
+    return v;
   }
 
   random(liveBytes: Uint8Array): Uint8Array {
@@ -332,7 +357,150 @@ export class NswCore {
   }
 
   linkDown(): NswEffect[] {
+    // R14.2: the logger discards a checkpoint whose link closes; a new one may be taken.
+    this.s.ckpt.inFlight = null;
     return this.sendLink({ type: 'LINK_DOWN' });
+  }
+
+  // --- checkpoints (R13) --------------------------------------------------------------------
+
+  /**
+   * R13.5, R13.8: the application gave snapshot() and restore(); released output is kept for
+   * checkpoint tails from now on. `nowMs`: the live clock the time schedule counts from.
+   */
+  enableCheckpoints(schedule: CheckpointSchedule, nowMs: number): void {
+    const k = this.s.ckpt;
+    k.enabled = true;
+    k.schedule = schedule;
+    k.lastAtMs = nowMs;
+    this.s.keepTails = true;
+  }
+
+  /**
+   * No more checkpoints, and no more tail copies: the hook for an NSW told `Unprotected`
+   * (spec/nsw.md, not implemented yet), which takes none. A checkpoint in flight is forgotten.
+   */
+  disableCheckpoints(): void {
+    const k = this.s.ckpt;
+    k.enabled = false;
+    k.wanted = false;
+    k.inFlight = null;
+    this.s.keepTails = false;
+    for (const c of this.s.conns.values()) {
+      c.tail = [];
+      c.tailFrom = c.released;
+    }
+  }
+
+  get checkpointsEnabled(): boolean {
+    return this.s.ckpt.enabled;
+  }
+
+  /** R13.2, R13.3: call at a quiescent point (the application idle between deliveries). */
+  checkpointDue(nowMs: number): boolean {
+    const m = this.modeNow;
+    return (m === 'recording' || m === 'live') && checkpointDue(this.s, nowMs);
+  }
+
+  /** The latest stored checkpoint (R13.4), and whether one is in flight. */
+  get checkpoints(): {
+    readonly stored: { readonly ckptId: number; readonly detSeq: number } | null;
+    readonly inFlight: boolean;
+  } {
+    return { stored: this.s.ckpt.stored, inFlight: this.s.ckpt.inFlight !== null };
+  }
+
+  /**
+   * R13.1, R13.4: take a checkpoint now (the caller checked `checkpointDue` at a quiescent
+   * point). `snapshot` is the application's; `unacked(conn)` the released bytes its client
+   * may not have (SIOCOUTQ plus what the runtime still queues). One `checkpoint` effect.
+   */
+  takeCheckpoint(
+    snapshot: Uint8Array,
+    unacked: (conn: number) => number,
+    nowMs: number,
+  ): NswEffect[] {
+    const m = this.modeNow;
+    if (m !== 'recording' && m !== 'live') throw new NswUsageError(`a checkpoint in ${m} (R13.2)`);
+    const frames = takeCheckpoint(this.s, snapshot, unacked, nowMs);
+    this.s.out.push({ kind: 'checkpoint', frames });
+    return this.drain();
+  }
+
+  /**
+   * R13.3: the logger asks for a checkpoint (CheckpointWanted). Taken at the next quiescent
+   * point; refused at once when none can be taken (R13.4).
+   */
+  checkpointWanted(): NswEffect[] {
+    const k = this.s.ckpt;
+    const refuse = (reason: 'replaying' | 'failed', detail: string): NswEffect[] => {
+      const frames: LoggerMessage[] = [{ kind: 'CheckpointRefused', reason, detail }];
+      this.s.out.push({ kind: 'checkpoint', frames });
+      return this.drain();
+    };
+    if (!k.enabled) return refuse('failed', 'the application gives no snapshot()');
+    if (this.modeNow === 'replaying' || this.modeNow === 'starting')
+      return refuse('replaying', 'the NSW is replaying its log');
+    if (this.modeNow === 'diverged') return refuse('failed', 'the replay diverged');
+    // One in flight answers the request as well (R13.2: never two at a time).
+    if (k.inFlight === null) k.wanted = true;
+    return this.drain();
+  }
+
+  /** R13.4: the application's snapshot() threw: say so to the logger. */
+  snapshotFailed(detail: string): NswEffect[] {
+    this.s.ckpt.wanted = false;
+    const frames: LoggerMessage[] = [{ kind: 'CheckpointRefused', reason: 'failed', detail }];
+    this.s.out.push({ kind: 'checkpoint', frames });
+    return this.drain();
+  }
+
+  /** R13.4: CheckpointStored / CheckpointRejected; whether it named the one in flight. */
+  checkpointStored(ckptId: number): boolean {
+    return checkpointAnswered(this.s, ckptId, true).known;
+  }
+
+  checkpointRejected(ckptId: number): boolean {
+    return checkpointAnswered(this.s, ckptId, false).known;
+  }
+
+  /**
+   * R13.1 (after a `tailOver`): `unacked` released bytes of `conn` its client may not have;
+   * the tail copies below them are dropped.
+   */
+  outputAcked(conn: number, unacked: number): void {
+    const c = this.s.conns.get(conn);
+    if (c === undefined) return;
+    trimTail(c, Math.max(c.tailFrom, c.released - Math.max(0, Math.min(c.released, unacked))));
+    c.trimAbove = Math.max(c.trimAbove / 2, 2 * (c.released - c.tailFrom), TAIL_TRIM_BYTES);
+  }
+
+  /** R13.1: ConnDone: nothing of `conn` is owed to its client any more. */
+  connDone(conn: number): void {
+    const c = this.s.conns.get(conn);
+    if (c !== undefined) c.done = true;
+  }
+
+  /** R13.6: the socket id a new kernel connection (or ghost) from this client must take. */
+  restoredSockFor(clientAddr: number, clientPort: number): number | undefined {
+    return restoredSockFor(this.s, clientAddr, clientPort);
+  }
+
+  /**
+   * R13.6: a recovering incarnation whose FetchLog answer starts with a checkpoint: the NSW's
+   * state at its `D`, then `log` (the determinants from `D`) replayed as `replay` does. The
+   * snapshot for the application's restore(), or why the checkpoint cannot be used.
+   */
+  replayFrom(
+    ck: FetchedCheckpoint,
+    log: readonly Determinant[],
+    nowMs = 0,
+  ): Result<{ readonly snapshot: Uint8Array; readonly effects: NswEffect[] }, string> {
+    if (this.modeNow !== 'starting') throw new NswUsageError(`replayFrom() in ${this.modeNow}`);
+    const r = restoreCheckpoint(this.s, ck, log, nowMs);
+    if (!r.ok) return r;
+    this.send({ type: 'LOG_FETCHED', logLength: log.length });
+    return { ok: true, value: { snapshot: r.value, effects: this.drain() } };
   }
 
   /** The logger refused our epoch: fenced for good (R4.7). */
@@ -346,7 +514,12 @@ export class NswCore {
     if (w?.kind === 'awaitApp') {
       this.control({
         type: 'APP_DIVERGED',
-        error: divergence(this.s.pos, null, 'the application went idle', describeLogged(w.det)),
+        error: divergence(
+          this.s.logBase + this.s.pos,
+          null,
+          'the application went idle',
+          describeLogged(w.det),
+        ),
       });
     }
     return this.drain();

@@ -55,24 +55,43 @@ export function appendDeterminant(
   return { state: { detSeq, gateDet: det.kind === 'outputHash' ? s.gateDet : detSeq }, record };
 }
 
+/** R13.7: the chain's starting value, 32 zero bytes. */
+export const HASH_CHAIN_START: Uint8Array = new Uint8Array(32);
+
 /**
- * Running hash of one connection's output (R12): SHA-256 of every byte written so far, the
- * first 8 bytes read as a big-endian u64. SHA-256 rather than a 64-bit FNV because it is native
- * (fast on large writes) and a chance collision cannot hide a divergence.
+ * Running hash of one connection's output (R12.1, R13.7): a chain per write, h_k =
+ * SHA-256(h_{k-1} || bytes of write k), h_0 = 32 zero bytes; the first 8 bytes of h_k read as a
+ * big-endian u64 are the `outputHash` value. A chain rather than one streaming SHA-256 because
+ * its whole state is 32 bytes, which a checkpoint carries (a streaming context cannot be
+ * saved), and writes are the application's calls, the same in replay (A2), so the chain
+ * matches wherever replay starts. SHA-256 because it is native (fast on large writes) and a
+ * chance collision cannot hide a divergence.
  */
 export class OutputHasher {
-  private readonly h = createHash('sha256');
-  private off = 0;
+  private h: Uint8Array;
+  private off: number;
+
+  constructor(chain: Uint8Array = HASH_CHAIN_START, offset = 0) {
+    if (chain.length !== 32) throw new Error(`output hash chain of ${chain.length} bytes`);
+    this.h = chain.slice();
+    this.off = offset;
+  }
 
   get offset(): number {
     return this.off;
   }
 
+  /** R13.1: the chain value a checkpoint carries (a copy). */
+  get chain(): Uint8Array {
+    return this.h.slice();
+  }
+
   /** Adds `bytes` and returns the hash of the whole output so far. */
   update(bytes: Uint8Array): bigint {
-    this.h.update(bytes);
+    const d = createHash('sha256').update(this.h).update(bytes).digest();
+    this.h = new Uint8Array(d.buffer, d.byteOffset, 32);
     this.off += bytes.length;
-    return this.h.copy().digest().readBigUInt64BE(0);
+    return d.readBigUInt64BE(0);
   }
 }
 

@@ -1,6 +1,7 @@
 // The NSW as protocol logic (spec/nsw.md): determinants (R3), the output-commit gate (R4),
 // replay steps (R11), the control statechart and the data paths it selects, and the I/O-free
 // core the runtime library drives.
+export * from './checkpoint.ts';
 export * from './core.ts';
 export * from './determinants.ts';
 export * from './gate.ts';

@@ -98,6 +98,7 @@ export const RECORD_PATH: DataPath = {
     // before the last output reached the kernel is never taken for this close.
     append(s, { kind: 'close', conn: c.conn, how, offset: c.hasher.offset });
     c.closed = true;
+    c.closeHow = how;
     // The close determinant is below gateDet now, so the FIN/RST waits for it to be stored:
     // the logger announces it to the SSW (CloseLogged) at that moment, and the SSW lets the
     // FIN/RST through only then (R4.3, R5.2).

@@ -39,7 +39,7 @@ function diverge(
   if (conn === null) {
     s.control({
       type: 'APP_DIVERGED',
-      error: divergence(s.pos, null, actual, describeLogged(logged)),
+      error: divergence(s.logBase + s.pos, null, actual, describeLogged(logged)),
     });
     return;
   }
@@ -47,7 +47,11 @@ function diverge(
 }
 
 function stopOne(s: NswState, conn: number, actual: string, logged: string): void {
-  s.control({ type: 'CONN_DIVERGED', conn, error: divergence(s.pos, conn, actual, logged) });
+  s.control({
+    type: 'CONN_DIVERGED',
+    conn,
+    error: divergence(s.logBase + s.pos, conn, actual, logged),
+  });
 }
 
 /** R11.5: every replayed determinant is stored, so output made during replay may go at once. */
@@ -161,6 +165,7 @@ export const REPLAY_PATH: DataPath = {
     );
     if (d === undefined) return;
     c.closed = true;
+    c.closeHow = how;
     if (d.kind === 'close' && d.offset !== offset && !c.stopped) {
       // R12.1: same control flow, different output length; the outputHash checks normally
       // catch this first, but the close position is what the SSW trusts (R5.2), so check it.

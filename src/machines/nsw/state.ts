@@ -4,7 +4,7 @@
 // data paths (./record.ts, ./replay.ts) are free functions over this state; the core
 // (./core.ts) owns one and the control statechart. This module imports neither of them.
 
-import type { Determinant } from '../../wire/logmsg.ts';
+import type { CloseHow, Determinant, LoggerMessage } from '../../wire/logmsg.ts';
 import {
   appendDeterminant,
   type DetLogState,
@@ -42,7 +42,28 @@ export type NswEffect =
   /** fenced (R4.7): stop the logger link, so that nothing more is acknowledged */
   | { readonly kind: 'closeLink' }
   | { readonly kind: 'pauseSock' | 'resumeSock'; readonly sock: number }
-  | { readonly kind: 'pauseInput' | 'resumeInput' };
+  | { readonly kind: 'pauseInput' | 'resumeInput' }
+  /** R13.4: send these frames on the logger link (a checkpoint, or CheckpointRefused) */
+  | { readonly kind: 'checkpoint'; readonly frames: readonly LoggerMessage[] }
+  /**
+   * R13.6: a restored connection (no socket yet): the runtime makes the application's socket
+   * for it, with the socket id `sock` the core gave it (negative: never a runtime id)
+   */
+  | {
+      readonly kind: 'restored';
+      readonly conn: number;
+      readonly sock: number;
+      readonly clientAddr: number;
+      readonly clientPort: number;
+      readonly eof: boolean;
+      readonly closed: CloseHow | null;
+    }
+  /** R13.6: a restored connection has its kernel socket (or ghost) again */
+  | { readonly kind: 'adopted'; readonly conn: number; readonly sock: number }
+  /** R13.1: this connection's tail copies grew: call `outputAcked` with its unacknowledged bytes */
+  | { readonly kind: 'tailOver'; readonly conn: number }
+  /** R13.6: re-arm a restored timer with the time it had left */
+  | { readonly kind: 'rearm'; readonly timerId: number; readonly ms: number };
 
 export interface NswLimits {
   /** output held for output commit before client input is paused (R4.6) */
@@ -63,7 +84,13 @@ export interface Sock {
   readonly id: number;
   readonly clientAddr: number;
   readonly clientPort: number;
-  readonly ghost: boolean;
+  ghost: boolean;
+  /**
+   * R13.6: a restored connection waiting for its kernel socket (or ghost); its released output
+   * waits in `deferred` until then
+   */
+  awaiting: boolean;
+  deferred: OutputAction[];
   conn: number | null;
   chunks: Uint8Array[];
   /** bytes of chunks[0] already delivered */
@@ -80,6 +107,19 @@ export interface Conn {
   readonly sock: Sock;
   readonly hasher: OutputHasher;
   closed: boolean;
+  /** R13.1: the application's close, once made */
+  closeHow: CloseHow | null;
+  /** R13.1: client bytes delivered to the application */
+  readOffset: number;
+  /** R13.1: the logger said ConnDone (nothing of it is owed to the client any more) */
+  done: boolean;
+  /** R13.1: output bytes released to the kernel socket (offset in the output stream) */
+  released: number;
+  /** R13.1: copies of released bytes from `tailFrom` (kept only while checkpoints are on) */
+  tail: Uint8Array[];
+  tailFrom: number;
+  /** R13.1: tail bytes above which the runtime is asked what the client acknowledged */
+  trimAbove: number;
   /** R12.1: its output left the log; nothing more is released on it */
   stopped: boolean;
 }
@@ -102,7 +142,7 @@ export interface NswState {
   readonly conns: Map<number, Conn>;
   nextConn: number;
   readonly inbox: Inbox;
-  readonly timers: Map<number, { readonly repeat: boolean }>;
+  readonly timers: Map<number, TimerState>;
   nextTimer: number;
   /** effects for the runtime, in order; taken by `drain` */
   out: NswEffect[];
@@ -114,6 +154,69 @@ export interface NswState {
   inputPaused: boolean;
   /** hands a control event to the statechart (the data path's only way to change mode) */
   readonly control: (e: NswEvent) => void;
+  /** determinant number of `log[0]` (R13.6: the checkpoint's `D`; 0 without one) */
+  logBase: number;
+  /** the last value `now()` returned (R13.1) */
+  lastClock: number;
+  /** R13.6: the clock never goes back below the restored checkpoint's last value */
+  clockFloor: number;
+  /** R13.1: keep released output (the application can snapshot, checkpoints are on) */
+  keepTails: boolean;
+  /** R13.3: client bytes delivered + determinant bytes logged since the last checkpoint */
+  bytesSinceCheckpoint: number;
+  readonly ckpt: CheckpointState;
+}
+
+/** R13.3: the schedule (NSW flags `--checkpoint-every-bytes`, `--checkpoint-every-ms`). */
+export interface CheckpointSchedule {
+  readonly everyBytes: number;
+  readonly everyMs: number;
+}
+
+export const DEFAULT_CHECKPOINT_SCHEDULE: CheckpointSchedule = {
+  everyBytes: 64 << 20,
+  everyMs: 60_000,
+};
+
+/** R13.3: the flags' bounds (validated like every daemon flag). */
+export const CHECKPOINT_EVERY_BYTES_RANGE = [1 << 10, 2 ** 40] as const;
+export const CHECKPOINT_EVERY_MS_RANGE = [100, 86_400_000] as const;
+
+/** The checkpoint bookkeeping of one NSW (R13.2-R13.4). */
+export interface CheckpointState {
+  /** the application gave snapshot() and restore() (R13.5, R13.8) */
+  enabled: boolean;
+  schedule: CheckpointSchedule;
+  nextId: number;
+  /** sent, not yet CheckpointStored / CheckpointRejected (R13.2: one at a time) */
+  inFlight: { readonly ckptId: number; readonly detSeq: number } | null;
+  /** the latest stored one */
+  stored: { readonly ckptId: number; readonly detSeq: number } | null;
+  /** CheckpointWanted arrived (R13.3: take one at the next quiescent point) */
+  wanted: boolean;
+  /** live clock of the last checkpoint taken (or of enabling) */
+  lastAtMs: number;
+  /** R13.2: restored connections still without their kernel socket or ghost */
+  awaiting: number;
+}
+
+export const newCheckpointState = (): CheckpointState => ({
+  enabled: false,
+  schedule: DEFAULT_CHECKPOINT_SCHEDULE,
+  nextId: 1,
+  inFlight: null,
+  stored: null,
+  wanted: false,
+  lastAtMs: 0,
+  awaiting: 0,
+});
+
+/** An armed timer (R13.1: a checkpoint carries its interval and the time it has left). */
+export interface TimerState {
+  readonly repeat: boolean;
+  readonly ms: number;
+  /** live clock (ms) of its next expiry */
+  dueAt: number;
 }
 
 export function newState(limits: NswLimits, control: (e: NswEvent) => void): NswState {
@@ -136,21 +239,28 @@ export function newState(limits: NswLimits, control: (e: NswEvent) => void): Nsw
     releasing: true,
     inputPaused: false,
     control,
+    logBase: 0,
+    lastClock: 0,
+    clockFloor: 0,
+    keepTails: false,
+    bytesSinceCheckpoint: 0,
+    ckpt: newCheckpointState(),
   };
   (s as { view: KernelView }).view = kernelView(s);
   return s;
 }
 
 /** A recovering incarnation's log (FetchLog 'nsw'), before anything is delivered. */
-export function loadLog(s: NswState, log: readonly Determinant[]): void {
-  if (s.detLog.detSeq !== 0 || s.socks.size !== 0)
+export function loadLog(s: NswState, log: readonly Determinant[], base = 0): void {
+  if (s.detLog.detSeq !== base || s.socks.size !== s.conns.size)
     throw new NswUsageError('the log is loaded before any determinant or socket');
   s.log = log;
   s.pos = 0;
+  s.logBase = base;
   // Everything in a fetched log is stored at the logger by definition; new determinants
-  // continue the numbering after it (R3.4).
-  s.detLog = { detSeq: log.length, gateDet: log.length };
-  s.stable = log.length;
+  // continue the numbering after it (R3.4; after the checkpoint's D and the suffix, R13.6).
+  s.detLog = { detSeq: base + log.length, gateDet: base + log.length };
+  s.stable = base + log.length;
 }
 
 /**
@@ -189,15 +299,44 @@ export function connOrThrow(s: NswState, conn: number): Conn {
 export function append(s: NswState, det: Determinant): void {
   const { state, record } = appendDeterminant(s.detLog, det);
   s.detLog = state;
+  s.bytesSinceCheckpoint += DET_COST + (det.kind === 'random' ? det.bytes.length : 0);
   s.unacked.push(record);
   s.out.push({ kind: 'log', record });
+}
+
+/**
+ * R13.1: a connection's tail copies past this many bytes make the core ask the runtime what
+ * the client has acknowledged (`tailOver`), so that between two checkpoints the copies stay
+ * near what the client has not acknowledged rather than a whole checkpoint interval.
+ */
+export const TAIL_TRIM_BYTES = 4 << 20;
+
+/** R13.3: what one determinant counts towards `checkpointEveryBytes` (about its frame size). */
+export const DET_COST = 24;
+
+/** A fresh application connection on socket `k` (R13.1 fields from the start of its streams). */
+export function newConn(conn: number, k: Sock, hasher = new OutputHasher()): Conn {
+  return {
+    conn,
+    sock: k,
+    hasher,
+    closed: false,
+    stopped: false,
+    closeHow: null,
+    readOffset: 0,
+    done: false,
+    released: hasher.offset,
+    tail: [],
+    tailFrom: hasher.offset,
+    trimAbove: TAIL_TRIM_BYTES,
+  };
 }
 
 /** Hands socket `k` to the application as connection `conn` (an `accept` delivery). */
 export function bind(s: NswState, k: Sock, conn: number): void {
   k.conn = conn;
   s.nextConn = conn + 1;
-  s.conns.set(conn, { conn, sock: k, hasher: new OutputHasher(), closed: false, stopped: false });
+  s.conns.set(conn, newConn(conn, k));
   s.out.push({
     kind: 'accept',
     conn,
@@ -224,6 +363,9 @@ export function deliverBytes(s: NswState, k: Sock, conn: number, len: number): v
     }
   }
   k.buffered -= len;
+  const c = s.conns.get(conn);
+  if (c !== undefined) c.readOffset += len;
+  s.bytesSinceCheckpoint += len;
   const bytes = parts.length === 1 ? parts[0]! : concat(parts, len);
   if (k.paused && k.buffered <= s.limits.maxBufferedPerSock) {
     k.paused = false;
@@ -240,13 +382,32 @@ export function deliverEof(s: NswState, k: Sock, conn: number): void {
 export function fire(s: NswState, timerId: number): void {
   const t = s.timers.get(timerId);
   if (t !== undefined && !t.repeat) s.timers.delete(timerId);
+  else if (t !== undefined) t.dueAt += t.ms;
   s.out.push({ kind: 'fire', timerId });
 }
 
 /** R4: the action may reach the kernel socket (never a ghost's, a stopped one's, or fenced). */
 export function emitRelease(s: NswState, conn: number, action: OutputAction): void {
   const c = s.conns.get(conn);
-  if (c === undefined || c.stopped || c.sock.ghost || !s.releasing) return;
+  if (c === undefined || c.stopped || !s.releasing) return;
+  if (c.sock.awaiting) {
+    // R13.6: the tail goes first, once the connection is back; this waits behind it.
+    c.sock.deferred.push(action);
+    return;
+  }
+  if (action.kind === 'write') {
+    c.released += action.bytes.length;
+    // R13.1: the copy a checkpoint's output tail is cut from (the client may not have it yet).
+    if (s.keepTails) {
+      c.tail.push(action.bytes);
+      if (c.released - c.tailFrom > c.trimAbove) {
+        // Asked once per doubling: a client that acknowledges nothing costs O(log) asks.
+        c.trimAbove = 2 * (c.released - c.tailFrom);
+        s.out.push({ kind: 'tailOver', conn });
+      }
+    } else c.tailFrom = c.released;
+  }
+  if (c.sock.ghost) return;
   s.out.push({ kind: 'release', conn, sock: c.sock.id, action });
 }
 

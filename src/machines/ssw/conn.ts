@@ -135,6 +135,14 @@ export interface InjectState {
   progressMs: number;
   /** R6.3: when the next fake SYN may go (the kernel answered RST). */
   recreateAtMs: number;
+  /**
+   * R6.11: where the new incarnation starts, from the log's ReplayResume: the first client
+   * byte the restored application has not read (`readOffset`), the output tail's first byte
+   * (`outputFrom`), the stored end (`end`). All 0 when the record was not covered (R6.12).
+   */
+  readOffset: number;
+  outputFrom: number;
+  end: number;
 }
 
 export interface Conn {
@@ -244,6 +252,9 @@ export function newConn(n: NewConn): Conn {
       finInjected: false,
       progressMs: 0,
       recreateAtMs: 0,
+      readOffset: 0,
+      outputFrom: 0,
+      end: 0,
     },
   };
 }

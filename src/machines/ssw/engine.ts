@@ -450,6 +450,7 @@ export class SswEngine {
         loggerError(ctx, msg);
         return;
       case 'ReplaySyn':
+      case 'ReplayResume':
       case 'ReplayData':
         ctx.recovery.replayBuffer.push(msg);
         return;

@@ -38,9 +38,15 @@ export const regeneratedHandling = (
 // ---------------------------------------------------------------------------------------
 // The injection stream: the logged client bytes from clientIsn + 1 (client space)
 
+/**
+ * Where the injection stream starts: the first byte the new kernel expects, clientIsn + 1 +
+ * readOffset (R6.11; readOffset is 0 for a record no checkpoint covers).
+ */
+export const streamStart = (c: Conn): ClientSeq =>
+  seqAdd(c.client.isn, 1 + (c.inject.readOffset % 2 ** 32));
+
 /** Where the stream's bytes end (its FIN, if any, comes after). */
-export const streamDataEnd = (c: Conn): ClientSeq =>
-  seqAdd(seqAdd(c.client.isn, 1), c.inject.streamBytes);
+export const streamDataEnd = (c: Conn): ClientSeq => seqAdd(streamStart(c), c.inject.streamBytes);
 
 /** Where the stream ends, FIN included. */
 export const streamEnd = (c: Conn): ClientSeq =>
@@ -69,11 +75,24 @@ export function appendStream(c: Conn, seq: ClientSeq, bytes: Uint8Array, fin: bo
   if (fin) inj.streamFin = true;
 }
 
-/** Starts the stream over (R6.1: from the replay). */
+/** Starts the stream over (R6.1: from the replay; R6.12: from the stream's start). */
 export function clearStream(c: Conn): void {
   c.inject.stream = [];
   c.inject.streamBytes = 0;
   c.inject.streamFin = false;
+  c.inject.readOffset = 0;
+  c.inject.outputFrom = 0;
+  c.inject.end = 0;
+}
+
+/**
+ * R6.11: the record is restored at a checkpoint: the stream starts at `readOffset` (logged
+ * bytes below it are skipped as they are appended: the restored application has read them).
+ */
+export function resumeStream(c: Conn, readOffset: number, outputFrom: number, end: number): void {
+  c.inject.readOffset = readOffset;
+  c.inject.outputFrom = outputFrom;
+  c.inject.end = end;
 }
 
 // ---------------------------------------------------------------------------------------

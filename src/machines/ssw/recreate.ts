@@ -17,6 +17,7 @@ import {
   appendStream,
   clearStream,
   forwardHeldPieces,
+  resumeStream,
   streamDataEnd,
   streamEnd,
   tryInject,
@@ -143,6 +144,10 @@ export function recreateAll(ctx: SswCtx, records: readonly LoggerMessage[]): voi
       if (c === undefined || c.mode !== 'orphaned') continue;
       clearStream(c);
       restored.set(r.conn, c);
+    } else if (r.kind === 'ReplayResume') {
+      // R6.11: follows its ReplaySyn, before any of its ReplayData.
+      const c = restored.get(r.conn);
+      if (c !== undefined) resumeStream(c, r.readOffset, r.outputFrom, r.end);
     } else if (r.kind === 'ReplayData') {
       const c = restored.get(r.conn);
       if (c === undefined) continue;
@@ -211,8 +216,18 @@ function restoreFromLog(ctx: SswCtx, r: MessageOf<'ReplaySyn'>): Conn | undefine
 
 /** R6.1 / R6.5: a restored connection starts its new incarnation from the replay's end. */
 function restartFromReplay(ctx: SswCtx, c: Conn): void {
-  // Everything in the replay is stored, so stableSeq moves to its end.
-  const end = streamEnd(c);
+  // Everything in the replay is stored, so stableSeq moves to its end. R6.11: when the
+  // application consumed bytes whose LogData was not stored (end < readOffset), the stored end
+  // is below the stream's start: logging resumes there (the client retransmits those bytes,
+  // the logger needs them contiguous), while injection starts at readOffset.
+  const inj = c.inject;
+  const end =
+    inj.end < inj.readOffset ? seqAdd(c.client.isn, 1 + (inj.end % 2 ** 32)) : streamEnd(c);
+  if (inj.end < inj.readOffset)
+    ctx.event('R6.11', 'stored end below the checkpoint: client retransmits the gap', c, {
+      end: inj.end,
+      readOffset: inj.readOffset,
+    });
   // Client bytes in the log: the client was established, it had the SYN-ACK.
   if (c.inject.streamBytes > 0 || c.inject.streamFin) c.client.synAckUnconfirmed = false;
   c.log.stableSeq = end;
@@ -241,10 +256,11 @@ function restartFromReplay(ctx: SswCtx, c: Conn): void {
   c.close.serverFinSeq = undefined;
   c.close.serverFinAckForwarded = false;
   c.close.closingSinceMs = 0;
-  c.inject.seq = seqAdd(c.client.isn, 1);
+  // R6.11: the new kernel's rcv.nxt is the first byte the restored application has not read.
+  c.inject.seq = seqAdd(c.client.isn, 1 + (inj.readOffset % 2 ** 32));
   c.inject.finInjected = false;
   c.kernel.ackValid = false;
-  c.kernel.sndNxt = seqAdd(c.server.isn, 1);
+  c.kernel.sndNxt = kernelStartInOrig(c);
   c.t = IDENTITY;
   c.held.finSeq = undefined;
   c.held.rst = undefined;
@@ -275,6 +291,15 @@ function lateLogContinues(c: Conn, end: ClientSeq): boolean {
 // ---------------------------------------------------------------------------------------
 // R6.2-R6.4 the new incarnation's handshake (machine actions and the tick's retry)
 
+/**
+ * R6.11: the original-space number of the new kernel's first byte: serverIsn + 1 +
+ * outputFrom (the NSW writes the checkpoint's output tail first, spec/nsw.md R13.6).
+ */
+const kernelStartInOrig = (c: Conn) => seqAdd(c.server.isn, 1 + (c.inject.outputFrom % 2 ** 32));
+
+/** R6.11: the fake SYN's sequence number: clientIsn + readOffset (0 without a checkpoint). */
+const fakeSynSeq = (c: Conn) => seqAdd(c.client.isn, c.inject.readOffset % 2 ** 32);
+
 /** R6.2 (machine action `sendFakeSyn`): the client's logged SYN into the kernel. */
 export function sendFakeSyn(ctx: SswCtx, c: Conn): void {
   const o = c.client.opts;
@@ -284,7 +309,7 @@ export function sendFakeSyn(ctx: SswCtx, c: Conn): void {
   );
   ctx.stats.fakeSyns++;
   ctx.event('R6.2', 'fake SYN', c);
-  sendToKernel(ctx, c, c.client.isn, undefined, TCP_SYN, 65535, options);
+  sendToKernel(ctx, c, fakeSynSeq(c), undefined, TCP_SYN, 65535, options);
 }
 
 /** R6.3 (machine action `dropKernelReply`): an RST to the fake SYN; a later tick retries. */
@@ -302,7 +327,11 @@ export function recreateRetryTick(ctx: SswCtx, c: Conn): void {
 
 /** R6.3 (machine action `captureSynAckAndTranslate`): the translation of this incarnation. */
 export function captureSynAckAndTranslate(ctx: SswCtx, c: Conn): void {
-  const deltaSeq = computeDeltaSeq(c.server.isn, c.kernel.isn);
+  // R6.11: the kernel's first byte is the output tail's first (serverIsn + 1 + outputFrom).
+  const deltaSeq = computeDeltaSeq(
+    seqAdd(c.server.isn, c.inject.outputFrom % 2 ** 32),
+    c.kernel.isn,
+  );
   const kernelTs = c.kernel.opts?.tsVal ?? null;
   const tsDelta =
     c.tsOk && kernelTs !== null
@@ -316,7 +345,7 @@ export function captureSynAckAndTranslate(ctx: SswCtx, c: Conn): void {
         })
       : 0;
   c.t = { deltaSeq, tsDelta };
-  c.kernel.sndNxt = seqAdd(c.server.isn, 1);
+  c.kernel.sndNxt = kernelStartInOrig(c);
   c.inject.progressMs = ctx.now;
   // The new kernel's scale may differ; R7.3 re-encodes every window with clientWs.
   ctx.event('R6.3', 'captured SYN-ACK', c, {
@@ -333,7 +362,7 @@ export function sendFakeAck(ctx: SswCtx, c: Conn): void {
   sendToKernel(
     ctx,
     c,
-    seqAdd(c.client.isn, 1),
+    seqAdd(fakeSynSeq(c), 1),
     seqAdd(c.kernel.isn, 1),
     TCP_ACK,
     c.client.window,

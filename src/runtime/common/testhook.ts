@@ -38,6 +38,9 @@ export const TEST_HOOK_POINTS = [
   'nsw.mid-replay',
   /** NSW: the replay ended and the application went live; nothing new processed yet */
   'nsw.live',
+  /** NSW: a checkpoint half sent (its Begin and part of its frames are out, R13.4); the rest,
+   * and CheckpointEnd, not yet */
+  'nsw.mid-checkpoint',
 ] as const;
 export type TestHookPoint = (typeof TEST_HOOK_POINTS)[number];
 

@@ -19,14 +19,22 @@
 
 import { runMain } from '../common/args.ts';
 import { openApp } from './appcli.ts';
-import { kvServer } from './kvserver.ts';
+import { type KvServer, kvServer } from './kvserver.ts';
 
 runMain('fttcp-kv', async () => {
+  // spec/nsw.md R13.8: declared as the NSW opens, called once the server exists.
+  let kv: KvServer | undefined;
   const { listen, nsw, timeline } = await openApp(
     'fttcp-kv',
     'FT-TCP example: RESP key-value server on the NSW',
+    process.argv,
+    {
+      snapshot: () => kv!.snapshot(),
+      restore: (bytes, restored) => kv!.restore(bytes, restored),
+    },
   );
-  const { server } = kvServer(nsw);
+  kv = kvServer(nsw);
+  const { server } = kv;
   server.listen(listen.port, listen.host, () => {
     const a = server.address();
     timeline.event('listening', {

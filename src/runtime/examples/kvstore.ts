@@ -43,6 +43,53 @@ export class KvStore {
     return this.map.size;
   }
 
+  /**
+   * spec/nsw.md R13.8: the whole store as bytes (key, value, expiry per entry, in insertion
+   * order so that a restored store iterates as the original did). Reads no clock.
+   */
+  snapshot(): Uint8Array {
+    const parts: Buffer[] = [];
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(this.map.size);
+    parts.push(head);
+    for (const [key, e] of this.map) {
+      const k = Buffer.from(key, 'latin1');
+      const h = Buffer.alloc(16);
+      h.writeUInt32BE(k.length, 0);
+      h.writeUInt32BE(e.value.length, 4);
+      h.writeDoubleBE(e.expiresAt ?? Number.NaN, 8);
+      parts.push(h, k, e.value);
+    }
+    return Buffer.concat(parts);
+  }
+
+  /** R13.8: the store a snapshot describes (replacing this one's); throws on bytes that are not one. */
+  restore(bytes: Uint8Array): void {
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const bad = (): never => {
+      throw new Error('kv snapshot: truncated or corrupt');
+    };
+    if (b.length < 4) bad();
+    const n = b.readUInt32BE(0);
+    let o = 4;
+    const map = new Map<string, Entry>();
+    for (let i = 0; i < n; i++) {
+      if (o + 16 > b.length) bad();
+      const kl = b.readUInt32BE(o);
+      const vl = b.readUInt32BE(o + 4);
+      const exp = b.readDoubleBE(o + 8);
+      o += 16;
+      if (o + kl + vl > b.length) bad();
+      const key = b.toString('latin1', o, o + kl);
+      const value = Buffer.from(b.subarray(o + kl, o + kl + vl));
+      o += kl + vl;
+      map.set(key, { value, expiresAt: Number.isNaN(exp) ? undefined : exp });
+    }
+    if (o !== b.length) bad();
+    this.map.clear();
+    for (const [k, e] of map) this.map.set(k, e);
+  }
+
   /** Key lookup honouring expiry; reads the clock only for keys that can expire. */
   private live(key: string): Entry | undefined {
     const e = this.map.get(key);

@@ -43,6 +43,16 @@ export class RespParser {
     return this.buf.length;
   }
 
+  /** spec/nsw.md R13.8: the bytes of an incomplete command (a checkpoint carries them). */
+  get pending(): Uint8Array {
+    return this.buf;
+  }
+
+  /** R13.8: continue from a checkpoint's incomplete command. */
+  restorePending(bytes: Uint8Array): void {
+    this.buf = Buffer.from(bytes);
+  }
+
   private parseInline(pos: number): { args: Buffer[]; next: number } | undefined {
     const nl = this.buf.indexOf(LF, pos);
     if (nl < 0) {

@@ -469,6 +469,10 @@ export class Lab {
       /** the primary SSW's `--app-hang-ms` (R10.2; 0: a test that stops the application on
        * purpose, as a device rather than a fault, keeps it stopped) */
       appHangMs?: number;
+      /** environment of the application on both hosts (e.g. its checkpoint schedule, R13.3) */
+      appEnv?: Record<string, string>;
+      /** extra logger flags (e.g. a small --max-bytes) */
+      loggerArgs?: string[];
     } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
     const t = labRecoveryParams(o.timing ?? FAST_TIMING);
@@ -476,9 +480,10 @@ export class Lab {
     // The backup host's three daemons start together: none needs another to start (the
     // recovery daemon's logger link and control channel reconnect until their peer listens;
     // a standby SSW joins the logger only at takeover). Only the primary waits for them.
-    const loggerUp = this.startLogger(['--lease-ms', String(t.leaseMs)]);
+    const loggerUp = this.startLogger(['--lease-ms', String(t.leaseMs), ...(o.loggerArgs ?? [])]);
     const control = sswControlPath(this.runDir, 'backup');
-    const appCmd = o.warmSpare === false ? appCommand(app, this.codeRoot) : this.backupSpare(app);
+    const appCmd =
+      o.warmSpare === false ? appCommand(app, this.codeRoot) : this.backupSpare(app, o.appEnv);
     const backupUp = this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
@@ -527,6 +532,7 @@ export class Lab {
       heartbeat: true,
       params: t,
       ...(o.appHangMs !== undefined ? { extraArgs: ['--app-hang-ms', String(o.appHangMs)] } : {}),
+      ...(o.appEnv !== undefined ? { env: o.appEnv } : {}),
     });
     await waitEvent(
       recovery,
@@ -544,7 +550,7 @@ export class Lab {
    * new epoch and then relays the spare's stdout (the NSW's timeline, which the daemon reads)
    * until the spare exits, so the daemon sees one process as it would with a cold start.
    */
-  private backupSpare(app: AppName): string {
+  private backupSpare(app: AppName, appEnv: Record<string, string> = {}): string {
     const fifo = join(this.runDir, 'backup-spare.fifo');
     const r = spawnSync('mkfifo', [fifo]);
     if (r.status !== 0) throw new LabError(`mkfifo ${fifo} failed`);
@@ -568,6 +574,7 @@ export class Lab {
         FTTCP_MODE: 'replay',
         FTTCP_LOGGER: LOGGER_ADDR,
         FTTCP_HOST_ID: 'backup',
+        ...appEnv,
       },
     );
     const pid = spare.child.pid;

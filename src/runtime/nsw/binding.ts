@@ -6,6 +6,7 @@ import type { NswMode } from '../../machines/nsw/index.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import type { NswDivergenceError } from './errors.ts';
 import type { ServerHooks } from './server.ts';
+import type { NswSocket } from './socket.ts';
 
 /**
  * The mode an Nsw runs in, as the application sees it (`nsw.mode`): `plain`, or the mode of
@@ -18,10 +19,47 @@ export interface NswStats {
   readonly stableDet: number;
   readonly heldBytes: number;
   readonly mode: NswRunMode;
+  readonly checkpoints?: NswCheckpointStats;
 }
 
 export interface NswTimer {
   readonly timerId: number;
+}
+
+/**
+ * R13.8: what an application that supports checkpoints gives the NSW (config `checkpoints`).
+ * Without it the application runs as before, and the logger never truncates its log.
+ */
+export interface NswCheckpointApp {
+  /**
+   * The state the application's future behaviour depends on (everything A2 lets it keep:
+   * in-memory data, per-connection parsing state, what its timers mean). Called at a quiescent
+   * point (no delivery in progress); it must not change the application's state.
+   */
+  snapshot(): Uint8Array;
+  /**
+   * Rebuild that state in a fresh process, before any delivery. `restored.conns` are the
+   * connections the application had at the checkpoint (its handlers must be attached again),
+   * `restored.timers` the timers it had armed (their callbacks attached with `attachTimer`).
+   */
+  restore(snapshot: Uint8Array, restored: NswRestored): void;
+}
+
+/** R13.6: what a restore hands the application besides its snapshot. */
+export interface NswRestored {
+  readonly conns: ReadonlyMap<number, NswSocket>;
+  readonly timers: readonly NswTimer[];
+  attachTimer(t: NswTimer, fn: () => void): void;
+}
+
+/** R13.4: one checkpoint as the NSW took it (counters for tests and benchmarks). */
+export interface NswCheckpointStats {
+  readonly taken: number;
+  readonly stored: number;
+  readonly refused: number;
+  /** the application paused for each checkpoint taken (snapshot + encode), ms, latest last */
+  readonly pausesMs: readonly number[];
+  readonly lastBytes: number;
 }
 
 /** What a binding tells the application through the Nsw facade's events. */

@@ -1,8 +1,13 @@
 // How an NSW is configured: the mode flag, the logger, the epoch, and the defaults, from the
 // environment (FTTCP_MODE, FTTCP_LOGGER, FTTCP_EPOCH, FTTCP_HOST_ID) or from flags, which win.
 
+import {
+  CHECKPOINT_EVERY_BYTES_RANGE,
+  CHECKPOINT_EVERY_MS_RANGE,
+} from '../../machines/nsw/index.ts';
 import { type HostPort, parseBoundedInt, parseHostPort } from '../common/args.ts';
 import type { Log, Timeline } from '../common/log.ts';
+import type { NswCheckpointApp } from './binding.ts';
 import { NswConfigError } from './errors.ts';
 
 /** What the NSW is asked to do: `plain` node:net, `record` a first run, `replay` a recovery. */
@@ -26,6 +31,12 @@ export interface NswConfig {
   /** R10.1: write a heartbeat line to stdout this often for a watching supervisor
    * (./heartbeat.ts); default: FTTCP_APP_HEARTBEAT_MS, which such a supervisor sets */
   readonly heartbeatMs?: number;
+  /** R13.8: the application's snapshot() and restore(); without it, no checkpoints (R13.5) */
+  readonly checkpoints?: NswCheckpointApp;
+  /** R13.3: a checkpoint after this many client bytes delivered + determinant bytes logged */
+  readonly checkpointEveryBytes?: number;
+  /** R13.3: and after this long if anything was logged since the last one */
+  readonly checkpointEveryMs?: number;
 }
 
 export const NSW_DEFAULTS = {
@@ -55,5 +66,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Nsw
   if (env.FTTCP_LOGGER) out.logger = parseHostPort(env.FTTCP_LOGGER);
   if (env.FTTCP_EPOCH) out.epoch = parseBoundedInt(env.FTTCP_EPOCH, 1, 0xffffffff);
   if (env.FTTCP_HOST_ID) out.hostId = env.FTTCP_HOST_ID;
+  // R13.3: the checkpoint schedule; the recovery daemon passes the primary's on.
+  const [bMin, bMax] = CHECKPOINT_EVERY_BYTES_RANGE;
+  const [mMin, mMax] = CHECKPOINT_EVERY_MS_RANGE;
+  if (env.FTTCP_CHECKPOINT_EVERY_BYTES)
+    out.checkpointEveryBytes = parseBoundedInt(env.FTTCP_CHECKPOINT_EVERY_BYTES, bMin, bMax);
+  if (env.FTTCP_CHECKPOINT_EVERY_MS)
+    out.checkpointEveryMs = parseBoundedInt(env.FTTCP_CHECKPOINT_EVERY_MS, mMin, mMax);
   return out;
 }

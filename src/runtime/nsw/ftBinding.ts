@@ -7,7 +7,12 @@
 
 import { writeSync } from 'node:fs';
 import type net from 'node:net';
-import { NswCore, type NswEffect } from '../../machines/nsw/index.ts';
+import {
+  DEFAULT_CHECKPOINT_SCHEDULE,
+  fetchedCheckpoint,
+  NswCore,
+  type NswEffect,
+} from '../../machines/nsw/index.ts';
 import { ipv4ToString } from '../../wire/addr.ts';
 import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
 import type { Log } from '../common/log.ts';
@@ -15,6 +20,8 @@ import { type TestHookPoint, testHook } from '../common/testhook.ts';
 import {
   clientAddrOf,
   type NswBinding,
+  type NswCheckpointApp,
+  type NswCheckpointStats,
   type NswOwner,
   type NswRunMode,
   type NswStats,
@@ -23,6 +30,7 @@ import {
 import { NSW_DEFAULTS, type NswConfig } from './env.ts';
 import { NswDivergenceError } from './errors.ts';
 import { NswLoggerLink } from './loggerLink.ts';
+import { unackedBytes } from './outq.ts';
 import { ReplayBatcher } from './replayBatch.ts';
 import type { NswServer } from './server.ts';
 import { NswSocket, type SocketHooks } from './socket.ts';
@@ -43,7 +51,8 @@ export const RECORD_BATCH = 256;
 
 /** A socket as the core knows it: a kernel connection, or a ghost (closed before the failure). */
 interface SockRec {
-  readonly k: net.Socket | undefined;
+  /** undefined for a ghost, and for a restored connection until it is back (R13.6) */
+  k: net.Socket | undefined;
   /** server port, to find the NswServer the connection belongs to */
   readonly localPort: number;
   appPaused: boolean;
@@ -51,7 +60,8 @@ interface SockRec {
 }
 
 interface TimerRec {
-  readonly fn: () => void;
+  /** a restored timer's callback comes with the application's restore() (R13.6) */
+  fn: () => void;
   handle: NodeJS.Timeout | undefined;
 }
 
@@ -74,12 +84,33 @@ export class FtBinding implements NswBinding {
   private deliverScheduled = false;
   private inputPaused = false;
   private replayInfo = { dets: 0, conns: 0, bytes: 0 };
+  /** R13.8: the application's snapshot() and restore(), if it gave them */
+  private readonly app: NswCheckpointApp | undefined;
+  /** R13.6: the snapshot and connections to hand restore() when the first server listens */
+  private pendingRestore:
+    | { snapshot: Uint8Array; conns: Extract<NswEffect, { kind: 'restored' }>[]; timers: number[] }
+    | undefined;
+  /** R13.1: each connection's kernel socket, for SIOCOUTQ (forgotten at ConnDone) */
+  private readonly connKernel = new Map<number, net.Socket>();
+  private ckptTimer: NodeJS.Timeout | undefined;
+  private ckpt = { taken: 0, stored: 0, refused: 0, pausesMs: [] as number[], lastBytes: 0 };
 
   constructor(private readonly o: FtBindingOptions) {
     const { cfg } = o;
     this.core = new NswCore(
       cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {},
     );
+    this.app = cfg.checkpoints;
+    if (this.app !== undefined) {
+      const schedule = {
+        everyBytes: cfg.checkpointEveryBytes ?? DEFAULT_CHECKPOINT_SCHEDULE.everyBytes,
+        everyMs: cfg.checkpointEveryMs ?? DEFAULT_CHECKPOINT_SCHEDULE.everyMs,
+      };
+      this.core.enableCheckpoints(schedule, liveNow());
+      // R13.3: an idle application still reaches a quiescent point when its time is due.
+      this.ckptTimer = setInterval(() => this.scheduleDeliver(), Math.min(1000, schedule.everyMs));
+      this.ckptTimer.unref();
+    }
     this.batcher = new ReplayBatcher({
       step: () => {
         if (this.core.mode !== 'replaying' || !this.listening() || !this.deliverOne()) return false;
@@ -95,6 +126,7 @@ export class FtBinding implements NswBinding {
       epoch: cfg.epoch ?? NSW_DEFAULTS.epoch,
       fetch: cfg.mode === 'replay',
       connectTimeoutMs: cfg.connectTimeoutMs ?? NSW_DEFAULTS.connectTimeoutMs,
+      checkpoints: this.app !== undefined,
       log: o.log,
       hooks: {
         up: () => this.perform(this.core.linkUp()),
@@ -112,6 +144,29 @@ export class FtBinding implements NswBinding {
         },
         fetched: (records, end) => this.startReplay(records, end),
         fenced: () => this.perform(this.core.fence()),
+        checkpointStored: (ckptId) => {
+          if (!this.core.checkpointStored(ckptId)) return;
+          this.ckpt.stored++;
+          this.o.cfg.timeline?.event('checkpoint-stored', { ckptId });
+        },
+        checkpointRejected: (ckptId, detail) => {
+          if (!this.core.checkpointRejected(ckptId)) return;
+          this.o.log.warn('checkpoint rejected by the logger', { ckptId, detail });
+        },
+        checkpointWanted: (m) => {
+          this.o.log.info('logger asks for a checkpoint', {
+            reason: m.reason,
+            limit: m.limit,
+            used: m.used,
+            max: m.max,
+          });
+          this.perform(this.core.checkpointWanted());
+          this.scheduleDeliver();
+        },
+        connDone: (conn) => {
+          this.core.connDone(conn);
+          this.connKernel.delete(conn);
+        },
         failed: (e) => this.o.owner.fail(e),
       },
     });
@@ -124,7 +179,14 @@ export class FtBinding implements NswBinding {
 
   get stats(): NswStats {
     const c = this.core;
-    return { detSeq: c.detSeq, stableDet: c.stableDet, heldBytes: c.heldBytes, mode: c.mode };
+    const checkpoints: NswCheckpointStats = { ...this.ckpt, pausesMs: [...this.ckpt.pausesMs] };
+    return {
+      detSeq: c.detSeq,
+      stableDet: c.stableDet,
+      heldBytes: c.heldBytes,
+      mode: c.mode,
+      ...(this.app !== undefined ? { checkpoints } : {}),
+    };
   }
 
   start(): Promise<void> {
@@ -146,7 +208,7 @@ export class FtBinding implements NswBinding {
   }
 
   setTimeout(fn: () => void, ms: number): NswTimer {
-    const id = this.core.armTimer();
+    const id = this.core.armTimer(false, ms, liveNow());
     const rec: TimerRec = { fn, handle: undefined };
     this.timers.set(id, rec);
     rec.handle = setTimeout(() => {
@@ -169,13 +231,18 @@ export class FtBinding implements NswBinding {
 
   kernelConnection(s: NswServer, k: net.Socket): void {
     k.setNoDelay(true);
-    const id = this.nextSock++;
-    const rec: SockRec = {
+    const addr = clientAddrOf(k.remoteAddress);
+    const port = k.remotePort ?? 0;
+    // R13.6: a connection of the restored checkpoint takes the socket id the core gave it.
+    const restored = this.core.restoredSockFor(addr, port);
+    const id = restored ?? this.nextSock++;
+    const rec: SockRec = this.socks.get(id) ?? {
       k,
       localPort: k.localPort ?? s.port,
       appPaused: false,
       corePaused: false,
     };
+    rec.k = k;
     this.socks.set(id, rec);
     this.applyPause(rec);
     k.on('data', (d: Buffer) => {
@@ -195,11 +262,12 @@ export class FtBinding implements NswBinding {
       });
       onEnd();
     });
-    this.perform(this.core.kernelAccept(id, clientAddrOf(k.remoteAddress), k.remotePort ?? 0));
+    this.perform(this.core.kernelAccept(id, addr, port));
     this.scheduleDeliver();
   }
 
   serverListening(): void {
+    this.restoreApp();
     this.scheduleDeliver();
   }
 
@@ -218,6 +286,7 @@ export class FtBinding implements NswBinding {
   };
 
   close(): void {
+    if (this.ckptTimer !== undefined) clearInterval(this.ckptTimer);
     for (const t of this.timers.values()) if (t.handle !== undefined) clearTimeout(t.handle);
     this.timers.clear();
     // Connections first: a listening server's close waits for its connections to end.
@@ -280,6 +349,39 @@ export class FtBinding implements NswBinding {
           this.inputPaused = e.kind === 'pauseInput';
           for (const r of this.socks.values()) this.applyPause(r);
           break;
+        case 'checkpoint': {
+          // Hook nsw.mid-checkpoint: half of a checkpoint's frames are out, the rest not.
+          const half = e.frames[0]?.kind === 'CheckpointBegin' ? e.frames.length >> 1 : 0;
+          this.link.sendMessages(e.frames.slice(0, half));
+          if (half > 0) hook('nsw.mid-checkpoint', { frames: e.frames.length, sent: half });
+          this.link.sendMessages(e.frames.slice(half));
+          if (e.frames[0]?.kind === 'CheckpointRefused') this.ckpt.refused++;
+          break;
+        }
+        case 'restored':
+          this.socks.set(e.sock, {
+            k: undefined,
+            localPort: this.o.servers[0]?.port ?? 0,
+            appPaused: false,
+            corePaused: false,
+          });
+          this.pendingRestore?.conns.push(e);
+          break;
+        case 'adopted': {
+          const k = this.socks.get(e.sock)?.k;
+          if (k !== undefined) this.connKernel.set(e.conn, k);
+          const sock = this.sockets.get(e.conn);
+          if (sock !== undefined && k !== undefined) sock.adoptKernel(k);
+          break;
+        }
+        case 'rearm':
+          this.rearm(e.timerId, e.ms);
+          break;
+        case 'tailOver': {
+          const k = this.connKernel.get(e.conn);
+          if (k !== undefined) this.core.outputAcked(e.conn, unackedBytes(k));
+          break;
+        }
       }
     }
     return delivered;
@@ -287,6 +389,7 @@ export class FtBinding implements NswBinding {
 
   private accept(e: Extract<NswEffect, { kind: 'accept' }>): void {
     const rec = this.socks.get(e.sock);
+    if (rec?.k !== undefined) this.connKernel.set(e.conn, rec.k);
     const servers = this.o.servers;
     const server = servers.find((x) => x.port === rec?.localPort) ?? servers[0]!;
     const sock = new NswSocket(
@@ -379,6 +482,8 @@ export class FtBinding implements NswBinding {
     setImmediate(() => {
       this.deliverScheduled = false;
       if (!this.listening()) return;
+      // R13.2: between two deliveries, the application idle: a checkpoint may be taken here.
+      this.maybeCheckpoint();
       // Every immediate delivered: more may be waiting.
       if (!b.done) this.scheduleDeliver();
       else if (this.core.mode === 'replaying') this.checkStalled();
@@ -421,12 +526,21 @@ export class FtBinding implements NswBinding {
     records: readonly LoggerMessage[],
     end: Extract<LoggerMessage, { kind: 'ReplayEnd' }>,
   ): void {
+    const ck = fetchedCheckpoint(records);
+    if (!ck.ok) {
+      this.o.owner.fail(new Error(`logger served a bad checkpoint: ${ck.error}`));
+      return;
+    }
+    // R13.6: with a checkpoint the log continues at its D.
+    const base = ck.value?.begin.detSeq ?? 0;
     const dets: Determinant[] = [];
     for (const m of records) {
       if (m.kind !== 'ReplayDeterminant') continue;
-      if (m.detSeq !== dets.length) {
+      if (m.detSeq !== base + dets.length) {
         this.o.owner.fail(
-          new Error(`logger served determinant ${m.detSeq} where ${dets.length} was expected`),
+          new Error(
+            `logger served determinant ${m.detSeq} where ${base + dets.length} was expected`,
+          ),
         );
         return;
       }
@@ -437,11 +551,134 @@ export class FtBinding implements NswBinding {
       dets: dets.length,
       closedConns: end.conns,
       closedBytes: end.bytes,
+      ...(ck.value !== undefined ? { checkpoint: ck.value.begin.ckptId, fromDet: base } : {}),
     });
-    this.o.log.info('replaying', { dets: dets.length, closedConns: end.conns });
-    this.perform(this.core.replay(dets));
+    this.o.log.info('replaying', { dets: dets.length, closedConns: end.conns, fromDet: base });
+    if (ck.value === undefined) this.perform(this.core.replay(dets));
+    else {
+      if (this.app === undefined) {
+        this.o.owner.fail(
+          new Error(
+            'the log starts with a checkpoint but the application gives no restore() (R13.8)',
+          ),
+        );
+        return;
+      }
+      this.pendingRestore = { snapshot: new Uint8Array(0), conns: [], timers: [] };
+      const r = this.core.replayFrom(ck.value, dets, liveNow());
+      if (!r.ok) {
+        this.o.owner.fail(
+          new Error(`cannot restore checkpoint ${ck.value.begin.ckptId}: ${r.error}`),
+        );
+        return;
+      }
+      this.pendingRestore.snapshot = r.value.snapshot;
+      this.perform(r.value.effects);
+    }
     this.addGhosts(records);
+    if (this.listening()) this.restoreApp();
     this.scheduleDeliver();
+  }
+
+  /**
+   * R13.6: the application's restore(), before any delivery (the first server is listening,
+   * so the application has built what its snapshot restores into).
+   */
+  private restoreApp(): void {
+    const p = this.pendingRestore;
+    if (p === undefined || this.app === undefined) return;
+    this.pendingRestore = undefined;
+    const conns = new Map<number, NswSocket>();
+    for (const e of p.conns) {
+      // A connection the application had closed is never offered to it again (R13.6).
+      if (e.closed !== null) continue;
+      const rec = this.socks.get(e.sock);
+      const servers = this.o.servers;
+      const server = servers.find((x) => x.port === rec?.localPort) ?? servers[0]!;
+      const sock = new NswSocket(
+        this.socketHooks,
+        server,
+        e.conn,
+        rec?.k,
+        ipv4ToString(e.clientAddr),
+        e.clientPort,
+      );
+      sock.eofDelivered = e.eof;
+      this.sockets.set(e.conn, sock);
+      conns.set(e.conn, sock);
+    }
+    const timers = [...this.timers.keys()].map((timerId) => ({ timerId }));
+    try {
+      this.app.restore(p.snapshot, {
+        conns,
+        timers,
+        attachTimer: (t, fn) => {
+          const rec = this.timers.get(t.timerId);
+          if (rec !== undefined) rec.fn = fn;
+        },
+      });
+    } catch (e) {
+      // Nothing can be delivered to an application that is not in its checkpoint's state.
+      this.o.owner.fail(new Error(`the application's restore() threw: ${(e as Error).message}`));
+      return;
+    }
+    this.o.log.info('application restored from checkpoint', { conns: conns.size });
+  }
+
+  /** R13.6: a restored timer, armed again with the time it had left. */
+  private rearm(timerId: number, ms: number): void {
+    const rec: TimerRec = { fn: () => {}, handle: undefined };
+    this.timers.set(timerId, rec);
+    rec.handle = setTimeout(() => {
+      rec.handle = undefined;
+      this.perform(this.core.timerExpired(timerId));
+      this.scheduleDeliver();
+    }, ms);
+  }
+
+  /** R13.2, R13.3: at a quiescent point, take a checkpoint if one is due. */
+  private maybeCheckpoint(): void {
+    const app = this.app;
+    if (app === undefined) return;
+    const now = liveNow();
+    if (!this.core.checkpointDue(now)) return;
+    const t0 = performance.now();
+    let snapshot: Uint8Array;
+    try {
+      snapshot = app.snapshot();
+    } catch (e) {
+      const detail = `the application's snapshot() threw: ${(e as Error).message}`;
+      this.o.log.error('checkpoint refused', { error: detail });
+      this.perform(this.core.snapshotFailed(detail));
+      return;
+    }
+    const effects = this.core.takeCheckpoint(
+      snapshot,
+      (conn) => {
+        const k = this.connKernel.get(conn);
+        return k === undefined ? Number.POSITIVE_INFINITY : unackedBytes(k);
+      },
+      now,
+    );
+    const begin = effects.flatMap((e) =>
+      e.kind === 'checkpoint' && e.frames[0]?.kind === 'CheckpointBegin' ? [e.frames[0]] : [],
+    )[0];
+    this.perform(effects);
+    // The application's pause: its snapshot, the NSW's part, and handing the frames to the link.
+    const pauseMs = performance.now() - t0;
+    this.ckpt.taken++;
+    this.ckpt.pausesMs.push(pauseMs);
+    if (this.ckpt.pausesMs.length > 10_000) this.ckpt.pausesMs.shift();
+    if (begin !== undefined) {
+      this.ckpt.lastBytes = begin.blobBytes;
+      this.o.cfg.timeline?.event('checkpoint', {
+        ckptId: begin.ckptId,
+        detSeq: begin.detSeq,
+        conns: begin.conns,
+        bytes: begin.blobBytes,
+        pauseMs: Math.round(pauseMs * 1000) / 1000,
+      });
+    }
   }
 
   /**
@@ -452,7 +689,8 @@ export class FtBinding implements NswBinding {
     const ghostOf = new Map<number, number>();
     for (const m of records) {
       if (m.kind === 'ReplaySyn') {
-        const id = this.nextSock++;
+        // R13.6: a closed connection of the restored checkpoint is its ghost.
+        const id = this.core.restoredSockFor(m.clientAddr, m.clientPort) ?? this.nextSock++;
         ghostOf.set(m.conn, id);
         this.socks.set(id, {
           k: undefined,
@@ -487,3 +725,6 @@ export class FtBinding implements NswBinding {
     this.scheduleDeliver();
   }
 }
+
+/** The live clock the NSW's timers and checkpoint schedule count in (ms since the epoch). */
+const liveNow = (): number => performance.timeOrigin + performance.now();

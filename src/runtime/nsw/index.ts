@@ -43,12 +43,29 @@
 // - A kernel socket error (client RST) is delivered as end-of-stream ('end', logged as `eof`).
 // - No setEncoding: 'data' always carries Buffers.
 //
+// CHECKPOINTS (spec/nsw.md R13). An application that can snapshot its state passes
+// `checkpoints: { snapshot, restore }` (NswCheckpointApp) to Nsw.open: the NSW then takes
+// checkpoints at quiescent points (every `checkpointEveryBytes` / `checkpointEveryMs`, and when
+// the logger asks), the logger truncates its log behind them, and a recovery restores the
+// latest one and replays only what follows. `snapshot()` returns the state its future output
+// depends on and must not change it; `restore(bytes, {conns, timers, attachTimer})` rebuilds
+// it in a fresh process before any delivery and re-attaches its handlers to the restored
+// connections and timers. Given before the logger link opens (Capabilities, R13.5), called
+// later: restore() runs when the first server listens. Without it nothing changes.
+//
 // Files: ./nsw.ts (the Nsw facade), ./server.ts, ./socket.ts, ./binding.ts (what a mode
 // provides), ./plainBinding.ts, ./ftBinding.ts, ./loggerLink.ts, ./replayBatch.ts,
 // ./heartbeat.ts (R10.1, for a supervisor that watches for hangs), ./env.ts (configuration,
 // defaults), ./errors.ts.
 
-export type { NswRunMode, NswStats, NswTimer } from './binding.ts';
+export type {
+  NswCheckpointApp,
+  NswCheckpointStats,
+  NswRestored,
+  NswRunMode,
+  NswStats,
+  NswTimer,
+} from './binding.ts';
 export {
   configFromEnv,
   NSW_DEFAULTS,

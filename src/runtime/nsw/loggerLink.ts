@@ -23,6 +23,11 @@ export interface LoggerLinkHooks {
   fetched(records: readonly LoggerMessage[], end: ReplayEnd): void;
   /** R4.7: the logger refused our epoch (told before the failure is reported) */
   fenced(): void;
+  /** R13.4: the logger's answers about checkpoints; R13.3 its request; R13.1 ConnDone */
+  checkpointStored(ckptId: number): void;
+  checkpointRejected(ckptId: number, detail: string): void;
+  checkpointWanted(m: Extract<LoggerMessage, { kind: 'CheckpointWanted' }>): void;
+  connDone(conn: number): void;
   /** the logger refused us after the start (NswFencedError or another refusal) */
   failed(e: Error): void;
 }
@@ -34,6 +39,8 @@ export interface LoggerLinkOptions {
   /** replay: fetch the log before the start completes */
   readonly fetch: boolean;
   readonly connectTimeoutMs: number;
+  /** R13.5: the application gave snapshot() and restore() */
+  readonly checkpoints: boolean;
   readonly log: Log;
   readonly hooks: LoggerLinkHooks;
 }
@@ -67,6 +74,12 @@ export class NswLoggerLink {
         log: this.o.log,
         onConnect: (conn) => {
           conn.send({ kind: 'Hello', role: 'nsw', hostId: this.o.hostId, epoch }, epoch);
+          // R13.5: right behind Hello, so the logger has it before FetchLog (R14.9 serves the
+          // checkpoint only to a peer that declared Capabilities) and before any determinant.
+          conn.send(
+            { kind: 'Capabilities', checkpoints: this.o.checkpoints, unrecorded: false },
+            epoch,
+          );
           if (fetched !== undefined) {
             // A link lost in the middle of the log: start the fetch over, not append to it.
             fetched = [];
@@ -87,9 +100,27 @@ export class NswLoggerLink {
               hooks.detStored(m.stableDet);
               return;
             case 'ReplaySyn':
+            case 'ReplayResume':
             case 'ReplayData':
             case 'ReplayDeterminant':
-              fetched?.push(m);
+            case 'CheckpointBegin':
+            case 'CheckpointConn':
+            case 'CheckpointData':
+            case 'CheckpointEnd':
+              // Copied: a frame's payload may be a view into a buffer the link reuses.
+              fetched?.push(m.kind === 'CheckpointData' ? { ...m, data: m.data.slice() } : m);
+              return;
+            case 'CheckpointStored':
+              hooks.checkpointStored(m.ckptId);
+              return;
+            case 'CheckpointRejected':
+              hooks.checkpointRejected(m.ckptId, m.detail);
+              return;
+            case 'CheckpointWanted':
+              hooks.checkpointWanted(m);
+              return;
+            case 'ConnDone':
+              hooks.connDone(m.conn);
               return;
             case 'ReplayEnd':
               if (fetched !== undefined) {
@@ -125,6 +156,11 @@ export class NswLoggerLink {
 
   send(r: DetRecord): void {
     this.link?.send({ kind: 'LogDeterminant', detSeq: r.detSeq, det: r.det }, this.o.epoch);
+  }
+
+  /** R13.4: a checkpoint's frames (or CheckpointRefused), in order behind the determinants. */
+  sendMessages(msgs: readonly LoggerMessage[]): void {
+    for (const m of msgs) this.link?.send(m, this.o.epoch);
   }
 
   stop(): void {

@@ -44,12 +44,18 @@ export class NswSocket extends EventEmitter<SocketEvents> {
     readonly server: SocketServer,
     /** NSW connection number: accept order from 0 */
     readonly conn: number,
-    /** @internal the kernel socket; undefined for a connection replayed from the logger's bytes */
-    readonly kernel: net.Socket | undefined,
+    /** @internal the kernel socket; undefined for a connection replayed from the logger's bytes
+     * (and for a restored one until the SSW re-creates it, R13.6) */
+    public kernel: net.Socket | undefined,
     readonly remoteAddress: string,
     readonly remotePort: number,
   ) {
     super();
+  }
+
+  /** @internal R13.6: the restored connection's kernel socket is back. */
+  adoptKernel(k: net.Socket): void {
+    this.kernel = k;
   }
 
   get localPort(): number | undefined {

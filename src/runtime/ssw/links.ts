@@ -70,6 +70,13 @@ export class SswLinks {
           { kind: 'Hello', role: 'ssw', hostId: this.o.hostId, epoch: this.epoch },
           this.epoch,
         );
+        // spec/ssw.md "Capabilities": right behind Hello, before FetchLog and any LogSyn, so
+        // that the logger serves this SSW ReplayResume (R6.11) and can tell it of its limits
+        // (spec/logger.md R15.5: a peer without Capabilities is an older one).
+        conn.send(
+          { kind: 'Capabilities', checkpoints: false, unrecorded: this.o.recorder === true },
+          this.epoch,
+        );
         this.o.sink.loggerConnected();
       },
       onMessage: (msg) => {

@@ -103,6 +103,22 @@ export class Harness {
   private timerConn = new Map<number, number>();
   private readonly closedConns = new Set<number>();
 
+  /** spec/nsw.md R13.8: the application's state (timer meanings, closed connections). */
+  snapshot(): Uint8Array {
+    const st = { timers: [...this.timerConn], closed: [...this.closedConns] };
+    return new TextEncoder().encode(JSON.stringify(st));
+  }
+
+  /** R13.8: the state a snapshot describes, in a fresh harness. */
+  restore(snapshot: Uint8Array): void {
+    const st = JSON.parse(new TextDecoder().decode(snapshot)) as {
+      timers: [number, number][];
+      closed: number[];
+    };
+    this.timerConn = new Map(st.timers);
+    for (const c of st.closed) this.closedConns.add(c);
+  }
+
   /** The timers the application has armed now (a real runtime would have them scheduled). */
   armedTimers(): number[] {
     return [...this.timerConn.keys()];

@@ -1880,3 +1880,162 @@ describe('SSW engine: L.1 lease timing', () => {
     expect(checkSswConfig(config({ leaseMarginMs: 40, expectedLeaseMs: 200 }))).toBeUndefined();
   });
 });
+
+describe('SSW engine: R6.11 re-creation at a checkpoint (ReplayResume)', () => {
+  const NO_TS: SynOpts = { mss: 1460, wscale: 7, sackOk: true, tsVal: null, tsEcr: null };
+  const KERNEL_SYNACK: TcpOption[] = [
+    { kind: 'mss', mss: 1460 },
+    { kind: 'nop' },
+    { kind: 'wscale', shift: 7 },
+  ];
+  const replaySyn = (clientAck: number) =>
+    ({
+      kind: 'ReplaySyn',
+      conn: 7,
+      clientAddr: CLIENT,
+      clientPort: CPORT,
+      serverAddr: SERVICE,
+      serverPort: SPORT,
+      clientIsn: C_ISN,
+      serverIsn: S_ISN,
+      clientOpts: NO_TS,
+      serverOpts: NO_TS,
+      synTimeMs: 0,
+      clientAck,
+    }) as LoggerMessage;
+  const standby = (): SswEngine => {
+    const e = new SswEngine(config({ role: 'standby', firstConnId: 1 }));
+    e.takeover(1);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 2);
+    // The client's MAC (segments to an unknown MAC wait for its ARP reply).
+    e.onLanFrame(buildArpFrame(arpRequest(CLIENT_MAC, CLIENT, SERVICE)), 2);
+    return e;
+  };
+
+  it('fake SYN at clientIsn + readOffset, injection from readOffset, output at serverIsn + 1 + outputFrom', () => {
+    const e = standby();
+    e.onLoggerMessage(replaySyn(S_ISN + 1 + 250), 3);
+    e.onLoggerMessage(
+      { kind: 'ReplayResume', conn: 7, readOffset: 300, outputFrom: 200, end: 500 },
+      3,
+    );
+    // The logger serves the held stream from its held start (readOffset here).
+    e.onLoggerMessage(
+      {
+        kind: 'ReplayData',
+        conn: 7,
+        seq: C_ISN + 1 + 300,
+        fin: false,
+        payload: new Uint8Array(200).fill(7),
+      },
+      3,
+    );
+    const fx = copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 200, dets: 0 }, 4));
+    expect(tunSegs(fx)[0]?.tcp).toMatchObject({ seq: C_ISN + 300, flags: TCP_SYN });
+    const K = 77;
+    const afterSynAck = tunSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: K,
+            ack: C_ISN + 301,
+            flags: TCP_SYN | TCP_ACK,
+            options: KERNEL_SYNACK,
+          }),
+          5,
+        ),
+      ),
+    );
+    // The fake ACK, then the 200 held bytes from readOffset.
+    expect(afterSynAck[0]?.tcp).toMatchObject({ seq: C_ISN + 301, ack: K + 1, flags: TCP_ACK });
+    const injected = afterSynAck.slice(1);
+    expect(injected.reduce((n, s) => n + s.tcp.payload.length, 0)).toBe(200);
+    expect(injected[0]?.tcp.seq).toBe(C_ISN + 301);
+    // The kernel acks the stream: live; the client is prompted in original space.
+    const live = lanSegs(
+      copy(e.onTunPacket(kernelPacket({ seq: K + 1, ack: C_ISN + 501, flags: TCP_ACK }), 6)),
+    );
+    expect(live.length).toBeGreaterThan(0);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('translated');
+    // The kernel's first byte is the output tail's first: serverIsn + 1 + outputFrom. The client
+    // holds up to 250: bytes 200..250 are acked locally (R6.6), the rest goes out.
+    const tail = new Uint8Array(80).fill(9);
+    const fx2 = copy(
+      e.onTunPacket(
+        kernelPacket({
+          seq: K + 1,
+          ack: C_ISN + 501,
+          flags: TCP_ACK,
+          payload: tail.subarray(0, 50),
+        }),
+        7,
+      ),
+    );
+    expect(lanSegs(fx2).filter((s) => s.tcp.payload.length > 0)).toEqual([]);
+    const fx3 = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: K + 51,
+            ack: C_ISN + 501,
+            flags: TCP_ACK,
+            payload: tail.subarray(50),
+          }),
+          8,
+        ),
+      ),
+    );
+    expect(fx3.find((s) => s.tcp.payload.length > 0)?.tcp.seq).toBe(S_ISN + 1 + 250);
+  });
+
+  it('R6.12 a record the checkpoint does not cover (readOffset 0, outputFrom 0) is re-created as before', () => {
+    const e = standby();
+    e.onLoggerMessage(replaySyn(S_ISN + 1), 3);
+    e.onLoggerMessage({ kind: 'ReplayResume', conn: 7, readOffset: 0, outputFrom: 0, end: 0 }, 3);
+    const fx = copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 0 }, 4));
+    expect(tunSegs(fx)[0]?.tcp).toMatchObject({ seq: C_ISN, flags: TCP_SYN });
+    const live = lanSegs(
+      copy(
+        e.onTunPacket(
+          kernelPacket({
+            seq: 77,
+            ack: C_ISN + 1,
+            flags: TCP_SYN | TCP_ACK,
+            options: KERNEL_SYNACK,
+          }),
+          5,
+        ),
+      ),
+    );
+    expect(live[0]?.tcp).toMatchObject({ seq: S_ISN + 1, ack: C_ISN + 1 });
+  });
+
+  it('stored end below readOffset: logging resumes at the stored end, the client retransmits the gap', () => {
+    const e = standby();
+    e.onLoggerMessage(replaySyn(S_ISN + 1), 3);
+    e.onLoggerMessage(
+      { kind: 'ReplayResume', conn: 7, readOffset: 300, outputFrom: 0, end: 100 },
+      3,
+    );
+    const fx = copy(e.onLoggerMessage({ kind: 'ReplayEnd', conns: 1, bytes: 0, dets: 0 }, 4));
+    expect(tunSegs(fx)[0]?.tcp).toMatchObject({ seq: C_ISN + 300, flags: TCP_SYN });
+    e.onTunPacket(
+      kernelPacket({ seq: 77, ack: C_ISN + 301, flags: TCP_SYN | TCP_ACK, options: KERNEL_SYNACK }),
+      5,
+    );
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('translated');
+    // The client retransmits [100, 300): logged from the stored end, so the logger sees no gap.
+    const re = copy(
+      e.onLanFrame(
+        clientFrame({
+          seq: C_ISN + 101,
+          ack: S_ISN + 1,
+          flags: TCP_ACK,
+          payload: new Uint8Array(200),
+        }),
+        6,
+      ),
+    );
+    expect(loggerMsgs(re)[0]).toMatchObject({ kind: 'LogData', conn: 7, seq: C_ISN + 101 });
+  });
+});
