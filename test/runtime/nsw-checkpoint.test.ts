@@ -140,7 +140,9 @@ describe('NSW checkpoints with the logger daemon (R13)', () => {
       () =>
         logger.stats.openConns === 0 &&
         logger.stats.truncatedDets === rec.nsw.stats.detSeq &&
-        logger.stats.dets === 0,
+        logger.stats.dets === 0 &&
+        logger.stats.conns === 0 &&
+        rec.nsw.stats.checkpoints?.stored === rec.nsw.stats.checkpoints?.taken,
       20_000,
     );
     const ck = rec.nsw.stats.checkpoints!;

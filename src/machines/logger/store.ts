@@ -515,6 +515,22 @@ export class LoggerStore {
     }
     c.closed = true;
     this.establish(c);
+    // R14.5 c at once: a close the SSW reports after the stored checkpoint already covers the
+    // connection (accepted before D, gone from its table) drops the record now; waiting for
+    // the next checkpoint kept it, and the NSW's entry awaiting ConnDone, for as long as the
+    // application stayed idle.
+    const ck = this.ckpt;
+    if (
+      ck !== null &&
+      c.nswConn !== null &&
+      c.acceptDet !== null &&
+      c.acceptDet < ck.detSeq &&
+      !ck.conns.some((e) => e.nswConn === c.nswConn)
+    ) {
+      this.dropRecord(c);
+      this.accepts.delete(c.nswConn);
+      return { nswConn: c.nswConn };
+    }
     if (this.unrecordedLog) {
       this.dropRecord(c);
       if (c.nswConn !== null) this.accepts.delete(c.nswConn);

@@ -152,7 +152,10 @@ export function checkpointDue(s: NswState, nowMs: number): boolean {
   const k = s.ckpt;
   if (!k.enabled || k.inFlight !== null || k.awaiting > 0) return false;
   if (k.wanted || s.bytesSinceCheckpoint >= k.schedule.everyBytes) return true;
-  return s.bytesSinceCheckpoint > 0 && nowMs - k.lastAtMs >= k.schedule.everyMs;
+  // Anything to record since the last one: bytes, or connections the logger finished (whose
+  // records only a checkpoint without them drops; an idle application would keep them).
+  const changed = s.bytesSinceCheckpoint > 0 || s.doneSinceCheckpoint > 0;
+  return changed && nowMs - k.lastAtMs >= k.schedule.everyMs;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,6 +261,7 @@ export function takeCheckpoint(
   k.wanted = false;
   k.lastAtMs = nowMs;
   s.bytesSinceCheckpoint = 0;
+  s.doneSinceCheckpoint = 0;
   return checkpointMessages(ckptId, detSeq, entries, blob);
 }
 

@@ -478,7 +478,10 @@ export class NswCore {
   /** R13.1: ConnDone: nothing of `conn` is owed to its client any more. */
   connDone(conn: number): void {
     const c = this.s.conns.get(conn);
-    if (c !== undefined) c.done = true;
+    if (c !== undefined && !c.done) {
+      c.done = true;
+      this.s.doneSinceCheckpoint++;
+    }
   }
 
   /** R13.6: the socket id a new kernel connection (or ghost) from this client must take. */

@@ -164,6 +164,12 @@ export interface NswState {
   keepTails: boolean;
   /** R13.3: client bytes delivered + determinant bytes logged since the last checkpoint */
   bytesSinceCheckpoint: number;
+  /**
+   * R13.3: connections the logger said are done (ConnDone) since the last checkpoint. Their
+   * records go from the log only with a checkpoint that no longer lists them (spec/logger.md
+   * R14.5 c), so they make a timed checkpoint due even when no byte moved.
+   */
+  doneSinceCheckpoint: number;
   readonly ckpt: CheckpointState;
 }
 
@@ -244,6 +250,7 @@ export function newState(limits: NswLimits, control: (e: NswEvent) => void): Nsw
     clockFloor: 0,
     keepTails: false,
     bytesSinceCheckpoint: 0,
+    doneSinceCheckpoint: 0,
     ckpt: newCheckpointState(),
   };
   (s as { view: KernelView }).view = kernelView(s);

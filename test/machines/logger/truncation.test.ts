@@ -229,6 +229,30 @@ describe('R14.5 truncation by a stored checkpoint', () => {
     });
   });
 
+  it('R14.5 c at once: a ConnClosed after the stored checkpoint drops a record the checkpoint finished', () => {
+    const s = new LoggerStore();
+    for (const c of [1, 2]) s.logSyn(syn(c));
+    s.logData(1, start(1000), bytes('gone'), true);
+    s.logData(2, start(2000), bytes('open'), false);
+    const dets: Determinant[] = [
+      accept(0, 40001),
+      { kind: 'read', conn: 0, len: 4 },
+      { kind: 'close', conn: 0, how: 'end', offset: 0 },
+      accept(1, 40002),
+    ];
+    for (const [i, d] of dets.entries()) expect(s.logDeterminant(i, d).kind).toBe('stored');
+    // The checkpoint comes before the SSW's ConnClosed of conn 1: its record is kept (the SSW
+    // might still re-create it), as is conn 2 (accepted after D).
+    expect(s.storeCheckpoint(ckpt(1, 3, [])).records).toBe(0);
+    expect(s.hasConn(1)).toBe(true);
+    // Then the close: the checkpoint already finished conn 1, so its record goes now.
+    expect(s.connClosed(1)).toEqual({ nswConn: 0 });
+    expect(s.hasConn(1)).toBe(false);
+    // Conn 2 was accepted after D: its close keeps the record for the next checkpoint.
+    s.connClosed(2);
+    expect(s.hasConn(2)).toBe(true);
+  });
+
   it('R14.4 a newer checkpoint replaces the older; truncation points only move forward', () => {
     const { s } = build();
     s.storeCheckpoint(ckpt(1, 7, [entry(0, 40001, 3), entry(2, 40003, 2)]));

@@ -149,6 +149,26 @@ describe('R13.2, R13.3 when a checkpoint is due', () => {
     expect(h.core.checkpointDue(1010)).toBe(true);
   });
 
+  it('R13.3 by time also after a ConnDone alone: the logger drops a finished record only with a checkpoint that no longer lists it', () => {
+    const h = new Harness({ mode: 'recording' });
+    h.perform(h.core.kernelAccept(1, A, 5000));
+    h.core.enableCheckpoints({ everyBytes: 1 << 30, everyMs: 1000 }, 0);
+    h.perform(h.core.kernelData(1, enc('abc')));
+    h.pump();
+    h.perform(h.core.takeCheckpoint(h.snapshot(), () => 0, 2000));
+    expect(h.core.checkpointStored(1)).toBe(true);
+    expect(h.core.checkpointDue(5000)).toBe(false);
+    // The logger finished connection 0 (its ConnClosed came after the checkpoint listed it).
+    h.core.connDone(0);
+    expect(h.core.checkpointDue(2500)).toBe(false);
+    expect(h.core.checkpointDue(3000)).toBe(true);
+    h.perform(h.core.takeCheckpoint(h.snapshot(), () => 0, 3000));
+    expect(h.core.checkpointStored(2)).toBe(true);
+    // A repeated ConnDone changes nothing.
+    h.core.connDone(0);
+    expect(h.core.checkpointDue(9000)).toBe(false);
+  });
+
   it('CheckpointWanted: due at the next quiescent point; refused while replaying or without snapshot()', () => {
     const h = new Harness({ mode: 'recording' });
     const refused = frames(h.core.checkpointWanted());
