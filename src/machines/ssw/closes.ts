@@ -220,6 +220,10 @@ export function abortKernelSocket(ctx: SswCtx, c: Conn): void {
 // ---------------------------------------------------------------------------------------
 // After both FINs (R5.7)
 
+/** R5.7: the event that says a client's ack of the server's FIN goes to the kernel (a test
+ * hook freezes the data path on it, before the ack is written). */
+export const SERVER_FIN_ACK_TO_KERNEL = "client's ack of the server FIN to the kernel";
+
 /** R5.7: a client segment that acks the server's FIN (read before R7.4 rewrites the ack). */
 export const acksServerFin = (c: Conn, tcp: TcpPacket): boolean =>
   tcp.ack &&

@@ -11,7 +11,7 @@ import { seqAdd, seqGe, seqGt } from '../../wire/seq.ts';
 import { findTimestamps, TcpPacket } from '../../wire/tcp.ts';
 import { shiftVnetHdr, type VnetHdr, vnetChecksumTrusted } from '../../wire/vnet.ts';
 import { clientActionOf, segmentKindOfBits } from './classify.ts';
-import { acksServerFin, answerAfterClose, kernelDone } from './closes.ts';
+import { acksServerFin, answerAfterClose, kernelDone, SERVER_FIN_ACK_TO_KERNEL } from './closes.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { newConnection } from './handshake.ts';
@@ -150,6 +150,9 @@ function handleClientSegment(
       }
       if (!logClientBytes(ctx, c, tcp)) return;
       const acksFin = acksServerFin(c, tcp);
+      // The first of them may close the kernel's socket (LAST_ACK -> CLOSED): said before the
+      // segment goes (R5.7; a lab test hook holds the data path here).
+      if (acksFin && !c.close.serverFinAckForwarded) ctx.event('R5.7', SERVER_FIN_ACK_TO_KERNEL, c);
       translateInbound(ctx, c, tcp, vnet);
       ctx.toTun(datagram, vnet);
       if (acksFin) c.close.serverFinAckForwarded = true;
