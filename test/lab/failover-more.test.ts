@@ -193,7 +193,7 @@ describe('failover, more cases', () => {
   });
 });
 
-// The bug "server RST after both FINs" (spec/ssw.md R5.7): after a failover of a
+// The bug "server RST after both FINs" (spec/ssw.md R5.7, R5.11): after a failover of a
 // half-closed connection the re-created kernel retransmitted its FIN before the client's ack of
 // it reached the kernel (a CPU hog delayed the SSW by 33 ms), the ack closed the socket, and
 // the client's ack of the retransmission met a kernel with no socket: RST. The hook holds the

@@ -6,15 +6,17 @@
 // client acked it, and the kernel, whose RTT estimate came from the SSW's local acks (R6.6: a
 // few ms), retransmitted the tail and FIN (a tail loss probe) before that ack reached it; the
 // ack then closed its socket (LAST_ACK -> CLOSED), and the client's ack of the retransmission
-// reached a kernel with no socket, which answered RST, and the SSW passed it on: the
-// re-created connection's `clientFinSeq` was unknown (a failover's record never saw the client's
-// FIN go by), so R5.7 never judged the kernel done and forwarded the second ack.
-// Rules: spec/ssw.md R5.7, R6.6.
+// reached a kernel with no socket, which answered RST, and the SSW passed it on. Two gaps:
+// - the re-created connection's `clientFinSeq` was unknown (a failover's record never saw the
+//   client's FIN go by), so R5.7 never judged the kernel done and forwarded the second ack;
+// - once both FINs are acked R5.7 forgets the connection at the next tick (10 ms), so a late
+//   ack, or the kernel's retransmission still on its way, met the bare kernel after all.
+// Rules: spec/ssw.md R5.7, R5.11, R6.6.
 import { describe, expect, it } from 'vitest';
 import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import { arpRequest, buildArpFrame } from '../../../src/wire/arp.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
-import { TCP_ACK, TCP_FIN, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpOption } from '../../../src/wire/tcp.ts';
 import {
   CLIENT,
   CLIENT_MAC,
@@ -22,6 +24,7 @@ import {
   clientFrame,
   kernelPacket,
   lanSegs,
+  loggerMsgs,
   SERVICE,
   SERVICE_MAC,
   SPORT,
@@ -33,6 +36,7 @@ const S_ISN = 5000;
 /** The re-created kernel's ISN: far from S_ISN, so an untranslated segment shows. */
 const K = 0x7000_0000;
 const CONN = 3;
+const QUIET = 1000;
 const synAckOpts: TcpOption[] = [
   { kind: 'mss', mss: 1460 },
   { kind: 'sackPermitted' },
@@ -45,6 +49,7 @@ const config = (over: Partial<SswConfig> = {}): SswConfig => ({
   serviceMac: SERVICE_MAC,
   mode: 'ftTcp',
   role: 'standby',
+  closeQuietMs: QUIET,
   ...over,
 });
 const copy = (fx: readonly SswEffect[]): SswEffect[] => [...fx];
@@ -74,6 +79,9 @@ const records: LoggerMessage[] = [
   { kind: 'ReplayData', conn: CONN, seq: C_ISN + 1, payload: enc('abcdefghtail'), fin: true },
 ];
 
+const connClosed = (fx: readonly SswEffect[]) =>
+  loggerMsgs(copy(fx)).filter((m) => m.kind === 'ConnClosed');
+
 /** The client's ack of everything and of the server's FIN (its pure ACK). */
 const clientAckOfFin = () => clientFrame({ seq: CLIENT_END, ack: SERVER_END, flags: TCP_ACK });
 
@@ -85,6 +93,9 @@ const kernelProbe = () =>
     flags: TCP_ACK | TCP_FIN,
     payload: 'tail',
   });
+
+/** What a kernel with no socket answers a segment with ACK: RST at the segment's ack. */
+const kernelNoSocketRst = () => kernelPacket({ seq: K + 14, flags: TCP_RST });
 
 /**
  * The failover as the evidence shows it: take over, re-create from the log, inject, go live;
@@ -168,5 +179,36 @@ describe("a re-created connection's kernel RST after both FINs never reaches the
     expect(tunSegs(ack2)).toEqual([]);
     expect(lanSegs(ack2)).toEqual([]);
     expect(e.stats.answeredAfterClose).toBe(1);
+    // Had a client segment met the gone socket anyway, its RST stays here (R5.11).
+    expect(lanSegs(copy(e.onTunPacket(kernelNoSocketRst(), 12)))).toEqual([]);
+    expect(e.stats.dropRecentlyClosed).toBe(1);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('closing');
+  });
+
+  it('R5.11 the connection is forgotten at the next tick; the retransmission read after that, the late ack and a kernel RST stay between the SSW and the kernel', () => {
+    const e = failoverFinSent();
+    e.onLanFrame(clientAckOfFin(), 10);
+    // Both FINs acked, the client told of its FIN: forgotten (ConnClosed) as before.
+    expect(connClosed(copy(e.onTick(20)))).toEqual([{ kind: 'ConnClosed', conn: CONN }]);
+    expect(e.connection(CLIENT, CPORT, SPORT)).toBeUndefined();
+    // The kernel's retransmission, read from the TUN only now, is not sent untranslated.
+    expect(lanSegs(copy(e.onTunPacket(kernelProbe(), 25)))).toEqual([]);
+    // The client's late ack (of the retransmission the SSW had passed on) does not reach the
+    // socket-less kernel, and a kernel RST for the 4-tuple does not reach the client.
+    expect(tunSegs(copy(e.onLanFrame(clientAckOfFin(), 40)))).toEqual([]);
+    expect(lanSegs(copy(e.onTunPacket(kernelNoSocketRst(), 41)))).toEqual([]);
+    expect(e.stats.dropRecentlyClosed).toBe(3);
+    // After closeQuietMs the 4-tuple is the kernel's again, as TCP would have it.
+    e.onTick(20 + QUIET);
+    expect(tunSegs(copy(e.onLanFrame(clientAckOfFin(), 20 + QUIET + 1)))).toHaveLength(1);
+  });
+
+  it('R5.11 a new connection from the same port ends the quiet time at once', () => {
+    const e = failoverFinSent();
+    e.onLanFrame(clientAckOfFin(), 10);
+    e.onTick(20);
+    const syn = copy(e.onLanFrame(clientFrame({ seq: 90_000, flags: TCP_SYN }), 30));
+    expect(tunSegs(syn).map((x) => x.tcp.flags)).toEqual([TCP_SYN]);
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('listenSynSeen');
   });
 });
