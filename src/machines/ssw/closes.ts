@@ -235,6 +235,9 @@ export function quietAfterClose(ctx: SswCtx, c: Conn): void {
     ctx.stats.recentlyClosedEvicted++;
 }
 
+/** R5.11: the event of a kernel segment dropped after both FINs (the client never sees it). */
+export const QUIET_KERNEL_DROP = 'kernel segment after both FINs dropped';
+
 /** R5.11: a segment of a 4-tuple in its quiet time (no connection holds it): dropped. */
 export function quietDrop(
   ctx: SswCtx,

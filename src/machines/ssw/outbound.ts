@@ -18,6 +18,7 @@ import {
   kernelDone,
   kernelEndAtClose,
   kernelFinSeqOf,
+  QUIET_KERNEL_DROP,
   quietDrop,
 } from './closes.ts';
 import type { Conn } from './conn.ts';
@@ -69,7 +70,14 @@ export function handleTunPacket(ctx: SswCtx, packet: Uint8Array, arrivedVnet: Vn
     if (tcp.rst && withholdRefusal(ctx, tcp.srcPort, tcp, undefined)) return;
     // R5.11: forgotten after both FINs a moment ago: a retransmission the kernel sent before
     // it had the client's ack, or its RST answering a late segment; untranslatable, unneeded.
-    if (quietDrop(ctx, ip.dst, tcp.dstPort, tcp.srcPort)) return;
+    if (quietDrop(ctx, ip.dst, tcp.dstPort, tcp.srcPort)) {
+      // Rare (retransmissions in flight when the connection was forgotten): said each time.
+      ctx.event('R5.11', QUIET_KERNEL_DROP, undefined, {
+        clientPort: tcp.dstPort,
+        flags: tcp.flags,
+      });
+      return;
+    }
     kernelToLan(ctx, datagram, ip.dst, headroom, vnet);
     return;
   }
@@ -90,6 +98,7 @@ function kernelSegment(
     // R5.11: both FINs are through and acked; an RST now answers a client segment that met a
     // socket already gone. The client needs nothing more from this kernel.
     ctx.stats.dropRecentlyClosed++;
+    ctx.event('R5.11', QUIET_KERNEL_DROP, c, { flags: tcp.flags });
     return;
   }
   const atClose = kernelEndAtClose(c, kind, tcp);

@@ -24,6 +24,7 @@ import {
   clientFrame,
   kernelPacket,
   lanSegs,
+  logEvents,
   loggerMsgs,
   SERVICE,
   SERVICE_MAC,
@@ -198,6 +199,7 @@ describe("a re-created connection's kernel RST after both FINs never reaches the
     expect(tunSegs(copy(e.onLanFrame(clientAckOfFin(), 40)))).toEqual([]);
     expect(lanSegs(copy(e.onTunPacket(kernelNoSocketRst(), 41)))).toEqual([]);
     expect(e.stats.dropRecentlyClosed).toBe(3);
+    expect(logEvents(copy(e.onTunPacket(kernelProbe(), 42))).map((x) => x.rule)).toEqual(['R5.11']);
     // After closeQuietMs the 4-tuple is the kernel's again, as TCP would have it.
     e.onTick(20 + QUIET);
     expect(tunSegs(copy(e.onLanFrame(clientAckOfFin(), 20 + QUIET + 1)))).toHaveLength(1);
