@@ -1,10 +1,13 @@
 // Client-side judges shared by the lab tests (Jepsen's habit: only what the client saw).
 import { spawnSync } from 'node:child_process';
+import { readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
+import { armPath, heldPath, type TestHookPoint } from '../../src/runtime/common/testhook.ts';
 import type { Lab } from '../../src/runtime/lab/lab.ts';
 import {
   type Capture,
   clientView,
+  readTcp,
   startCapture,
   stopCapture,
   TCP_FIN,
@@ -36,6 +39,46 @@ export const expectCaptureClean = async (cap: Capture): Promise<void> => {
   const v = clientView(cap.path, ADDR.service);
   expect(v.serverRsts, `server RSTs in ${cap.path}`).toBe(0);
   expect(v.serverFinsBeforeClientFin, `unasked server FINs in ${cap.path}`).toBe(0);
+};
+
+/** Server segments with FIN in a stopped capture (a retransmitted FIN counts again). */
+export const serverFins = (cap: Capture): number =>
+  readTcp(cap.path).filter((r) => r.src === ADDR.service && (r.flags & TCP_FIN) !== 0).length;
+
+const hookDirOf = (lab: Lab): string => {
+  if (lab.hookDir === undefined) throw new Error('test hooks are off in this lab');
+  return lab.hookDir;
+};
+
+/** Arms a test hook point (src/runtime/common/testhook.ts): the first process to reach it
+ * freezes there. */
+export const armHook = (lab: Lab, point: TestHookPoint): void =>
+  writeFileSync(armPath(hookDirOf(lab), point), '');
+
+/** Waits until a process holds `point`; returns its pid. */
+export const waitHookHeld = async (
+  lab: Lab,
+  point: TestHookPoint,
+  timeoutMs: number,
+): Promise<number> => {
+  const dir = hookDirOf(lab);
+  const prefix = `${point}.held.`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const f = readdirSync(dir).find((n) => n.startsWith(prefix));
+    if (f !== undefined) return Number(f.slice(prefix.length));
+    if (Date.now() > deadline) throw new Error(`hook ${point} not reached within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+};
+
+/** Lets the process that holds `point` go on. */
+export const releaseHook = (lab: Lab, point: TestHookPoint, pid: number): void => {
+  try {
+    unlinkSync(heldPath(hookDirOf(lab), point, pid));
+  } catch {
+    // released itself at its hold bound
+  }
 };
 
 export const waitFor = (

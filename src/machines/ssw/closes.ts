@@ -218,7 +218,37 @@ export function abortKernelSocket(ctx: SswCtx, c: Conn): void {
 }
 
 // ---------------------------------------------------------------------------------------
-// After both FINs (R5.7)
+// After both FINs (R5.7, R5.11)
+
+/** R5.7: the event that says a client's ack of the server's FIN goes to the kernel (a test
+ * hook freezes the data path on it, before the ack is written). */
+export const SERVER_FIN_ACK_TO_KERNEL = "client's ack of the server FIN to the kernel";
+
+/**
+ * R5.11: a connection forgotten after both FINs leaves its 4-tuple quiet for `closeQuietMs`:
+ * the kernel's socket is gone, yet its retransmission of the FIN (sent before the client's ack
+ * reached it) and the client's ack of that may still be on their way.
+ */
+export function quietAfterClose(ctx: SswCtx, c: Conn): void {
+  const until = ctx.now + ctx.timing.closeQuietMs;
+  if (ctx.recentlyClosed.add(c.clientAddr, c.clientPort, c.serverPort, until))
+    ctx.stats.recentlyClosedEvicted++;
+}
+
+/** R5.11: the event of a kernel segment dropped after both FINs (the client never sees it). */
+export const QUIET_KERNEL_DROP = 'kernel segment after both FINs dropped';
+
+/** R5.11: a segment of a 4-tuple in its quiet time (no connection holds it): dropped. */
+export function quietDrop(
+  ctx: SswCtx,
+  clientAddr: number,
+  clientPort: number,
+  serverPort: number,
+): boolean {
+  if (!ctx.recentlyClosed.has(clientAddr, clientPort, serverPort, ctx.now)) return false;
+  ctx.stats.dropRecentlyClosed++;
+  return true;
+}
 
 /** R5.7: a client segment that acks the server's FIN (read before R7.4 rewrites the ack). */
 export const acksServerFin = (c: Conn, tcp: TcpPacket): boolean =>
@@ -266,10 +296,13 @@ export function bothFinsAcked(c: Conn): boolean {
   );
 }
 
-/** R5.7 per tick: a closing connection is done when both FINs are acked, or after the linger. */
+/** R5.7 per tick: a closing connection is done when both FINs are acked (R5.11: its 4-tuple
+ * stays quiet a while), or after the linger. */
 export function closingTick(ctx: SswCtx, c: Conn): void {
-  if (bothFinsAcked(c)) ctx.sendConn(c, { type: 'CONN_DONE' });
-  else if (c.close.closingSinceMs === 0) c.close.closingSinceMs = ctx.now;
+  if (bothFinsAcked(c)) {
+    quietAfterClose(ctx, c);
+    ctx.sendConn(c, { type: 'CONN_DONE' });
+  } else if (c.close.closingSinceMs === 0) c.close.closingSinceMs = ctx.now;
   else if (ctx.now - c.close.closingSinceMs >= ctx.timing.closeLingerMs)
     ctx.sendConn(c, { type: 'CONN_DONE' });
 }

@@ -91,6 +91,9 @@ export interface SswConfig {
    * alive and really does not listen.
    */
   readonly refusalGraceMs?: number;
+  /** R5.11: how long the 4-tuple of a connection forgotten after both FINs stays quiet.
+   * Default 1 000 ms. */
+  readonly closeQuietMs?: number;
   /** R6.8: duplicate ACKs sent at go-live. Default 3 (the client's fast-retransmit trigger). */
   readonly promptAcks?: number;
   /** A.2: gratuitous ARPs at takeover. Default 3. */
@@ -184,6 +187,9 @@ export interface SswTimings {
   readonly recreateRetryMs: number;
   /** R5.7: how long a closing connection whose FINs are not both acked is kept. */
   readonly closeLingerMs: number;
+  /** R5.11: how long the 4-tuple of a connection forgotten after both FINs stays quiet: the
+   * client's answer to anything the kernel sent before it closed arrives within this. */
+  readonly closeQuietMs: number;
   /** A.3: how often an unanswered ARP request for a client is repeated. */
   readonly arpRetryMs: number;
   /** R2.8: how long refusals of SYNs on a served port are withheld before the SSW believes them. */
@@ -199,6 +205,7 @@ export const DEFAULT_SSW_TIMINGS: SswTimings = {
   reinjectMs: 500,
   recreateRetryMs: 200,
   closeLingerMs: 10_000,
+  closeQuietMs: 1000,
   arpRetryMs: 1000,
   refusalGraceMs: 800,
 };
@@ -215,6 +222,7 @@ export const timingsOf = (config: SswConfig): SswTimings => {
     reinjectMs: config.reinjectMs ?? d.reinjectMs,
     recreateRetryMs: config.recreateRetryMs ?? d.recreateRetryMs,
     closeLingerMs: config.closeLingerMs ?? d.closeLingerMs,
+    closeQuietMs: config.closeQuietMs ?? d.closeQuietMs,
     arpRetryMs: d.arpRetryMs,
     refusalGraceMs: config.refusalGraceMs ?? d.refusalGraceMs,
   };

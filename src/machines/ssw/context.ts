@@ -11,6 +11,7 @@ import type { Conn, ConnTable, NewConn, ServedPorts } from './conn.ts';
 import type { ConnClosedLedger } from './connClosed.ts';
 import type { SswConnectionEvent } from './connection.machine.ts';
 import type { SswHostContext, SswHostEvent } from './host.machine.ts';
+import type { RecentlyClosed } from './recentlyClosed.ts';
 import type { CloseRecorder } from './recorder.ts';
 
 /** A protocol event for timelines and traces (not a packet). */
@@ -68,6 +69,10 @@ export interface SswStats {
   recreated: number;
   /** R5.7: client segments answered by the SSW because the kernel is done with them */
   answeredAfterClose: number;
+  /** R5.11: segments of a 4-tuple in its quiet time after both FINs, either way, dropped */
+  dropRecentlyClosed: number;
+  /** R5.11: quiet 4-tuples forgotten early because `maxConnections` of them were kept */
+  recentlyClosedEvicted: number;
   /** L.1: lease grants not used (unknown heartbeat, send time in the future, lease <= margin) */
   leaseGrantsRefused: number;
   /** R6.10: segments seen before re-creation and handled once their connection existed */
@@ -107,6 +112,8 @@ export const newSswStats = (): SswStats => ({
   injectedBytes: 0,
   localAcks: 0,
   answeredAfterClose: 0,
+  dropRecentlyClosed: 0,
+  recentlyClosedEvicted: 0,
   leaseGrantsRefused: 0,
   recreated: 0,
   keptHandedOver: 0,
@@ -135,6 +142,8 @@ export interface SswCtx {
   readonly conns: ConnTable;
   /** R2.8: the server ports seen served, and the refusals withheld on them. */
   readonly served: ServedPorts;
+  /** R5.11: 4-tuples of connections forgotten after both FINs, in their quiet time. */
+  readonly recentlyClosed: RecentlyClosed;
   /** R5.8: only for an unrecorded application. */
   readonly recorder: CloseRecorder | undefined;
   /** R5.10: ConnClosed withheld during a recovery or sent since the last fetch. */

@@ -74,6 +74,7 @@ import {
 import { assertQueued, dataStored, reportClientAck, resendUnacked } from './logBeforeAck.ts';
 import { frameToNeighbor, newNeighborTable } from './neighbors.ts';
 import { handleTunPacket } from './outbound.ts';
+import { RecentlyClosed } from './recentlyClosed.ts';
 import { CloseRecorder } from './recorder.ts';
 import { newRecoveryState, type RecoveryState, recover, recreateRetryTick } from './recreate.ts';
 import { clientSeq } from './spaces.ts';
@@ -92,6 +93,7 @@ class EngineContext implements SswCtx {
   readonly connClosed = new ConnClosedLedger();
   readonly neighbors = newNeighborTable();
   readonly lease = newLeaseState();
+  readonly recentlyClosed: RecentlyClosed;
   readonly recovery: RecoveryState;
   readonly hostActor: Actor<typeof sswHostMachine>;
   now = 0;
@@ -112,6 +114,7 @@ class EngineContext implements SswCtx {
     this.csum = config.checksum ?? 'full';
     this.conns = new ConnTable(config.firstConnId ?? 1);
     this.served = new ServedPorts(this.limits.maxServedPorts);
+    this.recentlyClosed = new RecentlyClosed(this.limits.maxConnections);
     this.connMachine = provideConnectionMachine(this);
     this.recorder =
       config.appRecorded === false ? new CloseRecorder(this.limits.maxRecorderPending) : undefined;

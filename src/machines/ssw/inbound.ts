@@ -11,7 +11,13 @@ import { seqAdd, seqGe, seqGt } from '../../wire/seq.ts';
 import { findTimestamps, TcpPacket } from '../../wire/tcp.ts';
 import { shiftVnetHdr, type VnetHdr, vnetChecksumTrusted } from '../../wire/vnet.ts';
 import { clientActionOf, segmentKindOfBits } from './classify.ts';
-import { acksServerFin, answerAfterClose, kernelDone } from './closes.ts';
+import {
+  acksServerFin,
+  answerAfterClose,
+  kernelDone,
+  quietDrop,
+  SERVER_FIN_ACK_TO_KERNEL,
+} from './closes.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { newConnection } from './handshake.ts';
@@ -118,10 +124,15 @@ function handleClientSegment(
         ctx.stats.dropNotReady++;
         return;
       }
+      // R5.11: forgotten after both FINs a moment ago: a late duplicate the client sent before
+      // it had the last ack; the kernel's socket is gone and would answer it with an RST.
+      if (quietDrop(ctx, clientAddr, tcp.srcPort, tcp.dstPort)) return;
       // Not ours (or forgotten): the kernel answers as it would without the SSW.
       ctx.toTun(datagram, vnet);
       return;
     }
+    // R5.11: a new connection on the 4-tuple ends its quiet time.
+    ctx.recentlyClosed.delete(clientAddr, tcp.srcPort, tcp.dstPort);
     if (newConnection(ctx, clientAddr, tcp) !== undefined) ctx.toTun(datagram, vnet);
     return;
   }
@@ -150,6 +161,9 @@ function handleClientSegment(
       }
       if (!logClientBytes(ctx, c, tcp)) return;
       const acksFin = acksServerFin(c, tcp);
+      // The first of them may close the kernel's socket (LAST_ACK -> CLOSED): said before the
+      // segment goes (R5.7, R5.11; a lab test hook holds the data path here).
+      if (acksFin && !c.close.serverFinAckForwarded) ctx.event('R5.7', SERVER_FIN_ACK_TO_KERNEL, c);
       translateInbound(ctx, c, tcp, vnet);
       ctx.toTun(datagram, vnet);
       if (acksFin) c.close.serverFinAckForwarded = true;

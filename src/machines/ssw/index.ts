@@ -1,5 +1,6 @@
 // The SSW's public surface for the runtime (src/runtime/ssw) and for diagrams/traceability.
 
+export { SERVER_FIN_ACK_TO_KERNEL } from './closes.ts';
 export {
   checkSswConfig,
   DEFAULT_GRATUITOUS_ARPS,

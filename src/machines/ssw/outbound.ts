@@ -12,7 +12,15 @@ import { findTimestamps, TCP_RST, TCP_SYN, TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import { kernelWindowField, rewriteOutbound } from './clamp.ts';
 import { kernelActionOf, type SegmentKind, segmentKindOfBits } from './classify.ts';
-import { holdFin, holdRst, kernelEndAtClose, kernelFinSeqOf } from './closes.ts';
+import {
+  holdFin,
+  holdRst,
+  kernelDone,
+  kernelEndAtClose,
+  kernelFinSeqOf,
+  QUIET_KERNEL_DROP,
+  quietDrop,
+} from './closes.ts';
 import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { firstSynAck, holdSynAck, recordSynAck, withholdRefusal } from './handshake.ts';
@@ -60,6 +68,16 @@ export function handleTunPacket(ctx: SswCtx, packet: Uint8Array, arrivedVnet: Vn
   if (c === undefined) {
     // R2.8: a refusal of a SYN the SSW passed before it was told the application died.
     if (tcp.rst && withholdRefusal(ctx, tcp.srcPort, tcp, undefined)) return;
+    // R5.11: forgotten after both FINs a moment ago: a retransmission the kernel sent before
+    // it had the client's ack, or its RST answering a late segment; untranslatable, unneeded.
+    if (quietDrop(ctx, ip.dst, tcp.dstPort, tcp.srcPort)) {
+      // Rare (retransmissions in flight when the connection was forgotten): said each time.
+      ctx.event('R5.11', QUIET_KERNEL_DROP, undefined, {
+        clientPort: tcp.dstPort,
+        flags: tcp.flags,
+      });
+      return;
+    }
     kernelToLan(ctx, datagram, ip.dst, headroom, vnet);
     return;
   }
@@ -76,6 +94,13 @@ function kernelSegment(
   vnet: VnetHdr,
 ): void {
   const kind = segmentKindOfBits(tcp.flags, tcp.buffer.length - tcp.headerLength);
+  if (kind === 'rst' && kernelDone(c)) {
+    // R5.11: both FINs are through and acked; an RST now answers a client segment that met a
+    // socket already gone. The client needs nothing more from this kernel.
+    ctx.stats.dropRecentlyClosed++;
+    ctx.event('R5.11', QUIET_KERNEL_DROP, c, { flags: tcp.flags });
+    return;
+  }
   const atClose = kernelEndAtClose(c, kind, tcp);
   const mode = csumFor(ctx, vnet);
   switch (kernelActionOf(c.mode, kind, atClose)) {

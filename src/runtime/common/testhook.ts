@@ -32,6 +32,9 @@ export const TEST_HOOK_POINTS = [
   /** SSW daemon (main thread): the supervised application exited; the data path is not yet
    * told (its listener is gone while the engine still counts it running, spec/ssw.md R2.8) */
   'ssw.app-exit-untold',
+  /** SSW data path: the client's first ack of the server's FIN is about to go to the kernel
+   * (R5.7); held, the kernel's retransmission of its FIN comes first (R5.11) */
+  'ssw.server-fin-acked',
   /** NSW: DetStored arrived and would release output; nothing released yet */
   'nsw.stored-unreleased',
   /** NSW replay: one logged event delivered, the rest of the log still to replay */

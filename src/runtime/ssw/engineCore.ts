@@ -13,7 +13,7 @@
 //     `recovering`.
 //   - The stall watchdog (spec/ssw.md W.1-W.5) looks after each engine tick: `stall`,
 //     `stall-over` and `watchdog-late` timeline events, with wall-clock times the lab compares.
-import { type SswEffect, SswEngine } from '../../machines/ssw/index.ts';
+import { SERVER_FIN_ACK_TO_KERNEL, type SswEffect, SswEngine } from '../../machines/ssw/index.ts';
 import { StallWatchdog, watchdogEvent } from '../../machines/ssw/watchdog.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
@@ -248,6 +248,10 @@ class EngineCore implements DatapathCore {
             // first, so a crash here leaves a stored record and a client in SYN-SENT (R6.9).
             this.links.flushLogger();
             this.hook('ssw.synack-held', { conn: e.event.conn });
+          } else if (e.event.rule === 'R5.7' && e.event.what === SERVER_FIN_ACK_TO_KERNEL) {
+            // Hook ssw.server-fin-acked: the client acked the server's FIN; the ack (the next
+            // effect) has not reached the kernel, whose retransmission timers run meanwhile.
+            this.hook('ssw.server-fin-acked', { conn: e.event.conn });
           }
           this.emit({
             kind: 'timeline',
