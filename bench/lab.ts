@@ -28,9 +28,17 @@ import { Command } from 'commander';
 
 import { APP_PORT, FAST_TIMING, Lab, labRecoveryParams } from '../src/runtime/lab/lab.ts';
 import type { ManyResult } from '../src/runtime/lab/manyclient.ts';
+import {
+  type Capture,
+  HANDSHAKE_FILTER,
+  handshakesOf,
+  readTcp,
+  startCapture,
+  stopCapture,
+} from '../src/runtime/lab/pcap.ts';
 import { type LabProc, stopProc, tsxArgv, waitEvent, waitExit } from '../src/runtime/lab/procs.ts';
 import type { RrResult } from '../src/runtime/lab/rrclient.ts';
-import { ADDR, LAB_TOOLS, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
+import { ADDR, IF, LAB_TOOLS, LabError, NS, type NsName } from '../src/runtime/lab/topology.ts';
 import { NO_INSTALL_HELP, requirePrereqs } from '../src/runtime/prereq.ts';
 import {
   type HistoryStall,
@@ -83,6 +91,11 @@ const p = new Command('bench-lab')
   )
   .option('--scale-only', 'only the scale figures', false)
   .option(
+    '--scale-capture',
+    "scale runs: capture the client's SYN/SYN-ACK/FIN/RST (bounded) and time every handshake",
+    false,
+  )
+  .option(
     '--scale-rounds <n>',
     'scale: repeat every row this many times, interleaved (the table shows medians)',
     (s) => Number(s),
@@ -118,6 +131,7 @@ const o = p.opts<{
   scaleCrash: boolean;
   scaleConcurrency: number;
   scaleOnly: boolean;
+  scaleCapture: boolean;
   scaleRounds: number;
   baselineRoot?: string;
   history: string;
@@ -515,8 +529,50 @@ interface ScaleFigures {
   cpuMsPerS: Record<string, number>;
   /** crash only: ms after the crash of each recovery mark (see MARKS.failover) */
   marks?: Record<string, number>;
+  /** --scale-capture: the handshakes as the client's capture shows them */
+  handshakes?: HandshakeSummary;
   runDir: string;
 }
+
+/** What a client-side handshake capture says (ms): handshakes with no SYN-ACK at the client,
+ * with SYN retransmissions, the slowest ones and the longest gap between two first SYNs. */
+interface HandshakeSummary {
+  seen: number;
+  noSynAck: number[];
+  retransmittedSyn: number;
+  slowest: { port: number; ms: number; syns: number }[];
+  maxSynGapMs: number;
+  capturePackets: number;
+}
+
+/** Packets per connection a handshake capture keeps at most (SYN and retries, SYN-ACK, FINs,
+ * RSTs), and its floor: the capture's bound. */
+const CAPTURE_PACKETS_PER_CONN = 12;
+
+const summarizeHandshakes = (path: string): HandshakeSummary => {
+  const rows = readTcp(path);
+  const hs = handshakesOf(rows, ADDR.client);
+  const firsts = hs.map((h) => h.firstSyn).sort((a, b) => a - b);
+  let maxGap = 0;
+  for (let k = 1; k < firsts.length; k++)
+    maxGap = Math.max(maxGap, (firsts[k] ?? 0) - (firsts[k - 1] ?? 0));
+  const timed = hs
+    .filter((h) => h.firstSynAck !== undefined)
+    .map((h) => ({
+      port: h.port,
+      ms: Math.round(((h.firstSynAck ?? 0) - h.firstSyn) * 1000),
+      syns: h.syns,
+    }))
+    .sort((a, b) => b.ms - a.ms);
+  return {
+    seen: hs.length,
+    noSynAck: hs.filter((h) => h.firstSynAck === undefined).map((h) => h.port),
+    retransmittedSyn: hs.filter((h) => h.syns > 1).length,
+    slowest: timed.slice(0, 5),
+    maxSynGapMs: Math.round(maxGap * 1000),
+    capturePackets: rows.length,
+  };
+};
 
 /** The scale client's bound on its whole connect phase (ms): one handshake after the other at
  * a load average of 16 took ~110 ms each, 1000 of them longer than a minute. */
@@ -533,6 +589,7 @@ const scaleRun = async (
   const lab = await Lab.create(`scale-${path.replace('@', '-')}-${conns}`, {
     ...(codeRoot !== undefined ? { codeRoot } : {}),
   });
+  let capture: Capture | undefined;
   try {
     const pids: Record<string, number | undefined> = {};
     let target: string;
@@ -560,6 +617,26 @@ const scaleRun = async (
       target = `${ADDR.service}:${APP_PORT.echo}`;
     }
     const seconds = o.scaleSeconds + (crash ? 10 : 0);
+    if (o.scaleCapture)
+      capture = await startCapture(
+        NS.client,
+        IF.client,
+        lab.runDir,
+        'client-handshakes',
+        lab.runDir,
+        96,
+        {
+          filter: HANDSHAKE_FILTER,
+          maxPackets: CAPTURE_PACKETS_PER_CONN * conns,
+        },
+      );
+    const handshakes = async (): Promise<HandshakeSummary | undefined> => {
+      if (capture === undefined) return undefined;
+      await stopCapture(capture);
+      const h = summarizeHandshakes(capture.path);
+      writeFileSync(join(lab.runDir, 'handshakes.json'), `${JSON.stringify(h)}\n`);
+      return h;
+    };
     const client = lab.spawn(
       NS.client,
       'manyclient',
@@ -580,6 +657,7 @@ const scaleRun = async (
     const figures = (
       r: ManyResult,
       cpuMsPerS: Record<string, number>,
+      hs: HandshakeSummary | undefined,
       killWallMs?: number,
     ): ScaleFigures => ({
       path,
@@ -597,6 +675,7 @@ const scaleRun = async (
       ...(killWallMs !== undefined
         ? { marks: phaseMarks('failover', lab.runDir, killWallMs, r.silenceMs.max) }
         : {}),
+      ...(hs !== undefined ? { handshakes: hs } : {}),
       runDir: lab.runDir,
     });
     // The client gives up its connect phase first and then ends with its result, which says
@@ -609,7 +688,7 @@ const scaleRun = async (
     );
     if (opened.event !== 'connected-all') {
       await waitExit(client, 10_000);
-      return figures(opened as unknown as ManyResult, {});
+      return figures(opened as unknown as ManyResult, {}, await handshakes());
     }
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMsOf(pid)]));
     const t0 = performance.now();
@@ -633,8 +712,10 @@ const scaleRun = async (
     const r = client.events.at(-1) as unknown as ManyResult | undefined;
     if (r === undefined || typeof r.ok !== 'boolean')
       throw new LabError(`scale client on ${path} gave no result (exit ${client.exitCode})`);
-    return figures(r, cpuMsPerS, killWallMs);
+    return figures(r, cpuMsPerS, await handshakes(), killWallMs);
   } finally {
+    // tcpdump stops at its packet bound or here, whatever ended the run.
+    if (capture !== undefined && !capture.proc.exited) await stopCapture(capture);
     await lab.close();
   }
 };

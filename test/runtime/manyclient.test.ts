@@ -16,6 +16,7 @@ import {
   quantiles,
   runMany,
 } from '../../src/runtime/lab/manyclient.ts';
+import { handshakesOf, type TcpPacketRow } from '../../src/runtime/lab/pcap.ts';
 
 describe('syn-hang: the scale client tells a slow connect phase from a hung handshake', () => {
   it('quantiles leave out handshakes that never completed (NaN)', () => {
@@ -58,6 +59,38 @@ describe('syn-hang: the scale client tells a slow connect phase from a hung hand
     expect(connectPhaseError(5, 9, 1, 0, { list: [{ conn: 1, ageMs: 5 }], count: 4 })).toContain(
       'conn 1 for 5 ms and 3 more',
     );
+  });
+
+  it('a client-side capture times each handshake and names those no SYN-ACK reached', () => {
+    const C = '198.18.0.10';
+    const S = '198.18.0.100';
+    const row = (time: number, fromClient: boolean, port: number, flags: number): TcpPacketRow => ({
+      time,
+      src: fromClient ? C : S,
+      dst: fromClient ? S : C,
+      srcPort: fromClient ? port : 7,
+      dstPort: fromClient ? 7 : port,
+      flags,
+      seq: 0,
+      len: 0,
+    });
+    const rows = [
+      row(0.0, true, 40000, 0x02), // SYN
+      row(0.01, false, 40000, 0x12), // SYN-ACK
+      row(0.02, true, 40002, 0x02),
+      row(1.02, true, 40002, 0x02), // retransmitted: no SYN-ACK came in 1 s
+      row(1.5, false, 40002, 0x12),
+      row(1.6, true, 40004, 0x02), // never answered
+      row(1.7, true, 40000, 0x11), // FIN-ACK of the first: not a handshake packet
+      row(2.0, true, 40000, 0x02), // the port reused by a new connection after an answer
+      row(2.1, false, 40000, 0x12),
+    ];
+    const hs = handshakesOf(rows, C);
+    expect(hs).toEqual([
+      { port: 40000, firstSyn: 2.0, syns: 1, firstSynAck: 2.1, synAcks: 1, rsts: 0 },
+      { port: 40002, firstSyn: 0.02, syns: 2, firstSynAck: 1.5, synAcks: 1, rsts: 0 },
+      { port: 40004, firstSyn: 1.6, syns: 1, firstSynAck: undefined, synAcks: 0, rsts: 0 },
+    ]);
   });
 
   describe('over sockets', () => {

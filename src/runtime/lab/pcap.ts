@@ -25,6 +25,16 @@ export interface Capture {
   readonly proc: LabProc;
 }
 
+/** A capture limited to what a question needs: a tcpdump filter and a packet count after
+ * which tcpdump stops on its own (a long benchmark run must not fill the disk). */
+export interface CaptureBound {
+  readonly filter: string;
+  readonly maxPackets: number;
+}
+
+/** The handshake and teardown segments only (SYN, SYN-ACK, FIN, RST): a few per connection. */
+export const HANDSHAKE_FILTER = 'tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0';
+
 /** Starts tcpdump on `ifName` in `ns`, writing `dir/<name>.pcap`; resolves once it listens. */
 export const startCapture = async (
   ns: NsName,
@@ -33,13 +43,30 @@ export const startCapture = async (
   name: string,
   runDir: string,
   snaplen = 256,
+  bound?: CaptureBound,
 ): Promise<Capture> => {
   const path = join(dir, `${name}.pcap`);
+  const limit =
+    bound === undefined
+      ? []
+      : ['-c', String(Math.max(1, Math.floor(bound.maxPackets))), bound.filter];
   // -U: write each packet at once, so a capture stopped by a crash scenario is complete.
   const proc = spawnInNs(
     ns,
     `tcpdump-${name}`,
-    ['tcpdump', '-i', ifName, '-U', '--immediate-mode', '-n', '-s', String(snaplen), '-w', path],
+    [
+      'tcpdump',
+      '-i',
+      ifName,
+      '-U',
+      '--immediate-mode',
+      '-n',
+      '-s',
+      String(snaplen),
+      '-w',
+      path,
+      ...limit,
+    ],
     runDir,
   );
   // tcpdump says "listening on" on stderr; poll the log.
@@ -134,6 +161,46 @@ export const readTcp = (path: string): TcpPacketRow[] => {
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+/** One client handshake as a client-side capture shows it (times in capture seconds). */
+export interface HandshakeRow {
+  /** client port */
+  readonly port: number;
+  readonly firstSyn: number;
+  /** SYNs the client sent (more than one: retransmissions) */
+  readonly syns: number;
+  /** first SYN-ACK that reached the client; undefined: none did */
+  readonly firstSynAck: number | undefined;
+  readonly synAcks: number;
+  readonly rsts: number;
+}
+
+/** Per client port of `client`, its SYNs and the SYN-ACKs that reached it (the last use of a
+ * port wins when a run reuses one). */
+export const handshakesOf = (rows: readonly TcpPacketRow[], client: string): HandshakeRow[] => {
+  const by = new Map<
+    number,
+    { firstSyn: number; syns: number; firstSynAck?: number; synAcks: number; rsts: number }
+  >();
+  for (const r of rows) {
+    const synAck = (r.flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK);
+    if (r.src === client && (r.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      const h = by.get(r.srcPort);
+      if (h === undefined || h.firstSynAck !== undefined)
+        by.set(r.srcPort, { firstSyn: r.time, syns: 1, synAcks: 0, rsts: 0 });
+      else h.syns++;
+    } else if (r.dst === client) {
+      const h = by.get(r.dstPort);
+      if (h === undefined) continue;
+      if (synAck) {
+        h.synAcks++;
+        h.firstSynAck ??= r.time;
+      } else if ((r.flags & TCP_RST) !== 0) h.rsts++;
+    }
+  }
+  return [...by.entries()].map(([port, h]) => ({ port, ...h, firstSynAck: h.firstSynAck }));
+};
 
 export interface ClientView {
   packets: number;
