@@ -18,7 +18,7 @@ import {
 } from '../../src/runtime/lab/manyclient.ts';
 import { handshakesOf, type TcpPacketRow } from '../../src/runtime/lab/pcap.ts';
 
-describe('syn-hang: the scale client tells a slow connect phase from a hung handshake', () => {
+describe('syn-hang (W.8): the scale client tells a slow connect phase from a hung handshake', () => {
   it('quantiles leave out handshakes that never completed (NaN)', () => {
     // Sorting with NaN inside scrambles the order: p50 of these came out wrong before.
     expect(quantiles([5, Number.NaN, 1, 3, Number.NaN, 2, 4])).toEqual({ p50: 3, p99: 5, max: 5 });

@@ -19,7 +19,7 @@
 // handshakes were in flight and for how long (`inFlight`). One after the other under a heavy
 // machine load, 1000 handshakes can take longer than any bound chosen for one handshake; a
 // bound that mixed the two (connect timeout + run time) once read as a 60 s handshake hang
-// when the SSW's timeline showed SYNs arriving every ~110 ms throughout (spec/ssw.md W.6).
+// when the SSW's timeline showed SYNs arriving every ~110 ms throughout (spec/ssw.md W.6, W.8).
 import net from 'node:net';
 import { Command } from 'commander';
 import { DEFAULT_RECOVERY_PARAMS } from '../../machines/recovery/params.ts';
