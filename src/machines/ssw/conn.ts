@@ -59,6 +59,9 @@ export interface ClientSide {
   synAckUnconfirmed: boolean;
   /** W.1: end of the highest client sequence space seen (data + FIN), client space. */
   sndMax: ClientSeq;
+  /** W.1: a client SYN came after the SYN-ACK's release (R2.3, passed on by R2.4) and no client
+   * ACK since: the client still waits for a SYN-ACK it never got. */
+  synRetried: boolean;
 }
 
 /** The current kernel incarnation, as its segments showed it. */
@@ -212,6 +215,7 @@ export function newConn(n: NewConn): Conn {
       rightEdge: next,
       tsValSent: undefined,
       synAckUnconfirmed: false,
+      synRetried: false,
       sndMax: next,
     },
     kernel: {
@@ -478,6 +482,8 @@ export interface SswConnectionView {
   readonly clientAck: OrigSeq;
   /** W.1: end of the highest client sequence space the SSW has seen (data + FIN) */
   readonly clientSndMax: ClientSeq;
+  /** W.1: the client retried its SYN after the SYN-ACK's release and has acked nothing since */
+  readonly clientSynRetried: boolean;
   /** where the client's FIN sits, once one was seen */
   readonly clientFinSeq: ClientSeq | undefined;
   readonly deltaSeq: number;
@@ -513,6 +519,7 @@ export const viewOf = (c: Conn): SswConnectionView => ({
   rightEdge: c.client.rightEdge,
   clientAck: c.client.ack,
   clientSndMax: c.client.sndMax,
+  clientSynRetried: c.client.synRetried,
   clientFinSeq: c.close.clientFinSeq,
   deltaSeq: c.t.deltaSeq,
   tsDelta: c.t.tsDelta,

@@ -138,6 +138,9 @@ function handleClientSegment(
   }
   switch (clientActionOf(c.mode, kind)) {
     case 'forwardSyn':
+      // W.1: a retry after the release (R2.4) says the released SYN-ACK never reached the
+      // client; its wait lasts until it acks (noteClient).
+      if (c.mode !== 'listenSynSeen' && c.mode !== 'awaitingSynStored') c.client.synRetried = true;
       ctx.toTun(datagram, vnet);
       return;
     case 'answerSyn':
@@ -208,6 +211,10 @@ function noteClient(c: Conn, tcp: TcpPacket): void {
     const ack = origSeq(tcp.ackNumber);
     if (cl.ack === 0 || seqGt(ack, cl.ack)) cl.ack = ack;
     cl.synAckUnconfirmed = false;
+    cl.synRetried = false;
+  } else if (tcp.syn) {
+    // W.1: an unprotected connection's SYN retry (forwardRaw), as R2.4's above.
+    cl.synRetried = true;
   }
   cl.window = tcp.window;
   const end = seqAdd(

@@ -99,6 +99,8 @@ export interface WatchedConnection {
   readonly rightEdge: number;
   readonly clientAck: number;
   readonly clientSndMax: number;
+  /** the client retried its SYN after the SYN-ACK's release and has acked nothing since */
+  readonly clientSynRetried: boolean;
   readonly clientFinSeq: number | undefined;
   readonly heldSynAck: boolean;
   readonly heldFin: boolean;
@@ -159,6 +161,8 @@ const PENDING_BY_PHASE: Readonly<Record<ConnPhase, (c: WatchedConnection) => Pen
   recreating: () => 'none',
   closed: () => 'none',
   dataPath: (c) => {
+    // The SYN-ACK was released (R2.3) and the client retries its SYN: it still waits for it.
+    if (c.clientSynRetried) return 'synAck';
     if (seqGt(c.clientSndMax, c.sentAck))
       return c.clientFinSeq !== undefined && c.sentAck === c.clientFinSeq ? 'fin' : 'data';
     return c.heldFin || c.heldRst ? 'serverClose' : 'none';
@@ -175,6 +179,9 @@ export type Holder = 'ssw' | 'kernel';
 export type StallWhy =
   /** R2.1: the SYN-ACK is held until SynStored, which has not come */
   | 'synAckHeld'
+  /** R2.3/R2.4: the SYN-ACK was released, yet the client retries its SYN: the SYN-ACKs on
+   * their way to it (the release, the kernel's answers to the retries) do not arrive */
+  | 'synAckLost'
   /** the kernel has not answered the SYN (no listener, a full accept queue) */
   | 'noKernelSynAck'
   /** R1.2: the kernel acked past what the client was told; DataStored has not come */
@@ -199,11 +206,15 @@ export interface Stuck {
 /** W.3: who holds what the client waits for (`pending` is `pendingOf(c)`, not `none`). */
 export const stuckOf = (c: WatchedConnection, pending: Exclude<Pending, 'none'>): Stuck =>
   match(pending)
-    .with('synAck', () =>
-      c.heldSynAck || c.mode === 'awaitingSynStored'
-        ? { holder: 'ssw' as const, why: 'synAckHeld' as const }
-        : { holder: 'kernel' as const, why: 'noKernelSynAck' as const },
-    )
+    .with('synAck', (): Stuck => {
+      if (c.heldSynAck || c.mode === 'awaitingSynStored')
+        return { holder: 'ssw', why: 'synAckHeld' };
+      // Past the handshake phase the SYN-ACK went out: what is lost lies on the SSW's way to
+      // the client (its LAN write, the frame's addresses), not in the kernel, which answers
+      // every retry (R2.4).
+      if (connPhaseOf(c.mode) !== 'handshake') return { holder: 'ssw', why: 'synAckLost' };
+      return { holder: 'kernel', why: 'noKernelSynAck' };
+    })
     .with('serverClose', () => ({ holder: 'ssw' as const, why: 'closeHeld' as const }))
     .with('data', 'fin', (): Stuck => {
       if (c.kernelAckValid && seqGt(c.kernelAck, c.sentAck)) {
@@ -518,6 +529,7 @@ export const watchdogEvent = (
         mode: c.mode,
         protected: c.protected,
         clientSndMax: c.clientSndMax,
+        clientSynRetried: c.clientSynRetried,
         sentAck: c.sentAck,
         kernelAck: c.kernelAck,
         kernelAckValid: c.kernelAckValid,

@@ -71,6 +71,7 @@ const conn = (over: Partial<WatchedConnection> = {}): WatchedConnection => ({
   rightEdge: 66535,
   clientAck: 5001,
   clientSndMax: 1000,
+  clientSynRetried: false,
   clientFinSeq: undefined,
   heldSynAck: false,
   heldFin: false,
@@ -138,6 +139,7 @@ const arbConn = fc
     heldSynAck: fc.boolean(),
     heldFin: fc.boolean(),
     heldRst: fc.boolean(),
+    synRetried: fc.boolean(),
   })
   .map((r) =>
     conn({
@@ -154,6 +156,7 @@ const arbConn = fc
       heldSynAck: r.heldSynAck,
       heldFin: r.heldFin,
       heldRst: r.heldRst,
+      clientSynRetried: r.synRetried,
     }),
   );
 
@@ -165,6 +168,7 @@ describe('W.1 / W.3 what the client waits for, and who holds it', () => {
         const phase = connPhaseOf(c.mode);
         if (phase === 'recreating' || phase === 'closed') return p === 'none';
         if (phase === 'handshake') return p === 'synAck';
+        if (c.clientSynRetried) return p === 'synAck';
         if (seqGt(c.clientSndMax, c.sentAck)) return p === 'data' || p === 'fin';
         return p === (c.heldFin || c.heldRst ? 'serverClose' : 'none');
       }),
@@ -205,6 +209,12 @@ describe('W.1 / W.3 what the client waits for, and who holds it', () => {
       holder: 'kernel',
       why: 'noKernelSynAck',
     });
+    // Released (past the handshake phase) and retried by the client: lost on the SSW's way.
+    expect(stuckOf(conn({ mode: 'protected', clientSynRetried: true }), 'synAck')).toEqual({
+      holder: 'ssw',
+      why: 'synAckLost',
+    });
+    expect(pendingOf(conn({ mode: 'unprotected', clientSynRetried: true }))).toBe('synAck');
     expect(stuckOf(conn({ heldFin: true }), 'serverClose')).toEqual({
       holder: 'ssw',
       why: 'closeHeld',
@@ -600,6 +610,58 @@ describe('W.1-W.3 over the engine', () => {
         conn: { mode: 'awaitingSynStored', heldSynAck: true },
       },
     ]);
+  });
+
+  // syn-hang: a client left in SYN-SENT after the SSW released its SYN-ACK (R2.3) was a wait the
+  // watchdog could not see (nothing pending after the release). The client's SYN retry the SSW
+  // passes on (R2.4) is the sign; its ACK ends the wait.
+  it('syn-hang: a released SYN-ACK the client never got (it retries its SYN) is a stall; its ACK ends it', () => {
+    const e = new SswEngine(config);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 0);
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN }), 1);
+    e.onTunPacket(kernelPacket({ seq: S_ISN, ack: C_ISN + 1, flags: TCP_SYN | TCP_ACK }), 2);
+    const connId = [...e.connectionViews()][0]?.connId ?? -1;
+    // Released: the SYN-ACK is on the LAN. Lost there, the client retries its SYN 1 s later.
+    const released = lanSegs(e.onLoggerMessage({ kind: 'SynStored', conn: connId }, 3));
+    expect(released.map((s) => s.tcp.flags & (TCP_SYN | TCP_ACK))).toEqual([TCP_SYN | TCP_ACK]);
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN }), 1003);
+    const [v] = [...e.connectionViews()];
+    expect(v).toMatchObject({ mode: 'protected', clientSynRetried: true });
+    const w = new StallWatchdog({ budgetMs: budget });
+    const reports = run(e, w, 1010, 1010 + budget + 100);
+    expect(stalls(reports)).toMatchObject([
+      {
+        pending: 'synAck',
+        stuck: { holder: 'ssw', why: 'synAckLost' },
+        conn: { clientSynRetried: true },
+      },
+    ]);
+    const ev = watchdogEvent(stalls(reports)[0] as WatchdogReport, 0, (ms) => ms, SERVICE);
+    expect(ev.fields).toMatchObject({
+      rule: 'W.1',
+      pending: 'synAck',
+      holder: 'ssw',
+      why: 'synAckLost',
+    });
+    // The kernel's answer to the retry reaches the client this time: its ACK ends the wait.
+    const t = 1010 + budget + 200;
+    e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK }), t);
+    expect([...e.connectionViews()][0]).toMatchObject({ clientSynRetried: false });
+    const after = run(e, w, t + 10, t + 10 + budget + 100);
+    expect(after).toMatchObject([{ kind: 'stallOver', endedBy: 'progress' }]);
+    expect(stalls(after)).toEqual([]);
+  });
+
+  it('a SYN retry before the release (R2.4 while held) is the held SYN-ACK, not a lost one', () => {
+    const e = new SswEngine(config);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 60_000 }, 0);
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN }), 1);
+    e.onTunPacket(kernelPacket({ seq: S_ISN, ack: C_ISN + 1, flags: TCP_SYN | TCP_ACK }), 2);
+    e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN }), 1001);
+    expect([...e.connectionViews()][0]).toMatchObject({
+      mode: 'awaitingSynStored',
+      clientSynRetried: false,
+    });
   });
 
   it('modes the engine has are all classified (no mode left out of the phase table)', () => {
