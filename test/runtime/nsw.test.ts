@@ -4,10 +4,12 @@
 // connection that closed before the failure).
 
 import net from 'node:net';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Log } from '../../src/runtime/common/log.ts';
 import { kvServer } from '../../src/runtime/examples/kvserver.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
+import { nswControlLine, parseNswControlLine } from '../../src/runtime/nsw/control.ts';
 import { APP_HEARTBEAT_LINE } from '../../src/runtime/nsw/heartbeat.ts';
 import { Nsw, NswDivergenceError, type NswSocket } from '../../src/runtime/nsw/index.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
@@ -202,6 +204,62 @@ describe('NSW recording', () => {
     await waitFor('all acknowledged', () => nsw.stats.stableDet === nsw.stats.detSeq);
     // Re-sent determinants were duplicates: the logger holds each once.
     expect(logger.stats.dets).toBe(nsw.stats.detSeq);
+  });
+
+  it('R13.9: told unprotected on its control channel, it releases what it held and serves unlogged from then on', async () => {
+    // The logger is gone for good (its answers never come back): without R13.9 the reply
+    // is held for ever (the backup host crash of issue 12).
+    const logger = await startLogger();
+    let delay = 0;
+    const proxy = await delayingProxy(loggerPort(logger).port, () => delay);
+    cleanups.push(() => proxy.close());
+    const control = new PassThrough();
+    const events: Record<string, unknown>[] = [];
+    const nsw = await Nsw.open({
+      mode: 'record',
+      logger: { host: '127.0.0.1', port: proxy.port },
+      log: quiet('nsw'),
+      controlInput: control,
+      timeline: { event: (event: string, f: Record<string, unknown>) => events.push({ event, ...f }) } as never,
+    });
+    nsw.on('error', (e) => nswErrors.push(e));
+    cleanups.push(() => nsw.close());
+    delay = 600_000;
+    const server = nsw.createServer((s) => s.on('data', (d) => s.write(d)));
+    const port = await listen(server);
+    const c = await Client.connect(port);
+    cleanups.push(() => void c.sock.destroy());
+    c.sock.write('held');
+    await waitFor('held', () => nsw.stats.heldBytes === 4);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.bytes).toBe(0);
+    // A line that is not a request is skipped, not thrown.
+    control.write('not json\n');
+    control.write(nswControlLine({ cmd: 'unprotected', reason: 'ssw unprotected (L.2)' }));
+    await c.waitBytes(4);
+    expect(c.text).toBe('held');
+    expect(events).toContainEqual(
+      expect.objectContaining({ event: 'unprotected', reason: 'ssw unprotected (L.2)', releasedBytes: 4 }),
+    );
+    const dets = nsw.stats.detSeq;
+    c.sock.write('free');
+    await c.waitBytes(8);
+    expect(c.text).toBe('heldfree');
+    expect(nsw.stats.heldBytes).toBe(0);
+    // Numbering goes on, nothing is sent: the logger saw none of the unprotected reads.
+    expect(nsw.stats.detSeq).toBeGreaterThan(dets);
+    expect(logger.stats.dets).toBeLessThanOrEqual(dets);
+  });
+
+  it('R13.9: control lines are parsed without throwing', () => {
+    expect(parseNswControlLine('{"cmd":"unprotected","reason":"x"}')).toEqual({
+      ok: true,
+      req: { cmd: 'unprotected', reason: 'x' },
+    });
+    expect(parseNswControlLine('{"cmd":"other"}')).toMatchObject({ ok: false });
+    expect(parseNswControlLine('[1]')).toMatchObject({ ok: false });
+    expect(parseNswControlLine('{')).toMatchObject({ ok: false });
+    expect(parseNswControlLine('{"cmd":"unprotected"}')).toMatchObject({ ok: true });
   });
 
   it('logs the determinants in the order the application saw them', async () => {

@@ -32,6 +32,7 @@
 //     core.now(liveMs) -> ms, core.random(liveBytes) -> bytes   (then perform core.drain())
 //   Logger -> core:   core.detStored(stableDet) -> effects (released output)
 //                     core.linkUp() / core.linkDown() / core.fence()  -> effects
+//   Protection lost:  core.unprotect(reason) -> effects (R13.9: held output released)
 //   Replay liveness:  core.appStalled() when the application is idle but `core.waiting` says
 //                     the log waits for a call of the application: that is divergence.
 // Every method that returns effects also drains the internal outbox; `drain()` returns what
@@ -44,7 +45,8 @@
 //   stop     divergence: `conn` (or, if null, the whole application) must not produce output
 //            again; surface `error.message` to the operator
 //   mode     the core changed mode (replaying -> live, -> diverged)
-//   closeLink  fenced (R4.7): stop the logger link
+//   closeLink  fenced (R4.7) or unprotected (R13.9): stop the logger link
+//   unprotected  R13.9: protection given up (timeline event, log line); output flows unlogged
 //   pauseSock/resumeSock, pauseInput/resumeInput   stop/restart reading kernel sockets
 
 import { match } from 'ts-pattern';
@@ -74,6 +76,7 @@ import {
   describeLogged,
   divergence,
   emitRelease,
+  liftGate,
   loadLog,
   type NswEffect,
   type NswLimits,
@@ -141,6 +144,7 @@ export class NswCore {
   private readonly actor: Actor<typeof nswMachine>;
   private modeNow: NswMode = 'starting';
   private path: DataPath = STARTING_PATH;
+  private unprotectedReason = '';
 
   constructor(opts: NswCoreOptions = {}) {
     this.limits = { ...DEFAULT_NSW_LIMITS, ...opts.limits };
@@ -160,6 +164,14 @@ export class NswCore {
             for (const record of s.unacked) s.out.push({ kind: 'log', record });
           },
           releaseNothingMore: () => s.out.push({ kind: 'closeLink' }),
+          announceUnprotected: (_, p) => {
+            this.unprotectedReason = p.reason;
+          },
+          liftGate: () => {
+            const released = liftGate(s);
+            s.out.push({ kind: 'closeLink' });
+            s.out.push({ kind: 'unprotected', reason: this.unprotectedReason, released });
+          },
           pauseInput: () => s.out.push({ kind: 'pauseInput' }),
           resumeInput: () => s.out.push({ kind: 'resumeInput' }),
         },
@@ -509,6 +521,23 @@ export class NswCore {
   /** The logger refused our epoch: fenced for good (R4.7). */
   fence(): NswEffect[] {
     return this.sendLink({ type: 'FENCED' });
+  }
+
+  /**
+   * R13.9: protection is given up for the rest of this incarnation (the SSW went unprotected,
+   * or the logger sent `Unprotected {scope: app}`): held output is released, nothing more is
+   * logged or held. Ignored once fenced (a newer incarnation owns the service) or already so.
+   */
+  unprotect(reason: string): NswEffect[] {
+    this.send({ type: 'UNPROTECTED', reason });
+    // Outside the statechart's transition: the held bytes fell, which R4.6 may have to tell it.
+    if (!this.s.logging) checkHeld(this.s);
+    return this.drain();
+  }
+
+  /** R13.9: protection was given up (unprotect) */
+  get unprotected(): boolean {
+    return !this.s.logging;
   }
 
   /** Replay: the application is idle, yet the log waits for a call of it. */

@@ -10,6 +10,7 @@
 //          replaying --APP_DIVERGED--> diverged (R12.2); CONN_DIVERGED stops one connection (R12.1)
 //   link:  down --LINK_UP--> up (R3.5: re-send what is unacknowledged) --LINK_DOWN--> down
 //          down | up --FENCED--> fenced (R4.7: nothing is released again)
+//          down | up --UNPROTECTED--> unprotected (R13.9: the gate is lifted, nothing is logged)
 //   input: flowing --HELD_OVER_LIMIT--> paused --HELD_UNDER_LIMIT--> flowing       (R4.6)
 //
 // No I/O and no context: what the data path needs (positions, buffers, the gate) lives in the
@@ -44,6 +45,12 @@ export type NswEvent =
   | { readonly type: 'LINK_DOWN' }
   /** the logger refused our epoch (staleEpoch, futureEpoch): a newer incarnation owns it */
   | { readonly type: 'FENCED' }
+  /**
+   * R13.9: protection is given up for the rest of this incarnation: the SSW of this host went
+   * unprotected (spec/ssw.md L.2, L.8; told on the NSW's control channel) or the logger said
+   * `Unprotected {scope: app}` (L.7)
+   */
+  | { readonly type: 'UNPROTECTED'; readonly reason: string }
   /** R4.6: output held for output commit went above / back to its limit */
   | { readonly type: 'HELD_OVER_LIMIT' }
   | { readonly type: 'HELD_UNDER_LIMIT' };
@@ -58,6 +65,13 @@ export const NSW_MODES: readonly NswMode[] = [
   'live',
   'diverged',
 ];
+
+const reasonOf = (e: NswEvent): string => (e.type === 'UNPROTECTED' ? e.reason : '');
+
+const announceUnprotected = {
+  type: 'announceUnprotected',
+  params: ({ event }: { event: NswEvent }) => ({ reason: reasonOf(event) }),
+} as const;
 
 const divergenceOf = (e: NswEvent): NswDivergence | undefined =>
   e.type === 'CONN_DIVERGED' || e.type === 'APP_DIVERGED' ? e.error : undefined;
@@ -84,6 +98,10 @@ export const nswMachine = setup({
     resendUnacknowledged: () => {},
     /** R4.7: fenced; nothing is released again and the link is closed */
     releaseNothingMore: () => {},
+    /** R13.9: release everything held, log nothing more, close the link */
+    liftGate: () => {},
+    /** R13.9: tell the runtime (timeline event `unprotected`, log line) */
+    announceUnprotected: (_, _p: { reason: string }) => {},
     /** R4.6 */
     pauseInput: () => {},
     resumeInput: () => {},
@@ -147,16 +165,23 @@ export const nswMachine = setup({
           on: {
             LINK_UP: { target: 'up', actions: 'resendUnacknowledged' },
             FENCED: { target: 'fenced' },
+            UNPROTECTED: { target: 'unprotected', actions: announceUnprotected },
           },
         },
         up: {
           on: {
             LINK_DOWN: { target: 'down' },
             FENCED: { target: 'fenced' },
+            UNPROTECTED: { target: 'unprotected', actions: announceUnprotected },
           },
         },
         // I5: a newer incarnation owns the service; this one never releases output again.
         fenced: { type: 'final', entry: 'releaseNothingMore' },
+        // R13.9: no logger protects this incarnation any more (its log has a gap from here),
+        // so holding output for a DetStored would freeze every client for good: everything
+        // held goes, and everything after goes at once, unlogged, until the process exits.
+        // Final: a log with a gap cannot be resumed; only a checkpoint could re-seed one.
+        unprotected: { type: 'final', entry: 'liftGate' },
       },
     },
     input: {

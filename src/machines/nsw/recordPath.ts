@@ -22,6 +22,11 @@ import {
 
 /** R4.1: queue `action` behind every determinant appended before it; release it if it may go. */
 function gateOutput(s: NswState, c: Conn, action: OutputAction): void {
+  // R13.9: unprotected, there is no log to wait for (the gate was emptied when it was lifted).
+  if (!s.logging) {
+    emitRelease(s, c.conn, action);
+    return;
+  }
   if (s.gate.push({ conn: c.conn, needDet: s.detLog.gateDet, action }, s.stable))
     emitRelease(s, c.conn, action);
   checkHeld(s);

@@ -39,8 +39,10 @@ export type NswEffect =
     }
   | { readonly kind: 'stop'; readonly conn: number | null; readonly error: NswDivergence }
   | { readonly kind: 'mode'; readonly mode: NswMode }
-  /** fenced (R4.7): stop the logger link, so that nothing more is acknowledged */
+  /** fenced (R4.7) or unprotected (R13.9): stop the logger link */
   | { readonly kind: 'closeLink' }
+  /** R13.9: protection given up for this incarnation (timeline event `unprotected`, log line) */
+  | { readonly kind: 'unprotected'; readonly reason: string; readonly released: number }
   | { readonly kind: 'pauseSock' | 'resumeSock'; readonly sock: number }
   | { readonly kind: 'pauseInput' | 'resumeInput' }
   /** R13.4: send these frames on the logger link (a checkpoint, or CheckpointRefused) */
@@ -150,6 +152,8 @@ export interface NswState {
   readonly view: KernelView;
   /** whether released output may reach the kernel (false once fenced, R4.7) */
   releasing: boolean;
+  /** R13.9: false once unprotected: nothing is logged and output is never held */
+  logging: boolean;
   /** the statechart's input region is `paused` (R4.6) */
   inputPaused: boolean;
   /** hands a control event to the statechart (the data path's only way to change mode) */
@@ -243,6 +247,7 @@ export function newState(limits: NswLimits, control: (e: NswEvent) => void): Nsw
     out: [],
     view: undefined as unknown as KernelView,
     releasing: true,
+    logging: true,
     inputPaused: false,
     control,
     logBase: 0,
@@ -306,6 +311,8 @@ export function connOrThrow(s: NswState, conn: number): Conn {
 export function append(s: NswState, det: Determinant): void {
   const { state, record } = appendDeterminant(s.detLog, det);
   s.detLog = state;
+  // R13.9: unprotected, the numbering goes on (nothing reads it) but nothing is sent or kept.
+  if (!s.logging) return;
   s.bytesSinceCheckpoint += DET_COST + (det.kind === 'random' ? det.bytes.length : 0);
   s.unacked.push(record);
   s.out.push({ kind: 'log', record });
@@ -416,6 +423,18 @@ export function emitRelease(s: NswState, conn: number, action: OutputAction): vo
   }
   if (c.sock.ghost) return;
   s.out.push({ kind: 'release', conn, sock: c.sock.id, action });
+}
+
+/**
+ * R13.9 (the machine's `liftGate`): everything held goes now, in the order it was made, and
+ * nothing is logged or held from here on. Returns the bytes released.
+ */
+export function liftGate(s: NswState): number {
+  s.logging = false;
+  s.unacked = [];
+  const before = s.gate.heldBytes;
+  for (const o of s.gate.release(Number.POSITIVE_INFINITY)) emitRelease(s, o.conn, o.action);
+  return before - s.gate.heldBytes;
 }
 
 /** R4.6: tells the statechart when held output crosses its limit (either way). */

@@ -67,6 +67,7 @@ import {
   heartbeatAcked,
   leaseTick,
   loggerError,
+  loggerLinkDown,
   newLeaseState,
   noteHeartbeatSent,
   welcome,
@@ -304,7 +305,19 @@ export class SswEngine {
    */
   onHeartbeatAcked(sentMs: number, leaseMs: number, nowMs: number): readonly SswEffect[] {
     this.ctx.begin(nowMs);
-    grantLease(this.ctx, sentMs, leaseMs, 'HeartbeatAck');
+    grantLease(this.ctx, this.ctx.lease, sentMs, leaseMs, 'HeartbeatAck');
+    return this.ctx.end();
+  }
+
+  /**
+   * L.8: the logger link is down. Until a logger welcomes this SSW again, heartbeat acks renew
+   * nothing: a lease the SSW cannot log under would keep it stalling (protected, acks frozen)
+   * for as long as the detector answers, i.e. for good when only the logger process died.
+   * The lease runs out and L.2 follows (stall through the grace, then unprotected).
+   */
+  onLoggerLinkDown(nowMs: number): readonly SswEffect[] {
+    this.ctx.begin(nowMs);
+    loggerLinkDown(this.ctx, this.ctx.lease);
     return this.ctx.end();
   }
 

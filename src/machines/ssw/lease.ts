@@ -23,6 +23,8 @@ export interface LeaseState {
   welcomed: boolean;
   /** L.2: when the engine first saw time (the start-up grace counts from it). */
   startMs: number | undefined;
+  /** L.8: the logger link went down and no Welcome came since: acks renew nothing */
+  loggerLinkDown: boolean;
 }
 
 export const newLeaseState = (): LeaseState => ({
@@ -31,6 +33,7 @@ export const newLeaseState = (): LeaseState => ({
   warnedLeaseFromArrival: false,
   welcomed: false,
   startMs: undefined,
+  loggerLinkDown: false,
 });
 
 /** L.1: the runtime sent heartbeat `seq` at `sentMs` (the engine's clock). */
@@ -56,7 +59,15 @@ function takeHeartbeatSent(ls: LeaseState, seq: number): number | undefined {
 }
 
 /** L.1: lease until `sentMs + leaseMs - margin`; never shortened (the host machine keeps the max). */
-export function grantLease(ctx: SswCtx, sentMs: number, leaseMs: number, from: string): void {
+export function grantLease(
+  ctx: SswCtx,
+  ls: LeaseState,
+  sentMs: number,
+  leaseMs: number,
+  from: string,
+): void {
+  // L.8: no logger to log to; the detector's ack says the host is alive, not that it can log.
+  if (ls.loggerLinkDown) return;
   if (!Number.isFinite(sentMs) || sentMs > ctx.now) {
     // A send after the ack arrived is a clock mix-up (two clocks): trusting it would stretch
     // the lease past what the detector granted.
@@ -87,6 +98,8 @@ function refuseLease(ctx: SswCtx, from: string, leaseMs: number): void {
 export function welcome(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'Welcome'>): boolean {
   const reconnect = ls.welcomed;
   ls.welcomed = true;
+  // L.8: a logger again; heartbeat acks renew the lease from here.
+  ls.loggerLinkDown = false;
   // The engine does not see the Hello this answers: the lease runs from the arrival.
   const margin = ctx.timing.leaseMarginMs;
   const leaseUntil = ctx.now + msg.leaseMs - margin;
@@ -98,7 +111,7 @@ export function welcome(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'Welcome'>):
 /** L.1: a HeartbeatAck renews the lease from the send of the heartbeat it answers. */
 export function heartbeatAcked(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'HeartbeatAck'>): void {
   const sentMs = takeHeartbeatSent(ls, msg.seq);
-  if (sentMs !== undefined) grantLease(ctx, sentMs, msg.leaseMs, 'HeartbeatAck');
+  if (sentMs !== undefined) grantLease(ctx, ls, sentMs, msg.leaseMs, 'HeartbeatAck');
   else if (ls.heartbeatSendsNoted) {
     // Not a heartbeat this SSW (still) remembers sending: no send time, no lease.
     ctx.stats.leaseGrantsRefused++;
@@ -111,8 +124,25 @@ export function heartbeatAcked(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'Hear
       ls.warnedLeaseFromArrival = true;
       ctx.event('L.1', 'lease counted from the ack: no heartbeat send times reported');
     }
-    grantLease(ctx, ctx.now, msg.leaseMs, 'HeartbeatAck');
+    grantLease(ctx, ls, ctx.now, msg.leaseMs, 'HeartbeatAck');
   }
+}
+
+/** L.8: the logger link is down: heartbeat acks renew nothing until the next Welcome. */
+export function loggerLinkDown(ctx: SswCtx, ls: LeaseState): void {
+  if (ls.loggerLinkDown) return;
+  ls.loggerLinkDown = true;
+  const logger = ctx.host().logger;
+  // Only a leased logger can be lost this way (L.6: a co-located one goes with this host).
+  if (logger === 'protected')
+    ctx.event(
+      'L.8',
+      'logger link down: heartbeat acks renew no lease until a logger welcomes us',
+      undefined,
+      {
+        leaseUntil: ctx.hostContext().leaseUntil,
+      },
+    );
 }
 
 /** L.5 / L.6: a logger Error. */

@@ -85,6 +85,8 @@ export interface NswBinding extends ServerHooks {
   clearTimeout(t: NswTimer): void;
   /** timers, sockets and the logger link; the facade closes the servers after */
   close(): void;
+  /** R13.9: protection given up for the rest of this incarnation (nothing to give up in plain) */
+  unprotect(reason: string): void;
 }
 
 /** The client's IPv4 address of a kernel socket as a u32 (0 when it has none or not IPv4). */

@@ -37,6 +37,9 @@ export interface NswConfig {
   readonly checkpointEveryBytes?: number;
   /** R13.3: and after this long if anything was logged since the last one */
   readonly checkpointEveryMs?: number;
+  /** R13.9: where the supervisor's control lines come from (./control.ts); default: stdin when
+   * FTTCP_NSW_CONTROL=stdin, else none */
+  readonly controlInput?: import('node:stream').Readable;
 }
 
 export const NSW_DEFAULTS = {

@@ -168,6 +168,7 @@ export class FtBinding implements NswBinding {
           this.connKernel.delete(conn);
         },
         failed: (e) => this.o.owner.fail(e),
+        unprotected: (reason) => this.unprotect(reason),
       },
     });
     if (cfg.mode === 'record') this.perform(this.core.record());
@@ -225,6 +226,11 @@ export class FtBinding implements NswBinding {
     if (rec?.handle !== undefined) clearTimeout(rec.handle);
     this.timers.delete(t.timerId);
     this.core.cancelTimer(t.timerId);
+  }
+
+  /** R13.9: the SSW of this host went unprotected (control channel) or the logger said so. */
+  unprotect(reason: string): void {
+    this.perform(this.core.unprotect(reason));
   }
 
   // --- kernel sockets and the application's sockets -----------------------------------------
@@ -335,6 +341,13 @@ export class FtBinding implements NswBinding {
         case 'closeLink':
           this.link.stop();
           break;
+        case 'unprotected': {
+          // R13.9: explicit, never silent: the operator and the lab see the moment.
+          const detail = { reason: e.reason, releasedBytes: e.released, detSeq: this.core.detSeq };
+          this.o.log.warn('unprotected: output released and no longer logged', detail);
+          this.o.cfg.timeline?.event('unprotected', detail);
+          break;
+        }
         case 'pauseSock':
         case 'resumeSock': {
           const r = this.socks.get(e.sock);

@@ -30,6 +30,8 @@ export interface LoggerLinkHooks {
   connDone(conn: number): void;
   /** the logger refused us after the start (NswFencedError or another refusal) */
   failed(e: Error): void;
+  /** R13.9: the logger gave up the application's log (`Unprotected {scope: app}`, L.7) */
+  unprotected(reason: string): void;
 }
 
 export interface LoggerLinkOptions {
@@ -130,6 +132,11 @@ export class NswLoggerLink {
                 hooks.fetched(all, m);
                 resolve();
               }
+              return;
+            case 'Unprotected':
+              // R13.9: only the whole application's log concerns the NSW (a connection's is
+              // the SSW's, L.7).
+              if (m.scope === 'app') hooks.unprotected(`logger: ${m.reason}: ${m.detail}`);
               return;
             case 'Error': {
               const fenced = m.code === 'staleEpoch' || m.code === 'futureEpoch';

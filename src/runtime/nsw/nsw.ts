@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { MAX_RANDOM_BYTES } from '../../wire/logmsg.ts';
 import { Log } from '../common/log.ts';
 import type { NswBinding, NswOwner, NswRunMode, NswStats, NswTimer } from './binding.ts';
+import { NSW_CONTROL_ENV, startNswControl } from './control.ts';
 import type { NswConfig } from './env.ts';
 import { exitCodeOf, NswConfigError, type NswDivergenceError } from './errors.ts';
 import { FtBinding } from './ftBinding.ts';
@@ -33,6 +34,7 @@ export class Nsw extends EventEmitter<NswEvents> {
   private readonly log: Log;
   private readonly binding: NswBinding;
   private heartbeat: AppHeartbeat | undefined;
+  private stopControl: () => void = () => {};
 
   private constructor(private readonly cfg: NswConfig) {
     super();
@@ -65,10 +67,18 @@ export class Nsw extends EventEmitter<NswEvents> {
     // for a supervisor that watches it.
     const heartbeat = startAppHeartbeat(cfg.heartbeatMs ?? appHeartbeatMsFromEnv(process.env));
     nsw.heartbeat = heartbeat;
+    // R13.9: the supervisor's control lines (FTTCP_NSW_CONTROL=stdin), from the start: an
+    // incarnation started while its host is unprotected is told at once.
+    const control = cfg.controlInput;
+    const env = control !== undefined ? { [NSW_CONTROL_ENV]: 'stdin' } : process.env;
+    nsw.stopControl = startNswControl(env, control ?? process.stdin, nsw.log, (req) => {
+      if (req.cmd === 'unprotected') nsw.binding.unprotect(req.reason);
+    });
     try {
       await nsw.binding.start();
     } catch (e) {
       heartbeat.stop();
+      nsw.stopControl();
       throw e;
     }
     return nsw;
@@ -126,6 +136,7 @@ export class Nsw extends EventEmitter<NswEvents> {
   /** Close servers and the logger link (tests, shutdown). */
   async close(): Promise<void> {
     this.heartbeat?.stop();
+    this.stopControl();
     this.binding.close();
     await Promise.all(this.servers.map((s) => s.closeAsync()));
   }

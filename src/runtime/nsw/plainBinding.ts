@@ -81,4 +81,7 @@ export class PlainBinding implements NswBinding {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
+
+  /** Nothing is logged or held in plain mode: there is no protection to give up. */
+  unprotect(_reason: string): void {}
 }

@@ -111,6 +111,10 @@ class EngineCore implements DatapathCore {
   private replayBytes = 0;
   private takeoverReplyId: number | undefined;
   private lastApp: string;
+  /** the host's logger region last reported (L.2, L.4: `unprotected` / `protected` events) */
+  private lastLogger: string;
+  /** the last L.2 engine event: why the host goes unprotected */
+  private unprotectWhy = '';
 
   constructor(
     spec: EngineSpec,
@@ -130,6 +134,7 @@ class EngineCore implements DatapathCore {
     });
     this.links = new LoggerFramer(spec.epoch, emit);
     this.lastApp = this.engine.hostState().app;
+    this.lastLogger = this.engine.hostState().logger;
     this.serviceIp = spec.serviceIp;
     const budgetMs = spec.stallBudgetMs ?? 0;
     this.watchdog =
@@ -174,6 +179,7 @@ class EngineCore implements DatapathCore {
       case 'loggerDisconnected':
         this.links.flushLogger();
         this.links.welcomed = false;
+        this.apply(engine.onLoggerLinkDown(now));
         break;
       case 'heartbeatAck':
         // L.1: the lease runs from the send of the heartbeat this ack answers.
@@ -243,6 +249,8 @@ class EngineCore implements DatapathCore {
           this.links.record(e.msg);
           break;
         case 'log':
+          if ((e.event.rule === 'L.2' || e.event.rule === 'L.8') && e.event.conn === undefined)
+            this.unprotectWhy = e.event.what;
           if (e.event.rule === 'R2.1') {
             // Hook ssw.synack-held: the SYN-ACK is held (R2.1); its record goes to the logger
             // first, so a crash here leaves a stored record and a client in SYN-SENT (R6.9).
@@ -345,6 +353,7 @@ class EngineCore implements DatapathCore {
   }
 
   private watchHost(): void {
+    this.watchLogger();
     const app = this.engine.hostState().app;
     if (app === this.lastApp) return;
     this.emit({
@@ -355,6 +364,31 @@ class EngineCore implements DatapathCore {
     if (this.lastApp === 'recovering' && app === 'appRunning')
       this.emit({ kind: 'timeline', event: 'live', fields: {}, push: true });
     this.lastApp = app;
+  }
+
+  /**
+   * L.2 / L.4: the host's protection as timeline events the daemon acts on (pushed to control
+   * clients; the daemon tells its application's NSW, spec/nsw.md R13.9) and the lab shows.
+   */
+  private watchLogger(): void {
+    const logger = this.engine.hostState().logger;
+    if (logger === this.lastLogger) return;
+    const from = this.lastLogger;
+    this.lastLogger = logger;
+    if (logger === 'unprotected')
+      this.emit({
+        kind: 'timeline',
+        event: 'unprotected',
+        fields: { scope: 'host', from, reason: this.unprotectWhy || 'logger lost' },
+        push: true,
+      });
+    else if (from === 'unprotected' && logger === 'protected')
+      this.emit({
+        kind: 'timeline',
+        event: 'protected',
+        fields: { rule: 'L.4', what: 'connections opened from now on are protected' },
+        push: true,
+      });
   }
 
   private requestLog(): void {

@@ -8,17 +8,25 @@ import { createReadStream } from 'node:fs';
 const source = process.env.FTTCP_HOLD_FIFO
   ? createReadStream(process.env.FTTCP_HOLD_FIFO)
   : process.stdin;
+let rest = '';
 const line = await new Promise((resolve) => {
   let buf = '';
-  source.on('data', (d) => {
+  const onData = (d) => {
     buf += d.toString('utf8');
     const i = buf.indexOf('\n');
-    if (i >= 0) resolve(buf.slice(0, i));
-  });
+    if (i >= 0) {
+      source.off('data', onData);
+      rest = buf.slice(i + 1);
+      resolve(buf.slice(0, i));
+    }
+  };
+  source.on('data', onData);
   source.once('end', () => resolve(buf));
 });
 if (source === process.stdin) {
+  // What came after the release line is the NSW's (its control channel, spec/nsw.md R13.9).
   process.stdin.pause();
+  if (rest !== '') process.stdin.unshift(Buffer.from(rest, 'utf8'));
   process.stdin.unref?.();
 } else {
   source.destroy();

@@ -253,10 +253,21 @@ class SswDaemon {
     for (const c of this.controlClients) c.write(`${JSON.stringify(e)}\n`);
   }
 
+  /** The supervised application (when there is one), told when the host's protection changes. */
+  app: AppSupervisor | undefined;
+
   /** An event from the data-path thread (timeline lines, frames for the links). */
   onDataEvent(e: DatapathEvent): void {
     if (e.kind === 'timeline') {
       this.timeline.event(e.event, e.fields);
+      // R13.9: the NSW gives up protection when this host does, not on its own (spec/nsw.md).
+      if (e.event === 'unprotected') {
+        this.log.warn('unprotected: acks and output no longer wait for the logger', e.fields);
+        this.app?.setUnprotected(String(e.fields.reason ?? 'ssw unprotected'));
+      } else if (e.event === 'protected') {
+        this.log.info('protected again: new connections are logged (L.4)');
+        this.app?.setUnprotected(undefined);
+      }
       if (e.event === 'takeover')
         for (const w of this.takeoverWaiters.splice(0)) w({ ok: true, ...e.fields });
       if (e.event === 'replay-ssw') this.sswReplay = e.fields;
@@ -477,6 +488,7 @@ const main = async (): Promise<void> => {
   const d = new SswDaemon(o, params, log, timeline, ipv4FromString(o.service));
   if (o.logger !== undefined) d.startLinks(o.logger);
   const app = o.appCmd === undefined ? undefined : d.supervise(o.appCmd, appLiveness);
+  d.app = app;
 
   let server: net.Server | undefined;
   let statsTimer: ReturnType<typeof setInterval> | undefined;

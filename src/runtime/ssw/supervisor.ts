@@ -18,6 +18,7 @@ import {
   judgeApp,
 } from '../../machines/recovery/appLiveness.ts';
 import type { Log } from '../common/log.ts';
+import { NSW_CONTROL_ENV, nswControlLine } from '../nsw/control.ts';
 import { APP_HEARTBEAT_ENV, APP_HEARTBEAT_LINE } from '../nsw/heartbeat.ts';
 
 export type AppMode = 'record' | 'replay';
@@ -78,6 +79,8 @@ export class AppSupervisor {
   private incarnation = 0;
   private readonly starts: number[] = [];
   private stopping = false;
+  /** R13.9: why this host is unprotected, told to every incarnation; undefined: protected */
+  private unprotectedWhy: string | undefined;
   /** the watch of the running incarnation (R10), undefined when off or none runs */
   private watch:
     | { startedMs: number; lastBeatMs: number | undefined; timer: NodeJS.Timeout | undefined }
@@ -120,9 +123,12 @@ export class AppSupervisor {
       spare.exitCode === null &&
       spare.signalCode === null;
     const child = useSpare ? spare : this.spawnApp(mode, extraEnv, false);
-    if (useSpare) child.stdin?.end('go\n');
+    // The spare's stdin stays open after its release: it is the NSW's control channel.
+    if (useSpare) child.stdin?.write('go\n');
     else spare?.kill('SIGKILL');
     this.child = child;
+    child.stdin?.on('error', () => {}); // a dead child's pipe: its exit is what counts
+    if (this.unprotectedWhy !== undefined) this.tell(child, this.unprotectedWhy);
     const prefix = `[app#${incarnation}] `;
     let partial = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -179,11 +185,13 @@ export class AppSupervisor {
         ...extraEnv,
         FTTCP_MODE: mode,
         NODE_OPTIONS: nodeOptions,
+        // R13.9: the NSW reads this supervisor's control lines on its stdin.
+        [NSW_CONTROL_ENV]: 'stdin',
         ...(this.watching
           ? { [APP_HEARTBEAT_ENV]: String(appHeartbeatPeriodMs(this.o.liveness?.hangMs ?? 0)) }
           : {}),
       },
-      stdio: [held ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
   }
 
@@ -256,6 +264,21 @@ export class AppSupervisor {
     });
     // SIGKILL reaches a stopped process too; its exit runs the crash path (onExit).
     child.kill('SIGKILL');
+  }
+
+  /**
+   * R13.9 (spec/ssw.md L.2, L.8): the host went unprotected; the running incarnation's NSW is
+   * told now, and every later one at its start. `undefined`: protected again (L.4): a later
+   * incarnation is not told (it starts with the new logger).
+   */
+  setUnprotected(why: string | undefined): void {
+    this.unprotectedWhy = why;
+    if (why !== undefined && this.child !== undefined) this.tell(this.child, why);
+  }
+
+  private tell(child: ChildProcess, why: string): void {
+    if (child.stdin === null || child.stdin.destroyed) return;
+    child.stdin.write(nswControlLine({ cmd: 'unprotected', reason: why }));
   }
 
   stop(): void {

@@ -11,7 +11,7 @@ import { NSW_MODES } from '../../../src/machines/nsw/nsw.machine.ts';
 import { RECORD_PATH } from '../../../src/machines/nsw/recordPath.ts';
 import { REPLAY_PATH } from '../../../src/machines/nsw/replayPath.ts';
 import type { Determinant } from '../../../src/wire/logmsg.ts';
-import { Harness } from './harness.ts';
+import { Harness, releasedText } from './harness.ts';
 
 const A = 0xc6120002;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -105,5 +105,57 @@ describe('NswCore logger link (R3.5, R4.7)', () => {
     expect(h.released).toEqual([]);
     expect(h.core.fence()).toEqual([]);
     expect(h.core.linkUp()).toEqual([]);
+  });
+
+  it('R13.9: unprotected, everything held goes at once, in order; later output is neither held nor logged', () => {
+    const h = new Harness({ mode: 'recording', limits: { maxHeldBytes: 8 } });
+    h.perform(h.core.linkUp());
+    h.perform(h.core.kernelAccept(1, A, 1));
+    h.pump();
+    h.perform(h.core.kernelData(1, enc('abcdefghijkl')));
+    h.pump();
+    // Nothing stored: the greeting and the echo are held, and input paused (R4.6).
+    expect(h.released).toEqual([]);
+    expect(h.core.heldBytes).toBeGreaterThan(8);
+    const fx = h.core.unprotect('ssw unprotected (L.2)');
+    h.perform(fx);
+    const kinds = fx.map((e) => e.kind);
+    // Released first, then the link closed and the announcement (with what was released),
+    // then R4.6's resume.
+    expect(kinds.filter((k) => k !== 'release')).toEqual([
+      'closeLink',
+      'unprotected',
+      'resumeInput',
+    ]);
+    expect(fx.find((e) => e.kind === 'unprotected')).toEqual({
+      kind: 'unprotected',
+      reason: 'ssw unprotected (L.2)',
+      released: 'hi0;ABCDEFGHIJKL'.length,
+    });
+    expect(releasedText(h).get(0)).toBe('hi0;ABCDEFGHIJKL');
+    expect(h.core.heldBytes).toBe(0);
+    expect(h.core.unprotected).toBe(true);
+    const logged = h.logged.length;
+    h.perform(h.core.kernelData(1, enc('mn')));
+    h.pump();
+    h.perform(h.core.kernelEof(1));
+    h.pump();
+    expect(releasedText(h).get(0)).toBe('hi0;ABCDEFGHIJKLMN|FIN');
+    expect(h.logged.length).toBe(logged);
+    // For good: no second announcement, no resend on a reconnect, no fencing after it.
+    expect(h.core.unprotect('again')).toEqual([]);
+    expect(h.core.linkUp()).toEqual([]);
+    expect(h.core.fence()).toEqual([]);
+    expect(h.core.fenced).toBe(false);
+  });
+
+  it('R13.9 after R4.7: a fenced NSW stays fenced (nothing is released)', () => {
+    const h = new Harness({ mode: 'recording' });
+    h.perform(h.core.kernelAccept(1, A, 1));
+    h.pump();
+    h.perform(h.core.fence());
+    expect(h.core.unprotect('late')).toEqual([]);
+    expect(h.core.unprotected).toBe(false);
+    expect(h.released).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 // Model-based test of the NSW's control statechart (spec/nsw.md "Modes and control"): every
 // reachable (state, event) edge over the mode (R11.6, R12.1, R12.2), the logger link (R3.5,
-// R4.7) and input (R4.6) events; 100% state and transition coverage is asserted (harness:
+// R4.7, R13.9) and input (R4.6) events; 100% state and transition coverage is asserted (harness:
 // test/machines/recovery/mbt.ts). The oracle, independent of the machine, checks on every step
 // which effects a step must have had, from the previous state and the event alone.
 
@@ -42,6 +42,7 @@ const EVENTS: NswEvent[] = [
   { type: 'LINK_UP' },
   { type: 'LINK_DOWN' },
   { type: 'FENCED' },
+  { type: 'UNPROTECTED', reason: 'ssw unprotected' },
   { type: 'HELD_OVER_LIMIT' },
   { type: 'HELD_UNDER_LIMIT' },
 ];
@@ -88,8 +89,15 @@ function expectedStep(prev: Value, e: NswEvent): { next: Value; fx: string[] } {
     case 'LINK_DOWN':
       if (prev.link === 'up') next.link = 'down';
       break;
+    case 'UNPROTECTED':
+      // R13.9: from down or up only; fenced and unprotected are both for good.
+      if (prev.link === 'down' || prev.link === 'up') {
+        next.link = 'unprotected';
+        fx.push(`announceUnprotected:${e.reason}`, 'liftGate');
+      }
+      break;
     case 'FENCED':
-      if (prev.link !== 'fenced') {
+      if (prev.link === 'down' || prev.link === 'up') {
         next.link = 'fenced';
         fx.push('releaseNothingMore');
       }
@@ -126,6 +134,9 @@ const recording = (rec: Rec, announce: boolean) => ({
   },
   resendUnacknowledged: () => rec.fx.push('resendUnacknowledged'),
   releaseNothingMore: () => rec.fx.push('releaseNothingMore'),
+  announceUnprotected: (_: unknown, p: { reason: string }) =>
+    rec.fx.push(`announceUnprotected:${p.reason}`),
+  liftGate: () => rec.fx.push('liftGate'),
   pauseInput: () => rec.fx.push('pauseInput'),
   resumeInput: () => rec.fx.push('resumeInput'),
 });

@@ -1815,6 +1815,48 @@ describe('SSW engine: L.1 lease timing', () => {
     expect(loggerState(e, end + GRACE + 1)).toBe('unprotected');
   });
 
+  it('L.8: with the logger link down, heartbeat acks renew nothing: the lease runs out and L.2 follows; a Welcome renews again', () => {
+    // Issue: the logger process died with its host up. The detector kept acking the
+    // primary's heartbeats, so the lease never ran out, the SSW stalled (protected, acks
+    // frozen) for good and the clients froze.
+    const e = welcomed();
+    e.noteHeartbeatSent(1, 10);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 1, leaseMs: lease }, 20);
+    const down = copy(e.onLoggerLinkDown(30));
+    expect(logEvents(down).map((x) => x.rule)).toEqual(['L.8']);
+    // A second report of the same loss says nothing more.
+    expect(logEvents(copy(e.onLoggerLinkDown(31)))).toEqual([]);
+    let t = 40;
+    for (let seq = 2; seq < 200; seq++, t += 50) {
+      e.noteHeartbeatSent(seq, t);
+      e.onLoggerMessage({ kind: 'HeartbeatAck', seq, leaseMs: lease }, t + 5);
+      e.onHeartbeatAcked(t, lease, t + 5);
+      if (t > 10 + lease - DEFAULT_LEASE_MARGIN_MS + GRACE + 20) break;
+    }
+    const end = 10 + lease - DEFAULT_LEASE_MARGIN_MS;
+    expect(loggerState(e, end + GRACE)).toBe('protected');
+    expect(loggerState(e, Math.max(t, end + GRACE + 1))).toBe('unprotected');
+    // L.4: a logger welcomes us again: protected, and acks renew the lease from there.
+    const now = t + 100;
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: lease }, now);
+    expect(e.hostState().logger).toBe('protected');
+    e.noteHeartbeatSent(500, now + 10);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 500, leaseMs: lease }, now + 20);
+    expect(loggerState(e, now + 10 + lease - DEFAULT_LEASE_MARGIN_MS)).toBe('protected');
+  });
+
+  it('L.8: a link that comes back within the lease loses nothing (a reconnect to the same logger)', () => {
+    const e = welcomed();
+    e.noteHeartbeatSent(1, 10);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 1, leaseMs: lease }, 20);
+    e.onLoggerLinkDown(30);
+    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: lease }, 40);
+    e.noteHeartbeatSent(2, 60);
+    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 2, leaseMs: lease }, 70);
+    const end = 60 + lease - DEFAULT_LEASE_MARGIN_MS;
+    expect(loggerState(e, end + GRACE)).toBe('protected');
+  });
+
   it('only the newest sends are remembered (bounded)', () => {
     const e = welcomed();
     for (let seq = 1; seq <= MAX_OUTSTANDING_HEARTBEATS + 1; seq++) e.noteHeartbeatSent(seq, seq);
