@@ -220,7 +220,9 @@ describe('NSW recording', () => {
       logger: { host: '127.0.0.1', port: proxy.port },
       log: quiet('nsw'),
       controlInput: control,
-      timeline: { event: (event: string, f: Record<string, unknown>) => events.push({ event, ...f }) } as never,
+      timeline: {
+        event: (event: string, f: Record<string, unknown>) => events.push({ event, ...f }),
+      } as never,
     });
     nsw.on('error', (e) => nswErrors.push(e));
     cleanups.push(() => nsw.close());
@@ -239,7 +241,11 @@ describe('NSW recording', () => {
     await c.waitBytes(4);
     expect(c.text).toBe('held');
     expect(events).toContainEqual(
-      expect.objectContaining({ event: 'unprotected', reason: 'ssw unprotected (L.2)', releasedBytes: 4 }),
+      expect.objectContaining({
+        event: 'unprotected',
+        reason: 'ssw unprotected (L.2)',
+        releasedBytes: 4,
+      }),
     );
     const dets = nsw.stats.detSeq;
     c.sock.write('free');

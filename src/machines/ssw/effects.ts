@@ -73,6 +73,11 @@ export function provideHostMachine(ctx: SswCtx, rs: RecoveryState) {
       },
       recreateConnections: () => recreateAll(ctx, rs.pendingRecords),
       announceProtected: () => ctx.event('L.4', 'logger welcomed us: new connections protected'),
+      announceStillUnprotected: () =>
+        ctx.event(
+          'L.10',
+          'logger welcomed us, but the application logs nothing more (its log has a gap): still unprotected until a checkpoint re-seeds it',
+        ),
       announceColocated: () =>
         ctx.event('L.6', 'takeover: the logger is on this host: protected, no lease'),
     },

@@ -12,6 +12,14 @@ export interface SswHostContext {
   /** L.1: the local time (ms) until which the SSW may count on its logger; the engine's tick
    * compares it with the clock and sends LEASE_EXPIRED. Already reduced by the safety margin. */
   readonly leaseUntil: number;
+  /**
+   * L.10: the running application incarnation logs (its log has no gap). False once the host
+   * went from protected to unprotected (its NSW gives up logging then, spec/nsw.md R13.9a);
+   * true again for the next incarnation (START_RECOVERY: it replays and records afresh).
+   */
+  readonly appLogs: boolean;
+  /** L.10: a current logger welcomed this host while its application did not log */
+  readonly loggerBack: boolean;
 }
 
 export type SswHostEvent =
@@ -35,6 +43,11 @@ export const sswHostMachine = setup({
     /** R8: a welcome from an older epoch than the one we know is stale. */
     welcomeIsCurrent: ({ context, event }) =>
       event.type === 'LOGGER_WELCOME' && event.epoch >= context.epoch,
+    /** L.4 / L.10: a current welcome re-protects only a host whose application logs. */
+    welcomeReprotects: ({ context, event }) =>
+      event.type === 'LOGGER_WELCOME' && event.epoch >= context.epoch && context.appLogs,
+    /** L.10: the logger came back while the application did not log. */
+    loggerIsBack: ({ context }) => context.loggerBack,
     /** T.2 / L.6: this takeover makes the co-located logger this host's own. */
     loggerColocated: ({ event }) => event.type === 'TAKEOVER' && !event.loggerRemote,
   },
@@ -58,6 +71,12 @@ export const sswHostMachine = setup({
           ? Math.max(context.leaseUntil, event.leaseUntil)
           : context.leaseUntil,
     }),
+    /** L.10: the application's NSW gives up logging with this host (R13.9a): its log has a gap */
+    noteAppUnlogged: assign({ appLogs: false, loggerBack: false }),
+    /** L.10: a logger is there for the next incarnation to log into */
+    noteLoggerBack: assign({ loggerBack: true }),
+    /** L.10: a new incarnation replays and records from its log */
+    noteAppLogs: assign({ appLogs: true }),
     // Effects, provided by the engine.
     sendGratuitousArp: () => {}, // A.2
     dropAllTraffic: () => {}, // L.5: count and forget everything held
@@ -66,11 +85,12 @@ export const sswHostMachine = setup({
     recreateConnections: () => {}, // R6.1/R6.2: RECOVER to every orphan
     announceProtected: () => {}, // L.4: timeline event
     announceColocated: () => {}, // L.6: timeline event
+    announceStillUnprotected: () => {}, // L.10: timeline event
   },
 }).createMachine({
   id: 'sswHost',
   type: 'parallel',
-  context: { epoch: 0, leaseUntil: 0 },
+  context: { epoch: 0, leaseUntil: 0, appLogs: true, loggerBack: false },
   states: {
     role: {
       // Every host starts as standby; an active one is made so by TAKEOVER, which also
@@ -122,18 +142,43 @@ export const sswHostMachine = setup({
             LOGGER_WELCOME: [
               { guard: 'welcomeIsCurrent', actions: ['recordEpoch', 'extendLease'] },
             ],
-            LEASE_EXPIRED: { target: 'unprotected', actions: 'degradeConnections' },
+            // L.2 / L.8, and L.10: the application's NSW gives up logging with the host.
+            LEASE_EXPIRED: {
+              target: 'unprotected',
+              actions: ['degradeConnections', 'noteAppUnlogged'],
+            },
           },
         },
         unprotected: {
           on: {
             LOGGER_WELCOME: [
               {
-                guard: 'welcomeIsCurrent',
+                guard: 'welcomeReprotects',
                 target: 'protected',
                 actions: ['recordEpoch', 'extendLease', 'announceProtected'],
               },
+              // L.10: a logger again, but the running application logs nothing more (R13.9):
+              // a connection protected now would wait for ever for the CloseLogged of its
+              // close, and could not be replayed. Re-seeding needs a checkpoint (R13).
+              {
+                guard: 'welcomeIsCurrent',
+                actions: [
+                  'recordEpoch',
+                  'extendLease',
+                  'noteLoggerBack',
+                  'announceStillUnprotected',
+                ],
+              },
             ],
+            // L.8: the lease is kept up to date for the moment the host is protected again.
+            LEASE_RENEWED: { actions: 'extendLease' },
+            // L.10: a new incarnation of the application replays and records into the logger
+            // that came back (its log has no gap): protected again (L.4).
+            START_RECOVERY: {
+              guard: 'loggerIsBack',
+              target: 'protected',
+              actions: 'announceProtected',
+            },
           },
         },
         // L.6: the logger is on this host. Protected without a lease: nothing renews one (no
@@ -153,11 +198,19 @@ export const sswHostMachine = setup({
           on: {
             APP_EXIT: { target: 'appDead', actions: 'orphanConnections' },
             // Failover: a backup that took over has no dead incarnation of its own to wait for.
-            START_RECOVERY: { target: 'recovering', actions: 'recreateConnections' },
+            START_RECOVERY: {
+              target: 'recovering',
+              actions: ['recreateConnections', 'noteAppLogs'],
+            },
           },
         },
         appDead: {
-          on: { START_RECOVERY: { target: 'recovering', actions: 'recreateConnections' } },
+          on: {
+            START_RECOVERY: {
+              target: 'recovering',
+              actions: ['recreateConnections', 'noteAppLogs'],
+            },
+          },
         },
         recovering: {
           on: {

@@ -1662,6 +1662,11 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
     e.onTick(70_000);
     expect(e.hostState().logger).toBe('unprotected');
     e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 70_001);
+    // L.10: re-protected once a new incarnation of the application replays into that logger.
+    expect(e.hostState().logger).toBe('unprotected');
+    e.onAppExit(70_001);
+    e.onLoggerMessage({ kind: 'ReplayEnd', conns: 0, bytes: 0, dets: 0 }, 70_001);
+    expect(e.hostState().logger).toBe('protected');
     e.onLanFrame(clientFrame({ seq: 1, flags: TCP_SYN, options: CLIENT_OPTS }, CPORT + 1), 70_002);
     const sa = loggerMsgs(
       copy(
@@ -1836,13 +1841,12 @@ describe('SSW engine: L.1 lease timing', () => {
     const end = 10 + lease - DEFAULT_LEASE_MARGIN_MS;
     expect(loggerState(e, end + GRACE)).toBe('protected');
     expect(loggerState(e, Math.max(t, end + GRACE + 1))).toBe('unprotected');
-    // L.4: a logger welcomes us again: protected, and acks renew the lease from there.
+    // L.10: a (restarted, empty) logger welcomes us again, but the application's NSW gave up
+    // logging with the host (R13.9a): still unprotected, said once.
     const now = t + 100;
-    e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: lease }, now);
-    expect(e.hostState().logger).toBe('protected');
-    e.noteHeartbeatSent(500, now + 10);
-    e.onLoggerMessage({ kind: 'HeartbeatAck', seq: 500, leaseMs: lease }, now + 20);
-    expect(loggerState(e, now + 10 + lease - DEFAULT_LEASE_MARGIN_MS)).toBe('protected');
+    const again = copy(e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: lease }, now));
+    expect(e.hostState().logger).toBe('unprotected');
+    expect(logEvents(again).map((x) => x.rule)).toContain('L.10');
   });
 
   it('L.8: a link that comes back within the lease loses nothing (a reconnect to the same logger)', () => {

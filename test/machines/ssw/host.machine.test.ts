@@ -12,11 +12,12 @@ const EFFECTS = [
   'recreateConnections',
   'announceProtected',
   'announceColocated',
+  'announceStillUnprotected',
 ] as const;
 
 type Snap = {
   value: { role: string; logger: string; app: string };
-  context: { epoch: number; leaseUntil: number };
+  context: { epoch: number; leaseUntil: number; appLogs: boolean; loggerBack: boolean };
 };
 
 describe('sswHostMachine (model-based)', () => {
@@ -59,6 +60,27 @@ describe('sswHostMachine (model-based)', () => {
           expect(now.value.logger).toBe('colocated');
           expect(fx).not.toContain('degradeConnections');
         }
+        // L.10: leaving protected for unprotected, the application stops logging; only a
+        // new incarnation logs again; a welcome re-protects only a host whose application logs.
+        if (prev.value.logger === 'protected' && now.value.logger === 'unprotected')
+          expect(now.context.appLogs).toBe(false);
+        if (now.context.appLogs && !prev.context.appLogs) expect(event.type).toBe('START_RECOVERY');
+        if (prev.value.logger === 'unprotected' && now.value.logger === 'protected') {
+          // Re-protected by a welcome to a host whose application logs, or by a new
+          // incarnation after the logger came back.
+          if (event.type === 'START_RECOVERY') expect(prev.context.loggerBack).toBe(true);
+          else expect(prev.context.appLogs).toBe(true);
+          expect(fx).toContain('announceProtected');
+        }
+        if (
+          prev.value.logger === 'unprotected' &&
+          event.type === 'LOGGER_WELCOME' &&
+          !prev.context.appLogs &&
+          (event as unknown as { epoch: number }).epoch >= prev.context.epoch
+        ) {
+          expect(now.value.logger).toBe('unprotected');
+          expect(fx).toContain('announceStillUnprotected');
+        }
         // R8: a welcome never lowers the epoch; L.1: nothing shortens the lease.
         expect(now.context.epoch).toBeGreaterThanOrEqual(prev.context.epoch);
         expect(now.context.leaseUntil).toBeGreaterThanOrEqual(prev.context.leaseUntil);
@@ -87,6 +109,12 @@ describe('sswHostMachine (model-based)', () => {
     a.send({ type: 'LOGGER_WELCOME', epoch: 4, leaseUntil: 100 });
     expect(a.getSnapshot().value).toMatchObject({ logger: 'unprotected' });
     a.send({ type: 'LOGGER_WELCOME', epoch: 6, leaseUntil: 100 });
+    // L.10: the running application gave up logging with the host: still unprotected.
+    expect(a.getSnapshot().value).toMatchObject({ logger: 'unprotected' });
+    expect(a.getSnapshot().context.epoch).toBe(6);
+    // A new incarnation logs again: the next welcome re-protects (L.4).
+    a.send({ type: 'APP_EXIT' });
+    a.send({ type: 'START_RECOVERY' });
     expect(a.getSnapshot().value).toMatchObject({ logger: 'protected' });
   });
 
