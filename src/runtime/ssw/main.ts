@@ -261,12 +261,12 @@ class SswDaemon {
     if (e.kind === 'timeline') {
       this.timeline.event(e.event, e.fields);
       // R13.9: the NSW gives up protection when this host does, not on its own (spec/nsw.md).
-      if (e.event === 'unprotected') {
+      // Only a host that was protected had an NSW that logged (spec/ssw.md L.10).
+      if (e.event === 'unprotected' && e.fields.from === 'protected') {
         this.log.warn('unprotected: acks and output no longer wait for the logger', e.fields);
-        this.app?.setUnprotected(String(e.fields.reason ?? 'ssw unprotected'));
+        this.app?.tellUnprotected(String(e.fields.reason ?? 'ssw unprotected'));
       } else if (e.event === 'protected') {
         this.log.info('protected again: new connections are logged (L.4)');
-        this.app?.setUnprotected(undefined);
       }
       if (e.event === 'takeover')
         for (const w of this.takeoverWaiters.splice(0)) w({ ok: true, ...e.fields });

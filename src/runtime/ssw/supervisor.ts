@@ -79,8 +79,6 @@ export class AppSupervisor {
   private incarnation = 0;
   private readonly starts: number[] = [];
   private stopping = false;
-  /** R13.9: why this host is unprotected, told to every incarnation; undefined: protected */
-  private unprotectedWhy: string | undefined;
   /** the watch of the running incarnation (R10), undefined when off or none runs */
   private watch:
     | { startedMs: number; lastBeatMs: number | undefined; timer: NodeJS.Timeout | undefined }
@@ -128,7 +126,6 @@ export class AppSupervisor {
     else spare?.kill('SIGKILL');
     this.child = child;
     child.stdin?.on('error', () => {}); // a dead child's pipe: its exit is what counts
-    if (this.unprotectedWhy !== undefined) this.tell(child, this.unprotectedWhy);
     const prefix = `[app#${incarnation}] `;
     let partial = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -267,18 +264,14 @@ export class AppSupervisor {
   }
 
   /**
-   * R13.9 (spec/ssw.md L.2, L.8): the host went unprotected; the running incarnation's NSW is
-   * told now, and every later one at its start. `undefined`: protected again (L.4): a later
-   * incarnation is not told (it starts with the new logger).
+   * R13.9a (spec/ssw.md L.2, L.8): the host went unprotected; the running incarnation's NSW
+   * is told now. A later incarnation is not: it joins a logger itself (its NSW does not start
+   * without one) and its log starts without a gap (spec/ssw.md L.10).
    */
-  setUnprotected(why: string | undefined): void {
-    this.unprotectedWhy = why;
-    if (why !== undefined && this.child !== undefined) this.tell(this.child, why);
-  }
-
-  private tell(child: ChildProcess, why: string): void {
-    if (child.stdin === null || child.stdin.destroyed) return;
-    child.stdin.write(nswControlLine({ cmd: 'unprotected', reason: why }));
+  tellUnprotected(why: string): void {
+    const stdin = this.child?.stdin;
+    if (stdin === undefined || stdin === null || stdin.destroyed) return;
+    stdin.write(nswControlLine({ cmd: 'unprotected', reason: why }));
   }
 
   stop(): void {
