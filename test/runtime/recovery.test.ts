@@ -227,6 +227,24 @@ describe('recovery daemon', () => {
     cleanups.push(() => zombie.close());
     zombie.send({ kind: 'Hello', role: 'ssw', hostId: 'old-primary', epoch: 1 });
     expect((await zombie.next('Error')).code).toBe('staleEpoch');
+
+    // S.2: stopping the daemon stops the application it started, npx's node child included
+    // (this test used to leave an examples/echo.ts listening behind).
+    const appPid = lines.find((l) => l.event === 'app-started')?.pid;
+    expect(typeof appPid).toBe('number');
+    await daemon.stop();
+    await waitFor(
+      'no process of the application left',
+      () => {
+        try {
+          process.kill(-(appPid as number), 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      5000,
+    );
   }, 90_000);
 
   it("counts an SSW 'live' that arrives in the same read as the takeover's reply (T.2: the reply comes at the ARP, re-creation follows at once)", async () => {

@@ -63,6 +63,19 @@ export const minUnprotectAfterMs = (p: RecoveryParams): number =>
   p.driftMarginMs -
   p.leaseMs;
 
+/**
+ * spec/ssw.md L.9: how long after a logger process died its replacement may start. The
+ * primary's last lease was granted for a heartbeat sent before its logger link broke (L.8:
+ * nothing renews it after), at most `maxLinkDelayMs` after the death was seen here (the
+ * kernel's reset on its way); it runs out `leaseMs` after
+ * that send at the latest, the primary goes unprotected `unprotectAfterMs` later (L.2) at its
+ * first tick after (one `heartbeatIntervalMs` covers the tick), and `driftMarginMs` covers the
+ * two hosts' clock rates. By then every connection the old logger held is unprotected at the
+ * SSW and nothing of them is resent to the empty logger.
+ */
+export const loggerRestartDelayMs = (p: RecoveryParams): number =>
+  p.maxLinkDelayMs + p.leaseMs + p.unprotectAfterMs + p.driftMarginMs + p.heartbeatIntervalMs;
+
 /** Upper bounds keep a typo (seconds for milliseconds) from turning into an hour-long stall. */
 export const MAX_TIMING_MS = 60_000;
 

@@ -4,17 +4,19 @@
 // primary is dead, which epoch to fence to, what follows what) is the machines'; this class
 // turns timers and sockets into their events and their named actions into I/O.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { type Actor, createActor } from 'xstate';
 import {
   DEFAULT_RECOVERY_PARAMS,
   failureDetectorMachine,
+  loggerRestartDelayMs,
   type RecoveryParams,
   recoveryCoordinatorMachine,
   type TimelineEvent,
 } from '../../machines/recovery/index.ts';
 import type { LoggerMessage } from '../../wire/logmsg.ts';
 import { formatHostPort, type HostPort } from '../common/args.ts';
+import { killGroup, spawnSupervised } from '../common/children.ts';
 import { loggerLinkCodec } from '../common/codec.ts';
 import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
 import { parseNdjsonObject, readLines } from '../common/lines.ts';
@@ -34,11 +36,25 @@ export interface RecoveryDaemonOptions {
   readonly appCmd?: string;
   /** shell command that power-fences the old primary; absent = logical fencing only */
   readonly fenceCmd?: string;
+  /**
+   * shell command that runs the logger on this host (spec/recovery.md S.1): started with the
+   * daemon, restarted `loggerRestartDelayMs` after it dies (spec/ssw.md L.9), stopped with it;
+   * absent = the logger is someone else's
+   */
+  readonly loggerCmd?: string;
   /** bound on one control request (takeover) before recovery gives up the attempt */
   readonly controlTimeoutMs?: number;
   readonly log?: Log;
   readonly timeline?: Timeline;
 }
+
+/** S.2: how long stopped children get between SIGTERM and SIGKILL (and SIGKILL and giving up). */
+const STOP_GRACE_MS = 1500;
+/** S.1: bound on logger restarts (a logger that cannot start is not retried for ever). */
+const MAX_LOGGER_STARTS = 10;
+const LOGGER_RESTART_WINDOW_MS = 10 * 60_000;
+const delay = (ms: number): Promise<void> =>
+  new Promise((r) => setTimeout(r, ms).unref());
 
 type Detector = Actor<typeof failureDetectorMachine>;
 type Coordinator = Actor<typeof recoveryCoordinatorMachine>;
@@ -57,6 +73,13 @@ export class RecoveryDaemon {
   private epoch: number;
   private readonly control: SswControlClient | undefined;
   private app: ChildProcess | undefined;
+  /** S.1: the logger this daemon runs, and its restarts (bounded) */
+  private loggerProc: ChildProcess | undefined;
+  private loggerIncarnation = 0;
+  private readonly loggerStarts: number[] = [];
+  private loggerRestartTimer: NodeJS.Timeout | undefined;
+  /** S.2: every child, until its exit (stopped as a group with the daemon) */
+  private readonly children = new Set<ChildProcess>();
   private stonithTimer: NodeJS.Timeout | undefined;
   private replay = {
     sswBytes: 0,
@@ -132,6 +155,7 @@ export class RecoveryDaemon {
   }
 
   async start(): Promise<HostPort> {
+    if (this.opts.loggerCmd !== undefined) this.startLogger(this.opts.loggerCmd);
     this.detector.start();
     this.coordinator.start();
     this.control?.start();
@@ -158,16 +182,105 @@ export class RecoveryDaemon {
     return bound;
   }
 
-  async stop(): Promise<void> {
+  /** Stops everything, the children as groups (S.2); idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private stopping: Promise<void> | undefined;
+
+  private async stopNow(): Promise<void> {
     this.stopped = true;
     for (const t of this.hbTimers) clearTimeout(t);
     if (this.stonithTimer !== undefined) clearTimeout(this.stonithTimer);
+    if (this.loggerRestartTimer !== undefined) clearTimeout(this.loggerRestartTimer);
     this.detector.stop();
     this.coordinator.stop();
     this.control?.stop();
     this.loggerLink?.stop();
-    if (this.app !== undefined && this.app.exitCode === null) this.app.kill('SIGTERM');
-    await this.hbServer.close();
+    await Promise.all([this.stopChildren(), this.hbServer.close()]);
+  }
+
+  /**
+   * S.2: every child and what it started (its process group): SIGTERM, then SIGKILL for a
+   * group still there after STOP_GRACE_MS. Resolves when every child has exited.
+   */
+  private async stopChildren(): Promise<void> {
+    const kids = [...this.children];
+    for (const c of kids) killGroup(c, 'SIGTERM');
+    const exited = (c: ChildProcess): Promise<void> =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => c.once('exit', () => r()));
+    const grace = new Promise<'late'>((r) => setTimeout(() => r('late'), STOP_GRACE_MS).unref());
+    const r = await Promise.race([Promise.all(kids.map(exited)), grace]);
+    // SIGKILL to every group, exited leader or not: a leader that left on SIGTERM may leave
+    // members behind (a wrapper whose child ignored it).
+    for (const c of kids) killGroup(c, 'SIGKILL');
+    if (r === 'late') await Promise.race([Promise.all(kids.map(exited)), delay(STOP_GRACE_MS)]);
+  }
+
+  /** S.2: for the daemon's own exit (a fatal error): every group SIGKILLed, synchronously. */
+  killChildrenNow(): void {
+    for (const c of this.children) killGroup(c, 'SIGKILL');
+  }
+
+  /** S.2: a child in its own group, dying with this daemon; tracked until it exits. */
+  private spawnChild(script: string, env: NodeJS.ProcessEnv): ChildProcess {
+    const p = spawnSupervised(script, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(p);
+    p.on('exit', () => this.children.delete(p));
+    p.on('error', (e) => {
+      this.children.delete(p);
+      this.log.error('child did not start', { script, error: e.message });
+    });
+    return p;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The logger (spec/recovery.md S.1)
+
+  private startLogger(cmd: string): void {
+    const now = Date.now();
+    while (this.loggerStarts.length > 0 && this.loggerStarts[0]! < now - LOGGER_RESTART_WINDOW_MS)
+      this.loggerStarts.shift();
+    if (this.loggerStarts.length >= MAX_LOGGER_STARTS) {
+      const error = `logger restarted ${this.loggerStarts.length} times in ${LOGGER_RESTART_WINDOW_MS} ms: not again`;
+      this.log.error(error);
+      this.timeline.event('error', { error });
+      return;
+    }
+    this.loggerStarts.push(now);
+    const incarnation = ++this.loggerIncarnation;
+    const p = this.spawnChild(cmd, process.env);
+    this.loggerProc = p;
+    this.log.info('logger started', { pid: p.pid, incarnation });
+    this.timeline.event('logger-start', { pid: p.pid, incarnation });
+    // The logger's own timeline ('listening', ...) goes on on this daemon's: one per host.
+    readLines(p.stdout!, (line) => {
+      if (line.startsWith('{')) process.stdout.write(`${line}\n`);
+      else process.stderr.write(`[logger ${p.pid}] ${line}\n`);
+    });
+    readLines(p.stderr!, (line) => process.stderr.write(`[logger ${p.pid}] ${line}\n`));
+    p.on('exit', (code, signal) => {
+      if (this.loggerProc !== p || this.stopped) return;
+      this.loggerProc = undefined;
+      // L.9: the restarted logger is empty; it must not welcome the primary before the
+      // primary gave up its lease (L.8) and the grace (L.2): then nothing is resent to it.
+      const restartInMs = loggerRestartDelayMs(this.params);
+      this.log.error('logger exited: its log is lost; restarting it', {
+        pid: p.pid,
+        code,
+        signal,
+        restartInMs,
+      });
+      this.timeline.event('logger-exit', { pid: p.pid, code, signal, incarnation, restartInMs });
+      this.loggerRestartTimer = setTimeout(() => {
+        this.loggerRestartTimer = undefined;
+        if (!this.stopped) this.startLogger(cmd);
+      }, restartInMs);
+    });
   }
 
   private emitTimeline(e: TimelineEvent): void {
@@ -301,10 +414,7 @@ export class RecoveryDaemon {
       () => this.coordinator.send({ type: 'STONITH_TIMEOUT' }),
       this.params.stonithDeadlineMs,
     );
-    const p = spawn('/bin/sh', ['-c', cmd], {
-      env: { ...process.env, FTTCP_EPOCH: String(this.epoch) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = this.spawnChild(cmd, { ...process.env, FTTCP_EPOCH: String(this.epoch) });
     this.prefixOutput(p, 'fence-cmd');
     p.on('exit', (code, signal) => {
       if (this.stonithTimer !== undefined) clearTimeout(this.stonithTimer);
@@ -316,7 +426,6 @@ export class RecoveryDaemon {
         this.coordinator.send({ type: 'STONITH_TIMEOUT' });
       }
     });
-    p.on('error', (e) => this.log.error('fence command did not start', { error: e.message }));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -389,7 +498,7 @@ export class RecoveryDaemon {
       FTTCP_LOGGER: formatHostPort(this.opts.logger),
       FTTCP_EPOCH: String(epoch),
     };
-    const p = spawn('/bin/sh', ['-c', cmd], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = this.spawnChild(cmd, env);
     this.app = p;
     this.log.info('application started in replay', { pid: p.pid, epoch });
     this.timeline.event('app-started', { pid: p.pid, epoch });

@@ -14,6 +14,9 @@
 //   --app-cmd cmd                 starts the application in replay (/bin/sh -c; env
 //                                 FTTCP_MODE=replay FTTCP_LOGGER FTTCP_EPOCH)
 //   --fence-cmd cmd               power-fences the old primary; exit 0 = fenced (env FTTCP_EPOCH)
+//   --logger-cmd cmd              runs the logger of this host: started now, restarted after it
+//                                 dies (spec/recovery.md S.1, spec/ssw.md L.9); its timeline
+//                                 lines go on this daemon's stdout
 //   --epoch n                     current logger epoch (default 1)
 //   --host-id s                   name in logs (default 'backup')
 //   --lease-ms n, --suspect-after-ms n, --drift-margin-ms n, --heartbeat-interval-ms n,
@@ -23,7 +26,9 @@
 //   --control-timeout-ms n        bound on one control request (default
 //                                 CONTROL_CHANNEL.requestTimeoutMs, 5000)
 // Stdout: NDJSON timeline (ready, heartbeat-up, suspect, crash, detected, fenced, takeover,
-// app-started, replay, live, restart, failed, error). Diagnostics on stderr.
+// app-started, replay, live, restart, failed, error; logger-start, logger-exit). Every child
+// (application, logger, fence command) runs in its own process group with a parent-death
+// signal and is stopped as a group with the daemon (spec/recovery.md S.2). Diagnostics on stderr.
 // Exit codes: 0 on SIGTERM/SIGINT, 1 fatal error, 2 bad arguments.
 
 import { Command } from 'commander';
@@ -47,6 +52,10 @@ runMain('fttcp-recovery', async () => {
     .option('--ssw-control <path>', 'unix socket of the backup SSW control channel')
     .option('--app-cmd <cmd>', 'shell command starting the application in replay')
     .option('--fence-cmd <cmd>', 'shell command power-fencing the old primary')
+    .option(
+      '--logger-cmd <cmd>',
+      'shell command running the logger on this host: supervised, restarted after it dies (spec/recovery.md S.1)',
+    )
     .option('--epoch <n>', 'current logger epoch', cliBounded(1, 0xffffffff), 1)
     .option('--host-id <s>', 'name in logs', 'backup')
     .option(
@@ -65,6 +74,7 @@ runMain('fttcp-recovery', async () => {
       sswControl?: string;
       appCmd?: string;
       fenceCmd?: string;
+      loggerCmd?: string;
       epoch: number;
       hostId: string;
       controlTimeoutMs: number;
@@ -88,7 +98,11 @@ runMain('fttcp-recovery', async () => {
     ...(o.sswControl !== undefined ? { sswControl: o.sswControl } : {}),
     ...(o.appCmd !== undefined ? { appCmd: o.appCmd } : {}),
     ...(o.fenceCmd !== undefined ? { fenceCmd: o.fenceCmd } : {}),
+    ...(o.loggerCmd !== undefined ? { loggerCmd: o.loggerCmd } : {}),
   });
+  // S.2: whatever way this process ends (a fatal error included), its children end with it;
+  // a SIGKILL of this daemon leaves that to their parent-death signal.
+  process.on('exit', () => daemon.killChildrenNow());
   await daemon.start();
   const stop = (): void => void daemon.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);

@@ -489,6 +489,9 @@ const main = async (): Promise<void> => {
   if (o.logger !== undefined) d.startLinks(o.logger);
   const app = o.appCmd === undefined ? undefined : d.supervise(o.appCmd, appLiveness);
   d.app = app;
+  // S.2 (spec/recovery.md): whatever way this process ends (a fatal error included), the
+  // application's group ends with it; a SIGKILL leaves that to its parent-death signal.
+  process.on('exit', () => app?.stop());
 
   let server: net.Server | undefined;
   let statsTimer: ReturnType<typeof setInterval> | undefined;

@@ -10,13 +10,14 @@
 // supervisor asks the NSW for heartbeat lines on that same stdout, judges each incarnation
 // with `judgeApp` (src/machines/recovery/appLiveness.ts) and SIGKILLs one that stopped
 // beating; its exit then takes the crash path above.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import {
   type AppLivenessParams,
   type AppVerdict,
   appHeartbeatPeriodMs,
   judgeApp,
 } from '../../machines/recovery/appLiveness.ts';
+import { killGroup, spawnSupervised } from '../common/children.ts';
 import type { Log } from '../common/log.ts';
 import { NSW_CONTROL_ENV, nswControlLine } from '../nsw/control.ts';
 import { APP_HEARTBEAT_ENV, APP_HEARTBEAT_LINE } from '../nsw/heartbeat.ts';
@@ -123,7 +124,7 @@ export class AppSupervisor {
     const child = useSpare ? spare : this.spawnApp(mode, extraEnv, false);
     // The spare's stdin stays open after its release: it is the NSW's control channel.
     if (useSpare) child.stdin?.write('go\n');
-    else spare?.kill('SIGKILL');
+    else if (spare !== undefined) killGroup(spare, 'SIGKILL');
     this.child = child;
     child.stdin?.on('error', () => {}); // a dead child's pipe: its exit is what counts
     const prefix = `[app#${incarnation}] `;
@@ -175,7 +176,8 @@ export class AppSupervisor {
           .join(' ')
           .trim()
       : (process.env.NODE_OPTIONS ?? '');
-    return spawn('/bin/sh', ['-c', `exec ${this.o.cmd}`], {
+    // S.2: own process group, killed with this daemon (parent-death signal) or as a group.
+    return spawnSupervised(`exec ${this.o.cmd}`, {
       env: {
         ...process.env,
         ...this.o.env,
@@ -260,7 +262,7 @@ export class AppSupervisor {
       limitMs: v.limitMs,
     });
     // SIGKILL reaches a stopped process too; its exit runs the crash path (onExit).
-    child.kill('SIGKILL');
+    killGroup(child, 'SIGKILL');
   }
 
   /**
@@ -277,7 +279,8 @@ export class AppSupervisor {
   stop(): void {
     this.unwatch();
     this.stopping = true;
-    this.child?.kill('SIGKILL');
-    this.spare?.kill('SIGKILL');
+    // S.2: the whole group of each (what the application started goes with it).
+    if (this.child !== undefined) killGroup(this.child, 'SIGKILL');
+    if (this.spare !== undefined) killGroup(this.spare, 'SIGKILL');
   }
 }
