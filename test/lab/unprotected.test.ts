@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADDR, APP_PORT, Lab, ROBUST_TIMING } from '../../src/runtime/lab/lab.ts';
 import type { LabProc } from '../../src/runtime/lab/procs.ts';
+import { findScenario } from '../../src/runtime/lab/scenarios.ts';
 import {
   clientCapture,
   expectCaptureClean,
@@ -83,4 +84,25 @@ describe('unprotected (the logger lost)', () => {
     ]);
     expectStreamIntact(await late.result, 50_000);
   });
+});
+
+describe('logger-crash scenario (fttcp lab run logger-crash)', () => {
+  it('the logger process dies with the backup host up: unprotected without a freeze or a loop, the logger restarted, protected again from the next incarnation', async () => {
+    const r = await findScenario('logger-crash').run({});
+    expect(r.failures).toEqual([]);
+    expect(r.ok).toBe(true);
+    const events = r.timeline.map((e) => e.event);
+    for (const want of [
+      'logger died (recovery daemon saw it)',
+      'unprotected',
+      'logger started (recovery daemon)',
+      'protected again',
+    ])
+      expect(events, want).toContain(want);
+    // Unprotected before the empty logger could welcome the primary (L.9), in that order.
+    const at = (ev: string, nth = 0) => r.timeline.filter((e) => e.event === ev)[nth]!.t;
+    expect(at('unprotected')).toBeLessThan(at('logger started (recovery daemon)', 1));
+    // The stall is the lease and the L.2 grace, not a freeze (the client's timeout is 90 s).
+    expect(r.stallMs).toBeLessThan(5000);
+  }, 180_000);
 });

@@ -30,7 +30,19 @@ import {
 } from './procs.ts';
 import { checkStalls, type FaultWindow, type StallCheck } from './stalls.ts';
 import type { StreamResult } from './streamclient.ts';
-import { ADDR, IF, ip, killNs, LabError, labDown, labUp, NS, type NsName } from './topology.ts';
+import {
+  ADDR,
+  existingLabNs,
+  IF,
+  ip,
+  killNs,
+  LabError,
+  labDown,
+  labUp,
+  NS,
+  type NsName,
+  nsPids,
+} from './topology.ts';
 
 export type ServerHost = 'primary' | 'backup';
 export type SswMode = 'passthrough' | 'forward' | 'fttcp';
@@ -72,6 +84,14 @@ export const appCommand = (app: AppName, root = REPO_ROOT): string =>
     '--listen',
     `${ADDR.service}:${APP_PORT[app]}`,
   ].join(' ');
+
+/** The logger daemon's command line on the backup host (replication link). */
+export const loggerArgv = (extraArgs: readonly string[], root = REPO_ROOT): string[] =>
+  tsxArgvAt(root, 'src/runtime/logger/main.ts', '--listen', LOGGER_ADDR, ...extraArgs);
+
+/** The same as one shell command (for the recovery daemon's --logger-cmd; no spaces in it). */
+export const loggerCommand = (extraArgs: readonly string[], root = REPO_ROOT): string =>
+  loggerArgv(extraArgs, root).join(' ');
 
 /** Lease and suspicion for a failover pair; any other field of RecoveryParams may be set too
  * (the rest are completed by `labRecoveryParams`). */
@@ -202,6 +222,51 @@ export const endRelayWithSpare = (spare: ChildProcess, fifo: string): void => {
       // never released, or the relay is gone already
     }
   });
+};
+
+/** How long a daemon's children get to follow it (parent-death signal, group kill). */
+const ORPHAN_WAIT_MS = 3000;
+
+/** The parent pid of `pid` (/proc/<pid>/stat), undefined when it is gone. */
+const parentOf = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, the last ')' ends it.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const describePid = (pid: number): string => {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+    return `${pid} ${cmd.slice(0, 160)}`;
+  } catch {
+    return String(pid);
+  }
+};
+
+/**
+ * Processes in the lab's namespaces that are not this process's children, waited for up to
+ * `waitMs` to go (a parent-death signal or a group kill in flight): each as "pid cmdline".
+ */
+export const labOrphans = async (waitMs: number): Promise<string[]> => {
+  const left = (): number[] =>
+    existingLabNs()
+      .flatMap((ns) => nsPids(ns))
+      .filter((pid) => {
+        const ppid = parentOf(pid);
+        return ppid !== undefined && ppid !== process.pid;
+      });
+  const deadline = Date.now() + waitMs;
+  let pids = left();
+  while (pids.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    pids = left();
+  }
+  return pids.map(describePid);
 };
 
 export class Lab {
@@ -385,11 +450,7 @@ export class Lab {
 
   /** The logger daemon on the backup host (replication link). */
   async startLogger(extraArgs: string[] = []): Promise<LabProc> {
-    const p = this.spawn(
-      NS.backup,
-      'logger',
-      tsxArgvAt(this.codeRoot, 'src/runtime/logger/main.ts', '--listen', LOGGER_ADDR, ...extraArgs),
-    );
+    const p = this.spawn(NS.backup, 'logger', loggerArgv(extraArgs, this.codeRoot));
     await waitEvent(p, (e) => e.event === 'listening', LAB_WAITS.daemonUpMs, 'logger listening');
     return p;
   }
@@ -473,14 +534,18 @@ export class Lab {
       appEnv?: Record<string, string>;
       /** extra logger flags (e.g. a small --max-bytes) */
       loggerArgs?: string[];
+      /** the recovery daemon runs the logger and restarts it when it dies (spec/recovery.md
+       * S.1); `logger` is then the recovery daemon's process, whose timeline has the logger's */
+      loggerSupervised?: boolean;
     } = {},
   ): Promise<{ primary: LabProc; backup: LabProc; recovery: LabProc; logger: LabProc }> {
     const t = labRecoveryParams(o.timing ?? FAST_TIMING);
     this.params = t;
+    const loggerArgs = ['--lease-ms', String(t.leaseMs), ...(o.loggerArgs ?? [])];
     // The backup host's three daemons start together: none needs another to start (the
     // recovery daemon's logger link and control channel reconnect until their peer listens;
     // a standby SSW joins the logger only at takeover). Only the primary waits for them.
-    const loggerUp = this.startLogger(['--lease-ms', String(t.leaseMs), ...(o.loggerArgs ?? [])]);
+    const loggerUp = o.loggerSupervised === true ? undefined : this.startLogger(loggerArgs);
     const control = sswControlPath(this.runDir, 'backup');
     const appCmd =
       o.warmSpare === false ? appCommand(app, this.codeRoot) : this.backupSpare(app, o.appEnv);
@@ -514,11 +579,20 @@ export class Lab {
         `ip -n ${NIC.primary.ns} link set ${NIC.primary.ifName} down`,
         '--host-id',
         'backup',
+        ...(o.loggerSupervised === true
+          ? ['--logger-cmd', `exec ${loggerCommand(loggerArgs, this.codeRoot)}`]
+          : []),
         ...recoveryParamsArgv(t),
       ),
     );
     const [logger, backup] = await Promise.all([
-      loggerUp,
+      loggerUp ??
+        waitEvent(
+          recovery,
+          (e) => e.event === 'listening' && e.component === 'logger',
+          LAB_WAITS.daemonUpMs,
+          'supervised logger listening',
+        ).then(() => recovery),
       backupUp,
       waitEvent(
         recovery,
@@ -599,14 +673,25 @@ export class Lab {
     return pids;
   }
 
+  /**
+   * Tears the lab down. Fails (after tearing it down all the same) when a process is left in
+   * the lab's namespaces once everything the lab started has stopped: a daemon's child that
+   * outlived it (spec/recovery.md S.2). The lab's own processes not in `procs` (captures) are
+   * children of this process and are not counted; labDown ends them.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.procs.map((p) => stopProc(p, 'SIGTERM', LAB_WAITS.teardownGraceMs)));
+    const orphans = await labOrphans(ORPHAN_WAIT_MS);
     labDown();
     // Judged after the processes stopped, so that every event they wrote is in.
     closedLabs.push(this);
     if (closedLabs.length > 16) closedLabs.shift();
+    if (orphans.length > 0)
+      throw new LabError(
+        `teardown: ${orphans.length} process(es) outlived the daemons that started them (spec/recovery.md S.2): ${orphans.join('; ')}`,
+      );
   }
 }
 

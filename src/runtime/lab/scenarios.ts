@@ -174,6 +174,10 @@ const SHOWN: Record<string, string> = {
   live: 'live',
   'recovery-restart': 'recovery restarted',
   error: 'error',
+  unprotected: 'unprotected',
+  protected: 'protected again',
+  'logger-exit': 'logger died (recovery daemon saw it)',
+  'logger-start': 'logger started (recovery daemon)',
 };
 
 /** Merges the lab's process events (by wall clock) into the scenario's timeline. */
@@ -360,10 +364,148 @@ const kvScenario = (name: string, failure: Failure, summary: string): Scenario =
   },
 });
 
+/** A stream client of `bytes` echoed bytes against the echo service. */
+const echoStream = (lab: Lab, name: string, bytes: number, seed: number) =>
+  lab.startStream(name, [
+    '--connect',
+    `${ADDR.service}:${APP_PORT.echo}`,
+    '--bytes',
+    String(bytes),
+    '--chunk',
+    '1000',
+    '--interval-ms',
+    '4',
+    '--seed',
+    String(seed),
+    '--timeout-ms',
+    APP_CLIENT_TIMEOUT,
+  ]);
+
+/**
+ * The logger process dies with the backup host up (issue 12 item 3; spec/ssw.md L.8-L.10,
+ * spec/nsw.md R13.9, spec/recovery.md S.1): the primary goes unprotected explicitly and the
+ * streams go on; the recovery daemon restarts the logger; the SSW joins it without a loop
+ * (nothing of the lost log is resent); the running application logs nothing more, so new
+ * connections stay unprotected (L.10) until its next incarnation, which a kill of the
+ * application brings: from then on a new connection is protected again, and survives a
+ * local recovery from the new logger.
+ */
+const loggerCrash: Scenario = {
+  name: 'logger-crash',
+  summary:
+    'echo server, 2 streaming clients; the logger process is killed (-9) with the backup host up: unprotected, no freeze; the logger is restarted; protected again from the next incarnation',
+  tools: SCENARIO_TOOLS,
+  async run(o) {
+    const lab = await Lab.create('logger-crash');
+    const rec = new Recorder();
+    const failures: string[] = [];
+    try {
+      const { primary, recovery } = await lab.startFtTcpPair('echo', { loggerSupervised: true });
+      const caps = await captures(lab, o);
+      const streams = [0, 1].map((i) => echoStream(lab, `stream${i}`, 600_000, i + 1));
+      for (const st of streams)
+        await waitEvent(
+          st.proc,
+          (e) => e.event === 'connected',
+          LAB_WAITS.serviceUpMs,
+          'connected',
+        );
+      rec.mark('clients connected', { clients: streams.length });
+      await sleep(500);
+      const loggerPid = recovery.events.filter((e) => e.event === 'logger-start').at(-1)?.pid;
+      if (typeof loggerPid !== 'number') throw new LabError('no supervised logger');
+      // W.7: the lease and the L.2 grace are this fault's stall.
+      const fault = lab.fault('logger process crash');
+      process.kill(loggerPid, 'SIGKILL');
+      rec.mark('crash: logger process killed (-9), backup host up', { pid: loggerPid });
+      const within = (p: LabProc, pred: (e: Record<string, unknown>) => boolean, what: string) =>
+        waitEvent(p, pred, 20_000, what).catch((e: Error) => {
+          failures.push(e.message);
+          return undefined;
+        });
+      await within(
+        primary,
+        (e) => e.event === 'unprotected' && e.scope === 'host',
+        'SSW unprotected',
+      );
+      await within(
+        primary,
+        (e) => e.event === 'unprotected' && typeof e.releasedBytes === 'number',
+        'NSW unprotected (R13.9a)',
+      );
+      await within(
+        recovery,
+        (e) => e.event === 'logger-start' && e.incarnation === 2,
+        'logger restarted (S.1)',
+      );
+      await within(
+        primary,
+        (e) => e.event === 'engine' && e.rule === 'L.10',
+        'SSW welcomed by the restarted logger (L.10)',
+      );
+      fault.end();
+      const clients: Record<string, StreamResult> = {};
+      for (const [i, st] of streams.entries()) clients[`stream${i}`] = await st.result;
+      rec.mark('clients done');
+      const errors = primary.events.filter(
+        (e) => e.event === 'engine' && /unknownConn/.test(String(e.what)),
+      );
+      if (errors.length > 0) failures.push(`SSW met unknownConn ${errors.length} times (L.9)`);
+      // L.3 / L.10: a connection opened now is served (unprotected).
+      const late = echoStream(lab, 'late', 100_000, 7);
+      clients.late = await late.result;
+      for (const c of caps) await stopCapture(c);
+      for (const [n, r] of Object.entries(clients)) checkStream(n, r, failures);
+      const v = clientView(caps[0]?.path ?? '', ADDR.service);
+      checkPcap(v, failures);
+      // L.10: the next incarnation replays from the new logger and records into it: the host
+      // is protected again, and a connection opened then survives a local recovery.
+      const appPid = primary.events.filter((e) => e.event === 'app-start').at(-1)?.pid;
+      if (typeof appPid !== 'number') throw new LabError('no application to kill');
+      lab.fault('application crash (to start an incarnation that logs)', { until: 'live' });
+      process.kill(appPid, 'SIGKILL');
+      rec.mark('application killed (-9): its next incarnation logs into the new logger', {
+        pid: appPid,
+      });
+      await within(primary, (e) => e.event === 'protected', 'protected again (L.10, L.4)');
+      const after = echoStream(lab, 'protected', 600_000, 9);
+      await waitEvent(
+        after.proc,
+        (e) => e.event === 'connected',
+        LAB_WAITS.serviceUpMs,
+        'connected',
+      );
+      await sleep(500);
+      const pid2 = primary.events.filter((e) => e.event === 'app-start').at(-1)?.pid;
+      if (typeof pid2 !== 'number') throw new LabError('no application to kill');
+      lab.fault('application crash (local recovery from the new logger)', { until: 'live' });
+      process.kill(pid2, 'SIGKILL');
+      rec.mark('application killed (-9) with a protected connection open', { pid: pid2 });
+      clients.protected = await after.result;
+      checkStream('protected', clients.protected, failures);
+      rec.mark('protected client done');
+      collectDaemonEvents(lab, rec);
+      return {
+        scenario: this.name,
+        ok: failures.length === 0,
+        failures,
+        timeline: rec.timeline,
+        clients,
+        clientPcap: v,
+        runDir: lab.runDir,
+        ...stallOf(clients),
+      };
+    } finally {
+      await lab.close();
+    }
+  },
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   noBypass,
   echoScenario('local-echo', 'app'),
   echoScenario('failover-echo', 'host'),
+  loggerCrash,
   kvScenario(
     'local-kv',
     'app',
