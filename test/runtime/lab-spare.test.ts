@@ -57,10 +57,14 @@ describe('backup warm spare', () => {
     endRelayWithSpare(spare.p, fifo);
 
     // First incarnation: releases the spare with the epoch and relays its stdout.
-    const first = run(cmd, { FTTCP_EPOCH: '5' });
+    // The heartbeat period the recovery daemon asks for (R10.1) goes with it.
+    const first = run(cmd, { FTTCP_EPOCH: '5', FTTCP_APP_HEARTBEAT_MS: '100' });
     await waitFor('the spare released', () => {
       try {
-        return readFileSync(join(dir, 'released'), 'utf8') === '{"FTTCP_EPOCH":"5"}\n';
+        return (
+          readFileSync(join(dir, 'released'), 'utf8') ===
+          '{"FTTCP_EPOCH":"5","FTTCP_APP_HEARTBEAT_MS":"100"}\n'
+        );
       } catch {
         return false;
       }

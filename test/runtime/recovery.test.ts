@@ -13,6 +13,7 @@ import { checkRecoveryParams, DEFAULT_RECOVERY_PARAMS } from '../../src/machines
 import { readLines } from '../../src/runtime/common/lines.ts';
 import { Log, Timeline } from '../../src/runtime/common/log.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
+import { APP_HEARTBEAT_LINE } from '../../src/runtime/nsw/heartbeat.ts';
 import { Nsw } from '../../src/runtime/nsw/index.ts';
 import { RecoveryDaemon } from '../../src/runtime/recovery/daemon.ts';
 import { RawPeer, waitFor } from './helpers.ts';
@@ -339,4 +340,62 @@ describe('recovery daemon', () => {
     expect(logger.stats.epoch).toBe(4);
     expect(lines.some((l) => l.event === 'live')).toBe(false);
   }, 30_000);
+
+  it('R10.2 after a failover: the application the daemon runs is killed when its heartbeats stop, and recovery restarts', async () => {
+    const logger = new LoggerServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      epoch: 1,
+      leaseMs: 200,
+      log: quiet('logger'),
+    });
+    const lport = (await logger.start()).port;
+    cleanups.push(() => logger.close());
+    const lines: Record<string, unknown>[] = [];
+    // An application that beats three times at the period it was asked for, then hangs (its
+    // process alive, its loop silent): the daemon's watch must find it, whatever it says.
+    const hangs = `i=0; while [ $i -lt 3 ]; do echo '${APP_HEARTBEAT_LINE}'; i=$((i+1)); sleep 0.05; done; echo "period $FTTCP_APP_HEARTBEAT_MS" >&2; exec sleep 300`;
+    const daemon = new RecoveryDaemon({
+      heartbeatListen: { host: '127.0.0.1', port: 0 },
+      logger: { host: '127.0.0.1', port: lport },
+      epoch: 1,
+      hostId: 'backup',
+      appCmd: hangs,
+      appLiveness: { hangMs: 300, startGraceMs: 5000 },
+      log: quiet('recovery'),
+      timeline: new Timeline('recovery', {
+        write: (l) => void lines.push(JSON.parse(l) as Record<string, unknown>),
+      }),
+    });
+    const hb = await daemon.start();
+    cleanups.push(() => daemon.stop());
+    const primary = await RawPeer.hello(hb.port, 'ssw');
+    cleanups.push(() => primary.close());
+    primary.send({ kind: 'Heartbeat', seq: 1, sentMs: Date.now() });
+    await primary.next('HeartbeatAck');
+    await waitFor('hung found', () => lines.some((l) => l.event === 'app-hung'), 10_000);
+    const hung = lines.find((l) => l.event === 'app-hung')!;
+    expect(hung).toMatchObject({ rule: 'R10.2', phase: 'running', limitMs: 300 });
+    expect(hung.silentMs as number).toBeGreaterThan(300);
+    // Killed into the crash path: the coordinator restarts the recovery (R10).
+    await waitFor('restart', () => lines.some((l) => l.event === 'restart'), 10_000);
+    await waitFor(
+      'the next incarnation',
+      () => lines.filter((l) => l.event === 'app-started').length >= 2,
+      10_000,
+    );
+    const started = lines.filter((l) => l.event === 'app-started');
+    // The hung incarnation's whole group is gone (S.2).
+    await waitFor(
+      'hung incarnation gone',
+      () => {
+        try {
+          process.kill(-(started[0]!.pid as number), 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      5000,
+    );
+  }, 60_000);
 });

@@ -192,7 +192,8 @@ const relayPidPath = (fifo: string): string => `${fifo}.relay`;
 /**
  * The command the recovery daemon runs to start the backup's application in replay, given a
  * warm spare held on `fifo`: the first run releases the spare with the daemon's epoch and
- * becomes the relay of its stdout (the NSW's timeline, which the daemon reads) until it exits;
+ * becomes the relay of its stdout (the NSW's timeline and its R10.1 heartbeats, which the
+ * daemon reads; the heartbeat period the daemon asks for goes with the epoch) until it exits;
  * it leaves its pid next to the FIFO (see endRelayWithSpare). The spare serves one incarnation
  * (mkdir is the atomic "taken" mark): every later run (an application crash after the
  * failover, or during its replay) starts `coldCmd`, as the daemon does without a spare. Before,
@@ -205,7 +206,7 @@ export const spareReleaseCommand = (o: {
   spareOut: string;
   coldCmd: string;
 }): string =>
-  `if mkdir ${o.fifo}.taken 2>/dev/null; then echo $$ > ${relayPidPath(o.fifo)} && printf '{"FTTCP_EPOCH":"%s"}\\n' "$FTTCP_EPOCH" > ${o.fifo} && exec tail -n +1 --pid=${o.sparePid} -f ${o.spareOut}; else exec ${o.coldCmd}; fi`;
+  `if mkdir ${o.fifo}.taken 2>/dev/null; then echo $$ > ${relayPidPath(o.fifo)} && printf '{"FTTCP_EPOCH":"%s","FTTCP_APP_HEARTBEAT_MS":"%s"}\\n' "$FTTCP_EPOCH" "$FTTCP_APP_HEARTBEAT_MS" > ${o.fifo} && exec tail -n +1 --pid=${o.sparePid} -f ${o.spareOut}; else exec ${o.coldCmd}; fi`;
 
 /**
  * Ends the relay of `spareReleaseCommand` as soon as the spare dies. The relay is the process

@@ -7,6 +7,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { type Actor, createActor } from 'xstate';
 import {
+  type AppLivenessParams,
+  appHeartbeatPeriodMs,
+} from '../../machines/recovery/appLiveness.ts';
+import {
   DEFAULT_RECOVERY_PARAMS,
   failureDetectorMachine,
   loggerRestartDelayMs,
@@ -19,9 +23,11 @@ import { formatHostPort, type HostPort } from '../common/args.ts';
 import { killGroup, spawnSupervised } from '../common/children.ts';
 import { loggerLinkCodec } from '../common/codec.ts';
 import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
+import { HangWatch } from '../common/hangWatch.ts';
 import { parseNdjsonObject, readLines } from '../common/lines.ts';
 import { LinkClient, type LinkConnection, LinkServer } from '../common/link.ts';
 import { Log, Timeline } from '../common/log.ts';
+import { APP_HEARTBEAT_ENV, APP_HEARTBEAT_LINE } from '../nsw/heartbeat.ts';
 import { SswControlClient } from './control.ts';
 
 export interface RecoveryDaemonOptions {
@@ -42,6 +48,11 @@ export interface RecoveryDaemonOptions {
    * absent = the logger is someone else's
    */
   readonly loggerCmd?: string;
+  /**
+   * R10.1-R10.5 after a failover: watch the heartbeat of the application this daemon runs and
+   * kill it into the crash path when it stops (`hangMs` 0 or absent: no watch)
+   */
+  readonly appLiveness?: AppLivenessParams;
   /** bound on one control request (takeover) before recovery gives up the attempt */
   readonly controlTimeoutMs?: number;
   readonly log?: Log;
@@ -53,8 +64,7 @@ const STOP_GRACE_MS = 1500;
 /** S.1: bound on logger restarts (a logger that cannot start is not retried for ever). */
 const MAX_LOGGER_STARTS = 10;
 const LOGGER_RESTART_WINDOW_MS = 10 * 60_000;
-const delay = (ms: number): Promise<void> =>
-  new Promise((r) => setTimeout(r, ms).unref());
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 type Detector = Actor<typeof failureDetectorMachine>;
 type Coordinator = Actor<typeof recoveryCoordinatorMachine>;
@@ -492,19 +502,43 @@ export class RecoveryDaemon {
       this.maybeReplayDone();
       return;
     }
+    const liveness = this.opts.appLiveness;
+    const watching = liveness !== undefined && liveness.hangMs > 0;
     const env = {
       ...process.env,
       FTTCP_MODE: 'replay',
       FTTCP_LOGGER: formatHostPort(this.opts.logger),
       FTTCP_EPOCH: String(epoch),
+      // R10.1: the NSW beats on its stdout, which this daemon reads.
+      ...(watching ? { [APP_HEARTBEAT_ENV]: String(appHeartbeatPeriodMs(liveness.hangMs)) } : {}),
     };
     const p = this.spawnChild(cmd, env);
     this.app = p;
+    // R10.2/R10.3: a hung application is a crashed one: killed (its group), its exit takes the
+    // crash path below (APP_CRASHED: the coordinator restarts the recovery).
+    const watch = watching
+      ? new HangWatch(liveness, (v) => {
+          const info = {
+            pid: p.pid,
+            rule: v.rule,
+            phase: v.phase,
+            silentMs: Math.ceil(v.silentMs),
+            limitMs: v.limitMs,
+          };
+          this.log.warn('application hung: killing it', info);
+          this.timeline.event('app-hung', info);
+          killGroup(p, 'SIGKILL');
+        })
+      : undefined;
     this.log.info('application started in replay', { pid: p.pid, epoch });
     this.timeline.event('app-started', { pid: p.pid, epoch });
     void this.controlCmd('app-started', { pid: p.pid, epoch });
     // The NSW reports its progress as NDJSON timeline events on the application's stdout.
     readLines(p.stdout!, (line) => {
+      if (line === APP_HEARTBEAT_LINE) {
+        watch?.beat();
+        return;
+      }
       process.stderr.write(`[app ${p.pid}] ${line}\n`);
       const ev = parseNdjsonObject(line);
       if (ev === undefined) return;
@@ -516,6 +550,7 @@ export class RecoveryDaemon {
     });
     readLines(p.stderr!, (line) => process.stderr.write(`[app ${p.pid}] ${line}\n`));
     p.on('exit', (code, signal) => {
+      watch?.stop();
       this.log.warn('application exited', { pid: p.pid, code, signal });
       if (this.app === p && !this.stopped) {
         this.app = undefined;

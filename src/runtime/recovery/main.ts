@@ -14,6 +14,9 @@
 //   --app-cmd cmd                 starts the application in replay (/bin/sh -c; env
 //                                 FTTCP_MODE=replay FTTCP_LOGGER FTTCP_EPOCH)
 //   --fence-cmd cmd               power-fences the old primary; exit 0 = fenced (env FTTCP_EPOCH)
+//   --app-hang-ms n, --app-start-grace-ms n
+//                                 R10.2/R10.3 watch of the application run after a failover
+//                                 (defaults as the SSW daemon's; 0 hang: no watch)
 //   --logger-cmd cmd              runs the logger of this host: started now, restarted after it
 //                                 dies (spec/recovery.md S.1, spec/ssw.md L.9); its timeline
 //                                 lines go on this daemon's stdout
@@ -32,7 +35,14 @@
 // Exit codes: 0 on SIGTERM/SIGINT, 1 fatal error, 2 bad arguments.
 
 import { Command } from 'commander';
-import { MAX_TIMING_MS, type RecoveryParams } from '../../machines/recovery/index.ts';
+import {
+  checkAppLivenessParams,
+  DEFAULT_APP_HANG_MS,
+  DEFAULT_APP_START_GRACE_MS,
+  formatAppLivenessError,
+  MAX_TIMING_MS,
+  type RecoveryParams,
+} from '../../machines/recovery/index.ts';
 import { cliBounded, cliHostPort, type HostPort, runMain } from '../common/args.ts';
 import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
@@ -59,6 +69,18 @@ runMain('fttcp-recovery', async () => {
     .option('--epoch <n>', 'current logger epoch', cliBounded(1, 0xffffffff), 1)
     .option('--host-id <s>', 'name in logs', 'backup')
     .option(
+      '--app-hang-ms <ms>',
+      'R10.2: kill and recover the application this daemon runs after a failover when its heartbeats stop this long (0: no watch)',
+      ms,
+      DEFAULT_APP_HANG_MS,
+    )
+    .option(
+      '--app-start-grace-ms <ms>',
+      "R10.3: time for a starting incarnation's first heartbeat",
+      ms,
+      DEFAULT_APP_START_GRACE_MS,
+    )
+    .option(
       '--control-timeout-ms <n>',
       'bound on one control request',
       ms,
@@ -75,6 +97,8 @@ runMain('fttcp-recovery', async () => {
       appCmd?: string;
       fenceCmd?: string;
       loggerCmd?: string;
+      appHangMs: number;
+      appStartGraceMs: number;
       epoch: number;
       hostId: string;
       controlTimeoutMs: number;
@@ -86,6 +110,13 @@ runMain('fttcp-recovery', async () => {
     process.exit(2);
   }
   const params = checked.value;
+  const liveness = checkAppLivenessParams({ hangMs: o.appHangMs, startGraceMs: o.appStartGraceMs });
+  if (!liveness.ok) {
+    process.stderr.write(
+      `fttcp-recovery: --app-hang-ms/--app-start-grace-ms: ${formatAppLivenessError(liveness.error)}\n`,
+    );
+    process.exit(2);
+  }
   const daemon = new RecoveryDaemon({
     heartbeatListen: o.heartbeatListen,
     logger: o.logger,
@@ -99,6 +130,7 @@ runMain('fttcp-recovery', async () => {
     ...(o.appCmd !== undefined ? { appCmd: o.appCmd } : {}),
     ...(o.fenceCmd !== undefined ? { fenceCmd: o.fenceCmd } : {}),
     ...(o.loggerCmd !== undefined ? { loggerCmd: o.loggerCmd } : {}),
+    appLiveness: liveness.value,
   });
   // S.2: whatever way this process ends (a fatal error included), its children end with it;
   // a SIGKILL of this daemon leaves that to their parent-death signal.
