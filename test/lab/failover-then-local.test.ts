@@ -82,4 +82,44 @@ describe('failover, then a local recovery on the new primary', () => {
     expect(backup.events.filter((e) => String(e.what ?? '').includes('unprotected'))).toEqual([]);
     expect(backup.events.filter((e) => e.rule === 'L.5')).toEqual([]);
   });
+
+  it('echo mid-stream: host crash, then the application on the backup host hangs (SIGSTOP): the recovery daemon kills it (R10.2) and recovers', async () => {
+    if (!lab) throw new Error('lab not up');
+    const { recovery } = await lab.startFtTcpPair('echo', {
+      warmSpare: false,
+      timing: ROBUST_TIMING,
+    });
+    const cap = await clientCapture(lab, 'client');
+    const bytes = 2_000_000;
+    const s = lab.startStream('s', [
+      '--connect',
+      ECHO,
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      '1000',
+      '--interval-ms',
+      '4',
+      '--timeout-ms',
+      '60000',
+    ]);
+    await waitFor(s.proc, 'connected');
+    await sleep(400);
+    lab.crashHost('primary');
+    await waitFor(recovery, 'live', 30_000);
+    await sleep(500);
+    lab.fault('application stopped on the new primary (SIGSTOP)', { until: 'live' });
+    const pid = backupAppPid(recovery);
+    process.kill(pid, 'SIGSTOP');
+    const hung = await waitFor(recovery, 'app-hung', 20_000);
+    expect(hung).toMatchObject({ pid, rule: 'R10.2', phase: 'running' });
+    await waitEvent(
+      recovery,
+      () => recovery.events.filter((e) => e.event === 'live').length >= 2,
+      30_000,
+      'live after the hung application was recovered',
+    );
+    expectStreamIntact(await s.result, bytes);
+    await expectCaptureClean(cap);
+  });
 });

@@ -548,8 +548,12 @@ export class Lab {
     // a standby SSW joins the logger only at takeover). Only the primary waits for them.
     const loggerUp = o.loggerSupervised === true ? undefined : this.startLogger(loggerArgs);
     const control = sswControlPath(this.runDir, 'backup');
+    // `exec`: the application is the daemon's child itself, with its parent-death signal
+    // (spec/recovery.md S.2; dash would fork it from a shell that alone gets the signal).
     const appCmd =
-      o.warmSpare === false ? appCommand(app, this.codeRoot) : this.backupSpare(app, o.appEnv);
+      o.warmSpare === false
+        ? `exec ${appCommand(app, this.codeRoot)}`
+        : this.backupSpare(app, o.appEnv);
     const backupUp = this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
