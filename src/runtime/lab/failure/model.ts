@@ -10,7 +10,7 @@
 //
 // Kept small on purpose: each path costs a lab set-up (~4 s) and each host crash ends the
 // protected phase of its path (one backup), so the number of paths is about the number of
-// transitions that end it (five host crashes). Faults the system does not handle
+// transitions that end it (five host crashes, the backup host's crash, the logger's). Faults the system does not handle
 // today are left out, not modelled as known failures: see EXCLUDED below.
 import { setup } from 'xstate';
 
@@ -59,6 +59,14 @@ export const FAILURE_EVENTS = {
     what: 'kill -9 of the application with a determinant stored and its output not released (hook nsw.stored-unreleased)',
   },
   HOST_CRASH: { kind: 'fault', what: 'the primary host dies (every process, its LAN link down)' },
+  BACKUP_CRASH: {
+    kind: 'fault',
+    what: 'the backup host dies (its logger, detector and standby; its LAN link down)',
+  },
+  LOGGER_CRASH: {
+    kind: 'fault',
+    what: 'kill -9 of the logger process, the backup host up (its recovery daemon restarts it)',
+  },
   CRASH_LOGGED_UNACKED: {
     kind: 'fault',
     what: 'the primary host dies with a client segment logged and its ack not yet out (hook ssw.logged-unacked)',
@@ -77,6 +85,14 @@ export const FAILURE_EVENTS = {
   PARTITION: { kind: 'fault', what: 'the client is cut off the LAN' },
   HEAL: { kind: 'fault', what: 'the partition ends' },
   // -- the system's own steps (a path waits for them; each is seen on a timeline or a hook)
+  UNPROTECTED: {
+    kind: 'system',
+    what: "the primary's SSW and NSW go unprotected (spec/ssw.md L.2, L.8; spec/nsw.md R13.9)",
+  },
+  LOGGER_RESTARTED: {
+    kind: 'system',
+    what: 'the recovery daemon restarted the logger and the SSW joined it, still unprotected (L.9, L.10)',
+  },
   HANG_DETECTED: {
     kind: 'system',
     what: 'the SSW finds the application hung (no NSW heartbeat, R10.2) and kills it',
@@ -98,16 +114,12 @@ export const FAILURE_EVENT_TYPES = Object.keys(FAILURE_EVENTS) as FailureEventTy
  */
 export const EXCLUDED: readonly { fault: string; why: string }[] = [
   {
-    fault: 'logger process crash (backup host up)',
-    why: "the primary's heartbeats keep its lease, so it neither fails over nor goes unprotected: clients freeze (issue 12 builds the logger's own failures)",
-  },
-  {
-    fault: 'backup host crash (states logger lost, unprotected)',
-    why: 'the SSW goes unprotected after the L.2 grace and acks the client again, but the NSW has no unprotected mode: it holds every reply for a DetStored that never comes, so the echo freezes for good (issue 12 item 3)',
-  },
-  {
     fault: 'application hang after a failover',
-    why: "the recovery daemon that supervises the backup's application does not watch its heartbeat (R10 runs in the SSW-supervised primary only)",
+    why: "the recovery daemon watches it (spec/recovery.md R10.6, lab test failover-then-local), but the rig's pair runs the lab's warm spare, whose kill ends only its relay: the stopped spare keeps the service port and the next incarnation cannot listen",
+  },
+  {
+    fault: 'a failure of the primary while unprotected, a logger crash after a failover',
+    why: 'unprotected means the log has a gap: nothing can be replayed until a checkpoint re-seeds it (waiting for reintegration, issue 12 item 1); after a failover the logger is co-located (L.6)',
   },
   {
     fault: 'any crash after a failover other than the application',
@@ -158,6 +170,8 @@ export const failureModel = setup({
             CRASH_STORED_UNRELEASED: '#ft.local.appCrashed',
             HOST_CRASH: '#ft.failover.hostCrashed',
             CRASH_LOGGED_UNACKED: '#ft.failover.hostCrashed',
+            BACKUP_CRASH: '#ft.unprotected.backupLost',
+            LOGGER_CRASH: '#ft.unprotected.loggerDied',
           },
         },
         // A crash here leaves the client's burst in flight: its tail held past a hole at
@@ -250,6 +264,19 @@ export const failureModel = setup({
         },
       },
     },
+    // The logger is lost (spec/ssw.md L.2, L.8-L.10; spec/nsw.md R13.9): the primary stalls
+    // through its lease and the grace, then serves unprotected; nothing more may fail here.
+    unprotected: {
+      initial: 'backupLost',
+      states: {
+        backupLost: { meta: { oracle: 'open' }, on: { UNPROTECTED: 'flowing' } },
+        loggerDied: { meta: { oracle: 'open' }, on: { UNPROTECTED: 'restarting' } },
+        // The logger comes back empty (S.1, L.9); the running application stays unprotected.
+        restarting: { meta: { oracle: 'flowing' }, on: { LOGGER_RESTARTED: 'flowing' } },
+        flowing: { meta: { oracle: 'flowing' }, on: { QUIESCE: 'idle' } },
+        idle: { meta: { oracle: 'settled' }, on: { STREAM: 'flowing' } },
+      },
+    },
     // Served by the former backup; no backup left (only the application may still fail).
     failedOver: {
       initial: 'flowing',
@@ -289,6 +316,9 @@ export type OracleName = 'open' | 'flowing' | 'settled' | 'handshakeHeld' | 'clo
  * check (the client reads again, the LAN heals, every byte comes back) sees the outcome.
  */
 export const isRestState = (state: string): boolean =>
-  (/^(protected|failedOver)\./.test(state) || state === 'closeFailover.verified') &&
+  (/^(protected|failedOver)\./.test(state) ||
+    state === 'closeFailover.verified' ||
+    state === 'unprotected.flowing' ||
+    state === 'unprotected.idle') &&
   state !== 'protected.handshake' &&
   state !== 'protected.halfClosed';

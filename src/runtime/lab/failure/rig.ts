@@ -120,6 +120,8 @@ export class FailureRig {
   /** W.7 windows of what the run holds or cuts on purpose, ended when it lets go */
   private holdFault: FaultHandle | undefined;
   private partition: FaultHandle | undefined;
+  /** LOGGER_CRASH until LOGGER_RESTARTED (W.7) */
+  private loggerFault: FaultHandle | undefined;
   /** the application the run stopped or set spinning (APP_HANG, APP_SPIN) */
   private hungPid = 0;
   private iptables: string[][] = [];
@@ -324,6 +326,51 @@ export class FailureRig {
       case 'HOST_CRASH':
         this.armRecovery(true);
         return this.crashPrimary();
+      case 'BACKUP_CRASH':
+        // Nothing recovers: the fault's window stays open (the lease and the grace stall).
+        this.need(this.lab).crashHost('backup');
+        return;
+      case 'LOGGER_CRASH': {
+        const pid = this.need(this.recovery)
+          .events.filter((e) => e.event === 'logger-start')
+          .at(-1)?.pid;
+        if (typeof pid !== 'number') throw new Error('the recovery daemon runs no logger');
+        this.loggerFault = this.need(this.lab).fault('logger process crash');
+        return this.kill(pid);
+      }
+      case 'UNPROTECTED': {
+        const p = this.need(this.primary);
+        await waitEvent(
+          p,
+          (e) => e.event === 'unprotected' && e.scope === 'host',
+          RIG_LIMITS.systemMs,
+          'SSW unprotected',
+        );
+        await waitEvent(
+          p,
+          (e) => e.event === 'unprotected' && typeof e.releasedBytes === 'number',
+          RIG_LIMITS.systemMs,
+          'NSW unprotected (R13.9a)',
+        );
+        return this.waitProgress(this.current, RIG_LIMITS.settleMs);
+      }
+      case 'LOGGER_RESTARTED': {
+        await waitEvent(
+          this.need(this.recovery),
+          (e) => e.event === 'logger-start' && e.incarnation === 2,
+          RIG_LIMITS.systemMs,
+          'logger restarted (S.1)',
+        );
+        await waitEvent(
+          this.need(this.primary),
+          (e) => e.event === 'engine' && e.rule === 'L.10',
+          RIG_LIMITS.systemMs,
+          'SSW joined the restarted logger (L.10)',
+        );
+        this.loggerFault?.end();
+        this.loggerFault = undefined;
+        return this.waitProgress(this.current, RIG_LIMITS.settleMs);
+      }
       case 'CRASH_LOGGED_UNACKED':
         this.arm('ssw.logged-unacked');
         await this.waitHeld('ssw.logged-unacked', RIG_LIMITS.hookMs);
@@ -469,6 +516,8 @@ export class FailureRig {
     })();
     const [{ primary, recovery }] = await Promise.all([
       lab.startFtTcpPair('echo', {
+        // S.1: the recovery daemon runs the logger (LOGGER_CRASH kills it, it restarts it).
+        loggerSupervised: true,
         timing: this.o.timing ?? ROBUST_TIMING,
         appHangMs: this.o.appHangMs ?? RIG_APP_HANG_MS,
       }),
