@@ -108,11 +108,12 @@ describe('process supervision (S.2)', () => {
     dirs.push(dir);
     const pidFile = join(dir, 'pids');
     const c = spawnSupervised(forkingScript(pidFile), { stdio: 'ignore' });
-    groups.push(c.pid!);
+    const cpid = c.pid as number;
+    groups.push(cpid);
     await waitFor('both pids written', () => pidsIn(pidFile).length === 2);
     expect(pidsIn(pidFile)).toContain(c.pid);
     killGroup(c, 'SIGTERM');
-    await waitFor('group gone', () => !groupAlive(c.pid!) && !pidsIn(pidFile).some(pidAlive), 5000);
+    await waitFor('group gone', () => !groupAlive(cpid) && !pidsIn(pidFile).some(pidAlive), 5000);
   });
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
@@ -131,8 +132,7 @@ describe('process supervision (S.2)', () => {
         () => d.events.some((e) => e.event === 'logger-start'),
         20_000,
       );
-      const start = d.events.find((e) => e.event === 'logger-start')!;
-      const pid = start.pid as number;
+      const pid = d.events.find((e) => e.event === 'logger-start')?.pid as number;
       groups.push(pid);
       await waitFor('pids written', () => pidsIn(pidFile).length >= (signal === 'SIGTERM' ? 2 : 1));
       expect(pidAlive(pid)).toBe(true);
@@ -149,12 +149,12 @@ describe('process supervision (S.2)', () => {
   it("the recovery daemon restarts its logger when it dies (S.1), after L.9's delay", async () => {
     const d = startRecoveryDaemon('exec sleep 303');
     await waitFor('logger started', () => d.events.some((e) => e.event === 'logger-start'), 20_000);
-    const first = d.events.find((e) => e.event === 'logger-start')!.pid as number;
+    const first = d.events.find((e) => e.event === 'logger-start')?.pid as number;
     groups.push(first);
     const t0 = performance.now();
     process.kill(first, 'SIGKILL');
     await waitFor('exit seen', () => d.events.some((e) => e.event === 'logger-exit'), 5000);
-    const exit = d.events.find((e) => e.event === 'logger-exit')!;
+    const exit = d.events.find((e) => e.event === 'logger-exit') ?? {};
     expect(exit).toMatchObject({ pid: first, signal: 'SIGKILL' });
     await waitFor(
       'restarted',
@@ -162,7 +162,7 @@ describe('process supervision (S.2)', () => {
       10_000,
     );
     expect(performance.now() - t0).toBeGreaterThanOrEqual((exit.restartInMs as number) - 20);
-    const second = d.events.filter((e) => e.event === 'logger-start')[1]!;
+    const second = d.events.filter((e) => e.event === 'logger-start')[1] ?? {};
     groups.push(second.pid as number);
     expect(second).toMatchObject({ incarnation: 2 });
     d.p.kill('SIGTERM');

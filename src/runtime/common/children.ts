@@ -28,8 +28,9 @@ export const spawnSupervised = (
   o: Omit<SpawnOptions, 'detached'> = {},
 ): ChildProcess => {
   const argv = ['/bin/sh', '-c', script];
-  const [cmd, ...args] = pdeathsigAvailable() ? [SETPRIV, '--pdeathsig', 'KILL', ...argv] : argv;
-  return spawn(cmd!, args, { ...o, detached: true });
+  return pdeathsigAvailable()
+    ? spawn(SETPRIV, ['--pdeathsig', 'KILL', ...argv], { ...o, detached: true })
+    : spawn('/bin/sh', ['-c', script], { ...o, detached: true });
 };
 
 /** Signals the child's whole process group (it leads it: `spawnSupervised`); false if gone. */

@@ -13,7 +13,7 @@ import {
   startCapture,
   stopCapture,
 } from './pcap.ts';
-import { LAB_WAITS, type LabProc, stopProc, tail, tsxArgv, waitEvent, waitExit } from './procs.ts';
+import { LAB_WAITS, type LabProc, stopProc, tail, waitEvent, waitExit } from './procs.ts';
 import type { StreamResult } from './streamclient.ts';
 import { ADDR, IF, LAB_TOOLS, LabError, NS } from './topology.ts';
 

@@ -253,7 +253,7 @@ export class RecoveryDaemon {
 
   private startLogger(cmd: string): void {
     const now = Date.now();
-    while (this.loggerStarts.length > 0 && this.loggerStarts[0]! < now - LOGGER_RESTART_WINDOW_MS)
+    while ((this.loggerStarts[0] ?? now) < now - LOGGER_RESTART_WINDOW_MS)
       this.loggerStarts.shift();
     if (this.loggerStarts.length >= MAX_LOGGER_STARTS) {
       const error = `logger restarted ${this.loggerStarts.length} times in ${LOGGER_RESTART_WINDOW_MS} ms: not again`;
@@ -268,11 +268,12 @@ export class RecoveryDaemon {
     this.log.info('logger started', { pid: p.pid, incarnation });
     this.timeline.event('logger-start', { pid: p.pid, incarnation });
     // The logger's own timeline ('listening', ...) goes on on this daemon's: one per host.
-    readLines(p.stdout!, (line) => {
+    if (p.stdout === null || p.stderr === null) return; // stdio is 'pipe': always there
+    readLines(p.stdout, (line) => {
       if (line.startsWith('{')) process.stdout.write(`${line}\n`);
       else process.stderr.write(`[logger ${p.pid}] ${line}\n`);
     });
-    readLines(p.stderr!, (line) => process.stderr.write(`[logger ${p.pid}] ${line}\n`));
+    readLines(p.stderr, (line) => process.stderr.write(`[logger ${p.pid}] ${line}\n`));
     p.on('exit', (code, signal) => {
       if (this.loggerProc !== p || this.stopped) return;
       this.loggerProc = undefined;
