@@ -528,8 +528,9 @@ export class Lab {
     o: {
       warmSpare?: boolean;
       timing?: FailoverTiming;
-      /** the primary SSW's `--app-hang-ms` (R10.2; 0: a test that stops the application on
-       * purpose, as a device rather than a fault, keeps it stopped) */
+      /** the primary SSW's and the recovery daemon's `--app-hang-ms` (R10.2, R10.6; 0: a test
+       * that stops the application on purpose, as a device rather than a fault, keeps it
+       * stopped) */
       appHangMs?: number;
       /** environment of the application on both hosts (e.g. its checkpoint schedule, R13.3) */
       appEnv?: Record<string, string>;
@@ -587,6 +588,7 @@ export class Lab {
         ...(o.loggerSupervised === true
           ? ['--logger-cmd', `exec ${loggerCommand(loggerArgs, this.codeRoot)}`]
           : []),
+        ...(o.appHangMs !== undefined ? ['--app-hang-ms', String(o.appHangMs)] : []),
         ...recoveryParamsArgv(t),
       ),
     );
