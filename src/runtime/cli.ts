@@ -50,19 +50,23 @@ lab
   .description('namespaces, interfaces, addresses and processes of the lab')
   .option('--json', 'machine-readable output', false)
   .option('--no-install', NO_INSTALL_HELP)
-  .action((o: { json: boolean; install: boolean }) => {
+  .action(async (o: { json: boolean; install: boolean }) => {
     requirePrereqs({ what: 'fttcp lab status', tools: ['ip'], lab: false }, o);
     requireRoot();
     const s = labStatus();
+    // Who protects whom (spec/ssw.md L.2-L.10): each SSW's host regions, when it runs.
+    const { labProtection, formatProtection } = await import('./lab/protection.ts');
+    const protection = s.up ? await labProtection() : [];
     const human = s.up
-      ? s.namespaces
-          .map(
+      ? [
+          ...s.namespaces.map(
             (n) =>
               `${n.name.padEnd(12)} links: ${n.links.join(', ') || '-'}  addrs: ${n.addrs.join(' ') || '-'}  pids: ${n.pids.join(' ') || '-'}`,
-          )
-          .join('\n')
+          ),
+          ...(protection.length > 0 ? [formatProtection(protection)] : []),
+        ].join('\n')
       : 'lab is down';
-    print(o.json, human, s);
+    print(o.json, human, { ...s, protection });
   });
 
 const registerMore = async (): Promise<void> => {
