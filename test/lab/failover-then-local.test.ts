@@ -83,7 +83,7 @@ describe('failover, then a local recovery on the new primary', () => {
     expect(backup.events.filter((e) => e.rule === 'L.5')).toEqual([]);
   });
 
-  it('echo mid-stream: host crash, then the application on the backup host hangs (SIGSTOP): the recovery daemon kills it (R10.2) and recovers', async () => {
+  it('echo mid-stream: host crash, then the application on the backup host hangs (SIGSTOP): the recovery daemon kills it (R10.6) and recovers', async () => {
     if (!lab) throw new Error('lab not up');
     const { recovery } = await lab.startFtTcpPair('echo', {
       warmSpare: false,

@@ -3,7 +3,7 @@
 // killed (SIGKILL, as a crash) with children running, and no child may survive either. Real
 // processes, no root; every process a test starts is killed by group at the end.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,23 +34,29 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** Whether any process of group `pgid` is alive (a zombie of ours counts until reaped). */
-const groupAlive = (pgid: number): boolean => {
+/** A process's state letter and process group (/proc/<pid>/stat), undefined when gone. */
+const statOf = (pid: number): { state: string; pgid: number } | undefined => {
   try {
-    process.kill(-pgid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0] ?? '?', pgid: Number(f[2]) };
   } catch {
-    return false;
+    return undefined;
   }
 };
+/** Alive: exists and is not a zombie (this machine's init reaps orphans late, if at all). */
 const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const s = statOf(pid);
+  return s !== undefined && s.state !== 'Z';
 };
+/** Whether any live (not zombie) process is in group `pgid`. */
+const groupAlive = (pgid: number): boolean =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .some((d) => {
+      const s = statOf(Number(d));
+      return s !== undefined && s.pgid === pgid && s.state !== 'Z';
+    });
 /** The pids a script wrote to its file, one a line. */
 const pidsIn = (path: string): number[] => {
   try {

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 // Test helpers for the runtime: a raw logger-link peer that records every message it
 // receives, and bounded waits (every wait has a deadline and says what it waited for).
 
@@ -129,4 +130,22 @@ export async function delayingProxy(
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * Whether a live (not zombie) process is in process group `pgid` (/proc): this machine's init
+ * reaps orphans late, if at all, and a zombie holds nothing (spec/recovery.md S.2 tests).
+ */
+export function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
 }

@@ -159,7 +159,7 @@ export const sswHostMachine = setup({
               },
               // L.10: a logger again, but the running application logs nothing more (R13.9):
               // a connection protected now would wait for ever for the CloseLogged of its
-              // close, and could not be replayed. Re-seeding needs a checkpoint (R13).
+              // close, and could not be replayed. Re-seeding needs a checkpoint (R13.1-R13.8).
               {
                 guard: 'welcomeIsCurrent',
                 actions: [

@@ -228,13 +228,15 @@ export const endRelayWithSpare = (spare: ChildProcess, fifo: string): void => {
 /** How long a daemon's children get to follow it (parent-death signal, group kill). */
 const ORPHAN_WAIT_MS = 3000;
 
-/** The parent pid of `pid` (/proc/<pid>/stat), undefined when it is gone. */
+/** The parent pid of a live `pid` (/proc/<pid>/stat); undefined when it is gone or a zombie
+ * (dead: it holds nothing, and this machine's init may reap orphans late). */
 const parentOf = (pid: number): number | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // pid (comm) state ppid ...: comm may hold spaces and parentheses, the last ')' ends it.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return Number.isInteger(ppid) ? ppid : undefined;
+    const [state, ppidField] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(ppidField);
+    return state === 'Z' || !Number.isInteger(ppid) ? undefined : ppid;
   } catch {
     return undefined;
   }

@@ -89,7 +89,7 @@ describe('spec/ssw.md rules', () => {
     expect(classifyKernelSegment('injecting', 'fin', true)).toBe('regenerated');
   });
 
-  it('L.4 after a new Welcome, new connections are protected; one opened while unprotected stays so', () => {
+  it('L.4 after a new Welcome (and, L.10, an application that logs again), new connections are protected; one opened while unprotected stays so', () => {
     const e = new SswEngine(config);
     e.onLoggerMessage({ kind: 'Welcome', epoch: 1, leaseMs: 1000 }, 0);
     // The lease and the grace run out: unprotected.
@@ -98,8 +98,17 @@ describe('spec/ssw.md rules', () => {
     expect(open(e, CPORT, 1_000_001)).toBeUndefined();
     expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('unprotected');
     e.onLoggerMessage({ kind: 'Welcome', epoch: 2, leaseMs: 60_000 }, 1_000_010);
+    // L.10: the running application gave up logging with the host (spec/nsw.md R13.9a); its
+    // next incarnation (a local recovery from this logger) logs again: protected from then on.
+    expect(e.hostState().logger).toBe('unprotected');
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('unprotected');
+    e.onAppExit(1_000_010);
+    e.onLoggerMessage({ kind: 'ReplayEnd', conns: 0, bytes: 0, dets: 0 }, 1_000_010);
+    expect(e.hostState().logger).toBe('protected');
     expect(open(e, CPORT + 1, 1_000_011)).toMatchObject({ kind: 'LogSyn', clientPort: CPORT + 1 });
     expect(e.connection(CLIENT, CPORT + 1, SPORT)?.mode).toBe('awaitingSynStored');
-    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).toBe('unprotected');
+    // The one opened while unprotected never became protected: the crash that started the
+    // logging incarnation reset it (L.2: nothing to replay it from).
+    expect(e.connection(CLIENT, CPORT, SPORT)?.mode).not.toBe('protected');
   });
 });
