@@ -48,9 +48,7 @@ export const labProtection = async (
     const path = join(runDir, `ssw-${host}.sock`);
     if (!existsSync(path)) continue;
     const r: Record<string, unknown> = await ask(path);
-    const h = r.host as
-      | { role?: unknown; logger?: unknown; app?: unknown }
-      | undefined;
+    const h = r.host as { role?: unknown; logger?: unknown; app?: unknown } | undefined;
     out.push({
       host,
       ssw:
