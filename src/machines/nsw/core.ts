@@ -389,8 +389,8 @@ export class NswCore {
   }
 
   /**
-   * No more checkpoints, and no more tail copies: the hook for an NSW told `Unprotected`
-   * (spec/nsw.md, not implemented yet), which takes none. A checkpoint in flight is forgotten.
+   * No more checkpoints, and no more tail copies: an unprotected NSW (R13.9, `unprotect`)
+   * takes none. A checkpoint in flight is forgotten.
    */
   disableCheckpoints(): void {
     const k = this.s.ckpt;
@@ -530,8 +530,12 @@ export class NswCore {
    */
   unprotect(reason: string): NswEffect[] {
     this.send({ type: 'UNPROTECTED', reason });
-    // Outside the statechart's transition: the held bytes fell, which R4.6 may have to tell it.
-    if (!this.s.logging) checkHeld(this.s);
+    if (!this.s.logging) {
+      // An unlogged incarnation has nothing a checkpoint could continue (R13.9: nothing is sent).
+      this.disableCheckpoints();
+      // Outside the statechart's transition: the held bytes fell, which R4.6 may have to tell it.
+      checkHeld(this.s);
+    }
     return this.drain();
   }
 

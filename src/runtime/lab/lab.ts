@@ -489,13 +489,22 @@ export class Lab {
       extraArgs: [...args, ...(o.extraArgs ?? [])],
       ...(o.env !== undefined ? { env: o.env } : {}),
     });
-    if (o.app !== undefined)
-      await waitEvent(
-        ssw,
-        (e) => e.event === 'listening',
-        LAB_WAITS.serviceUpMs,
-        `${o.app} listening`,
-      );
+    // Up means protected (spec/ssw.md L.4), not only listening: until the logger's Welcome
+    // reaches the data path, the engine drops a SYN (not ready) and a client that connects
+    // then waits out its SYN retransmit (1 s, a stall W.6 flags). The application's
+    // 'listening' can come first: the app and the data-path thread start together, and the
+    // SSW joins the logger only after the detector's first HeartbeatAck.
+    await Promise.all([
+      waitEvent(ssw, (e) => e.event === 'protected', LAB_WAITS.serviceUpMs, 'SSW protected (L.4)'),
+      o.app === undefined
+        ? undefined
+        : waitEvent(
+            ssw,
+            (e) => e.event === 'listening',
+            LAB_WAITS.serviceUpMs,
+            `${o.app} listening`,
+          ),
+    ]);
     return ssw;
   }
 

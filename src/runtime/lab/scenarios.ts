@@ -467,7 +467,11 @@ const loggerCrash: Scenario = {
       rec.mark('application killed (-9): its next incarnation logs into the new logger', {
         pid: appPid,
       });
-      await within(primary, (e) => e.event === 'protected', 'protected again (L.10, L.4)');
+      await within(
+        primary,
+        (e) => e.event === 'protected' && e.from === 'unprotected',
+        'protected again (L.10, L.4)',
+      );
       const after = echoStream(lab, 'protected', 600_000, 9);
       await waitEvent(
         after.proc,

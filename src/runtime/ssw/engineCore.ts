@@ -382,11 +382,13 @@ class EngineCore implements DatapathCore {
         fields: { scope: 'host', from, reason: this.unprotectWhy || 'logger lost' },
         push: true,
       });
-    else if (from === 'unprotected' && logger === 'protected')
+    else if (logger === 'protected')
+      // The first one too (from awaitingLogger): until it, a SYN is dropped (not ready), so
+      // whoever starts a host waits for it before a client connects.
       this.emit({
         kind: 'timeline',
         event: 'protected',
-        fields: { rule: 'L.4', what: 'connections opened from now on are protected' },
+        fields: { rule: 'L.4', from, what: 'connections opened from now on are protected' },
         push: true,
       });
   }

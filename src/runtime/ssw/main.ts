@@ -266,7 +266,11 @@ class SswDaemon {
         this.log.warn('unprotected: acks and output no longer wait for the logger', e.fields);
         this.app?.tellUnprotected(String(e.fields.reason ?? 'ssw unprotected'));
       } else if (e.event === 'protected') {
-        this.log.info('protected again: new connections are logged (L.4)');
+        this.log.info(
+          e.fields.from === 'unprotected'
+            ? 'protected again: new connections are logged (L.4)'
+            : 'protected: the logger welcomed us, new connections are logged (L.4)',
+        );
       }
       if (e.event === 'takeover')
         for (const w of this.takeoverWaiters.splice(0)) w({ ok: true, ...e.fields });
