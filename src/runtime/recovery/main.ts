@@ -135,8 +135,11 @@ runMain('fttcp-recovery', async () => {
   // S.2: whatever way this process ends (a fatal error included), its children end with it;
   // a SIGKILL of this daemon leaves that to their parent-death signal.
   process.on('exit', () => daemon.killChildrenNow());
-  await daemon.start();
+  // Before start(): it starts the logger first, and a SIGTERM that lands before a handler
+  // exists takes the default action, which stops no child's group (a process the logger
+  // forked would outlive this daemon, S.2).
   const stop = (): void => void daemon.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  await daemon.start();
 });
