@@ -100,7 +100,11 @@ describe('logger-crash scenario (fttcp lab run logger-crash)', () => {
     ])
       expect(events, want).toContain(want);
     // Unprotected before the empty logger could welcome the primary (L.9), in that order.
-    const at = (ev: string, nth = 0) => r.timeline.filter((e) => e.event === ev)[nth]!.t;
+    const at = (ev: string, nth = 0): number => {
+      const e = r.timeline.filter((x) => x.event === ev)[nth];
+      if (e === undefined) throw new Error(`no '${ev}' #${nth} on the scenario's timeline`);
+      return e.t;
+    };
     expect(at('unprotected')).toBeLessThan(at('logger started (recovery daemon)', 1));
     // The stall is the lease and the L.2 grace, not a freeze (the client's timeout is 90 s).
     expect(r.stallMs).toBeLessThan(5000);
