@@ -79,6 +79,54 @@ describe('SSW engine core: epochs across a failover and a local recovery', () =>
     core.command({ cmd: 'stop' }, 5005);
   });
 
+  it('a local recovery told app-started after a second takeover, before its Welcome, fetches at the Welcome (failure path 2: CRASH_MID_REPLAY, epoch 3)', () => {
+    const events: DatapathEvent[] = [];
+    const core = createCore(
+      {
+        kind: 'engine',
+        mode: 'ftTcp',
+        mac: [2, 0, 0, 0, 0, 1],
+        serviceIp: 0xc6120064,
+        active: false,
+        hostId: 'backup',
+        epoch: 1,
+        leaseMarginMs: 40,
+        recreateRetryMs: 20,
+        unprotectAfterMs: 1000,
+      },
+      { lan: () => {}, tun: () => {} },
+      (e) => events.push(e),
+    );
+    const fetches = (): { gen: number; epoch: number }[] => {
+      core.flush();
+      return sent(events.splice(0))
+        .filter((f) => f.msg.kind === 'FetchLog')
+        .map((f) => ({ gen: f.gen, epoch: f.epoch }));
+    };
+    const logger = (msgs: LoggerMessage[], now: number) =>
+      core.command({ cmd: 'logger', msgs }, now);
+    core.command({ cmd: 'takeover', id: 1, epoch: 2 }, 10);
+    core.command({ cmd: 'loggerConnected', gen: 1 }, 10);
+    logger([{ kind: 'Welcome', epoch: 2, leaseMs: 800 }], 11);
+    expect(fetches()).toEqual([{ gen: 1, epoch: 2 }]);
+    logger([{ kind: 'ReplayEnd', conns: 0, bytes: 0, dets: 0 }], 12);
+    core.command({ cmd: 'appStarted', epoch: 2 }, 13);
+    // The replaying application dies; the coordinator fences epoch 3 and takes over again:
+    // the takeover switches the epoch, so the app-started that follows carries no new one.
+    core.command({ cmd: 'appExit' }, 100);
+    logger([{ kind: 'Error', code: 'staleEpoch', message: 'epoch 2 < 3: fenced' }], 101);
+    core.command({ cmd: 'loggerDisconnected' }, 101);
+    core.command({ cmd: 'takeover', id: 2, epoch: 3 }, 102);
+    core.command({ cmd: 'appStarted' }, 103);
+    expect(fetches()).toEqual([]);
+    core.command({ cmd: 'loggerConnected', gen: 2 }, 104);
+    logger([{ kind: 'Welcome', epoch: 3, leaseMs: 800 }], 105);
+    // Before the fix: the app-started asked for the log before the Welcome, the FetchLog was
+    // dropped (nothing goes out unwelcomed) and no fetch ever followed.
+    expect(fetches()).toEqual([{ gen: 2, epoch: 3 }]);
+    core.command({ cmd: 'stop' }, 106);
+  });
+
   it('R1.7: between a reconnect and the Welcome nothing is sent; then the resend, then the rest', () => {
     const events: DatapathEvent[] = [];
     const core = createCore(

@@ -91,6 +91,8 @@ class LoggerFramer {
   switchEpoch(epoch: number): void {
     this.flushLogger();
     this.epoch = epoch;
+    // The main thread rejoins with the new epoch: nothing is welcomed in it until its Welcome.
+    this.welcomed = false;
   }
 }
 
@@ -395,6 +397,14 @@ class EngineCore implements DatapathCore {
 
   private requestLog(): void {
     if (this.fetching) return;
+    // Not welcomed (yet) in this epoch: `send` drops a FetchLog then, and a fetch marked as
+    // under way with nothing sent never ends (no ReplayEnd): the connections would wait for
+    // their re-creation for good. Fetch at the Welcome instead. (A local recovery's
+    // app-started right after a takeover, before the logger welcomed the new epoch.)
+    if (!this.links.welcomed) {
+      this.fetchWanted = true;
+      return;
+    }
     this.fetching = true;
     this.fetchWanted = false;
     this.replayConns = 0;
