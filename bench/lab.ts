@@ -15,8 +15,9 @@
 // echo application: plain (the same application, `--mode plain`, on ftl-plain) and through
 // FT-TCP (primary + backup pair), with no failure and, with --scale-crash, through one primary
 // host crash; each connection's longest silence (p50/p99/max), connect time, and the CPU the
-// daemons spent. --baseline-root DIR runs the FT-TCP rows a second time with the daemons of
-// another checkout (e.g. `git archive main`), in the same run, for before/after tables.
+// daemons spent. --baseline-root DIR runs the FT-TCP rows (paths forward and fttcp, the stall
+// figures, the scale figures) a second time with the daemons of another checkout (e.g. `git
+// archive main`), in the same run and interleaved with this tree's, for before/after tables.
 //
 // Checkpoint figures (--history MB,MB,...; --long-mb N; --history-only skips the rest): the
 // stall against the connection's history with and without checkpoints, and one long stream
@@ -70,6 +71,12 @@ const p = new Command('bench-lab')
     (s) => Number(s),
     5,
   )
+  .option(
+    '--path-rounds <n>',
+    'repeat the path rows this many times, trees interleaved (the table shows medians)',
+    (s) => Number(s),
+    1,
+  )
   .option('--stalls-only', 'skip the throughput and latency paths; only the stall figures', false)
   .option(
     '--scale <list>',
@@ -103,7 +110,7 @@ const p = new Command('bench-lab')
   )
   .option(
     '--baseline-root <dir>',
-    "another checkout whose daemons run the scale figures' FT-TCP rows again (before/after)",
+    'another checkout whose daemons run the FT-TCP rows (paths, stalls, scale) again (before/after)',
   )
   .option(
     '--history <mb-list>',
@@ -125,6 +132,7 @@ const o = p.opts<{
   rrCount: number;
   paths: string;
   kills: number;
+  pathRounds: number;
   stallsOnly: boolean;
   scale: string;
   scaleSeconds: number;
@@ -156,6 +164,10 @@ if (!Number.isInteger(o.scaleSeconds) || o.scaleSeconds < 1 || o.scaleSeconds > 
 }
 if (!Number.isInteger(o.scaleRounds) || o.scaleRounds < 1 || o.scaleRounds > 20) {
   process.stderr.write(`bench-lab: --scale-rounds must be an integer in 1..20\n`);
+  process.exit(2);
+}
+if (!Number.isInteger(o.pathRounds) || o.pathRounds < 1 || o.pathRounds > 20) {
+  process.stderr.write(`bench-lab: --path-rounds must be an integer in 1..20\n`);
   process.exit(2);
 }
 if (!Number.isInteger(o.scaleConcurrency) || o.scaleConcurrency < 1) {
@@ -405,6 +417,8 @@ const phaseSummary = (
 
 interface StallFigures {
   path: 'local' | 'failover';
+  /** absent: this tree; `baseline`: the --baseline-root checkout's daemons */
+  tree?: 'baseline';
   kills: number;
   stallsMs: number[];
   /** per kill: ms after the kill of each timeline mark (see MARKS) */
@@ -420,8 +434,11 @@ interface StallFigures {
 
 /** One crash on a fresh lab: a client streams (2 ms between 1000-byte writes) through the
  * echo server; the longest silence it sees is the client-visible stall. */
-const oneStall = async (path: 'local' | 'failover'): Promise<OneStall | string> => {
-  const lab = await Lab.create(`stall-${path}`);
+const oneStall = async (
+  path: 'local' | 'failover',
+  codeRoot?: string,
+): Promise<OneStall | string> => {
+  const lab = await Lab.create(`stall-${path}`, codeRoot !== undefined ? { codeRoot } : {});
   try {
     let ssw: LabProc;
     if (path === 'local') {
@@ -461,39 +478,57 @@ const oneStall = async (path: 'local' | 'failover'): Promise<OneStall | string> 
   }
 };
 
-const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures> => {
-  const runs: OneStall[] = [];
-  const failed: string[] = [];
+/** This tree's daemons and, with --baseline-root, the baseline's (label, code root). */
+const TREES: readonly (readonly [string, string | undefined])[] =
+  baselineRoot === undefined
+    ? [['', undefined]]
+    : [
+        ['@baseline', baselineRoot],
+        ['', undefined],
+      ];
+
+/** `o.kills` crashes per tree, the trees interleaved kill by kill (a shared machine's load
+ * then moves both alike). */
+const stallFigures = async (path: 'local' | 'failover'): Promise<StallFigures[]> => {
+  const acc = TREES.map(() => ({ runs: [] as OneStall[], failed: [] as string[] }));
   for (let i = 0; i < o.kills; i++) {
-    const r = await oneStall(path).catch((e: unknown) => `lab error: ${String(e)}`);
-    if (typeof r === 'string') failed.push(r);
-    else runs.push(r);
-    if (!o.json) {
-      const what =
-        typeof r === 'string'
-          ? r
-          : `stall ${r.stallMs} ms (${Object.entries(r.marks)
-              .map(([k, v]) => `${k} ${v}`)
-              .join(', ')})`;
-      process.stderr.write(`  ${path} kill ${i + 1}/${o.kills}: ${what}\n`);
+    for (const [t, [label, root]] of TREES.entries()) {
+      const r = await oneStall(path, root).catch((e: unknown) => `lab error: ${String(e)}`);
+      const a = acc[t];
+      if (a === undefined) continue;
+      if (typeof r === 'string') a.failed.push(r);
+      else a.runs.push(r);
+      if (!o.json) {
+        const what =
+          typeof r === 'string'
+            ? r
+            : `stall ${r.stallMs} ms (${Object.entries(r.marks)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')})`;
+        process.stderr.write(`  ${path}${label} kill ${i + 1}/${o.kills}: ${what}\n`);
+      }
     }
   }
-  const stallsMs = runs.map((r) => r.stallMs);
-  const sorted = [...stallsMs].sort((a, b) => a - b);
-  return {
-    path,
-    kills: o.kills,
-    stallsMs,
-    marks: runs.map((r) => r.marks),
-    phases: phaseSummary(path, runs),
-    failed,
-    minMs: sorted[0] ?? Number.NaN,
-    medianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
-    maxMs: sorted.at(-1) ?? Number.NaN,
-    ...(path === 'failover'
-      ? { detectionTimeoutMs: labRecoveryParams(FAST_TIMING).suspectAfterMs }
-      : {}),
-  };
+  return TREES.map(([label], t) => {
+    const { runs, failed } = acc[t] ?? { runs: [], failed: [] };
+    const stallsMs = runs.map((r) => r.stallMs);
+    const sorted = [...stallsMs].sort((a, b) => a - b);
+    return {
+      path,
+      ...(label !== '' ? { tree: 'baseline' as const } : {}),
+      kills: o.kills,
+      stallsMs,
+      marks: runs.map((r) => r.marks),
+      phases: phaseSummary(path, runs),
+      failed,
+      minMs: sorted[0] ?? Number.NaN,
+      medianMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN,
+      maxMs: sorted.at(-1) ?? Number.NaN,
+      ...(path === 'failover'
+        ? { detectionTimeoutMs: labRecoveryParams(FAST_TIMING).suspectAfterMs }
+        : {}),
+    };
+  });
 };
 
 // ---------------------------------------------------------------------------------------
@@ -796,32 +831,72 @@ const scaleFigures = async (): Promise<ScaleFigures[]> => {
   return out;
 };
 
+/** One row per path: the median of each figure over the rounds (the JSON keeps every round). */
+const pathMedians = (all: readonly PathFigures[]): PathFigures[] => {
+  const med = (xs: number[]): number => {
+    const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)] ?? Number.NaN;
+  };
+  const groups = new Map<string, PathFigures[]>();
+  for (const f of all) groups.set(f.path, [...(groups.get(f.path) ?? []), f]);
+  return [...groups.values()].map((fs) => {
+    const first = fs[0] as PathFigures;
+    return {
+      ...first,
+      uploadMbps: med(fs.map((f) => f.uploadMbps)),
+      downloadMbps: med(fs.map((f) => f.downloadMbps)),
+      rr: {
+        ...first.rr,
+        p50Us: med(fs.map((f) => f.rr.p50Us)),
+        p99Us: med(fs.map((f) => f.rr.p99Us)),
+      },
+    };
+  });
+};
+
 const main = async (): Promise<void> => {
   const paths =
     o.stallsOnly || o.scaleOnly || o.historyOnly ? [] : o.paths.split(',').map((s) => s.trim());
-  const lab = await Lab.create('bench');
   const figures: PathFigures[] = [];
-  try {
-    for (const path of paths) {
-      if (path === 'plain') {
-        figures.push(await measurePath(lab, 'plain', NS.plain, ADDR.plain));
-      } else if (path === 'forward' || path === 'passthrough') {
-        const ssw = await lab.startSsw('primary', { mode: path });
-        figures.push(await measurePath(lab, path, NS.primary, ADDR.service));
-        await stopProc(ssw);
-      } else if (path === 'fttcp') {
-        const stop = await lab.startFtTcpHosts();
-        const f = await measurePath(lab, 'fttcp', NS.primary, ADDR.service);
-        const why = 'server apps not NSW-wrapped (iperf3, plain echo): SSW + logger costs only';
-        figures.push({ ...f, note: f.note === undefined ? why : `${why}; ${f.note}` });
-        await stop();
-      } else {
-        throw new LabError(`unknown path '${path}' (plain, passthrough, forward, fttcp)`);
+  // The run directory of this tree's lab holds bench.json.
+  let lab: Lab | undefined;
+  // Rounds interleave the trees (baseline, this, baseline, ...), as the scale rows do.
+  const rounds = paths.length === 0 ? [0] : Array.from({ length: o.pathRounds }, (_, i) => i);
+  for (const [round, label, root] of rounds.flatMap((r) =>
+    TREES.map(([l, t]) => [r, l, t] as const),
+  )) {
+    // The baseline's daemons run only the rows that have daemons (forward, fttcp).
+    const treePaths = label === '' ? paths : paths.filter((x) => x === 'forward' || x === 'fttcp');
+    if (treePaths.length === 0 && (label !== '' || round > 0)) continue;
+    const l = await Lab.create(
+      `bench${label.replace('@', '-')}`,
+      root !== undefined ? { codeRoot: root } : {},
+    );
+    if (label === '') lab = l;
+    try {
+      for (const path of treePaths) {
+        const name = `${path}${label}`;
+        if (path === 'plain') {
+          figures.push(await measurePath(l, 'plain', NS.plain, ADDR.plain));
+        } else if (path === 'forward' || path === 'passthrough') {
+          const ssw = await l.startSsw('primary', { mode: path });
+          figures.push(await measurePath(l, name, NS.primary, ADDR.service));
+          await stopProc(ssw);
+        } else if (path === 'fttcp') {
+          const stop = await l.startFtTcpHosts();
+          const f = await measurePath(l, name, NS.primary, ADDR.service);
+          const why = 'server apps not NSW-wrapped (iperf3, plain echo): SSW + logger costs only';
+          figures.push({ ...f, note: f.note === undefined ? why : `${why}; ${f.note}` });
+          await stop();
+        } else {
+          throw new LabError(`unknown path '${path}' (plain, passthrough, forward, fttcp)`);
+        }
       }
+    } finally {
+      await l.close();
     }
-  } finally {
-    await lab.close();
   }
+  if (lab === undefined) throw new LabError('no lab ran');
   const history: HistoryStall[] = [];
   for (const path of ['local', 'failover'] as const) {
     for (const mb of historyMb) {
@@ -839,8 +914,8 @@ const main = async (): Promise<void> => {
   if (o.longMb > 0) long = await longStream(o.longMb * 1e6);
   const stalls: StallFigures[] = [];
   if (o.kills > 0 && !o.scaleOnly && !o.historyOnly) {
-    stalls.push(await stallFigures('local'));
-    stalls.push(await stallFigures('failover'));
+    stalls.push(...(await stallFigures('local')));
+    stalls.push(...(await stallFigures('failover')));
   }
   const scale = o.stallsOnly || o.historyOnly ? [] : await scaleFigures();
   const out = {
@@ -866,7 +941,7 @@ const main = async (): Promise<void> => {
   };
   const rows = [
     ['path', 'upload Mbit/s', 'download Mbit/s', 'rr p50 us', 'rr p99 us'],
-    ...figures.map((f) => [
+    ...pathMedians(figures).map((f) => [
       f.path,
       String(f.uploadMbps),
       String(f.downloadMbps),
@@ -874,12 +949,16 @@ const main = async (): Promise<void> => {
       String(f.rr.p99Us),
     ]),
   ];
-  if (figures.length > 0) table(rows);
+  if (figures.length > 0) {
+    if (o.pathRounds > 1)
+      process.stdout.write(`(path rows: the median over ${o.pathRounds} interleaved rounds)\n`);
+    table(rows);
+  }
   for (const f of figures)
     if (f.note?.includes('failed') === true) process.stdout.write(`${f.path}: ${f.note}\n`);
   for (const st of stalls) {
     process.stdout.write(
-      `stall ${st.path.padEnd(8)} over ${st.kills} kills (${st.failed.length} failed): min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
+      `stall ${`${st.path}${st.tree === 'baseline' ? '@baseline' : ''}`.padEnd(17)} over ${st.kills} kills (${st.failed.length} failed): min ${st.minMs} ms, median ${st.medianMs} ms, max ${st.maxMs} ms${st.detectionTimeoutMs !== undefined ? ` (detection timeout ${st.detectionTimeoutMs} ms)` : ''}\n`,
     );
     for (const ph of st.phases)
       process.stdout.write(

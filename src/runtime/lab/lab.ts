@@ -145,6 +145,23 @@ export const APP_PRELOAD: Record<AppName, readonly string[]> = {
 const appPreload = (app: AppName, root: string): string[] =>
   APP_PRELOAD[app].map((m) => join(root, m));
 
+/**
+ * Whether the SSW of the tree at `root` announces `protected` (L.4) on its timeline. A
+ * benchmark's baseline (`bench:lab --baseline-root`) may be a tree from before the event: its
+ * SSW is then given OLD_TREE_SETTLE_MS to join its logger, and a client that connects sooner
+ * pays one SYN retransmit (a slower row, never a wrong one).
+ */
+const announcesProtection = (root: string): boolean => {
+  try {
+    return readFileSync(join(root, 'src/runtime/ssw/engineCore.ts'), 'utf8').includes(
+      "event: 'protected'",
+    );
+  } catch {
+    return false;
+  }
+};
+const OLD_TREE_SETTLE_MS = 2_000;
+
 /** The warm spare's hold module (src/runtime/ssw/supervisor.ts HOLD_MODULE) under `root`. */
 const holdModule = (root: string): string => join(root, 'src/runtime/ssw/hold.mjs');
 
@@ -495,7 +512,14 @@ export class Lab {
     // 'listening' can come first: the app and the data-path thread start together, and the
     // SSW joins the logger only after the detector's first HeartbeatAck.
     await Promise.all([
-      waitEvent(ssw, (e) => e.event === 'protected', LAB_WAITS.serviceUpMs, 'SSW protected (L.4)'),
+      announcesProtection(this.codeRoot)
+        ? waitEvent(
+            ssw,
+            (e) => e.event === 'protected',
+            LAB_WAITS.serviceUpMs,
+            'SSW protected (L.4)',
+          )
+        : new Promise((r) => setTimeout(r, OLD_TREE_SETTLE_MS)),
       o.app === undefined
         ? undefined
         : waitEvent(
