@@ -268,6 +268,32 @@ describe('NSW recording', () => {
     expect(parseNswControlLine('{"cmd":"unprotected"}')).toMatchObject({ ok: true });
   });
 
+  it('R13.10: connections opened and closed leave no entry in any table of the binding or the core', async () => {
+    const logger = await startLogger();
+    const nsw = await openNsw('record', loggerPort(logger).port);
+    const server = nsw.createServer((s) => s.on('data', (d) => s.write(d)));
+    const port = await listen(server);
+    const N = 300;
+    for (let batch = 0; batch < N; batch += 50) {
+      const clients = await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const c = await Client.connect(port);
+          c.sock.write('ping');
+          await c.waitBytes(4);
+          c.sock.end();
+          return c;
+        }),
+      );
+      await waitFor('clients see the server close', () => clients.every((c) => c.closed));
+    }
+    const open = (): string[] =>
+      Object.entries(nsw.stats.tables ?? { missing: 1 })
+        .filter(([k, v]) => k !== 'core.forgotten' && v !== 0)
+        .map(([k, v]) => `${k}=${v}`);
+    await waitFor('every table empty', () => open().length === 0);
+    expect(nsw.stats.tables?.['core.forgotten']).toBe(N);
+  });
+
   it('logs the determinants in the order the application saw them', async () => {
     const logger = await startLogger();
     const nsw = await openNsw('record', loggerPort(logger).port);

@@ -16,7 +16,15 @@ import {
 import { err, ok, type Result } from '../../wire/result.ts';
 import { OutputHasher } from './determinants.ts';
 import type { OutputAction } from './gate.ts';
-import { type Conn, loadLog, type NswState, NswUsageError, newConn, type Sock } from './state.ts';
+import {
+  type Conn,
+  forgetIfFinished,
+  loadLog,
+  type NswState,
+  NswUsageError,
+  newConn,
+  type Sock,
+} from './state.ts';
 
 export {
   CHECKPOINT_EVERY_BYTES_RANGE,
@@ -433,6 +441,9 @@ export function adopt(s: NswState, k: Sock, ghost: boolean, release: ReleaseFn):
   const pending = k.deferred;
   k.deferred = [];
   for (const a of pending) release(s, k.conn!, a);
+  // R13.10: a restored connection that was finished but for its socket.
+  const c = k.conn === null ? undefined : s.conns.get(k.conn);
+  if (c !== undefined) forgetIfFinished(s, c);
 }
 
 export type ReleaseFn = (s: NswState, conn: number, action: OutputAction) => void;

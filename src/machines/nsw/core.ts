@@ -69,13 +69,17 @@ import { RECORD_PATH } from './recordPath.ts';
 import { nextReplayStep, type ReplayStep } from './replay.ts';
 import { REPLAY_PATH, takeRestAsLiveInput } from './replayPath.ts';
 import {
+  type Conn,
   checkHeld,
+  closesStored,
   connOrThrow,
   type DataPath,
   DEFAULT_NSW_LIMITS,
   describeLogged,
   divergence,
   emitRelease,
+  forgetAllFinished,
+  forgetIfFinished,
   liftGate,
   loadLog,
   type NswEffect,
@@ -87,6 +91,20 @@ import {
   stopConn,
   TAIL_TRIM_BYTES,
 } from './state.ts';
+
+/** R13.10: the sizes of the core's tables (`NswCore.sizes`). */
+export interface NswSizes {
+  readonly socks: number;
+  readonly conns: number;
+  /** closed connections whose close determinant is not stored yet */
+  readonly closing: number;
+  readonly inbox: number;
+  /** the inbox's index of accepts by client (R11.2) */
+  readonly inboxAccepts: number;
+  readonly gate: number;
+  readonly unacked: number;
+  readonly forgotten: number;
+}
 
 export type NswCoreOptions = {
   readonly limits?: Partial<NswLimits>;
@@ -154,7 +172,11 @@ export class NswCore {
       nswMachine.provide({
         actions: {
           takeRestAsLiveInput: () => takeRestAsLiveInput(s),
-          announceLive: () => s.out.push({ kind: 'mode', mode: 'live' }),
+          announceLive: () => {
+            s.out.push({ kind: 'mode', mode: 'live' });
+            // R13.10: what the log held back may go now.
+            forgetAllFinished(s);
+          },
           stopConnection: (_, p) => stopConn(s, p.conn, p.error),
           stopApplication: (_, p) => {
             s.out.push({ kind: 'stop', conn: null, error: p.error });
@@ -335,15 +357,26 @@ export class NswCore {
   }
 
   write(conn: number, bytes: Uint8Array): NswEffect[] {
-    const c = connOrThrow(this.s, conn);
-    if (bytes.length > 0 && !c.closed) this.path.write(this.s, c, bytes);
+    const c = this.heldConn(conn);
+    if (c !== undefined && bytes.length > 0 && !c.closed) this.path.write(this.s, c, bytes);
     return this.drain();
   }
 
   close(conn: number, how: CloseHow): NswEffect[] {
-    const c = connOrThrow(this.s, conn);
-    if (!c.closed) this.path.close(this.s, c, how);
+    const c = this.heldConn(conn);
+    if (c !== undefined && !c.closed) this.path.close(this.s, c, how);
     return this.drain();
+  }
+
+  /**
+   * The connection, or undefined for one forgotten (R13.10: closed for good, so a write or a
+   * close on it now changes nothing, as on any closed one); a number never accepted throws.
+   */
+  private heldConn(conn: number): Conn | undefined {
+    const c = this.s.conns.get(conn);
+    if (c === undefined && Number.isInteger(conn) && conn >= 0 && conn < this.s.nextConn)
+      return undefined;
+    return c ?? connOrThrow(this.s, conn);
   }
 
   // --- logger -> core ----------------------------------------------------------------------
@@ -359,6 +392,7 @@ export class NswCore {
       s.stable = stableDet;
       for (const o of s.gate.release(stableDet)) emitRelease(s, o.conn, o.action);
       checkHeld(s);
+      closesStored(s);
     }
     return this.drain();
   }
@@ -402,6 +436,8 @@ export class NswCore {
       c.tail = [];
       c.tailFrom = c.released;
     }
+    // R13.10: no checkpoint will list a finished connection any more.
+    forgetAllFinished(this.s);
   }
 
   get checkpointsEnabled(): boolean {
@@ -487,13 +523,36 @@ export class NswCore {
     c.trimAbove = Math.max(c.trimAbove / 2, 2 * (c.released - c.tailFrom), TAIL_TRIM_BYTES);
   }
 
-  /** R13.1: ConnDone: nothing of `conn` is owed to its client any more. */
-  connDone(conn: number): void {
+  /**
+   * R13.1: ConnDone: nothing of `conn` is owed to its client any more. R13.10: if it is
+   * finished otherwise too, it is forgotten (a `forget` effect).
+   */
+  connDone(conn: number): NswEffect[] {
     const c = this.s.conns.get(conn);
     if (c !== undefined && !c.done) {
       c.done = true;
       this.s.doneSinceCheckpoint++;
+      forgetIfFinished(this.s, c);
     }
+    return this.drain();
+  }
+
+  /**
+   * R13.10: how many entries each per-connection table holds (a closed connection's go when
+   * it is finished for good), and how many connections were forgotten so far.
+   */
+  sizes(): NswSizes {
+    const s = this.s;
+    return {
+      socks: s.socks.size,
+      conns: s.conns.size,
+      closing: s.closing.length,
+      inbox: s.inbox.length,
+      inboxAccepts: s.inbox.acceptsIndexed,
+      gate: s.gate.length,
+      unacked: s.unacked.length,
+      forgotten: s.forgotten,
+    };
   }
 
   /** R13.6: the socket id a new kernel connection (or ghost) from this client must take. */
@@ -532,6 +591,7 @@ export class NswCore {
     this.send({ type: 'UNPROTECTED', reason });
     if (!this.s.logging) {
       // An unlogged incarnation has nothing a checkpoint could continue (R13.9: nothing is sent).
+      // R13.10: nor a replay: closed connections need no stored close any more.
       this.disableCheckpoints();
       // Outside the statechart's transition: the held bytes fell, which R4.6 may have to tell it.
       checkHeld(this.s);

@@ -38,6 +38,11 @@ export class Inbox {
     return this.items.length - this.head;
   }
 
+  /** Entries of the index of accepts by client (R13.10: bounded by the accepts waiting). */
+  get acceptsIndexed(): number {
+    return this.acceptKey.size + this.accepts.size;
+  }
+
   push(item: InboxItem): void {
     this.items.push(item);
     if (item.kind === 'timer') bump(this.timerItems, item.timerId, 1);

@@ -10,6 +10,7 @@ import {
   bind,
   type Conn,
   checkHeld,
+  closedByApp,
   type DataPath,
   deliverBytes,
   deliverEof,
@@ -101,6 +102,7 @@ export const RECORD_PATH: DataPath = {
     // The close position (R5.2): every byte the application wrote on this connection. The
     // SSW passes the kernel's FIN only at that point of the stream, so a crash FIN emitted
     // before the last output reached the kernel is never taken for this close.
+    const closeDet = s.detLog.detSeq;
     append(s, { kind: 'close', conn: c.conn, how, offset: c.hasher.offset });
     c.closed = true;
     c.closeHow = how;
@@ -108,5 +110,7 @@ export const RECORD_PATH: DataPath = {
     // the logger announces it to the SSW (CloseLogged) at that moment, and the SSW lets the
     // FIN/RST through only then (R4.3, R5.2).
     if (!c.stopped) gateOutput(s, c, { kind: how });
+    // R13.10: after the FIN/RST's release (or its place in the gate).
+    closedByApp(s, c, how, closeDet);
   },
 };

@@ -12,6 +12,7 @@ import { nextReplayStep } from './replay.ts';
 import {
   bind,
   type Conn,
+  closedByApp,
   type DataPath,
   deliverBytes,
   deliverEof,
@@ -164,6 +165,7 @@ export const REPLAY_PATH: DataPath = {
       (l) => l.kind === 'close' && l.conn === c.conn && l.how === how,
     );
     if (d === undefined) return;
+    const closeDet = s.logBase + s.pos - 1;
     c.closed = true;
     c.closeHow = how;
     if (d.kind === 'close' && d.offset !== offset && !c.stopped) {
@@ -177,6 +179,8 @@ export const REPLAY_PATH: DataPath = {
       );
     }
     if (!c.stopped) replayOutput(s, c, { kind: how });
+    // R13.10: held until the replay is over (the rest of the log may name it).
+    closedByApp(s, c, how, closeDet);
     checkExhausted(s);
   },
 };

@@ -65,7 +65,12 @@ export type NswEffect =
   /** R13.1: this connection's tail copies grew: call `outputAcked` with its unacknowledged bytes */
   | { readonly kind: 'tailOver'; readonly conn: number }
   /** R13.6: re-arm a restored timer with the time it had left */
-  | { readonly kind: 'rearm'; readonly timerId: number; readonly ms: number };
+  | { readonly kind: 'rearm'; readonly timerId: number; readonly ms: number }
+  /**
+   * R13.10: the connection (null: a ghost the log never accepted) is finished for good: forget
+   * its socket `sock` and everything kept for `conn`; the core never names either again
+   */
+  | { readonly kind: 'forget'; readonly conn: number | null; readonly sock: number };
 
 export interface NswLimits {
   /** output held for output commit before client input is paused (R4.6) */
@@ -111,6 +116,11 @@ export interface Conn {
   closed: boolean;
   /** R13.1: the application's close, once made */
   closeHow: CloseHow | null;
+  /**
+   * R13.10: the determinant number of that close (-1: none yet, or stored before the restored
+   * checkpoint); the connection is forgotten only once it is stored
+   */
+  closeDet: number;
   /** R13.1: client bytes delivered to the application */
   readOffset: number;
   /** R13.1: the logger said ConnDone (nothing of it is owed to the client any more) */
@@ -175,6 +185,13 @@ export interface NswState {
    */
   doneSinceCheckpoint: number;
   readonly ckpt: CheckpointState;
+  /**
+   * R13.10: connections closed by the application whose close determinant was not stored yet,
+   * in close order (so in determinant order): `detStored` looks at the front only
+   */
+  closing: Conn[];
+  /** R13.10: connections forgotten for good (a count, for stats and tests) */
+  forgotten: number;
 }
 
 /** R13.3: the schedule (NSW flags `--checkpoint-every-bytes`, `--checkpoint-every-ms`). */
@@ -257,6 +274,8 @@ export function newState(limits: NswLimits, control: (e: NswEvent) => void): Nsw
     bytesSinceCheckpoint: 0,
     doneSinceCheckpoint: 0,
     ckpt: newCheckpointState(),
+    closing: [],
+    forgotten: 0,
   };
   (s as { view: KernelView }).view = kernelView(s);
   return s;
@@ -337,6 +356,7 @@ export function newConn(conn: number, k: Sock, hasher = new OutputHasher()): Con
     closed: false,
     stopped: false,
     closeHow: null,
+    closeDet: -1,
     readOffset: 0,
     done: false,
     released: hasher.offset,
@@ -386,11 +406,15 @@ export function deliverBytes(s: NswState, k: Sock, conn: number, len: number): v
     s.out.push({ kind: 'resumeSock', sock: k.id });
   }
   s.out.push({ kind: 'data', conn, bytes });
+  // R13.10: a destroyed connection's last buffered input is delivered.
+  if (c?.closed === true && k.buffered === 0) forgetIfFinished(s, c);
 }
 
 export function deliverEof(s: NswState, k: Sock, conn: number): void {
   k.eofDelivered = true;
   s.out.push({ kind: 'eof', conn });
+  const c = s.conns.get(conn);
+  if (c !== undefined) forgetIfFinished(s, c);
 }
 
 export function fire(s: NswState, timerId: number): void {
@@ -492,6 +516,74 @@ export function stopConn(s: NswState, conn: number, error: NswDivergence): void 
   c.stopped = true;
   s.gate.dropConn(conn);
   s.out.push({ kind: 'stop', conn, error });
+}
+
+// ---------------------------------------------------------------------------------------------
+// R13.10: a finished connection is forgotten
+
+/**
+ * R13.10: the application closed `c` at determinant `closeDet` (appended or, in replay, met).
+ * Forgotten at once if that finishes it, else when what it waits for comes.
+ */
+export function closedByApp(s: NswState, c: Conn, how: CloseHow, closeDet: number): void {
+  c.closed = true;
+  c.closeHow = how;
+  c.closeDet = closeDet;
+  if (s.logging && closeDet >= s.stable) s.closing.push(c);
+  else forgetIfFinished(s, c);
+}
+
+/** R13.10: `detStored` moved `stable`: closes now stored may finish their connections. */
+export function closesStored(s: NswState): void {
+  let i = 0;
+  while (i < s.closing.length && (s.closing[i]?.closeDet ?? s.stable) < s.stable) i++;
+  if (i === 0) return;
+  for (const c of s.closing.splice(0, i)) forgetIfFinished(s, c);
+}
+
+/**
+ * R13.10: whether nothing can need `c` any more: the application closed it and that close is
+ * stored (so its FIN or RST left the gate), no input of it will be delivered (its end of
+ * stream was; or the application destroyed it and nothing of it is buffered), no checkpoint
+ * will list it (the logger said ConnDone; a ghost is a record the logger closed already; or
+ * there are no checkpoints), a restored one has its socket again, and the replay is over (the
+ * rest of the log may still name it). A stopped connection (R12.1) is kept: it diverged, and
+ * its kernel socket stays as it is.
+ */
+function finished(s: NswState, c: Conn): boolean {
+  const k = c.sock;
+  if (!c.closed || c.stopped || k.awaiting || s.pos < s.log.length) return false;
+  const unlogged = !s.logging;
+  if (!unlogged && c.closeDet >= s.stable) return false;
+  const inputOver = k.eofDelivered || (c.closeHow === 'destroy' && k.buffered === 0 && !k.eof);
+  return inputOver && (c.done || k.ghost || !s.ckpt.enabled || unlogged);
+}
+
+/** R13.10: drops `c` and its socket from every table, and tells the runtime (`forget`). */
+export function forgetIfFinished(s: NswState, c: Conn): void {
+  if (!finished(s, c) || s.conns.get(c.conn) !== c) return;
+  s.conns.delete(c.conn);
+  s.socks.delete(c.sock.id);
+  s.forgotten++;
+  // R13.3: it left the checkpoint's table, which only a new checkpoint tells the logger.
+  if (s.ckpt.enabled) s.doneSinceCheckpoint++;
+  s.out.push({ kind: 'forget', conn: c.conn, sock: c.sock.id });
+}
+
+/**
+ * R13.10 at the end of a replay (or once unprotected): every connection the log held back is
+ * looked at once, and the ghosts the log never accepted (never offered live, R11.3) go.
+ */
+export function forgetAllFinished(s: NswState): void {
+  for (const c of [...s.conns.values()]) forgetIfFinished(s, c);
+  s.closing = s.closing.filter((c) => s.conns.get(c.conn) === c);
+  if (s.pos < s.log.length) return;
+  for (const k of [...s.socks.values()]) {
+    if (k.ghost && k.conn === null) {
+      s.socks.delete(k.id);
+      s.out.push({ kind: 'forget', conn: null, sock: k.id });
+    }
+  }
 }
 
 /**

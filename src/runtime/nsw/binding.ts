@@ -20,6 +20,11 @@ export interface NswStats {
   readonly heldBytes: number;
   readonly mode: NswRunMode;
   readonly checkpoints?: NswCheckpointStats;
+  /**
+   * R13.10 (record and replay only): entries of each per-connection table, the binding's and
+   * the core's; a finished connection leaves them all
+   */
+  readonly tables?: Readonly<Record<string, number>>;
 }
 
 export interface NswTimer {

@@ -164,7 +164,7 @@ export class FtBinding implements NswBinding {
           this.scheduleDeliver();
         },
         connDone: (conn) => {
-          this.core.connDone(conn);
+          this.perform(this.core.connDone(conn));
           this.connKernel.delete(conn);
         },
         failed: (e) => this.o.owner.fail(e),
@@ -187,6 +187,12 @@ export class FtBinding implements NswBinding {
       heldBytes: c.heldBytes,
       mode: c.mode,
       ...(this.app !== undefined ? { checkpoints } : {}),
+      tables: {
+        socks: this.socks.size,
+        sockets: this.sockets.size,
+        connKernel: this.connKernel.size,
+        ...Object.fromEntries(Object.entries(c.sizes()).map(([k, v]) => [`core.${k}`, v])),
+      },
     };
   }
 
@@ -251,11 +257,15 @@ export class FtBinding implements NswBinding {
     rec.k = k;
     this.socks.set(id, rec);
     this.applyPause(rec);
+    // R13.10: a socket the core forgot is finished; anything it still reports is dropped.
+    const known = (): boolean => this.socks.get(id)?.k === k;
     k.on('data', (d: Buffer) => {
+      if (!known()) return;
       this.perform(this.core.kernelData(id, d));
       this.deliverNow();
     });
     const onEnd = (): void => {
+      if (!known()) return;
       this.perform(this.core.kernelEof(id));
       this.deliverNow();
     };
@@ -395,6 +405,14 @@ export class FtBinding implements NswBinding {
           if (k !== undefined) this.core.outputAcked(e.conn, unackedBytes(k));
           break;
         }
+        case 'forget':
+          // R13.10: finished for good; the kernel socket (if any) has its FIN or RST already.
+          this.socks.delete(e.sock);
+          if (e.conn !== null) {
+            this.connKernel.delete(e.conn);
+            this.sockets.delete(e.conn);
+          }
+          break;
       }
     }
     return delivered;
