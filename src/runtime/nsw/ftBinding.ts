@@ -3,25 +3,18 @@
 // whose data path decides what is logged, released and delivered (spec/nsw.md). This binding
 // owns no protocol decision: it binds the core to node:net, real timers and the logger link
 // (./loggerLink.ts), schedules deliveries (one per macrotask, R3.3; batched in replay,
-// ./replayBatch.ts) and performs the core's effects.
+// ./replayBatch.ts) and performs the core's effects (R3, R4, R12, R13.9, R13.10). The start of
+// a replay and the restore from a checkpoint (R11, R13.6) are ./ftReplay.ts; taking
+// checkpoints (R13.1-R13.4) is ./ftCheckpoints.ts.
 
-import { writeSync } from 'node:fs';
 import type net from 'node:net';
-import {
-  DEFAULT_CHECKPOINT_SCHEDULE,
-  fetchedCheckpoint,
-  NswCore,
-  type NswEffect,
-} from '../../machines/nsw/index.ts';
+import { DEFAULT_CHECKPOINT_SCHEDULE, NswCore, type NswEffect } from '../../machines/nsw/index.ts';
 import { ipv4ToString } from '../../wire/addr.ts';
-import type { Determinant, LoggerMessage } from '../../wire/logmsg.ts';
 import type { Log } from '../common/log.ts';
-import { type TestHookPoint, testHook } from '../common/testhook.ts';
 import {
   clientAddrOf,
   type NswBinding,
   type NswCheckpointApp,
-  type NswCheckpointStats,
   type NswOwner,
   type NswRunMode,
   type NswStats,
@@ -29,22 +22,13 @@ import {
 } from './binding.ts';
 import { NSW_DEFAULTS, type NswConfig } from './env.ts';
 import { NswDivergenceError } from './errors.ts';
+import { FtCheckpoints, liveNow } from './ftCheckpoints.ts';
+import { FtReplay } from './ftReplay.ts';
+import { nswHook as hook } from './hooks.ts';
 import { NswLoggerLink } from './loggerLink.ts';
-import { unackedBytes } from './outq.ts';
 import { ReplayBatcher } from './replayBatch.ts';
 import type { NswServer } from './server.ts';
 import { NswSocket, type SocketHooks } from './socket.ts';
-
-/** A test hook (../common/testhook.ts; off unless FTTCP_TEST_HOOKS is set). The announcement
- * is written synchronously: the process freezes right after it. */
-const hook = (point: TestHookPoint, details: Record<string, unknown> = {}): void =>
-  testHook(
-    point,
-    (event, fields) => {
-      writeSync(1, `${JSON.stringify({ component: 'nsw', event, ...fields })}\n`);
-    },
-    details,
-  );
 
 /** Recording/live deliveries scheduled in one event-loop turn at most (each its own macrotask). */
 export const RECORD_BATCH = 256;
@@ -83,17 +67,11 @@ export class FtBinding implements NswBinding {
   private readonly timers = new Map<number, TimerRec>();
   private deliverScheduled = false;
   private inputPaused = false;
-  private replayInfo = { dets: 0, conns: 0, bytes: 0 };
   /** R13.8: the application's snapshot() and restore(), if it gave them */
   private readonly app: NswCheckpointApp | undefined;
-  /** R13.6: the snapshot and connections to hand restore() when the first server listens */
-  private pendingRestore:
-    | { snapshot: Uint8Array; conns: Extract<NswEffect, { kind: 'restored' }>[]; timers: number[] }
-    | undefined;
-  /** R13.1: each connection's kernel socket, for SIOCOUTQ (forgotten at ConnDone) */
-  private readonly connKernel = new Map<number, net.Socket>();
-  private ckptTimer: NodeJS.Timeout | undefined;
-  private ckpt = { taken: 0, stored: 0, refused: 0, pausesMs: [] as number[], lastBytes: 0 };
+  /** R13.1-R13.4: only when the application gave them */
+  private readonly checkpoints: FtCheckpoints | undefined;
+  private readonly replay: FtReplay;
 
   constructor(private readonly o: FtBindingOptions) {
     const { cfg } = o;
@@ -101,16 +79,51 @@ export class FtBinding implements NswBinding {
       cfg.maxHeldBytes !== undefined ? { limits: { maxHeldBytes: cfg.maxHeldBytes } } : {},
     );
     this.app = cfg.checkpoints;
+    const core = this.core;
+    const perform = (fx: readonly NswEffect[]): void => void this.perform(fx);
+    const scheduleDeliver = (): void => this.scheduleDeliver();
     if (this.app !== undefined) {
       const schedule = {
         everyBytes: cfg.checkpointEveryBytes ?? DEFAULT_CHECKPOINT_SCHEDULE.everyBytes,
         everyMs: cfg.checkpointEveryMs ?? DEFAULT_CHECKPOINT_SCHEDULE.everyMs,
       };
-      this.core.enableCheckpoints(schedule, liveNow());
-      // R13.3: an idle application still reaches a quiescent point when its time is due.
-      this.ckptTimer = setInterval(() => this.scheduleDeliver(), Math.min(1000, schedule.everyMs));
-      this.ckptTimer.unref();
+      this.checkpoints = new FtCheckpoints(
+        { core, app: this.app, log: o.log, timeline: cfg.timeline, perform, scheduleDeliver },
+        schedule,
+      );
     }
+    this.replay = new FtReplay({
+      core,
+      app: this.app,
+      log: o.log,
+      timeline: cfg.timeline,
+      owner: o.owner,
+      perform,
+      scheduleDeliver,
+      listening: () => this.listening(),
+      ghostSock: (clientAddr, clientPort, serverPort) => {
+        // R13.6: a closed connection of the restored checkpoint is its ghost.
+        const id = this.core.restoredSockFor(clientAddr, clientPort) ?? this.nextSock++;
+        const rec: SockRec = {
+          k: undefined,
+          localPort: serverPort,
+          appPaused: false,
+          corePaused: false,
+        };
+        this.socks.set(id, rec);
+        return id;
+      },
+      restoredSocket: (e) => {
+        const sock = this.newSocket(e.conn, e.sock, e.clientAddr, e.clientPort);
+        sock.eofDelivered = e.eof;
+        return sock;
+      },
+      timerIds: () => [...this.timers.keys()],
+      attachTimer: (timerId, fn) => {
+        const rec = this.timers.get(timerId);
+        if (rec !== undefined) rec.fn = fn;
+      },
+    });
     this.batcher = new ReplayBatcher({
       step: () => {
         if (this.core.mode !== 'replaying' || !this.listening() || !this.deliverOne()) return false;
@@ -142,17 +155,11 @@ export class FtBinding implements NswBinding {
             hook('nsw.stored-unreleased', { stableDet });
           this.perform(effects);
         },
-        fetched: (records, end) => this.startReplay(records, end),
+        fetched: (records, end) => this.replay.start(records, end),
         fenced: () => this.perform(this.core.fence()),
-        checkpointStored: (ckptId) => {
-          if (!this.core.checkpointStored(ckptId)) return;
-          this.ckpt.stored++;
-          this.o.cfg.timeline?.event('checkpoint-stored', { ckptId });
-        },
-        checkpointRejected: (ckptId, detail) => {
-          if (!this.core.checkpointRejected(ckptId)) return;
-          this.o.log.warn('checkpoint rejected by the logger', { ckptId, detail });
-        },
+        // Without checkpoints none is in flight: an answer names nothing we sent.
+        checkpointStored: (ckptId) => this.checkpoints?.stored(ckptId),
+        checkpointRejected: (ckptId, detail) => this.checkpoints?.rejected(ckptId, detail),
         checkpointWanted: (m) => {
           this.o.log.info('logger asks for a checkpoint', {
             reason: m.reason,
@@ -165,7 +172,7 @@ export class FtBinding implements NswBinding {
         },
         connDone: (conn) => {
           this.perform(this.core.connDone(conn));
-          this.connKernel.delete(conn);
+          this.checkpoints?.forget(conn);
         },
         failed: (e) => this.o.owner.fail(e),
         unprotected: (reason) => this.unprotect(reason),
@@ -180,17 +187,17 @@ export class FtBinding implements NswBinding {
 
   get stats(): NswStats {
     const c = this.core;
-    const checkpoints: NswCheckpointStats = { ...this.ckpt, pausesMs: [...this.ckpt.pausesMs] };
+    const ck = this.checkpoints;
     return {
       detSeq: c.detSeq,
       stableDet: c.stableDet,
       heldBytes: c.heldBytes,
       mode: c.mode,
-      ...(this.app !== undefined ? { checkpoints } : {}),
+      ...(ck !== undefined ? { checkpoints: ck.stats } : {}),
       tables: {
         socks: this.socks.size,
         sockets: this.sockets.size,
-        connKernel: this.connKernel.size,
+        connKernel: ck?.kernels ?? 0,
         ...Object.fromEntries(Object.entries(c.sizes()).map(([k, v]) => [`core.${k}`, v])),
       },
     };
@@ -283,7 +290,7 @@ export class FtBinding implements NswBinding {
   }
 
   serverListening(): void {
-    this.restoreApp();
+    this.replay.restoreApp();
     this.scheduleDeliver();
   }
 
@@ -302,7 +309,7 @@ export class FtBinding implements NswBinding {
   };
 
   close(): void {
-    if (this.ckptTimer !== undefined) clearInterval(this.ckptTimer);
+    this.checkpoints?.stop();
     for (const t of this.timers.values()) if (t.handle !== undefined) clearTimeout(t.handle);
     this.timers.clear();
     // Connections first: a listening server's close waits for its connections to end.
@@ -346,7 +353,7 @@ export class FtBinding implements NswBinding {
           this.stopped(e);
           break;
         case 'mode':
-          if (e.mode === 'live') this.wentLive();
+          if (e.mode === 'live') this.replay.wentLive();
           break;
         case 'closeLink':
           this.link.stop();
@@ -378,7 +385,7 @@ export class FtBinding implements NswBinding {
           this.link.sendMessages(e.frames.slice(0, half));
           if (half > 0) hook('nsw.mid-checkpoint', { frames: e.frames.length, sent: half });
           this.link.sendMessages(e.frames.slice(half));
-          if (e.frames[0]?.kind === 'CheckpointRefused') this.ckpt.refused++;
+          if (e.frames[0]?.kind === 'CheckpointRefused') this.checkpoints?.refusedOne();
           break;
         }
         case 'restored':
@@ -388,11 +395,11 @@ export class FtBinding implements NswBinding {
             appPaused: false,
             corePaused: false,
           });
-          this.pendingRestore?.conns.push(e);
+          this.replay.restored(e);
           break;
         case 'adopted': {
           const k = this.socks.get(e.sock)?.k;
-          if (k !== undefined) this.connKernel.set(e.conn, k);
+          if (k !== undefined) this.checkpoints?.kernelOf(e.conn, k);
           const sock = this.sockets.get(e.conn);
           if (sock !== undefined && k !== undefined) sock.adoptKernel(k);
           break;
@@ -400,16 +407,14 @@ export class FtBinding implements NswBinding {
         case 'rearm':
           this.rearm(e.timerId, e.ms);
           break;
-        case 'tailOver': {
-          const k = this.connKernel.get(e.conn);
-          if (k !== undefined) this.core.outputAcked(e.conn, unackedBytes(k));
+        case 'tailOver':
+          this.checkpoints?.tailOver(e.conn);
           break;
-        }
         case 'forget':
           // R13.10: finished for good; the kernel socket (if any) has its FIN or RST already.
           this.socks.delete(e.sock);
           if (e.conn !== null) {
-            this.connKernel.delete(e.conn);
+            this.checkpoints?.forget(e.conn);
             this.sockets.delete(e.conn);
           }
           break;
@@ -420,19 +425,25 @@ export class FtBinding implements NswBinding {
 
   private accept(e: Extract<NswEffect, { kind: 'accept' }>): void {
     const rec = this.socks.get(e.sock);
-    if (rec?.k !== undefined) this.connKernel.set(e.conn, rec.k);
+    if (rec?.k !== undefined) this.checkpoints?.kernelOf(e.conn, rec.k);
+    const sock = this.newSocket(e.conn, e.sock, e.clientAddr, e.clientPort);
+    this.serverOf(e.sock).emit('connection', sock);
+  }
+
+  /** The server a kernel socket (or ghost) `sock` came to (the first one if unknown). */
+  private serverOf(sock: number): NswServer {
+    const rec = this.socks.get(sock);
     const servers = this.o.servers;
-    const server = servers.find((x) => x.port === rec?.localPort) ?? servers[0]!;
-    const sock = new NswSocket(
-      this.socketHooks,
-      server,
-      e.conn,
-      rec?.k,
-      ipv4ToString(e.clientAddr),
-      e.clientPort,
-    );
-    this.sockets.set(e.conn, sock);
-    server.emit('connection', sock);
+    return servers.find((x) => x.port === rec?.localPort) ?? servers[0]!;
+  }
+
+  /** The application's socket for `conn`, on the server its kernel socket `sock` came to. */
+  private newSocket(conn: number, sock: number, clientAddr: number, port: number): NswSocket {
+    const k = this.socks.get(sock)?.k;
+    const server = this.serverOf(sock);
+    const s = new NswSocket(this.socketHooks, server, conn, k, ipv4ToString(clientAddr), port);
+    this.sockets.set(conn, s);
+    return s;
   }
 
   private fire(timerId: number): void {
@@ -514,7 +525,7 @@ export class FtBinding implements NswBinding {
       this.deliverScheduled = false;
       if (!this.listening()) return;
       // R13.2: between two deliveries, the application idle: a checkpoint may be taken here.
-      this.maybeCheckpoint();
+      this.checkpoints?.maybeTake();
       // Every immediate delivered: more may be waiting.
       if (!b.done) this.scheduleDeliver();
       else if (this.core.mode === 'replaying') this.checkStalled();
@@ -551,111 +562,6 @@ export class FtBinding implements NswBinding {
     this.scheduleDeliver();
   }
 
-  // --- replay (R11) -------------------------------------------------------------------------
-
-  private startReplay(
-    records: readonly LoggerMessage[],
-    end: Extract<LoggerMessage, { kind: 'ReplayEnd' }>,
-  ): void {
-    const ck = fetchedCheckpoint(records);
-    if (!ck.ok) {
-      this.o.owner.fail(new Error(`logger served a bad checkpoint: ${ck.error}`));
-      return;
-    }
-    // R13.6: with a checkpoint the log continues at its D.
-    const base = ck.value?.begin.detSeq ?? 0;
-    const dets: Determinant[] = [];
-    for (const m of records) {
-      if (m.kind !== 'ReplayDeterminant') continue;
-      if (m.detSeq !== base + dets.length) {
-        this.o.owner.fail(
-          new Error(
-            `logger served determinant ${m.detSeq} where ${base + dets.length} was expected`,
-          ),
-        );
-        return;
-      }
-      dets.push(m.det);
-    }
-    this.replayInfo = { dets: dets.length, conns: end.conns, bytes: end.bytes };
-    this.o.cfg.timeline?.event('replay-start', {
-      dets: dets.length,
-      closedConns: end.conns,
-      closedBytes: end.bytes,
-      ...(ck.value !== undefined ? { checkpoint: ck.value.begin.ckptId, fromDet: base } : {}),
-    });
-    this.o.log.info('replaying', { dets: dets.length, closedConns: end.conns, fromDet: base });
-    if (ck.value === undefined) this.perform(this.core.replay(dets));
-    else {
-      if (this.app === undefined) {
-        this.o.owner.fail(
-          new Error(
-            'the log starts with a checkpoint but the application gives no restore() (R13.8)',
-          ),
-        );
-        return;
-      }
-      this.pendingRestore = { snapshot: new Uint8Array(0), conns: [], timers: [] };
-      const r = this.core.replayFrom(ck.value, dets, liveNow());
-      if (!r.ok) {
-        this.o.owner.fail(
-          new Error(`cannot restore checkpoint ${ck.value.begin.ckptId}: ${r.error}`),
-        );
-        return;
-      }
-      this.pendingRestore.snapshot = r.value.snapshot;
-      this.perform(r.value.effects);
-    }
-    this.addGhosts(records);
-    if (this.listening()) this.restoreApp();
-    this.scheduleDeliver();
-  }
-
-  /**
-   * R13.6: the application's restore(), before any delivery (the first server is listening,
-   * so the application has built what its snapshot restores into).
-   */
-  private restoreApp(): void {
-    const p = this.pendingRestore;
-    if (p === undefined || this.app === undefined) return;
-    this.pendingRestore = undefined;
-    const conns = new Map<number, NswSocket>();
-    for (const e of p.conns) {
-      // A connection the application had closed is never offered to it again (R13.6).
-      if (e.closed !== null) continue;
-      const rec = this.socks.get(e.sock);
-      const servers = this.o.servers;
-      const server = servers.find((x) => x.port === rec?.localPort) ?? servers[0]!;
-      const sock = new NswSocket(
-        this.socketHooks,
-        server,
-        e.conn,
-        rec?.k,
-        ipv4ToString(e.clientAddr),
-        e.clientPort,
-      );
-      sock.eofDelivered = e.eof;
-      this.sockets.set(e.conn, sock);
-      conns.set(e.conn, sock);
-    }
-    const timers = [...this.timers.keys()].map((timerId) => ({ timerId }));
-    try {
-      this.app.restore(p.snapshot, {
-        conns,
-        timers,
-        attachTimer: (t, fn) => {
-          const rec = this.timers.get(t.timerId);
-          if (rec !== undefined) rec.fn = fn;
-        },
-      });
-    } catch (e) {
-      // Nothing can be delivered to an application that is not in its checkpoint's state.
-      this.o.owner.fail(new Error(`the application's restore() threw: ${(e as Error).message}`));
-      return;
-    }
-    this.o.log.info('application restored from checkpoint', { conns: conns.size });
-  }
-
   /** R13.6: a restored timer, armed again with the time it had left. */
   private rearm(timerId: number, ms: number): void {
     const rec: TimerRec = { fn: () => {}, handle: undefined };
@@ -666,96 +572,4 @@ export class FtBinding implements NswBinding {
       this.scheduleDeliver();
     }, ms);
   }
-
-  /** R13.2, R13.3: at a quiescent point, take a checkpoint if one is due. */
-  private maybeCheckpoint(): void {
-    const app = this.app;
-    if (app === undefined) return;
-    const now = liveNow();
-    if (!this.core.checkpointDue(now)) return;
-    const t0 = performance.now();
-    let snapshot: Uint8Array;
-    try {
-      snapshot = app.snapshot();
-    } catch (e) {
-      const detail = `the application's snapshot() threw: ${(e as Error).message}`;
-      this.o.log.error('checkpoint refused', { error: detail });
-      this.perform(this.core.snapshotFailed(detail));
-      return;
-    }
-    const effects = this.core.takeCheckpoint(
-      snapshot,
-      (conn) => {
-        const k = this.connKernel.get(conn);
-        return k === undefined ? Number.POSITIVE_INFINITY : unackedBytes(k);
-      },
-      now,
-    );
-    const begin = effects.flatMap((e) =>
-      e.kind === 'checkpoint' && e.frames[0]?.kind === 'CheckpointBegin' ? [e.frames[0]] : [],
-    )[0];
-    this.perform(effects);
-    // The application's pause: its snapshot, the NSW's part, and handing the frames to the link.
-    const pauseMs = performance.now() - t0;
-    this.ckpt.taken++;
-    this.ckpt.pausesMs.push(pauseMs);
-    if (this.ckpt.pausesMs.length > 10_000) this.ckpt.pausesMs.shift();
-    if (begin !== undefined) {
-      this.ckpt.lastBytes = begin.blobBytes;
-      this.o.cfg.timeline?.event('checkpoint', {
-        ckptId: begin.ckptId,
-        detSeq: begin.detSeq,
-        conns: begin.conns,
-        bytes: begin.blobBytes,
-        pauseMs: Math.round(pauseMs * 1000) / 1000,
-      });
-    }
-  }
-
-  /**
-   * R11.3: connections closed before the failure come from the logger's bytes (ghosts): the
-   * SSW will not re-create them, and the application must read them again to rebuild its state.
-   */
-  private addGhosts(records: readonly LoggerMessage[]): void {
-    const ghostOf = new Map<number, number>();
-    for (const m of records) {
-      if (m.kind === 'ReplaySyn') {
-        // R13.6: a closed connection of the restored checkpoint is its ghost.
-        const id = this.core.restoredSockFor(m.clientAddr, m.clientPort) ?? this.nextSock++;
-        ghostOf.set(m.conn, id);
-        this.socks.set(id, {
-          k: undefined,
-          localPort: m.serverPort,
-          appPaused: false,
-          corePaused: false,
-        });
-        this.perform(this.core.kernelAccept(id, m.clientAddr, m.clientPort, true));
-      } else if (m.kind === 'ReplayData') {
-        const id = ghostOf.get(m.conn);
-        if (id !== undefined && m.payload.length > 0)
-          this.perform(this.core.kernelData(id, m.payload));
-      }
-    }
-    for (const id of ghostOf.values()) this.perform(this.core.kernelEof(id));
-  }
-
-  private wentLive(): void {
-    this.o.log.info('replay done: live', { ...this.replayInfo, detSeq: this.core.detSeq });
-    this.o.cfg.timeline?.event('replay', {
-      dets: this.replayInfo.dets,
-      closedConns: this.replayInfo.conns,
-      closedBytes: this.replayInfo.bytes,
-    });
-    // Hook nsw.mid-replay once more, for a log whose one event ended the replay at once (the
-    // hook fires once per arming, so an incarnation held mid-replay before does not stop here).
-    hook('nsw.mid-replay', { detSeq: this.core.detSeq, last: true });
-    this.o.cfg.timeline?.event('live', { detSeq: this.core.detSeq });
-    // Hook nsw.live: live, and nothing new taken yet.
-    hook('nsw.live', { detSeq: this.core.detSeq });
-    queueMicrotask(() => this.o.owner.live());
-    this.scheduleDeliver();
-  }
 }
-
-/** The live clock the NSW's timers and checkpoint schedule count in (ms since the epoch). */
-const liveNow = (): number => performance.timeOrigin + performance.now();

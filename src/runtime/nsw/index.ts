@@ -54,8 +54,8 @@
 // later: restore() runs when the first server listens. Without it nothing changes.
 //
 // Files: ./nsw.ts (the Nsw facade), ./server.ts, ./socket.ts, ./binding.ts (what a mode
-// provides), ./plainBinding.ts, ./ftBinding.ts, ./loggerLink.ts, ./replayBatch.ts,
-// ./heartbeat.ts (R10.1, for a supervisor that watches for hangs), ./env.ts (configuration,
+// provides), ./plainBinding.ts, ./ftBinding.ts (with ./ftReplay.ts, ./ftCheckpoints.ts,
+// ./hooks.ts), ./loggerLink.ts, ./replayBatch.ts, ./heartbeat.ts (R10.1, for a supervisor that watches for hangs), ./env.ts (configuration,
 // defaults), ./errors.ts.
 
 export type {
