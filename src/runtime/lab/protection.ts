@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { parseNdjsonObject } from '../common/lines.ts';
+import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
+import { LineReader, parseNdjsonObject, STOP } from '../common/lines.ts';
 import { RUNS_DIR } from './procs.ts';
 
 const STATUS_TIMEOUT_MS = 1000;
@@ -20,7 +21,6 @@ export interface HostProtection {
 const ask = (path: string): Promise<Record<string, unknown> | { error: string }> =>
   new Promise((resolve) => {
     const sock = net.connect(path);
-    let buf = '';
     const done = (r: Record<string, unknown> | { error: string }): void => {
       clearTimeout(timer);
       sock.destroy();
@@ -30,12 +30,13 @@ const ask = (path: string): Promise<Record<string, unknown> | { error: string }>
     sock.on('error', (e) => done({ error: e.message }));
     sock.on('connect', () => sock.write(`${JSON.stringify({ id: 1, cmd: 'status' })}\n`));
     sock.setEncoding('utf8');
+    // The first line is the answer; the channel's own bound on a line applies.
+    const lines = new LineReader((line) => {
+      done(parseNdjsonObject(line) ?? { error: 'malformed answer' });
+      return STOP;
+    }, CONTROL_CHANNEL.maxLine);
     sock.on('data', (d: string) => {
-      buf += d;
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      const o = parseNdjsonObject(buf.slice(0, i));
-      done(o ?? { error: 'malformed answer' });
+      if (lines.push(d) === 'overlong') done({ error: 'answer longer than a control line' });
     });
   });
 

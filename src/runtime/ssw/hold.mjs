@@ -3,6 +3,13 @@
 // module until one line arrives, on stdin or, if FTTCP_HOLD_FIFO names a FIFO, on that FIFO.
 // A line holding a JSON object sets environment variables first (the epoch the coordinator
 // chose is known only at release time).
+//
+// It splits its one line by hand rather than with the project's reader
+// (src/runtime/common/lines.ts `LineReader`): the bytes after the release line are the NSW's
+// control channel and must be handed back to stdin intact, which LineReader (it drops the
+// rest of the chunk once a handler stops it) does not give; and a TypeScript import would tie
+// this module to `--import tsx` coming before it on every command that preloads it. The peer
+// is this host's own supervisor or lab, which sends one short line.
 import { createReadStream } from 'node:fs';
 
 const source = process.env.FTTCP_HOLD_FIFO

@@ -26,6 +26,7 @@ import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
 import { MAX_CONTROL_LINE } from '../common/controlChannel.ts';
+import { LineReader, parseNdjsonLine, STOP } from '../common/lines.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { testHook, testHooksEnabled } from '../common/testhook.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
@@ -455,32 +456,22 @@ class SswDaemon {
 
   private controlClient(sock: net.Socket): void {
     this.controlClients.add(sock);
-    let buf = '';
     sock.setEncoding('utf8');
     sock.on('close', () => this.controlClients.delete(sock));
     sock.on('error', () => this.controlClients.delete(sock));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_CONTROL_LINE && !buf.includes('\n')) {
+    const lines = new LineReader((line) => {
+      const parsed = parseNdjsonLine(line);
+      if (!parsed.ok) {
         sock.destroy();
-        return;
+        return STOP;
       }
-      let i = buf.indexOf('\n');
-      while (i >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        i = buf.indexOf('\n');
-        let req: ControlRequest;
-        try {
-          req = JSON.parse(line) as ControlRequest;
-        } catch {
-          sock.destroy();
-          return;
-        }
-        this.control(req, (r) => {
-          if (!sock.destroyed) sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
-        });
-      }
+      const req = parsed.value as ControlRequest;
+      this.control(req, (r) => {
+        if (!sock.destroyed) sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
+      });
+    }, MAX_CONTROL_LINE);
+    sock.on('data', (chunk: string) => {
+      if (lines.push(chunk) === 'overlong') sock.destroy();
     });
   }
 }

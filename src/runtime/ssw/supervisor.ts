@@ -18,6 +18,7 @@ import {
   judgeApp,
 } from '../../machines/recovery/appLiveness.ts';
 import { killGroup, spawnSupervised } from '../common/children.ts';
+import { LineReader } from '../common/lines.ts';
 import type { Log } from '../common/log.ts';
 import { NSW_CONTROL_ENV, nswControlLine } from '../nsw/control.ts';
 import { APP_HEARTBEAT_ENV, APP_HEARTBEAT_LINE } from '../nsw/heartbeat.ts';
@@ -69,6 +70,12 @@ export const checkPreloadPath = (path: string): string | undefined => {
     return `preload module '${path}' has whitespace, a quote or a backslash (NODE_OPTIONS splits on them)`;
   return undefined;
 };
+
+/**
+ * The longest line of the application's stdout or stderr held while it is unterminated
+ * (characters): a timeline event is far shorter; beyond it the line is dropped, with a warning.
+ */
+export const MAX_APP_LINE = 1 << 20;
 
 /** `--import` this module to hold a Node process before its main module loads, until a line
  * arrives on stdin: a warm spare whose start-up (Node, the TypeScript loader) is already paid. */
@@ -128,23 +135,28 @@ export class AppSupervisor {
     this.child = child;
     child.stdin?.on('error', () => {}); // a dead child's pipe: its exit is what counts
     const prefix = `[app#${incarnation}] `;
-    let partial = '';
+    const out = new LineReader((line) => {
+      // R10.1: a heartbeat is noted, not passed on (ten a second would drown the timeline).
+      if (line === APP_HEARTBEAT_LINE) this.beat(child, pid, incarnation);
+      else process.stdout.write(line.startsWith('{') ? `${line}\n` : `${prefix}${line}\n`);
+    }, MAX_APP_LINE);
+    const err = new LineReader((line) => {
+      if (line !== '') process.stderr.write(`${prefix}${line}\n`);
+    }, MAX_APP_LINE);
+    const overlong = (stream: string): void =>
+      this.o.log.warn('application output line too long: dropped', {
+        incarnation,
+        stream,
+        maxChars: MAX_APP_LINE,
+      });
     child.stdout?.on('data', (d: Buffer) => {
-      partial += d.toString('utf8');
-      let i = partial.indexOf('\n');
-      while (i >= 0) {
-        const line = partial.slice(0, i);
-        partial = partial.slice(i + 1);
-        i = partial.indexOf('\n');
-        // R10.1: a heartbeat is noted, not passed on (ten a second would drown the timeline).
-        if (line === APP_HEARTBEAT_LINE) this.beat(child, pid, incarnation);
-        else process.stdout.write(line.startsWith('{') ? `${line}\n` : `${prefix}${line}\n`);
-      }
+      if (out.push(d) === 'overlong') overlong('stdout');
     });
+    child.stdout?.on('end', () => out.end());
     child.stderr?.on('data', (d: Buffer) => {
-      for (const line of d.toString('utf8').split('\n'))
-        if (line !== '') process.stderr.write(`${prefix}${line}\n`);
+      if (err.push(d) === 'overlong') overlong('stderr');
     });
+    child.stderr?.on('end', () => err.end());
     const pid = child.pid ?? -1;
     child.on('exit', (code, signal) => {
       if (this.child === child) {
