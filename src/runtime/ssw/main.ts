@@ -25,11 +25,10 @@ import { MAX_TIMING_MS, type RecoveryParams } from '../../machines/recovery/para
 import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
 import { ipv4FromString } from '../../wire/addr.ts';
 import { cliBounded, cliHostPort, formatHostPort, type HostPort, runMain } from '../common/args.ts';
-import { MAX_CONTROL_LINE } from '../common/controlChannel.ts';
-import { LineReader, parseNdjsonLine, STOP } from '../common/lines.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { testHook, testHooksEnabled } from '../common/testhook.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from '../recovery/params-cli.ts';
+import { type ControlReply, serveControlClient } from './controlServer.ts';
 import type { CoreSpec, DatapathEvent } from './dataThread.protocol.ts';
 import { SswDataThread } from './dataThread.ts';
 import { checkImpairSpec, type ImpairSpec } from './impair.ts';
@@ -211,7 +210,7 @@ interface ControlRequest {
   pid?: unknown;
   spec?: unknown;
 }
-type Reply = (r: Record<string, unknown>) => void;
+type Reply = ControlReply;
 
 /** The daemon's main-thread state: the data path, the links, the control clients. */
 class SswDaemon {
@@ -456,23 +455,9 @@ class SswDaemon {
 
   private controlClient(sock: net.Socket): void {
     this.controlClients.add(sock);
-    sock.setEncoding('utf8');
     sock.on('close', () => this.controlClients.delete(sock));
     sock.on('error', () => this.controlClients.delete(sock));
-    const lines = new LineReader((line) => {
-      const parsed = parseNdjsonLine(line);
-      if (!parsed.ok) {
-        sock.destroy();
-        return STOP;
-      }
-      const req = parsed.value as ControlRequest;
-      this.control(req, (r) => {
-        if (!sock.destroyed) sock.write(`${JSON.stringify({ id: req.id, ...r })}\n`);
-      });
-    }, MAX_CONTROL_LINE);
-    sock.on('data', (chunk: string) => {
-      if (lines.push(chunk) === 'overlong') sock.destroy();
-    });
+    serveControlClient(sock, (req, reply) => this.control(req, reply));
   }
 }
 
