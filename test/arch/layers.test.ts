@@ -97,7 +97,7 @@ function cyclesIn(dir: string): string[] {
 }
 
 /** Directories whose files must not import each other in a circle. */
-const ACYCLIC = ['src/machines/ssw'];
+const ACYCLIC = ['src/machines/ssw', 'src/machines/logger'];
 
 describe('layering', () => {
   it('imports point one way: wire <- machines <- runtime', () => {

@@ -4,8 +4,9 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LoggerCore, type LoggerEffect } from '../../../src/machines/logger/core.ts';
-import { CONN_RECORD_COST } from '../../../src/machines/logger/store.ts';
+import { LoggerCore } from '../../../src/machines/logger/core.ts';
+import type { LoggerEffect } from '../../../src/machines/logger/coreContext.ts';
+import { CONN_RECORD_COST } from '../../../src/machines/logger/limits.ts';
 import {
   type CheckpointConnEntry,
   type Determinant,

@@ -9,12 +9,9 @@
 
 import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
-import {
-  classifyFrame,
-  type LoggerContext,
-  type LoggerEvent,
-  loggerMachine,
-} from '../../../src/machines/logger/logger.machine.ts';
+import { classifyFrame } from '../../../src/machines/logger/classifyFrame.ts';
+import type { LoggerContext, LoggerEvent } from '../../../src/machines/logger/events.ts';
+import { loggerMachine } from '../../../src/machines/logger/logger.machine.ts';
 import type { LoggerMessage, Role } from '../../../src/wire/logmsg.ts';
 import { runModel } from '../recovery/mbt.ts';
 

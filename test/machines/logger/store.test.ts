@@ -4,7 +4,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CONN_RECORD_COST, LoggerStore } from '../../../src/machines/logger/store.ts';
+import { CONN_RECORD_COST } from '../../../src/machines/logger/limits.ts';
+import { LoggerStore } from '../../../src/machines/logger/store.ts';
 import type { Determinant, LoggerMessage, SynRecord } from '../../../src/wire/logmsg.ts';
 import { seqAdd } from '../../../src/wire/seq.ts';
 

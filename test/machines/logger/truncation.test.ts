@@ -6,12 +6,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CKPT_CONN_COST, type StoredCheckpoint } from '../../../src/machines/logger/checkpoint.ts';
-import {
-  CONN_RECORD_COST,
-  LoggerStore,
-  seqOfOffset,
-  unwrapSeq,
-} from '../../../src/machines/logger/store.ts';
+import { CONN_RECORD_COST } from '../../../src/machines/logger/limits.ts';
+import { LoggerStore } from '../../../src/machines/logger/store.ts';
+import { seqOfOffset, unwrapSeq } from '../../../src/machines/logger/streams.ts';
 import {
   type CheckpointConnEntry,
   type Determinant,

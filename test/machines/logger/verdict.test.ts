@@ -1,15 +1,12 @@
 // The logger's frame classification as the machine's guards and the core's data path ask it
-// (src/machines/logger/logger.machine.ts `frameVerdict`): the same verdict as `classifyFrame`
+// (src/machines/logger/classifyFrame.ts `frameVerdict`): the same verdict as `classifyFrame`
 // whatever was asked before, never one left over from another event, context or fencing flag;
 // and the data path's kinds, whose verdict depends on the role and the kind only, get the
 // same verdict whatever else their frame carries.
 
 import { describe, expect, it } from 'vitest';
-import {
-  classifyFrame,
-  type FrameEvent,
-  frameVerdict,
-} from '../../../src/machines/logger/logger.machine.ts';
+import { classifyFrame, frameVerdict } from '../../../src/machines/logger/classifyFrame.ts';
+import type { FrameEvent } from '../../../src/machines/logger/events.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
 
 const MSGS: LoggerMessage[] = [

@@ -7,7 +7,8 @@
 //   included (ghosts).
 
 import { describe, expect, it } from 'vitest';
-import { LoggerCore, type LoggerEffect } from '../../../src/machines/logger/core.ts';
+import { LoggerCore } from '../../../src/machines/logger/core.ts';
+import type { LoggerEffect } from '../../../src/machines/logger/coreContext.ts';
 import { FrameDecoder } from '../../../src/wire/frame.ts';
 import {
   type Determinant,

@@ -5,7 +5,8 @@
 // behaviour for NSW-wrapped apps); with appRecorded: false it does, exactly at the kernel's
 // position, and only after the logger stored the close the SSW recorded (CloseLogged).
 import { describe, expect, it } from 'vitest';
-import { LoggerCore, type LoggerEffect } from '../../../src/machines/logger/core.ts';
+import { LoggerCore } from '../../../src/machines/logger/core.ts';
+import type { LoggerEffect } from '../../../src/machines/logger/coreContext.ts';
 import { type SswConfig, type SswEffect, SswEngine } from '../../../src/machines/ssw/index.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.ts';

@@ -17,7 +17,7 @@
 //   mode), `clampAck` (clamp.ts, R1.2), `regeneratedHandling` (inject.ts, R6.6),
 //   `toOriginalSeq`/`toKernelSeq` (translate.ts, R7), `newLogSpan` (logBeforeAck.ts, R1.1);
 // - the NSW's output-commit gate `releasableWrites` (src/machines/nsw/gate.ts, R4);
-// - the logger's frame classification `classifyFrame` (src/machines/logger/logger.machine.ts):
+// - the logger's frame classification `classifyFrame` (src/machines/logger/classifyFrame.ts):
 //   which LogData / LogDeterminant it stores, which Fence raises its epoch (R8).
 // What is abstract: the logger's storage is a counter and a determinant list (the model's
 // abstraction in tla/TRACE_FORMAT.md), the client and kernel TCPs are the model's.
@@ -28,7 +28,8 @@
 // violation rather than as consistent nonsense.
 
 import { type AnyActorLogic, initialTransition, type Snapshot, transition } from 'xstate';
-import { classifyFrame, type FrameEvent } from '../../../src/machines/logger/logger.machine.ts';
+import { classifyFrame } from '../../../src/machines/logger/classifyFrame.ts';
+import type { FrameEvent } from '../../../src/machines/logger/events.ts';
 import { type GatedOutput, releasableWrites } from '../../../src/machines/nsw/gate.ts';
 import {
   type FailureDetectorEvent,
