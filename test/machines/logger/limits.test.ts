@@ -1,12 +1,19 @@
-// LoggerCore with checkpoints and limits (spec/logger.md R14, R15): one example per rule, then
-// the property that a limit never stalls the service without end: whatever the peers do,
-// once the current checkpoint wait has timed out the logger reads every link again.
+// The limits themselves (limits.ts, spec/logger.md "Bounded memory"), then LoggerCore with
+// checkpoints and limits (spec/logger.md R14, R15): one example per rule, then the property
+// that a limit never stalls the service without end: whatever the peers do, once the current
+// checkpoint wait has timed out the logger reads every link again.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LoggerCore } from '../../../src/machines/logger/core.ts';
 import type { LoggerEffect } from '../../../src/machines/logger/coreContext.ts';
-import { CONN_RECORD_COST } from '../../../src/machines/logger/limits.ts';
+import {
+  CONN_RECORD_COST,
+  checkLimits,
+  DEFAULT_LOGGER_LIMITS,
+  LIMIT_FLAG,
+  withHighWater,
+} from '../../../src/machines/logger/limits.ts';
 import {
   type CheckpointConnEntry,
   type Determinant,
@@ -115,6 +122,32 @@ const setup = (limits: Record<string, number>, nswCaps = { checkpoints: true }) 
   core.frame(nsw, 1, det(0, accept(0, 5001)));
   return { core, ssw, nsw };
 };
+
+describe('limits.ts: explicit limits, the high-water mark, the flags', () => {
+  it('every limit is a positive safe integer; high water is at most maxStoredBytes', () => {
+    expect(checkLimits(DEFAULT_LOGGER_LIMITS)).toBe(DEFAULT_LOGGER_LIMITS);
+    expect(() => checkLimits({ ...DEFAULT_LOGGER_LIMITS, maxConns: 0 })).toThrow(/maxConns/);
+    expect(() => checkLimits({ ...DEFAULT_LOGGER_LIMITS, maxDets: 1.5 })).toThrow(/maxDets/);
+    expect(() =>
+      checkLimits({ ...DEFAULT_LOGGER_LIMITS, maxStoredBytes: 10, highWaterBytes: 11 }),
+    ).toThrow(/highWaterBytes/);
+  });
+
+  it('R15.1: high water follows a new maxStoredBytes (half of it) unless it is given too', () => {
+    expect(withHighWater(DEFAULT_LOGGER_LIMITS, { maxStoredBytes: 1001 }).highWaterBytes).toBe(500);
+    expect(
+      withHighWater(DEFAULT_LOGGER_LIMITS, { maxStoredBytes: 1000, highWaterBytes: 900 })
+        .highWaterBytes,
+    ).toBe(900);
+    expect(withHighWater(DEFAULT_LOGGER_LIMITS, { maxConns: 5 }).highWaterBytes).toBe(
+      DEFAULT_LOGGER_LIMITS.highWaterBytes,
+    );
+  });
+
+  it('each limit names the flag that raises it (R15.4)', () => {
+    expect(LIMIT_FLAG).toEqual({ bytes: '--max-bytes', conns: '--max-conns', dets: '--max-dets' });
+  });
+});
 
 describe('R15.1 high water: ask for a checkpoint, at most once per wait', () => {
   it('CheckpointWanted to the checkpointing NSW with a timer; not again until the timer runs out', () => {

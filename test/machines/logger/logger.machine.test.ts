@@ -9,7 +9,6 @@
 
 import { describe, expect, it } from 'vitest';
 import type { EventObject } from 'xstate';
-import { classifyFrame } from '../../../src/machines/logger/classifyFrame.ts';
 import type { LoggerContext, LoggerEvent } from '../../../src/machines/logger/events.ts';
 import { loggerMachine } from '../../../src/machines/logger/logger.machine.ts';
 import type { LoggerMessage, Role } from '../../../src/wire/logmsg.ts';
@@ -252,100 +251,5 @@ describe('loggerMachine', () => {
     expect(cov.transitions.missing).toEqual([]);
     expect(cov.states.covered).toBe(cov.states.total);
     expect(cov.transitions.covered).toBe(cov.transitions.total);
-  });
-});
-
-describe('classifyFrame', () => {
-  const ctx = { epoch: 4, fencer: null, ask: 0, unprotected: false };
-  const hello = (role: Role, epoch: number): LoggerMessage => ({
-    kind: 'Hello',
-    role,
-    hostId: 'h',
-    epoch,
-  });
-  it('R8.1 Hello: the frame epoch must equal the body epoch and the logger epoch', () => {
-    expect(
-      classifyFrame(ctx, false, {
-        type: 'FRAME',
-        link: 1,
-        role: null,
-        epoch: 4,
-        msg: hello('nsw', 4),
-      }),
-    ).toEqual({ kind: 'welcome' });
-    expect(
-      classifyFrame(ctx, false, {
-        type: 'FRAME',
-        link: 1,
-        role: null,
-        epoch: 3,
-        msg: hello('nsw', 4),
-      }),
-    ).toMatchObject({ code: 'badMessage' });
-    expect(
-      classifyFrame(ctx, false, {
-        type: 'FRAME',
-        link: 1,
-        role: null,
-        epoch: 3,
-        msg: hello('ssw', 3),
-      }),
-    ).toMatchObject({ code: 'staleEpoch' });
-    expect(
-      classifyFrame(ctx, false, {
-        type: 'FRAME',
-        link: 1,
-        role: null,
-        epoch: 5,
-        msg: hello('ssw', 5),
-      }),
-    ).toMatchObject({ code: 'futureEpoch' });
-    expect(
-      classifyFrame(ctx, true, {
-        type: 'FRAME',
-        link: 1,
-        role: null,
-        epoch: 4,
-        msg: hello('ssw', 4),
-      }),
-    ).toMatchObject({ code: 'fencing' });
-  });
-  it('roles: what each may send', () => {
-    const v = (role: Role, msg: LoggerMessage) =>
-      classifyFrame(ctx, false, { type: 'FRAME', link: 1, role, epoch: 4, msg }).kind;
-    expect(
-      v('ssw', {
-        kind: 'LogSyn',
-        conn: 1,
-        clientAddr: 1,
-        clientPort: 1,
-        serverAddr: 1,
-        serverPort: 1,
-        clientIsn: 1,
-        serverIsn: 1,
-        clientOpts: { mss: 1, wscale: null, sackOk: false, tsVal: null, tsEcr: null },
-        serverOpts: { mss: 1, wscale: null, sackOk: false, tsVal: null, tsEcr: null },
-        synTimeMs: 0,
-      }),
-    ).toBe('store');
-    expect(v('nsw', { kind: 'LogDeterminant', detSeq: 0, det: { kind: 'eof', conn: 0 } })).toBe(
-      'store',
-    );
-    expect(v('ssw', { kind: 'LogDeterminant', detSeq: 0, det: { kind: 'eof', conn: 0 } })).toBe(
-      'refuse',
-    );
-    expect(v('ssw', { kind: 'FetchLog', what: 'ssw' })).toBe('fetch');
-    expect(v('ssw', { kind: 'FetchLog', what: 'nsw' })).toBe('refuse');
-    expect(v('nsw', { kind: 'DetStored', stableDet: 1 })).toBe('refuse');
-    expect(v('coordinator', { kind: 'Fence', newEpoch: 5 })).toBe('fence');
-    expect(
-      v('coordinator', {
-        kind: 'LogData',
-        conn: 1,
-        seq: 1,
-        payload: new Uint8Array(0),
-        fin: false,
-      }),
-    ).toBe('refuse');
   });
 });
