@@ -98,6 +98,14 @@ export interface LogState {
   oooBytes: number;
   /** R1.7: last clientAck reported to the logger as ClientAcked (lazily, per tick). */
   reportedClientAck: OrigSeq;
+  /** R2.7: `ConnEstablished` went to the logger (the client acked `serverIsn + 1`). */
+  established: boolean;
+  /**
+   * R2.7: the logger's connection record. `kept`: stored or on its way (R2.1); `expired`: the
+   * logger dropped it as embryonic (R15.6); `relogged`: the handshake completed after all and
+   * the record was logged again: nothing goes to the kernel until its `SynStored`.
+   */
+  record: 'kept' | 'expired' | 'relogged';
 }
 
 /** What R2 / R5 hold back, at most one of each. */
@@ -238,6 +246,8 @@ export function newConn(n: NewConn): Conn {
       ooo: [],
       oooBytes: 0,
       reportedClientAck: origSeq(0),
+      established: false,
+      record: 'kept',
     },
     held: { synAck: undefined, finSeq: undefined, rst: undefined, rstSeq: undefined },
     close: {

@@ -56,6 +56,10 @@ export interface SswStats {
   dropBackpressure: number;
   dropHoldLimit: number;
   dropByRule: number;
+  /** R2.7: client segments of a re-logged record, dropped until its SynStored */
+  dropUntilSynStored: number;
+  /** L.7: messages to a logger that gave the application up (only heartbeats go on) */
+  dropGivenUpLog: number;
   arpReplies: number;
   loggedBytes: number;
   heldSynAcks: number;
@@ -101,6 +105,8 @@ export const newSswStats = (): SswStats => ({
   dropBackpressure: 0,
   dropHoldLimit: 0,
   dropByRule: 0,
+  dropUntilSynStored: 0,
+  dropGivenUpLog: 0,
   arpReplies: 0,
   loggedBytes: 0,
   heldSynAcks: 0,

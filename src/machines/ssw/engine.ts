@@ -73,6 +73,7 @@ import {
   welcome,
 } from './lease.ts';
 import { assertQueued, dataStored, reportClientAck, resendUnacked } from './logBeforeAck.ts';
+import { relogStored, unprotectedByLogger } from './loggerLimits.ts';
 import { frameToNeighbor, newNeighborTable } from './neighbors.ts';
 import { handleTunPacket } from './outbound.ts';
 import { RecentlyClosed } from './recentlyClosed.ts';
@@ -168,6 +169,15 @@ class EngineContext implements SswCtx {
   }
 
   toLogger(msg: LoggerMessage): void {
+    // L.7: a logger that gave the application up drops store messages unanswered; a host
+    // protected again (a new incarnation, L.10) logs again.
+    if (this.lease.gaveUp) {
+      if (this.host().logger === 'unprotected') {
+        this.stats.dropGivenUpLog++;
+        return;
+      }
+      this.lease.gaveUp = false;
+    }
     this.emit({ to: 'logger', msg });
   }
 
@@ -450,7 +460,7 @@ export class SswEngine {
         return;
       case 'SynStored': {
         const c = ctx.conns.byConnId(msg.conn);
-        if (c !== undefined) ctx.sendConn(c, { type: 'SYN_STORED' });
+        if (c !== undefined && !relogStored(ctx, c)) ctx.sendConn(c, { type: 'SYN_STORED' });
         return;
       }
       case 'DataStored': {
@@ -464,6 +474,9 @@ export class SswEngine {
         return;
       case 'Error':
         loggerError(ctx, msg);
+        return;
+      case 'Unprotected':
+        unprotectedByLogger(ctx, ctx.lease, msg);
         return;
       case 'ReplaySyn':
       case 'ReplayResume':

@@ -30,6 +30,9 @@ export type SswHostEvent =
   | { type: 'LOGGER_WELCOME'; epoch: number; leaseUntil: number } // the logger accepted us; lease starts (L.1)
   | { type: 'LEASE_RENEWED'; leaseUntil: number } // HeartbeatAck (L.1)
   | { type: 'LEASE_EXPIRED' } // tick found the lease over (L.2)
+  // The logger gave the application's log up at a limit (`Unprotected {scope: app}`, L.7):
+  // like a lost logger, except that the link stays up and only heartbeats go on it.
+  | { type: 'LOGGER_GAVE_UP' }
   | { type: 'APP_EXIT' } // the application process died (R5.4)
   | { type: 'START_RECOVERY' } // FetchLog records are in; the application restarts (R6.1)
   | { type: 'RECOVERY_DONE' }; // every re-created connection went live (R6.8)
@@ -134,6 +137,10 @@ export const sswHostMachine = setup({
               },
             ],
             LEASE_EXPIRED: { target: 'unprotected', actions: 'degradeConnections' },
+            LOGGER_GAVE_UP: {
+              target: 'unprotected',
+              actions: ['degradeConnections', 'noteAppUnlogged'],
+            },
           },
         },
         protected: {
@@ -144,6 +151,11 @@ export const sswHostMachine = setup({
             ],
             // L.2 / L.8, and L.10: the application's NSW gives up logging with the host.
             LEASE_EXPIRED: {
+              target: 'unprotected',
+              actions: ['degradeConnections', 'noteAppUnlogged'],
+            },
+            // L.7: the application's log is gone; this incarnation cannot be protected again.
+            LOGGER_GAVE_UP: {
               target: 'unprotected',
               actions: ['degradeConnections', 'noteAppUnlogged'],
             },
@@ -172,6 +184,8 @@ export const sswHostMachine = setup({
             ],
             // L.8: the lease is kept up to date for the moment the host is protected again.
             LEASE_RENEWED: { actions: 'extendLease' },
+            // L.7 after L.2: the log is gone as well; no Welcome re-protects this incarnation.
+            LOGGER_GAVE_UP: { actions: 'noteAppUnlogged' },
             // L.10: a new incarnation of the application replays and records into the logger
             // that came back (its log has no gap): protected again (L.4).
             START_RECOVERY: {
@@ -187,6 +201,11 @@ export const sswHostMachine = setup({
         colocated: {
           on: {
             LOGGER_WELCOME: [{ guard: 'welcomeIsCurrent', actions: 'recordEpoch' }],
+            // L.7: a co-located logger at a limit gives the log up as a remote one does.
+            LOGGER_GAVE_UP: {
+              target: 'unprotected',
+              actions: ['degradeConnections', 'noteAppUnlogged'],
+            },
           },
         },
       },

@@ -23,6 +23,7 @@ import type { SswCtx } from './context.ts';
 import { newConnection } from './handshake.ts';
 import { tryInject } from './inject.ts';
 import { logClientBytes } from './logBeforeAck.ts';
+import { noteClientHandshake } from './loggerLimits.ts';
 import { handleArp, learnFromFrame, type NeighborTable } from './neighbors.ts';
 import { answerSynRetry } from './recreate.ts';
 import { csumFor } from './segments.ts';
@@ -136,6 +137,8 @@ function handleClientSegment(
     if (newConnection(ctx, clientAddr, tcp) !== undefined) ctx.toTun(datagram, vnet);
     return;
   }
+  // R2.7: the client's ack of the SYN-ACK; nothing of a record being logged again passes.
+  if (!noteClientHandshake(ctx, c, tcp)) return;
   switch (clientActionOf(c.mode, kind)) {
     case 'forwardSyn':
       // W.1: a retry after the release (R2.4) says the released SYN-ACK never reached the

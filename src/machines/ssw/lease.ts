@@ -25,6 +25,9 @@ export interface LeaseState {
   startMs: number | undefined;
   /** L.8: the logger link went down and no Welcome came since: acks renew nothing */
   loggerLinkDown: boolean;
+  /** L.7: the logger gave the application's log up (`Unprotected {scope: app}`): while the
+   * host is unprotected nothing but heartbeats (sent by the runtime) goes to it */
+  gaveUp: boolean;
 }
 
 export const newLeaseState = (): LeaseState => ({
@@ -34,6 +37,7 @@ export const newLeaseState = (): LeaseState => ({
   welcomed: false,
   startMs: undefined,
   loggerLinkDown: false,
+  gaveUp: false,
 });
 
 /** L.1: the runtime sent heartbeat `seq` at `sentMs` (the engine's clock). */

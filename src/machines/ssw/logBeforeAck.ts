@@ -223,7 +223,8 @@ export function dropOooBelow(c: Conn, end: ClientSeq): void {
 /** R1.7, messages.md "Resending after a reconnect": unacked records and data, in order. */
 export function resendUnacked(ctx: SswCtx): void {
   for (const c of ctx.conns.values()) {
-    if (c.mode === 'awaitingSynStored') sendLogSyn(ctx, c);
+    // R2.7: a record being logged again is resent like a first one.
+    if (c.mode === 'awaitingSynStored' || c.log.record === 'relogged') sendLogSyn(ctx, c);
     for (const m of c.log.pending) ctx.toLogger(m);
   }
 }

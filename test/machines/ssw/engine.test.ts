@@ -36,6 +36,7 @@ import {
   SERVICE,
   SERVICE_MAC,
   SPORT,
+  storeMsgs,
   tunSegs,
 } from './packets.ts';
 
@@ -191,7 +192,7 @@ describe('SSW engine: R1 log before ack', () => {
       ),
     );
     // R1.1: logged and forwarded.
-    expect(loggerMsgs(data)).toEqual([
+    expect(storeMsgs(data)).toEqual([
       {
         kind: 'LogData',
         conn,
@@ -280,7 +281,7 @@ describe('SSW engine: R1 log before ack', () => {
         4,
       ),
     );
-    expect(loggerMsgs(late)).toHaveLength(0);
+    expect(storeMsgs(late)).toHaveLength(0);
     expect(tunSegs(late)).toHaveLength(1);
     const fill = copy(
       e.onLanFrame(
@@ -314,7 +315,7 @@ describe('SSW engine: R1 log before ack', () => {
         4,
       ),
     );
-    expect(loggerMsgs(fx)).toHaveLength(0);
+    expect(storeMsgs(fx)).toHaveLength(0);
     expect(tunSegs(fx)).toHaveLength(0);
     expect(e.stats.dropBackpressure).toBe(1);
   });
@@ -1300,7 +1301,7 @@ describe('SSW engine: R6.10 segments a standby saw before re-creation', () => {
     // The fake SYN first (R6.2), then the kept segment as a late arrival: logged (R1.1) after
     // the replayed stream, and appended to the injection stream (R6.5).
     expect(tunSegs(end).map((s) => s.tcp.flags & TCP_SYN)).toEqual([TCP_SYN]);
-    expect(loggerMsgs(end)).toEqual([
+    expect(storeMsgs(end)).toEqual([
       { kind: 'LogData', conn: 7, seq: C_ISN + 6, payload: enc('world'), fin: false },
     ]);
     expect(logEvents(end).find((ev) => ev.rule === 'R6.10')?.detail).toEqual({
@@ -1687,7 +1688,7 @@ describe('SSW engine: logger loss, fencing, forward mode', () => {
         70_005,
       ),
     );
-    expect(loggerMsgs(fx).map((m) => m.kind)).toEqual(['LogData']);
+    expect(storeMsgs(fx).map((m) => m.kind)).toEqual(['LogData']);
     expect(e.stats.dropBackpressure).toBe(0);
   });
 
@@ -2082,6 +2083,6 @@ describe('SSW engine: R6.11 re-creation at a checkpoint (ReplayResume)', () => {
         6,
       ),
     );
-    expect(loggerMsgs(re)[0]).toMatchObject({ kind: 'LogData', conn: 7, seq: C_ISN + 101 });
+    expect(storeMsgs(re)[0]).toMatchObject({ kind: 'LogData', conn: 7, seq: C_ISN + 101 });
   });
 });

@@ -21,7 +21,7 @@ type Snap = {
 };
 
 describe('sswHostMachine (model-based)', () => {
-  it('covers every state and transition; A.1/A.2, L.1-L.5, R5.4, R10 hold on every step', async () => {
+  it('covers every state and transition; A.1/A.2, L.1-L.7, R5.4, R10 hold on every step', async () => {
     const cov = await runModelBasedTests({
       machine: sswHostMachine,
       events: [
@@ -41,9 +41,10 @@ describe('sswHostMachine (model-based)', () => {
         );
         // L.5: fenced is for good.
         if (prev.value.role === 'fenced') expect(now.value.role).toBe('fenced');
-        // L.2: protection ends only when the lease expires, and then every connection degrades.
+        // L.2 / L.7: protection ends only when the lease expires or the logger gives the
+        // application's log up, and then every connection degrades.
         if (prev.value.logger !== 'unprotected' && now.value.logger === 'unprotected') {
-          expect(event.type).toBe('LEASE_EXPIRED');
+          expect(['LEASE_EXPIRED', 'LOGGER_GAVE_UP']).toContain(event.type);
           expect(fx).toContain('degradeConnections');
         }
         // L.6: the logger becomes co-located exactly when a standby takes over beside it, and
@@ -56,7 +57,14 @@ describe('sswHostMachine (model-based)', () => {
           colocating,
         );
         expect(fx.includes('announceColocated')).toBe(colocating);
-        if (prev.value.logger === 'colocated') {
+        // L.7: a logger that gives the application's log up ends protection wherever it is
+        // (co-located too), for the incarnation's life (no logging application: L.10).
+        if (event.type === 'LOGGER_GAVE_UP') {
+          expect(now.value.logger).toBe('unprotected');
+          expect(now.context.appLogs).toBe(false);
+          if (prev.value.logger !== 'unprotected') expect(fx).toContain('degradeConnections');
+        }
+        if (prev.value.logger === 'colocated' && event.type !== 'LOGGER_GAVE_UP') {
           expect(now.value.logger).toBe('colocated');
           expect(fx).not.toContain('degradeConnections');
         }

@@ -115,5 +115,9 @@ export const tunSegs = (fx: readonly SswEffect[]): ParsedSeg[] =>
   fx.flatMap((e) => (e.to === 'tun' ? [parseIpTcp(e.packet)] : []));
 export const loggerMsgs = (fx: readonly SswEffect[]) =>
   fx.flatMap((e) => (e.to === 'logger' ? [e.msg] : []));
+/** The logger messages without R2.7's `ConnEstablished` hint (sent with the client's first ack
+ * of the SYN-ACK, which in most tests is also its first data segment). */
+export const storeMsgs = (fx: readonly SswEffect[]) =>
+  loggerMsgs(fx).filter((m) => m.kind !== 'ConnEstablished');
 export const logEvents = (fx: readonly SswEffect[]) =>
   fx.flatMap((e) => (e.to === 'log' ? [e.event] : []));
