@@ -63,7 +63,11 @@ function connUnprotected(ctx: SswCtx, msg: MessageOf<'Unprotected'>): void {
     if (c.log.record !== 'kept') return;
     if (!c.log.established) {
       c.log.record = 'expired';
-      ctx.event('R2.7', 'embryonic record expired at the logger: logged again if the client acks', c);
+      ctx.event(
+        'R2.7',
+        'embryonic record expired at the logger: logged again if the client acks',
+        c,
+      );
       return;
     }
     // The client's ack (and ConnEstablished) crossed the expiry: client bytes may already be

@@ -117,6 +117,8 @@ class EngineCore implements DatapathCore {
   private lastLogger: string;
   /** the last L.2 engine event: why the host goes unprotected */
   private unprotectWhy = '';
+  /** L.7: `app` when the logger gave the application's log up, else `host` (L.2, L.8) */
+  private unprotectScope = 'host';
 
   constructor(
     spec: EngineSpec,
@@ -253,6 +255,8 @@ class EngineCore implements DatapathCore {
         case 'log':
           if ((e.event.rule === 'L.2' || e.event.rule === 'L.8') && e.event.conn === undefined)
             this.unprotectWhy = e.event.what;
+          if (e.event.rule === 'L.7')
+            this.loggerGaveUp(e.event.conn, e.event.client, e.event.detail);
           if (e.event.rule === 'R2.1') {
             // Hook ssw.synack-held: the SYN-ACK is held (R2.1); its record goes to the logger
             // first, so a crash here leaves a stored record and a client in SYN-SENT (R6.9).
@@ -290,6 +294,13 @@ class EngineCore implements DatapathCore {
       if (m.kind === 'ReplaySyn') this.replayConns++;
       else if (m.kind === 'ReplayData') this.replayBytes += m.payload.length;
       this.apply(this.engine.onLoggerMessage(m, now));
+      // spec/logger.md R15.4: a log given up answers FetchLog with `Error unprotected`: nothing
+      // to re-create. The recovery ends with no records rather than waiting for a ReplayEnd
+      // that never comes (the new incarnation would never be let serve).
+      if (m.kind === 'Error' && m.code === 'unprotected' && this.fetching) {
+        this.apply(this.engine.startRecovery([], now));
+        this.replayEnded();
+      }
       if (m.kind === 'Welcome' && this.fetchWanted) this.requestLog();
       if (m.kind === 'ReplayEnd') this.replayEnded();
     }
@@ -381,10 +392,11 @@ class EngineCore implements DatapathCore {
       this.emit({
         kind: 'timeline',
         event: 'unprotected',
-        fields: { scope: 'host', from, reason: this.unprotectWhy || 'logger lost' },
+        fields: { scope: this.unprotectScope, from, reason: this.unprotectWhy || 'logger lost' },
         push: true,
       });
-    else if (logger === 'protected')
+    else if (logger === 'protected') this.unprotectScope = 'host';
+    if (logger === 'protected')
       // The first one too (from awaitingLogger): until it, a SYN is dropped (not ready), so
       // whoever starts a host waits for it before a client connects.
       this.emit({
@@ -393,6 +405,29 @@ class EngineCore implements DatapathCore {
         fields: { rule: 'L.4', from, what: 'connections opened from now on are protected' },
         push: true,
       });
+  }
+
+  /**
+   * L.7: the logger gave protection up. Scope `app`: the host's `unprotected` event (watchLogger)
+   * carries the scope and the logger's reason. Scope `conn`: an `unprotected` event of its own
+   * for that connection (the host, and the application's NSW, stay protected).
+   */
+  private loggerGaveUp(
+    conn: number | undefined,
+    client: string | undefined,
+    detail: Record<string, unknown> | undefined,
+  ): void {
+    const reason = String(detail?.reason ?? 'logger limit');
+    if (conn === undefined) {
+      this.unprotectScope = 'app';
+      this.unprotectWhy = reason;
+      return;
+    }
+    this.emit({
+      kind: 'timeline',
+      event: 'unprotected',
+      fields: { scope: 'conn', conn, ...(client !== undefined ? { client } : {}), reason },
+    });
   }
 
   private requestLog(): void {

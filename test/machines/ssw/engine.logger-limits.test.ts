@@ -64,7 +64,9 @@ function withData(e: SswEngine, port: number, at: number): number {
     at + 3,
   );
   const clamped = lanSegs(
-    copy(e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 7, flags: TCP_ACK }, port), at + 4)),
+    copy(
+      e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 7, flags: TCP_ACK }, port), at + 4),
+    ),
   );
   // R1.2: the kernel acked 'abcdef', the logger has not stored it: the client is told C_ISN + 1.
   expect(clamped[0]?.tcp.ack).toBe(C_ISN + 1);
@@ -83,10 +85,7 @@ describe('SSW L.7: Unprotected from the logger', () => {
     withData(e, CPORT, 1);
     // R5.1: the kernel's FIN with no close logged is held.
     const fin = copy(
-      e.onTunPacket(
-        kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 7, flags: TCP_ACK | TCP_FIN }),
-        10,
-      ),
+      e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 7, flags: TCP_ACK | TCP_FIN }), 10),
     );
     expect(lanSegs(fin).some((s) => (s.tcp.flags & TCP_FIN) !== 0)).toBe(false);
     // R2.1: a second connection's SYN-ACK is held until SynStored.
@@ -96,9 +95,9 @@ describe('SSW L.7: Unprotected from the logger', () => {
     expect(e.hostState().logger).toBe('unprotected');
     const out = lanSegs(fx);
     // The held SYN-ACK goes to the second client (L.2 as for a lost logger).
-    expect(out.some((s) => s.tcp.dstPort === CPORT + 1 && s.tcp.flags === (TCP_SYN | TCP_ACK))).toBe(
-      true,
-    );
+    expect(
+      out.some((s) => s.tcp.dstPort === CPORT + 1 && s.tcp.flags === (TCP_SYN | TCP_ACK)),
+    ).toBe(true);
     // The first client gets the held FIN, acking what the kernel acked (clamp lifted).
     const first = out.filter((s) => s.tcp.dstPort === CPORT);
     expect(first.some((s) => (s.tcp.flags & TCP_FIN) !== 0 && s.tcp.ack === C_ISN + 7)).toBe(true);
@@ -139,7 +138,10 @@ describe('SSW L.7: Unprotected from the logger', () => {
     expect(e.hostState().logger).toBe('unprotected');
     // A connection that ends says nothing to the logger either (no ConnClosed).
     const rst = copy(
-      e.onLanFrame(clientFrame({ seq: 4, ack: S_ISN + 1, flags: TCP_ACK | TCP_RST }, CPORT + 1), 60_002),
+      e.onLanFrame(
+        clientFrame({ seq: 4, ack: S_ISN + 1, flags: TCP_ACK | TCP_RST }, CPORT + 1),
+        60_002,
+      ),
     );
     expect(e.connection(CLIENT, CPORT + 1, SPORT)).toBeUndefined();
     expect(loggerMsgs(rst)).toEqual([]);
@@ -194,7 +196,12 @@ describe('SSW L.7: Unprotected from the logger', () => {
     );
     expect(loggerMsgs(b).map((m) => m.kind)).toEqual(['LogData']);
     const clamped = lanSegs(
-      copy(e.onTunPacket(kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 9, flags: TCP_ACK }, CPORT + 1), 23)),
+      copy(
+        e.onTunPacket(
+          kernelPacket({ seq: S_ISN + 1, ack: C_ISN + 9, flags: TCP_ACK }, CPORT + 1),
+          23,
+        ),
+      ),
     );
     expect(clamped[0]?.tcp.ack).toBe(C_ISN + 1);
     // Told again for a later message of the same connection: nothing changes.
@@ -219,7 +226,9 @@ describe('SSW R2.7: established and embryonic records', () => {
     expect(
       loggerMsgs(copy(e.onLanFrame(clientFrame({ seq: C_ISN, flags: TCP_SYN, options: OPTS }), 4))),
     ).toEqual([]);
-    const ack = copy(e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK }), 5));
+    const ack = copy(
+      e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK }), 5),
+    );
     expect(loggerMsgs(ack)).toEqual([{ kind: 'ConnEstablished', conn }]);
     expect(tunSegs(ack)).toHaveLength(1);
     const data = copy(
@@ -239,7 +248,10 @@ describe('SSW R2.7: established and embryonic records', () => {
     // The client has not acked the SYN-ACK for embryonicTtlMs: the logger drops the record.
     const exp = copy(e.onLoggerMessage(unprotected('conn', conn, 'embryonicExpired'), 30_000));
     expect(logEvents(exp).map((x) => x.rule)).toEqual(['R2.7']);
-    expect(e.connection(CLIENT, CPORT, SPORT)).toMatchObject({ mode: 'protected', protected: true });
+    expect(e.connection(CLIENT, CPORT, SPORT)).toMatchObject({
+      mode: 'protected',
+      protected: true,
+    });
     // The late ack: the same record again, and nothing to the kernel.
     const late = copy(
       e.onLanFrame(clientFrame({ seq: C_ISN + 1, ack: S_ISN + 1, flags: TCP_ACK }), 30_100),
@@ -276,7 +288,7 @@ describe('SSW R2.7: established and embryonic records', () => {
     expect(e.stats.dropUntilSynStored).toBe(2);
   });
 
-  it('R2.7 an expiry that crossed the client\'s ack (ConnEstablished already sent) leaves the connection unprotected, not stuck', () => {
+  it("R2.7 an expiry that crossed the client's ack (ConnEstablished already sent) leaves the connection unprotected, not stuck", () => {
     const e = engine();
     const conn = withData(e, CPORT, 1);
     const fx = copy(e.onLoggerMessage(unprotected('conn', conn, 'embryonicExpired'), 30_000));
