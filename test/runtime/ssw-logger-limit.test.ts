@@ -74,7 +74,7 @@ describe('SSW L.7 on a real logger at a limit', () => {
       {
         lan: (frame) => {
           const s = parseIpTcp(frame.subarray(ETHERNET_HEADER_LEN));
-          if ((s.tcp.flags & TCP_ACK) !== 0) clientAck = Math.max(clientAck, s.tcp.ack);
+          if ((s.tcp.flags & TCP_ACK) !== 0) clientAck = Math.max(clientAck, s.tcp.ack ?? 0);
         },
         tun: () => {},
       },

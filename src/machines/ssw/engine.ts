@@ -73,7 +73,7 @@ import {
   welcome,
 } from './lease.ts';
 import { assertQueued, dataStored, reportClientAck, resendUnacked } from './logBeforeAck.ts';
-import { relogStored, unprotectedByLogger } from './loggerLimits.ts';
+import { loggerTakes, relogStored, unprotectedByLogger } from './loggerLimits.ts';
 import { frameToNeighbor, newNeighborTable } from './neighbors.ts';
 import { handleTunPacket } from './outbound.ts';
 import { RecentlyClosed } from './recentlyClosed.ts';
@@ -169,16 +169,7 @@ class EngineContext implements SswCtx {
   }
 
   toLogger(msg: LoggerMessage): void {
-    // L.7: a logger that gave the application up drops store messages unanswered; a host
-    // protected again (a new incarnation, L.10) logs again.
-    if (this.lease.gaveUp) {
-      if (this.host().logger === 'unprotected') {
-        this.stats.dropGivenUpLog++;
-        return;
-      }
-      this.lease.gaveUp = false;
-    }
-    this.emit({ to: 'logger', msg });
+    if (loggerTakes(this, this.lease)) this.emit({ to: 'logger', msg });
   }
 
   toTun(packet: Uint8Array, vnet: VnetHdr = NO_OFFLOAD): void {

@@ -51,6 +51,21 @@ function appUnprotected(ctx: SswCtx, ls: LeaseState, msg: MessageOf<'Unprotected
 }
 
 /**
+ * L.7: whether a message may go to the logger. A logger that gave the application up drops
+ * store messages unanswered: nothing but the runtime's heartbeats goes while the host is
+ * unprotected; a host protected again (a new incarnation, L.10) logs again.
+ */
+export function loggerTakes(ctx: SswCtx, ls: LeaseState): boolean {
+  if (!ls.gaveUp) return true;
+  if (ctx.host().logger === 'unprotected') {
+    ctx.stats.dropGivenUpLog++;
+    return false;
+  }
+  ls.gaveUp = false;
+  return true;
+}
+
+/**
  * L.7 scope `conn` (a store full in an unrecorded log): that connection alone as in L.2. R2.7
  * for `embryonicExpired`: the record is logged again if the handshake completes after all.
  */
