@@ -27,7 +27,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 
-import { APP_PORT, FAST_TIMING, Lab, labRecoveryParams } from '../src/runtime/lab/lab.ts';
+import {
+  APP_PORT,
+  FAST_TIMING,
+  Lab,
+  labRecoveryParams,
+  recoveryAppEvents,
+} from '../src/runtime/lab/lab.ts';
 import type { ManyResult } from '../src/runtime/lab/manyclient.ts';
 import {
   type Capture,
@@ -307,9 +313,9 @@ const MARKS: Record<'local' | 'failover', Mark[]> = {
     { name: 'power-fenced', file: 'recovery', match: (e) => e.event === 'power-fenced' },
     { name: 'takeover', file: 'recovery', match: (e) => e.event === 'takeover' },
     { name: 'app-started', file: 'recovery', match: (e) => e.event === 'app-started' },
-    { name: 'nsw-replay-start', file: 'app-backup', match: (e) => e.event === 'replay-start' },
+    { name: 'nsw-replay-start', file: 'recovery-app', match: (e) => e.event === 'replay-start' },
     { name: 'ssw-recreated', file: 'ssw-backup', match: (e) => e.event === 'recreated' },
-    { name: 'nsw-live', file: 'app-backup', match: (e) => e.event === 'live' },
+    { name: 'nsw-live', file: 'recovery-app', match: (e) => e.event === 'live' },
     { name: 'live', file: 'recovery', match: (e) => e.event === 'live' },
   ],
 };
@@ -342,6 +348,8 @@ const PHASES: Record<'local' | 'failover', [string, string][]> = {
 };
 
 const readEvents = (runDir: string, file: string): Record<string, unknown>[] => {
+  // The backup's applications are the recovery daemon's children (their lines in its log).
+  if (file === 'recovery-app') return recoveryAppEvents(runDir);
   let text: string;
   try {
     text = readFileSync(join(runDir, `${file}.out`), 'utf8');

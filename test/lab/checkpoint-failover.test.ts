@@ -6,7 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ADDR, APP_PORT, Lab, ROBUST_TIMING } from '../../src/runtime/lab/lab.ts';
+import {
+  ADDR,
+  APP_PORT,
+  Lab,
+  ROBUST_TIMING,
+  recoveryAppEvents,
+} from '../../src/runtime/lab/lab.ts';
 import type { LabProc } from '../../src/runtime/lab/procs.ts';
 import {
   clientCapture,
@@ -66,11 +72,9 @@ describe('R13 failover from a checkpoint, echo', () => {
     expectStreamIntact(r, bytes);
     await expectCaptureClean(cap);
     // R13.6: the backup's application started from a checkpoint, not from determinant 0.
-    // The backup's application (the warm spare) writes its timeline to app-backup.out.
-    const start = readFileSync(join(lab.runDir, 'app-backup.out'), 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    // The backup's application (the warm spare) is the recovery daemon's child: its timeline
+    // is in the daemon's log.
+    const start = recoveryAppEvents(lab.runDir)
       .filter((e) => e.event === 'replay-start')
       .at(-1);
     expect(start?.checkpoint, JSON.stringify(start)).toBeGreaterThanOrEqual(2);

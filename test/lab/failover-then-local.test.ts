@@ -122,4 +122,47 @@ describe('failover, then a local recovery on the new primary', () => {
     expectStreamIntact(await s.result, bytes);
     await expectCaptureClean(cap);
   });
+
+  it('echo mid-stream: host crash, then the released warm spare on the backup host hangs (SIGSTOP): the recovery daemon kills it (R10.6) and the next incarnation recovers', async () => {
+    if (!lab) throw new Error('lab not up');
+    // The warm spare (the lab's default, V.1) is the first incarnation after the failover.
+    // Before, the lab held the spare itself and the daemon supervised a relay of its stdout:
+    // the hang's kill ended the relay only, the stopped spare kept the service port, every
+    // next incarnation failed to listen (EADDRINUSE) and the client waited for good.
+    const { recovery } = await lab.startFtTcpPair('echo', { timing: ROBUST_TIMING });
+    const spare = await waitFor(recovery, 'app-spare');
+    const cap = await clientCapture(lab, 'client');
+    const bytes = 2_000_000;
+    const s = lab.startStream('s', [
+      '--connect',
+      ECHO,
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      '1000',
+      '--interval-ms',
+      '4',
+      '--timeout-ms',
+      '60000',
+    ]);
+    await waitFor(s.proc, 'connected');
+    await sleep(400);
+    lab.crashHost('primary');
+    await waitFor(recovery, 'live', 30_000);
+    await sleep(500);
+    lab.fault('released warm spare stopped on the new primary (SIGSTOP)', { until: 'live' });
+    const sparePid = backupAppPid(recovery);
+    expect(sparePid).toBe(spare.pid);
+    process.kill(sparePid, 'SIGSTOP');
+    const hung = await waitFor(recovery, 'app-hung', 20_000);
+    expect(hung).toMatchObject({ pid: sparePid, rule: 'R10.2', phase: 'running' });
+    await waitEvent(
+      recovery,
+      () => recovery.events.filter((e) => e.event === 'live').length >= 2,
+      30_000,
+      'live after the hung warm spare was recovered',
+    );
+    expectStreamIntact(await s.result, bytes);
+    await expectCaptureClean(cap);
+  });
 });

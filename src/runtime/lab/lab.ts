@@ -1,7 +1,3 @@
-// One lab session: the topology, the processes started in it, and the run directory that keeps
-// their logs. Tests, the demo, the benchmark and the CLI all drive the lab through this class,
-// so they start daemons with the same command lines.
-import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -12,11 +8,11 @@ import {
   type RecoveryParams,
 } from '../../machines/recovery/params.ts';
 import { stallBudgetMs } from '../../machines/ssw/watchdog.ts';
+import { parseNdjsonObject } from '../common/lines.ts';
 import { BUSY_ON_SIGUSR2_ENV } from '../examples/testhooks.ts';
 import type { Tool } from '../prereq.ts';
 import { recoveryParamsArgv } from '../recovery/params-cli.ts';
 import {
-  cpuProfArgs,
   LAB_WAITS,
   type LabProc,
   newRunDir,
@@ -162,9 +158,6 @@ const announcesProtection = (root: string): boolean => {
 };
 const OLD_TREE_SETTLE_MS = 2_000;
 
-/** The warm spare's hold module (src/runtime/ssw/supervisor.ts HOLD_MODULE) under `root`. */
-const holdModule = (root: string): string => join(root, 'src/runtime/ssw/hold.mjs');
-
 /** R6.3 fake-SYN retry while the restarted application is not listening yet: the engine's
  * tick period, since a warm spare listens within a few ms of its release. */
 export const LAB_RECREATE_RETRY_MS = 10;
@@ -203,43 +196,24 @@ export interface LabOptions {
   readonly codeRoot?: string;
 }
 
-/** Where the backup spare's stdout relay leaves its pid (next to the spare's FIFO). */
-const relayPidPath = (fifo: string): string => `${fifo}.relay`;
-
 /**
- * The command the recovery daemon runs to start the backup's application in replay, given a
- * warm spare held on `fifo`: the first run releases the spare with the daemon's epoch and
- * becomes the relay of its stdout (the NSW's timeline and its R10.1 heartbeats, which the
- * daemon reads; the heartbeat period the daemon asks for goes with the epoch) until it exits;
- * it leaves its pid next to the FIFO (see endRelayWithSpare). The spare serves one incarnation
- * (mkdir is the atomic "taken" mark): every later run (an application crash after the
- * failover, or during its replay) starts `coldCmd`, as the daemon does without a spare. Before,
- * a second run wrote to the spent spare's FIFO, which nobody read any more, and the recovery
- * waited there for good.
+ * The timeline of the applications the recovery daemon ran on the backup host (its warm spare
+ * and later incarnations): the daemon passes their lines to its stderr as `[app PID] line`.
  */
-export const spareReleaseCommand = (o: {
-  fifo: string;
-  sparePid: number;
-  spareOut: string;
-  coldCmd: string;
-}): string =>
-  `if mkdir ${o.fifo}.taken 2>/dev/null; then echo $$ > ${relayPidPath(o.fifo)} && printf '{"FTTCP_EPOCH":"%s","FTTCP_APP_HEARTBEAT_MS":"%s"}\\n' "$FTTCP_EPOCH" "$FTTCP_APP_HEARTBEAT_MS" > ${o.fifo} && exec tail -n +1 --pid=${o.sparePid} -f ${o.spareOut}; else exec ${o.coldCmd}; fi`;
-
-/**
- * Ends the relay of `spareReleaseCommand` as soon as the spare dies. The relay is the process
- * the daemon supervises, but `tail --pid` notices the spare's death only at its next poll (once
- * a second), so the daemon, and through it the SSW, learned of a crash up to a second late
- * (and the SSW forwarded the kernel's RST to new SYNs meanwhile). The spare's parent hears of
- * its death at once.
- */
-export const endRelayWithSpare = (spare: ChildProcess, fifo: string): void => {
-  spare.on('exit', () => {
-    try {
-      process.kill(Number(readFileSync(relayPidPath(fifo), 'utf8')), 'SIGTERM');
-    } catch {
-      // never released, or the relay is gone already
-    }
-  });
+export const recoveryAppEvents = (runDir: string): Record<string, unknown>[] => {
+  let text: string;
+  try {
+    text = readFileSync(join(runDir, 'recovery.err'), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\[app \d+\] (\{.*)$/.exec(line);
+    const ev = m?.[1] === undefined ? undefined : parseNdjsonObject(m[1]);
+    if (ev !== undefined) out.push(ev);
+  }
+  return out;
 };
 
 /** How long a daemon's children get to follow it (parent-death signal, group kill). */
@@ -586,10 +560,20 @@ export class Lab {
     const control = sswControlPath(this.runDir, 'backup');
     // `exec`: the application is the daemon's child itself, with its parent-death signal
     // (spec/recovery.md S.2; dash would fork it from a shell that alone gets the signal).
-    const appCmd =
-      o.warmSpare === false
-        ? `exec ${appCommand(app, this.codeRoot)}`
-        : this.backupSpare(app, o.appEnv);
+    const appCmd = `exec ${appCommand(app, this.codeRoot)}`;
+    // V.1: the daemon keeps a warm spare of it (its own child: a hang's kill ends it, R10.6).
+    // A baseline checkout older than the daemon's own spare (the benchmark's `codeRoot`)
+    // starts cold: its daemon would refuse the flag.
+    const spareArgs =
+      o.warmSpare === false ||
+      !readFileSync(join(this.codeRoot, 'src/runtime/recovery/main.ts'), 'utf8').includes(
+        '--app-warm-spare',
+      )
+        ? []
+        : [
+            '--app-warm-spare',
+            ...appPreload(app, this.codeRoot).flatMap((m) => ['--app-preload', m]),
+          ];
     const backupUp = this.startSsw('backup', {
       mode: 'fttcp',
       standby: true,
@@ -615,6 +599,7 @@ export class Lab {
         control,
         '--app-cmd',
         appCmd,
+        ...spareArgs,
         // STONITH hook: the primary's LAN link goes down (its NIC namespace is the lab's).
         '--fence-cmd',
         `ip -n ${NIC.primary.ns} link set ${NIC.primary.ifName} down`,
@@ -657,52 +642,6 @@ export class Lab {
       'detector hears the primary',
     );
     return { primary, backup, recovery, logger };
-  }
-
-  /**
-   * A warm spare of the application on the backup host: Node and the TS loader started, held
-   * before its main module (src/runtime/ssw/hold.mjs) on a FIFO. Returns the command the
-   * recovery daemon runs to start the application in replay: it releases the spare with the
-   * new epoch and then relays the spare's stdout (the NSW's timeline, which the daemon reads)
-   * until the spare exits, so the daemon sees one process as it would with a cold start.
-   */
-  private backupSpare(app: AppName, appEnv: Record<string, string> = {}): string {
-    const fifo = join(this.runDir, 'backup-spare.fifo');
-    const r = spawnSync('mkfifo', [fifo]);
-    if (r.status !== 0) throw new LabError(`mkfifo ${fifo} failed`);
-    const spare = this.spawn(
-      NS.backup,
-      'app-backup',
-      [
-        process.execPath,
-        ...cpuProfArgs(),
-        '--import',
-        'tsx',
-        ...appPreload(app, this.codeRoot).flatMap((m) => ['--import', m]),
-        '--import',
-        holdModule(this.codeRoot),
-        join(this.codeRoot, 'src/runtime/examples', `${app}.ts`),
-        '--listen',
-        `${ADDR.service}:${APP_PORT[app]}`,
-      ],
-      {
-        FTTCP_HOLD_FIFO: fifo,
-        FTTCP_MODE: 'replay',
-        FTTCP_LOGGER: LOGGER_ADDR,
-        FTTCP_HOST_ID: 'backup',
-        ...appEnv,
-      },
-    );
-    const pid = spare.child.pid;
-    if (pid === undefined) throw new LabError('warm spare did not start');
-    const cmd = spareReleaseCommand({
-      fifo,
-      sparePid: pid,
-      spareOut: spare.outPath,
-      coldCmd: appCommand(app, this.codeRoot),
-    });
-    endRelayWithSpare(spare.child, fifo);
-    return cmd;
   }
 
   /** Host crash (A1): every process of the host dies at once and its LAN link goes down. */

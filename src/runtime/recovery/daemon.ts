@@ -28,6 +28,7 @@ import { parseNdjsonObject, readLines } from '../common/lines.ts';
 import { LinkClient, type LinkConnection, LinkServer } from '../common/link.ts';
 import { Log, Timeline } from '../common/log.ts';
 import { APP_HEARTBEAT_ENV, APP_HEARTBEAT_LINE } from '../nsw/heartbeat.ts';
+import { HOLD_MODULE } from '../ssw/supervisor.ts';
 import { SswControlClient } from './control.ts';
 
 export interface RecoveryDaemonOptions {
@@ -40,6 +41,13 @@ export interface RecoveryDaemonOptions {
   readonly sswControl?: string;
   /** shell command that starts the application in replay; absent = none */
   readonly appCmd?: string;
+  /**
+   * V.1, R10.6: keep a warm spare of `appCmd` (Node and its loaders up, these modules
+   * imported, held before its main module by src/runtime/ssw/hold.mjs) from the start; the
+   * first incarnation is the spare, released with its epoch; later ones start cold. Absent:
+   * every incarnation starts cold. Paths absolute (the SSW's `checkPreloadPath`).
+   */
+  readonly appSpare?: { readonly preload: readonly string[] };
   /** shell command that power-fences the old primary; absent = logical fencing only */
   readonly fenceCmd?: string;
   /**
@@ -83,6 +91,8 @@ export class RecoveryDaemon {
   private epoch: number;
   private readonly control: SswControlClient | undefined;
   private app: ChildProcess | undefined;
+  /** the warm spare (V.1), held until the first incarnation takes it */
+  private spare: ChildProcess | undefined;
   /** S.1: the logger this daemon runs, and its restarts (bounded) */
   private loggerProc: ChildProcess | undefined;
   private loggerIncarnation = 0;
@@ -166,6 +176,8 @@ export class RecoveryDaemon {
 
   async start(): Promise<HostPort> {
     if (this.opts.loggerCmd !== undefined) this.startLogger(this.opts.loggerCmd);
+    if (this.opts.appCmd !== undefined && this.opts.appSpare !== undefined)
+      this.spare = this.startSpare(this.opts.appCmd, this.opts.appSpare.preload);
     this.detector.start();
     this.coordinator.start();
     this.control?.start();
@@ -236,9 +248,49 @@ export class RecoveryDaemon {
     for (const c of this.children) killGroup(c, 'SIGKILL');
   }
 
+  /**
+   * V.1: the warm spare of `cmd`, held on its stdin (src/runtime/ssw/hold.mjs) until
+   * `startApp` releases it. Node's options go in NODE_OPTIONS so that the command stays the
+   * user's (as the SSW's supervisor does with its own spare).
+   */
+  private startSpare(cmd: string, preload: readonly string[]): ChildProcess {
+    const nodeOptions = [
+      process.env.NODE_OPTIONS ?? '',
+      '--import tsx',
+      ...preload.map((m) => `--import ${m}`),
+      `--import ${HOLD_MODULE}`,
+    ]
+      .join(' ')
+      .trim();
+    const p = this.spawnChild(
+      cmd,
+      {
+        ...process.env,
+        FTTCP_MODE: 'replay',
+        FTTCP_LOGGER: formatHostPort(this.opts.logger),
+        NODE_OPTIONS: nodeOptions,
+      },
+      'pipe',
+    );
+    this.log.info('warm spare started', { pid: p.pid });
+    this.timeline.event('app-spare', { pid: p.pid });
+    p.on('exit', (code, signal) => {
+      if (this.spare === p && !this.stopped) {
+        // Not an incarnation yet: nothing to recover; the first one starts cold instead.
+        this.spare = undefined;
+        this.log.warn('warm spare exited before its release', { pid: p.pid, code, signal });
+      }
+    });
+    return p;
+  }
+
   /** S.2: a child in its own group, dying with this daemon; tracked until it exits. */
-  private spawnChild(script: string, env: NodeJS.ProcessEnv): ChildProcess {
-    const p = spawnSupervised(script, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  private spawnChild(
+    script: string,
+    env: NodeJS.ProcessEnv,
+    stdin: 'ignore' | 'pipe' = 'ignore',
+  ): ChildProcess {
+    const p = spawnSupervised(script, { env, stdio: [stdin, 'pipe', 'pipe'] });
     this.children.add(p);
     p.on('exit', () => this.children.delete(p));
     p.on('error', (e) => {
@@ -513,7 +565,20 @@ export class RecoveryDaemon {
       // R10.1: the NSW beats on its stdout, which this daemon reads.
       ...(watching ? { [APP_HEARTBEAT_ENV]: String(appHeartbeatPeriodMs(liveness.hangMs)) } : {}),
     };
-    const p = this.spawnChild(cmd, env);
+    // V.1: the spare, while it lives, is this incarnation: it is this daemon's child like a
+    // cold start, so a hang's kill (R10.6) and its exit are the application's own, and the
+    // next incarnation starts only once it has been reaped (its port and sockets closed).
+    const spare = this.spare;
+    this.spare = undefined;
+    const useSpare = spare !== undefined && spare.exitCode === null && spare.signalCode === null;
+    const p = useSpare ? spare : this.spawnChild(cmd, env);
+    if (useSpare) {
+      // hold.mjs: a JSON line sets these before the main module loads.
+      const release: Record<string, string> = { FTTCP_EPOCH: String(epoch) };
+      if (watching) release[APP_HEARTBEAT_ENV] = String(appHeartbeatPeriodMs(liveness.hangMs));
+      p.stdin?.on('error', () => {}); // a dead spare's pipe: its exit is what counts
+      p.stdin?.end(`${JSON.stringify(release)}\n`);
+    }
     this.app = p;
     // R10.2/R10.3: a hung application is a crashed one: killed (its group), its exit takes the
     // crash path below (APP_CRASHED: the coordinator restarts the recovery).
@@ -531,7 +596,7 @@ export class RecoveryDaemon {
           killGroup(p, 'SIGKILL');
         })
       : undefined;
-    this.log.info('application started in replay', { pid: p.pid, epoch });
+    this.log.info('application started in replay', { pid: p.pid, epoch, warmSpare: useSpare });
     this.timeline.event('app-started', { pid: p.pid, epoch });
     void this.controlCmd('app-started', { pid: p.pid, epoch });
     // The NSW reports its progress as NDJSON timeline events on the application's stdout.

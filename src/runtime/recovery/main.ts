@@ -13,6 +13,10 @@
 //   --ssw-control path            unix socket of the backup SSW's control channel
 //   --app-cmd cmd                 starts the application in replay (/bin/sh -c; env
 //                                 FTTCP_MODE=replay FTTCP_LOGGER FTTCP_EPOCH)
+//   --app-warm-spare              keeps a held replay incarnation of --app-cmd ready (V.1): the
+//                                 first incarnation is that spare, released with its epoch
+//   --app-preload module          absolute path of a module the warm spare imports before it
+//                                 holds (repeatable)
 //   --fence-cmd cmd               power-fences the old primary; exit 0 = fenced (env FTTCP_EPOCH)
 //   --app-hang-ms n, --app-start-grace-ms n
 //                                 R10.2/R10.3 watch of the application run after a failover
@@ -34,7 +38,7 @@
 // signal and is stopped as a group with the daemon (spec/recovery.md S.2). Diagnostics on stderr.
 // Exit codes: 0 on SIGTERM/SIGINT, 1 fatal error, 2 bad arguments.
 
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import {
   checkAppLivenessParams,
   DEFAULT_APP_HANG_MS,
@@ -46,6 +50,7 @@ import {
 import { cliBounded, cliHostPort, type HostPort, runMain } from '../common/args.ts';
 import { CONTROL_CHANNEL } from '../common/controlChannel.ts';
 import { Log, Timeline } from '../common/log.ts';
+import { checkPreloadPath } from '../ssw/supervisor.ts';
 import { RecoveryDaemon } from './daemon.ts';
 import { addRecoveryParamOptions, recoveryParamsFromOpts } from './params-cli.ts';
 
@@ -61,6 +66,20 @@ runMain('fttcp-recovery', async () => {
     .requiredOption('--logger <host:port>', 'logger address', cliHostPort)
     .option('--ssw-control <path>', 'unix socket of the backup SSW control channel')
     .option('--app-cmd <cmd>', 'shell command starting the application in replay')
+    .option(
+      '--app-warm-spare',
+      'keep a held replay incarnation of --app-cmd ready: the first incarnation is that spare (spec/recovery.md V.1)',
+    )
+    .option(
+      '--app-preload <module>',
+      "absolute path of a module the warm spare imports before it holds (the application's library code; repeatable)",
+      (v: string, prev: string[]) => {
+        const why = checkPreloadPath(v);
+        if (why !== undefined) throw new InvalidArgumentError(why);
+        return [...prev, v];
+      },
+      [] as string[],
+    )
     .option('--fence-cmd <cmd>', 'shell command power-fencing the old primary')
     .option(
       '--logger-cmd <cmd>',
@@ -95,6 +114,8 @@ runMain('fttcp-recovery', async () => {
       logger: HostPort;
       sswControl?: string;
       appCmd?: string;
+      appWarmSpare?: boolean;
+      appPreload: string[];
       fenceCmd?: string;
       loggerCmd?: string;
       appHangMs: number;
@@ -104,6 +125,16 @@ runMain('fttcp-recovery', async () => {
       controlTimeoutMs: number;
     }
   >();
+  if (o.appWarmSpare === true && o.appCmd === undefined) {
+    process.stderr.write('fttcp-recovery: --app-warm-spare needs --app-cmd\n');
+    process.exit(2);
+  }
+  if (o.appPreload.length > 0 && o.appWarmSpare !== true) {
+    process.stderr.write(
+      'fttcp-recovery: --app-preload is for the warm spare: add --app-warm-spare\n',
+    );
+    process.exit(2);
+  }
   const checked = recoveryParamsFromOpts(o);
   if (!checked.ok) {
     process.stderr.write(`fttcp-recovery: ${checked.message}\n`);
@@ -128,6 +159,7 @@ runMain('fttcp-recovery', async () => {
     timeline: new Timeline('recovery'),
     ...(o.sswControl !== undefined ? { sswControl: o.sswControl } : {}),
     ...(o.appCmd !== undefined ? { appCmd: o.appCmd } : {}),
+    ...(o.appWarmSpare === true ? { appSpare: { preload: o.appPreload } } : {}),
     ...(o.fenceCmd !== undefined ? { fenceCmd: o.fenceCmd } : {}),
     ...(o.loggerCmd !== undefined ? { loggerCmd: o.loggerCmd } : {}),
     appLiveness: liveness.value,

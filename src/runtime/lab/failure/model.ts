@@ -95,7 +95,7 @@ export const FAILURE_EVENTS = {
   },
   HANG_DETECTED: {
     kind: 'system',
-    what: 'the SSW finds the application hung (no NSW heartbeat, R10.2) and kills it',
+    what: 'the SSW (after a failover: the recovery daemon, R10.6) finds the application hung (no NSW heartbeat, R10.2) and kills it',
   },
   REPLAYING: { kind: 'system', what: 'the next incarnation replays (held mid-replay)' },
   LIVE: { kind: 'system', what: 'the replay ends and the application goes live (held there)' },
@@ -113,10 +113,6 @@ export const FAILURE_EVENT_TYPES = Object.keys(FAILURE_EVENTS) as FailureEventTy
  * the system handles it; a path never runs as an expected failure.
  */
 export const EXCLUDED: readonly { fault: string; why: string }[] = [
-  {
-    fault: 'application hang after a failover',
-    why: "the recovery daemon watches it (spec/recovery.md R10.6, lab test failover-then-local), but the rig's pair runs the lab's warm spare, whose kill ends only its relay: the stopped spare keeps the service port and the next incarnation cannot listen",
-  },
   {
     fault: 'a failure of the primary while unprotected, a logger crash after a failover',
     why: 'unprotected means the log has a gap: nothing can be replayed until a checkpoint re-seeds it (waiting for reintegration, issue 12 item 1); after a failover the logger is co-located (L.6)',
@@ -249,10 +245,12 @@ export const failureModel = setup({
         verified: { meta: { oracle: 'flowing' } },
       },
     },
-    // The application on the backup host, which serves now (its recovery daemon supervises it).
+    // The application on the backup host, which serves now (its recovery daemon supervises it,
+    // and kills it when it hangs: R10.6; the lab's warm spare included, src/runtime/lab/spare.ts).
     backup: {
       initial: 'appCrashed',
       states: {
+        appHung: { meta: { oracle: 'open' }, on: { HANG_DETECTED: 'appCrashed' } },
         appCrashed: { meta: { oracle: 'open' }, on: { REPLAYING: 'replaying' } },
         replaying: {
           meta: { oracle: 'open' },
@@ -289,6 +287,7 @@ export const failureModel = setup({
             LOSS_BURST: 'flowing',
             REORDER_BURST: 'flowing',
             APP_CRASH: '#ft.backup.appCrashed',
+            APP_HANG: '#ft.backup.appHung',
           },
         },
         slowReader: { meta: { oracle: 'open' }, on: { RESUME_READING: 'flowing' } },

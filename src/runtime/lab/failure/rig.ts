@@ -122,8 +122,9 @@ export class FailureRig {
   private partition: FaultHandle | undefined;
   /** LOGGER_CRASH until LOGGER_RESTARTED (W.7) */
   private loggerFault: FaultHandle | undefined;
-  /** the application the run stopped or set spinning (APP_HANG, APP_SPIN) */
-  private hungPid = 0;
+  /** the application the run stopped or set spinning (APP_HANG, APP_SPIN) and the daemon that
+   * watches it (the primary's SSW, R10.2, or after a failover the recovery daemon, R10.6) */
+  private hung: { watcher: LabProc; pid: number } | undefined;
   private iptables: string[][] = [];
   private readonly log: (line: string) => void;
 
@@ -302,14 +303,19 @@ export class FailureRig {
         const pid = this.appPid();
         this.armRecovery(false);
         this.appFault(event === 'APP_HANG' ? 'application stopped' : 'application spinning');
-        this.hungPid = pid;
+        this.hung =
+          this.active === 'primary'
+            ? { watcher: this.need(this.primary), pid }
+            : { watcher: this.need(this.recovery), pid };
         process.kill(pid, event === 'APP_HANG' ? 'SIGSTOP' : 'SIGUSR2');
         return;
       }
       case 'HANG_DETECTED': {
-        const pid = this.hungPid;
+        const hung = this.hung;
+        if (hung === undefined) throw new Error('HANG_DETECTED with no application hung');
+        const pid = hung.pid;
         await waitEvent(
-          this.need(this.primary),
+          hung.watcher,
           (e) => e.event === 'app-hung' && e.pid === pid,
           (this.o.appHangMs ?? RIG_APP_HANG_MS) + RIG_LIMITS.systemMs,
           `app-hung of ${pid}`,
@@ -731,7 +737,16 @@ export class FailureRig {
     this.active = 'backup';
   }
 
-  /** The application serving now (not a held warm spare, not the relay in front of one). */
+  /** The application the recovery daemon started last (its warm spare or a cold start). */
+  private supervisedPid(): number {
+    const pid = this.need(this.recovery)
+      .events.filter((e) => e.event === 'app-started')
+      .at(-1)?.pid;
+    if (typeof pid !== 'number') throw new Error('the recovery daemon started no application');
+    return pid;
+  }
+
+  /** The application serving now (not a held warm spare). */
   private appPid(): number {
     if (this.active === 'primary') {
       const pid = this.need(this.primary)
@@ -740,16 +755,7 @@ export class FailureRig {
       if (typeof pid !== 'number') throw new Error('the primary SSW started no application');
       return pid;
     }
-    const pid = this.need(this.recovery)
-      .events.filter((e) => e.event === 'app-started')
-      .at(-1)?.pid;
-    if (typeof pid !== 'number') throw new Error('the recovery daemon started no application');
-    // The lab's warm spare is released by a relay (tail) that the daemon sees as the app.
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.startsWith('tail')) return pid;
-    const spare = this.lab?.procs.find((p) => p.name === 'app-backup')?.child.pid;
-    if (spare === undefined) throw new Error('no warm spare behind the relay');
-    return spare;
+    return this.supervisedPid();
   }
 
   private iptablesRun(op: '-A' | '-D', rule: readonly string[]): void {
