@@ -15,7 +15,7 @@ import {
   OutputHasher,
 } from '../../../src/machines/nsw/index.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
-import { Harness } from './harness.ts';
+import { Harness, releasedText } from './harness.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 0xc4e7);
 const RUNS = Number(process.env.FC_RUNS ?? 150);
@@ -315,6 +315,62 @@ describe('R13.6 restoring', () => {
     const res = r.core.replayFrom(bad, [], 0);
     expect(res.ok).toBe(false);
     expect(!res.ok && res.error).toMatch(/tail/);
+  });
+});
+
+describe('R13.1 the table lists a connection until nothing after D can name it (R13.10)', () => {
+  it('closed by the application, ConnDone, then a checkpoint, then its eof: the recovery meets that eof on a connection it knows', () => {
+    const h = new Harness({ mode: 'recording' });
+    h.core.enableCheckpoints(NEVER, 0);
+    h.perform(h.core.kernelAccept(1, A, 5000));
+    h.perform(h.core.kernelData(1, enc('q')));
+    h.pump(); // 'hi0;', 'Q', 'bye;' and the application's end
+    h.ack(h.core.detSeq); // the close is stored: everything and the FIN reach the client
+    expect(releasedText(h).get(0)).toBe('hi0;Qbye;|FIN');
+    // The client's FIN is acknowledged by the kernel (both FINs are: the SSW reports the record
+    // closed, the logger says ConnDone) before the NSW has read that end of stream.
+    h.perform(h.core.connDone(0));
+    const fs = frames(h.core.takeCheckpoint(h.snapshot(), () => 0, 0));
+    const D = h.core.detSeq;
+    h.ack(D);
+    expect(h.core.checkpointStored(1)).toBe(true);
+    // Now the NSW reads the end of stream: its eof determinant lies after D.
+    h.perform(h.core.kernelEof(1));
+    h.pump();
+    h.ack(h.core.detSeq);
+    const suffix = h.logged.filter((r) => r.detSeq >= D).map((r) => r.det);
+    expect(suffix).toEqual([{ kind: 'eof', conn: 0 }]);
+    // Finished for good once that eof is delivered (R13.10).
+    expect(h.core.sizes()).toMatchObject({ conns: 0, socks: 0, forgotten: 1 });
+
+    // Recovery from that checkpoint. The SSW does not re-create a closed record; the logger
+    // serves it as a ghost from the table's readOffset if the table lists it (R14.5 b, c),
+    // and drops it otherwise.
+    const ck = served(fs);
+    const r = new Harness({});
+    r.core.enableCheckpoints(NEVER, 0);
+    const res = r.core.replayFrom(ck, suffix, 0);
+    if (!res.ok) throw new Error(res.error);
+    r.restore(res.value.snapshot);
+    r.perform(res.value.effects);
+    const entry = ck.conns.find((e) => e.nswConn === 0);
+    if (entry !== undefined) {
+      const sock = r.core.restoredSockFor(A, 5000);
+      expect(sock).toBeDefined();
+      r.perform(r.core.kernelAccept(sock!, A, 5000, true));
+      r.perform(r.core.kernelEof(sock!));
+    }
+    r.pump();
+    expect(r.stops.map((e) => e.error.message)).toEqual([]);
+    expect(r.core.mode).toBe('live');
+    expect(entry).toMatchObject({ eof: false, close: 'end', done: true, outputFrom: 9 });
+    expect(r.deliveries).toEqual([{ kind: 'eof', conn: 0, text: '' }]);
+    // The client's stream: exactly what the first incarnation gave it, nothing again.
+    expect(r.released).toEqual([]);
+    expect(r.core.sizes()).toMatchObject({ conns: 0, socks: 0 });
+    // The next checkpoint no longer lists it: the logger drops its record then (R14.5 c).
+    const next = frames(r.core.takeCheckpoint(r.snapshot(), () => 0, 0));
+    expect(next[0]).toMatchObject({ kind: 'CheckpointBegin', conns: 0 });
   });
 });
 
