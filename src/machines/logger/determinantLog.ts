@@ -106,6 +106,19 @@ export function pendingCloses(s: StoreState): CloseAnnouncement[] {
   return out;
 }
 
+/**
+ * ConnDone owed to an NSW that (re)joins (spec/logger.md "Recovery service"): the NSW
+ * connection of every record the SSW reported closed that is still held. One sent while the
+ * NSW's link was down is lost, and the NSW keeps such a connection in every checkpoint's table
+ * (spec/nsw.md R13.1), which in turn keeps the record here: without this neither would ever
+ * go. Bounded by the records held (`maxConns`).
+ */
+export function doneConns(s: StoreState): number[] {
+  const out: number[] = [];
+  for (const c of s.conns.values()) if (c.closed && c.nswConn !== null) out.push(c.nswConn);
+  return out;
+}
+
 const announcement = (
   c: ConnLog,
   close: { readonly how: CloseHow; readonly offset: number },

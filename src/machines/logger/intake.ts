@@ -66,6 +66,12 @@ export function applyHint(ctx: CoreCtx, link: number, msg: LoggerMessage): void 
       if (l === undefined) return;
       l.caps = { checkpoints: msg.checkpoints, unrecorded: msg.unrecorded };
       if (l.role === 'ssw') ctx.store.setUnrecorded(msg.unrecorded);
+      // ConnDone owed from before this NSW (re)joined: one sent while its link was down is
+      // lost, and the connection would stay in its checkpoints and its record here for good.
+      if (l.role === 'nsw' && l.epoch === ctx.epoch) {
+        for (const conn of ctx.store.doneConns())
+          ctx.out.push({ kind: 'send', link, msg: { kind: 'ConnDone', conn } });
+      }
       return;
     case 'ClientAcked':
     case 'ConnEstablished': {

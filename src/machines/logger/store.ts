@@ -34,6 +34,7 @@ import type { StoredCheckpoint } from './checkpoint.ts';
 import {
   type CloseAnnouncement,
   type DetOutcome,
+  doneConns,
   logDeterminant,
   pendingCloses,
 } from './determinantLog.ts';
@@ -255,6 +256,11 @@ export class LoggerStore {
   /** CloseLogged owed to an SSW that (re)connects (determinantLog.ts). */
   pendingCloses(): CloseAnnouncement[] {
     return pendingCloses(this.s);
+  }
+
+  /** ConnDone owed to an NSW that (re)joins (determinantLog.ts). */
+  doneConns(): number[] {
+    return doneConns(this.s);
   }
 
   /** Why `ck` cannot be stored, or null (truncation.ts; I7). */

@@ -19,6 +19,7 @@ import type { OutputAction } from './gate.ts';
 import {
   type Conn,
   forgetIfFinished,
+  inputOver,
   loadLog,
   type NswState,
   NswUsageError,
@@ -201,10 +202,17 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** The connections a checkpoint's table holds (R13.1), in increasing `nswConn`. */
+/**
+ * The connections a checkpoint's table holds (R13.1), in increasing `nswConn`: every one the
+ * NSW holds, except one that is closed, done (ConnDone) and whose input is over. A closed and
+ * done connection whose end of stream was not delivered yet stays: its `eof` (or a `read` of
+ * bytes still buffered) will be logged after `D`, and a replay from this checkpoint must know
+ * the connection then (R12.2), with the logger keeping its record to serve it as a ghost
+ * (spec/logger.md R14.5 c drops a closed record the table does not list).
+ */
 function tableConns(s: NswState): Conn[] {
   const out: Conn[] = [];
-  for (const c of s.conns.values()) if (!(c.closed && c.done)) out.push(c);
+  for (const c of s.conns.values()) if (!(c.closed && c.done && inputOver(c))) out.push(c);
   return out.sort((a, b) => a.conn - b.conn);
 }
 

@@ -555,8 +555,17 @@ function finished(s: NswState, c: Conn): boolean {
   if (!c.closed || c.stopped || k.awaiting || s.pos < s.log.length) return false;
   const unlogged = !s.logging;
   if (!unlogged && c.closeDet >= s.stable) return false;
-  const inputOver = k.eofDelivered || (c.closeHow === 'destroy' && k.buffered === 0 && !k.eof);
-  return inputOver && (c.done || k.ghost || !s.ckpt.enabled || unlogged);
+  return inputOver(c) && (c.done || k.ghost || !s.ckpt.enabled || unlogged);
+}
+
+/**
+ * R13.10: no input of `c` will be delivered any more (so no `read` or `eof` determinant will
+ * name it): its end of stream was delivered, or the application destroyed it and nothing of
+ * it is buffered (the runtime destroyed the kernel socket with the RST).
+ */
+export function inputOver(c: Conn): boolean {
+  const k = c.sock;
+  return k.eofDelivered || (c.closeHow === 'destroy' && k.buffered === 0 && !k.eof);
 }
 
 /** R13.10: drops `c` and its socket from every table, and tells the runtime (`forget`). */

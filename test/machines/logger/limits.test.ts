@@ -448,6 +448,32 @@ describe('capabilities, checkpoint frames and ConnDone on the link', () => {
     expect(fx[0]).toMatchObject({ link: nsw });
   });
 
+  it('ConnDone owed from before an NSW (re)joined: sent at its Capabilities for every closed record still held', () => {
+    const { core, ssw, nsw } = setup({});
+    core.frame(ssw, 1, { kind: 'LogSyn', ...syn(2) });
+    core.frame(nsw, 1, det(1, accept(1, 5002)));
+    core.frames(nsw, batch(checkpoint(1, 2, [entry(0, 5001, 0), entry(1, 5002, 0)])));
+    // The NSW's link is down when the SSW reports both records closed: nobody to tell.
+    core.linkClosed(nsw);
+    expect(kinds(core.frame(ssw, 1, { kind: 'ConnClosed', conn: 1 }))).toEqual([]);
+    expect(kinds(core.frame(ssw, 1, { kind: 'ConnClosed', conn: 2 }))).toEqual([]);
+    // The NSW joins again: right behind its Welcome and Capabilities, both ConnDone.
+    const back = join(core, 'nsw', { checkpoints: true });
+    expect(sends(back.fx, back.link)).toEqual([
+      { kind: 'Welcome', epoch: 1, leaseMs: 500 },
+      { kind: 'ConnDone', conn: 0 },
+      { kind: 'ConnDone', conn: 1 },
+    ]);
+    // A checkpoint without connection 0 drops its record: it is owed no more.
+    core.frames(back.link, batch(checkpoint(2, 2, [entry(1, 5002, 0)])));
+    const again = join(core, 'nsw', { checkpoints: true });
+    expect(sends(again.fx, again.link).filter((m) => m.kind === 'ConnDone')).toEqual([
+      { kind: 'ConnDone', conn: 1 },
+    ]);
+    // An SSW is owed no ConnDone.
+    expect(kinds(join(core, 'ssw').fx)).not.toContain('ConnDone');
+  });
+
   it('FetchLog from a peer with Capabilities: the checkpoint first, ReplayResume after each ReplaySyn', () => {
     const { core, ssw, nsw } = setup({});
     core.frame(ssw, 1, data(1, 101, 10));

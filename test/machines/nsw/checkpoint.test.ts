@@ -15,7 +15,7 @@ import {
   OutputHasher,
 } from '../../../src/machines/nsw/index.ts';
 import type { LoggerMessage } from '../../../src/wire/logmsg.ts';
-import { Harness } from './harness.ts';
+import { Harness, releasedText } from './harness.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 0xc4e7);
 const RUNS = Number(process.env.FC_RUNS ?? 150);
@@ -318,6 +318,62 @@ describe('R13.6 restoring', () => {
   });
 });
 
+describe('R13.1 the table lists a connection until nothing after D can name it (R13.10)', () => {
+  it('closed by the application, ConnDone, then a checkpoint, then its eof: the recovery meets that eof on a connection it knows', () => {
+    const h = new Harness({ mode: 'recording' });
+    h.core.enableCheckpoints(NEVER, 0);
+    h.perform(h.core.kernelAccept(1, A, 5000));
+    h.perform(h.core.kernelData(1, enc('q')));
+    h.pump(); // 'hi0;', 'Q', 'bye;' and the application's end
+    h.ack(h.core.detSeq); // the close is stored: everything and the FIN reach the client
+    expect(releasedText(h).get(0)).toBe('hi0;Qbye;|FIN');
+    // The client's FIN is acknowledged by the kernel (both FINs are: the SSW reports the record
+    // closed, the logger says ConnDone) before the NSW has read that end of stream.
+    h.perform(h.core.connDone(0));
+    const fs = frames(h.core.takeCheckpoint(h.snapshot(), () => 0, 0));
+    const D = h.core.detSeq;
+    h.ack(D);
+    expect(h.core.checkpointStored(1)).toBe(true);
+    // Now the NSW reads the end of stream: its eof determinant lies after D.
+    h.perform(h.core.kernelEof(1));
+    h.pump();
+    h.ack(h.core.detSeq);
+    const suffix = h.logged.filter((r) => r.detSeq >= D).map((r) => r.det);
+    expect(suffix).toEqual([{ kind: 'eof', conn: 0 }]);
+    // Finished for good once that eof is delivered (R13.10).
+    expect(h.core.sizes()).toMatchObject({ conns: 0, socks: 0, forgotten: 1 });
+
+    // Recovery from that checkpoint. The SSW does not re-create a closed record; the logger
+    // serves it as a ghost from the table's readOffset if the table lists it (R14.5 b, c),
+    // and drops it otherwise.
+    const ck = served(fs);
+    const r = new Harness({});
+    r.core.enableCheckpoints(NEVER, 0);
+    const res = r.core.replayFrom(ck, suffix, 0);
+    if (!res.ok) throw new Error(res.error);
+    r.restore(res.value.snapshot);
+    r.perform(res.value.effects);
+    const entry = ck.conns.find((e) => e.nswConn === 0);
+    if (entry !== undefined) {
+      const sock = r.core.restoredSockFor(A, 5000) ?? 0;
+      expect(sock).toBeLessThan(0);
+      r.perform(r.core.kernelAccept(sock, A, 5000, true));
+      r.perform(r.core.kernelEof(sock));
+    }
+    r.pump();
+    expect(r.stops.map((e) => e.error.message)).toEqual([]);
+    expect(r.core.mode).toBe('live');
+    expect(entry).toMatchObject({ eof: false, close: 'end', done: true, outputFrom: 9 });
+    expect(r.deliveries).toEqual([{ kind: 'eof', conn: 0, text: '' }]);
+    // The client's stream: exactly what the first incarnation gave it, nothing again.
+    expect(r.released).toEqual([]);
+    expect(r.core.sizes()).toMatchObject({ conns: 0, socks: 0 });
+    // The next checkpoint no longer lists it: the logger drops its record then (R14.5 c).
+    const next = frames(r.core.takeCheckpoint(r.snapshot(), () => 0, 0));
+    expect(next[0]).toMatchObject({ kind: 'CheckpointBegin', conns: 0 });
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // The property: recovery from a checkpoint gives the client the failure-free stream
 
@@ -325,6 +381,8 @@ type Op =
   | { readonly k: 'accept'; readonly c: number }
   | { readonly k: 'data'; readonly c: number; readonly text: string }
   | { readonly k: 'eof'; readonly c: number }
+  /** the logger's ConnDone: both FINs acknowledged, before the NSW has read the client's */
+  | { readonly k: 'done'; readonly c: number }
   | { readonly k: 'fire' }
   | { readonly k: 'ack' }
   | { readonly k: 'ckpt'; readonly unackedPct: number };
@@ -334,7 +392,11 @@ const opsArb: fc.Arbitrary<Op[]> = fc
     fc.array(
       fc.record({
         chunks: fc.array(fc.stringMatching(/^[a-c]{1,5}$/), { maxLength: 5 }),
+        // 'q' among them: the application ends the connection on its own (the harness's quit)
+        quitAt: fc.option(fc.nat(5), { nil: undefined }),
         eof: fc.boolean(),
+        done: fc.boolean(),
+        ckptAfterDone: fc.boolean(),
       }),
       { minLength: 1, maxLength: 3 },
     ),
@@ -350,11 +412,19 @@ const opsArb: fc.Arbitrary<Op[]> = fc
   )
   .map(([conns, extra, order]) => {
     // Each connection's own ops in order; interleaved with the others and the extras.
-    const queues: Op[][] = conns.map((c, i) => [
-      { k: 'accept', c: i },
-      ...c.chunks.map((text): Op => ({ k: 'data', c: i, text })),
-      ...(c.eof ? [{ k: 'eof', c: i } as Op] : []),
-    ]);
+    const queues: Op[][] = conns.map((c, i) => {
+      const chunks = [...c.chunks];
+      if (c.quitAt !== undefined) chunks.splice(Math.min(c.quitAt, chunks.length), 0, 'q');
+      return [
+        { k: 'accept', c: i },
+        ...chunks.map((text): Op => ({ k: 'data', c: i, text })),
+        // ConnDone needs the client's FIN, which the kernel acknowledges before the NSW reads it;
+        // a checkpoint may come between the two (its eof is then logged after D).
+        ...(c.eof && c.done ? [{ k: 'done', c: i } as Op] : []),
+        ...(c.eof && c.done && c.ckptAfterDone ? [{ k: 'ckpt', unackedPct: 0 } as Op] : []),
+        ...(c.eof ? [{ k: 'eof', c: i } as Op] : []),
+      ];
+    });
     queues.push(extra);
     const out: Op[] = [];
     let j = 0;
@@ -373,10 +443,22 @@ class Run {
   /** conn -> bytes sent by the client so far, as chunks */
   readonly sent = new Map<number, string[]>();
   readonly eofSent = new Set<number>();
+  /** clients whose connection the logger said done (ConnDone) */
+  readonly done = new Set<number>();
+  /** clients fed as ghosts (R11.3): the logger gave their whole stream, its end included */
+  readonly ghosts = new Set<number>();
   private nextSock = 1;
 
   constructor(h: Harness) {
     this.h = h;
+  }
+
+  /** The socket of an op's client; a recovery that dropped it still owes it this input. */
+  private sockOf(op: Extract<Op, { c: number }>): number {
+    const s = this.sock.get(op.c);
+    if (s === undefined)
+      throw new Error(`client ${op.c}: ${op.k} still to come on a connection recovery dropped`);
+    return s;
   }
 
   apply(op: Op, takeCkpt?: (pct: number) => void): void {
@@ -390,13 +472,27 @@ class Run {
         break;
       }
       case 'data':
+        if (this.ghosts.has(op.c)) break;
         this.sent.get(op.c)!.push(op.text);
-        h.perform(h.core.kernelData(this.sock.get(op.c)!, enc(op.text)));
+        h.perform(h.core.kernelData(this.sockOf(op), enc(op.text)));
         break;
       case 'eof':
+        if (this.ghosts.has(op.c)) break;
         this.eofSent.add(op.c);
-        h.perform(h.core.kernelEof(this.sock.get(op.c)!));
+        h.perform(h.core.kernelEof(this.sockOf(op)));
         break;
+      case 'done': {
+        // Only once it can be true: the application ended it and its FIN was released (the
+        // client acknowledged it, and with it every byte before it). The logger has stored
+        // what it was sent by then.
+        h.ack(h.core.detSeq);
+        const conn = connOfClient(h, op.c);
+        const finReleased = h.released.some((r) => r.conn === conn && r.action.kind === 'end');
+        if (conn === undefined || !finReleased) break;
+        this.done.add(op.c);
+        h.perform(h.core.connDone(conn));
+        break;
+      }
       case 'fire': {
         const t = h.armedTimers()[0];
         if (t !== undefined) h.perform(h.core.timerExpired(t));
@@ -411,6 +507,11 @@ class Run {
     }
     h.pump();
   }
+}
+
+/** The NSW connection client `c` (port 6000 + c) was accepted as, if it was. */
+function connOfClient(h: Harness, c: number): number | undefined {
+  return h.deliveries.find((d) => d.kind === 'accept' && d.text === `${6000 + c}`)?.conn;
 }
 
 /** Bytes written and whether a FIN was released, per conn, from `from` (released order). */
@@ -476,11 +577,14 @@ describe('R13.6 property (I2/I6)', () => {
 
         // The client holds at least what it had acknowledged when the checkpoint was taken,
         // at most what was released to it.
+        const clientOf = new Map([...nswConnOf].map(([client, conn]) => [conn, client]));
         const holds = new Map<number, number>();
         let seed = holdSeed;
         for (const [conn, o] of before) {
           const lo = Math.min(ackedAt.get(conn) ?? 0, o.bytes.length);
           holds.set(conn, lo + (seed % (o.bytes.length - lo + 1)));
+          // ConnDone: the client acknowledged the FIN, so every byte before it.
+          if (first.done.has(clientOf.get(conn) ?? -1)) holds.set(conn, o.bytes.length);
           seed = Math.floor(seed / 7) + 3;
         }
 
@@ -494,22 +598,36 @@ describe('R13.6 property (I2/I6)', () => {
         rec.h.restore(res.value.snapshot);
         rec.h.perform(res.value.effects);
         const resumeAt = new Map(ck.conns.map((e) => [e.nswConn, e]));
-        // The SSW re-creates each connection: at readOffset if the checkpoint covers it
-        // (spec/ssw.md R6.11), from its start otherwise; the client's bytes follow.
+        const acceptedBelowD = new Set(
+          first.h.logged.flatMap((r) =>
+            r.detSeq < D && r.det.kind === 'accept' ? [r.det.conn] : [],
+          ),
+        );
+        // The SSW re-creates each open connection: at readOffset if the checkpoint covers it
+        // (spec/ssw.md R6.11), from its start otherwise; the client's bytes follow. One the
+        // logger said done is closed at the SSW: the logger serves it as a ghost (R11.3) if
+        // it still holds its record, i.e. the table lists it (from readOffset) or it was
+        // accepted at or after D (from its start); otherwise R14.5 c dropped it.
         for (const [client, chunks] of first.sent) {
-          const e = resumeAt.get(nswConnOf.get(client)!);
+          const conn = nswConnOf.get(client) ?? -1;
+          const e = resumeAt.get(conn);
+          const ghost = first.done.has(client);
+          if (ghost && e === undefined && acceptedBelowD.has(conn)) continue;
           const s = e !== undefined ? rec.h.core.restoredSockFor(A, 6000 + client)! : 100 + client;
           rec.sock.set(client, s);
           rec.sent.set(client, [...chunks]);
-          rec.h.perform(rec.h.core.kernelAccept(s, A, 6000 + client));
+          if (ghost) rec.ghosts.add(client);
+          rec.h.perform(rec.h.core.kernelAccept(s, A, 6000 + client, ghost));
           let off = 0;
           for (const c of chunks) {
             if (off >= (e?.readOffset ?? 0)) rec.h.perform(rec.h.core.kernelData(s, enc(c)));
             off += c.length;
           }
-          if (first.eofSent.has(client)) rec.h.perform(rec.h.core.kernelEof(s));
+          // A ghost's end of stream comes after its last byte (R11.3).
+          if (first.eofSent.has(client) || ghost) rec.h.perform(rec.h.core.kernelEof(s));
         }
         rec.h.pump();
+        expect(rec.h.stops.map((e) => e.error.message)).toEqual([]);
         expect(rec.h.core.mode).toBe('live');
         for (const op of ops.slice(crash)) rec.apply(op);
         rec.h.ack(rec.h.core.detSeq);
@@ -521,6 +639,15 @@ describe('R13.6 property (I2/I6)', () => {
           const held = (before.get(conn)?.bytes ?? '').slice(0, holds.get(conn) ?? 0);
           const from = resumeAt.get(conn)?.outputFrom ?? 0;
           const again = after.get(conn) ?? { bytes: '', fin: false };
+          if (first.done.has(clientOf.get(conn) ?? -1)) {
+            // Done before the failure: the client had everything and the FIN; a ghost's output
+            // is computed and checked, never released (R11.3), and one the logger dropped is
+            // not replayed at all.
+            expect(again).toEqual({ bytes: '', fin: false });
+            expect(held).toBe(want.bytes);
+            expect(before.get(conn)?.fin).toBe(want.fin);
+            continue;
+          }
           // R13.1: the new incarnation starts at or below what the client holds.
           expect(from).toBeLessThanOrEqual(held.length);
           // The overlap is the same bytes (I2: no other byte in place of one the client has).

@@ -98,8 +98,9 @@ export class Harness {
     throw new Error('pump did not settle');
   }
 
-  // The deterministic application: greets, upper-cases, stamps '!' with the clock, closes on
-  // eof; conn 0's greeting arms a timer whose firing writes 'tick' to conn 0.
+  // The deterministic application: greets, upper-cases, stamps '!' with the clock, ends the
+  // connection on 'q' or on eof; conn 0's greeting arms a timer whose firing writes 'tick' to
+  // conn 0.
   private timerConn = new Map<number, number>();
   private readonly closedConns = new Set<number>();
 
@@ -149,8 +150,17 @@ export class Harness {
           this.perform(core.drain());
           write(conn, `@${t};`);
         }
+        // 'q' (quit): the application says goodbye and ends the connection on its own, before
+        // the client's end of stream (which it is delivered later all the same).
+        if (text.includes('q') && !this.closedConns.has(conn)) {
+          write(conn, 'bye;');
+          this.closedConns.add(conn);
+          this.perform(core.close(conn, 'end'));
+          this.made.push({ conn, action: { kind: 'end' }, dependsOn: this.inputDets });
+        }
         break;
       case 'eof':
+        if (this.closedConns.has(conn)) break;
         this.closedConns.add(conn);
         this.perform(core.close(conn, 'end'));
         this.made.push({ conn, action: { kind: 'end' }, dependsOn: this.inputDets });

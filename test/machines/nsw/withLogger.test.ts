@@ -177,4 +177,65 @@ describe('NSW with the logger, through the codec', () => {
     expect(releasedText(r).get(1)).toBe('hi1;XY');
     expect(releasedText(r).get(0)).toBeUndefined();
   });
+
+  it('ConnDone survives an outage of the NSW link: sent again when the NSW declares Capabilities, so the connection leaves the NSW and the logger drops its record', () => {
+    const logger = new LoggerCore({ epoch: 1, leaseMs: 1000 });
+    const ssw = hello(logger, 'ssw', 1);
+    ssw.send([{ kind: 'Capabilities', checkpoints: false, unrecorded: false }]);
+    const caps = { kind: 'Capabilities', checkpoints: true, unrecorded: false } as const;
+    let nsw = hello(logger, 'nsw', 1);
+    nsw.send([caps]);
+    const syn = {
+      conn: 40,
+      clientAddr: A,
+      clientPort: 5000,
+      serverAddr: 1,
+      serverPort: 7,
+      clientIsn: 10,
+      serverIsn: 20,
+      clientOpts: o,
+      serverOpts: o,
+      synTimeMs: 0,
+    };
+    ssw.send([
+      { kind: 'LogSyn', ...syn },
+      { kind: 'LogData', conn: 40, seq: 11, payload: enc('q'), fin: true },
+    ]);
+    const h = new Harness({ mode: 'recording' });
+    const every = { everyBytes: 2 ** 40, everyMs: 1000 };
+    h.core.enableCheckpoints(every, 0);
+    h.perform(h.core.kernelAccept(1, A, 5000));
+    h.perform(h.core.kernelData(1, enc('q')));
+    h.perform(h.core.kernelEof(1));
+    h.pump();
+    sync(h, nsw);
+    expect(releasedText(h).get(0)).toBe('hi0;Qbye;|FIN');
+    // Closed, its close stored, its eof delivered: only ConnDone is missing (R13.10).
+    expect(h.core.sizes()).toMatchObject({ conns: 1 });
+
+    // The NSW's logger link is down when the SSW reports the record closed.
+    logger.linkClosed(nsw.link);
+    h.perform(h.core.linkDown());
+    const closed = ssw.send([{ kind: 'ConnClosed', conn: 40 }]);
+    expect(closed.filter((e) => e.kind === 'send' && e.msg.kind === 'ConnDone')).toEqual([]);
+
+    // The link joins again: Hello, Capabilities; the ConnDone it missed comes then.
+    nsw = hello(logger, 'nsw', 1);
+    nsw.sent = h.logged.length;
+    const back = sentTo(nsw.send([caps]), nsw.link);
+    h.perform(h.core.linkUp());
+    expect(back.filter((m) => m.kind === 'ConnDone')).toEqual([{ kind: 'ConnDone', conn: 0 }]);
+    for (const m of back) if (m.kind === 'ConnDone') h.perform(h.core.connDone(m.conn));
+    expect(h.core.sizes()).toMatchObject({ conns: 0, socks: 0, forgotten: 1 });
+
+    // R13.3: the timed checkpoint no longer lists it; storing it drops the record (R14.5 c).
+    expect(h.core.checkpointDue(every.everyMs)).toBe(true);
+    const ck = h.core
+      .takeCheckpoint(h.snapshot(), () => 0, every.everyMs)
+      .flatMap((e) => (e.kind === 'checkpoint' ? e.frames : []));
+    expect(ck[0]).toMatchObject({ kind: 'CheckpointBegin', conns: 0 });
+    const stored = sentTo(nsw.send(ck), nsw.link);
+    expect(stored).toContainEqual(expect.objectContaining({ kind: 'CheckpointStored' }));
+    expect(logger.store.hasConn(40)).toBe(false);
+  });
 });
