@@ -56,6 +56,7 @@ export type KernelAction =
   | 'suppressCrash' // R5.4: FIN/RST of a dead incarnation: drop
   | 'captureSynAck' // R6.3
   | 'captureRst' // R6.3: app not listening yet: drop, retry later
+  | 'abortStale' // R6.3: a socket of an earlier incarnation holds the 4-tuple: RST it, retry
   | 'regenerated' // R6.6: data while injecting or translated: ack locally or send
   | 'absorb' // R6.7 / orphaned data: update kernel state, drop
   | 'drop';
@@ -134,13 +135,16 @@ export const classifyKernelSegment = (
     )
     .with(['awaitSynAck', 'synAck'], () => 'captureSynAck' as const)
     .with(['awaitSynAck', 'rst'], () => 'captureRst' as const)
+    // R6.3: before its SYN-ACK the new socket sends nothing else; an ACK-bearing segment comes
+    // from a synchronized socket an earlier incarnation left on the 4-tuple (its challenge ACK
+    // to the fake SYN, or its FIN retransmitted from LAST_ACK).
     .with(
-      ['awaitSynAck', 'syn'],
       ['awaitSynAck', 'fin'],
       ['awaitSynAck', 'data'],
       ['awaitSynAck', 'pureAck'],
-      () => 'drop' as const,
+      () => 'abortStale' as const,
     )
+    .with(['awaitSynAck', 'syn'], () => 'drop' as const)
     // R6.7: no bare kernel segment during injection (the client gets the go-live prompt); a FIN
     // off the logged close is held as in R5.1.
     .with(['injecting', 'data'], () => 'regenerated' as const)

@@ -68,6 +68,8 @@ export interface SswStats {
   suppressedCrash: number;
   pureAcks: number;
   fakeSyns: number;
+  /** R6.3: sockets of an earlier incarnation found on a 4-tuple being re-created, aborted */
+  staleSocketsAborted: number;
   injectedBytes: number;
   localAcks: number;
   recreated: number;
@@ -115,6 +117,7 @@ export const newSswStats = (): SswStats => ({
   suppressedCrash: 0,
   pureAcks: 0,
   fakeSyns: 0,
+  staleSocketsAborted: 0,
   injectedBytes: 0,
   localAcks: 0,
   answeredAfterClose: 0,

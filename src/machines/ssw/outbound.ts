@@ -25,7 +25,7 @@ import type { Conn } from './conn.ts';
 import type { SswCtx } from './context.ts';
 import { firstSynAck, holdSynAck, recordSynAck, withholdRefusal } from './handshake.ts';
 import { handleRegenerated } from './inject.ts';
-import { afterKernelSegment } from './recreate.ts';
+import { abortStaleSocket, afterKernelSegment } from './recreate.ts';
 import { csumFor, kernelToLan, standAlone } from './segments.ts';
 import { clientSeq, kernelSeq } from './spaces.ts';
 import { toOriginalSeq } from './translate.ts';
@@ -153,6 +153,9 @@ function kernelSegment(
       return;
     case 'captureRst':
       ctx.sendConn(c, { type: 'KERNEL_RST', atClose: false });
+      return;
+    case 'abortStale':
+      abortStaleSocket(ctx, c, tcp);
       return;
     case 'regenerated': {
       // R6.7: a FIN here sits at the logged close (else it is held); read before R6.6

@@ -6,7 +6,7 @@
 
 import type { LoggerMessage, MessageOf } from '../../wire/logmsg.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqMax, seqSub } from '../../wire/seq.ts';
-import { findTimestamps, TCP_ACK, TCP_SYN, type TcpPacket } from '../../wire/tcp.ts';
+import { findTimestamps, TCP_ACK, TCP_RST, TCP_SYN, type TcpPacket } from '../../wire/tcp.ts';
 import type { VnetHdr } from '../../wire/vnet.ts';
 import { noteToldAck } from './clamp.ts';
 import { sendOwedConnClosed } from './closes.ts';
@@ -316,6 +316,21 @@ export function sendFakeSyn(ctx: SswCtx, c: Conn): void {
 export function dropKernelReply(ctx: SswCtx, c: Conn): void {
   c.inject.recreateAtMs = ctx.now + ctx.timing.recreateRetryMs;
   ctx.event('R6.3', 'kernel refused the fake SYN; retry later', c);
+}
+
+/**
+ * R6.3: the kernel answered the fake SYN from a socket an earlier incarnation left on the
+ * 4-tuple (a challenge ACK, RFC 5961 4, or a FIN it retransmits from LAST_ACK). Nothing the
+ * SSW re-creates may share the 4-tuple with it, and it would keep every fake SYN from a
+ * listener until the kernel gave it up (orphan retries: up to minutes) while the replay waits
+ * for the connection. An RST at the segment's ack number is in its window exactly (RFC 5961
+ * 3.2: accepted, not challenged); the next retry's fake SYN then reaches the listener.
+ */
+export function abortStaleSocket(ctx: SswCtx, c: Conn, tcp: TcpPacket): void {
+  if (!tcp.ack) return;
+  ctx.stats.staleSocketsAborted++;
+  ctx.event('R6.3', 'stale kernel socket on the 4-tuple: aborted', c, { ack: tcp.ackNumber });
+  sendToKernel(ctx, c, clientSeq(tcp.ackNumber), undefined, TCP_RST, 0, []);
 }
 
 /** R6.3 per tick: the fake SYN again once `recreateRetryMs` passed. */
