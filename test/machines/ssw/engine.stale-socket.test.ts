@@ -41,7 +41,7 @@ const config: SswConfig = {
   serviceMac: SERVICE_MAC,
   mode: 'ftTcp',
   role: 'standby',
-  timing: { recreateRetryMs: RETRY_MS },
+  recreateRetryMs: RETRY_MS,
 };
 const copy = (fx: readonly SswEffect[]): SswEffect[] => [...fx];
 const enc = (t: string): Uint8Array => new TextEncoder().encode(t);
@@ -105,7 +105,7 @@ describe('a stale kernel socket on the 4-tuple answers the fake SYN (R6.3)', () 
       );
       expect(e.stats.staleSocketsAborted).toBe(1);
       // Nothing of the stale socket reached the client.
-      expect(answer.some((f) => f.kind === 'lan')).toBe(false);
+      expect(answer.some((f) => f.to === 'lan')).toBe(false);
       // The retry period later the fake SYN goes again, now to the listener.
       const retry = tunSegs(copy(e.onTick(5 + RETRY_MS + 1)));
       expect(retry.map((s) => [s.tcp.seq, s.tcp.flags])).toEqual([[C_ISN, TCP_SYN]]);
