@@ -6,10 +6,12 @@
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_NSW_LIMITS } from '../../src/machines/nsw/index.ts';
 import { Log } from '../../src/runtime/common/log.ts';
 import { kvServer } from '../../src/runtime/examples/kvserver.ts';
 import { LoggerServer } from '../../src/runtime/logger/server.ts';
 import { nswControlLine, parseNswControlLine } from '../../src/runtime/nsw/control.ts';
+import { MAX_OUTPUT_BACKLOG_BYTES } from '../../src/runtime/nsw/ftBinding.ts';
 import { APP_HEARTBEAT_LINE } from '../../src/runtime/nsw/heartbeat.ts';
 import { Nsw, NswDivergenceError, type NswSocket } from '../../src/runtime/nsw/index.ts';
 import type { SynOpts } from '../../src/wire/logmsg.ts';
@@ -292,6 +294,46 @@ describe('NSW recording', () => {
         .map(([k, v]) => `${k}=${v}`);
     await waitFor('every table empty', () => open().length === 0);
     expect(nsw.stats.tables?.['core.forgotten']).toBe(N);
+  });
+
+  it("R4.8: released output a slow reader leaves queued bounds that connection's input (the checkpoint tail stays small)", async () => {
+    const logger = await startLogger();
+    const nsw = await openNsw('record', loggerPort(logger).port);
+    let delivered = 0;
+    let queuedMax = 0;
+    const server = nsw.createServer((s) =>
+      s.on('data', (d) => {
+        delivered += d.length;
+        // An echo that ignores write()'s answer, as the lab's does.
+        s.write(d);
+        queuedMax = Math.max(queuedMax, s.kernel?.writableLength ?? 0);
+      }),
+    );
+    const port = await listen(server);
+    const c = await Client.connect(port);
+    cleanups.push(() => void c.sock.destroy());
+    // The client sends 64 MiB and reads nothing until the server stops taking its input.
+    c.sock.pause();
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    for (let i = 0; i < total / chunk.length; i++) c.sock.write(chunk);
+    // Settled: no input delivered for half a second (bounded: 40 looks).
+    let last = -1;
+    for (let i = 0; i < 40 && !(delivered === last && delivered > 0); i++) {
+      last = delivered;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // Without R4.8 every byte sent was read and echoed into the user-space queue (64 MiB);
+    // with it, input stops once 8 MiB are queued, plus what the kernels buffer each way.
+    expect(delivered).toBeLessThan(total / 2);
+    // One release may add up to R4.6's held output at once (what waited for a DetStored).
+    expect(queuedMax).toBeLessThanOrEqual(
+      MAX_OUTPUT_BACKLOG_BYTES + DEFAULT_NSW_LIMITS.maxHeldBytes,
+    );
+    // Reading again drains the queue and the rest flows: the echo comes back whole.
+    c.sock.resume();
+    await c.waitBytes(total, 60_000);
+    expect(delivered).toBe(total);
   });
 
   it('logs the determinants in the order the application saw them', async () => {

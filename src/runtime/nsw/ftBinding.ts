@@ -33,6 +33,15 @@ import { NswSocket, type SocketHooks } from './socket.ts';
 /** Recording/live deliveries scheduled in one event-loop turn at most (each its own macrotask). */
 export const RECORD_BATCH = 256;
 
+/**
+ * R4.8: released output a kernel socket may hold in user space (Node's write queue) before the
+ * NSW stops reading that connection's input. An application that ignores write()'s answer (an
+ * echo) otherwise queues everything a slow reader has not taken, and R13.1's output tail, which
+ * a checkpoint carries whole, grew past the logger link's and the logger's 64 MiB bounds (a
+ * 70 MB checkpoint under a CPU hog closed the NSW's logger link twice and was never stored).
+ */
+export const MAX_OUTPUT_BACKLOG_BYTES = 8 * 1024 * 1024;
+
 /** A socket as the core knows it: a kernel connection, or a ghost (closed before the failure). */
 interface SockRec {
   /** undefined for a ghost, and for a restored connection until it is back (R13.6) */
@@ -41,6 +50,8 @@ interface SockRec {
   readonly localPort: number;
   appPaused: boolean;
   corePaused: boolean;
+  /** R4.8: the kernel socket's released output is over MAX_OUTPUT_BACKLOG_BYTES */
+  outPaused: boolean;
 }
 
 interface TimerRec {
@@ -109,6 +120,7 @@ export class FtBinding implements NswBinding {
           localPort: serverPort,
           appPaused: false,
           corePaused: false,
+          outPaused: false,
         };
         this.socks.set(id, rec);
         return id;
@@ -260,6 +272,7 @@ export class FtBinding implements NswBinding {
       localPort: k.localPort ?? s.port,
       appPaused: false,
       corePaused: false,
+      outPaused: false,
     };
     rec.k = k;
     this.socks.set(id, rec);
@@ -394,6 +407,7 @@ export class FtBinding implements NswBinding {
             localPort: this.o.servers[0]?.port ?? 0,
             appPaused: false,
             corePaused: false,
+            outPaused: false,
           });
           this.replay.restored(e);
           break;
@@ -456,11 +470,14 @@ export class FtBinding implements NswBinding {
 
   /** R4: the core let this output through; it goes to the kernel socket (ghosts have none). */
   private release(e: Extract<NswEffect, { kind: 'release' }>): void {
-    const k = this.socks.get(e.sock)?.k;
-    if (k === undefined) return;
+    const r = this.socks.get(e.sock);
+    const k = r?.k;
+    if (r === undefined || k === undefined) return;
     const a = e.action;
     if (a.kind === 'write') {
-      if (!k.destroyed) this.batcher.write(k, a.bytes);
+      if (k.destroyed) return;
+      this.batcher.write(k, a.bytes);
+      this.boundBacklog(r, k);
       return;
     }
     // The FIN or RST goes after every byte released before it.
@@ -481,9 +498,25 @@ export class FtBinding implements NswBinding {
     if (e.conn === null) this.o.owner.fail(err);
   }
 
+  /**
+   * R4.8: over MAX_OUTPUT_BACKLOG_BYTES of released output queued in user space, the
+   * connection's input is not read until the queue drains. Input not read is not delivered,
+   * so not logged: determinism is unaffected (as R4.6). The batcher's gathered bytes reach the
+   * queue at its flush; a release after that sees them.
+   */
+  private boundBacklog(r: SockRec, k: net.Socket): void {
+    if (r.outPaused || k.writableLength <= MAX_OUTPUT_BACKLOG_BYTES) return;
+    r.outPaused = true;
+    this.applyPause(r);
+    k.once('drain', () => {
+      r.outPaused = false;
+      this.applyPause(r);
+    });
+  }
+
   private applyPause(r: SockRec): void {
     if (r.k === undefined || r.k.destroyed) return;
-    if (this.inputPaused || r.corePaused || r.appPaused) r.k.pause();
+    if (this.inputPaused || r.corePaused || r.appPaused || r.outPaused) r.k.pause();
     else r.k.resume();
   }
 
